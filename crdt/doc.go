@@ -1,0 +1,40 @@
+// Package crdt holds uno's data model and merge rules: hybrid logical
+// clocks, site IDs, operations and transactions, the merge state of rows
+// and fields, and the canonical state hash.
+//
+// The package is pure: no IO, no goroutines, no reading of the clock (time
+// comes in as a value). It builds for every platform, GOOS=js included.
+//
+// # Model
+//
+// A tenant's data is collections of rows of fields. Each field has a
+// [Kind] that fixes how concurrent writes merge:
+//
+//   - register: last writer wins by (timestamp, site). A [Register] keeps a
+//     causal context, so a write that did not see the current value is
+//     recognised as concurrent ([Effect.Concurrent]); the conflict package
+//     turns that into conflict records and multi-value fields.
+//   - counter: a PN-counter ([Counter]); each site only grows its own part.
+//   - set: an add-wins observed-remove set ([Set]).
+//   - doc: reserved for Automerge documents; bytes are kept as they are.
+//
+// A row's life is a causal length ([Row.CL]): odd while alive, even once
+// deleted. A delete beats concurrent updates of the same life, writing to a
+// deleted row starts a new life explicitly (OpRevive), and an op of an older
+// life is ignored.
+//
+// # Merging
+//
+// Every op is a delta: applying it is a join with the current state, so it is
+// idempotent, commutative and associative. Replicas that saw the same
+// transactions, in any order and with any duplicates, hold equal states and
+// equal [State.Hash] values. This is what the property tests check.
+//
+// # Clocks
+//
+// [Clock] is a hybrid logical clock (48-bit milliseconds, 16-bit logical
+// counter). A replica that observes a remote timestamp moves past it, so a
+// write made after observing another always outranks it, whatever the wall
+// clocks say. Remote timestamps too far in the future are rejected with
+// a [*DriftError].
+package crdt
