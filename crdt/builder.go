@@ -75,14 +75,18 @@ func (b *Builder) row(k RowKey) (*builderRow, error) {
 // Len returns the number of ops so far.
 func (b *Builder) Len() int { return len(b.tx.Ops) }
 
-// Touched returns the keys of the rows the transaction reads or writes, in
-// first-touch order, with their working states.
+// Touched returns the keys of the rows the transaction writes, in
+// first-touch order, with their working states (which must not be modified).
 func (b *Builder) Touched() ([]RowKey, []*Row) {
-	rows := make([]*Row, len(b.keys))
-	for i, k := range b.keys {
-		rows[i] = b.rows[k].cur
+	var keys []RowKey
+	var rows []*Row
+	for _, k := range b.keys {
+		if br := b.rows[k]; len(br.ops) > 0 {
+			keys = append(keys, k)
+			rows = append(rows, br.cur)
+		}
 	}
-	return b.keys, rows
+	return keys, rows
 }
 
 // Tx returns the transaction built so far. The Builder must not be used

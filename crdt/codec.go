@@ -78,10 +78,8 @@ func DecodeTx(b []byte) (*Tx, error) {
 	if err := decMode.Unmarshal(b, &tx); err != nil {
 		return nil, fmt.Errorf("%w: tx: %w", ErrDecode, err)
 	}
-	for i := range tx.Ops {
-		if err := tx.Ops[i].validate(); err != nil {
-			return nil, err
-		}
+	if err := tx.Validate(); err != nil {
+		return nil, err
 	}
 	return &tx, nil
 }

@@ -177,5 +177,22 @@ type Tx struct {
 	Ops  []Op
 }
 
+// Validate checks that the transaction and each of its ops are well formed.
+// It returns an error wrapping ErrMalformedOp otherwise.
+func (t *Tx) Validate() error {
+	if t.Site.IsZero() {
+		return fmt.Errorf("%w: transaction without a site", ErrMalformedOp)
+	}
+	if t.Seq == 0 {
+		return fmt.Errorf("%w: transaction with sequence number 0", ErrMalformedOp)
+	}
+	for i := range t.Ops {
+		if err := t.Ops[i].validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Dot returns the dot that stamps every write of the transaction.
 func (t *Tx) Dot() Dot { return Dot{Site: t.Site, Time: t.Time} }

@@ -52,10 +52,8 @@ type OpEffect struct {
 // Apply applies every op of tx. If any op is malformed it returns the error
 // and the state is unchanged: transactions are atomic.
 func (s *State) Apply(tx *Tx) ([]OpEffect, error) {
-	for i := range tx.Ops {
-		if err := tx.Ops[i].validate(); err != nil {
-			return nil, err
-		}
+	if err := tx.Validate(); err != nil {
+		return nil, err
 	}
 	if s.rows == nil {
 		s.rows = make(map[RowKey]*Row)

@@ -1,0 +1,36 @@
+//go:build !js
+
+package store
+
+import (
+	"database/sql"
+	"fmt"
+	"net/url"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// openDB opens the SQLite database at path with modernc.org/sqlite (pure
+// Go, no cgo). Everything driver-specific lives in this file; the browser
+// build has its own.
+//
+// Each connection gets WAL journaling, the configured synchronous level, a
+// busy timeout, and BEGIN IMMEDIATE for transactions so a writer never has
+// to upgrade a read lock (which could fail with SQLITE_BUSY mid-transaction).
+func openDB(path string, o *Options) (*sql.DB, error) {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", fmt.Sprintf("synchronous(%s)", o.Synchronous))
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(OFF)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(o.MaxConns)
+	db.SetMaxIdleConns(o.MaxConns)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	return db, nil
+}

@@ -1,0 +1,313 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/unosync/uno/crdt"
+)
+
+// Memory is a store held in memory, for tests. It follows the same
+// contract as [SQLite] (it passes the same conformance suite) but keeps
+// nothing across restarts.
+type Memory struct {
+	mu        sync.Mutex
+	opts      Options
+	site      crdt.SiteID
+	closed    bool
+	clock     *crdt.Clock
+	seq       uint64
+	rows      map[crdt.RowKey]*crdt.Row
+	marks     map[crdt.SiteID]uint64
+	outbox    []*crdt.Tx
+	conflicts []ConflictEntry
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty memory store.
+func NewMemory(opts Options) (*Memory, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	site, err := crdt.NewSiteID(o.Rand)
+	if err != nil {
+		return nil, err
+	}
+	return &Memory{
+		opts:  o,
+		site:  site,
+		clock: crdt.NewClock(0, o.MaxDrift),
+		rows:  map[crdt.RowKey]*crdt.Row{},
+		marks: map[crdt.SiteID]uint64{},
+	}, nil
+}
+
+// Site implements Store.
+func (m *Memory) Site() crdt.SiteID { return m.site }
+
+// Close implements Store.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	return nil
+}
+
+func (m *Memory) lock() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+// Write implements Store.
+func (m *Memory) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Commit, error) {
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	clock := *m.clock
+	ts := clock.Now(m.opts.Now())
+	b := crdt.NewBuilder(m.site, m.seq+1, ts, func(k crdt.RowKey) (*crdt.Row, error) { return m.rows[k], nil })
+	if err := fn(b); err != nil {
+		return nil, err
+	}
+	if b.Len() == 0 {
+		return &Commit{}, nil
+	}
+	tx := b.Tx()
+	keys, rows := b.Touched()
+	for i, k := range keys {
+		m.rows[k] = rows[i].Clone()
+	}
+	// The outbox keeps its own copy, as the SQLite store keeps bytes.
+	stored, err := crdt.DecodeTx(crdt.EncodeTx(tx))
+	if err != nil {
+		panic("store: built tx does not decode: " + err.Error())
+	}
+	m.outbox = append(m.outbox, stored)
+	m.seq = tx.Seq
+	*m.clock = clock
+	return &Commit{Tx: tx, Changed: keys}, nil
+}
+
+// Apply implements Store.
+func (m *Memory) Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error) {
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	clock := *m.clock
+	wall := m.opts.Now()
+	// Work on copies so a failing batch changes nothing.
+	work := map[crdt.RowKey]*crdt.Row{}
+	load := func(k crdt.RowKey) (*crdt.Row, error) {
+		if r, ok := work[k]; ok {
+			return r, nil
+		}
+		r := &crdt.Row{}
+		if cur, ok := m.rows[k]; ok {
+			r = cur.Clone()
+		}
+		work[k] = r
+		return r, nil
+	}
+	marks := map[crdt.SiteID]uint64{m.site: m.seq}
+	var mg merger
+	for _, tx := range txs {
+		if err := tx.Validate(); err != nil {
+			return nil, err
+		}
+		hw, ok := marks[tx.Site]
+		if !ok {
+			hw = m.marks[tx.Site]
+		}
+		if tx.Seq <= hw {
+			marks[tx.Site] = hw
+			continue
+		}
+		if err := clock.Observe(tx.Time, wall); err != nil {
+			return nil, err
+		}
+		if err := mg.apply(tx, load, m.opts.Schema); err != nil {
+			return nil, err
+		}
+		marks[tx.Site] = tx.Seq
+	}
+	for _, k := range mg.changed {
+		m.rows[k] = work[k]
+	}
+	for site, seq := range marks {
+		if site != m.site {
+			m.marks[site] = seq
+		}
+	}
+	entries := make([]ConflictEntry, len(mg.conflicts))
+	for i, r := range mg.conflicts {
+		entries[i] = ConflictEntry{ID: uint64(len(m.conflicts) + 1), Record: r}
+		m.conflicts = append(m.conflicts, entries[i])
+	}
+	*m.clock = clock
+	return &Commit{Changed: mg.changed, Conflicts: entries}, nil
+}
+
+// Row implements Store.
+func (m *Memory) Row(ctx context.Context, collection, id string) (*crdt.Row, error) {
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	r, ok := m.rows[crdt.RowKey{Collection: collection, Row: id}]
+	if !ok {
+		return nil, nil
+	}
+	return r.Clone(), nil
+}
+
+// Query implements Store, comparing values exactly as SQLite does.
+func (m *Memory) Query(ctx context.Context, q Query) ([]Doc, error) {
+	conds, err := q.compile()
+	if err != nil {
+		return nil, err
+	}
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	type hit struct {
+		doc Doc
+		key any
+	}
+	value := func(id string, r *crdt.Row, field string) any {
+		if field == "id" {
+			return id
+		}
+		if f, ok := r.Field(field); ok {
+			return columnValue(m.opts.Schema, q.Collection, f)
+		}
+		return nil
+	}
+	var hits []hit
+	for k, r := range m.rows {
+		if k.Collection != q.Collection || !r.Alive() {
+			continue
+		}
+		ok := true
+		for i := range conds {
+			if !conds[i].match(value(k.Row, r, conds[i].field)) {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		h := hit{doc: Doc{ID: k.Row, Row: r.Clone()}}
+		if q.OrderBy != "" {
+			h.key = value(k.Row, r, q.OrderBy)
+		}
+		hits = append(hits, h)
+	}
+	slices.SortFunc(hits, func(a, b hit) int {
+		if q.OrderBy != "" && q.OrderBy != "id" {
+			c := compareSQL(a.key, b.key)
+			if q.Desc {
+				c = -c
+			}
+			if c != 0 {
+				return c
+			}
+			return compareSQL(a.doc.ID, b.doc.ID)
+		}
+		c := compareSQL(a.doc.ID, b.doc.ID)
+		if q.Desc {
+			c = -c
+		}
+		return c
+	})
+	if q.Limit > 0 && len(hits) > q.Limit {
+		hits = hits[:q.Limit]
+	}
+	out := make([]Doc, len(hits))
+	for i, h := range hits {
+		out[i] = h.doc
+	}
+	return out, nil
+}
+
+// Pending implements Store.
+func (m *Memory) Pending(ctx context.Context) (int, error) {
+	if err := m.lock(); err != nil {
+		return 0, err
+	}
+	defer m.mu.Unlock()
+	return len(m.outbox), nil
+}
+
+// Outbox implements Store.
+func (m *Memory) Outbox(ctx context.Context, after uint64, limit int) ([]*crdt.Tx, error) {
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	var out []*crdt.Tx
+	for _, tx := range m.outbox {
+		if tx.Seq > after && (limit <= 0 || len(out) < limit) {
+			out = append(out, tx)
+		}
+	}
+	return out, nil
+}
+
+// Ack implements Store.
+func (m *Memory) Ack(ctx context.Context, seq uint64) error {
+	if err := m.lock(); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	m.outbox = slices.DeleteFunc(m.outbox, func(tx *crdt.Tx) bool { return tx.Seq <= seq })
+	return nil
+}
+
+// Conflicts implements Store.
+func (m *Memory) Conflicts(ctx context.Context, after uint64, limit int) ([]ConflictEntry, error) {
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	var out []ConflictEntry
+	for _, e := range m.conflicts {
+		if e.ID > after && (limit <= 0 || len(out) < limit) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// Hash implements Store.
+func (m *Memory) Hash(ctx context.Context) ([32]byte, error) {
+	if err := m.lock(); err != nil {
+		return [32]byte{}, err
+	}
+	defer m.mu.Unlock()
+	keys := make([]crdt.RowKey, 0, len(m.rows))
+	for k := range m.rows {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b crdt.RowKey) int {
+		if c := compareSQL(a.Collection, b.Collection); c != 0 {
+			return c
+		}
+		return compareSQL(a.Row, b.Row)
+	})
+	h := crdt.NewHasher()
+	for _, k := range keys {
+		h.Add(k, m.rows[k])
+	}
+	return h.Sum(), nil
+}

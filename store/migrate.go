@@ -1,0 +1,129 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migration is one step of the internal schema, with the statements that
+// apply it and the ones that undo it. Steps run in one SQL transaction each
+// and record their version in PRAGMA user_version.
+type migration struct {
+	up, down []string
+}
+
+// migrations lists every step; version n is migrations[n-1]. Append only.
+var migrations = []migration{
+	{ // 1: the replica, row states, outbox and per-site high-water marks.
+		up: []string{
+			`CREATE TABLE _uno_replica (
+				id    INTEGER PRIMARY KEY CHECK (id = 1),
+				site  BLOB    NOT NULL,
+				seq   INTEGER NOT NULL,
+				clock INTEGER NOT NULL
+			)`,
+			`CREATE TABLE _uno_rows (
+				coll  TEXT    NOT NULL,
+				id    TEXT    NOT NULL,
+				cl    INTEGER NOT NULL,
+				state BLOB    NOT NULL,
+				PRIMARY KEY (coll, id)
+			) WITHOUT ROWID`,
+			`CREATE TABLE _uno_outbox (
+				seq INTEGER PRIMARY KEY,
+				tx  BLOB NOT NULL
+			)`,
+			`CREATE TABLE _uno_sites (
+				site BLOB    PRIMARY KEY,
+				seq  INTEGER NOT NULL
+			) WITHOUT ROWID`,
+			`CREATE TABLE _uno_collections (
+				name TEXT PRIMARY KEY
+			) WITHOUT ROWID`,
+		},
+		down: []string{
+			`DROP TABLE _uno_collections`,
+			`DROP TABLE _uno_sites`,
+			`DROP TABLE _uno_outbox`,
+			`DROP TABLE _uno_rows`,
+			`DROP TABLE _uno_replica`,
+		},
+	},
+	{ // 2: the conflict log.
+		up: []string{
+			`CREATE TABLE _uno_conflicts (
+				id          INTEGER PRIMARY KEY AUTOINCREMENT,
+				coll        TEXT    NOT NULL,
+				row         TEXT    NOT NULL,
+				field       TEXT    NOT NULL,
+				mode        INTEGER NOT NULL,
+				winner      BLOB,
+				winner_site BLOB    NOT NULL,
+				winner_time INTEGER NOT NULL,
+				loser       BLOB,
+				loser_site  BLOB    NOT NULL,
+				loser_time  INTEGER NOT NULL
+			)`,
+		},
+		down: []string{
+			`DROP TABLE _uno_conflicts`,
+		},
+	},
+}
+
+// SchemaVersion is the internal schema version this code writes.
+var SchemaVersion = len(migrations)
+
+// userVersion reads the applied migration version.
+func userVersion(ctx context.Context, db *sql.DB) (int, error) {
+	var v int
+	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
+}
+
+// migrate moves the internal schema to version target, up or down, one step
+// per transaction. A database newer than this code is refused.
+func migrate(ctx context.Context, db *sql.DB, target int) error {
+	if target < 0 || target > len(migrations) {
+		return fmt.Errorf("%w: no version %d (known: 0..%d)", ErrMigration, target, len(migrations))
+	}
+	cur, err := userVersion(ctx, db)
+	if err != nil {
+		return err
+	}
+	if cur > len(migrations) {
+		return fmt.Errorf("%w: database is at version %d, newer than this uno (%d): upgrade uno", ErrMigration, cur, len(migrations))
+	}
+	for cur != target {
+		next, stmts := cur+1, migrations[cur].up
+		if target < cur {
+			next, stmts = cur-1, migrations[cur-1].down
+		}
+		if err := migrateStep(ctx, db, stmts, next); err != nil {
+			return fmt.Errorf("%w: %d to %d: %w", ErrMigration, cur, next, err)
+		}
+		cur = next
+	}
+	return nil
+}
+
+func migrateStep(ctx context.Context, db *sql.DB, stmts []string, version int) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return err
+		}
+	}
+	// PRAGMA takes no parameters; version is an int we computed.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, version)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,60 @@
+package store
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Options configure a store. The zero value is ready to use.
+type Options struct {
+	// Schema declares collections; nil means none (any valid name).
+	Schema *Schema
+	// Synchronous is SQLite's synchronous level: "FULL" (the default: a
+	// commit survives power loss), "NORMAL" (survives a process crash,
+	// may lose the last commits on power loss) or "EXTRA".
+	Synchronous string
+	// BusyTimeout bounds how long a connection waits for a lock held by
+	// another process. Default 5s.
+	BusyTimeout time.Duration
+	// MaxConns caps open connections (readers run in parallel under WAL;
+	// writes are serialised). Default max(4, GOMAXPROCS).
+	MaxConns int
+	// MaxDrift bounds how far ahead of the local clock a remote
+	// transaction's timestamp may be. Default crdt.DefaultMaxDrift.
+	MaxDrift time.Duration
+	// Now returns the wall time; default time.Now. Tests pass fake clocks.
+	Now func() time.Time
+	// Rand is the source of the site ID for a new store; default crypto/rand.
+	Rand io.Reader
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if err := o.Schema.Validate(); err != nil {
+		return o, err
+	}
+	switch s := strings.ToUpper(o.Synchronous); s {
+	case "":
+		o.Synchronous = "FULL"
+	case "FULL", "NORMAL", "EXTRA":
+		o.Synchronous = s
+	default:
+		return o, fmt.Errorf("store: synchronous %q: want FULL, NORMAL or EXTRA", o.Synchronous)
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 5 * time.Second
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = max(4, runtime.GOMAXPROCS(0))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	return o, nil
+}

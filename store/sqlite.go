@@ -1,0 +1,527 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/unosync/uno/conflict"
+	"github.com/unosync/uno/crdt"
+)
+
+// SQLite is the store on a SQLite database file. The app's collections are
+// real tables named after them, with an "id" column and one column per
+// field, which the app may read with plain SQL and index; the merge state
+// of each row lives beside them in _uno_rows. Every local write commits the
+// row states, the materialised values and the outbox entry in one SQL
+// transaction.
+type SQLite struct {
+	db     *sql.DB
+	opts   Options
+	site   crdt.SiteID
+	closed atomic.Bool
+
+	mu    sync.Mutex // serialises writes; guards the fields below
+	clock *crdt.Clock
+	seq   uint64                     // last local sequence number
+	cols  map[string]map[string]bool // materialised tables and their columns
+}
+
+var _ Store = (*SQLite)(nil)
+
+// OpenSQLite opens (creating if needed) the store at path, migrating its
+// internal schema to the current version.
+func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("store: path %q: want a file name without ? or #", path)
+	}
+	db, err := openDB(path, &o)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &SQLite{db: db, opts: o, cols: map[string]map[string]bool{}}
+	if err := s.init(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *SQLite) init(ctx context.Context) error {
+	if err := migrate(ctx, s.db, SchemaVersion); err != nil {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var site []byte
+	var seq, clock uint64
+	err = tx.QueryRowContext(ctx, `SELECT site, seq, clock FROM _uno_replica WHERE id = 1`).Scan(&site, &seq, &clock)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		id, err := crdt.NewSiteID(s.opts.Rand)
+		if err != nil {
+			return err
+		}
+		site = id[:]
+		if _, err := tx.ExecContext(ctx, `INSERT INTO _uno_replica (id, site, seq, clock) VALUES (1, ?, 0, 0)`, site); err != nil {
+			return fmt.Errorf("create replica: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("read replica: %w", err)
+	}
+	if len(site) != len(s.site) {
+		return fmt.Errorf("%w: site id of %d bytes", ErrCorrupt, len(site))
+	}
+	copy(s.site[:], site)
+	s.seq = seq
+	s.clock = crdt.NewClock(crdt.Timestamp(clock), s.opts.MaxDrift)
+
+	names, err := queryStrings(ctx, tx, `SELECT name FROM _uno_collections ORDER BY name`)
+	if err != nil {
+		return fmt.Errorf("read collections: %w", err)
+	}
+	for _, n := range names {
+		cols, err := queryStrings(ctx, tx, `SELECT name FROM pragma_table_info(?)`, n)
+		if err != nil {
+			return fmt.Errorf("read columns of %s: %w", n, err)
+		}
+		s.cols[n] = map[string]bool{}
+		for _, c := range cols {
+			s.cols[n][c] = true
+		}
+	}
+	pending := map[string]map[string]bool{}
+	if s.opts.Schema != nil {
+		for _, c := range s.opts.Schema.Collections {
+			fields := make([]string, len(c.Fields))
+			for i, f := range c.Fields {
+				fields[i] = f.Name
+			}
+			if err := s.ensureColumns(ctx, tx, c.Name, fields, pending); err != nil {
+				return err
+			}
+			for _, ix := range c.Indexes {
+				cols := make([]string, len(ix.Fields))
+				for i, f := range ix.Fields {
+					cols[i] = quote(f)
+				}
+				stmt := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (%s)`, quote(ix.name(c.Name)), quote(c.Name), strings.Join(cols, ", "))
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("create index on %s: %w", c.Name, err)
+				}
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.mergeColumns(pending)
+	return nil
+}
+
+func queryStrings(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// quote makes a validated name an SQL identifier.
+func quote(name string) string { return `"` + name + `"` }
+
+// ensureColumns creates the collection's table and missing columns inside
+// tx, recording them in pending; they join s.cols only after commit.
+func (s *SQLite) ensureColumns(ctx context.Context, tx *sql.Tx, coll string, fields []string, pending map[string]map[string]bool) error {
+	have := func(c string) bool { return s.cols[coll][c] || pending[coll][c] }
+	if s.cols[coll] == nil && pending[coll] == nil {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (id TEXT PRIMARY KEY NOT NULL)`, quote(coll))); err != nil {
+			return fmt.Errorf("create table %s: %w", coll, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO _uno_collections (name) VALUES (?)`, coll); err != nil {
+			return fmt.Errorf("register table %s: %w", coll, err)
+		}
+		pending[coll] = map[string]bool{"id": true}
+	}
+	for _, f := range fields {
+		if have(f) {
+			continue
+		}
+		// Columns have no declared type: values keep their SQLite type
+		// (INTEGER, REAL, TEXT, BLOB) and compare as documented on Op.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`ALTER TABLE %s ADD COLUMN %s`, quote(coll), quote(f))); err != nil {
+			return fmt.Errorf("add column %s.%s: %w", coll, f, err)
+		}
+		if pending[coll] == nil {
+			pending[coll] = map[string]bool{}
+		}
+		pending[coll][f] = true
+	}
+	return nil
+}
+
+func (s *SQLite) mergeColumns(pending map[string]map[string]bool) {
+	for coll, cols := range pending {
+		if s.cols[coll] == nil {
+			s.cols[coll] = map[string]bool{}
+		}
+		for c := range cols {
+			s.cols[coll][c] = true
+		}
+	}
+}
+
+// Site implements Store.
+func (s *SQLite) Site() crdt.SiteID { return s.site }
+
+// DB returns the underlying database for reading the materialised tables
+// with plain SQL. Do not write through it: uno's metadata would not follow.
+func (s *SQLite) DB() *sql.DB { return s.db }
+
+// Close implements Store.
+func (s *SQLite) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.db.Close()
+}
+
+func (s *SQLite) check() error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// writeTx is the state of one SQL write transaction.
+type writeTx struct {
+	s       *SQLite
+	ctx     context.Context
+	tx      *sql.Tx
+	rows    map[crdt.RowKey]*crdt.Row
+	dirty   []crdt.RowKey
+	pending map[string]map[string]bool
+}
+
+func (s *SQLite) begin(ctx context.Context) (*writeTx, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return &writeTx{s: s, ctx: ctx, tx: tx, rows: map[crdt.RowKey]*crdt.Row{}, pending: map[string]map[string]bool{}}, nil
+}
+
+func (w *writeTx) get(k crdt.RowKey) (*crdt.Row, error) {
+	if r, ok := w.rows[k]; ok {
+		return r, nil
+	}
+	var state []byte
+	err := w.tx.QueryRowContext(w.ctx, `SELECT state FROM _uno_rows WHERE coll = ? AND id = ?`, k.Collection, k.Row).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		w.rows[k] = nil
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read row %s/%s: %w", k.Collection, k.Row, err)
+	}
+	r, err := crdt.DecodeRow(state)
+	if err != nil {
+		return nil, fmt.Errorf("%w: row %s/%s: %w", ErrCorrupt, k.Collection, k.Row, err)
+	}
+	w.rows[k] = r
+	return r, nil
+}
+
+// load returns the transaction's copy of a row, empty if never seen.
+func (w *writeTx) load(k crdt.RowKey) (*crdt.Row, error) {
+	r, err := w.get(k)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		r = &crdt.Row{}
+		w.rows[k] = r
+	}
+	return r, nil
+}
+
+// put writes a row's new state and its materialised values.
+func (w *writeTx) put(k crdt.RowKey, r *crdt.Row) error {
+	if _, err := w.tx.ExecContext(w.ctx,
+		`INSERT INTO _uno_rows (coll, id, cl, state) VALUES (?, ?, ?, ?)
+		 ON CONFLICT (coll, id) DO UPDATE SET cl = excluded.cl, state = excluded.state`,
+		k.Collection, k.Row, int64(r.CL), crdt.EncodeRow(r)); err != nil {
+		return fmt.Errorf("write row %s/%s: %w", k.Collection, k.Row, err)
+	}
+	s := w.s
+	if !r.Alive() {
+		if s.cols[k.Collection] == nil && w.pending[k.Collection] == nil {
+			return nil // no table yet, so nothing to delete
+		}
+		if _, err := w.tx.ExecContext(w.ctx, fmt.Sprintf(`DELETE FROM %s WHERE id = ?`, quote(k.Collection)), k.Row); err != nil {
+			return fmt.Errorf("delete %s/%s: %w", k.Collection, k.Row, err)
+		}
+		return nil
+	}
+	names := make([]string, len(r.Fields))
+	for i, f := range r.Fields {
+		names[i] = f.Name
+	}
+	if err := s.ensureColumns(w.ctx, w.tx, k.Collection, names, w.pending); err != nil {
+		return err
+	}
+	cols := w.columns(k.Collection)
+	args := make([]any, 0, len(cols)+1)
+	args = append(args, k.Row)
+	for _, c := range cols {
+		var v any
+		if f, ok := r.Field(c); ok {
+			v = columnValue(s.opts.Schema, k.Collection, f)
+		}
+		args = append(args, v)
+	}
+	if _, err := w.tx.ExecContext(w.ctx, upsertSQL(k.Collection, cols), args...); err != nil {
+		return fmt.Errorf("materialise %s/%s: %w", k.Collection, k.Row, err)
+	}
+	return nil
+}
+
+// columns returns the collection's field columns, sorted.
+func (w *writeTx) columns(coll string) []string {
+	var cols []string
+	for c := range w.s.cols[coll] {
+		if c != "id" {
+			cols = append(cols, c)
+		}
+	}
+	for c := range w.pending[coll] {
+		if c != "id" && !w.s.cols[coll][c] {
+			cols = append(cols, c)
+		}
+	}
+	slices.Sort(cols)
+	return cols
+}
+
+func upsertSQL(coll string, cols []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `INSERT INTO %s (id`, quote(coll))
+	for _, c := range cols {
+		b.WriteString(", ")
+		b.WriteString(quote(c))
+	}
+	b.WriteString(") VALUES (?")
+	b.WriteString(strings.Repeat(", ?", len(cols)))
+	b.WriteString(") ON CONFLICT (id) DO ")
+	if len(cols) == 0 {
+		b.WriteString("NOTHING")
+		return b.String()
+	}
+	b.WriteString("UPDATE SET ")
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s = excluded.%s", quote(c), quote(c))
+	}
+	return b.String()
+}
+
+// Write implements Store.
+func (s *SQLite) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Commit, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	w, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer w.tx.Rollback()
+	clock := *s.clock
+	ts := clock.Now(s.opts.Now())
+	b := crdt.NewBuilder(s.site, s.seq+1, ts, w.get)
+	if err := fn(b); err != nil {
+		return nil, err
+	}
+	if b.Len() == 0 {
+		return &Commit{}, nil
+	}
+	tx := b.Tx()
+	keys, rows := b.Touched()
+	for i, k := range keys {
+		if err := w.put(k, rows[i]); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := w.tx.ExecContext(ctx, `INSERT INTO _uno_outbox (seq, tx) VALUES (?, ?)`, int64(tx.Seq), crdt.EncodeTx(tx)); err != nil {
+		return nil, fmt.Errorf("append outbox: %w", err)
+	}
+	if _, err := w.tx.ExecContext(ctx, `UPDATE _uno_replica SET seq = ?, clock = ? WHERE id = 1`, int64(tx.Seq), int64(clock.Last())); err != nil {
+		return nil, fmt.Errorf("save clock: %w", err)
+	}
+	if err := w.tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	s.seq = tx.Seq
+	*s.clock = clock
+	s.mergeColumns(w.pending)
+	return &Commit{Tx: tx, Changed: keys}, nil
+}
+
+// Apply implements Store.
+func (s *SQLite) Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	w, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer w.tx.Rollback()
+	clock := *s.clock
+	wall := s.opts.Now()
+	marks := map[crdt.SiteID]uint64{s.site: s.seq}
+	var m merger
+	for _, tx := range txs {
+		if err := tx.Validate(); err != nil {
+			return nil, err
+		}
+		hw, ok := marks[tx.Site]
+		if !ok {
+			var seq int64
+			err := w.tx.QueryRowContext(ctx, `SELECT seq FROM _uno_sites WHERE site = ?`, tx.Site[:]).Scan(&seq)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return nil, fmt.Errorf("read high-water of %s: %w", tx.Site, err)
+			}
+			hw = uint64(seq)
+		}
+		if tx.Seq <= hw {
+			marks[tx.Site] = hw
+			continue
+		}
+		if err := clock.Observe(tx.Time, wall); err != nil {
+			return nil, fmt.Errorf("apply tx %s/%d: %w", tx.Site, tx.Seq, err)
+		}
+		if err := m.apply(tx, w.load, s.opts.Schema); err != nil {
+			return nil, err
+		}
+		marks[tx.Site] = tx.Seq
+	}
+	for _, k := range m.changed {
+		if err := w.put(k, w.rows[k]); err != nil {
+			return nil, err
+		}
+	}
+	for site, seq := range marks {
+		if site == s.site {
+			continue
+		}
+		if _, err := w.tx.ExecContext(ctx, `INSERT INTO _uno_sites (site, seq) VALUES (?, ?)
+			ON CONFLICT (site) DO UPDATE SET seq = excluded.seq`, site[:], int64(seq)); err != nil {
+			return nil, fmt.Errorf("save high-water of %s: %w", site, err)
+		}
+	}
+	entries := make([]ConflictEntry, len(m.conflicts))
+	for i, r := range m.conflicts {
+		res, err := w.tx.ExecContext(ctx, `INSERT INTO _uno_conflicts
+			(coll, row, field, mode, winner, winner_site, winner_time, loser, loser_site, loser_time)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.Collection, r.Row, r.Field, int(r.Mode),
+			r.Winner.Data, r.Winner.Dot.Site[:], int64(r.Winner.Dot.Time),
+			r.Loser.Data, r.Loser.Dot.Site[:], int64(r.Loser.Dot.Time))
+		if err != nil {
+			return nil, fmt.Errorf("record conflict: %w", err)
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return nil, fmt.Errorf("record conflict: %w", err)
+		}
+		entries[i] = ConflictEntry{ID: uint64(id), Record: r}
+	}
+	if _, err := w.tx.ExecContext(ctx, `UPDATE _uno_replica SET clock = ? WHERE id = 1`, int64(clock.Last())); err != nil {
+		return nil, fmt.Errorf("save clock: %w", err)
+	}
+	if err := w.tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	*s.clock = clock
+	s.mergeColumns(w.pending)
+	return &Commit{Changed: m.changed, Conflicts: entries}, nil
+}
+
+// merger applies remote transactions to rows loaded through get, collecting
+// the changed rows and conflict records. Both stores use it.
+type merger struct {
+	changed   []crdt.RowKey
+	seen      map[crdt.RowKey]bool
+	conflicts []conflict.Record
+}
+
+// apply applies one validated transaction. load returns the transaction's
+// own copy of a row, an empty one if the row was never seen, which apply
+// modifies in place.
+func (m *merger) apply(tx *crdt.Tx, load func(crdt.RowKey) (*crdt.Row, error), schema *Schema) error {
+	if m.seen == nil {
+		m.seen = map[crdt.RowKey]bool{}
+	}
+	d := tx.Dot()
+	// Load every row first so a read error cannot leave the transaction half applied.
+	rows := make([]*crdt.Row, len(tx.Ops))
+	for i := range tx.Ops {
+		r, err := load(crdt.RowKey{Collection: tx.Ops[i].Collection, Row: tx.Ops[i].Row})
+		if err != nil {
+			return err
+		}
+		rows[i] = r
+	}
+	for i := range tx.Ops {
+		op := &tx.Ops[i]
+		k := crdt.RowKey{Collection: op.Collection, Row: op.Row}
+		eff, err := rows[i].Apply(op, d)
+		if err != nil {
+			panic("store: op failed after validation: " + err.Error())
+		}
+		if eff.Changed && !m.seen[k] {
+			m.seen[k] = true
+			m.changed = append(m.changed, k)
+		}
+		if len(eff.Concurrent) > 0 {
+			p := schema.PolicyOf(k.Collection, op.Field)
+			m.conflicts = append(m.conflicts, p.Records(k.Collection, k.Row, op.Field, crdt.Entry{Dot: d, Value: op.Value}, eff.Concurrent)...)
+		}
+	}
+	return nil
+}

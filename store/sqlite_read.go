@@ -1,0 +1,230 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/unosync/uno/conflict"
+	"github.com/unosync/uno/crdt"
+)
+
+// Row implements Store.
+func (s *SQLite) Row(ctx context.Context, collection, id string) (*crdt.Row, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	var state []byte
+	err := s.db.QueryRowContext(ctx, `SELECT state FROM _uno_rows WHERE coll = ? AND id = ?`, collection, id).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read row %s/%s: %w", collection, id, err)
+	}
+	r, err := crdt.DecodeRow(state)
+	if err != nil {
+		return nil, fmt.Errorf("%w: row %s/%s: %w", ErrCorrupt, collection, id, err)
+	}
+	return r, nil
+}
+
+// Query implements Store. It runs one SQL statement on the materialised
+// table, joined with the row states.
+func (s *SQLite) Query(ctx context.Context, q Query) ([]Doc, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	conds, err := q.compile()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	known := map[string]bool{}
+	for c := range s.cols[q.Collection] {
+		known[c] = true
+	}
+	s.mu.Unlock()
+	if len(known) == 0 {
+		return nil, nil // the collection was never written
+	}
+	column := func(f string) string {
+		if f == "id" {
+			return "t.id"
+		}
+		if !known[f] {
+			return "NULL" // a field never written is missing on every row
+		}
+		return "t." + quote(f)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `SELECT t.id, r.state FROM %s AS t JOIN _uno_rows AS r ON r.coll = ? AND r.id = t.id`, quote(q.Collection))
+	args := []any{q.Collection}
+	for i, c := range conds {
+		if i == 0 {
+			b.WriteString(" WHERE ")
+		} else {
+			b.WriteString(" AND ")
+		}
+		b.WriteString(c.sql(column(c.field)))
+		if c.value != nil {
+			args = append(args, c.value)
+		}
+	}
+	dir := " ASC"
+	if q.Desc {
+		dir = " DESC"
+	}
+	b.WriteString(" ORDER BY ")
+	if q.OrderBy != "" && q.OrderBy != "id" {
+		b.WriteString(column(q.OrderBy) + dir + ", ")
+		dir = " ASC"
+	}
+	b.WriteString("t.id" + dir)
+	if q.Limit > 0 {
+		b.WriteString(" LIMIT ?")
+		args = append(args, q.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, b.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", q.Collection, err)
+	}
+	defer rows.Close()
+	var out []Doc
+	for rows.Next() {
+		var id string
+		var state []byte
+		if err := rows.Scan(&id, &state); err != nil {
+			return nil, fmt.Errorf("query %s: %w", q.Collection, err)
+		}
+		r, err := crdt.DecodeRow(state)
+		if err != nil {
+			return nil, fmt.Errorf("%w: row %s/%s: %w", ErrCorrupt, q.Collection, id, err)
+		}
+		out = append(out, Doc{ID: id, Row: r})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query %s: %w", q.Collection, err)
+	}
+	return out, nil
+}
+
+// Pending implements Store.
+func (s *SQLite) Pending(ctx context.Context) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM _uno_outbox`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count outbox: %w", err)
+	}
+	return n, nil
+}
+
+// Outbox implements Store.
+func (s *SQLite) Outbox(ctx context.Context, after uint64, limit int) ([]*crdt.Tx, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = -1 // no limit
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, tx FROM _uno_outbox WHERE seq > ? ORDER BY seq LIMIT ?`, int64(after), limit)
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []*crdt.Tx
+	for rows.Next() {
+		var seq int64
+		var b []byte
+		if err := rows.Scan(&seq, &b); err != nil {
+			return nil, fmt.Errorf("read outbox: %w", err)
+		}
+		tx, err := crdt.DecodeTx(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: outbox entry %d: %w", ErrCorrupt, seq, err)
+		}
+		if tx.Seq != uint64(seq) {
+			return nil, fmt.Errorf("%w: outbox entry %d holds tx %d", ErrCorrupt, seq, tx.Seq)
+		}
+		out = append(out, tx)
+	}
+	return out, rows.Err()
+}
+
+// Ack implements Store.
+func (s *SQLite) Ack(ctx context.Context, seq uint64) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM _uno_outbox WHERE seq <= ?`, int64(seq)); err != nil {
+		return fmt.Errorf("ack outbox: %w", err)
+	}
+	return nil
+}
+
+// Conflicts implements Store.
+func (s *SQLite) Conflicts(ctx context.Context, after uint64, limit int) ([]ConflictEntry, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = -1 // no limit
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, coll, row, field, mode, winner, winner_site, winner_time, loser, loser_site, loser_time
+		FROM _uno_conflicts WHERE id > ? ORDER BY id LIMIT ?`, int64(after), limit)
+	if err != nil {
+		return nil, fmt.Errorf("read conflicts: %w", err)
+	}
+	defer rows.Close()
+	var out []ConflictEntry
+	for rows.Next() {
+		var e ConflictEntry
+		var mode int
+		var wsite, lsite []byte
+		var wtime, ltime int64
+		if err := rows.Scan(&e.ID, &e.Collection, &e.Row, &e.Field, &mode, &e.Winner.Data, &wsite, &wtime, &e.Loser.Data, &lsite, &ltime); err != nil {
+			return nil, fmt.Errorf("read conflicts: %w", err)
+		}
+		e.Mode = conflict.Mode(mode)
+		copy(e.Winner.Dot.Site[:], wsite)
+		copy(e.Loser.Dot.Site[:], lsite)
+		e.Winner.Dot.Time, e.Loser.Dot.Time = crdt.Timestamp(wtime), crdt.Timestamp(ltime)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Hash implements Store.
+func (s *SQLite) Hash(ctx context.Context) ([32]byte, error) {
+	if err := s.check(); err != nil {
+		return [32]byte{}, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT coll, id, state FROM _uno_rows ORDER BY coll, id`)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("hash: %w", err)
+	}
+	defer rows.Close()
+	h := crdt.NewHasher()
+	for rows.Next() {
+		var k crdt.RowKey
+		var state []byte
+		if err := rows.Scan(&k.Collection, &k.Row, &state); err != nil {
+			return [32]byte{}, fmt.Errorf("hash: %w", err)
+		}
+		r, err := crdt.DecodeRow(state)
+		if err != nil {
+			return [32]byte{}, fmt.Errorf("%w: row %s/%s: %w", ErrCorrupt, k.Collection, k.Row, err)
+		}
+		h.Add(k, r)
+	}
+	if err := rows.Err(); err != nil {
+		return [32]byte{}, fmt.Errorf("hash: %w", err)
+	}
+	return h.Sum(), nil
+}

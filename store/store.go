@@ -1,0 +1,106 @@
+package store
+
+import (
+	"context"
+	"errors"
+
+	"github.com/unosync/uno/conflict"
+	"github.com/unosync/uno/crdt"
+)
+
+// Errors returned by stores. Wrapped errors keep these in their chain:
+// match them with errors.Is.
+var (
+	// ErrClosed is returned by every method of a closed store.
+	ErrClosed = errors.New("store: closed")
+	// ErrInvalidName reports a collection or field name that is not
+	// [a-z][a-z0-9_]{0,62} (or is reserved).
+	ErrInvalidName = errors.New("store: invalid name")
+	// ErrInvalidQuery reports a query that cannot run: an unknown operator,
+	// a value that is not JSON-compatible, a negative limit.
+	ErrInvalidQuery = errors.New("store: invalid query")
+	// ErrInvalidSchema reports a schema that cannot be used.
+	ErrInvalidSchema = errors.New("store: invalid schema")
+	// ErrMigration reports a failed or impossible migration.
+	ErrMigration = errors.New("store: migration")
+	// ErrCorrupt reports stored data that does not decode.
+	ErrCorrupt = errors.New("store: corrupt data")
+)
+
+// Store is a replica's local database: the merge state of every row, the
+// materialised collections, the outbox of local transactions not yet
+// acknowledged by a server, the conflict log and the replica's identity
+// and clock.
+//
+// Two implementations pass the same conformance suite (package storetest):
+// [SQLite], the real one, and [Memory], for tests. Methods are safe for
+// concurrent use; writes are serialised.
+type Store interface {
+	// Site returns the replica's site ID, chosen when the store was created.
+	Site() crdt.SiteID
+
+	// Write runs fn against a builder for the next local transaction and
+	// commits what it built: the rows' new states, the materialised values,
+	// the outbox entry and the clock, in one atomic transaction. If fn
+	// returns an error, or builds no op, nothing is written and no sequence
+	// number is used. The returned Commit's Tx is nil when nothing was built.
+	Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Commit, error)
+
+	// Apply merges transactions from other replicas, in order, in one
+	// atomic transaction. Transactions already applied (by site and
+	// sequence number) are skipped, so delivering one twice has no second
+	// effect. A transaction stamped too far in the future (see
+	// [crdt.Clock.Observe]) fails the whole batch with an error wrapping
+	// crdt.ErrClockDrift; a malformed one with crdt.ErrMalformedOp.
+	Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error)
+
+	// Row returns the merge state of a row, alive or deleted, or nil if the
+	// replica never saw it.
+	Row(ctx context.Context, collection, id string) (*crdt.Row, error)
+
+	// Query returns the alive rows of a collection that match q, in its order.
+	Query(ctx context.Context, q Query) ([]Doc, error)
+
+	// Pending returns the number of local transactions not yet acknowledged.
+	Pending(ctx context.Context) (int, error)
+
+	// Outbox returns up to limit unacknowledged local transactions with
+	// sequence numbers above after, in order.
+	Outbox(ctx context.Context, after uint64, limit int) ([]*crdt.Tx, error)
+
+	// Ack drops the outbox entries up to and including seq.
+	Ack(ctx context.Context, seq uint64) error
+
+	// Conflicts returns up to limit conflict records with IDs above after, oldest first.
+	Conflicts(ctx context.Context, after uint64, limit int) ([]ConflictEntry, error)
+
+	// Hash returns the canonical state hash of every row (see crdt.State.Hash).
+	Hash(ctx context.Context) ([32]byte, error)
+
+	// Close releases the store. Pending writes have committed when Write
+	// returned; Close never loses them.
+	Close() error
+}
+
+// Commit describes a committed Write or Apply.
+type Commit struct {
+	// Tx is the local transaction committed by Write; nil for Apply or an
+	// empty Write.
+	Tx *crdt.Tx
+	// Changed lists the rows whose state changed, each once.
+	Changed []crdt.RowKey
+	// Conflicts lists the conflicts the commit recorded.
+	Conflicts []ConflictEntry
+}
+
+// Doc is one alive row returned by Query.
+type Doc struct {
+	ID  string
+	Row *crdt.Row
+}
+
+// ConflictEntry is a conflict record with its position in the log.
+type ConflictEntry struct {
+	ID uint64
+	conflict.Record
+}

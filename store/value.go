@@ -1,0 +1,191 @@
+package store
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/unosync/uno/conflict"
+	"github.com/unosync/uno/crdt"
+)
+
+// FieldValue is what one field of an alive row shows.
+type FieldValue struct {
+	// JSON is the field's value: a register's resolved value, a counter's
+	// number, a set's members as an array, a doc's bytes as a base64 string.
+	JSON json.RawMessage
+	// Siblings holds the concurrent values of a multi-value register, when
+	// there is more than one.
+	Siblings []conflict.Value
+}
+
+// Resolve returns what each field of a row shows under the schema's
+// policies. It returns nil for a row that is not alive.
+func Resolve(s *Schema, collection string, r *crdt.Row) map[string]FieldValue {
+	if r == nil || !r.Alive() {
+		return nil
+	}
+	out := make(map[string]FieldValue, len(r.Fields))
+	for i := range r.Fields {
+		f := &r.Fields[i]
+		if v, ok := resolveField(s, collection, f); ok {
+			out[f.Name] = v
+		}
+	}
+	return out
+}
+
+func resolveField(s *Schema, collection string, f *crdt.Field) (FieldValue, bool) {
+	switch f.Kind {
+	case crdt.KindCounter:
+		return FieldValue{JSON: strconv.AppendInt(nil, f.Counter.Value(), 10)}, true
+	case crdt.KindSet:
+		b := []byte{'['}
+		for i, m := range f.Set.Values() {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, m...)
+		}
+		return FieldValue{JSON: append(b, ']')}, true
+	case crdt.KindDoc:
+		w, ok := f.Register.Winner()
+		if !ok {
+			return FieldValue{}, false
+		}
+		return FieldValue{JSON: strconv.AppendQuote(nil, base64.StdEncoding.EncodeToString(w.Value))}, true
+	}
+	res, ok := s.PolicyOf(collection, f.Name).Resolve(f.Register.Entries)
+	if !ok {
+		return FieldValue{}, false
+	}
+	return FieldValue{JSON: res.Value.Data, Siblings: res.Siblings}, true
+}
+
+// columnValue converts a field to the value stored in its SQL column:
+// NULL, INTEGER (integers, booleans, counters), REAL, TEXT (strings; objects,
+// arrays and sets as JSON text) or BLOB (docs). Queries compare these.
+func columnValue(s *Schema, collection string, f *crdt.Field) any {
+	if f.Kind == crdt.KindDoc {
+		if w, ok := f.Register.Winner(); ok {
+			return w.Value
+		}
+		return nil
+	}
+	if f.Kind == crdt.KindCounter {
+		return f.Counter.Value()
+	}
+	v, ok := resolveField(s, collection, f)
+	if !ok {
+		return nil
+	}
+	if f.Kind == crdt.KindSet {
+		return string(v.JSON)
+	}
+	sv, err := jsonToSQL(v.JSON)
+	if err != nil {
+		// Register values are validated JSON when written; a value that
+		// does not parse is kept as text rather than lost.
+		return string(v.JSON)
+	}
+	return sv
+}
+
+// jsonToSQL maps one JSON value to its SQL column value.
+func jsonToSQL(b []byte) (any, error) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return nil, fmt.Errorf("empty JSON value")
+	}
+	switch b[0] {
+	case 'n':
+		return nil, nil
+	case 't':
+		return int64(1), nil
+	case 'f':
+		return int64(0), nil
+	case '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return nil, err
+		}
+		return s, nil
+	case '{', '[':
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, b); err != nil {
+			return nil, err
+		}
+		return buf.String(), nil
+	}
+	if i, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+		return i, nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || math.IsInf(f, 0) {
+		return nil, fmt.Errorf("invalid JSON number %q", b)
+	}
+	return f, nil
+}
+
+// compareSQL orders column values as SQLite does with the BINARY
+// collation: NULL < numbers < text < blobs; numbers by value, text and blobs
+// bytewise. The memory store uses it to answer queries exactly as SQL does.
+func compareSQL(a, b any) int {
+	ca, cb := sqlClass(a), sqlClass(b)
+	if ca != cb {
+		return ca - cb
+	}
+	switch ca {
+	case 0:
+		return 0
+	case 1:
+		return compareNumbers(a, b)
+	case 2:
+		return bytes.Compare([]byte(a.(string)), []byte(b.(string)))
+	}
+	return bytes.Compare(a.([]byte), b.([]byte))
+}
+
+func sqlClass(v any) int {
+	switch v.(type) {
+	case nil:
+		return 0
+	case int64, float64:
+		return 1
+	case string:
+		return 2
+	}
+	return 3
+}
+
+func compareNumbers(a, b any) int {
+	ai, aInt := a.(int64)
+	bi, bInt := b.(int64)
+	if aInt && bInt {
+		switch {
+		case ai < bi:
+			return -1
+		case ai > bi:
+			return 1
+		}
+		return 0
+	}
+	af, bf := toFloat(a), toFloat(b)
+	switch {
+	case af < bf:
+		return -1
+	case af > bf:
+		return 1
+	}
+	return 0
+}
+
+func toFloat(v any) float64 {
+	if i, ok := v.(int64); ok {
+		return float64(i)
+	}
+	return v.(float64)
+}
