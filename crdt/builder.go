@@ -264,6 +264,13 @@ func (b *Builder) reindex(i int) {
 	}
 }
 
+// Create makes sure the row is alive: a row never seen or deleted gets a
+// new life with no fields; an alive row is left as it is.
+func (b *Builder) Create(k RowKey) error {
+	_, err := b.live(k)
+	return err
+}
+
 // Delete ends the row's current life. Deleting a row that is not alive does
 // nothing and returns false.
 func (b *Builder) Delete(k RowKey) (bool, error) {

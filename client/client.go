@@ -1,0 +1,227 @@
+package client
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/store"
+)
+
+// Errors returned by the client. Each is matched with errors.Is; the
+// messages of wrapped errors say which name, value or field was at fault.
+var (
+	// ErrClosed is returned by every method of a closed client.
+	ErrClosed = errors.New("client: closed")
+	// ErrInvalidName wraps store.ErrInvalidName: a collection or field name
+	// that is not [a-z][a-z0-9_]{0,62}.
+	ErrInvalidName = store.ErrInvalidName
+	// ErrInvalidID reports a row ID that is empty, longer than 256 bytes or
+	// not valid UTF-8.
+	ErrInvalidID = errors.New("client: invalid row id")
+	// ErrInvalidValue reports a value that cannot be stored: not
+	// JSON-compatible, a document that is not an object, a set member that
+	// is not a scalar.
+	ErrInvalidValue = errors.New("client: invalid value")
+	// ErrTooLarge reports a value over Config.MaxValueBytes or a
+	// transaction over Config.MaxTxOps.
+	ErrTooLarge = errors.New("client: too large")
+	// ErrUnknownCollection reports a collection the declared schema lacks.
+	ErrUnknownCollection = errors.New("client: unknown collection")
+	// ErrUnknownField reports a field the declared schema lacks.
+	ErrUnknownField = errors.New("client: unknown field")
+	// ErrKindMismatch wraps crdt.ErrKindMismatch: an operation that does
+	// not fit the field's kind, such as incrementing a register.
+	ErrKindMismatch = crdt.ErrKindMismatch
+	// ErrNotFound reports a row that does not exist (or was deleted).
+	ErrNotFound = errors.New("client: not found")
+)
+
+// MaxIDBytes is the longest row ID, in bytes.
+const MaxIDBytes = 256
+
+// Config configures a client. Path (or Store) is required; every other
+// field has a working default.
+type Config struct {
+	// Path is the SQLite database file, created if missing. One process
+	// at a time may own it.
+	Path string
+	// Store, if set, is used instead of opening Path (for example a
+	// store.Memory in tests). The client closes it on Close.
+	Store store.Store
+	// Schema declares collections, field kinds, conflict policies and
+	// indexes. Nil means undeclared: any valid name may be written, fields
+	// are registers unless first written as counters or sets.
+	Schema *store.Schema
+	// Synchronous is SQLite's synchronous level for Path: "FULL" (default),
+	// "NORMAL" or "EXTRA". See store.Options.
+	Synchronous string
+	// MaxValueBytes caps the JSON size of one field value. Default 1 MiB.
+	MaxValueBytes int
+	// MaxTxOps caps the ops of one transaction. Default 100,000.
+	MaxTxOps int
+	// MaxDrift bounds how far ahead of the local clock a remote timestamp
+	// may be. Default 24h.
+	MaxDrift time.Duration
+	// Logger receives diagnostics. Default: discard.
+	Logger *slog.Logger
+	// Now returns the wall time. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) validate() error {
+	if c.Path == "" && c.Store == nil {
+		return errors.New("client: config: set Path (a SQLite file) or Store")
+	}
+	if err := c.Schema.Validate(); err != nil {
+		return fmt.Errorf("client: config: %w", err)
+	}
+	if c.MaxValueBytes < 0 || c.MaxTxOps < 0 {
+		return errors.New("client: config: limits must not be negative")
+	}
+	if c.MaxValueBytes == 0 {
+		c.MaxValueBytes = 1 << 20
+	}
+	if c.MaxTxOps == 0 {
+		c.MaxTxOps = 100_000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Client is an embedded uno replica. Every read and write works offline
+// against the local store. A Client is safe for concurrent use.
+type Client struct {
+	cfg   Config
+	store store.Store
+
+	mu       sync.Mutex
+	closed   bool
+	watchers map[*Watch]struct{}
+	wg       sync.WaitGroup // watch goroutines
+}
+
+// Open opens (or creates) the local store and returns a ready client.
+func Open(ctx context.Context, cfg Config) (*Client, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	st := cfg.Store
+	if st == nil {
+		s, err := store.OpenSQLite(ctx, cfg.Path, store.Options{
+			Schema:      cfg.Schema,
+			Synchronous: cfg.Synchronous,
+			MaxDrift:    cfg.MaxDrift,
+			Now:         cfg.Now,
+		})
+		if err != nil {
+			return nil, err
+		}
+		st = s
+	}
+	return &Client{cfg: cfg, store: st, watchers: map[*Watch]struct{}{}}, nil
+}
+
+// Close stops every watch and closes the store. Writes that returned are
+// durable; Close is safe to call more than once.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	ws := c.watchers
+	c.watchers = nil
+	c.mu.Unlock()
+	for w := range ws {
+		w.stop()
+	}
+	c.wg.Wait()
+	return c.store.Close()
+}
+
+func (c *Client) check() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Site returns this replica's site ID.
+func (c *Client) Site() crdt.SiteID { return c.store.Site() }
+
+// DB returns the SQLite database for reading collections with plain SQL,
+// or nil when the client runs on another store. Never write through it.
+func (c *Client) DB() *sql.DB {
+	if s, ok := c.store.(*store.SQLite); ok {
+		return s.DB()
+	}
+	return nil
+}
+
+// Pending returns the number of local transactions not yet acknowledged
+// by a server.
+func (c *Client) Pending(ctx context.Context) (int, error) {
+	if err := c.check(); err != nil {
+		return 0, err
+	}
+	return c.store.Pending(ctx)
+}
+
+// Conflicts returns up to limit conflict records with IDs above after,
+// oldest first (limit 0: all). A record is made each time a write met a
+// concurrent write of the same field: it names both values and writers.
+// Remember the last ID seen to read the feed incrementally.
+func (c *Client) Conflicts(ctx context.Context, after uint64, limit int) ([]store.ConflictEntry, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	return c.store.Conflicts(ctx, after, limit)
+}
+
+// Hash returns the canonical hash of the replica's state: replicas that
+// applied the same transactions have equal hashes.
+func (c *Client) Hash(ctx context.Context) ([32]byte, error) {
+	if err := c.check(); err != nil {
+		return [32]byte{}, err
+	}
+	return c.store.Hash(ctx)
+}
+
+// Outbox returns up to limit local transactions above sequence number
+// after that no server has acknowledged yet. With [Client.Merge] it lets
+// replicas exchange changes over any transport.
+func (c *Client) Outbox(ctx context.Context, after uint64, limit int) ([]*crdt.Tx, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	return c.store.Outbox(ctx, after, limit)
+}
+
+// Merge applies transactions made by other replicas, atomically. Each
+// transaction takes effect once, however often it is delivered. Watches
+// and the conflict feed see the result.
+func (c *Client) Merge(ctx context.Context, txs []*crdt.Tx) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	commit, err := c.store.Apply(ctx, txs)
+	if err != nil {
+		return err
+	}
+	c.notify(commit.Changed)
+	return nil
+}

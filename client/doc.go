@@ -1,0 +1,50 @@
+// Package client is the uno library an app embeds: a local replica whose
+// every read and write works with no network, and whose concurrent edits
+// from many devices merge so that every replica ends identical.
+//
+// # Usage
+//
+//	c, err := client.Open(ctx, client.Config{Path: "app.db"})
+//	...
+//	defer c.Close()
+//	todos := c.Collection("todos")
+//	err = todos.Put(ctx, "t1", map[string]any{"title": "Buy milk", "done": false})
+//	err = todos.Increment(ctx, "t1", "views", 1)
+//	doc, err := todos.Get(ctx, "t1")
+//
+// Data is collections of rows of fields. A field is a register (any JSON
+// value, last writer wins), a counter ([Collection.Increment]), a set of
+// scalars ([Collection.Add], [Collection.Remove]) or a doc (reserved for
+// collaborative documents). Declare them in Config.Schema to have the client
+// enforce names and kinds, choose conflict policies per field and create
+// indexes; without a schema any valid name may be written.
+//
+// Several changes commit atomically with [Client.Tx]. [Collection.Find]
+// queries with filters, order and limit; [Collection.Watch] is the same
+// query kept live, woken by each commit that touches its collection.
+// Collections are also plain SQLite tables: read them with [Client.DB].
+//
+// # Conflicts
+//
+// When two replicas write one field concurrently, both keep the same
+// winner (see package conflict for the policies) and the conflict feed,
+// [Client.Conflicts], records both values and who wrote them.
+//
+// # Errors
+//
+// Bad input returns an error matching one of the Err variables
+// (ErrInvalidName, ErrInvalidID, ErrInvalidValue, ErrTooLarge,
+// ErrUnknownCollection, ErrUnknownField, ErrKindMismatch, ErrNotFound,
+// ErrClosed) and writes nothing.
+//
+// # Durability
+//
+// When a write returns, it is committed to the SQLite file together with
+// its merge metadata and its outbox entry ([Client.Pending] counts the
+// entries no server has acknowledged yet).
+//
+// # Concurrency
+//
+// A Client is safe for concurrent use by many goroutines. One process at a
+// time may own the database file.
+package client
