@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/store"
 )
@@ -224,4 +225,9 @@ func (c *Client) Merge(ctx context.Context, txs []*crdt.Tx) error {
 	}
 	c.notify(commit.Changed)
 	return nil
+}
+
+// NewID returns a new row ID: a UUIDv7, which sorts by creation time.
+func NewID() string {
+	return uuid.Must(uuid.NewV7()).String()
 }

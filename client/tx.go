@@ -109,7 +109,7 @@ func kindHint(k crdt.Kind) string {
 // Put creates or replaces fields of a row: every top-level field of doc (a
 // struct or map encoding to a JSON object) is written. Fields doc lacks are
 // kept; write null to clear one. Putting a deleted row revives it with only
-// doc's fields. An "id" key in doc, if present, must equal id.
+// doc's fields. An "id" key in doc, if present and not empty, must equal id.
 func (tx *Tx) Put(collection, id string, doc any) error {
 	return tx.put(collection, id, doc, false)
 }
@@ -190,7 +190,7 @@ func (tx *Tx) fields(collection, id string, doc any) (map[string]json.RawMessage
 	}
 	if raw, ok := fields["id"]; ok {
 		var got string
-		if json.Unmarshal(raw, &got) != nil || got != id {
+		if json.Unmarshal(raw, &got) != nil || (got != id && got != "") {
 			return nil, fmt.Errorf("%w: %s/%s: document id %s differs from the row id", ErrInvalidValue, collection, id, raw)
 		}
 		delete(fields, "id")

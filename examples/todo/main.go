@@ -1,0 +1,192 @@
+// Command todo is a small command-line todo list on uno's local store. All
+// its data is in one SQLite file, and every command works offline.
+//
+//	go run ./examples/todo add Buy milk
+//	go run ./examples/todo list
+//	go run ./examples/todo done 4f2a
+//	go run ./examples/todo remove 4f2a
+//
+// Rows are addressed by the end of their ID, as list prints it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/unosync/uno/client"
+	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/store"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "todo:", err)
+		os.Exit(1)
+	}
+}
+
+// schema declares the one collection the app uses.
+var schema = &store.Schema{
+	Version: 1,
+	Collections: []store.Collection{{
+		Name: "todos",
+		Fields: []store.Field{
+			{Name: "title"},
+			{Name: "done"},
+			{Name: "created"},
+			{Name: "tags", Kind: crdt.KindSet},
+		},
+		Indexes: []store.Index{{Fields: []string{"done", "created"}}},
+	}},
+}
+
+type todo struct {
+	ID      string   `json:"id,omitempty"`
+	Title   string   `json:"title"`
+	Done    bool     `json:"done"`
+	Created string   `json:"created"`
+	Tags    []string `json:"tags,omitempty"` // a set: changed with Add and Remove
+}
+
+const usage = `usage: todo [-db FILE] COMMAND
+
+commands:
+  add [-tag TAG]... TITLE...   add a todo
+  list [-all]                  list open todos (-all: done ones too)
+  done ID                      mark a todo done (ID: any unique end of it)
+  remove ID                    remove a todo
+`
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("todo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	db := fs.String("db", "todo.db", "the SQLite file holding the todos")
+	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+		return errors.New(usage)
+	}
+	c, err := client.Open(ctx, client.Config{Path: *db, Schema: schema})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	todos := c.Collection("todos")
+
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	switch cmd {
+	case "add":
+		var tags multiFlag
+		afs := flag.NewFlagSet("add", flag.ContinueOnError)
+		afs.SetOutput(io.Discard)
+		afs.Var(&tags, "tag", "a tag (repeatable)")
+		if err := afs.Parse(rest); err != nil || afs.NArg() == 0 {
+			return errors.New(usage)
+		}
+		id := client.NewID()
+		err := c.Tx(ctx, func(tx *client.Tx) error {
+			if err := tx.Put("todos", id, todo{Title: strings.Join(afs.Args(), " "), Created: time.Now().UTC().Format(time.RFC3339Nano)}); err != nil {
+				return err
+			}
+			for _, t := range tags {
+				if err := tx.Add("todos", id, "tags", t); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "added %s\n", short(id))
+		return nil
+	case "list":
+		lfs := flag.NewFlagSet("list", flag.ContinueOnError)
+		lfs.SetOutput(io.Discard)
+		all := lfs.Bool("all", false, "include done todos")
+		if err := lfs.Parse(rest); err != nil {
+			return errors.New(usage)
+		}
+		q := client.Query{OrderBy: "created"}
+		if !*all {
+			q.Where = []client.Cond{client.Where("done", "=", false)}
+		}
+		docs, err := todos.Find(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, d := range docs {
+			var t todo
+			if err := d.Decode(&t); err != nil {
+				return err
+			}
+			mark := " "
+			if t.Done {
+				mark = "x"
+			}
+			line := fmt.Sprintf("%s [%s] %s", short(t.ID), mark, t.Title)
+			if len(t.Tags) > 0 {
+				line += "  #" + strings.Join(t.Tags, " #")
+			}
+			fmt.Fprintln(out, line)
+		}
+		n, err := c.Pending(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%d todos, %d changes not yet synced\n", len(docs), n)
+		return nil
+	case "done", "remove":
+		if len(rest) != 1 {
+			return errors.New(usage)
+		}
+		id, err := resolve(ctx, todos, rest[0])
+		if err != nil {
+			return err
+		}
+		if cmd == "done" {
+			err = todos.Patch(ctx, id, map[string]any{"done": true})
+		} else {
+			err = todos.Delete(ctx, id)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s %s\n", map[string]string{"done": "finished", "remove": "removed"}[cmd], short(id))
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+// short returns the end of an ID, which is its random part.
+func short(id string) string { return id[max(0, len(id)-8):] }
+
+// resolve finds the one todo whose ID ends with suffix.
+func resolve(ctx context.Context, todos *client.Collection, suffix string) (string, error) {
+	docs, err := todos.Find(ctx, client.Query{})
+	if err != nil {
+		return "", err
+	}
+	var match []string
+	for _, d := range docs {
+		if strings.HasSuffix(d.ID, suffix) {
+			match = append(match, d.ID)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return "", fmt.Errorf("no todo ends with %q", suffix)
+	case 1:
+		return match[0], nil
+	}
+	return "", fmt.Errorf("%d todos end with %q: give more of the ID", len(match), suffix)
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
