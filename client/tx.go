@@ -180,13 +180,25 @@ func (tx *Tx) put(collection, id string, doc any, mustExist bool) error {
 
 // fields encodes doc and splits it into validated top-level fields.
 func (tx *Tx) fields(collection, id string, doc any) (map[string]json.RawMessage, error) {
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s/%s: %w", ErrInvalidValue, collection, id, err)
-	}
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(b, &fields); err != nil || fields == nil {
-		return nil, fmt.Errorf("%w: %s/%s: a document must encode to a JSON object, got %.40s", ErrInvalidValue, collection, id, b)
+	if m, ok := doc.(map[string]any); ok && m != nil {
+		// The common case, without encoding the document twice.
+		fields = make(map[string]json.RawMessage, len(m))
+		for k, v := range m {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s/%s field %s: %w", ErrInvalidValue, collection, id, k, err)
+			}
+			fields[k] = b
+		}
+	} else {
+		b, err := json.Marshal(doc)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s/%s: %w", ErrInvalidValue, collection, id, err)
+		}
+		if err := json.Unmarshal(b, &fields); err != nil || fields == nil {
+			return nil, fmt.Errorf("%w: %s/%s: a document must encode to a JSON object, got %.40s", ErrInvalidValue, collection, id, b)
+		}
 	}
 	if raw, ok := fields["id"]; ok {
 		var got string

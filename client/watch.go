@@ -36,6 +36,9 @@ type Watch struct {
 // Watch starts a live query on the collection. Stop it with [Watch.Close].
 func (col *Collection) Watch(ctx context.Context, q Query) (*Watch, error) {
 	c := col.c
+	if err := c.check(); err != nil {
+		return nil, err
+	}
 	if err := c.checkCollection(col.name); err != nil {
 		return nil, err
 	}
@@ -51,9 +54,19 @@ func (col *Collection) Watch(ctx context.Context, q Query) (*Watch, error) {
 		done:       make(chan struct{}),
 	}
 	w.C = w.out
+	// Register before the first query, so a commit between the two wakes
+	// the watch instead of being missed.
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	c.watchers[w] = struct{}{}
+	c.mu.Unlock()
 	// Run the query once now, so a bad query fails here rather than later.
 	first, err := c.find(ctx, col.name, q)
 	if err != nil {
+		w.Close()
 		return nil, err
 	}
 	c.mu.Lock()
@@ -61,7 +74,6 @@ func (col *Collection) Watch(ctx context.Context, q Query) (*Watch, error) {
 		c.mu.Unlock()
 		return nil, ErrClosed
 	}
-	c.watchers[w] = struct{}{}
 	c.wg.Add(1)
 	c.mu.Unlock()
 	go func() {

@@ -37,28 +37,6 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-// EncodeRow returns the canonical encoding of a row state. Equal rows have
-// equal encodings; the state hash is built from them.
-func EncodeRow(r *Row) []byte {
-	b, err := encMode.Marshal(r)
-	if err != nil {
-		panic("crdt: encode row: " + err.Error())
-	}
-	return b
-}
-
-// DecodeRow decodes a row state written by [EncodeRow].
-func DecodeRow(b []byte) (*Row, error) {
-	if len(b) > maxDecodeBytes {
-		return nil, fmt.Errorf("%w: row of %d bytes exceeds %d", ErrDecode, len(b), maxDecodeBytes)
-	}
-	var r Row
-	if err := decMode.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%w: row: %w", ErrDecode, err)
-	}
-	return &r, nil
-}
-
 // EncodeTx returns the canonical encoding of a transaction.
 func EncodeTx(tx *Tx) []byte {
 	b, err := encMode.Marshal(tx)

@@ -163,11 +163,11 @@ func (r *Row) Apply(op *Op, d Dot) (Effect, error) {
 	var eff Effect
 	switch op.Type {
 	case OpSet:
-		eff.Changed = !f.Register.Context.Covers(d)
+		eff.Changed = !f.Register.Context.Covers(d) || !covers(f.Register.Context, op.Context)
 		eff.Concurrent = f.Register.write(d, op.Value, op.Context)
 	case OpIncrement:
-		p, n := f.Counter.Part(d.Site)
-		eff.Changed = op.P > p || op.N > n
+		i, had := f.Counter.find(d.Site)
+		eff.Changed = !had || op.P > f.Counter.Parts[i].P || op.N > f.Counter.Parts[i].N
 		f.Counter.merge(CounterPart{Site: d.Site, P: op.P, N: op.N})
 	case OpAdd:
 		eff.Changed = !slices.ContainsFunc(f.Set.Observed(op.Value), func(x Dot) bool { return x == d })
@@ -178,6 +178,16 @@ func (r *Row) Apply(op *Op, d Dot) (Effect, error) {
 	}
 	eff.Changed = eff.Changed || !ok || r.CL != before
 	return eff, nil
+}
+
+// covers reports whether every dot of o is covered by c.
+func covers(c, o Context) bool {
+	for _, d := range o {
+		if !c.Covers(d) {
+			return false
+		}
+	}
+	return true
 }
 
 // Malformed-op errors are returned by Apply; they indicate a buggy or
@@ -201,13 +211,16 @@ func (op *Op) validate() error {
 	if op.Field == "" {
 		return fmt.Errorf("%w: %s without a field", ErrMalformedOp, op.Type)
 	}
-	want := map[OpType][]Kind{
-		OpSet:       {KindRegister, KindDoc},
-		OpIncrement: {KindCounter},
-		OpAdd:       {KindSet},
-		OpRemove:    {KindSet},
-	}[op.Type]
-	if !slices.Contains(want, op.Kind) {
+	var ok bool
+	switch op.Type {
+	case OpSet:
+		ok = op.Kind == KindRegister || op.Kind == KindDoc
+	case OpIncrement:
+		ok = op.Kind == KindCounter
+	case OpAdd, OpRemove:
+		ok = op.Kind == KindSet
+	}
+	if !ok {
 		return fmt.Errorf("%w: %s on a %s field", ErrMalformedOp, op.Type, op.Kind)
 	}
 	return nil

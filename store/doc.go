@@ -17,8 +17,10 @@
 // indexes in a [Schema]). Values keep their SQLite type: strings are TEXT,
 // integers, booleans and counters INTEGER, other numbers REAL, objects,
 // arrays and sets JSON TEXT, docs BLOB. Deleted rows are removed from it.
-// uno's own tables start with _uno_; the merge state of each row (clocks,
-// causal length, counter parts, set tags) is in _uno_rows beside them.
+// The merge state of each row (clocks, causal length, counter parts, set
+// tags) is beside its values, in the _uno column; a deleted row leaves its
+// table and keeps its state in _uno_deleted. uno's own tables start with
+// _uno_.
 //
 // # Durability
 //

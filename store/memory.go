@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -130,6 +131,9 @@ func (m *Memory) Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error) {
 		if tx.Seq <= hw {
 			marks[tx.Site] = hw
 			continue
+		}
+		if tx.Seq > hw+1 {
+			return nil, fmt.Errorf("%w: tx %s/%d after %d", ErrGap, tx.Site, tx.Seq, hw)
 		}
 		if err := clock.Observe(tx.Time, wall); err != nil {
 			return nil, err

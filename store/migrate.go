@@ -15,7 +15,8 @@ type migration struct {
 
 // migrations lists every step; version n is migrations[n-1]. Append only.
 var migrations = []migration{
-	{ // 1: the replica, row states, outbox and per-site high-water marks.
+	{ // 1: the replica, deleted rows' states, outbox, per-site high-water marks
+		// and the list of collection tables (each holds its alive rows' states).
 		up: []string{
 			`CREATE TABLE _uno_replica (
 				id    INTEGER PRIMARY KEY CHECK (id = 1),
@@ -23,11 +24,10 @@ var migrations = []migration{
 				seq   INTEGER NOT NULL,
 				clock INTEGER NOT NULL
 			)`,
-			`CREATE TABLE _uno_rows (
-				coll  TEXT    NOT NULL,
-				id    TEXT    NOT NULL,
-				cl    INTEGER NOT NULL,
-				state BLOB    NOT NULL,
+			`CREATE TABLE _uno_deleted (
+				coll  TEXT NOT NULL,
+				id    TEXT NOT NULL,
+				state BLOB NOT NULL,
 				PRIMARY KEY (coll, id)
 			) WITHOUT ROWID`,
 			`CREATE TABLE _uno_outbox (
@@ -46,7 +46,7 @@ var migrations = []migration{
 			`DROP TABLE _uno_collections`,
 			`DROP TABLE _uno_sites`,
 			`DROP TABLE _uno_outbox`,
-			`DROP TABLE _uno_rows`,
+			`DROP TABLE _uno_deleted`,
 			`DROP TABLE _uno_replica`,
 		},
 	},
@@ -98,8 +98,11 @@ func migrate(ctx context.Context, db *sql.DB, target int) error {
 		return fmt.Errorf("%w: database is at version %d, newer than this uno (%d): upgrade uno", ErrMigration, cur, len(migrations))
 	}
 	for cur != target {
-		next, stmts := cur+1, migrations[cur].up
-		if target < cur {
+		var next int
+		var stmts []string
+		if target > cur {
+			next, stmts = cur+1, migrations[cur].up
+		} else {
 			next, stmts = cur-1, migrations[cur-1].down
 		}
 		if err := migrateStep(ctx, db, stmts, next); err != nil {

@@ -2,21 +2,32 @@ package store
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/unosync/uno/conflict"
 	"github.com/unosync/uno/crdt"
 )
 
-var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+// validIdent reports whether s matches [a-z][a-z0-9_]{0,62}.
+func validIdent(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidName reports whether s can name a collection or a field: it matches
 // [a-z][a-z0-9_]{0,62}, does not start with "sqlite_" (reserved by SQLite)
 // and, for fields, is not "id" (the row ID column).
 func ValidName(s string, field bool) error {
 	switch {
-	case !nameRE.MatchString(s):
+	case !validIdent(s):
 		return fmt.Errorf("%w: %q: names match [a-z][a-z0-9_]{0,62}", ErrInvalidName, s)
 	case strings.HasPrefix(s, "sqlite_"):
 		return fmt.Errorf("%w: %q: the sqlite_ prefix is reserved", ErrInvalidName, s)
@@ -98,7 +109,7 @@ func (s *Schema) Validate() error {
 					return fmt.Errorf("%w: index on %s: unknown field %q", ErrInvalidSchema, c.Name, f)
 				}
 			}
-			if ix.Name != "" && !nameRE.MatchString(ix.Name) {
+			if ix.Name != "" && !validIdent(ix.Name) {
 				return fmt.Errorf("%w: index name %q: names match [a-z][a-z0-9_]{0,62}", ErrInvalidSchema, ix.Name)
 			}
 		}

@@ -17,14 +17,17 @@ import (
 // SQLite is the store on a SQLite database file. The app's collections are
 // real tables named after them, with an "id" column and one column per
 // field, which the app may read with plain SQL and index; the merge state
-// of each row lives beside them in _uno_rows. Every local write commits the
-// row states, the materialised values and the outbox entry in one SQL
-// transaction.
+// of each row is beside its values, in the _uno column (and in
+// _uno_deleted once the row is deleted). Every local write commits the
+// values, the merge state and the outbox entry in one SQL transaction.
 type SQLite struct {
 	db     *sql.DB
 	opts   Options
 	site   crdt.SiteID
 	closed atomic.Bool
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // prepared statements by text
 
 	mu    sync.Mutex // serialises writes; guards the fields below
 	clock *crdt.Clock
@@ -48,7 +51,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &SQLite{db: db, opts: o, cols: map[string]map[string]bool{}}
+	s := &SQLite{db: db, opts: o, cols: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{}}
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -85,6 +88,21 @@ func (s *SQLite) init(ctx context.Context) error {
 		return fmt.Errorf("%w: site id of %d bytes", ErrCorrupt, len(site))
 	}
 	copy(s.site[:], site)
+	// Local writes leave _uno_replica alone; their seq and timestamp are
+	// in the newest outbox entry, if it is newer.
+	var last []byte
+	err = tx.QueryRowContext(ctx, `SELECT tx FROM _uno_outbox ORDER BY seq DESC LIMIT 1`).Scan(&last)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("read outbox: %w", err)
+	default:
+		t, err := crdt.DecodeTx(last)
+		if err != nil {
+			return fmt.Errorf("%w: newest outbox entry: %w", ErrCorrupt, err)
+		}
+		seq, clock = max(seq, t.Seq), max(clock, uint64(t.Time))
+	}
 	s.seq = seq
 	s.clock = crdt.NewClock(crdt.Timestamp(clock), s.opts.MaxDrift)
 
@@ -148,6 +166,10 @@ func queryStrings(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]str
 	return out, rows.Err()
 }
 
+// stateColumn holds an alive row's merge state in its collection's table.
+// No field can have this name: fields start with a letter.
+const stateColumn = "_uno"
+
 // quote makes a validated name an SQL identifier.
 func quote(name string) string { return `"` + name + `"` }
 
@@ -156,13 +178,13 @@ func quote(name string) string { return `"` + name + `"` }
 func (s *SQLite) ensureColumns(ctx context.Context, tx *sql.Tx, coll string, fields []string, pending map[string]map[string]bool) error {
 	have := func(c string) bool { return s.cols[coll][c] || pending[coll][c] }
 	if s.cols[coll] == nil && pending[coll] == nil {
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (id TEXT PRIMARY KEY NOT NULL)`, quote(coll))); err != nil {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (id TEXT PRIMARY KEY NOT NULL, %s BLOB NOT NULL)`, quote(coll), stateColumn)); err != nil {
 			return fmt.Errorf("create table %s: %w", coll, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO _uno_collections (name) VALUES (?)`, coll); err != nil {
 			return fmt.Errorf("register table %s: %w", coll, err)
 		}
-		pending[coll] = map[string]bool{"id": true}
+		pending[coll] = map[string]bool{"id": true, stateColumn: true}
 	}
 	for _, f := range fields {
 		if have(f) {
@@ -183,11 +205,41 @@ func (s *SQLite) ensureColumns(ctx context.Context, tx *sql.Tx, coll string, fie
 
 func (s *SQLite) mergeColumns(pending map[string]map[string]bool) {
 	for coll, cols := range pending {
+		s.forget(coll)
 		if s.cols[coll] == nil {
 			s.cols[coll] = map[string]bool{}
 		}
 		for c := range cols {
 			s.cols[coll][c] = true
+		}
+	}
+}
+
+// stmt returns the prepared statement for query, preparing it once.
+// database/sql prepares it again on each connection that runs it.
+func (s *SQLite) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st, ok := s.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+// forget drops the prepared statements that mention a table whose
+// columns changed.
+func (s *SQLite) forget(table string) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	for q, st := range s.stmts {
+		if strings.Contains(q, quote(table)) {
+			st.Close()
+			delete(s.stmts, q)
 		}
 	}
 }
@@ -222,8 +274,43 @@ type writeTx struct {
 	ctx     context.Context
 	tx      *sql.Tx
 	rows    map[crdt.RowKey]*crdt.Row
-	dirty   []crdt.RowKey
+	where   map[crdt.RowKey]place // where each loaded row's state was
 	pending map[string]map[string]bool
+	stmts   map[string]*sql.Stmt // s's statements bound to tx
+	upserts map[string]upsertStmt
+}
+
+// exec runs a statement prepared once per store and bound once per
+// transaction. coll names the collection table it touches, if any.
+func (w *writeTx) exec(coll, query string, args ...any) (sql.Result, error) {
+	st, err := w.stmt(coll, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(w.ctx, args...)
+}
+
+func (w *writeTx) stmt(coll, query string) (*sql.Stmt, error) {
+	if st, ok := w.stmts[query]; ok {
+		return st, nil
+	}
+	var st *sql.Stmt
+	var err error
+	if w.pending[coll] != nil {
+		// The table or a column is new in this transaction: other
+		// connections cannot see it yet, so prepare on this one only.
+		st, err = w.tx.PrepareContext(w.ctx, query)
+	} else {
+		st, err = w.s.stmt(w.ctx, query)
+		if err == nil {
+			st = w.tx.StmtContext(w.ctx, st)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[query] = st
+	return st, nil
 }
 
 func (s *SQLite) begin(ctx context.Context) (*writeTx, error) {
@@ -231,28 +318,65 @@ func (s *SQLite) begin(ctx context.Context) (*writeTx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	return &writeTx{s: s, ctx: ctx, tx: tx, rows: map[crdt.RowKey]*crdt.Row{}, pending: map[string]map[string]bool{}}, nil
+	return &writeTx{s: s, ctx: ctx, tx: tx, rows: map[crdt.RowKey]*crdt.Row{}, where: map[crdt.RowKey]place{},
+		pending: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{}}, nil
+}
+
+// place says where a row's merge state is stored.
+type place uint8
+
+const (
+	nowhere   place = iota // never seen
+	inTable                // alive: the _uno column of the collection's table
+	inDeleted              // deleted: _uno_deleted
+)
+
+// hasTable reports whether the collection's table exists (or is being created).
+func (w *writeTx) hasTable(coll string) bool {
+	return w.s.cols[coll] != nil || w.pending[coll] != nil
 }
 
 func (w *writeTx) get(k crdt.RowKey) (*crdt.Row, error) {
 	if r, ok := w.rows[k]; ok {
 		return r, nil
 	}
+	st, err := w.stmt(k.Collection, rowSQL(k.Collection, w.hasTable(k.Collection)))
+	if err != nil {
+		return nil, err
+	}
+	r, where, err := scanRow(st.QueryRowContext(w.ctx, k.Collection, k.Row), k)
+	if err != nil {
+		return nil, err
+	}
+	w.rows[k], w.where[k] = r, where
+	return r, nil
+}
+
+// rowSQL reads a row's state and place, from the collection's table if it
+// has one, then from _uno_deleted. Parameters: collection, id.
+func rowSQL(coll string, table bool) string {
+	deleted := `SELECT state, 2 FROM _uno_deleted WHERE coll = ?1 AND id = ?2`
+	if !table {
+		return deleted
+	}
+	return fmt.Sprintf(`SELECT _uno, 1 FROM %s WHERE id = ?2 UNION ALL %s`, quote(coll), deleted)
+}
+
+func scanRow(row *sql.Row, k crdt.RowKey) (*crdt.Row, place, error) {
 	var state []byte
-	err := w.tx.QueryRowContext(w.ctx, `SELECT state FROM _uno_rows WHERE coll = ? AND id = ?`, k.Collection, k.Row).Scan(&state)
+	var where place
+	err := row.Scan(&state, &where)
 	if errors.Is(err, sql.ErrNoRows) {
-		w.rows[k] = nil
-		return nil, nil
+		return nil, nowhere, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read row %s/%s: %w", k.Collection, k.Row, err)
+		return nil, nowhere, fmt.Errorf("read row %s/%s: %w", k.Collection, k.Row, err)
 	}
 	r, err := crdt.DecodeRow(state)
 	if err != nil {
-		return nil, fmt.Errorf("%w: row %s/%s: %w", ErrCorrupt, k.Collection, k.Row, err)
+		return nil, nowhere, fmt.Errorf("%w: row %s/%s: %w", ErrCorrupt, k.Collection, k.Row, err)
 	}
-	w.rows[k] = r
-	return r, nil
+	return r, where, nil
 }
 
 // load returns the transaction's copy of a row, empty if never seen.
@@ -268,23 +392,29 @@ func (w *writeTx) load(k crdt.RowKey) (*crdt.Row, error) {
 	return r, nil
 }
 
-// put writes a row's new state and its materialised values.
+// put writes a row's new state: an alive row's values and state to its
+// collection's table, a deleted row's state to _uno_deleted.
 func (w *writeTx) put(k crdt.RowKey, r *crdt.Row) error {
-	if _, err := w.tx.ExecContext(w.ctx,
-		`INSERT INTO _uno_rows (coll, id, cl, state) VALUES (?, ?, ?, ?)
-		 ON CONFLICT (coll, id) DO UPDATE SET cl = excluded.cl, state = excluded.state`,
-		k.Collection, k.Row, int64(r.CL), crdt.EncodeRow(r)); err != nil {
-		return fmt.Errorf("write row %s/%s: %w", k.Collection, k.Row, err)
-	}
 	s := w.s
+	state := crdt.EncodeRow(r)
+	was := w.where[k]
 	if !r.Alive() {
-		if s.cols[k.Collection] == nil && w.pending[k.Collection] == nil {
-			return nil // no table yet, so nothing to delete
+		if was == inTable {
+			if _, err := w.exec(k.Collection, fmt.Sprintf(`DELETE FROM %s WHERE id = ?`, quote(k.Collection)), k.Row); err != nil {
+				return fmt.Errorf("delete %s/%s: %w", k.Collection, k.Row, err)
+			}
 		}
-		if _, err := w.tx.ExecContext(w.ctx, fmt.Sprintf(`DELETE FROM %s WHERE id = ?`, quote(k.Collection)), k.Row); err != nil {
-			return fmt.Errorf("delete %s/%s: %w", k.Collection, k.Row, err)
+		if _, err := w.exec("", `INSERT INTO _uno_deleted (coll, id, state) VALUES (?, ?, ?)
+			ON CONFLICT (coll, id) DO UPDATE SET state = excluded.state`, k.Collection, k.Row, state); err != nil {
+			return fmt.Errorf("write deleted row %s/%s: %w", k.Collection, k.Row, err)
 		}
+		w.where[k] = inDeleted
 		return nil
+	}
+	if was == inDeleted {
+		if _, err := w.exec("", `DELETE FROM _uno_deleted WHERE coll = ? AND id = ?`, k.Collection, k.Row); err != nil {
+			return fmt.Errorf("revive %s/%s: %w", k.Collection, k.Row, err)
+		}
 	}
 	names := make([]string, len(r.Fields))
 	for i, f := range r.Fields {
@@ -293,9 +423,9 @@ func (w *writeTx) put(k crdt.RowKey, r *crdt.Row) error {
 	if err := s.ensureColumns(w.ctx, w.tx, k.Collection, names, w.pending); err != nil {
 		return err
 	}
-	cols := w.columns(k.Collection)
-	args := make([]any, 0, len(cols)+1)
-	args = append(args, k.Row)
+	cols, upsert := w.upsert(k.Collection)
+	args := make([]any, 0, len(cols)+2)
+	args = append(args, k.Row, state)
 	for _, c := range cols {
 		var v any
 		if f, ok := r.Field(c); ok {
@@ -303,22 +433,45 @@ func (w *writeTx) put(k crdt.RowKey, r *crdt.Row) error {
 		}
 		args = append(args, v)
 	}
-	if _, err := w.tx.ExecContext(w.ctx, upsertSQL(k.Collection, cols), args...); err != nil {
-		return fmt.Errorf("materialise %s/%s: %w", k.Collection, k.Row, err)
+	if _, err := w.exec(k.Collection, upsert, args...); err != nil {
+		return fmt.Errorf("write %s/%s: %w", k.Collection, k.Row, err)
 	}
+	w.where[k] = inTable
 	return nil
+}
+
+// upsert returns the collection's field columns and the statement that
+// writes a row, computing them once per transaction and column set.
+func (w *writeTx) upsert(coll string) ([]string, string) {
+	n := len(w.s.cols[coll]) + len(w.pending[coll])
+	if u, ok := w.upserts[coll]; ok && u.n == n {
+		return u.cols, u.sql
+	}
+	cols := w.columns(coll)
+	u := upsertStmt{n: n, cols: cols, sql: upsertSQL(coll, cols)}
+	if w.upserts == nil {
+		w.upserts = map[string]upsertStmt{}
+	}
+	w.upserts[coll] = u
+	return u.cols, u.sql
+}
+
+type upsertStmt struct {
+	n    int // columns known when computed
+	cols []string
+	sql  string
 }
 
 // columns returns the collection's field columns, sorted.
 func (w *writeTx) columns(coll string) []string {
 	var cols []string
 	for c := range w.s.cols[coll] {
-		if c != "id" {
+		if c != "id" && c != stateColumn {
 			cols = append(cols, c)
 		}
 	}
 	for c := range w.pending[coll] {
-		if c != "id" && !w.s.cols[coll][c] {
+		if c != "id" && c != stateColumn && !w.s.cols[coll][c] {
 			cols = append(cols, c)
 		}
 	}
@@ -328,24 +481,16 @@ func (w *writeTx) columns(coll string) []string {
 
 func upsertSQL(coll string, cols []string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, `INSERT INTO %s (id`, quote(coll))
+	fmt.Fprintf(&b, `INSERT INTO %s (id, %s`, quote(coll), stateColumn)
 	for _, c := range cols {
 		b.WriteString(", ")
 		b.WriteString(quote(c))
 	}
-	b.WriteString(") VALUES (?")
+	b.WriteString(") VALUES (?, ?")
 	b.WriteString(strings.Repeat(", ?", len(cols)))
-	b.WriteString(") ON CONFLICT (id) DO ")
-	if len(cols) == 0 {
-		b.WriteString("NOTHING")
-		return b.String()
-	}
-	b.WriteString("UPDATE SET ")
-	for i, c := range cols {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%s = excluded.%s", quote(c), quote(c))
+	fmt.Fprintf(&b, ") ON CONFLICT (id) DO UPDATE SET %s = excluded.%s", stateColumn, stateColumn)
+	for _, c := range cols {
+		fmt.Fprintf(&b, ", %s = excluded.%s", quote(c), quote(c))
 	}
 	return b.String()
 }
@@ -381,11 +526,8 @@ func (s *SQLite) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 			return nil, err
 		}
 	}
-	if _, err := w.tx.ExecContext(ctx, `INSERT INTO _uno_outbox (seq, tx) VALUES (?, ?)`, int64(tx.Seq), crdt.EncodeTx(tx)); err != nil {
+	if _, err := w.exec("", `INSERT INTO _uno_outbox (seq, tx) VALUES (?, ?)`, int64(tx.Seq), crdt.EncodeTx(tx)); err != nil {
 		return nil, fmt.Errorf("append outbox: %w", err)
-	}
-	if _, err := w.tx.ExecContext(ctx, `UPDATE _uno_replica SET seq = ?, clock = ? WHERE id = 1`, int64(tx.Seq), int64(clock.Last())); err != nil {
-		return nil, fmt.Errorf("save clock: %w", err)
 	}
 	if err := w.tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
@@ -422,7 +564,11 @@ func (s *SQLite) Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error) {
 		hw, ok := marks[tx.Site]
 		if !ok {
 			var seq int64
-			err := w.tx.QueryRowContext(ctx, `SELECT seq FROM _uno_sites WHERE site = ?`, tx.Site[:]).Scan(&seq)
+			st, err := w.stmt("", `SELECT seq FROM _uno_sites WHERE site = ?`)
+			if err != nil {
+				return nil, err
+			}
+			err = st.QueryRowContext(ctx, tx.Site[:]).Scan(&seq)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return nil, fmt.Errorf("read high-water of %s: %w", tx.Site, err)
 			}
@@ -431,6 +577,9 @@ func (s *SQLite) Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error) {
 		if tx.Seq <= hw {
 			marks[tx.Site] = hw
 			continue
+		}
+		if tx.Seq > hw+1 {
+			return nil, fmt.Errorf("%w: tx %s/%d after %d", ErrGap, tx.Site, tx.Seq, hw)
 		}
 		if err := clock.Observe(tx.Time, wall); err != nil {
 			return nil, fmt.Errorf("apply tx %s/%d: %w", tx.Site, tx.Seq, err)
@@ -449,14 +598,14 @@ func (s *SQLite) Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error) {
 		if site == s.site {
 			continue
 		}
-		if _, err := w.tx.ExecContext(ctx, `INSERT INTO _uno_sites (site, seq) VALUES (?, ?)
+		if _, err := w.exec("", `INSERT INTO _uno_sites (site, seq) VALUES (?, ?)
 			ON CONFLICT (site) DO UPDATE SET seq = excluded.seq`, site[:], int64(seq)); err != nil {
 			return nil, fmt.Errorf("save high-water of %s: %w", site, err)
 		}
 	}
 	entries := make([]ConflictEntry, len(m.conflicts))
 	for i, r := range m.conflicts {
-		res, err := w.tx.ExecContext(ctx, `INSERT INTO _uno_conflicts
+		res, err := w.exec("", `INSERT INTO _uno_conflicts
 			(coll, row, field, mode, winner, winner_site, winner_time, loser, loser_site, loser_time)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.Collection, r.Row, r.Field, int(r.Mode),
@@ -471,7 +620,7 @@ func (s *SQLite) Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error) {
 		}
 		entries[i] = ConflictEntry{ID: uint64(id), Record: r}
 	}
-	if _, err := w.tx.ExecContext(ctx, `UPDATE _uno_replica SET clock = ? WHERE id = 1`, int64(clock.Last())); err != nil {
+	if _, err := w.exec("", `UPDATE _uno_replica SET clock = ? WHERE id = 1`, int64(clock.Last())); err != nil {
 		return nil, fmt.Errorf("save clock: %w", err)
 	}
 	if err := w.tx.Commit(); err != nil {

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -16,19 +14,18 @@ func (s *SQLite) Row(ctx context.Context, collection, id string) (*crdt.Row, err
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	var state []byte
-	err := s.db.QueryRowContext(ctx, `SELECT state FROM _uno_rows WHERE coll = ? AND id = ?`, collection, id).Scan(&state)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+	if err := ValidName(collection, false); err != nil {
+		return nil, err
 	}
+	s.mu.Lock()
+	table := s.cols[collection] != nil
+	s.mu.Unlock()
+	st, err := s.stmt(ctx, rowSQL(collection, table))
 	if err != nil {
-		return nil, fmt.Errorf("read row %s/%s: %w", collection, id, err)
+		return nil, err
 	}
-	r, err := crdt.DecodeRow(state)
-	if err != nil {
-		return nil, fmt.Errorf("%w: row %s/%s: %w", ErrCorrupt, collection, id, err)
-	}
-	return r, nil
+	r, _, err := scanRow(st.QueryRowContext(ctx, collection, id), crdt.RowKey{Collection: collection, Row: id})
+	return r, err
 }
 
 // Query implements Store. It runs one SQL statement on the materialised
@@ -60,8 +57,8 @@ func (s *SQLite) Query(ctx context.Context, q Query) ([]Doc, error) {
 		return "t." + quote(f)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `SELECT t.id, r.state FROM %s AS t JOIN _uno_rows AS r ON r.coll = ? AND r.id = t.id`, quote(q.Collection))
-	args := []any{q.Collection}
+	fmt.Fprintf(&b, `SELECT t.id, t.%s FROM %s AS t`, stateColumn, quote(q.Collection))
+	var args []any
 	for i, c := range conds {
 		if i == 0 {
 			b.WriteString(" WHERE ")
@@ -162,7 +159,22 @@ func (s *SQLite) Ack(ctx context.Context, seq uint64) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM _uno_outbox WHERE seq <= ?`, int64(seq)); err != nil {
+	// Local writes do not touch _uno_replica (one page less per commit):
+	// the last seq and clock are recovered from the outbox on open. Before
+	// dropping outbox entries, save them here.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ack outbox: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE _uno_replica SET seq = max(seq, ?), clock = max(clock, ?) WHERE id = 1`,
+		int64(s.seq), int64(s.clock.Last())); err != nil {
+		return fmt.Errorf("ack outbox: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM _uno_outbox WHERE seq <= ?`, int64(seq)); err != nil {
+		return fmt.Errorf("ack outbox: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("ack outbox: %w", err)
 	}
 	return nil
@@ -205,7 +217,14 @@ func (s *SQLite) Hash(ctx context.Context) ([32]byte, error) {
 	if err := s.check(); err != nil {
 		return [32]byte{}, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT coll, id, state FROM _uno_rows ORDER BY coll, id`)
+	s.mu.Lock()
+	var parts []string
+	for coll := range s.cols {
+		parts = append(parts, fmt.Sprintf(`SELECT '%s', id, %s FROM %s`, coll, stateColumn, quote(coll)))
+	}
+	s.mu.Unlock()
+	parts = append(parts, `SELECT coll, id, state FROM _uno_deleted`)
+	rows, err := s.db.QueryContext(ctx, `SELECT * FROM (`+strings.Join(parts, " UNION ALL ")+`) ORDER BY 1, 2`)
 	if err != nil {
 		return [32]byte{}, fmt.Errorf("hash: %w", err)
 	}

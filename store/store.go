@@ -23,6 +23,9 @@ var (
 	ErrInvalidSchema = errors.New("store: invalid schema")
 	// ErrMigration reports a failed or impossible migration.
 	ErrMigration = errors.New("store: migration")
+	// ErrGap reports a transaction whose sequence number skips some of its
+	// site's earlier transactions: they must be applied first.
+	ErrGap = errors.New("store: gap in a site's transactions")
 	// ErrCorrupt reports stored data that does not decode.
 	ErrCorrupt = errors.New("store: corrupt data")
 )
@@ -49,7 +52,8 @@ type Store interface {
 	// Apply merges transactions from other replicas, in order, in one
 	// atomic transaction. Transactions already applied (by site and
 	// sequence number) are skipped, so delivering one twice has no second
-	// effect. A transaction stamped too far in the future (see
+	// effect. Each site's transactions apply in order: one that skips a
+	// sequence number fails the batch with an error wrapping ErrGap. A transaction stamped too far in the future (see
 	// [crdt.Clock.Observe]) fails the whole batch with an error wrapping
 	// crdt.ErrClockDrift; a malformed one with crdt.ErrMalformedOp.
 	Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error)

@@ -108,6 +108,9 @@ func jsonToSQL(b []byte) (any, error) {
 	case 'f':
 		return int64(0), nil
 	case '"':
+		if len(b) >= 2 && b[len(b)-1] == '"' && plainString(b[1:len(b)-1]) {
+			return string(b[1 : len(b)-1]), nil
+		}
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
 			return nil, err
@@ -128,6 +131,17 @@ func jsonToSQL(b []byte) (any, error) {
 		return nil, fmt.Errorf("invalid JSON number %q", b)
 	}
 	return f, nil
+}
+
+// plainString reports whether a JSON string body has no escapes and only
+// ASCII, so it is its own value.
+func plainString(b []byte) bool {
+	for _, c := range b {
+		if c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // compareSQL orders column values as SQLite does with the BINARY

@@ -1,0 +1,272 @@
+package bench
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/unosync/uno/client"
+	"github.com/unosync/uno/store"
+
+	_ "modernc.org/sqlite" // the baseline uses the same driver as the store
+)
+
+// FieldsPerRow is the width of the rows the write benchmarks write: a
+// 1,000-op transaction writes 250 rows of 4 fields.
+const FieldsPerRow = 4
+
+// TxOps is the number of field ops in a large transaction.
+const TxOps = 1000
+
+// row returns the fields of benchmark row i: a title, a flag, a number and
+// a note, about 80 bytes of JSON.
+func row(i int) map[string]any {
+	return map[string]any{
+		"title":    "task number " + strconv.Itoa(i),
+		"done":     i%2 == 0,
+		"priority": i % 5,
+		"note":     "some words that make the row look like real data",
+	}
+}
+
+var benchSchema = &store.Schema{Collections: []store.Collection{{
+	Name: "tasks",
+	Fields: []store.Field{
+		{Name: "title"}, {Name: "done"}, {Name: "priority"}, {Name: "note"},
+	},
+	Indexes: []store.Index{{Fields: []string{"priority", "title"}}},
+}}}
+
+func openClient(b *testing.B, sync string) *client.Client {
+	b.Helper()
+	c, err := client.Open(context.Background(), client.Config{
+		Path:        filepath.Join(b.TempDir(), "uno.db"),
+		Schema:      benchSchema,
+		Synchronous: sync,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
+// openPlain opens the baseline: the same driver and settings, a table
+// shaped like the collection and a log table standing in for an outbox.
+func openPlain(b *testing.B, sync string) *sql.DB {
+	b.Helper()
+	dsn := fmt.Sprintf("file:%s?_pragma=journal_mode(WAL)&_pragma=synchronous(%s)&_pragma=busy_timeout(5000)&_txlock=immediate",
+		filepath.Join(b.TempDir(), "plain.db"), sync)
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	b.Cleanup(func() { db.Close() })
+	for _, s := range []string{
+		`CREATE TABLE tasks (id TEXT PRIMARY KEY NOT NULL, title, done, priority, note)`,
+		`CREATE INDEX tasks_priority_title ON tasks (priority, title)`,
+		`CREATE TABLE log (seq INTEGER PRIMARY KEY, entry BLOB NOT NULL)`,
+	} {
+		if _, err := db.Exec(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return db
+}
+
+// prepare returns the baseline's prepared inserts: a row, a log row.
+func prepare(b *testing.B, db *sql.DB) (ins, logIns *sql.Stmt) {
+	b.Helper()
+	ins, err := db.Prepare(`INSERT INTO tasks (id, title, done, priority, note) VALUES (?, ?, ?, ?, ?)`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	logIns, err = db.Prepare(`INSERT INTO log (seq, entry) VALUES (?, ?)`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ins, logIns
+}
+
+// WriteTx1000 commits transactions of TxOps field ops (TxOps/FieldsPerRow
+// new rows) through the client. It reports field ops/s.
+func WriteTx1000(b *testing.B) {
+	c := openClient(b, "FULL")
+	ctx := context.Background()
+	rows := TxOps / FieldsPerRow
+	b.ResetTimer()
+	for n := range b.N {
+		err := c.Tx(ctx, func(tx *client.Tx) error {
+			for i := range rows {
+				if err := tx.Put("tasks", strconv.Itoa(n*rows+i), row(i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*TxOps)/b.Elapsed().Seconds(), "fieldops/s")
+}
+
+// PlainTx1000 is WriteTx1000's baseline: the same rows inserted with plain
+// SQL, one log row per row written, TxOps/FieldsPerRow rows per
+// transaction.
+func PlainTx1000(b *testing.B) {
+	db := openPlain(b, "FULL")
+	ins, logIns := prepare(b, db)
+	rows := TxOps / FieldsPerRow
+	seq := 0
+	b.ResetTimer()
+	for n := range b.N {
+		tx, err := db.Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		ins, logIns := tx.Stmt(ins), tx.Stmt(logIns)
+		for i := range rows {
+			r := row(i)
+			if _, err := ins.Exec(strconv.Itoa(n*rows+i), r["title"], r["done"], r["priority"], r["note"]); err != nil {
+				b.Fatal(err)
+			}
+			seq++
+			if _, err := logIns.Exec(seq, []byte(r["title"].(string))); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*TxOps)/b.Elapsed().Seconds(), "fieldops/s")
+}
+
+// WriteSingle commits one single-field write per transaction at
+// synchronous=FULL.
+func WriteSingle(b *testing.B) {
+	c := openClient(b, "FULL")
+	tasks := c.Collection("tasks")
+	ctx := context.Background()
+	b.ResetTimer()
+	for n := range b.N {
+		if err := tasks.Put(ctx, strconv.Itoa(n), map[string]any{"title": "task number " + strconv.Itoa(n)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
+}
+
+// PlainSingle is WriteSingle's baseline: one row and one log row per
+// transaction at synchronous=FULL.
+func PlainSingle(b *testing.B) {
+	db := openPlain(b, "FULL")
+	ins, logIns := prepare(b, db)
+	b.ResetTimer()
+	for n := range b.N {
+		tx, err := db.Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		title := "task number " + strconv.Itoa(n)
+		if _, err := tx.Stmt(ins).Exec(strconv.Itoa(n), title, nil, nil, nil); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tx.Stmt(logIns).Exec(n+1, []byte(title)); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
+}
+
+// seeded returns a client holding rows 0..n-1.
+func seeded(b *testing.B, n int) *client.Client {
+	b.Helper()
+	c := openClient(b, "NORMAL")
+	ctx := context.Background()
+	for start := 0; start < n; start += 1000 {
+		err := c.Tx(ctx, func(tx *client.Tx) error {
+			for i := start; i < min(n, start+1000); i++ {
+				if err := tx.Put("tasks", strconv.Itoa(i), row(i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return c
+}
+
+// ReadByKey reads random rows of 10,000 by ID.
+func ReadByKey(b *testing.B) {
+	const n = 10_000
+	c := seeded(b, n)
+	tasks := c.Collection("tasks")
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.ResetTimer()
+	for range b.N {
+		if _, err := tasks.Get(ctx, strconv.Itoa(rng.IntN(n))); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// Query100 runs a query returning 100 of 10,000 rows through an index.
+func Query100(b *testing.B) {
+	const n = 10_000
+	c := seeded(b, n)
+	tasks := c.Collection("tasks")
+	ctx := context.Background()
+	q := client.Query{Where: []client.Cond{client.Where("priority", "=", 3)}, OrderBy: "title", Limit: 100}
+	b.ResetTimer()
+	for range b.N {
+		docs, err := tasks.Find(ctx, q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(docs) != 100 {
+			b.Fatalf("query returned %d rows, want 100", len(docs))
+		}
+	}
+}
+
+// WatchLatency measures the time from the start of a write to the
+// delivery of the changed result to a live query of 100 rows.
+func WatchLatency(b *testing.B) {
+	c := seeded(b, 1000)
+	tasks := c.Collection("tasks")
+	ctx := context.Background()
+	w, err := tasks.Watch(ctx, client.Query{Where: []client.Cond{client.Where("priority", "=", 1)}, OrderBy: "title", Limit: 100})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	<-w.C // the initial result
+	timeout := time.NewTimer(time.Hour)
+	b.ResetTimer()
+	for n := range b.N {
+		if err := tasks.Patch(ctx, "1", map[string]any{"note": "edit " + strconv.Itoa(n)}); err != nil {
+			b.Fatal(err)
+		}
+		timeout.Reset(10 * time.Second)
+		select {
+		case <-w.C:
+		case <-timeout.C:
+			b.Fatal("no watch notification within 10s")
+		}
+	}
+}

@@ -1,0 +1,14 @@
+package bench
+
+import "testing"
+
+// Run with: go test ./bench -run '^$' -bench . -benchtime 2s
+// or, for the table with ratios and targets: go run ./cmd/uno bench
+
+func BenchmarkWriteTx1000(b *testing.B)  { WriteTx1000(b) }
+func BenchmarkPlainTx1000(b *testing.B)  { PlainTx1000(b) }
+func BenchmarkWriteSingle(b *testing.B)  { WriteSingle(b) }
+func BenchmarkPlainSingle(b *testing.B)  { PlainSingle(b) }
+func BenchmarkReadByKey(b *testing.B)    { ReadByKey(b) }
+func BenchmarkQuery100(b *testing.B)     { Query100(b) }
+func BenchmarkWatchLatency(b *testing.B) { WatchLatency(b) }

@@ -1,0 +1,242 @@
+package crdt
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Row states are stored once per row and rewritten on every change, so
+// they have a compact binary encoding of their own rather than CBOR: the
+// 16-byte site IDs, repeated in every dot, are written once in a table
+// and referred to by index.
+//
+//	row      = version:byte(1) cl:uvarint nsites:uvarint site[16]... nfields:uvarint field...
+//	field    = name:bytes kind:byte cl:uvarint body
+//	register = nentries:uvarint (dot value:bytes)... nctx:uvarint dot...      (kinds register, doc)
+//	counter  = nparts:uvarint (site:uvarint p:uvarint n:uvarint)...
+//	set      = nmembers:uvarint (value:bytes nadds:uvarint dot... nremoves:uvarint dot...)...
+//	dot      = site:uvarint time:uvarint
+//	bytes    = len:uvarint byte...
+//
+// Sites are numbered in order of first use while encoding, which is
+// deterministic, so equal rows have equal encodings.
+const rowFormat = 1
+
+type rowEncoder struct {
+	buf   []byte
+	sites map[SiteID]uint64
+	order []SiteID
+}
+
+func (e *rowEncoder) site(s SiteID) uint64 {
+	if i, ok := e.sites[s]; ok {
+		return i
+	}
+	i := uint64(len(e.order))
+	e.sites[s] = i
+	e.order = append(e.order, s)
+	return i
+}
+
+func (e *rowEncoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
+func (e *rowEncoder) bytes(b []byte)   { e.uvarint(uint64(len(b))); e.buf = append(e.buf, b...) }
+func (e *rowEncoder) dot(d Dot)        { e.uvarint(e.site(d.Site)); e.uvarint(uint64(d.Time)) }
+
+func (e *rowEncoder) dots(ds []Dot) {
+	e.uvarint(uint64(len(ds)))
+	for _, d := range ds {
+		e.dot(d)
+	}
+}
+
+// EncodeRow returns the canonical encoding of a row state. Equal rows have
+// equal encodings; the state hash is built from them.
+func EncodeRow(r *Row) []byte {
+	// The body is encoded first to learn the site table, then prefixed.
+	e := rowEncoder{buf: make([]byte, 0, 64+48*len(r.Fields)), sites: map[SiteID]uint64{}}
+	e.uvarint(uint64(len(r.Fields)))
+	for i := range r.Fields {
+		f := &r.Fields[i]
+		e.bytes([]byte(f.Name))
+		e.buf = append(e.buf, byte(f.Kind))
+		e.uvarint(f.CL)
+		switch f.Kind {
+		case KindCounter:
+			e.uvarint(uint64(len(f.Counter.Parts)))
+			for _, p := range f.Counter.Parts {
+				e.uvarint(e.site(p.Site))
+				e.uvarint(p.P)
+				e.uvarint(p.N)
+			}
+		case KindSet:
+			e.uvarint(uint64(len(f.Set.Members)))
+			for _, m := range f.Set.Members {
+				e.bytes(m.Value)
+				e.dots(m.Adds)
+				e.dots(m.Removes)
+			}
+		default:
+			e.uvarint(uint64(len(f.Register.Entries)))
+			for _, en := range f.Register.Entries {
+				e.dot(en.Dot)
+				e.bytes(en.Value)
+			}
+			e.dots(f.Register.Context)
+		}
+	}
+	out := make([]byte, 0, 1+2*binary.MaxVarintLen64+16*len(e.order)+len(e.buf))
+	out = append(out, rowFormat)
+	out = binary.AppendUvarint(out, r.CL)
+	out = binary.AppendUvarint(out, uint64(len(e.order)))
+	for _, s := range e.order {
+		out = append(out, s[:]...)
+	}
+	return append(out, e.buf...)
+}
+
+type rowDecoder struct {
+	b     []byte
+	sites []SiteID
+	err   error
+}
+
+func (d *rowDecoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: row: "+format, append([]any{ErrDecode}, args...)...)
+	}
+}
+
+func (d *rowDecoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a length and checks that at least min bytes per element remain,
+// so hostile input cannot make the decoder allocate beyond its size.
+func (d *rowDecoder) count(min int) int {
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)/min) {
+		d.fail("count %d exceeds the %d bytes left", n, len(d.b))
+		return 0
+	}
+	return int(n)
+}
+
+func (d *rowDecoder) bytes() []byte {
+	n := d.count(1)
+	if d.err != nil {
+		return nil
+	}
+	out := d.b[:n:n]
+	d.b = d.b[n:]
+	return out
+}
+
+func (d *rowDecoder) byte1() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.fail("truncated")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *rowDecoder) site() SiteID {
+	i := d.uvarint()
+	if d.err == nil && i >= uint64(len(d.sites)) {
+		d.fail("site index %d of %d", i, len(d.sites))
+		return SiteID{}
+	}
+	if d.err != nil {
+		return SiteID{}
+	}
+	return d.sites[i]
+}
+
+func (d *rowDecoder) dot() Dot {
+	s := d.site()
+	return Dot{Site: s, Time: Timestamp(d.uvarint())}
+}
+
+func (d *rowDecoder) dots() []Dot {
+	n := d.count(2)
+	out := make([]Dot, 0, n)
+	for range n {
+		out = append(out, d.dot())
+	}
+	return out
+}
+
+// DecodeRow decodes a row state written by [EncodeRow]. Malformed input
+// returns an error wrapping ErrDecode; it never panics.
+func DecodeRow(b []byte) (*Row, error) {
+	if len(b) > maxDecodeBytes {
+		return nil, fmt.Errorf("%w: row of %d bytes exceeds %d", ErrDecode, len(b), maxDecodeBytes)
+	}
+	// Decoded values point into one private copy of b.
+	d := rowDecoder{b: append([]byte(nil), b...)}
+	if v := d.byte1(); d.err == nil && v != rowFormat {
+		return nil, fmt.Errorf("%w: row format %d, want %d", ErrDecode, v, rowFormat)
+	}
+	r := &Row{CL: d.uvarint()}
+	nsites := d.count(16)
+	d.sites = make([]SiteID, nsites)
+	for i := range d.sites {
+		copy(d.sites[i][:], d.b[:16])
+		d.b = d.b[16:]
+	}
+	nfields := d.count(3)
+	r.Fields = make([]Field, 0, nfields)
+	for range nfields {
+		f := Field{Name: string(d.bytes()), Kind: Kind(d.byte1()), CL: d.uvarint()}
+		switch f.Kind {
+		case KindCounter:
+			n := d.count(3)
+			f.Counter.Parts = make([]CounterPart, 0, n)
+			for range n {
+				s := d.site()
+				f.Counter.Parts = append(f.Counter.Parts, CounterPart{Site: s, P: d.uvarint(), N: d.uvarint()})
+			}
+		case KindSet:
+			n := d.count(3)
+			f.Set.Members = make([]Member, 0, n)
+			for range n {
+				v := d.bytes()
+				f.Set.Members = append(f.Set.Members, Member{Value: v, Adds: d.dots(), Removes: d.dots()})
+			}
+		case KindRegister, KindDoc:
+			n := d.count(3)
+			f.Register.Entries = make([]Entry, 0, n)
+			for range n {
+				dt := d.dot()
+				f.Register.Entries = append(f.Register.Entries, Entry{Dot: dt, Value: d.bytes()})
+			}
+			f.Register.Context = d.dots()
+		default:
+			d.fail("field %q: unknown kind %d", f.Name, f.Kind)
+		}
+		if d.err != nil {
+			return nil, d.err
+		}
+		r.Fields = append(r.Fields, f)
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("%w: row: %d trailing bytes", ErrDecode, len(d.b))
+	}
+	return r, nil
+}
