@@ -1,0 +1,115 @@
+package bench
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Options configure Run.
+type Options struct {
+	// BenchTime is how long each benchmark runs; default 2s.
+	BenchTime time.Duration
+	// Progress, if set, is told which benchmark is running.
+	Progress io.Writer
+}
+
+// Row is one line of the results table.
+type Row struct {
+	Workload string
+	Uno      string // uno's figure
+	Ceiling  string // the plain-SQLite figure, if any
+	Ratio    string
+	Target   string
+	Pass     bool
+	Checked  bool // the row has a target
+}
+
+// Run runs the local benchmarks, each beside its ceiling where it has one,
+// and returns the table rows. It uses testing.Benchmark, so figures match
+// go test -bench.
+func Run(o Options) ([]Row, error) {
+	if o.BenchTime <= 0 {
+		o.BenchTime = 2 * time.Second
+	}
+	testing.Init()
+	if err := flag.Set("test.benchtime", o.BenchTime.String()); err != nil {
+		return nil, err
+	}
+	run := func(name string, f func(*testing.B)) testing.BenchmarkResult {
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, "running %s...\n", name)
+		}
+		return testing.Benchmark(f)
+	}
+	var rows []Row
+
+	tx, plainTx := run("WriteTx1000", WriteTx1000), run("PlainTx1000", PlainTx1000)
+	txRate, plainRate := tx.Extra["fieldops/s"], plainTx.Extra["fieldops/s"]
+	ratio := txRate / plainRate
+	rows = append(rows, Row{
+		Workload: fmt.Sprintf("1,000-op transactions (%d rows × %d fields), sync=FULL", TxOps/FieldsPerRow, FieldsPerRow),
+		Uno:      fmt.Sprintf("%.0f field ops/s", txRate),
+		Ceiling:  fmt.Sprintf("%.0f field ops/s", plainRate),
+		Ratio:    fmt.Sprintf("%.0f%%", 100*ratio),
+		Target:   "≥ 80,000/s and ≥ 40%",
+		Pass:     txRate >= 80_000 && ratio >= 0.40,
+		Checked:  true,
+	})
+
+	single, plainSingle := run("WriteSingle", WriteSingle), run("PlainSingle", PlainSingle)
+	slow := float64(single.NsPerOp()) / float64(plainSingle.NsPerOp())
+	rows = append(rows, Row{
+		Workload: "single-op transactions, sync=FULL",
+		Uno:      fmt.Sprintf("%.0f tx/s (%s/tx)", single.Extra["tx/s"], dur(single)),
+		Ceiling:  fmt.Sprintf("%.0f tx/s (%s/tx)", plainSingle.Extra["tx/s"], dur(plainSingle)),
+		Ratio:    fmt.Sprintf("%.2f× the time", slow),
+		Target:   "≤ 1.3× the time",
+		Pass:     slow <= 1.3,
+		Checked:  true,
+	})
+
+	read := run("ReadByKey", ReadByKey)
+	rows = append(rows, Row{Workload: "read by key (10,000 rows)", Uno: dur(read) + "/read"})
+	q := run("Query100", Query100)
+	rows = append(rows, Row{Workload: "query returning 100 of 10,000 rows (indexed)", Uno: dur(q) + "/query"})
+	w := run("WatchLatency", WatchLatency)
+	rows = append(rows, Row{Workload: "watch: write → notification of a 100-row live query", Uno: dur(w)})
+	return rows, nil
+}
+
+func dur(r testing.BenchmarkResult) string {
+	return time.Duration(r.NsPerOp()).Round(100 * time.Nanosecond).String()
+}
+
+// Markdown writes rows as a Markdown table.
+func Markdown(w io.Writer, rows []Row) {
+	fmt.Fprintln(w, "| workload | uno | plain SQLite (ceiling) | uno / ceiling | target | met |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	for _, r := range rows {
+		met := ""
+		if r.Checked {
+			met = "no"
+			if r.Pass {
+				met = "yes"
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", r.Workload, r.Uno, dash(r.Ceiling), dash(r.Ratio), dash(r.Target), dash(met))
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+// Machine describes where the benchmarks ran.
+func Machine() string {
+	return fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), strings.TrimSpace(runtime.Version()))
+}
