@@ -53,7 +53,9 @@ type Config struct {
 	// at a time may own it.
 	Path string
 	// Store, if set, is used instead of opening Path (for example a
-	// store.Memory in tests). The client closes it on Close.
+	// store.Memory in tests). The client closes it on Close. Synchronous,
+	// MaxDrift and Now then come from the store's own options; Schema must
+	// be nil (the store's is used) or the one the store was opened with.
 	Store store.Store
 	// Schema declares collections, field kinds, conflict policies and
 	// indexes. Nil means undeclared: any valid name may be written, fields
@@ -118,6 +120,14 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	st := cfg.Store
+	if st != nil {
+		switch {
+		case cfg.Schema == nil:
+			cfg.Schema = st.Schema()
+		case cfg.Schema != st.Schema():
+			return nil, errors.New("client: config: Schema differs from the Store's: pass the same *store.Schema in store.Options, or leave Config.Schema nil")
+		}
+	}
 	if st == nil {
 		s, err := store.OpenSQLite(ctx, cfg.Path, store.Options{
 			Schema:      cfg.Schema,

@@ -46,6 +46,9 @@ func NewMemory(opts Options) (*Memory, error) {
 	}, nil
 }
 
+// Schema implements Store.
+func (m *Memory) Schema() *Schema { return m.opts.Schema }
+
 // Site implements Store.
 func (m *Memory) Site() crdt.SiteID { return m.site }
 

@@ -244,6 +244,9 @@ func (s *SQLite) forget(table string) {
 	}
 }
 
+// Schema implements Store.
+func (s *SQLite) Schema() *Schema { return s.opts.Schema }
+
 // Site implements Store.
 func (s *SQLite) Site() crdt.SiteID { return s.site }
 

@@ -42,6 +42,9 @@ type Store interface {
 	// Site returns the replica's site ID, chosen when the store was created.
 	Site() crdt.SiteID
 
+	// Schema returns the schema the store was opened with (nil if none).
+	Schema() *Schema
+
 	// Write runs fn against a builder for the next local transaction and
 	// commits what it built: the rows' new states, the materialised values,
 	// the outbox entry and the clock, in one atomic transaction. If fn
