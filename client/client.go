@@ -44,7 +44,7 @@ var (
 )
 
 // MaxIDBytes is the longest row ID, in bytes.
-const MaxIDBytes = 256
+const MaxIDBytes = store.MaxIDBytes
 
 // Config configures a client. Path (or Store) is required; every other
 // field has a working default.

@@ -85,6 +85,9 @@ func (m *Memory) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 		return &Commit{}, nil
 	}
 	tx := b.Tx()
+	if err := validateNames(tx); err != nil {
+		return nil, err
+	}
 	keys, rows := b.Touched()
 	for i, k := range keys {
 		m.rows[k] = rows[i].Clone()
@@ -125,6 +128,9 @@ func (m *Memory) Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error) {
 	var mg merger
 	for _, tx := range txs {
 		if err := tx.Validate(); err != nil {
+			return nil, err
+		}
+		if err := validateNames(tx); err != nil {
 			return nil, err
 		}
 		hw, ok := marks[tx.Site]

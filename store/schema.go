@@ -3,10 +3,14 @@ package store
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/unosync/uno/conflict"
 	"github.com/unosync/uno/crdt"
 )
+
+// MaxIDBytes is the longest row ID, in bytes.
+const MaxIDBytes = 256
 
 // validIdent reports whether s matches [a-z][a-z0-9_]{0,62}.
 func validIdent(s string) bool {
@@ -172,4 +176,24 @@ func (ix *Index) name(collection string) string {
 		return ix.Name
 	}
 	return collection + "_" + strings.Join(ix.Fields, "_")
+}
+
+// validateNames checks the collection and field names of every op of tx:
+// in the SQLite store they name tables and columns.
+func validateNames(tx *crdt.Tx) error {
+	for i := range tx.Ops {
+		op := &tx.Ops[i]
+		if err := ValidName(op.Collection, false); err != nil {
+			return fmt.Errorf("tx %s/%d: collection: %w", tx.Site, tx.Seq, err)
+		}
+		if op.Row == "" || len(op.Row) > MaxIDBytes || !utf8.ValidString(op.Row) {
+			return fmt.Errorf("%w: tx %s/%d: row id %.40q: want 1 to %d bytes of UTF-8", ErrInvalidName, tx.Site, tx.Seq, op.Row, MaxIDBytes)
+		}
+		if !op.IsRowOp() {
+			if err := ValidName(op.Field, true); err != nil {
+				return fmt.Errorf("tx %s/%d: field: %w", tx.Site, tx.Seq, err)
+			}
+		}
+	}
+	return nil
 }

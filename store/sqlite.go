@@ -26,13 +26,18 @@ type SQLite struct {
 	site   crdt.SiteID
 	closed atomic.Bool
 
-	stmtMu sync.Mutex
-	stmts  map[string]*sql.Stmt // prepared statements by text
+	stmtMu  sync.Mutex
+	stmts   map[string]*sql.Stmt // prepared statements by text
+	retired []*sql.Stmt          // forgotten statements, closed with the store
 
 	mu    sync.Mutex // serialises writes; guards the fields below
 	clock *crdt.Clock
-	seq   uint64                     // last local sequence number
-	cols  map[string]map[string]bool // materialised tables and their columns
+	seq   uint64 // last local sequence number
+	// cols lists the collection tables and their columns. Writers (under
+	// mu) read it freely; changing it also takes colMu, which readers
+	// outside mu hold to read it, so reads never wait for a write.
+	cols  map[string]map[string]bool
+	colMu sync.RWMutex
 }
 
 var _ Store = (*SQLite)(nil)
@@ -204,6 +209,11 @@ func (s *SQLite) ensureColumns(ctx context.Context, tx *sql.Tx, coll string, fie
 }
 
 func (s *SQLite) mergeColumns(pending map[string]map[string]bool) {
+	if len(pending) == 0 {
+		return
+	}
+	s.colMu.Lock()
+	defer s.colMu.Unlock()
 	for coll, cols := range pending {
 		s.forget(coll)
 		if s.cols[coll] == nil {
@@ -238,7 +248,7 @@ func (s *SQLite) forget(table string) {
 	defer s.stmtMu.Unlock()
 	for q, st := range s.stmts {
 		if strings.Contains(q, quote(table)) {
-			st.Close()
+			s.retired = append(s.retired, st) // a reader may hold it: closed by Close
 			delete(s.stmts, q)
 		}
 	}
@@ -261,6 +271,14 @@ func (s *SQLite) Close() error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.stmtMu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	for _, st := range s.retired {
+		st.Close()
+	}
+	s.stmtMu.Unlock()
 	return s.db.Close()
 }
 
@@ -523,6 +541,9 @@ func (s *SQLite) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 		return &Commit{}, nil
 	}
 	tx := b.Tx()
+	if err := validateNames(tx); err != nil {
+		return nil, err
+	}
 	keys, rows := b.Touched()
 	for i, k := range keys {
 		if err := w.put(k, rows[i]); err != nil {
@@ -562,6 +583,9 @@ func (s *SQLite) Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error) {
 	var m merger
 	for _, tx := range txs {
 		if err := tx.Validate(); err != nil {
+			return nil, err
+		}
+		if err := validateNames(tx); err != nil {
 			return nil, err
 		}
 		hw, ok := marks[tx.Site]

@@ -17,9 +17,9 @@ func (s *SQLite) Row(ctx context.Context, collection, id string) (*crdt.Row, err
 	if err := ValidName(collection, false); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
+	s.colMu.RLock()
 	table := s.cols[collection] != nil
-	s.mu.Unlock()
+	s.colMu.RUnlock()
 	st, err := s.stmt(ctx, rowSQL(collection, table))
 	if err != nil {
 		return nil, err
@@ -38,12 +38,12 @@ func (s *SQLite) Query(ctx context.Context, q Query) ([]Doc, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
+	s.colMu.RLock()
 	known := map[string]bool{}
 	for c := range s.cols[q.Collection] {
 		known[c] = true
 	}
-	s.mu.Unlock()
+	s.colMu.RUnlock()
 	if len(known) == 0 {
 		return nil, nil // the collection was never written
 	}
@@ -65,7 +65,13 @@ func (s *SQLite) Query(ctx context.Context, q Query) ([]Doc, error) {
 		} else {
 			b.WriteString(" AND ")
 		}
-		b.WriteString(c.sql(column(c.field)))
+		col := column(c.field)
+		if _, text := c.value.(string); c.field == "id" && !text && c.value != nil {
+			// Unary + drops the TEXT affinity of the id column, so a
+			// number compares as a number (below every ID), not as text.
+			col = "+t.id"
+		}
+		b.WriteString(c.sql(col))
 		if c.value != nil {
 			args = append(args, c.value)
 		}
@@ -217,12 +223,12 @@ func (s *SQLite) Hash(ctx context.Context) ([32]byte, error) {
 	if err := s.check(); err != nil {
 		return [32]byte{}, err
 	}
-	s.mu.Lock()
+	s.colMu.RLock()
 	var parts []string
 	for coll := range s.cols {
 		parts = append(parts, fmt.Sprintf(`SELECT '%s', id, %s FROM %s`, coll, stateColumn, quote(coll)))
 	}
-	s.mu.Unlock()
+	s.colMu.RUnlock()
 	parts = append(parts, `SELECT coll, id, state FROM _uno_deleted`)
 	rows, err := s.db.QueryContext(ctx, `SELECT * FROM (`+strings.Join(parts, " UNION ALL ")+`) ORDER BY 1, 2`)
 	if err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -178,28 +179,29 @@ func sqlClass(v any) int {
 func compareNumbers(a, b any) int {
 	ai, aInt := a.(int64)
 	bi, bInt := b.(int64)
-	if aInt && bInt {
-		switch {
-		case ai < bi:
-			return -1
-		case ai > bi:
-			return 1
-		}
-		return 0
-	}
-	af, bf := toFloat(a), toFloat(b)
 	switch {
-	case af < bf:
-		return -1
-	case af > bf:
-		return 1
+	case aInt && bInt:
+		return cmp.Compare(ai, bi)
+	case aInt:
+		return compareIntFloat(ai, b.(float64))
+	case bInt:
+		return -compareIntFloat(bi, a.(float64))
 	}
-	return 0
+	return cmp.Compare(a.(float64), b.(float64))
 }
 
-func toFloat(v any) float64 {
-	if i, ok := v.(int64); ok {
-		return float64(i)
+// compareIntFloat compares an integer and a float exactly, as SQLite does
+// (sqlite3IntFloatCompare): converting the integer to float64 would make
+// distinct values beyond 2^53 equal.
+func compareIntFloat(i int64, f float64) int {
+	switch {
+	case f < -9223372036854775808.0:
+		return 1
+	case f >= 9223372036854775808.0:
+		return -1
 	}
-	return v.(float64)
+	if c := cmp.Compare(i, int64(f)); c != 0 {
+		return c
+	}
+	return cmp.Compare(float64(i), f)
 }
