@@ -93,12 +93,16 @@ func (b *Builder) Touched() ([]RowKey, []*Row) {
 // after Tx.
 func (b *Builder) Tx() *Tx { return &b.tx }
 
-func (b *Builder) append(k RowKey, br *builderRow, op Op) {
+func (b *Builder) append(k RowKey, br *builderRow, op Op) error {
+	if err := op.validate(); err != nil {
+		return err
+	}
 	b.tx.Ops = append(b.tx.Ops, op)
 	br.ops = append(br.ops, len(b.tx.Ops)-1)
 	if _, err := br.cur.Apply(&b.tx.Ops[len(b.tx.Ops)-1], b.tx.Dot()); err != nil {
 		panic("crdt: builder made a malformed op: " + err.Error())
 	}
+	return nil
 }
 
 // replay recomputes a row's working state after one of its ops changed.
@@ -119,7 +123,9 @@ func (b *Builder) live(k RowKey) (*builderRow, error) {
 		return nil, err
 	}
 	if !br.cur.Alive() {
-		b.append(k, br, Op{Type: OpRevive, Collection: k.Collection, Row: k.Row, CL: br.cur.CL + 1})
+		if err := b.append(k, br, Op{Type: OpRevive, Collection: k.Collection, Row: k.Row, CL: br.cur.CL + 1}); err != nil {
+			return nil, err
+		}
 	}
 	return br, nil
 }
@@ -152,8 +158,18 @@ func (b *Builder) findOp(br *builderRow, field string, member []byte, set bool) 
 	return -1
 }
 
+// precheck refuses an op before anything (such as a revive) is emitted
+// for it.
+func precheck(t OpType, field string, kind Kind) error {
+	op := Op{Type: t, Kind: kind, Field: field, CL: 1}
+	return op.validate()
+}
+
 // Set writes value to a register (kind register or doc).
 func (b *Builder) Set(k RowKey, field string, kind Kind, value []byte) error {
+	if err := precheck(OpSet, field, kind); err != nil {
+		return err
+	}
 	br, err := b.live(k)
 	if err != nil {
 		return err
@@ -171,13 +187,15 @@ func (b *Builder) Set(k RowKey, field string, kind Kind, value []byte) error {
 	if f != nil {
 		ctx = f.Register.Context
 	}
-	b.append(k, br, Op{Type: OpSet, Kind: kind, Collection: k.Collection, Row: k.Row, Field: field,
+	return b.append(k, br, Op{Type: OpSet, Kind: kind, Collection: k.Collection, Row: k.Row, Field: field,
 		CL: br.cur.CL, Value: value, Context: ctx})
-	return nil
 }
 
 // Increment adds delta (which may be negative) to a counter.
 func (b *Builder) Increment(k RowKey, field string, delta int64) error {
+	if err := precheck(OpIncrement, field, KindCounter); err != nil {
+		return err
+	}
 	br, err := b.live(k)
 	if err != nil {
 		return err
@@ -200,9 +218,8 @@ func (b *Builder) Increment(k RowKey, field string, delta int64) error {
 		b.replay(br)
 		return nil
 	}
-	b.append(k, br, Op{Type: OpIncrement, Kind: KindCounter, Collection: k.Collection, Row: k.Row, Field: field,
+	return b.append(k, br, Op{Type: OpIncrement, Kind: KindCounter, Collection: k.Collection, Row: k.Row, Field: field,
 		CL: br.cur.CL, P: p, N: n})
-	return nil
 }
 
 // Add adds member to a set.
@@ -217,6 +234,20 @@ func (b *Builder) Remove(k RowKey, field string, member []byte) error {
 }
 
 func (b *Builder) setOp(k RowKey, field string, member []byte, t OpType) error {
+	if err := precheck(t, field, KindSet); err != nil {
+		return err
+	}
+	if t == OpRemove {
+		// Removing from a row that is not alive removes nothing; it must
+		// not revive the row.
+		br, err := b.row(k)
+		if err != nil {
+			return err
+		}
+		if !br.cur.Alive() {
+			return nil
+		}
+	}
 	br, err := b.live(k)
 	if err != nil {
 		return err
@@ -248,8 +279,7 @@ func (b *Builder) setOp(k RowKey, field string, member []byte, t OpType) error {
 	if t == OpRemove && len(op.Tags) == 0 {
 		return nil // nothing seen to remove
 	}
-	b.append(k, br, op)
-	return nil
+	return b.append(k, br, op)
 }
 
 // reindex fixes op indexes after the op at i was deleted.
@@ -281,7 +311,9 @@ func (b *Builder) Delete(k RowKey) (bool, error) {
 	if !br.cur.Alive() {
 		return false, nil
 	}
-	b.append(k, br, Op{Type: OpDelete, Collection: k.Collection, Row: k.Row, CL: br.cur.CL + 1})
+	if err := b.append(k, br, Op{Type: OpDelete, Collection: k.Collection, Row: k.Row, CL: br.cur.CL + 1}); err != nil {
+		return false, err
+	}
 	return true, nil
 }
 

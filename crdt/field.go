@@ -198,6 +198,26 @@ func (s *Set) find(v []byte) (int, bool) {
 	return slices.BinarySearchFunc(s.Members, v, func(m Member, v []byte) int { return bytes.Compare(m.Value, v) })
 }
 
+// knows reports whether every dot of ds is already among v's adds (or
+// removes): applying them again would change nothing. A member with no
+// dots to apply is known only if it exists.
+func (s *Set) knows(v []byte, ds []Dot, removes bool) bool {
+	i, ok := s.find(v)
+	if !ok {
+		return false
+	}
+	have := s.Members[i].Adds
+	if removes {
+		have = s.Members[i].Removes
+	}
+	for _, d := range ds {
+		if _, found := slices.BinarySearchFunc(have, d, Dot.Compare); !found {
+			return false
+		}
+	}
+	return true
+}
+
 // Join returns the member-wise union of the add and remove tags.
 func (s Set) Join(o Set) Set {
 	out := Set{Members: make([]Member, len(s.Members))}

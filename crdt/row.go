@@ -84,7 +84,7 @@ func (r *Row) advance(cl uint64) {
 	r.Fields = slices.DeleteFunc(r.Fields, func(f Field) bool { return f.CL < cl })
 }
 
-// Join returns the least upper bound of r and o.
+// Join returns the least upper bound of r and o, sharing nothing with them.
 func (r Row) Join(o Row) Row {
 	out := Row{CL: max(r.CL, o.CL)}
 	i, j := 0, 0
@@ -115,7 +115,7 @@ func (r Row) Join(o Row) Row {
 			out.Fields = append(out.Fields, f)
 		}
 	}
-	return out
+	return *out.Clone() // share no slices with r or o: Apply mutates in place
 }
 
 // Effect describes what applying an op did.
@@ -143,7 +143,7 @@ func (r *Row) Apply(op *Op, d Dot) (Effect, error) {
 	switch op.Type {
 	case OpDelete, OpRevive:
 		r.advance(op.CL)
-		return Effect{Changed: r.CL != before}, nil
+		return Effect{Changed: r.CL != before, Stale: op.CL < before}, nil
 	}
 	if op.CL < r.CL {
 		return Effect{Stale: true}, nil
@@ -170,10 +170,10 @@ func (r *Row) Apply(op *Op, d Dot) (Effect, error) {
 		eff.Changed = !had || op.P > f.Counter.Parts[i].P || op.N > f.Counter.Parts[i].N
 		f.Counter.merge(CounterPart{Site: d.Site, P: op.P, N: op.N})
 	case OpAdd:
-		eff.Changed = !slices.ContainsFunc(f.Set.Observed(op.Value), func(x Dot) bool { return x == d })
+		eff.Changed = !f.Set.knows(op.Value, []Dot{d}, false)
 		f.Set.merge(op.Value, []Dot{d}, nil)
 	case OpRemove:
-		eff.Changed = true
+		eff.Changed = !f.Set.knows(op.Value, op.Tags, true)
 		f.Set.merge(op.Value, nil, op.Tags)
 	}
 	eff.Changed = eff.Changed || !ok || r.CL != before
@@ -210,6 +210,11 @@ func (op *Op) validate() error {
 	}
 	if op.Field == "" {
 		return fmt.Errorf("%w: %s without a field", ErrMalformedOp, op.Type)
+	}
+	for i := 1; i < len(op.Context); i++ {
+		if op.Context[i-1].Site.Compare(op.Context[i].Site) >= 0 {
+			return fmt.Errorf("%w: %s on field %q: context not sorted by site, or a site twice", ErrMalformedOp, op.Type, op.Field)
+		}
 	}
 	var ok bool
 	switch op.Type {
