@@ -18,6 +18,9 @@ import (
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "todo:", err)
+		if errors.Is(err, errUsage) {
+			fmt.Fprint(os.Stderr, usage)
+		}
 		os.Exit(1)
 	}
 }
@@ -45,6 +48,9 @@ type todo struct {
 	Tags    []string `json:"tags,omitempty"` // a set: changed with Add and Remove
 }
 
+// errUsage reports a command line that does not parse; main prints usage.
+var errUsage = errors.New("bad command line")
+
 const usage = `usage: todo [-db FILE] COMMAND
 
 commands:
@@ -59,7 +65,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.SetOutput(io.Discard)
 	db := fs.String("db", "todo.db", "the SQLite file holding the todos")
 	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
-		return errors.New(usage)
+		return errUsage
 	}
 	c, err := client.Open(ctx, client.Config{Path: *db, Schema: schema})
 	if err != nil {
@@ -76,7 +82,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		afs.SetOutput(io.Discard)
 		afs.Var(&tags, "tag", "a tag (repeatable)")
 		if err := afs.Parse(rest); err != nil || afs.NArg() == 0 {
-			return errors.New(usage)
+			return errUsage
 		}
 		id := client.NewID()
 		err := c.Tx(ctx, func(tx *client.Tx) error {
@@ -100,7 +106,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		lfs.SetOutput(io.Discard)
 		all := lfs.Bool("all", false, "include done todos")
 		if err := lfs.Parse(rest); err != nil {
-			return errors.New(usage)
+			return errUsage
 		}
 		q := client.Query{OrderBy: "created"}
 		if !*all {
@@ -133,7 +139,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return nil
 	case "done", "remove":
 		if len(rest) != 1 {
-			return errors.New(usage)
+			return errUsage
 		}
 		id, err := resolve(ctx, todos, rest[0])
 		if err != nil {
@@ -150,7 +156,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "%s %s\n", map[string]string{"done": "finished", "remove": "removed"}[cmd], short(id))
 		return nil
 	}
-	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	return fmt.Errorf("unknown command %q: %w", cmd, errUsage)
 }
 
 // short returns the end of an ID, which is its random part.
