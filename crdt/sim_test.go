@@ -10,6 +10,7 @@ package crdt_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -58,9 +59,10 @@ const (
 	simOpAdd
 	simOpRemove
 	simOpDelete
+	simOpCreate
 )
 
-var simAllOps = []simOp{simOpSet, simOpSet, simOpIncrement, simOpAdd, simOpRemove, simOpDelete}
+var simAllOps = []simOp{simOpSet, simOpSet, simOpIncrement, simOpAdd, simOpRemove, simOpDelete, simOpDelete, simOpCreate}
 
 type simConfig struct {
 	minReplicas, maxReplicas int
@@ -69,7 +71,14 @@ type simConfig struct {
 	maxOpsPerTx              int
 	maxSkew                  time.Duration
 	clockJumps               bool // replicas' wall clocks jump by up to ±1h (within maxSkew)
+	// mixedKinds makes every field op pick its field from simMixedFields,
+	// whatever its kind, so replicas first write one field with different
+	// kinds concurrently. The builder refuses an op that does not fit the
+	// kind a replica already sees (ErrKindMismatch); the step skips it.
+	mixedKinds bool
 }
+
+var simMixedFields = []string{"title", "n"}
 
 func defaultSimConfig() simConfig {
 	return simConfig{
@@ -202,25 +211,31 @@ func (w *world) local(t *rapid.T, r *replica) {
 	n := rapid.IntRange(1, w.cfg.maxOpsPerTx).Draw(t, "ops")
 	for i := range n {
 		k := rapid.SampledFrom(w.cfg.keys).Draw(t, "key")
+		register, counter, set := rapid.SampledFrom(simRegisters).Draw(t, "field"), simCounter, simSet
+		if w.cfg.mixedKinds {
+			register = rapid.SampledFrom(simMixedFields).Draw(t, "field")
+			counter, set = register, register
+		}
 		var err error
 		switch rapid.SampledFrom(w.cfg.ops).Draw(t, "op") {
 		case simOpSet:
-			field := rapid.SampledFrom(simRegisters).Draw(t, "field")
-			err = b.Set(k, field, crdt.KindRegister, fmt.Appendf(nil, `"%d.%d.%d"`, r.idx, seq, i))
+			err = b.Set(k, register, crdt.KindRegister, fmt.Appendf(nil, `"%d.%d.%d"`, r.idx, seq, i))
 		case simOpIncrement:
 			delta := int64(rapid.IntRange(-3, 5).Draw(t, "delta"))
-			if err = b.Increment(k, simCounter, delta); err == nil {
+			if err = b.Increment(k, counter, delta); err == nil {
 				row, _ := b.Row(k)
 				st.incs = append(st.incs, simInc{key: k, cl: row.CL, delta: delta})
 			}
 		case simOpAdd:
-			err = b.Add(k, simSet, []byte(rapid.SampledFrom(simMembers).Draw(t, "member")))
+			err = b.Add(k, set, []byte(rapid.SampledFrom(simMembers).Draw(t, "member")))
 		case simOpRemove:
-			err = b.Remove(k, simSet, []byte(rapid.SampledFrom(simMembers).Draw(t, "member")))
+			err = b.Remove(k, set, []byte(rapid.SampledFrom(simMembers).Draw(t, "member")))
 		case simOpDelete:
 			_, err = b.Delete(k)
+		case simOpCreate:
+			err = b.Create(k)
 		}
-		if err != nil {
+		if err != nil && !(w.cfg.mixedKinds && errors.Is(err, crdt.ErrKindMismatch)) {
 			t.Fatalf("replica %d: builder: %v", r.idx, err)
 		}
 	}
@@ -601,18 +616,18 @@ func checkSet(t fataler, k crdt.RowKey, row *crdt.Row, life []simWrite) {
 	}
 }
 
-// encodeRegister, encodeCounter and encodeSet give the canonical encoding of
-// a field part by wrapping it in a row.
+// encodeRegister, encodeCounter, encodeSet and encodeField give the
+// canonical encoding of a field part by wrapping it in a row.
 func encodeRegister(r crdt.Register) []byte {
-	return crdt.EncodeRow(&crdt.Row{Fields: []crdt.Field{{Register: r}}})
+	return crdt.EncodeRow(&crdt.Row{Fields: []crdt.Field{{Kind: crdt.KindRegister, Register: r}}})
 }
 
 func encodeCounter(c crdt.Counter) []byte {
-	return crdt.EncodeRow(&crdt.Row{Fields: []crdt.Field{{Counter: c}}})
+	return crdt.EncodeRow(&crdt.Row{Fields: []crdt.Field{{Kind: crdt.KindCounter, Counter: c}}})
 }
 
 func encodeSet(s crdt.Set) []byte {
-	return crdt.EncodeRow(&crdt.Row{Fields: []crdt.Field{{Set: s}}})
+	return crdt.EncodeRow(&crdt.Row{Fields: []crdt.Field{{Kind: crdt.KindSet, Set: s}}})
 }
 
 func encodeField(f crdt.Field) []byte {
