@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -75,8 +77,9 @@ var (
 		}
 	})
 	// genRow makes arbitrary rows of valid kinds, each field holding only
-	// its kind's part (the encoding keeps only that): the codec does not
-	// care whether they are states a replica could hold.
+	// its kind's part (the encoding keeps only that), with the sorted
+	// invariants DecodeRow checks; otherwise they need not be states a
+	// replica could hold.
 	genRow = rapid.Custom(func(t *rapid.T) *crdt.Row {
 		r := &crdt.Row{CL: rapid.Uint64().Draw(t, "cl")}
 		for range rapid.IntRange(0, 3).Draw(t, "fields") {
@@ -102,9 +105,37 @@ var (
 			}
 			r.Fields = append(r.Fields, f)
 		}
+		sortRow(r)
 		return r
 	})
 )
+
+// sortRow establishes the order invariants of a row: fields by name,
+// entries and tags by dot, contexts and counter parts by site, members by
+// value, each without duplicates.
+func sortRow(r *crdt.Row) {
+	byDot := func(ds []crdt.Dot) []crdt.Dot {
+		slices.SortFunc(ds, crdt.Dot.Compare)
+		return slices.CompactFunc(ds, func(a, b crdt.Dot) bool { return a.Compare(b) == 0 })
+	}
+	slices.SortStableFunc(r.Fields, func(a, b crdt.Field) int { return strings.Compare(a.Name, b.Name) })
+	r.Fields = slices.CompactFunc(r.Fields, func(a, b crdt.Field) bool { return a.Name == b.Name })
+	for i := range r.Fields {
+		f := &r.Fields[i]
+		slices.SortStableFunc(f.Register.Entries, func(a, b crdt.Entry) int { return a.Dot.Compare(b.Dot) })
+		f.Register.Entries = slices.CompactFunc(f.Register.Entries, func(a, b crdt.Entry) bool { return a.Dot.Compare(b.Dot) == 0 })
+		slices.SortStableFunc(f.Register.Context, func(a, b crdt.Dot) int { return a.Site.Compare(b.Site) })
+		f.Register.Context = slices.CompactFunc(f.Register.Context, func(a, b crdt.Dot) bool { return a.Site == b.Site })
+		slices.SortStableFunc(f.Counter.Parts, func(a, b crdt.CounterPart) int { return a.Site.Compare(b.Site) })
+		f.Counter.Parts = slices.CompactFunc(f.Counter.Parts, func(a, b crdt.CounterPart) bool { return a.Site == b.Site })
+		slices.SortStableFunc(f.Set.Members, func(a, b crdt.Member) int { return bytes.Compare(a.Value, b.Value) })
+		f.Set.Members = slices.CompactFunc(f.Set.Members, func(a, b crdt.Member) bool { return bytes.Equal(a.Value, b.Value) })
+		for j := range f.Set.Members {
+			f.Set.Members[j].Adds = byDot(f.Set.Members[j].Adds)
+			f.Set.Members[j].Removes = byDot(f.Set.Members[j].Removes)
+		}
+	}
+}
 
 func TestEncodeTx_RoundTrip(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
@@ -441,5 +472,31 @@ func TestDecodeTx_RejectsMalformedContext(t *testing.T) {
 			t.Errorf("DecodeTx = %v, State.Apply = %v; want ErrMalformedOp from both.\nMerged, the register became %s",
 				decErr, applyErr, showRegister(f.Register))
 		})
+	}
+}
+
+// A stored row whose sorted invariants are broken (disk corruption, a bug)
+// must fail to decode rather than make lookups answer wrongly.
+func TestDecodeRow_RejectsUnsorted(t *testing.T) {
+	a, b := crdt.SiteID{1}, crdt.SiteID{2}
+	d1 := crdt.Dot{Site: a, Time: 5}
+	d2 := crdt.Dot{Site: b, Time: 7}
+	rows := map[string]*crdt.Row{
+		"fields": {CL: 1, Fields: []crdt.Field{{Name: "b", Kind: crdt.KindCounter, CL: 1}, {Name: "a", Kind: crdt.KindCounter, CL: 1}}},
+		"entries": {CL: 1, Fields: []crdt.Field{{Name: "a", Kind: crdt.KindRegister, CL: 1,
+			Register: crdt.Register{Entries: []crdt.Entry{{Dot: d2}, {Dot: d1}}}}}},
+		"context": {CL: 1, Fields: []crdt.Field{{Name: "a", Kind: crdt.KindRegister, CL: 1,
+			Register: crdt.Register{Context: crdt.Context{d2, d1}}}}},
+		"parts": {CL: 1, Fields: []crdt.Field{{Name: "a", Kind: crdt.KindCounter, CL: 1,
+			Counter: crdt.Counter{Parts: []crdt.CounterPart{{Site: b}, {Site: a}}}}}},
+		"members": {CL: 1, Fields: []crdt.Field{{Name: "a", Kind: crdt.KindSet, CL: 1,
+			Set: crdt.Set{Members: []crdt.Member{{Value: []byte("2")}, {Value: []byte("1")}}}}}},
+		"adds": {CL: 1, Fields: []crdt.Field{{Name: "a", Kind: crdt.KindSet, CL: 1,
+			Set: crdt.Set{Members: []crdt.Member{{Value: []byte("1"), Adds: []crdt.Dot{d2, d1}}}}}}},
+	}
+	for name, r := range rows {
+		if _, err := crdt.DecodeRow(crdt.EncodeRow(r)); !errors.Is(err, crdt.ErrDecode) {
+			t.Errorf("%s out of order: DecodeRow error %v, want ErrDecode", name, err)
+		}
 	}
 }

@@ -230,6 +230,12 @@ func DecodeRow(b []byte) (*Row, error) {
 		if d.err != nil {
 			return nil, d.err
 		}
+		if n := len(r.Fields); n > 0 && r.Fields[n-1].Name >= f.Name {
+			return nil, fmt.Errorf("%w: row: fields out of order at %q", ErrDecode, f.Name)
+		}
+		if err := f.checkOrder(); err != nil {
+			return nil, err
+		}
 		r.Fields = append(r.Fields, f)
 	}
 	if d.err != nil {
@@ -239,4 +245,43 @@ func DecodeRow(b []byte) (*Row, error) {
 		return nil, fmt.Errorf("%w: row: %d trailing bytes", ErrDecode, len(d.b))
 	}
 	return r, nil
+}
+
+// checkOrder verifies the sorted invariants that lookups rely on, so a
+// corrupt stored row fails loudly instead of answering wrongly.
+func (f *Field) checkOrder() error {
+	bad := func(what string) error {
+		return fmt.Errorf("%w: row: field %q: %s out of order", ErrDecode, f.Name, what)
+	}
+	for i := 1; i < len(f.Register.Entries); i++ {
+		if f.Register.Entries[i-1].Dot.Compare(f.Register.Entries[i].Dot) >= 0 {
+			return bad("entries")
+		}
+	}
+	for i := 1; i < len(f.Register.Context); i++ {
+		if f.Register.Context[i-1].Site.Compare(f.Register.Context[i].Site) >= 0 {
+			return bad("context")
+		}
+	}
+	for i := 1; i < len(f.Counter.Parts); i++ {
+		if f.Counter.Parts[i-1].Site.Compare(f.Counter.Parts[i].Site) >= 0 {
+			return bad("counter parts")
+		}
+	}
+	for i, m := range f.Set.Members {
+		if i > 0 && string(f.Set.Members[i-1].Value) >= string(m.Value) {
+			return bad("set members")
+		}
+		for j := 1; j < len(m.Adds); j++ {
+			if m.Adds[j-1].Compare(m.Adds[j]) >= 0 {
+				return bad("set adds")
+			}
+		}
+		for j := 1; j < len(m.Removes); j++ {
+			if m.Removes[j-1].Compare(m.Removes[j]) >= 0 {
+				return bad("set removes")
+			}
+		}
+	}
+	return nil
 }
