@@ -36,8 +36,10 @@ type SQLite struct {
 	// cols lists the collection tables and their columns. Writers (under
 	// mu) read it freely; changing it also takes colMu, which readers
 	// outside mu hold to read it, so reads never wait for a write.
-	cols  map[string]map[string]bool
-	colMu sync.RWMutex
+	cols    map[string]map[string]bool
+	colMu   sync.RWMutex
+	upserts map[string]upsertStmt // per collection, valid while its columns stay
+	rowSQLs map[string]string     // per collection: rowSQL(coll, true)
 }
 
 var _ Store = (*SQLite)(nil)
@@ -56,7 +58,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &SQLite{db: db, opts: o, cols: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{}}
+	s := &SQLite{db: db, opts: o, cols: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{}, upserts: map[string]upsertStmt{}, rowSQLs: map[string]string{}}
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -216,6 +218,7 @@ func (s *SQLite) mergeColumns(pending map[string]map[string]bool) {
 	defer s.colMu.Unlock()
 	for coll, cols := range pending {
 		s.forget(coll)
+		delete(s.upserts, coll)
 		if s.cols[coll] == nil {
 			s.cols[coll] = map[string]bool{}
 		}
@@ -361,7 +364,15 @@ func (w *writeTx) get(k crdt.RowKey) (*crdt.Row, error) {
 	if r, ok := w.rows[k]; ok {
 		return r, nil
 	}
-	st, err := w.stmt(k.Collection, rowSQL(k.Collection, w.hasTable(k.Collection)))
+	q := deletedRowSQL
+	if w.hasTable(k.Collection) {
+		var ok bool
+		if q, ok = w.s.rowSQLs[k.Collection]; !ok {
+			q = rowSQL(k.Collection, true)
+			w.s.rowSQLs[k.Collection] = q
+		}
+	}
+	st, err := w.stmt(k.Collection, q)
 	if err != nil {
 		return nil, err
 	}
@@ -376,12 +387,13 @@ func (w *writeTx) get(k crdt.RowKey) (*crdt.Row, error) {
 // rowSQL reads a row's state and place, from the collection's table if it
 // has one, then from _uno_deleted. Parameters: collection, id.
 func rowSQL(coll string, table bool) string {
-	deleted := `SELECT state, 2 FROM _uno_deleted WHERE coll = ?1 AND id = ?2`
 	if !table {
-		return deleted
+		return deletedRowSQL
 	}
-	return fmt.Sprintf(`SELECT _uno, 1 FROM %s WHERE id = ?2 UNION ALL %s`, quote(coll), deleted)
+	return fmt.Sprintf(`SELECT _uno, 1 FROM %s WHERE id = ?2 UNION ALL %s`, quote(coll), deletedRowSQL)
 }
+
+const deletedRowSQL = `SELECT state, 2 FROM _uno_deleted WHERE coll = ?1 AND id = ?2`
 
 func scanRow(row *sql.Row, k crdt.RowKey) (*crdt.Row, place, error) {
 	var state []byte
@@ -465,15 +477,23 @@ func (w *writeTx) put(k crdt.RowKey, r *crdt.Row) error {
 // writes a row, computing them once per transaction and column set.
 func (w *writeTx) upsert(coll string) ([]string, string) {
 	n := len(w.s.cols[coll]) + len(w.pending[coll])
-	if u, ok := w.upserts[coll]; ok && u.n == n {
+	cache := w.s.upserts // shared by transactions while the columns stay
+	if w.pending[coll] != nil {
+		cache = w.upserts // columns new in this transaction
+	}
+	if u, ok := cache[coll]; ok && u.n == n {
 		return u.cols, u.sql
 	}
 	cols := w.columns(coll)
 	u := upsertStmt{n: n, cols: cols, sql: upsertSQL(coll, cols)}
-	if w.upserts == nil {
-		w.upserts = map[string]upsertStmt{}
+	if w.pending[coll] != nil {
+		if w.upserts == nil {
+			w.upserts = map[string]upsertStmt{}
+		}
+		w.upserts[coll] = u
+	} else {
+		w.s.upserts[coll] = u
 	}
-	w.upserts[coll] = u
 	return u.cols, u.sql
 }
 
