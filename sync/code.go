@@ -1,0 +1,132 @@
+package sync
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a numeric error code from the one table shared by clients and
+// servers. Codes travel in Error and Reject messages and in WebSocket close
+// reasons; match them with errors.Is against the Err variables, never by
+// message text.
+type Code uint16
+
+// The code table. Values are part of the protocol: never renumber.
+const (
+	CodeBadMessage         Code = 1000 // a frame that does not decode
+	CodeUnknownType        Code = 1001 // a message type this peer does not know
+	CodeUnsupportedVersion Code = 1002 // no protocol version in common
+	CodeTooLarge           Code = 1003 // a frame or message over the limits
+	CodeBadCompression     Code = 1004 // a compressed payload that does not decompress within limits
+	CodeUnexpected         Code = 1005 // a message not allowed in the session's state
+	CodeUnauthorized       Code = 1100 // a missing or invalid token
+	CodeTokenExpired       Code = 1101 // the token expired (also mid-connection)
+	CodeForbidden          Code = 1102 // authenticated, but not allowed
+	CodeGap                Code = 1200 // a transaction skips some of its site's earlier ones
+	CodeMalformedTx        Code = 1201 // a transaction that no correct client makes
+	CodeClockDrift         Code = 1202 // a timestamp too far in the future
+	CodeInvalidTx          Code = 1203 // a transaction refused by the server's rules
+	CodeWrongSite          Code = 1204 // a transaction from another site than the session's
+	CodeResync             Code = 1300 // the cursor is older than the log: bootstrap from a snapshot
+	CodeSlowConsumer       Code = 1301 // the client fell behind: reconnect and resume from its cursor
+	CodeRateLimited        Code = 1302 // too many requests: back off
+	CodeUnavailable        Code = 1400 // the server cannot serve now: retry later
+	CodeInternal           Code = 1401 // a server bug
+)
+
+var codeNames = map[Code]string{
+	CodeBadMessage:         "bad message",
+	CodeUnknownType:        "unknown message type",
+	CodeUnsupportedVersion: "unsupported protocol version",
+	CodeTooLarge:           "too large",
+	CodeBadCompression:     "bad compression",
+	CodeUnexpected:         "unexpected message",
+	CodeUnauthorized:       "unauthorized",
+	CodeTokenExpired:       "token expired",
+	CodeForbidden:          "forbidden",
+	CodeGap:                "gap in sequence",
+	CodeMalformedTx:        "malformed transaction",
+	CodeClockDrift:         "clock drift",
+	CodeInvalidTx:          "invalid transaction",
+	CodeWrongSite:          "wrong site",
+	CodeResync:             "resync required",
+	CodeSlowConsumer:       "slow consumer",
+	CodeRateLimited:        "rate limited",
+	CodeUnavailable:        "unavailable",
+	CodeInternal:           "internal error",
+}
+
+func (c Code) String() string {
+	if n, ok := codeNames[c]; ok {
+		return n
+	}
+	return fmt.Sprintf("code %d", uint16(c))
+}
+
+// Retryable reports whether a client should retry after this code (after
+// backing off) rather than give up or surface it to the app.
+func (c Code) Retryable() bool {
+	switch c {
+	case CodeSlowConsumer, CodeRateLimited, CodeUnavailable, CodeInternal, CodeResync:
+		return true
+	}
+	return false
+}
+
+// Error is a protocol error with its code. It is what an Error message
+// carries, and what the codec and the session state machines return.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("sync: %s (%d)", e.Code, e.Code)
+	}
+	return fmt.Sprintf("sync: %s (%d): %s", e.Code, e.Code, e.Message)
+}
+
+// Is matches another *Error with the same code, so errors.Is(err, ErrGap)
+// holds for any gap error whatever its message.
+func (e *Error) Is(target error) bool {
+	var t *Error
+	return errors.As(target, &t) && t.Code == e.Code
+}
+
+// Errorf returns an *Error with the code and a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// CodeOf returns the code of err: its *Error's code, or CodeInternal.
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// Sentinels for errors.Is, one per code.
+var (
+	ErrBadMessage         = &Error{Code: CodeBadMessage}
+	ErrUnknownType        = &Error{Code: CodeUnknownType}
+	ErrUnsupportedVersion = &Error{Code: CodeUnsupportedVersion}
+	ErrTooLarge           = &Error{Code: CodeTooLarge}
+	ErrBadCompression     = &Error{Code: CodeBadCompression}
+	ErrUnexpected         = &Error{Code: CodeUnexpected}
+	ErrUnauthorized       = &Error{Code: CodeUnauthorized}
+	ErrTokenExpired       = &Error{Code: CodeTokenExpired}
+	ErrForbidden          = &Error{Code: CodeForbidden}
+	ErrGap                = &Error{Code: CodeGap}
+	ErrMalformedTx        = &Error{Code: CodeMalformedTx}
+	ErrClockDrift         = &Error{Code: CodeClockDrift}
+	ErrInvalidTx          = &Error{Code: CodeInvalidTx}
+	ErrWrongSite          = &Error{Code: CodeWrongSite}
+	ErrResync             = &Error{Code: CodeResync}
+	ErrSlowConsumer       = &Error{Code: CodeSlowConsumer}
+	ErrRateLimited        = &Error{Code: CodeRateLimited}
+	ErrUnavailable        = &Error{Code: CodeUnavailable}
+	ErrInternal           = &Error{Code: CodeInternal}
+)

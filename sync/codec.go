@@ -1,0 +1,210 @@
+package sync
+
+import (
+	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/klauspost/compress/zstd"
+)
+
+// A frame is one WebSocket binary message: a flags byte, then the payload,
+// a CBOR array [type, body]. With flagZstd the payload is zstd-compressed.
+const (
+	flagZstd  byte = 1 << 0
+	flagsKnown     = flagZstd
+)
+
+// CodecConfig sets the codec's limits. Zero fields take the defaults.
+type CodecConfig struct {
+	// MaxFrameBytes caps a frame as it travels, compressed or not.
+	// Default 4 MiB.
+	MaxFrameBytes int
+	// MaxMessageBytes caps a message after decompression. Default 16 MiB.
+	MaxMessageBytes int
+	// CompressAbove compresses payloads larger than this many bytes.
+	// Default 4 KiB; negative never compresses.
+	CompressAbove int
+	// MaxArrayElements caps every CBOR array (transactions in a Push, ops
+	// in a transaction, rows in a Snapshot). Default 65,536.
+	MaxArrayElements int
+}
+
+func (c *CodecConfig) withDefaults() CodecConfig {
+	o := *c
+	if o.MaxFrameBytes <= 0 {
+		o.MaxFrameBytes = 4 << 20
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = 16 << 20
+	}
+	if o.CompressAbove == 0 {
+		o.CompressAbove = 4 << 10
+	}
+	if o.MaxArrayElements <= 0 {
+		o.MaxArrayElements = 1 << 16
+	}
+	return o
+}
+
+// Codec encodes and decodes frames within fixed limits. Decoding hostile
+// input never panics and never allocates much beyond MaxMessageBytes: a
+// compressed payload is refused as soon as it would decompress past the
+// limit. A Codec is safe for concurrent use.
+type Codec struct {
+	cfg  CodecConfig
+	enc  cbor.EncMode
+	dec  cbor.DecMode
+	zenc *zstd.Encoder
+	zdec *zstd.Decoder
+}
+
+// NewCodec returns a codec with cfg's limits.
+func NewCodec(cfg CodecConfig) (*Codec, error) {
+	o := cfg.withDefaults()
+	enc, err := cbor.EncOptions{}.EncMode()
+	if err != nil {
+		return nil, err
+	}
+	dec, err := cbor.DecOptions{
+		MaxArrayElements: o.MaxArrayElements,
+		MaxMapPairs:      1024,
+		MaxNestedLevels:  16,
+		IndefLength:      cbor.IndefLengthForbidden,
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+	}.DecMode()
+	if err != nil {
+		return nil, err
+	}
+	zenc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return nil, err
+	}
+	zdec, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderMaxMemory(uint64(o.MaxMessageBytes)),
+		zstd.WithDecoderMaxWindow(uint64(min(o.MaxMessageBytes, 8<<20))),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return &Codec{cfg: o, enc: enc, dec: dec, zenc: zenc, zdec: zdec}, nil
+}
+
+// Close releases the codec's compressor and decompressor.
+func (c *Codec) Close() {
+	c.zenc.Close()
+	c.zdec.Close()
+}
+
+// Limits returns the codec's limits with defaults filled in.
+func (c *Codec) Limits() CodecConfig { return c.cfg }
+
+type envelope struct {
+	_    struct{} `cbor:",toarray"`
+	Type Type
+	Body cbor.RawMessage
+}
+
+// Encode returns m as a frame. A message over the limits is refused with
+// an error matching ErrTooLarge, so a peer never sends one.
+func (c *Codec) Encode(m Message) ([]byte, error) {
+	body, err := c.enc.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", m.Type(), err)
+	}
+	payload, err := c.enc.Marshal(envelope{Type: m.Type(), Body: body})
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", m.Type(), err)
+	}
+	if len(payload) > c.cfg.MaxMessageBytes {
+		return nil, Errorf(CodeTooLarge, "%s of %d bytes exceeds %d", m.Type(), len(payload), c.cfg.MaxMessageBytes)
+	}
+	frame := []byte{0}
+	if c.cfg.CompressAbove >= 0 && len(payload) > c.cfg.CompressAbove {
+		frame[0] |= flagZstd
+		frame = c.zenc.EncodeAll(payload, frame)
+	} else {
+		frame = append(frame, payload...)
+	}
+	if len(frame) > c.cfg.MaxFrameBytes {
+		return nil, Errorf(CodeTooLarge, "%s frame of %d bytes exceeds %d", m.Type(), len(frame), c.cfg.MaxFrameBytes)
+	}
+	return frame, nil
+}
+
+// Decode parses a frame. Every failure is an *Error: ErrTooLarge,
+// ErrBadCompression, ErrUnknownType, ErrBadMessage or, for a transaction
+// that no correct client makes, ErrMalformedTx.
+func (c *Codec) Decode(frame []byte) (Message, error) {
+	switch {
+	case len(frame) == 0:
+		return nil, Errorf(CodeBadMessage, "empty frame")
+	case len(frame) > c.cfg.MaxFrameBytes:
+		return nil, Errorf(CodeTooLarge, "frame of %d bytes exceeds %d", len(frame), c.cfg.MaxFrameBytes)
+	case frame[0]&^flagsKnown != 0:
+		return nil, Errorf(CodeBadMessage, "unknown frame flags %#x", frame[0])
+	}
+	payload := frame[1:]
+	if frame[0]&flagZstd != 0 {
+		var h zstd.Header
+		if err := h.Decode(payload); err != nil {
+			return nil, Errorf(CodeBadCompression, "zstd header: %v", err)
+		}
+		if h.HasFCS && h.FrameContentSize > uint64(c.cfg.MaxMessageBytes) {
+			return nil, Errorf(CodeTooLarge, "payload decompresses to %d bytes, more than %d", h.FrameContentSize, c.cfg.MaxMessageBytes)
+		}
+		out, err := c.zdec.DecodeAll(payload, nil)
+		if err != nil {
+			return nil, Errorf(CodeBadCompression, "zstd: %v", err)
+		}
+		if len(out) > c.cfg.MaxMessageBytes {
+			return nil, Errorf(CodeTooLarge, "payload decompresses to %d bytes, more than %d", len(out), c.cfg.MaxMessageBytes)
+		}
+		payload = out
+	} else if len(payload) > c.cfg.MaxMessageBytes {
+		return nil, Errorf(CodeTooLarge, "message of %d bytes exceeds %d", len(payload), c.cfg.MaxMessageBytes)
+	}
+	var env envelope
+	if err := c.dec.Unmarshal(payload, &env); err != nil {
+		return nil, Errorf(CodeBadMessage, "envelope: %v", err)
+	}
+	m := newMessage(env.Type)
+	if m == nil {
+		return nil, Errorf(CodeUnknownType, "message type %d", env.Type)
+	}
+	if err := c.dec.Unmarshal(env.Body, m); err != nil {
+		return nil, Errorf(CodeBadMessage, "%s: %v", env.Type, err)
+	}
+	if err := validate(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// validate checks what the CBOR shape cannot: transactions well formed.
+func validate(m Message) error {
+	switch m := m.(type) {
+	case *Push:
+		for i := range m.Txs {
+			if err := m.Txs[i].Validate(); err != nil {
+				return Errorf(CodeMalformedTx, "push: %v", err)
+			}
+		}
+	case *Changes:
+		if m.To < m.From {
+			return Errorf(CodeBadMessage, "changes from %d to %d", m.From, m.To)
+		}
+		prev := m.From
+		for i := range m.Changes {
+			ch := &m.Changes[i]
+			if ch.Seq <= prev || ch.Seq > m.To {
+				return Errorf(CodeBadMessage, "change seq %d outside (%d, %d] or out of order", ch.Seq, prev, m.To)
+			}
+			prev = ch.Seq
+			if err := ch.Tx.Validate(); err != nil {
+				return Errorf(CodeMalformedTx, "changes: %v", err)
+			}
+		}
+	}
+	return nil
+}

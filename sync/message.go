@@ -1,0 +1,231 @@
+package sync
+
+import (
+	"strconv"
+
+	"github.com/unosync/uno/crdt"
+)
+
+// Protocol versions this package speaks, newest first. A handshake picks
+// the newest version both sides know.
+var Versions = []uint16{1}
+
+// Type identifies a message on the wire. Values are part of the protocol.
+type Type uint8
+
+// Message types.
+const (
+	TypeHello    Type = 1
+	TypeWelcome  Type = 2
+	TypePush     Type = 3
+	TypeAck      Type = 4
+	TypeChanges  Type = 5
+	TypeSnapshot Type = 6
+	TypeReject   Type = 7
+	TypeError    Type = 8
+	TypePing     Type = 9
+	TypePong     Type = 10
+	TypeCredit   Type = 11
+)
+
+var typeNames = map[Type]string{
+	TypeHello: "Hello", TypeWelcome: "Welcome", TypePush: "Push", TypeAck: "Ack",
+	TypeChanges: "Changes", TypeSnapshot: "Snapshot", TypeReject: "Reject",
+	TypeError: "Error", TypePing: "Ping", TypePong: "Pong", TypeCredit: "Credit",
+}
+
+func (t Type) String() string {
+	if n, ok := typeNames[t]; ok {
+		return n
+	}
+	return "Type(" + strconv.Itoa(int(t)) + ")"
+}
+
+// Message is one protocol message. The set is closed: the types below.
+type Message interface {
+	Type() Type
+}
+
+// Hello opens a session (client → server).
+type Hello struct {
+	_             struct{} `cbor:",toarray"`
+	Versions      []uint16       // protocol versions the client speaks
+	Site          crdt.SiteID    // the client's replica
+	Token         string         // credentials; the tenant comes from here, never from the payload
+	SchemaVersion int            // the app's declared schema version
+	Cursor        uint64         // the last tenant sequence number the client applied (0: none)
+	Subscriptions []Subscription // collections to receive; none means all the token allows
+	Credits       uint32         // Changes messages the server may send before the next Credit
+}
+
+// Subscription names a collection to receive, with optional field filters.
+type Subscription struct {
+	_          struct{} `cbor:",toarray"`
+	Collection string
+	Where      []Filter
+}
+
+// Filter keeps rows whose Field equals Value (JSON).
+type Filter struct {
+	_     struct{} `cbor:",toarray"`
+	Field string
+	Value []byte
+}
+
+// Welcome accepts a session (server → client).
+type Welcome struct {
+	_          struct{} `cbor:",toarray"`
+	Version    uint16         // the protocol version chosen
+	ServerTime crdt.Timestamp // the server's clock, for the client's HLC
+	HighWater  uint64         // the highest sequence number of the client's site the server holds
+	Head       uint64         // the tenant's newest sequence number
+	Limits     Limits         // what the server accepts
+}
+
+// Limits are a server's limits, sent in Welcome so clients stay within them.
+type Limits struct {
+	_               struct{} `cbor:",toarray"`
+	MaxMessageBytes uint32   // largest message after decompression
+	MaxPushTxs      uint32   // most transactions in one Push
+	MaxInFlight     uint32   // most Push messages awaiting an Ack
+}
+
+// Push uploads local transactions of the session's site, in sequence order
+// (client → server).
+type Push struct {
+	_   struct{} `cbor:",toarray"`
+	Txs []crdt.Tx
+}
+
+// Ack says that the server has committed every transaction of the
+// session's site up to HighWater (server → client). It is sent only after
+// the commit: an acknowledged write is durable.
+type Ack struct {
+	_         struct{} `cbor:",toarray"`
+	HighWater uint64
+	// Seqs are the tenant sequence numbers given to the transactions of the
+	// Push being acknowledged, in order (0 for ones already held).
+	Seqs []uint64
+}
+
+// Change is one transaction of the tenant's log with its sequence number.
+type Change struct {
+	_   struct{} `cbor:",toarray"`
+	Seq uint64
+	Tx  crdt.Tx
+}
+
+// Changes carries log entries From < seq ≤ To in order (server → client).
+// The client applies the batch and moves its cursor to To in one
+// transaction. To may exceed the last change's Seq when entries in between
+// were filtered out.
+type Changes struct {
+	_       struct{} `cbor:",toarray"`
+	From    uint64
+	To      uint64
+	Changes []Change
+}
+
+// SnapshotRow is one row's merge state (crdt.EncodeRow bytes).
+type SnapshotRow struct {
+	_          struct{} `cbor:",toarray"`
+	Collection string
+	Row        string
+	State      []byte
+}
+
+// Snapshot is one chunk of the read model as of tenant sequence number
+// Seq, for a client whose cursor is older than the retained log (server →
+// client). Chunks are ordered by (collection, row); After is the key the
+// chunk continues from, so an interrupted bootstrap resumes. The client
+// merges each row with its own state (snapshots carry merge metadata), and
+// after the Last chunk sets its cursor to Seq and receives Changes from Seq.
+type Snapshot struct {
+	_          struct{} `cbor:",toarray"`
+	Seq        uint64
+	After      crdt.RowKey
+	Rows       []SnapshotRow
+	Last       bool
+	TotalRows  uint64 // rows in the whole snapshot, when known (for progress)
+	TotalBytes uint64
+}
+
+// Reject refuses one pushed transaction (server → client). The client
+// rolls it back locally and reports it on its conflict and rejection feed.
+type Reject struct {
+	_      struct{} `cbor:",toarray"`
+	Site   crdt.SiteID
+	Seq    uint64
+	Code   Code
+	Reason string
+}
+
+// ErrorMessage reports a session error; the sender closes after it.
+type ErrorMessage struct {
+	_       struct{} `cbor:",toarray"`
+	Code    Code
+	Message string
+}
+
+// Err returns the error the message carries.
+func (m *ErrorMessage) Err() *Error { return &Error{Code: m.Code, Message: m.Message} }
+
+// Ping asks the peer for a Pong with the same Nonce (heartbeat).
+type Ping struct {
+	_     struct{} `cbor:",toarray"`
+	Nonce uint64
+}
+
+// Pong answers a Ping.
+type Pong struct {
+	_     struct{} `cbor:",toarray"`
+	Nonce uint64
+}
+
+// Credit grants the server N more Changes or Snapshot messages (client →
+// server): flow control, so a slow client never makes the server buffer.
+type Credit struct {
+	_ struct{} `cbor:",toarray"`
+	N uint32
+}
+
+func (*Hello) Type() Type        { return TypeHello }
+func (*Welcome) Type() Type      { return TypeWelcome }
+func (*Push) Type() Type         { return TypePush }
+func (*Ack) Type() Type          { return TypeAck }
+func (*Changes) Type() Type      { return TypeChanges }
+func (*Snapshot) Type() Type     { return TypeSnapshot }
+func (*Reject) Type() Type       { return TypeReject }
+func (*ErrorMessage) Type() Type { return TypeError }
+func (*Ping) Type() Type         { return TypePing }
+func (*Pong) Type() Type         { return TypePong }
+func (*Credit) Type() Type       { return TypeCredit }
+
+// newMessage returns an empty message of type t, or nil for an unknown type.
+func newMessage(t Type) Message {
+	switch t {
+	case TypeHello:
+		return &Hello{}
+	case TypeWelcome:
+		return &Welcome{}
+	case TypePush:
+		return &Push{}
+	case TypeAck:
+		return &Ack{}
+	case TypeChanges:
+		return &Changes{}
+	case TypeSnapshot:
+		return &Snapshot{}
+	case TypeReject:
+		return &Reject{}
+	case TypeError:
+		return &ErrorMessage{}
+	case TypePing:
+		return &Ping{}
+	case TypePong:
+		return &Pong{}
+	case TypeCredit:
+		return &Credit{}
+	}
+	return nil
+}
