@@ -10,8 +10,8 @@ import (
 // A frame is one WebSocket binary message: a flags byte, then the payload,
 // a CBOR array [type, body]. With flagZstd the payload is zstd-compressed.
 const (
-	flagZstd  byte = 1 << 0
-	flagsKnown     = flagZstd
+	flagZstd   byte = 1 << 0
+	flagsKnown      = flagZstd
 )
 
 // CodecConfig sets the codec's limits. Zero fields take the defaults.

@@ -48,7 +48,7 @@ type Message interface {
 
 // Hello opens a session (client → server).
 type Hello struct {
-	_             struct{} `cbor:",toarray"`
+	_             struct{}       `cbor:",toarray"`
 	Versions      []uint16       // protocol versions the client speaks
 	Site          crdt.SiteID    // the client's replica
 	Token         string         // credentials; the tenant comes from here, never from the payload
@@ -74,7 +74,7 @@ type Filter struct {
 
 // Welcome accepts a session (server → client).
 type Welcome struct {
-	_          struct{} `cbor:",toarray"`
+	_          struct{}       `cbor:",toarray"`
 	Version    uint16         // the protocol version chosen
 	ServerTime crdt.Timestamp // the server's clock, for the client's HLC
 	HighWater  uint64         // the highest sequence number of the client's site the server holds
