@@ -130,3 +130,5 @@ var (
 	ErrUnavailable        = &Error{Code: CodeUnavailable}
 	ErrInternal           = &Error{Code: CodeInternal}
 )
+
+func asError(err error, target **Error) bool { return errors.As(err, target) }

@@ -1,0 +1,297 @@
+package sync
+
+import (
+	"github.com/unosync/uno/crdt"
+)
+
+// ClientConfig configures a ClientSession. Zero fields take the defaults.
+type ClientConfig struct {
+	// Site is the client's replica. Required.
+	Site crdt.SiteID
+	// Token carries the client's credentials.
+	Token string
+	// SchemaVersion is the app's declared schema version.
+	SchemaVersion int
+	// Subscriptions name the collections to receive; none means all.
+	Subscriptions []Subscription
+	// Versions the client speaks, newest first. Default Versions.
+	Versions []uint16
+	// Window is how many Changes or Snapshot messages the server may have
+	// in flight to the client. Default 4.
+	Window uint32
+}
+
+type clientState uint8
+
+const (
+	clientNew   clientState = iota
+	clientHello             // Hello sent, waiting for Welcome
+	clientOpen              // Welcome received
+	clientClosed
+)
+
+// ClientSession is the client's side of one connection, a pure state
+// machine like [ServerSession]. The driver starts it with
+// [ClientSession.Start], feeds it the server's messages with Step and the
+// results of its own IO (Pushed, Applied), and follows Ready.
+type ClientSession struct {
+	cfg   ClientConfig
+	state clientState
+
+	version  uint16
+	welcome  *Welcome
+	cursor   uint64 // last tenant seq applied locally (persisted by the driver)
+	acked    uint64 // highest seq of the site the server acknowledged
+	sent     uint64 // highest seq of the site pushed on this connection
+	inFlight uint32
+	applying bool // a Changes or Snapshot is with the driver
+
+	rd ClientReady
+}
+
+// ClientReady is what the driver must do next, in this order:
+//
+//  1. If Observe is set, fold the server's time into the local clock.
+//  2. If Acked is above the last value, drop the outbox entries up to it
+//     (they are durable on the server).
+//  3. If Apply is set, apply its transactions (or snapshot rows) and move
+//     the cursor to its end in ONE local transaction, then call Applied.
+//  4. Roll back each transaction in Rejected and report it to the app.
+//  5. Send the messages in Send, in order.
+//  6. If Close is set, close the connection; Close.Code.Retryable says
+//     whether to reconnect.
+//
+// Then call Advance.
+type ClientReady struct {
+	Observe  crdt.Timestamp
+	Acked    uint64
+	Apply    Message // *Changes or *Snapshot
+	Rejected []*Reject
+	Send     []Message
+	Close    *Error
+}
+
+// NewClientSession returns a session for a client whose cursor (the last
+// tenant sequence number it applied) is cursor.
+func NewClientSession(cfg ClientConfig, cursor uint64) *ClientSession {
+	if len(cfg.Versions) == 0 {
+		cfg.Versions = Versions
+	}
+	if cfg.Window == 0 {
+		cfg.Window = 4
+	}
+	return &ClientSession{cfg: cfg, cursor: cursor}
+}
+
+// Start sends Hello.
+func (c *ClientSession) Start() {
+	if c.state != clientNew {
+		return
+	}
+	c.state = clientHello
+	c.send(&Hello{
+		Versions: c.cfg.Versions, Site: c.cfg.Site, Token: c.cfg.Token,
+		SchemaVersion: c.cfg.SchemaVersion, Cursor: c.cursor,
+		Subscriptions: c.cfg.Subscriptions, Credits: c.cfg.Window,
+	})
+}
+
+func (c *ClientSession) send(m Message) { c.rd.Send = append(c.rd.Send, m) }
+
+// Open reports whether the server welcomed the session and it is not closed.
+func (c *ClientSession) Open() bool { return c.state == clientOpen }
+
+// Closed reports whether the session ended.
+func (c *ClientSession) Closed() bool { return c.state == clientClosed }
+
+// Welcome returns the server's Welcome (nil before it arrives).
+func (c *ClientSession) Welcome() *Welcome { return c.welcome }
+
+// Cursor returns the last tenant sequence number applied.
+func (c *ClientSession) Cursor() uint64 { return c.cursor }
+
+// Acked returns the highest sequence number of the site the server holds.
+func (c *ClientSession) Acked() uint64 { return c.acked }
+
+// Ready returns what the driver must do (see ClientReady).
+func (c *ClientSession) Ready() ClientReady { return c.rd }
+
+// HasReady reports whether Ready holds anything to do.
+func (c *ClientSession) HasReady() bool {
+	return c.rd.Observe != 0 || c.rd.Apply != nil || len(c.rd.Rejected) > 0 || len(c.rd.Send) > 0 || c.rd.Close != nil
+}
+
+// Advance acknowledges that the driver did everything in rd.
+func (c *ClientSession) Advance(rd ClientReady) {
+	if rd.Observe != 0 {
+		c.rd.Observe = 0
+	}
+	if rd.Apply != nil && c.rd.Apply == rd.Apply {
+		c.rd.Apply = nil
+	}
+	c.rd.Rejected = c.rd.Rejected[len(rd.Rejected):]
+	c.rd.Send = c.rd.Send[len(rd.Send):]
+	if rd.Close != nil {
+		c.rd.Close = nil
+	}
+}
+
+func (c *ClientSession) fail(e *Error) error {
+	if c.state == clientClosed {
+		return e
+	}
+	c.state = clientClosed
+	c.send(&ErrorMessage{Code: e.Code, Message: e.Message})
+	c.rd.Close = e
+	c.rd.Apply = nil
+	return e
+}
+
+// Step feeds one message from the server. A message that breaks the
+// protocol closes the session with a coded error; nothing of it applies.
+func (c *ClientSession) Step(m Message) error {
+	if c.state == clientClosed {
+		return Errorf(CodeUnexpected, "session closed")
+	}
+	switch m := m.(type) {
+	case *ErrorMessage:
+		c.state = clientClosed
+		c.rd.Close = m.Err()
+		c.rd.Apply = nil
+		return nil
+	case *Ping:
+		c.send(&Pong{Nonce: m.Nonce})
+		return nil
+	case *Pong:
+		return nil
+	case *Welcome:
+		if c.state != clientHello {
+			return c.fail(Errorf(CodeUnexpected, "Welcome twice"))
+		}
+		ok := false
+		for _, v := range c.cfg.Versions {
+			ok = ok || v == m.Version
+		}
+		if !ok {
+			return c.fail(Errorf(CodeUnsupportedVersion, "server chose version %d, client speaks %v", m.Version, c.cfg.Versions))
+		}
+		c.state, c.version, c.welcome = clientOpen, m.Version, m
+		c.rd.Observe = m.ServerTime
+		c.ack(m.HighWater)
+		// Everything above the server's high-water mark is pushed again.
+		c.sent = c.acked
+		return nil
+	}
+	if c.state != clientOpen {
+		return c.fail(Errorf(CodeUnexpected, "%s before Welcome", m.Type()))
+	}
+	switch m := m.(type) {
+	case *Ack:
+		if c.inFlight == 0 {
+			return c.fail(Errorf(CodeUnexpected, "Ack with no Push in flight"))
+		}
+		if m.HighWater > c.sent {
+			return c.fail(Errorf(CodeBadMessage, "Ack of seq %d, only %d pushed", m.HighWater, c.sent))
+		}
+		c.inFlight--
+		c.ack(m.HighWater)
+		return nil
+	case *Reject:
+		if m.Site != c.cfg.Site {
+			return c.fail(Errorf(CodeBadMessage, "Reject of another site's transaction"))
+		}
+		if m.Code == CodeGap {
+			// The server holds less than we pushed: push again from its
+			// high-water mark (the Ack that follows says where).
+			c.sent = min(c.sent, m.Seq-1)
+			return nil
+		}
+		c.rd.Rejected = append(c.rd.Rejected, m)
+		return nil
+	case *Changes:
+		if c.applying {
+			return c.fail(Errorf(CodeUnexpected, "Changes while another batch is being applied"))
+		}
+		if m.From != c.cursor {
+			return c.fail(Errorf(CodeGap, "Changes from %d, cursor at %d", m.From, c.cursor))
+		}
+		c.applying = true
+		c.rd.Apply = m
+		return nil
+	case *Snapshot:
+		if c.applying {
+			return c.fail(Errorf(CodeUnexpected, "Snapshot while another batch is being applied"))
+		}
+		c.applying = true
+		c.rd.Apply = m
+		return nil
+	}
+	return c.fail(Errorf(CodeUnexpected, "%s from a server", m.Type()))
+}
+
+func (c *ClientSession) ack(hw uint64) {
+	if hw > c.acked {
+		c.acked = hw
+		c.rd.Acked = hw
+	}
+}
+
+// Applied reports that the batch in Ready.Apply was applied and the cursor
+// moved in the same local transaction. It grants the server one more
+// credit.
+func (c *ClientSession) Applied() {
+	if !c.applying || c.state != clientOpen {
+		return
+	}
+	c.applying = false
+	switch m := c.rd.Apply.(type) {
+	case *Changes:
+		c.cursor = m.To
+	case *Snapshot:
+		if m.Last {
+			c.cursor = m.Seq
+		}
+	}
+	c.rd.Apply = nil
+	c.send(&Credit{N: 1})
+}
+
+// WantPush reports whether the session can push: the driver reads up to
+// max outbox entries with sequence numbers above after and calls Push.
+func (c *ClientSession) WantPush() (after uint64, max int, ok bool) {
+	if c.state != clientOpen || c.welcome == nil {
+		return 0, 0, false
+	}
+	lim := c.welcome.Limits
+	if lim.MaxInFlight != 0 && c.inFlight >= lim.MaxInFlight {
+		return 0, 0, false
+	}
+	max = 1000
+	if lim.MaxPushTxs != 0 {
+		max = int(lim.MaxPushTxs)
+	}
+	return c.sent, max, true
+}
+
+// Push sends local transactions; they must continue from WantPush's after
+// in sequence order.
+func (c *ClientSession) Push(txs []crdt.Tx) error {
+	if len(txs) == 0 || c.state != clientOpen {
+		return nil
+	}
+	for i := range txs {
+		if txs[i].Site != c.cfg.Site || txs[i].Seq != c.sent+uint64(i)+1 {
+			return Errorf(CodeGap, "push of %s/%d after %d", txs[i].Site, txs[i].Seq, c.sent+uint64(i))
+		}
+	}
+	c.sent = txs[len(txs)-1].Seq
+	c.inFlight++
+	c.send(&Push{Txs: txs})
+	return nil
+}
+
+// Ping sends a heartbeat.
+func (c *ClientSession) Ping(nonce uint64) { c.send(&Ping{Nonce: nonce}) }
+
+// Fail closes the session from the client's side.
+func (c *ClientSession) Fail(err *Error) { c.fail(err) }

@@ -1,0 +1,406 @@
+package sync
+
+import (
+	"slices"
+
+	"github.com/unosync/uno/crdt"
+)
+
+// ServerConfig configures a ServerSession. Zero fields take the defaults.
+type ServerConfig struct {
+	// Versions the server speaks, newest first. Default Versions.
+	Versions []uint16
+	// Limits are announced in Welcome and enforced on Push. Defaults:
+	// MaxMessageBytes 16 MiB, MaxPushTxs 1,000, MaxInFlight 8.
+	Limits Limits
+	// MaxCredits caps the credits a client may grant. Default 64.
+	MaxCredits uint32
+}
+
+func (c *ServerConfig) withDefaults() ServerConfig {
+	o := *c
+	if len(o.Versions) == 0 {
+		o.Versions = Versions
+	}
+	if o.Limits.MaxMessageBytes == 0 {
+		o.Limits.MaxMessageBytes = 16 << 20
+	}
+	if o.Limits.MaxPushTxs == 0 {
+		o.Limits.MaxPushTxs = 1000
+	}
+	if o.Limits.MaxInFlight == 0 {
+		o.Limits.MaxInFlight = 8
+	}
+	if o.MaxCredits == 0 {
+		o.MaxCredits = 64
+	}
+	return o
+}
+
+type serverState uint8
+
+const (
+	serverNew    serverState = iota // waiting for Hello
+	serverAuth                      // Hello received, waiting for Accept or Refuse
+	serverOpen                      // session open
+	serverClosed                    // closed; every input is ignored
+)
+
+// ServerSession is the server's side of one connection, as a pure state
+// machine in the style of etcd's raft.RawNode: the driver feeds it the
+// client's messages ([ServerSession.Step]) and the results of its own IO
+// (Accept, Appended, Deliver, DeliverSnapshot), then asks [ServerSession.Ready]
+// what to do, does it in the documented order, and calls Advance.
+//
+// Server rules for a site's pushed transactions, by sequence number: at or
+// below the high-water mark, skip and acknowledge again; more than one
+// above it, reject as a gap (CodeGap) with nothing after it applied;
+// otherwise append. Acks are produced only by [ServerSession.Appended], that
+// is after the driver committed: an Ack always means durable.
+//
+// Changes flow only against credits granted by the client, so a slow
+// client stops the server reading the log for it instead of making it
+// buffer.
+type ServerSession struct {
+	cfg   ServerConfig
+	state serverState
+
+	hello     *Hello
+	version   uint16
+	site      crdt.SiteID
+	highWater uint64 // highest seq of the site committed or handed to Append
+	committed uint64 // highest seq of the site known committed
+	cursor    uint64 // the client's cursor: everything up to it was sent
+	snapshot  *snapshotState
+	credits   uint32
+	reading   bool // Want was answered; a Deliver is due
+
+	appending bool    // an Append is with the driver
+	queue     []*Push // pushes waiting for the append in progress
+	pending   []uint64
+
+	rd ServerReady
+}
+
+type snapshotState struct {
+	seq   uint64
+	after crdt.RowKey
+}
+
+// ServerReady is what the driver must do next, in this order:
+//
+//  1. If Authenticate is set, verify Hello's token and call Accept or Refuse.
+//  2. If Append is not empty, append these transactions durably (one
+//     commit), then call Appended with their tenant sequence numbers.
+//  3. Send the messages in Send, in order.
+//  4. If Close is set, close the connection with its code (after sending
+//     Send, which ends with the matching Error message).
+//
+// Then call Advance.
+type ServerReady struct {
+	Authenticate *Hello
+	Append       []crdt.Tx
+	Send         []Message
+	Close        *Error
+}
+
+// NewServerSession returns a session waiting for the client's Hello.
+func NewServerSession(cfg ServerConfig) *ServerSession {
+	return &ServerSession{cfg: cfg.withDefaults()}
+}
+
+// Site returns the session's site (zero before Hello).
+func (s *ServerSession) Site() crdt.SiteID { return s.site }
+
+// Version returns the negotiated protocol version (0 before Accept).
+func (s *ServerSession) Version() uint16 { return s.version }
+
+// Open reports whether the session is open (accepted, not closed).
+func (s *ServerSession) Open() bool { return s.state == serverOpen }
+
+// Closed reports whether the session has ended.
+func (s *ServerSession) Closed() bool { return s.state == serverClosed }
+
+// Cursor returns the tenant sequence number up to which the client has
+// been sent everything.
+func (s *ServerSession) Cursor() uint64 { return s.cursor }
+
+// Credits returns the Changes or Snapshot messages the session may still send.
+func (s *ServerSession) Credits() uint32 { return s.credits }
+
+// Ready returns what the driver must do (see ServerReady).
+func (s *ServerSession) Ready() ServerReady { return s.rd }
+
+// HasReady reports whether Ready holds anything to do.
+func (s *ServerSession) HasReady() bool {
+	return s.rd.Authenticate != nil || len(s.rd.Append) > 0 || len(s.rd.Send) > 0 || s.rd.Close != nil
+}
+
+// Advance acknowledges that the driver did everything in rd.
+func (s *ServerSession) Advance(rd ServerReady) {
+	if rd.Authenticate != nil {
+		s.rd.Authenticate = nil
+	}
+	if len(rd.Append) > 0 {
+		s.rd.Append = s.rd.Append[len(rd.Append):]
+	}
+	s.rd.Send = s.rd.Send[len(rd.Send):]
+	if rd.Close != nil {
+		s.rd.Close = nil
+	}
+}
+
+func (s *ServerSession) send(m Message) { s.rd.Send = append(s.rd.Send, m) }
+
+// fail sends an Error and closes the session. It returns the error.
+func (s *ServerSession) fail(e *Error) error {
+	if s.state == serverClosed {
+		return e
+	}
+	s.state = serverClosed
+	s.send(&ErrorMessage{Code: e.Code, Message: e.Message})
+	s.rd.Close = e
+	s.rd.Append = nil
+	s.queue = nil
+	return e
+}
+
+// Step feeds one message from the client. A message that breaks the
+// protocol closes the session with a coded Error (and is returned);
+// nothing of it is applied.
+func (s *ServerSession) Step(m Message) error {
+	if s.state == serverClosed {
+		return Errorf(CodeUnexpected, "session closed")
+	}
+	switch m := m.(type) {
+	case *Hello:
+		if s.state != serverNew {
+			return s.fail(Errorf(CodeUnexpected, "second Hello"))
+		}
+		if s.pickVersion(m.Versions) == 0 {
+			return s.fail(Errorf(CodeUnsupportedVersion, "client speaks %v, server %v", m.Versions, s.cfg.Versions))
+		}
+		if m.Site.IsZero() {
+			return s.fail(Errorf(CodeBadMessage, "Hello without a site"))
+		}
+		s.hello, s.site, s.state = m, m.Site, serverAuth
+		s.rd.Authenticate = m
+		return nil
+	case *Ping:
+		s.send(&Pong{Nonce: m.Nonce})
+		return nil
+	case *Pong:
+		return nil
+	case *ErrorMessage:
+		s.state = serverClosed
+		s.rd.Close = m.Err()
+		return nil
+	}
+	if s.state != serverOpen {
+		return s.fail(Errorf(CodeUnexpected, "%s before the session is open", m.Type()))
+	}
+	switch m := m.(type) {
+	case *Push:
+		return s.push(m)
+	case *Credit:
+		s.credits = min(s.credits+m.N, s.cfg.MaxCredits)
+		return nil
+	}
+	return s.fail(Errorf(CodeUnexpected, "%s from a client", m.Type()))
+}
+
+func (s *ServerSession) pickVersion(client []uint16) uint16 {
+	for _, v := range s.cfg.Versions {
+		if slices.Contains(client, v) {
+			return v
+		}
+	}
+	return 0
+}
+
+// AcceptParams are what the driver learned while authenticating.
+type AcceptParams struct {
+	// HighWater is the highest sequence number of the client's site in
+	// the tenant's log.
+	HighWater uint64
+	// Head is the tenant's newest sequence number.
+	Head uint64
+	// LogStart is the oldest sequence number still in the log (1 while
+	// nothing was trimmed). A client whose cursor is older bootstraps from
+	// a snapshot.
+	LogStart uint64
+	// ServerTime is the server's clock now.
+	ServerTime crdt.Timestamp
+}
+
+// Accept opens the session after the token was verified.
+func (s *ServerSession) Accept(p AcceptParams) {
+	if s.state != serverAuth {
+		return
+	}
+	s.state = serverOpen
+	s.version = s.pickVersion(s.hello.Versions)
+	s.highWater, s.committed = p.HighWater, p.HighWater
+	s.cursor = min(s.hello.Cursor, p.Head)
+	s.credits = min(s.hello.Credits, s.cfg.MaxCredits)
+	if p.LogStart > 1 && s.cursor+1 < p.LogStart {
+		s.snapshot = &snapshotState{}
+	}
+	s.send(&Welcome{Version: s.version, ServerTime: p.ServerTime, HighWater: p.HighWater, Head: p.Head, Limits: s.cfg.Limits})
+}
+
+// Refuse ends the session: the token was refused (err's code goes to the client).
+func (s *ServerSession) Refuse(err error) {
+	var e *Error
+	if !asError(err, &e) {
+		e = Errorf(CodeUnauthorized, "%v", err)
+	}
+	s.fail(e)
+}
+
+func (s *ServerSession) push(m *Push) error {
+	if uint32(len(m.Txs)) > s.cfg.Limits.MaxPushTxs {
+		return s.fail(Errorf(CodeTooLarge, "push of %d transactions, max %d", len(m.Txs), s.cfg.Limits.MaxPushTxs))
+	}
+	for i := range m.Txs {
+		if m.Txs[i].Site != s.site {
+			return s.fail(Errorf(CodeWrongSite, "push of a transaction of site %s on the session of site %s", m.Txs[i].Site, s.site))
+		}
+	}
+	if s.appending {
+		if uint32(len(s.queue)) >= s.cfg.Limits.MaxInFlight {
+			return s.fail(Errorf(CodeRateLimited, "more than %d pushes in flight", s.cfg.Limits.MaxInFlight))
+		}
+		s.queue = append(s.queue, m)
+		return nil
+	}
+	s.startPush(m)
+	return nil
+}
+
+// startPush applies the per-site rules to m and either hands the new
+// transactions to the driver or, when there are none, acknowledges again.
+func (s *ServerSession) startPush(m *Push) {
+	var appendTxs []crdt.Tx
+	s.pending = make([]uint64, 0, len(m.Txs))
+	next := s.highWater + 1
+txs:
+	for i := range m.Txs {
+		tx := &m.Txs[i]
+		switch {
+		case tx.Seq < next:
+			s.pending = append(s.pending, 0) // already held: skip, ack again
+		case tx.Seq == next:
+			appendTxs = append(appendTxs, *tx)
+			s.pending = append(s.pending, tx.Seq)
+			next++
+		default:
+			// A gap: nothing from here on applies. The client resends
+			// from its high-water mark after the Ack.
+			s.send(&Reject{Site: tx.Site, Seq: tx.Seq, Code: CodeGap, Reason: "expected sequence number " + utoa(next)})
+			break txs
+		}
+	}
+	if len(appendTxs) == 0 {
+		s.send(&Ack{HighWater: s.committed, Seqs: make([]uint64, len(s.pending))})
+		s.pending = nil
+		return
+	}
+	s.appending = true
+	s.highWater = next - 1
+	s.rd.Append = append(s.rd.Append, appendTxs...)
+}
+
+// Appended reports that the transactions of the last Append are committed,
+// with the tenant sequence numbers they were given (0 for one the log
+// already held, found idempotently). Only now is the Ack sent.
+func (s *ServerSession) Appended(seqs []uint64) {
+	if !s.appending || s.state == serverClosed {
+		return
+	}
+	s.appending = false
+	s.committed = s.highWater
+	ack := &Ack{HighWater: s.committed, Seqs: make([]uint64, len(s.pending))}
+	j := 0
+	for i, p := range s.pending {
+		if p != 0 && j < len(seqs) {
+			ack.Seqs[i] = seqs[j]
+			j++
+		}
+	}
+	s.pending = nil
+	s.send(ack)
+	for len(s.queue) > 0 && !s.appending && s.state == serverOpen {
+		m := s.queue[0]
+		s.queue = s.queue[1:]
+		s.startPush(m)
+	}
+}
+
+// AppendFailed reports that the last Append did not commit. The session
+// closes with CodeUnavailable; the client reconnects and pushes again.
+func (s *ServerSession) AppendFailed(err error) {
+	s.fail(Errorf(CodeUnavailable, "append: %v", err))
+}
+
+// Want reports whether the session can take more data for the client: the
+// log entries after from (up to one message's worth) or, while
+// bootstrapping, the next snapshot chunk after key. The driver reads them
+// and calls Deliver or DeliverSnapshot, or nothing if there is nothing new
+// (and asks again when the log grows).
+func (s *ServerSession) Want() (from uint64, snapshot bool, after crdt.RowKey, ok bool) {
+	if s.state != serverOpen || s.credits == 0 {
+		return 0, false, crdt.RowKey{}, false
+	}
+	if s.snapshot != nil {
+		return 0, true, s.snapshot.after, true
+	}
+	return s.cursor, false, crdt.RowKey{}, true
+}
+
+// Deliver sends log entries after the cursor up to to (entries in
+// between that the client does not subscribe to are left out), using one
+// credit.
+func (s *ServerSession) Deliver(changes []Change, to uint64) {
+	if s.state != serverOpen || s.credits == 0 || s.snapshot != nil || to <= s.cursor {
+		return
+	}
+	s.send(&Changes{From: s.cursor, To: to, Changes: changes})
+	s.cursor = to
+	s.credits--
+}
+
+// DeliverSnapshot sends one snapshot chunk, using one credit. After the
+// last chunk the session continues with Changes from the snapshot's seq.
+func (s *ServerSession) DeliverSnapshot(m *Snapshot) {
+	if s.state != serverOpen || s.credits == 0 || s.snapshot == nil {
+		return
+	}
+	s.send(m)
+	s.credits--
+	if len(m.Rows) > 0 {
+		last := m.Rows[len(m.Rows)-1]
+		s.snapshot.after = crdt.RowKey{Collection: last.Collection, Row: last.Row}
+	}
+	if m.Last {
+		s.cursor = m.Seq
+		s.snapshot = nil
+	}
+}
+
+// Fail closes the session with err (for example a token that expired
+// mid-connection, or a client that fell too far behind).
+func (s *ServerSession) Fail(err *Error) { s.fail(err) }
+
+func utoa(v uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			return string(b[i:])
+		}
+	}
+}
