@@ -1,0 +1,317 @@
+package logtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/server"
+	usync "github.com/unosync/uno/sync"
+)
+
+// Run runs the suite. open returns a fresh, empty log; the suite closes it.
+func Run(t *testing.T, open func(t *testing.T) server.Log) {
+	t.Run("AppendAssignsGapFreeSeqs", func(t *testing.T) { testAppend(t, open(t)) })
+	t.Run("AppendIsIdempotent", func(t *testing.T) { testIdempotent(t, open(t)) })
+	t.Run("AppendRejectsGaps", func(t *testing.T) { testGap(t, open(t)) })
+	t.Run("ReadFromCursor", func(t *testing.T) { testRead(t, open(t)) })
+	t.Run("TenantsAreIsolated", func(t *testing.T) { testTenants(t, open(t)) })
+	t.Run("WaitWakesOnAppend", func(t *testing.T) { testWait(t, open(t)) })
+	t.Run("ConcurrentAppendersAndTailingReader", func(t *testing.T) { testConcurrent(t, open(t)) })
+	t.Run("InvalidInput", func(t *testing.T) { testInvalid(t, open(t)) })
+	t.Run("Closed", func(t *testing.T) { testClosed(t, open(t)) })
+}
+
+// txs returns transactions n..m of site, each setting one register.
+func txs(site crdt.SiteID, from, to uint64) []crdt.Tx {
+	var out []crdt.Tx
+	for seq := from; seq <= to; seq++ {
+		out = append(out, crdt.Tx{Site: site, Seq: seq, Time: crdt.MakeTimestamp(int64(1_700_000_000_000+seq), 0), Ops: []crdt.Op{
+			{Type: crdt.OpRevive, Collection: "items", Row: fmt.Sprintf("%x-%d", site[:2], seq), CL: 1},
+			{Type: crdt.OpSet, Kind: crdt.KindRegister, Collection: "items", Row: fmt.Sprintf("%x-%d", site[:2], seq), Field: "n", CL: 1, Value: []byte(fmt.Sprint(seq))},
+		}})
+	}
+	return out
+}
+
+func site(b byte) crdt.SiteID { return crdt.SiteID{b, 0xAA} }
+
+func mustAppend(t *testing.T, l server.Log, tenant string, in []crdt.Tx) []uint64 {
+	t.Helper()
+	seqs, err := l.Append(context.Background(), tenant, in)
+	if err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	if len(seqs) != len(in) {
+		t.Fatalf("Append returned %d seqs for %d txs", len(seqs), len(in))
+	}
+	return seqs
+}
+
+func readAll(t *testing.T, l server.Log, tenant string) []usync.Change {
+	t.Helper()
+	var out []usync.Change
+	var after uint64
+	for {
+		chs, err := l.Read(context.Background(), tenant, after, 7)
+		if err != nil {
+			t.Fatalf("Read: %v", err)
+		}
+		if len(chs) == 0 {
+			return out
+		}
+		out = append(out, chs...)
+		after = chs[len(chs)-1].Seq
+	}
+}
+
+func testAppend(t *testing.T, l server.Log) {
+	defer l.Close()
+	ctx := context.Background()
+	a, b := site(1), site(2)
+	seqs := mustAppend(t, l, "t1", txs(a, 1, 3))
+	seqs = append(seqs, mustAppend(t, l, "t1", txs(b, 1, 2))...)
+	seqs = append(seqs, mustAppend(t, l, "t1", txs(a, 4, 4))...)
+	for i, s := range seqs {
+		if s != uint64(i+1) {
+			t.Fatalf("seqs %v: want 1..%d", seqs, len(seqs))
+		}
+	}
+	if h, err := l.Head(ctx, "t1"); err != nil || h != 6 {
+		t.Fatalf("Head = %d, %v; want 6", h, err)
+	}
+	if hw, err := l.HighWater(ctx, "t1", a); err != nil || hw != 4 {
+		t.Fatalf("HighWater(a) = %d, %v; want 4", hw, err)
+	}
+	if hw, err := l.HighWater(ctx, "t1", site(9)); err != nil || hw != 0 {
+		t.Fatalf("HighWater(unknown) = %d, %v; want 0", hw, err)
+	}
+	all := readAll(t, l, "t1")
+	if len(all) != 6 {
+		t.Fatalf("read %d entries, want 6", len(all))
+	}
+	for i, ch := range all {
+		if ch.Seq != uint64(i+1) {
+			t.Fatalf("entry %d has seq %d", i, ch.Seq)
+		}
+	}
+	// The entries are the transactions, byte for byte.
+	if got, want := crdt.EncodeTx(&all[3].Tx), crdt.EncodeTx(&txs(b, 1, 1)[0]); string(got) != string(want) {
+		t.Fatalf("entry 4 differs from what was appended")
+	}
+}
+
+func testIdempotent(t *testing.T, l server.Log) {
+	defer l.Close()
+	a := site(1)
+	mustAppend(t, l, "t1", txs(a, 1, 3))
+	// The same transactions again, and an overlapping batch.
+	if seqs := mustAppend(t, l, "t1", txs(a, 1, 3)); seqs[0] != 0 || seqs[1] != 0 || seqs[2] != 0 {
+		t.Fatalf("re-append gave seqs %v, want zeros", seqs)
+	}
+	seqs := mustAppend(t, l, "t1", txs(a, 2, 5))
+	if want := []uint64{0, 0, 4, 5}; fmt.Sprint(seqs) != fmt.Sprint(want) {
+		t.Fatalf("overlapping append gave %v, want %v", seqs, want)
+	}
+	if n := len(readAll(t, l, "t1")); n != 5 {
+		t.Fatalf("%d entries after duplicates, want 5", n)
+	}
+}
+
+func testGap(t *testing.T, l server.Log) {
+	defer l.Close()
+	ctx := context.Background()
+	a := site(1)
+	mustAppend(t, l, "t1", txs(a, 1, 2))
+	batch := append(txs(site(2), 1, 1), txs(a, 4, 4)...) // site a skips 3
+	if _, err := l.Append(ctx, "t1", batch); !errors.Is(err, usync.ErrGap) {
+		t.Fatalf("Append with a gap: %v, want ErrGap", err)
+	}
+	if h, _ := l.Head(ctx, "t1"); h != 2 {
+		t.Fatalf("a failed append changed the head to %d", h)
+	}
+	if hw, _ := l.HighWater(ctx, "t1", site(2)); hw != 0 {
+		t.Fatalf("a failed append recorded site 2 at %d", hw)
+	}
+}
+
+func testRead(t *testing.T, l server.Log) {
+	defer l.Close()
+	ctx := context.Background()
+	mustAppend(t, l, "t1", txs(site(1), 1, 10))
+	chs, err := l.Read(ctx, "t1", 4, 3)
+	if err != nil || len(chs) != 3 || chs[0].Seq != 5 || chs[2].Seq != 7 {
+		t.Fatalf("Read(after 4, limit 3) = %v, %v", seqsOf(chs), err)
+	}
+	if chs, err := l.Read(ctx, "t1", 10, 5); err != nil || len(chs) != 0 {
+		t.Fatalf("Read at head = %v, %v", seqsOf(chs), err)
+	}
+}
+
+func seqsOf(chs []usync.Change) []uint64 {
+	var out []uint64
+	for _, c := range chs {
+		out = append(out, c.Seq)
+	}
+	return out
+}
+
+func testTenants(t *testing.T, l server.Log) {
+	defer l.Close()
+	ctx := context.Background()
+	a := site(1)
+	mustAppend(t, l, "t1", txs(a, 1, 3))
+	// The same site and seqs in another tenant are new there.
+	if seqs := mustAppend(t, l, "t2", txs(a, 1, 2)); seqs[0] != 1 || seqs[1] != 2 {
+		t.Fatalf("t2 seqs %v", seqs)
+	}
+	if n := len(readAll(t, l, "t2")); n != 2 {
+		t.Fatalf("t2 reads %d entries, want 2", n)
+	}
+	if h, _ := l.Head(ctx, "t1"); h != 3 {
+		t.Fatalf("t1 head %d", h)
+	}
+	if hw, _ := l.HighWater(ctx, "t3", a); hw != 0 {
+		t.Fatalf("t3 sees a high-water of %d", hw)
+	}
+	if chs, _ := l.Read(ctx, "t3", 0, 10); len(chs) != 0 {
+		t.Fatalf("t3 reads %d entries", len(chs))
+	}
+}
+
+func testWait(t *testing.T, l server.Log) {
+	defer l.Close()
+	ctx := context.Background()
+	mustAppend(t, l, "t1", txs(site(1), 1, 2))
+	select {
+	case <-l.Wait(ctx, "t1", 1):
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait below the head did not return at once")
+	}
+	ch := l.Wait(ctx, "t1", 2)
+	other := l.Wait(ctx, "t2", 0)
+	select {
+	case <-ch:
+		t.Fatal("Wait at the head returned before an append")
+	default:
+	}
+	mustAppend(t, l, "t1", txs(site(1), 3, 3))
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not wake after an append")
+	}
+	select {
+	case <-other:
+		t.Fatal("an append to t1 woke a waiter on t2")
+	default:
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	ch = l.Wait(cctx, "t1", 100)
+	cancel()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not end with its context")
+	}
+}
+
+// testConcurrent runs 8 appenders (one site each) and a tailing reader that
+// follows the head with Wait: the reader must see every entry once, in
+// seq order, with no gap, and each site's transactions in order.
+func testConcurrent(t *testing.T, l server.Log) {
+	defer l.Close()
+	const appenders, perSite, batch = 8, 40, 4
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, appenders+1)
+	for i := range appenders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := site(byte(i + 1))
+			for from := uint64(1); from <= perSite; from += batch {
+				if _, err := l.Append(ctx, "t1", txs(s, from, from+batch-1)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	seen := make(chan []usync.Change, 1)
+	go func() {
+		var got []usync.Change
+		var cursor uint64
+		for len(got) < appenders*perSite {
+			chs, err := l.Read(ctx, "t1", cursor, 50)
+			if err != nil {
+				errs <- err
+				break
+			}
+			if len(chs) == 0 {
+				select {
+				case <-l.Wait(ctx, "t1", cursor):
+					continue
+				case <-ctx.Done():
+				}
+				break
+			}
+			got = append(got, chs...)
+			cursor = chs[len(chs)-1].Seq
+		}
+		seen <- got
+	}()
+	wg.Wait()
+	got := <-seen
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(got) != appenders*perSite {
+		t.Fatalf("reader saw %d entries, want %d", len(got), appenders*perSite)
+	}
+	last := map[crdt.SiteID]uint64{}
+	for i, ch := range got {
+		if ch.Seq != uint64(i+1) {
+			t.Fatalf("entry %d has seq %d: skipped or reordered", i, ch.Seq)
+		}
+		if ch.Tx.Seq != last[ch.Tx.Site]+1 {
+			t.Fatalf("site %s: seq %d after %d", ch.Tx.Site, ch.Tx.Seq, last[ch.Tx.Site])
+		}
+		last[ch.Tx.Site] = ch.Tx.Seq
+	}
+}
+
+func testInvalid(t *testing.T, l server.Log) {
+	defer l.Close()
+	ctx := context.Background()
+	if _, err := l.Append(ctx, "", txs(site(1), 1, 1)); !errors.Is(err, server.ErrInvalidTenant) {
+		t.Errorf("empty tenant: %v", err)
+	}
+	bad := txs(site(1), 1, 1)
+	bad[0].Ops[1].CL = 2 // a field op needs an odd life
+	if _, err := l.Append(ctx, "t1", bad); !errors.Is(err, usync.ErrMalformedTx) {
+		t.Errorf("malformed tx: %v", err)
+	}
+	if h, _ := l.Head(ctx, "t1"); h != 0 {
+		t.Errorf("bad input changed the head to %d", h)
+	}
+}
+
+func testClosed(t *testing.T, l server.Log) {
+	ctx := context.Background()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, "t1", txs(site(1), 1, 1)); !errors.Is(err, server.ErrLogClosed) {
+		t.Errorf("Append after Close: %v", err)
+	}
+	if _, err := l.Read(ctx, "t1", 0, 1); !errors.Is(err, server.ErrLogClosed) {
+		t.Errorf("Read after Close: %v", err)
+	}
+}

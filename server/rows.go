@@ -1,0 +1,109 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/unosync/uno/crdt"
+)
+
+// rowsProjection folds transactions into the rows read model: the merged
+// state of every row (crdt.EncodeRow), the same state every client holds
+// once it has the same transactions. It runs inline, in the append
+// transaction, so the read model is always exactly the log's state.
+type rowsProjection struct {
+	tx     *sql.Tx
+	tenant string
+	rows   map[crdt.RowKey]*crdt.Row
+	seqs   map[crdt.RowKey]uint64
+	order  []crdt.RowKey
+}
+
+func newRowsProjection(tx *sql.Tx, tenant string) *rowsProjection {
+	return &rowsProjection{tx: tx, tenant: tenant, rows: map[crdt.RowKey]*crdt.Row{}, seqs: map[crdt.RowKey]uint64{}}
+}
+
+func (p *rowsProjection) load(ctx context.Context, k crdt.RowKey) (*crdt.Row, error) {
+	if r, ok := p.rows[k]; ok {
+		return r, nil
+	}
+	var state []byte
+	err := p.tx.QueryRowContext(ctx, `SELECT state FROM rows WHERE tenant = ? AND coll = ? AND id = ?`, p.tenant, k.Collection, k.Row).Scan(&state)
+	r := &crdt.Row{}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return nil, fmt.Errorf("rows projection: %w", err)
+	default:
+		if r, err = crdt.DecodeRow(state); err != nil {
+			return nil, fmt.Errorf("rows projection: row %s/%s: %w", k.Collection, k.Row, err)
+		}
+	}
+	p.rows[k] = r
+	p.order = append(p.order, k)
+	return r, nil
+}
+
+func (p *rowsProjection) apply(ctx context.Context, t *crdt.Tx, seq uint64) error {
+	d := t.Dot()
+	for i := range t.Ops {
+		op := &t.Ops[i]
+		k := crdt.RowKey{Collection: op.Collection, Row: op.Row}
+		r, err := p.load(ctx, k)
+		if err != nil {
+			return err
+		}
+		if _, err := r.Apply(op, d); err != nil {
+			return err
+		}
+		p.seqs[k] = seq
+	}
+	return nil
+}
+
+func (p *rowsProjection) flush(ctx context.Context) error {
+	for _, k := range p.order {
+		seq, changed := p.seqs[k]
+		if !changed {
+			continue
+		}
+		if _, err := p.tx.ExecContext(ctx, `INSERT INTO rows (tenant, coll, id, seq, state) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (tenant, coll, id) DO UPDATE SET seq = excluded.seq, state = excluded.state`,
+			p.tenant, k.Collection, k.Row, int64(seq), crdt.EncodeRow(p.rows[k])); err != nil {
+			return fmt.Errorf("rows projection: %w", err)
+		}
+	}
+	return nil
+}
+
+// RowsHash returns the canonical state hash of a tenant's rows read model:
+// equal to the crdt.State hash of every client that applied the whole log.
+func (l *SQLiteLog) RowsHash(ctx context.Context, tenant string) ([32]byte, error) {
+	if err := l.check(); err != nil {
+		return [32]byte{}, err
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT coll, id, state FROM rows WHERE tenant = ? ORDER BY coll, id`, tenant)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("hash rows: %w", err)
+	}
+	defer rows.Close()
+	h := crdt.NewHasher()
+	for rows.Next() {
+		var k crdt.RowKey
+		var state []byte
+		if err := rows.Scan(&k.Collection, &k.Row, &state); err != nil {
+			return [32]byte{}, fmt.Errorf("hash rows: %w", err)
+		}
+		r, err := crdt.DecodeRow(state)
+		if err != nil {
+			return [32]byte{}, fmt.Errorf("hash rows: %w", err)
+		}
+		h.Add(k, r)
+	}
+	if err := rows.Err(); err != nil {
+		return [32]byte{}, fmt.Errorf("hash rows: %w", err)
+	}
+	return h.Sum(), nil
+}

@@ -1,0 +1,251 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	gosync "sync"
+
+	"github.com/unosync/uno/crdt"
+	usync "github.com/unosync/uno/sync"
+
+	_ "modernc.org/sqlite" // the embedded log's driver
+)
+
+// SQLiteLog is the embedded event log: one SQLite file (WAL,
+// synchronous=FULL) holding every tenant's log, its per-site high-water
+// marks and the rows read model, which is updated inline, in the append
+// transaction. Appends are serialised (SQLite has one writer), which is
+// what makes sequence numbers gap-free and commit-ordered.
+type SQLiteLog struct {
+	db      *sql.DB
+	waiters *waiters
+
+	mu     gosync.Mutex // serialises appends
+	closed bool
+}
+
+var _ Log = (*SQLiteLog)(nil)
+
+var sqliteLogSchema = []string{
+	`CREATE TABLE IF NOT EXISTS events (
+		tenant   TEXT    NOT NULL,
+		seq      INTEGER NOT NULL,
+		site     BLOB    NOT NULL,
+		site_seq INTEGER NOT NULL,
+		tx       BLOB    NOT NULL,
+		PRIMARY KEY (tenant, seq)
+	) WITHOUT ROWID`,
+	`CREATE UNIQUE INDEX IF NOT EXISTS events_site ON events (tenant, site, site_seq)`,
+	`CREATE TABLE IF NOT EXISTS heads (
+		tenant TEXT    PRIMARY KEY,
+		seq    INTEGER NOT NULL
+	) WITHOUT ROWID`,
+	`CREATE TABLE IF NOT EXISTS sites (
+		tenant TEXT    NOT NULL,
+		site   BLOB    NOT NULL,
+		seq    INTEGER NOT NULL,
+		PRIMARY KEY (tenant, site)
+	) WITHOUT ROWID`,
+	`CREATE TABLE IF NOT EXISTS rows (
+		tenant TEXT    NOT NULL,
+		coll   TEXT    NOT NULL,
+		id     TEXT    NOT NULL,
+		seq    INTEGER NOT NULL,
+		state  BLOB    NOT NULL,
+		PRIMARY KEY (tenant, coll, id)
+	) WITHOUT ROWID`,
+}
+
+// OpenSQLiteLog opens (creating if needed) the log at path.
+func OpenSQLiteLog(ctx context.Context, path string) (*SQLiteLog, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("server: log path %q: want a file name without ? or #", path)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open log %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	for _, s := range sqliteLogSchema {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open log %s: %w", path, err)
+		}
+	}
+	return &SQLiteLog{db: db, waiters: newWaiters()}, nil
+}
+
+// DB returns the underlying database, for read-model queries.
+func (l *SQLiteLog) DB() *sql.DB { return l.db }
+
+// Close implements Log.
+func (l *SQLiteLog) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	l.waiters.closeAll()
+	return l.db.Close()
+}
+
+func (l *SQLiteLog) check() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrLogClosed
+	}
+	return nil
+}
+
+// Append implements Log. In the same transaction it folds each appended
+// transaction into the rows read model.
+func (l *SQLiteLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint64, error) {
+	if err := validTenant(tenant); err != nil {
+		return nil, err
+	}
+	for i := range txs {
+		if err := txs[i].Validate(); err != nil {
+			return nil, usync.Errorf(usync.CodeMalformedTx, "%v", err)
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, ErrLogClosed
+	}
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("append: %w", err)
+	}
+	defer tx.Rollback()
+	var head uint64
+	if err := tx.QueryRowContext(ctx, `SELECT seq FROM heads WHERE tenant = ?`, tenant).Scan(&head); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("append: read head: %w", err)
+	}
+	marks := map[crdt.SiteID]uint64{}
+	seqs := make([]uint64, len(txs))
+	proj := newRowsProjection(tx, tenant)
+	for i := range txs {
+		t := &txs[i]
+		hw, ok := marks[t.Site]
+		if !ok {
+			if err := tx.QueryRowContext(ctx, `SELECT seq FROM sites WHERE tenant = ? AND site = ?`, tenant, t.Site[:]).Scan(&hw); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return nil, fmt.Errorf("append: read high-water: %w", err)
+			}
+		}
+		switch {
+		case t.Seq <= hw:
+			marks[t.Site] = hw
+			continue // already held: idempotent
+		case t.Seq > hw+1:
+			return nil, usync.Errorf(usync.CodeGap, "tx %s/%d after %d", t.Site, t.Seq, hw)
+		}
+		head++
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (tenant, seq, site, site_seq, tx) VALUES (?, ?, ?, ?, ?)`,
+			tenant, int64(head), t.Site[:], int64(t.Seq), crdt.EncodeTx(t)); err != nil {
+			return nil, fmt.Errorf("append: %w", err)
+		}
+		if err := proj.apply(ctx, t, head); err != nil {
+			return nil, err
+		}
+		marks[t.Site] = t.Seq
+		seqs[i] = head
+	}
+	for site, seq := range marks {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sites (tenant, site, seq) VALUES (?, ?, ?)
+			ON CONFLICT (tenant, site) DO UPDATE SET seq = excluded.seq`, tenant, site[:], int64(seq)); err != nil {
+			return nil, fmt.Errorf("append: save high-water: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO heads (tenant, seq) VALUES (?, ?)
+		ON CONFLICT (tenant) DO UPDATE SET seq = excluded.seq`, tenant, int64(head)); err != nil {
+		return nil, fmt.Errorf("append: save head: %w", err)
+	}
+	if err := proj.flush(ctx); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("append: commit: %w", err)
+	}
+	l.waiters.advanced(tenant, head)
+	return seqs, nil
+}
+
+// HighWater implements Log.
+func (l *SQLiteLog) HighWater(ctx context.Context, tenant string, site crdt.SiteID) (uint64, error) {
+	if err := l.check(); err != nil {
+		return 0, err
+	}
+	var seq uint64
+	err := l.db.QueryRowContext(ctx, `SELECT seq FROM sites WHERE tenant = ? AND site = ?`, tenant, site[:]).Scan(&seq)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("read high-water: %w", err)
+	}
+	return seq, nil
+}
+
+// Head implements Log.
+func (l *SQLiteLog) Head(ctx context.Context, tenant string) (uint64, error) {
+	if err := l.check(); err != nil {
+		return 0, err
+	}
+	var seq uint64
+	err := l.db.QueryRowContext(ctx, `SELECT seq FROM heads WHERE tenant = ?`, tenant).Scan(&seq)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("read head: %w", err)
+	}
+	return seq, nil
+}
+
+// Read implements Log.
+func (l *SQLiteLog) Read(ctx context.Context, tenant string, after uint64, limit int) ([]usync.Change, error) {
+	if err := l.check(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT seq, tx FROM events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?`, tenant, int64(after), limit)
+	if err != nil {
+		return nil, fmt.Errorf("read log: %w", err)
+	}
+	defer rows.Close()
+	var out []usync.Change
+	for rows.Next() {
+		var seq uint64
+		var b []byte
+		if err := rows.Scan(&seq, &b); err != nil {
+			return nil, fmt.Errorf("read log: %w", err)
+		}
+		t, err := crdt.DecodeTx(b)
+		if err != nil {
+			return nil, fmt.Errorf("read log: entry %d: %w", seq, err)
+		}
+		out = append(out, usync.Change{Seq: seq, Tx: *t})
+	}
+	return out, rows.Err()
+}
+
+// Wait implements Log.
+func (l *SQLiteLog) Wait(ctx context.Context, tenant string, seq uint64) <-chan struct{} {
+	head, err := l.Head(ctx, tenant)
+	if err != nil {
+		ch := make(chan struct{})
+		close(ch) // the caller's next Read reports the error
+		return ch
+	}
+	return l.waiters.wait(ctx, tenant, seq, head)
+}
