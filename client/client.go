@@ -64,6 +64,11 @@ type Config struct {
 	// Synchronous is SQLite's synchronous level for Path: "FULL" (default),
 	// "NORMAL" or "EXTRA". See store.Options.
 	Synchronous string
+	// Server is the sync endpoint, such as ws://127.0.0.1:8080/v1/sync.
+	// Empty: the client works offline only.
+	Server string
+	// Token authenticates the client to the server.
+	Token string
 	// MaxValueBytes caps the JSON size of one field value. Default 1 MiB.
 	MaxValueBytes int
 	// MaxTxOps caps the ops of one transaction. Default 100,000.

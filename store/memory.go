@@ -22,6 +22,7 @@ type Memory struct {
 	rows      map[crdt.RowKey]*crdt.Row
 	marks     map[crdt.SiteID]uint64
 	outbox    []*crdt.Tx
+	cursor    uint64
 	conflicts []ConflictEntry
 }
 
@@ -105,6 +106,24 @@ func (m *Memory) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 
 // Apply implements Store.
 func (m *Memory) Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error) {
+	return m.apply(txs, nil)
+}
+
+// ApplyAt implements Store.
+func (m *Memory) ApplyAt(ctx context.Context, txs []*crdt.Tx, cursor uint64) (*Commit, error) {
+	return m.apply(txs, &cursor)
+}
+
+// Cursor implements Store.
+func (m *Memory) Cursor(ctx context.Context) (uint64, error) {
+	if err := m.lock(); err != nil {
+		return 0, err
+	}
+	defer m.mu.Unlock()
+	return m.cursor, nil
+}
+
+func (m *Memory) apply(txs []*crdt.Tx, cursor *uint64) (*Commit, error) {
 	if err := m.lock(); err != nil {
 		return nil, err
 	}
@@ -166,6 +185,9 @@ func (m *Memory) Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error) {
 		m.conflicts = append(m.conflicts, entries[i])
 	}
 	*m.clock = clock
+	if cursor != nil {
+		m.cursor = max(m.cursor, *cursor)
+	}
 	return &Commit{Changed: mg.changed, Conflicts: entries}, nil
 }
 

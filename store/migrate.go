@@ -70,6 +70,14 @@ var migrations = []migration{
 			`DROP TABLE _uno_conflicts`,
 		},
 	},
+	{ // 3: the sync cursor: the last tenant sequence number applied from a server.
+		up: []string{
+			`ALTER TABLE _uno_replica ADD COLUMN cursor INTEGER NOT NULL DEFAULT 0`,
+		},
+		down: []string{
+			`ALTER TABLE _uno_replica DROP COLUMN cursor`,
+		},
+	},
 }
 
 // SchemaVersion is the internal schema version this code writes.

@@ -584,6 +584,27 @@ func (s *SQLite) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 
 // Apply implements Store.
 func (s *SQLite) Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error) {
+	return s.apply(ctx, txs, nil)
+}
+
+// ApplyAt implements Store.
+func (s *SQLite) ApplyAt(ctx context.Context, txs []*crdt.Tx, cursor uint64) (*Commit, error) {
+	return s.apply(ctx, txs, &cursor)
+}
+
+// Cursor implements Store.
+func (s *SQLite) Cursor(ctx context.Context) (uint64, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	var c uint64
+	if err := s.db.QueryRowContext(ctx, `SELECT cursor FROM _uno_replica WHERE id = 1`).Scan(&c); err != nil {
+		return 0, fmt.Errorf("read cursor: %w", err)
+	}
+	return c, nil
+}
+
+func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, cursor *uint64) (*Commit, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
@@ -669,6 +690,11 @@ func (s *SQLite) Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error) {
 	}
 	if _, err := w.exec("", `UPDATE _uno_replica SET clock = ? WHERE id = 1`, int64(clock.Last())); err != nil {
 		return nil, fmt.Errorf("save clock: %w", err)
+	}
+	if cursor != nil {
+		if _, err := w.exec("", `UPDATE _uno_replica SET cursor = max(cursor, ?) WHERE id = 1`, int64(*cursor)); err != nil {
+			return nil, fmt.Errorf("save cursor: %w", err)
+		}
 	}
 	if err := w.tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)

@@ -61,6 +61,14 @@ type Store interface {
 	// crdt.ErrClockDrift; a malformed one with crdt.ErrMalformedOp.
 	Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error)
 
+	// ApplyAt is Apply that also moves the sync cursor (the last tenant
+	// sequence number received from a server) to cursor, in the same
+	// atomic transaction. The cursor never goes backwards.
+	ApplyAt(ctx context.Context, txs []*crdt.Tx, cursor uint64) (*Commit, error)
+
+	// Cursor returns the sync cursor (0 before the first sync).
+	Cursor(ctx context.Context) (uint64, error)
+
 	// Row returns the merge state of a row, alive or deleted, or nil if the
 	// replica never saw it.
 	Row(ctx context.Context, collection, id string) (*crdt.Row, error)

@@ -118,13 +118,16 @@ func (c *ClientSession) Ready() ClientReady { return c.rd }
 
 // HasReady reports whether Ready holds anything to do.
 func (c *ClientSession) HasReady() bool {
-	return c.rd.Observe != 0 || c.rd.Apply != nil || len(c.rd.Rejected) > 0 || len(c.rd.Send) > 0 || c.rd.Close != nil
+	return c.rd.Observe != 0 || c.rd.Acked != 0 || c.rd.Apply != nil || len(c.rd.Rejected) > 0 || len(c.rd.Send) > 0 || c.rd.Close != nil
 }
 
 // Advance acknowledges that the driver did everything in rd.
 func (c *ClientSession) Advance(rd ClientReady) {
 	if rd.Observe != 0 {
 		c.rd.Observe = 0
+	}
+	if rd.Acked != 0 && c.rd.Acked == rd.Acked {
+		c.rd.Acked = 0
 	}
 	if rd.Apply != nil && c.rd.Apply == rd.Apply {
 		c.rd.Apply = nil

@@ -1,0 +1,176 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/unosync/uno/client"
+	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/server"
+	usync "github.com/unosync/uno/sync"
+)
+
+type env struct {
+	log   *server.SQLiteLog
+	auth  *server.DevAuth
+	url   string
+	close func()
+}
+
+func startServer(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	l, err := server.OpenSQLiteLog(ctx, filepath.Join(t.TempDir(), "server.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := server.NewDevAuth("dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Log: l, Auth: auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	e := &env{log: l, auth: auth, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync"}
+	e.close = func() { hs.Close(); srv.Close(); l.Close() }
+	t.Cleanup(e.close)
+	return e
+}
+
+func (e *env) client(t *testing.T, name string) *client.Client {
+	t.Helper()
+	c, err := client.Open(context.Background(), client.Config{
+		Path:   filepath.Join(t.TempDir(), name+".db"),
+		Server: e.url,
+		Token:  e.auth.Token,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func syncCtx(t *testing.T, c *client.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Sync(ctx); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+}
+
+// Three clients edit the same rows offline (registers, counters, sets,
+// deletes), sync in random order, and end with equal hashes, equal to the
+// server's rows read model.
+func TestSync_OfflineEditsConverge(t *testing.T) {
+	ctx := context.Background()
+	e := startServer(t)
+	cs := []*client.Client{e.client(t, "a"), e.client(t, "b"), e.client(t, "c")}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	for round := range 3 {
+		for i, c := range cs {
+			todos := c.Collection("todos")
+			for n := range 10 {
+				id := fmt.Sprintf("t%d", rng.IntN(6))
+				var err error
+				switch rng.IntN(5) {
+				case 0:
+					err = todos.Put(ctx, id, map[string]any{"title": fmt.Sprintf("%d-%d-%d", round, i, n)})
+				case 1:
+					err = todos.Increment(ctx, id, "votes", int64(rng.IntN(5)-2))
+				case 2:
+					err = todos.Add(ctx, id, "tags", fmt.Sprint("tag", rng.IntN(3)))
+				case 3:
+					err = todos.Remove(ctx, id, "tags", fmt.Sprint("tag", rng.IntN(3)))
+				case 4:
+					err = todos.Delete(ctx, id)
+				}
+				if err != nil && !errors.Is(err, client.ErrKindMismatch) {
+					t.Fatal(err)
+				}
+			}
+		}
+		for _, i := range rng.Perm(len(cs)) {
+			syncCtx(t, cs[i])
+		}
+	}
+	// A last pass so that everyone has everything.
+	for _, c := range cs {
+		syncCtx(t, c)
+	}
+	want, err := e.log.RowsHash(ctx, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cs {
+		h, err := c.Hash(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h != want {
+			t.Errorf("client %d's hash differs from the server's read model", i)
+		}
+		if n, _ := c.Pending(ctx); n != 0 {
+			t.Errorf("client %d still has %d pending transactions", i, n)
+		}
+	}
+}
+
+// Syncing twice, or with nothing to do, changes nothing and duplicates
+// nothing in the log.
+func TestSync_Idempotent(t *testing.T) {
+	ctx := context.Background()
+	e := startServer(t)
+	a := e.client(t, "a")
+	if err := a.Collection("todos").Increment(ctx, "x", "n", 5); err != nil {
+		t.Fatal(err)
+	}
+	syncCtx(t, a)
+	syncCtx(t, a)
+	head, _ := e.log.Head(ctx, "dev")
+	if head != 1 {
+		t.Fatalf("log head %d after syncing one transaction twice, want 1", head)
+	}
+	b := e.client(t, "b")
+	syncCtx(t, b)
+	syncCtx(t, b)
+	d, err := b.Collection("todos").Get(ctx, "x")
+	if err != nil || string(d.Fields["n"]) != "5" {
+		t.Fatalf("b sees %v, %v; want n=5", d.Fields, err)
+	}
+}
+
+func TestSync_BadToken(t *testing.T) {
+	ctx := context.Background()
+	e := startServer(t)
+	c, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "x.db"), Server: e.url, Token: "wrong"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Collection("todos").Put(ctx, "a", map[string]any{"x": 1}); err != nil {
+		t.Fatal(err)
+	}
+	err = c.Sync(ctx)
+	if !errors.Is(err, usync.ErrUnauthorized) {
+		t.Fatalf("Sync with a bad token: %v, want ErrUnauthorized", err)
+	}
+	if head, _ := e.log.Head(ctx, "dev"); head != 0 {
+		t.Fatalf("a refused client appended %d entries", head)
+	}
+	if n, _ := c.Pending(ctx); n != 1 {
+		t.Fatalf("a refused sync dropped the outbox (%d pending)", n)
+	}
+}
+
+var _ = crdt.SiteID{}

@@ -1,0 +1,218 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/coder/websocket"
+	"github.com/unosync/uno/crdt"
+	usync "github.com/unosync/uno/sync"
+)
+
+// conn drives one ServerSession over one WebSocket: it does the session's
+// IO in the order its Ready documents (authenticate, append durably, then
+// send, then close).
+type conn struct {
+	s      *Server
+	ws     *websocket.Conn
+	sess   *usync.ServerSession
+	tenant string
+}
+
+// run serves the connection until it ends. Frames are read by a goroutine
+// into an unbuffered channel, so a client that sends faster than its
+// pushes commit is slowed by TCP, not buffered.
+func (c *conn) run(reqCtx context.Context) error {
+	ctx, cancel := context.WithCancel(reqCtx)
+	defer cancel()
+	stop := context.AfterFunc(c.s.ctx, cancel)
+	defer stop()
+
+	frames := make(chan []byte)
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			typ, b, err := c.ws.Read(ctx)
+			if err != nil {
+				readErr <- err
+				return
+			}
+			if typ != websocket.MessageBinary {
+				readErr <- usync.Errorf(usync.CodeBadMessage, "text frame: uno speaks binary frames")
+				return
+			}
+			select {
+			case frames <- b:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	for {
+		if err := c.ready(ctx); err != nil {
+			return err
+		}
+		if c.sess.Closed() {
+			return nil
+		}
+		// Wake for the next frame, or for log growth when the client has
+		// credit (no credit: the log is not read for it at all).
+		var logGrew <-chan struct{}
+		wctx, wcancel := context.WithCancel(ctx) // unregisters the waiter after the select
+		if from, snapshot, _, ok := c.sess.Want(); ok && !snapshot && c.tenant != "" {
+			logGrew = c.s.cfg.Log.Wait(wctx, c.tenant, from)
+		}
+		err := c.next(ctx, frames, readErr, logGrew)
+		wcancel()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// next waits for one event and feeds it to the session.
+func (c *conn) next(ctx context.Context, frames <-chan []byte, readErr <-chan error, logGrew <-chan struct{}) error {
+	select {
+	case b := <-frames:
+		m, err := c.s.codec.Decode(b)
+		if err != nil {
+			c.sess.Fail(asSyncError(err))
+			return nil
+		}
+		c.sess.Step(m) // a protocol error closes the session with its code
+	case <-logGrew:
+		return c.deliver(ctx)
+	case err := <-readErr:
+		return err
+	case <-ctx.Done():
+		c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "server shutting down"))
+		c.ready(context.Background())
+		return ctx.Err()
+	}
+	return nil
+}
+
+// ready does what the session asks until it asks for nothing.
+func (c *conn) ready(ctx context.Context) error {
+	for c.sess.HasReady() {
+		rd := c.sess.Ready()
+		if rd.Authenticate != nil {
+			if err := c.authenticate(ctx, rd.Authenticate); err != nil {
+				return err
+			}
+		}
+		if len(rd.Append) > 0 {
+			seqs, err := c.s.cfg.Log.Append(ctx, c.tenant, rd.Append)
+			if err != nil {
+				var se *usync.Error
+				if errors.As(err, &se) {
+					c.sess.Fail(se)
+				} else {
+					c.sess.AppendFailed(err)
+				}
+			} else {
+				c.sess.Appended(seqs)
+			}
+		}
+		for _, m := range rd.Send {
+			if err := c.write(ctx, m); err != nil {
+				return err
+			}
+		}
+		c.sess.Advance(rd)
+		if rd.Close != nil {
+			return rd.Close
+		}
+	}
+	return nil
+}
+
+func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
+	tenant, err := c.s.cfg.Auth.Authenticate(ctx, h.Token)
+	if err != nil {
+		c.sess.Refuse(err)
+		return nil
+	}
+	c.tenant = tenant
+	hw, err := c.s.cfg.Log.HighWater(ctx, tenant, h.Site)
+	if err != nil {
+		c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "read high-water: %v", err))
+		return nil
+	}
+	head, err := c.s.cfg.Log.Head(ctx, tenant)
+	if err != nil {
+		c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "read head: %v", err))
+		return nil
+	}
+	now := c.s.cfg.Now().UnixMilli()
+	c.sess.Accept(usync.AcceptParams{HighWater: hw, Head: head, LogStart: 1, ServerTime: crdt.MakeTimestamp(max(now, 0), 0)})
+	return nil
+}
+
+// deliver sends the log entries after the session's cursor while it has credit.
+func (c *conn) deliver(ctx context.Context) error {
+	for {
+		from, snapshot, _, ok := c.sess.Want()
+		if !ok || snapshot {
+			return nil
+		}
+		chs, err := c.s.cfg.Log.Read(ctx, c.tenant, from, c.s.cfg.BatchRows)
+		if err != nil {
+			c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "read log: %v", err))
+			return c.ready(ctx)
+		}
+		if len(chs) == 0 {
+			return nil
+		}
+		c.sess.Deliver(chs, chs[len(chs)-1].Seq)
+		if err := c.ready(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *conn) write(ctx context.Context, m usync.Message) error {
+	b, err := c.s.codec.Encode(m)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", m.Type(), err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, c.s.cfg.WriteTimeout)
+	defer cancel()
+	return c.ws.Write(wctx, websocket.MessageBinary, b)
+}
+
+// close ends the WebSocket with a close code carrying the protocol code.
+func (c *conn) close(err error) {
+	var se *usync.Error
+	switch {
+	case err == nil:
+		c.ws.Close(websocket.StatusNormalClosure, "")
+	case errors.As(err, &se):
+		reason := se.Error()
+		if len(reason) > 120 { // a close frame's reason is at most 123 bytes
+			reason = reason[:120]
+		}
+		c.ws.Close(CloseCode(se.Code), reason)
+	default:
+		c.ws.CloseNow()
+	}
+}
+
+// CloseCode is the WebSocket close code for a protocol error code: 4000
+// plus the code's offset from 1000 (CodeGap 1200 closes with 4200).
+func CloseCode(c usync.Code) websocket.StatusCode {
+	if c < 1000 || c > 1999 {
+		return websocket.StatusInternalError
+	}
+	return websocket.StatusCode(4000 + int(c) - 1000)
+}
+
+func asSyncError(err error) *usync.Error {
+	var se *usync.Error
+	if errors.As(err, &se) {
+		return se
+	}
+	return usync.Errorf(usync.CodeBadMessage, "%v", err)
+}

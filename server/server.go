@@ -1,0 +1,138 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	gosync "sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	usync "github.com/unosync/uno/sync"
+)
+
+// Config configures a Server. Log and Auth are required.
+type Config struct {
+	// Log is the event log, the system of record.
+	Log Log
+	// Auth verifies tokens and names tenants.
+	Auth Authenticator
+	// Codec sets the frame limits. Zero fields take the sync defaults.
+	Codec usync.CodecConfig
+	// Session sets the protocol limits announced to clients.
+	Session usync.ServerConfig
+	// OriginPatterns lists the browser origins allowed to connect besides
+	// the server's own host (see websocket.AcceptOptions). Default none.
+	OriginPatterns []string
+	// MaxConnections caps concurrent sync connections. Default 10,000.
+	MaxConnections int
+	// BatchRows caps the log entries sent in one Changes message. Default 500.
+	BatchRows int
+	// WriteTimeout bounds writing one frame to a client. Default 10s.
+	WriteTimeout time.Duration
+	// Now returns the time; default time.Now.
+	Now func() time.Time
+	// Logger receives diagnostics; default discard.
+	Logger *slog.Logger
+}
+
+func (c *Config) validate() error {
+	if c.Log == nil || c.Auth == nil {
+		return errors.New("server: config: Log and Auth are required")
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = 10_000
+	}
+	if c.BatchRows <= 0 {
+		c.BatchRows = 500
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Server is uno's sync server, an http.Handler serving /v1/sync
+// (WebSocket), /healthz and /readyz.
+type Server struct {
+	cfg   Config
+	codec *usync.Codec
+	mux   *http.ServeMux
+	conns atomic.Int64
+	wg    gosync.WaitGroup
+
+	ctx    context.Context // ends when the server closes
+	cancel context.CancelFunc
+}
+
+// New returns a server over cfg.Log.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	codec, err := usync.NewCodec(cfg.Codec)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, codec: codec, mux: http.NewServeMux(), ctx: ctx, cancel: cancel}
+	s.mux.HandleFunc("GET /v1/sync", s.serveSync)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	s.mux.HandleFunc("GET /readyz", s.serveReady)
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Close ends every sync connection (clients reconnect elsewhere or later)
+// and waits for them. It does not close the log.
+func (s *Server) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	s.codec.Close()
+	return nil
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.cfg.Log.Head(r.Context(), "_readyz"); err != nil {
+		http.Error(w, "log unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {
+	if s.ctx.Err() != nil {
+		http.Error(w, "server closing", http.StatusServiceUnavailable)
+		return
+	}
+	if n := s.conns.Add(1); n > int64(s.cfg.MaxConnections) {
+		s.conns.Add(-1)
+		http.Error(w, "too many connections", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.conns.Add(-1)
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		OriginPatterns:  s.cfg.OriginPatterns,
+		CompressionMode: websocket.CompressionDisabled, // frames carry their own zstd
+	})
+	if err != nil {
+		s.cfg.Logger.Debug("websocket accept", "err", err)
+		return
+	}
+	ws.SetReadLimit(int64(s.codec.Limits().MaxFrameBytes))
+	s.wg.Add(1)
+	defer s.wg.Done()
+	c := &conn{s: s, ws: ws, sess: usync.NewServerSession(s.cfg.Session)}
+	err = c.run(r.Context())
+	c.close(err)
+}
