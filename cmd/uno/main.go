@@ -26,7 +26,7 @@ func run(ctx context.Context, args []string) error {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(benchCmd())
+	root.AddCommand(serveCmd(), benchCmd())
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
 }

@@ -51,23 +51,26 @@ type todo struct {
 // errUsage reports a command line that does not parse; main prints usage.
 var errUsage = errors.New("bad command line")
 
-const usage = `usage: todo [-db FILE] COMMAND
+const usage = `usage: todo [-db FILE] [-server URL] [-token TOKEN] COMMAND
 
 commands:
   add [-tag TAG]... TITLE...   add a todo
   list [-all]                  list open todos (-all: done ones too)
   done ID                      mark a todo done (ID: any unique end of it)
   remove ID                    remove a todo
+  sync                         sync with the server (go run ./cmd/uno serve)
 `
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("todo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	db := fs.String("db", "todo.db", "the SQLite file holding the todos")
+	srv := fs.String("server", "ws://127.0.0.1:8080/v1/sync", "the uno server to sync with")
+	token := fs.String("token", os.Getenv("UNO_TOKEN"), "the token uno serve printed (default $UNO_TOKEN)")
 	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
 		return errUsage
 	}
-	c, err := client.Open(ctx, client.Config{Path: *db, Schema: schema})
+	c, err := client.Open(ctx, client.Config{Path: *db, Schema: schema, Server: *srv, Token: *token})
 	if err != nil {
 		return err
 	}
@@ -136,6 +139,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(out, "%d todos, %d changes not yet synced\n", len(docs), n)
+		return nil
+	case "sync":
+		if err := c.Sync(ctx); err != nil {
+			return err
+		}
+		n, err := c.Pending(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "synced with %s (%d changes not yet synced)\n", *srv, n)
 		return nil
 	case "done", "remove":
 		if len(rest) != 1 {
