@@ -69,6 +69,17 @@ type Config struct {
 	Server string
 	// Token authenticates the client to the server.
 	Token string
+	// ManualSync turns off the background sync loop that otherwise runs
+	// while Server is set; Sync then connects, syncs and disconnects.
+	ManualSync bool
+	// Heartbeat is the interval of pings on an idle connection; a
+	// connection silent for three intervals is dropped. Default 15s.
+	Heartbeat time.Duration
+	// BackoffMin and BackoffMax bound the delay between reconnection
+	// attempts (exponential with full jitter). Defaults 200ms and 30s.
+	BackoffMin, BackoffMax time.Duration
+	// DialTimeout bounds connecting and the WebSocket handshake. Default 10s.
+	DialTimeout time.Duration
 	// MaxValueBytes caps the JSON size of one field value. Default 1 MiB.
 	MaxValueBytes int
 	// MaxTxOps caps the ops of one transaction. Default 100,000.
@@ -104,6 +115,18 @@ func (c *Config) validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 15 * time.Second
+	}
+	if c.BackoffMin <= 0 {
+		c.BackoffMin = 200 * time.Millisecond
+	}
+	if c.BackoffMax < c.BackoffMin {
+		c.BackoffMax = max(30*time.Second, c.BackoffMin)
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 10 * time.Second
+	}
 	return nil
 }
 
@@ -117,6 +140,14 @@ type Client struct {
 	closed   bool
 	watchers map[*Watch]struct{}
 	wg       sync.WaitGroup // watch goroutines
+
+	syncMu     sync.Mutex
+	status     Status
+	statusSubs []chan Status
+	upToDate   chan struct{} // closed and replaced each time the status becomes up to date
+	syncWake   chan struct{}
+	syncStop   context.CancelFunc
+	syncDone   chan struct{}
 }
 
 // Open opens (or creates) the local store and returns a ready client.
@@ -145,7 +176,17 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		st = s
 	}
-	return &Client{cfg: cfg, store: st, watchers: map[*Watch]struct{}{}}, nil
+	c := &Client{cfg: cfg, store: st, watchers: map[*Watch]struct{}{},
+		upToDate: make(chan struct{}), syncWake: make(chan struct{}, 1)}
+	if cfg.Server != "" && !cfg.ManualSync {
+		ctx, cancel := context.WithCancel(context.Background())
+		c.syncStop, c.syncDone = cancel, make(chan struct{})
+		go func() {
+			defer close(c.syncDone)
+			c.runSync(ctx)
+		}()
+	}
+	return c, nil
 }
 
 // Close stops every watch and closes the store. Writes that returned are
@@ -164,6 +205,16 @@ func (c *Client) Close() error {
 		w.stop()
 	}
 	c.wg.Wait()
+	if c.syncStop != nil {
+		c.syncStop()
+		<-c.syncDone
+	}
+	c.syncMu.Lock()
+	for _, ch := range c.statusSubs {
+		close(ch)
+	}
+	c.statusSubs = nil
+	c.syncMu.Unlock()
 	return c.store.Close()
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/unosync/uno/crdt"
@@ -13,12 +15,97 @@ import (
 // ErrNoServer reports a sync without Config.Server.
 var ErrNoServer = errors.New("client: no server configured (set Config.Server)")
 
-// Sync runs one sync with the server: it connects, pushes every pending
-// transaction, applies every change the server has, waits for the
-// server's acknowledgements and disconnects. It returns once the replica
-// holds everything the server held when the sync began and the server
-// holds everything the replica had. Errors from the server match the
-// usync Err variables (errors.Is).
+// SyncState is where the client is with its server.
+type SyncState uint8
+
+// Sync states.
+const (
+	StateOffline    SyncState = iota // not connected (no server, or waiting to retry)
+	StateConnecting                  // dialing and handshaking
+	StateSyncing                     // connected, with work in flight
+	StateUpToDate                    // connected, nothing pending, caught up
+)
+
+func (s SyncState) String() string {
+	return [...]string{"offline", "connecting", "syncing", "up-to-date"}[s]
+}
+
+// Status describes the client's sync.
+type Status struct {
+	State SyncState
+	// Pending counts local transactions the server has not acknowledged.
+	Pending int
+	// LastSync is when the client was last up to date.
+	LastSync time.Time
+	// Err is the error that ended the last connection, if any; its code
+	// (usync.CodeOf) says whether retrying can help.
+	Err error
+	// Retry is when the next connection attempt is due (while offline).
+	Retry time.Time
+}
+
+// Status returns the current sync status.
+func (c *Client) Status() Status {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	return c.status
+}
+
+// StatusChanges returns a channel that receives the status each time it
+// changes (the latest only, if the reader is slow). It is closed when the
+// client closes.
+func (c *Client) StatusChanges() <-chan Status {
+	closed := c.check() != nil
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	ch := make(chan Status, 1)
+	ch <- c.status
+	if closed {
+		close(ch)
+		return ch
+	}
+	c.statusSubs = append(c.statusSubs, ch)
+	return ch
+}
+
+func (c *Client) setStatus(f func(*Status)) {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	old := c.status
+	f(&c.status)
+	if c.status.State == StateUpToDate && old.State != StateUpToDate {
+		c.status.LastSync = c.cfg.Now()
+	}
+	if c.status == old {
+		return
+	}
+	for _, ch := range c.statusSubs {
+		select {
+		case <-ch:
+		default:
+		}
+		ch <- c.status
+	}
+	if c.status.State == StateUpToDate {
+		close(c.upToDate)
+		c.upToDate = make(chan struct{})
+	}
+}
+
+// wakeSync tells the background loop that there is something to push.
+func (c *Client) wakeSync() {
+	select {
+	case c.syncWake <- struct{}{}:
+	default:
+	}
+}
+
+// Sync runs one sync and returns when the replica is up to date: every
+// local transaction acknowledged by the server and every change it held
+// applied. With the background loop running (the default when Server is
+// set), Sync waits for it; with Config.ManualSync it connects, syncs and
+// disconnects itself. Errors from the server match the usync Err variables
+// (errors.Is).
 func (c *Client) Sync(ctx context.Context) error {
 	if err := c.check(); err != nil {
 		return err
@@ -26,12 +113,94 @@ func (c *Client) Sync(ctx context.Context) error {
 	if c.cfg.Server == "" {
 		return ErrNoServer
 	}
+	if c.cfg.ManualSync {
+		return c.connect(ctx, false)
+	}
+	c.wakeSync()
+	for {
+		c.syncMu.Lock()
+		st, wait := c.status, c.upToDate
+		c.syncMu.Unlock()
+		if st.State == StateUpToDate {
+			n, err := c.store.Pending(ctx)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return nil
+			}
+		}
+		if st.Err != nil && !usync.CodeOf(st.Err).Retryable() && st.State == StateOffline {
+			return st.Err
+		}
+		select {
+		case <-wait:
+		case <-time.After(50 * time.Millisecond): // re-check status errors and pending counts
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// runSync is the background loop: connect, sync live until the
+// connection ends, then retry with exponential backoff and full jitter. A
+// circuit breaker stops hammering a server that keeps failing, and an
+// error no retry can fix (a refused token) waits for the longest backoff.
+func (c *Client) runSync(ctx context.Context) {
+	failures := 0
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := c.connect(ctx, true)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) > c.cfg.BackoffMax {
+			failures = 0 // a long session: start backing off afresh
+		}
+		failures++
+		delay := c.cfg.BackoffMin << min(failures-1, 20)
+		delay = min(delay, c.cfg.BackoffMax)
+		delay = time.Duration(rand.Int64N(int64(delay)) + 1) // full jitter
+		if failures >= 5 || (err != nil && !usync.CodeOf(err).Retryable() && isProtocol(err)) {
+			delay = c.cfg.BackoffMax // circuit open
+		}
+		c.cfg.Logger.Info("sync disconnected", "err", err, "retry_in", delay)
+		c.setStatus(func(s *Status) {
+			s.State, s.Err, s.Retry = StateOffline, err, c.cfg.Now().Add(delay)
+		})
+		select {
+		case <-time.After(delay):
+		case <-c.syncWake: // a local write or Sync call: try now
+			if failures >= 5 {
+				select { // but keep the breaker open for its cooldown
+				case <-time.After(delay):
+				case <-ctx.Done():
+					return
+				}
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func isProtocol(err error) bool {
+	var se *usync.Error
+	return errors.As(err, &se)
+}
+
+// connect runs one connection: until caught up (live false) or until it
+// ends (live true).
+func (c *Client) connect(ctx context.Context, live bool) error {
+	c.setStatus(func(s *Status) { s.State = StateConnecting })
 	codec, err := usync.NewCodec(usync.CodecConfig{})
 	if err != nil {
 		return err
 	}
 	defer codec.Close()
-	ws, _, err := websocket.Dial(ctx, c.cfg.Server, &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	ws, _, err := websocket.Dial(dctx, c.cfg.Server, &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
+	cancel()
 	if err != nil {
 		return fmt.Errorf("sync: connect %s: %w", c.cfg.Server, err)
 	}
@@ -42,7 +211,7 @@ func (c *Client) Sync(ctx context.Context) error {
 		return err
 	}
 	sess := usync.NewClientSession(usync.ClientConfig{Site: c.store.Site(), Token: c.cfg.Token, SchemaVersion: c.schemaVersion()}, cursor)
-	d := &syncDriver{c: c, ws: ws, codec: codec, sess: sess}
+	d := &syncDriver{c: c, ws: ws, codec: codec, sess: sess, live: live}
 	sess.Start()
 	if err := d.run(ctx); err != nil {
 		return err
@@ -58,15 +227,43 @@ func (c *Client) schemaVersion() int {
 	return c.cfg.Schema.Version
 }
 
-// syncDriver does a ClientSession's IO over one WebSocket.
+// syncDriver does a ClientSession's IO over one WebSocket, in the order
+// ClientReady documents.
 type syncDriver struct {
 	c     *Client
 	ws    *websocket.Conn
 	codec *usync.Codec
 	sess  *usync.ClientSession
+	live  bool
+	nonce uint64
 }
 
 func (d *syncDriver) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	frames := make(chan []byte)
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			typ, b, err := d.ws.Read(ctx)
+			if err != nil {
+				readErr <- fmt.Errorf("sync: read: %w", err)
+				return
+			}
+			if typ != websocket.MessageBinary {
+				readErr <- usync.Errorf(usync.CodeBadMessage, "text frame from the server")
+				return
+			}
+			select {
+			case frames <- b:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	beat := time.NewTicker(d.c.cfg.Heartbeat)
+	defer beat.Stop()
+	lastHeard := time.Now()
 	for {
 		if err := d.ready(ctx); err != nil {
 			return err
@@ -77,40 +274,58 @@ func (d *syncDriver) run(ctx context.Context) error {
 		if err := d.ready(ctx); err != nil {
 			return err
 		}
-		done, err := d.done(ctx)
-		if err != nil || done {
+		done, err := d.status(ctx)
+		if err != nil {
 			return err
 		}
-		typ, b, err := d.ws.Read(ctx)
-		if err != nil {
-			return fmt.Errorf("sync: read: %w", err)
+		if done && !d.live {
+			return nil
 		}
-		if typ != websocket.MessageBinary {
-			return usync.Errorf(usync.CodeBadMessage, "text frame from the server")
+		select {
+		case b := <-frames:
+			lastHeard = time.Now()
+			m, err := d.codec.Decode(b)
+			if err != nil {
+				var se *usync.Error
+				errors.As(err, &se)
+				d.sess.Fail(se)
+				continue
+			}
+			d.sess.Step(m)
+		case <-d.c.syncWake:
+		case <-beat.C:
+			if time.Since(lastHeard) > 3*d.c.cfg.Heartbeat {
+				return usync.Errorf(usync.CodeUnavailable, "no word from the server for %s", time.Since(lastHeard).Round(time.Second))
+			}
+			d.nonce++
+			d.sess.Ping(d.nonce)
+		case err := <-readErr:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		m, err := d.codec.Decode(b)
-		if err != nil {
-			var se *usync.Error
-			errors.As(err, &se)
-			d.sess.Fail(se)
-			continue
-		}
-		d.sess.Step(m)
 	}
 }
 
-// done reports whether the one-shot sync is complete: welcomed, nothing
-// pending, caught up with the head the server announced.
-func (d *syncDriver) done(ctx context.Context) (bool, error) {
-	w := d.sess.Welcome()
-	if w == nil || !d.sess.Open() {
-		return false, nil
-	}
+// status publishes the sync status and reports whether the replica is up
+// to date: welcomed, nothing pending, caught up with the announced head.
+func (d *syncDriver) status(ctx context.Context) (bool, error) {
 	n, err := d.c.store.Pending(ctx)
 	if err != nil {
 		return false, err
 	}
-	return n == 0 && d.sess.Cursor() >= w.Head, nil
+	w := d.sess.Welcome()
+	done := w != nil && d.sess.Open() && n == 0 && d.sess.Cursor() >= w.Head
+	d.c.setStatus(func(s *Status) {
+		s.Pending, s.Err = n, nil
+		switch {
+		case done:
+			s.State = StateUpToDate
+		case w != nil:
+			s.State = StateSyncing
+		}
+	})
+	return done, nil
 }
 
 // push hands the session the next outbox entries it can take.
@@ -149,6 +364,9 @@ func (d *syncDriver) ready(ctx context.Context) error {
 			}
 			d.sess.Applied()
 		}
+		for _, r := range rd.Rejected {
+			d.c.cfg.Logger.Warn("server rejected a transaction", "seq", r.Seq, "code", r.Code, "reason", r.Reason)
+		}
 		for _, m := range rd.Send {
 			b, err := d.codec.Encode(m)
 			if err != nil {
@@ -160,9 +378,6 @@ func (d *syncDriver) ready(ctx context.Context) error {
 		}
 		d.sess.Advance(rd)
 		if rd.Close != nil {
-			if rd.Close.Code == 0 {
-				return nil
-			}
 			return rd.Close
 		}
 	}

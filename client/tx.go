@@ -41,6 +41,9 @@ func (c *Client) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	c.notify(commit.Changed)
+	if commit.Tx != nil {
+		c.wakeSync()
+	}
 	return nil
 }
 

@@ -46,12 +46,18 @@ func startServer(t *testing.T) *env {
 	return e
 }
 
-func (e *env) client(t *testing.T, name string) *client.Client {
+// client opens a client of the server. Manual clients sync only when
+// told to (they are offline in between); the others sync in the
+// background.
+func (e *env) client(t *testing.T, name string, manual bool) *client.Client {
 	t.Helper()
 	c, err := client.Open(context.Background(), client.Config{
-		Path:   filepath.Join(t.TempDir(), name+".db"),
-		Server: e.url,
-		Token:  e.auth.Token,
+		Path:       filepath.Join(t.TempDir(), name+".db"),
+		Server:     e.url,
+		Token:      e.auth.Token,
+		ManualSync: manual,
+		BackoffMin: 20 * time.Millisecond,
+		BackoffMax: time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +81,7 @@ func syncCtx(t *testing.T, c *client.Client) {
 func TestSync_OfflineEditsConverge(t *testing.T) {
 	ctx := context.Background()
 	e := startServer(t)
-	cs := []*client.Client{e.client(t, "a"), e.client(t, "b"), e.client(t, "c")}
+	cs := []*client.Client{e.client(t, "a", true), e.client(t, "b", true), e.client(t, "c", true)}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	for round := range 3 {
 		for i, c := range cs {
@@ -131,7 +137,7 @@ func TestSync_OfflineEditsConverge(t *testing.T) {
 func TestSync_Idempotent(t *testing.T) {
 	ctx := context.Background()
 	e := startServer(t)
-	a := e.client(t, "a")
+	a := e.client(t, "a", true)
 	if err := a.Collection("todos").Increment(ctx, "x", "n", 5); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +147,7 @@ func TestSync_Idempotent(t *testing.T) {
 	if head != 1 {
 		t.Fatalf("log head %d after syncing one transaction twice, want 1", head)
 	}
-	b := e.client(t, "b")
+	b := e.client(t, "b", true)
 	syncCtx(t, b)
 	syncCtx(t, b)
 	d, err := b.Collection("todos").Get(ctx, "x")
@@ -153,7 +159,7 @@ func TestSync_Idempotent(t *testing.T) {
 func TestSync_BadToken(t *testing.T) {
 	ctx := context.Background()
 	e := startServer(t)
-	c, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "x.db"), Server: e.url, Token: "wrong"})
+	c, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "x.db"), Server: e.url, Token: "wrong", ManualSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,6 +176,94 @@ func TestSync_BadToken(t *testing.T) {
 	}
 	if n, _ := c.Pending(ctx); n != 1 {
 		t.Fatalf("a refused sync dropped the outbox (%d pending)", n)
+	}
+}
+
+// With the background loop, clients converge by themselves: a write on
+// one shows up on the others (live tail) with no Sync call, and Status
+// reports up-to-date.
+func TestSync_BackgroundLiveTail(t *testing.T) {
+	ctx := context.Background()
+	e := startServer(t)
+	a, b := e.client(t, "a", false), e.client(t, "b", false)
+	w, err := b.Collection("todos").Watch(ctx, client.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	<-w.C
+	if err := a.Collection("todos").Put(ctx, "t1", map[string]any{"title": "from a"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case docs := <-w.C:
+			if len(docs) == 1 && string(docs[0].Fields["title"]) == `"from a"` {
+				goto seen
+			}
+		case <-deadline:
+			t.Fatal("b's watch never saw a's write")
+		}
+	}
+seen:
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := a.Sync(sctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := a.Status(); st.State != client.StateUpToDate || st.Pending != 0 {
+		t.Fatalf("a's status after Sync: %+v", st)
+	}
+	ha, _ := a.Hash(ctx)
+	hb, _ := b.Hash(ctx)
+	if ha != hb {
+		t.Fatal("a and b differ")
+	}
+}
+
+// A client started while the server is down works offline, reports
+// offline, and syncs by itself once the server is up.
+func TestSync_ReconnectsByItself(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := server.OpenSQLiteLog(ctx, filepath.Join(dir, "server.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	auth, _ := server.NewDevAuth("dev")
+	srv, err := server.New(server.Config{Log: l, Auth: auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	hs := httptest.NewUnstartedServer(srv)
+	url := "ws" + strings.TrimPrefix("http://"+hs.Listener.Addr().String(), "http") + "/v1/sync"
+	c, err := client.Open(ctx, client.Config{Path: filepath.Join(dir, "c.db"), Server: url, Token: auth.Token,
+		BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, DialTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Collection("todos").Put(ctx, "t1", map[string]any{"title": "offline"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { st := c.Status(); return st.State == client.StateOffline && st.Err != nil })
+	hs.Start()
+	defer hs.Close()
+	waitFor(t, func() bool { h, _ := l.Head(ctx, "dev"); return h == 1 })
+	waitFor(t, func() bool { return c.Status().State == client.StateUpToDate })
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
