@@ -73,7 +73,6 @@ type ServerSession struct {
 	cursor    uint64 // the client's cursor: everything up to it was sent
 	snapshot  *snapshotState
 	credits   uint32
-	reading   bool // Want was answered; a Deliver is due
 
 	appending bool    // an Append is with the driver
 	queue     []*Push // pushes waiting for the append in progress
@@ -83,8 +82,7 @@ type ServerSession struct {
 }
 
 type snapshotState struct {
-	seq   uint64
-	after crdt.RowKey
+	after crdt.RowKey // the last row sent
 }
 
 // ServerReady is what the driver must do next, in this order:
