@@ -113,6 +113,11 @@ func (c *conn) ready(ctx context.Context) error {
 					c.sess.AppendFailed(err)
 				}
 			} else {
+				for _, seq := range seqs {
+					if seq != 0 {
+						c.s.m.appended.Inc()
+					}
+				}
 				c.sess.Appended(seqs)
 			}
 		}
@@ -166,6 +171,10 @@ func (c *conn) deliver(ctx context.Context) error {
 		if len(chs) == 0 {
 			return nil
 		}
+		if head, err := c.s.cfg.Log.Head(ctx, c.tenant); err == nil {
+			c.s.m.lag.Observe(float64(head - from))
+		}
+		c.s.m.delivered.Add(float64(len(chs)))
 		c.sess.Deliver(chs, chs[len(chs)-1].Seq)
 		if err := c.ready(ctx); err != nil {
 			return err
@@ -178,6 +187,15 @@ func (c *conn) write(ctx context.Context, m usync.Message) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", m.Type(), err)
 	}
+	switch m := m.(type) {
+	case *usync.Ack:
+		c.s.m.acks.Inc()
+	case *usync.ErrorMessage:
+		c.s.m.rejects.WithLabelValues(m.Code.String()).Inc()
+	case *usync.Reject:
+		c.s.m.rejects.WithLabelValues(m.Code.String()).Inc()
+	}
+	c.s.m.bytesOut.Add(float64(len(b)))
 	wctx, cancel := context.WithTimeout(ctx, c.s.cfg.WriteTimeout)
 	defer cancel()
 	return c.ws.Write(wctx, websocket.MessageBinary, b)

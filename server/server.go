@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	usync "github.com/unosync/uno/sync"
 )
 
@@ -61,12 +62,13 @@ func (c *Config) validate() error {
 }
 
 // Server is uno's sync server, an http.Handler serving /v1/sync
-// (WebSocket), /healthz and /readyz.
+// (WebSocket), /healthz, /readyz and Prometheus /metrics.
 type Server struct {
 	cfg   Config
 	codec *usync.Codec
 	mux   *http.ServeMux
 	conns atomic.Int64
+	m     *metrics
 	wg    gosync.WaitGroup
 
 	ctx    context.Context // ends when the server closes
@@ -83,10 +85,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, codec: codec, mux: http.NewServeMux(), ctx: ctx, cancel: cancel}
+	s := &Server{cfg: cfg, codec: codec, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, m: newMetrics()}
 	s.mux.HandleFunc("GET /v1/sync", s.serveSync)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
 	return s, nil
 }
 
@@ -132,6 +135,8 @@ func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(int64(s.codec.Limits().MaxFrameBytes))
 	s.wg.Add(1)
 	defer s.wg.Done()
+	s.m.connections.Inc()
+	defer s.m.connections.Dec()
 	c := &conn{s: s, ws: ws, sess: usync.NewServerSession(s.cfg.Session)}
 	err = c.run(r.Context())
 	c.close(err)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -268,3 +270,31 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 var _ = crdt.SiteID{}
+
+// The server's health, readiness and metrics endpoints answer, and the
+// metrics count what a sync did.
+func TestServer_Endpoints(t *testing.T) {
+	ctx := context.Background()
+	e := startServer(t)
+	a := e.client(t, "a", true)
+	if err := a.Collection("todos").Put(ctx, "t1", map[string]any{"title": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	syncCtx(t, a)
+	base := "http" + strings.TrimPrefix(strings.TrimSuffix(e.url, "/v1/sync"), "ws")
+	for path, want := range map[string]string{
+		"/healthz": "ok",
+		"/readyz":  "ready",
+		"/metrics": "uno_events_appended_total 1",
+	} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d, body lacks %q:\n%.500s", path, resp.StatusCode, want, body)
+		}
+	}
+}

@@ -1,0 +1,59 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the server's Prometheus metrics, on its own registry (no
+// package globals), served at /metrics.
+type metrics struct {
+	reg         *prometheus.Registry
+	connections prometheus.Gauge
+	pushes      prometheus.Counter
+	acks        prometheus.Counter
+	appended    prometheus.Counter
+	rejects     *prometheus.CounterVec
+	delivered   prometheus.Counter
+	lag         prometheus.Histogram
+	bytesIn     prometheus.Counter
+	bytesOut    prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "uno_connections", Help: "Open sync connections.",
+		}),
+		pushes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "uno_pushes_total", Help: "Push messages received.",
+		}),
+		acks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "uno_acks_total", Help: "Ack messages sent (each after its commit).",
+		}),
+		appended: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "uno_events_appended_total", Help: "Transactions appended to event logs.",
+		}),
+		rejects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "uno_errors_total", Help: "Sessions ended or transactions refused, by protocol code.",
+		}, []string{"code"}),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "uno_changes_delivered_total", Help: "Log entries sent to clients.",
+		}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "uno_fanout_lag_entries",
+			Help:    "How far behind the tenant's head a connection was when it was sent a batch of changes.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
+		}),
+		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "uno_bytes_in_total", Help: "Frame bytes received from clients.",
+		}),
+		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "uno_bytes_out_total", Help: "Frame bytes sent to clients.",
+		}),
+	}
+	m.reg.MustRegister(m.connections, m.pushes, m.acks, m.appended, m.rejects, m.delivered, m.lag, m.bytesIn, m.bytesOut,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
