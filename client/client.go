@@ -146,6 +146,7 @@ type Client struct {
 	statusSubs []chan Status
 	upToDate   chan struct{} // closed and replaced each time the status becomes up to date
 	syncWake   chan struct{}
+	barriers   chan chan uint64 // Sync asks the live connection for the server's head
 	syncStop   context.CancelFunc
 	syncDone   chan struct{}
 }
@@ -177,7 +178,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		st = s
 	}
 	c := &Client{cfg: cfg, store: st, watchers: map[*Watch]struct{}{},
-		upToDate: make(chan struct{}), syncWake: make(chan struct{}, 1)}
+		upToDate: make(chan struct{}), syncWake: make(chan struct{}, 1), barriers: make(chan chan uint64)}
 	if cfg.Server != "" && !cfg.ManualSync {
 		ctx, cancel := context.WithCancel(context.Background())
 		c.syncStop, c.syncDone = cancel, make(chan struct{})

@@ -117,25 +117,54 @@ func (c *Client) Sync(ctx context.Context) error {
 		return c.connect(ctx, false)
 	}
 	c.wakeSync()
+	// Ask the live connection for a barrier: the server's head now. Then
+	// wait until it is applied and nothing is pending. A barrier lost with
+	// its connection is asked for again.
+	var head uint64
+	var reply chan uint64
+	asked := time.Time{}
 	for {
 		c.syncMu.Lock()
 		st, wait := c.status, c.upToDate
 		c.syncMu.Unlock()
-		if st.State == StateUpToDate {
+		if st.Err != nil && !usync.CodeOf(st.Err).Retryable() && isProtocol(st.Err) && st.State == StateOffline {
+			return st.Err
+		}
+		if reply == nil && st.State >= StateSyncing && time.Since(asked) > c.cfg.Heartbeat {
+			r := make(chan uint64, 1)
+			select {
+			case c.barriers <- r:
+				reply, asked = r, time.Now()
+			default: // the loop is busy; ask again soon
+			}
+		}
+		select {
+		case h := <-reply:
+			head, reply = h, nil
+			head++ // marks "known", as 0 is a valid head
+		default:
+		}
+		if head > 0 && st.State == StateUpToDate {
+			cursor, err := c.store.Cursor(ctx)
+			if err != nil {
+				return err
+			}
 			n, err := c.store.Pending(ctx)
 			if err != nil {
 				return err
 			}
-			if n == 0 {
+			if n == 0 && cursor >= head-1 {
 				return nil
 			}
 		}
-		if st.Err != nil && !usync.CodeOf(st.Err).Retryable() && st.State == StateOffline {
-			return st.Err
-		}
 		select {
 		case <-wait:
-		case <-time.After(50 * time.Millisecond): // re-check status errors and pending counts
+		case h := <-reply:
+			head, reply = h+1, nil
+		case <-time.After(20 * time.Millisecond): // re-check status, cursor and pending
+			if reply != nil && time.Since(asked) > c.cfg.Heartbeat {
+				reply = nil // lost with its connection: ask again
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -211,7 +240,7 @@ func (c *Client) connect(ctx context.Context, live bool) error {
 		return err
 	}
 	sess := usync.NewClientSession(usync.ClientConfig{Site: c.store.Site(), Token: c.cfg.Token, SchemaVersion: c.schemaVersion()}, cursor)
-	d := &syncDriver{c: c, ws: ws, codec: codec, sess: sess, live: live}
+	d := &syncDriver{c: c, ws: ws, codec: codec, sess: sess, live: live, waiting: map[uint64]chan uint64{}}
 	sess.Start()
 	if err := d.run(ctx); err != nil {
 		return err
@@ -230,12 +259,13 @@ func (c *Client) schemaVersion() int {
 // syncDriver does a ClientSession's IO over one WebSocket, in the order
 // ClientReady documents.
 type syncDriver struct {
-	c     *Client
-	ws    *websocket.Conn
-	codec *usync.Codec
-	sess  *usync.ClientSession
-	live  bool
-	nonce uint64
+	c       *Client
+	ws      *websocket.Conn
+	codec   *usync.Codec
+	sess    *usync.ClientSession
+	live    bool
+	nonce   uint64
+	waiting map[uint64]chan uint64 // barriers asked for, by Ping nonce
 }
 
 func (d *syncDriver) run(ctx context.Context) error {
@@ -292,7 +322,15 @@ func (d *syncDriver) run(ctx context.Context) error {
 				continue
 			}
 			d.sess.Step(m)
+			if nonce, head := d.sess.LastPong(); d.waiting[nonce] != nil {
+				d.waiting[nonce] <- head
+				delete(d.waiting, nonce)
+			}
 		case <-d.c.syncWake:
+		case r := <-d.c.barriers:
+			d.nonce++
+			d.waiting[d.nonce] = r
+			d.sess.Ping(d.nonce)
 		case <-beat.C:
 			if time.Since(lastHeard) > 3*d.c.cfg.Heartbeat {
 				return usync.Errorf(usync.CodeUnavailable, "no word from the server for %s", time.Since(lastHeard).Round(time.Second))

@@ -46,6 +46,8 @@ type ClientSession struct {
 	inFlight uint32
 	applying bool // a Changes or Snapshot is with the driver
 
+	pongNonce, pongHead uint64 // the last Pong
+
 	rd ClientReady
 }
 
@@ -166,6 +168,7 @@ func (c *ClientSession) Step(m Message) error {
 		c.send(&Pong{Nonce: m.Nonce})
 		return nil
 	case *Pong:
+		c.pongNonce, c.pongHead = m.Nonce, m.Head
 		return nil
 	case *Welcome:
 		if c.state != clientHello {
@@ -293,7 +296,10 @@ func (c *ClientSession) Push(txs []crdt.Tx) error {
 	return nil
 }
 
-// Ping sends a heartbeat.
+// LastPong returns the nonce and the server's head of the last Pong.
+func (c *ClientSession) LastPong() (nonce, head uint64) { return c.pongNonce, c.pongHead }
+
+// Ping sends a heartbeat, which is also a barrier (see Pong).
 func (c *ClientSession) Ping(nonce uint64) { c.send(&Ping{Nonce: nonce}) }
 
 // Fail closes the session from the client's side.

@@ -176,10 +176,13 @@ type Ping struct {
 	Nonce uint64
 }
 
-// Pong answers a Ping.
+// Pong answers a Ping. A server's Pong carries the tenant's head when the
+// Ping arrived, so a Ping is also a barrier: a client that has applied up
+// to Head holds everything the server held then.
 type Pong struct {
 	_     struct{} `cbor:",toarray"`
 	Nonce uint64
+	Head  uint64
 }
 
 // Credit grants the server N more Changes or Snapshot messages (client →

@@ -71,6 +71,7 @@ type ServerSession struct {
 	highWater uint64 // highest seq of the site committed or handed to Append
 	committed uint64 // highest seq of the site known committed
 	cursor    uint64 // the client's cursor: everything up to it was sent
+	head      uint64 // the tenant's head, as last observed
 	snapshot  *snapshotState
 	credits   uint32
 
@@ -185,7 +186,7 @@ func (s *ServerSession) Step(m Message) error {
 		s.rd.Authenticate = m
 		return nil
 	case *Ping:
-		s.send(&Pong{Nonce: m.Nonce})
+		s.send(&Pong{Nonce: m.Nonce, Head: s.head})
 		return nil
 	case *Pong:
 		return nil
@@ -238,7 +239,7 @@ func (s *ServerSession) Accept(p AcceptParams) {
 	}
 	s.state = serverOpen
 	s.version = s.pickVersion(s.hello.Versions)
-	s.highWater, s.committed = p.HighWater, p.HighWater
+	s.highWater, s.committed, s.head = p.HighWater, p.HighWater, p.Head
 	s.cursor = min(s.hello.Cursor, p.Head)
 	s.credits = min(s.hello.Credits, s.cfg.MaxCredits)
 	if p.LogStart > 1 && s.cursor+1 < p.LogStart {
@@ -246,6 +247,10 @@ func (s *ServerSession) Accept(p AcceptParams) {
 	}
 	s.send(&Welcome{Version: s.version, ServerTime: p.ServerTime, HighWater: p.HighWater, Head: p.Head, Limits: s.cfg.Limits})
 }
+
+// ObserveHead tells the session the tenant's head, which Pong reports.
+// The driver calls it before stepping a Ping.
+func (s *ServerSession) ObserveHead(head uint64) { s.head = max(s.head, head) }
 
 // Refuse ends the session: the token was refused (err's code goes to the client).
 func (s *ServerSession) Refuse(err error) {
@@ -365,6 +370,7 @@ func (s *ServerSession) Deliver(changes []Change, to uint64) {
 	}
 	s.send(&Changes{From: s.cursor, To: to, Changes: changes})
 	s.cursor = to
+	s.head = max(s.head, to)
 	s.credits--
 }
 
