@@ -141,7 +141,11 @@ func (s *ServerSession) Advance(rd ServerReady) {
 		s.rd.Authenticate = nil
 	}
 	if len(rd.Append) > 0 {
-		s.rd.Append = s.rd.Append[len(rd.Append):]
+		if len(s.rd.Append) >= len(rd.Append) {
+			s.rd.Append = s.rd.Append[len(rd.Append):]
+		} else {
+			s.rd.Append = nil // dropped by a failure meanwhile
+		}
 	}
 	s.rd.Send = s.rd.Send[len(rd.Send):]
 	if rd.Close != nil {
