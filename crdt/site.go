@@ -41,3 +41,19 @@ func (s SiteID) IsZero() bool { return s == SiteID{} }
 
 // Compare orders site IDs bytewise; it breaks timestamp ties in LWW.
 func (s SiteID) Compare(o SiteID) int { return bytes.Compare(s[:], o[:]) }
+
+// MarshalCBOR encodes the site ID as a 16-byte CBOR byte string.
+func (s SiteID) MarshalCBOR() ([]byte, error) {
+	return append([]byte{0x50}, s[:]...), nil // major type 2, length 16
+}
+
+// UnmarshalCBOR decodes a 16-byte CBOR byte string; any other length is
+// an error (a fixed-size array would otherwise be silently truncated or
+// padded).
+func (s *SiteID) UnmarshalCBOR(b []byte) error {
+	if len(b) != 17 || b[0] != 0x50 {
+		return fmt.Errorf("%w: site id: want a 16-byte string", ErrDecode)
+	}
+	copy(s[:], b[1:])
+	return nil
+}
