@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/fxamacker/cbor/v2"
@@ -83,6 +84,7 @@ func NewCodec(cfg CodecConfig) (*Codec, error) {
 		zstd.WithDecoderConcurrency(1),
 		zstd.WithDecoderMaxMemory(uint64(o.MaxMessageBytes)),
 		zstd.WithDecoderMaxWindow(uint64(min(o.MaxMessageBytes, 8<<20))),
+		zstd.WithDecodeAllCapLimit(true),
 	)
 	if err != nil {
 		return nil, err
@@ -153,9 +155,9 @@ func (c *Codec) Decode(frame []byte) (Message, error) {
 		if h.HasFCS && h.FrameContentSize > uint64(c.cfg.MaxMessageBytes) {
 			return nil, Errorf(CodeTooLarge, "payload decompresses to %d bytes, more than %d", h.FrameContentSize, c.cfg.MaxMessageBytes)
 		}
-		out, err := c.zdec.DecodeAll(payload, nil)
+		out, err := c.decompress(payload, h)
 		if err != nil {
-			return nil, Errorf(CodeBadCompression, "zstd: %v", err)
+			return nil, err
 		}
 		if len(out) > c.cfg.MaxMessageBytes {
 			return nil, Errorf(CodeTooLarge, "payload decompresses to %d bytes, more than %d", len(out), c.cfg.MaxMessageBytes)
@@ -207,4 +209,41 @@ func validate(m Message) error {
 		}
 	}
 	return nil
+}
+
+// zstdBlockRoom is room for one more zstd block (128 KiB) and the
+// decoder's over-allocation, so that the block that crosses a limit is
+// written without reallocating the output before the decoder refuses it.
+const zstdBlockRoom = 128<<10 + 32
+
+// zstdFirstGuess is the first output buffer for a payload whose header
+// does not say how large it is (zstd leaves the size out under 256 bytes).
+const zstdFirstGuess = 64 << 10
+
+// decompress decodes payload into a buffer it never grows: the decoder
+// (WithDecodeAllCapLimit) stops past the buffer's capacity instead of
+// reallocating, so a bomb costs at most one buffer of MaxMessageBytes.
+func (c *Codec) decompress(payload []byte, h zstd.Header) ([]byte, error) {
+	size := c.cfg.MaxMessageBytes
+	if h.HasFCS {
+		size = int(h.FrameContentSize)
+	} else {
+		size = min(size, zstdFirstGuess)
+	}
+	for {
+		out, err := c.zdec.DecodeAll(payload, make([]byte, 0, size+zstdBlockRoom))
+		if err != nil && !h.HasFCS && size < c.cfg.MaxMessageBytes {
+			// The guess was too small (the decoder's error then depends on
+			// the block that overflowed): once more with the limit.
+			size = c.cfg.MaxMessageBytes
+			continue
+		}
+		if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+			return nil, Errorf(CodeTooLarge, "payload decompresses to more than %d bytes", min(size, c.cfg.MaxMessageBytes))
+		}
+		if err != nil {
+			return nil, Errorf(CodeBadCompression, "zstd: %v", err)
+		}
+		return out, nil
+	}
 }
