@@ -59,9 +59,16 @@ type Codec struct {
 	zdec *zstd.Decoder
 }
 
-// NewCodec returns a codec with cfg's limits.
+// NewCodec returns a codec with cfg's limits. MaxMessageBytes must be at
+// least 1 KiB and MaxArrayElements at least 16.
 func NewCodec(cfg CodecConfig) (*Codec, error) {
 	o := cfg.withDefaults()
+	if o.MaxMessageBytes < 1024 {
+		return nil, fmt.Errorf("sync: codec: MaxMessageBytes %d: want at least 1024", o.MaxMessageBytes)
+	}
+	if o.MaxArrayElements < 16 {
+		return nil, fmt.Errorf("sync: codec: MaxArrayElements %d: want at least 16", o.MaxArrayElements)
+	}
 	enc, err := cbor.EncOptions{}.EncMode()
 	if err != nil {
 		return nil, err
@@ -87,6 +94,7 @@ func NewCodec(cfg CodecConfig) (*Codec, error) {
 		zstd.WithDecodeAllCapLimit(true),
 	)
 	if err != nil {
+		zenc.Close()
 		return nil, err
 	}
 	return &Codec{cfg: o, enc: enc, dec: dec, zenc: zenc, zdec: zdec}, nil
