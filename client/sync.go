@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/store"
 	usync "github.com/unosync/uno/sync"
 )
 
@@ -42,6 +43,16 @@ type Status struct {
 	Err error
 	// Retry is when the next connection attempt is due (while offline).
 	Retry time.Time
+	// Bootstrap is the progress of the last bootstrap from a snapshot.
+	Bootstrap Progress
+}
+
+// Progress counts a bootstrap: rows and bytes received so far, and the
+// totals the server announced.
+type Progress struct {
+	Rows, Bytes           uint64
+	TotalRows, TotalBytes uint64
+	Done                  bool
 }
 
 // Status returns the current sync status.
@@ -422,12 +433,13 @@ func (d *syncDriver) ready(ctx context.Context) error {
 	return nil
 }
 
-// apply applies a batch of changes and moves the cursor in one local transaction.
+// apply applies a batch of changes, or a snapshot chunk, and moves the
+// cursor in the same local transaction.
 func (d *syncDriver) apply(ctx context.Context, m usync.Message) error {
-	ch, ok := m.(*usync.Changes)
-	if !ok {
-		return usync.Errorf(usync.CodeUnexpected, "snapshots are not supported by this client yet")
+	if sn, ok := m.(*usync.Snapshot); ok {
+		return d.applySnapshot(ctx, sn)
 	}
+	ch := m.(*usync.Changes)
 	txs := make([]*crdt.Tx, len(ch.Changes))
 	for i := range ch.Changes {
 		txs[i] = &ch.Changes[i].Tx
@@ -437,5 +449,43 @@ func (d *syncDriver) apply(ctx context.Context, m usync.Message) error {
 		return err
 	}
 	d.c.notify(commit.Changed)
+	return nil
+}
+
+// applySnapshot merges one snapshot chunk; the last one moves the cursor
+// to the snapshot's seq. Progress shows in Status.Bootstrap.
+func (d *syncDriver) applySnapshot(ctx context.Context, sn *usync.Snapshot) error {
+	rows := make([]store.RowState, len(sn.Rows))
+	var size uint64
+	for i, r := range sn.Rows {
+		row, err := crdt.DecodeRow(r.State)
+		if err != nil {
+			return usync.Errorf(usync.CodeBadMessage, "snapshot row %s/%s: %v", r.Collection, r.Row, err)
+		}
+		rows[i] = store.RowState{Key: crdt.RowKey{Collection: r.Collection, Row: r.Row}, Row: row}
+		size += uint64(len(r.State))
+	}
+	var cursor uint64
+	marks := map[crdt.SiteID]uint64{}
+	if sn.Last {
+		cursor = sn.Seq
+		for _, m := range sn.Sites {
+			marks[m.Site] = m.Seq
+		}
+	}
+	commit, err := d.c.store.MergeRows(ctx, rows, marks, cursor)
+	if err != nil {
+		return err
+	}
+	d.c.notify(commit.Changed)
+	d.c.setStatus(func(s *Status) {
+		if sn.After == (crdt.RowKey{}) {
+			s.Bootstrap = Progress{}
+		}
+		s.Bootstrap.Rows += uint64(len(rows))
+		s.Bootstrap.Bytes += size
+		s.Bootstrap.TotalRows, s.Bootstrap.TotalBytes = sn.TotalRows, sn.TotalBytes
+		s.Bootstrap.Done = sn.Last
+	})
 	return nil
 }

@@ -18,6 +18,7 @@ type conn struct {
 	ws     *websocket.Conn
 	sess   *usync.ServerSession
 	tenant string
+	snap   *usync.Snapshot // the bootstrap in progress: its seq and totals
 }
 
 // run serves the connection until it ends. Frames are read by a goroutine
@@ -61,7 +62,14 @@ func (c *conn) run(reqCtx context.Context) error {
 		// credit (no credit: the log is not read for it at all).
 		var logGrew <-chan struct{}
 		wctx, wcancel := context.WithCancel(ctx) // unregisters the waiter after the select
-		if from, snapshot, _, ok := c.sess.Want(); ok && !snapshot && c.tenant != "" {
+		if from, snapshot, after, ok := c.sess.Want(); ok && c.tenant != "" {
+			if snapshot {
+				wcancel()
+				if err := c.deliverSnapshot(ctx, after); err != nil {
+					return err
+				}
+				continue
+			}
 			logGrew = c.s.cfg.Log.Wait(wctx, c.tenant, from)
 		}
 		err := c.next(ctx, frames, readErr, logGrew)
@@ -151,9 +159,47 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 		c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "read head: %v", err))
 		return nil
 	}
+	// A client with no cursor bootstraps from the rows read model (as of
+	// the head now) rather than replaying the whole log.
+	logStart := uint64(1)
+	if sn, ok := c.s.cfg.Log.(Snapshotter); ok && h.Cursor == 0 && head > 0 {
+		rows, bytes, err := sn.SnapshotSize(ctx, tenant)
+		if err != nil {
+			c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "snapshot size: %v", err))
+			return nil
+		}
+		sites, err := sn.SnapshotSites(ctx, tenant)
+		if err != nil {
+			c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "snapshot sites: %v", err))
+			return nil
+		}
+		c.snap = &usync.Snapshot{Seq: head, TotalRows: rows, TotalBytes: bytes, Sites: sites}
+		logStart = head + 1
+	}
 	now := c.s.cfg.Now().UnixMilli()
-	c.sess.Accept(usync.AcceptParams{HighWater: hw, Head: head, LogStart: 1, ServerTime: crdt.MakeTimestamp(max(now, 0), 0)})
+	c.sess.Accept(usync.AcceptParams{HighWater: hw, Head: head, LogStart: logStart, ServerTime: crdt.MakeTimestamp(max(now, 0), 0)})
 	return nil
+}
+
+// deliverSnapshot sends the next chunk of the bootstrap snapshot.
+func (c *conn) deliverSnapshot(ctx context.Context, after crdt.RowKey) error {
+	sn, ok := c.s.cfg.Log.(Snapshotter)
+	if !ok || c.snap == nil {
+		c.sess.Fail(usync.Errorf(usync.CodeInternal, "snapshot without a read model"))
+		return c.ready(ctx)
+	}
+	rows, err := sn.SnapshotRows(ctx, c.tenant, after, c.s.cfg.BatchRows)
+	if err != nil {
+		c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "snapshot: %v", err))
+		return c.ready(ctx)
+	}
+	m := *c.snap
+	m.After, m.Rows, m.Last = after, rows, len(rows) < c.s.cfg.BatchRows
+	if !m.Last {
+		m.Sites = nil
+	}
+	c.sess.DeliverSnapshot(&m)
+	return c.ready(ctx)
 }
 
 // deliver sends the log entries after the session's cursor while it has credit.

@@ -62,3 +62,16 @@ func validTenant(t string) error {
 	}
 	return nil
 }
+
+// Snapshotter is the optional capability of a log with a rows read model:
+// reading it in (collection, row) order, for bootstrapping clients.
+type Snapshotter interface {
+	// SnapshotRows returns up to limit rows of the tenant after the key
+	// after, in (collection, row) order, with their merge states.
+	SnapshotRows(ctx context.Context, tenant string, after crdt.RowKey, limit int) ([]usync.SnapshotRow, error)
+	// SnapshotSize returns the number of rows and their state bytes.
+	SnapshotSize(ctx context.Context, tenant string) (rows, bytes uint64, err error)
+	// SnapshotSites returns every site's high-water mark. Read it after
+	// the snapshot's head and before its rows.
+	SnapshotSites(ctx context.Context, tenant string) ([]usync.SiteMark, error)
+}

@@ -106,12 +106,17 @@ func (m *Memory) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 
 // Apply implements Store.
 func (m *Memory) Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error) {
-	return m.apply(txs, nil)
+	return m.apply(txs, nil, nil, nil)
+}
+
+// MergeRows implements Store.
+func (m *Memory) MergeRows(ctx context.Context, rows []RowState, marks map[crdt.SiteID]uint64, cursor uint64) (*Commit, error) {
+	return m.apply(nil, rows, &cursor, marks)
 }
 
 // ApplyAt implements Store.
 func (m *Memory) ApplyAt(ctx context.Context, txs []*crdt.Tx, cursor uint64) (*Commit, error) {
-	return m.apply(txs, &cursor)
+	return m.apply(txs, nil, &cursor, nil)
 }
 
 // Cursor implements Store.
@@ -123,7 +128,7 @@ func (m *Memory) Cursor(ctx context.Context) (uint64, error) {
 	return m.cursor, nil
 }
 
-func (m *Memory) apply(txs []*crdt.Tx, cursor *uint64) (*Commit, error) {
+func (m *Memory) apply(txs []*crdt.Tx, rows []RowState, cursor *uint64, snapMarks map[crdt.SiteID]uint64) (*Commit, error) {
 	if err := m.lock(); err != nil {
 		return nil, err
 	}
@@ -144,7 +149,15 @@ func (m *Memory) apply(txs []*crdt.Tx, cursor *uint64) (*Commit, error) {
 		return r, nil
 	}
 	marks := map[crdt.SiteID]uint64{m.site: m.seq}
+	for site, seq := range snapMarks {
+		if site != m.site {
+			marks[site] = max(seq, m.marks[site])
+		}
+	}
 	var mg merger
+	if err := mg.mergeRows(rows, load); err != nil {
+		return nil, err
+	}
 	for _, tx := range txs {
 		if err := tx.Validate(); err != nil {
 			return nil, err

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/unosync/uno/conflict"
 	"github.com/unosync/uno/crdt"
@@ -584,12 +586,17 @@ func (s *SQLite) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 
 // Apply implements Store.
 func (s *SQLite) Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error) {
-	return s.apply(ctx, txs, nil)
+	return s.apply(ctx, txs, nil, nil, nil)
+}
+
+// MergeRows implements Store.
+func (s *SQLite) MergeRows(ctx context.Context, rows []RowState, marks map[crdt.SiteID]uint64, cursor uint64) (*Commit, error) {
+	return s.apply(ctx, nil, rows, &cursor, marks)
 }
 
 // ApplyAt implements Store.
 func (s *SQLite) ApplyAt(ctx context.Context, txs []*crdt.Tx, cursor uint64) (*Commit, error) {
-	return s.apply(ctx, txs, &cursor)
+	return s.apply(ctx, txs, nil, &cursor, nil)
 }
 
 // Cursor implements Store.
@@ -604,7 +611,7 @@ func (s *SQLite) Cursor(ctx context.Context) (uint64, error) {
 	return c, nil
 }
 
-func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, cursor *uint64) (*Commit, error) {
+func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cursor *uint64, snapMarks map[crdt.SiteID]uint64) (*Commit, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
@@ -621,7 +628,24 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, cursor *uint64) (*Co
 	clock := *s.clock
 	wall := s.opts.Now()
 	marks := map[crdt.SiteID]uint64{s.site: s.seq}
+	for site, seq := range snapMarks {
+		if site == s.site {
+			continue
+		}
+		var cur int64
+		st, err := w.stmt("", `SELECT seq FROM _uno_sites WHERE site = ?`)
+		if err != nil {
+			return nil, err
+		}
+		if err := st.QueryRowContext(ctx, site[:]).Scan(&cur); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("read high-water of %s: %w", site, err)
+		}
+		marks[site] = max(seq, uint64(cur))
+	}
 	var m merger
+	if err := m.mergeRows(rows, w.load); err != nil {
+		return nil, err
+	}
 	for _, tx := range txs {
 		if err := tx.Validate(); err != nil {
 			return nil, err
@@ -710,6 +734,40 @@ type merger struct {
 	changed   []crdt.RowKey
 	seen      map[crdt.RowKey]bool
 	conflicts []conflict.Record
+}
+
+// mergeRows joins row states into the rows load returns.
+func (m *merger) mergeRows(rows []RowState, load func(crdt.RowKey) (*crdt.Row, error)) error {
+	if m.seen == nil {
+		m.seen = map[crdt.RowKey]bool{}
+	}
+	for _, rs := range rows {
+		if err := ValidName(rs.Key.Collection, false); err != nil {
+			return err
+		}
+		if rs.Key.Row == "" || len(rs.Key.Row) > MaxIDBytes || !utf8.ValidString(rs.Key.Row) {
+			return fmt.Errorf("%w: row id %.40q", ErrInvalidName, rs.Key.Row)
+		}
+		for _, f := range rs.Row.Fields {
+			if err := ValidName(f.Name, true); err != nil {
+				return err
+			}
+		}
+		r, err := load(rs.Key)
+		if err != nil {
+			return err
+		}
+		j := r.Join(*rs.Row)
+		if bytes.Equal(crdt.EncodeRow(r), crdt.EncodeRow(&j)) {
+			continue
+		}
+		*r = j
+		if !m.seen[rs.Key] {
+			m.seen[rs.Key] = true
+			m.changed = append(m.changed, rs.Key)
+		}
+	}
+	return nil
 }
 
 // apply applies one validated transaction. load returns the transaction's

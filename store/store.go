@@ -66,6 +66,14 @@ type Store interface {
 	// atomic transaction. The cursor never goes backwards.
 	ApplyAt(ctx context.Context, txs []*crdt.Tx, cursor uint64) (*Commit, error)
 
+	// MergeRows joins row states received from a server (a snapshot) into
+	// the replica, in one atomic transaction, and moves the sync cursor to
+	// cursor (0 leaves it). Merging is a join, so rows newer than what the
+	// replica holds, older, or with its own pending edits all end right.
+	// marks are sites' high-water marks as of the snapshot: they are
+	// raised, never lowered.
+	MergeRows(ctx context.Context, rows []RowState, marks map[crdt.SiteID]uint64, cursor uint64) (*Commit, error)
+
 	// Cursor returns the sync cursor (0 before the first sync).
 	Cursor(ctx context.Context) (uint64, error)
 
@@ -106,6 +114,12 @@ type Commit struct {
 	Changed []crdt.RowKey
 	// Conflicts lists the conflicts the commit recorded.
 	Conflicts []ConflictEntry
+}
+
+// RowState is a row's merge state with its key.
+type RowState struct {
+	Key crdt.RowKey
+	Row *crdt.Row
 }
 
 // Doc is one alive row returned by Query.

@@ -148,6 +148,17 @@ type Snapshot struct {
 	Last       bool
 	TotalRows  uint64 // rows in the whole snapshot, when known (for progress)
 	TotalBytes uint64
+	// Sites holds, in the last chunk, each site's high-water mark as of
+	// the snapshot: the client records them so that the Changes after the
+	// snapshot continue each site's sequence.
+	Sites []SiteMark
+}
+
+// SiteMark is a site's highest sequence number.
+type SiteMark struct {
+	_    struct{} `cbor:",toarray"`
+	Site crdt.SiteID
+	Seq  uint64
 }
 
 // Reject refuses one pushed transaction (server → client). The client

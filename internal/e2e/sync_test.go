@@ -298,3 +298,65 @@ func TestServer_Endpoints(t *testing.T) {
 		}
 	}
 }
+
+// A new client bootstraps from a chunked snapshot of the read model (with
+// progress), merges it with its own offline edits, then streams changes.
+func TestSync_BootstrapFromSnapshot(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := server.OpenSQLiteLog(ctx, filepath.Join(dir, "server.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	auth, _ := server.NewDevAuth("dev")
+	srv, err := server.New(server.Config{Log: l, Auth: auth, BatchRows: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	e := &env{log: l, auth: auth, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync"}
+
+	a := e.client(t, "a", true)
+	err = a.Tx(ctx, func(tx *client.Tx) error {
+		for i := range 100 {
+			if err := tx.Put("items", fmt.Sprintf("i%03d", i), map[string]any{"n": i}); err != nil {
+				return err
+			}
+		}
+		return tx.Increment("items", "i000", "hits", 3)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncCtx(t, a)
+	// b edits offline first: its edit must survive the snapshot.
+	b := e.client(t, "b", true)
+	if err := b.Collection("items").Increment(ctx, "i000", "hits", 2); err != nil {
+		t.Fatal(err)
+	}
+	syncCtx(t, b)
+	st := b.Status()
+	if !st.Bootstrap.Done || st.Bootstrap.Rows != 100 || st.Bootstrap.TotalRows != 100 || st.Bootstrap.Bytes != st.Bootstrap.TotalBytes {
+		t.Fatalf("bootstrap progress %+v, want 100 of 100 rows, done", st.Bootstrap)
+	}
+	d, err := b.Collection("items").Get(ctx, "i000")
+	if err != nil || string(d.Fields["hits"]) != "5" {
+		t.Fatalf("i000 on b: %v, %v; want hits 5 (3 from the snapshot + 2 offline)", d.Fields, err)
+	}
+	// Then changes stream: a's next write reaches b.
+	if err := a.Collection("items").Put(ctx, "new", map[string]any{"n": -1}); err != nil {
+		t.Fatal(err)
+	}
+	syncCtx(t, a)
+	syncCtx(t, b)
+	syncCtx(t, a)
+	want, _ := l.RowsHash(ctx, "dev")
+	for name, c := range map[string]*client.Client{"a": a, "b": b} {
+		if h, _ := c.Hash(ctx); h != want {
+			t.Errorf("%s differs from the server's read model", name)
+		}
+	}
+}
