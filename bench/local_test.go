@@ -12,3 +12,5 @@ func BenchmarkPlainSingle(b *testing.B)  { PlainSingle(b) }
 func BenchmarkReadByKey(b *testing.B)    { ReadByKey(b) }
 func BenchmarkQuery100(b *testing.B)     { Query100(b) }
 func BenchmarkWatchLatency(b *testing.B) { WatchLatency(b) }
+
+func BenchmarkSyncUpdates(b *testing.B) { SyncUpdates(b) }

@@ -15,14 +15,14 @@ import (
 // once it has the same transactions. It runs inline, in the append
 // transaction, so the read model is always exactly the log's state.
 type rowsProjection struct {
-	tx     *sql.Tx
+	tx     *appendTx
 	tenant string
 	rows   map[crdt.RowKey]*crdt.Row
 	seqs   map[crdt.RowKey]uint64
 	order  []crdt.RowKey
 }
 
-func newRowsProjection(tx *sql.Tx, tenant string) *rowsProjection {
+func newRowsProjection(tx *appendTx, tenant string) *rowsProjection {
 	return &rowsProjection{tx: tx, tenant: tenant, rows: map[crdt.RowKey]*crdt.Row{}, seqs: map[crdt.RowKey]uint64{}}
 }
 
@@ -31,7 +31,7 @@ func (p *rowsProjection) load(ctx context.Context, k crdt.RowKey) (*crdt.Row, er
 		return r, nil
 	}
 	var state []byte
-	err := p.tx.QueryRowContext(ctx, `SELECT state FROM rows WHERE tenant = ? AND coll = ? AND id = ?`, p.tenant, k.Collection, k.Row).Scan(&state)
+	err := p.tx.stmt(ctx, sqlRowState).QueryRowContext(ctx, p.tenant, k.Collection, k.Row).Scan(&state)
 	r := &crdt.Row{}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -70,9 +70,7 @@ func (p *rowsProjection) flush(ctx context.Context) error {
 		if !changed {
 			continue
 		}
-		if _, err := p.tx.ExecContext(ctx, `INSERT INTO rows (tenant, coll, id, seq, state) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (tenant, coll, id) DO UPDATE SET seq = excluded.seq, state = excluded.state`,
-			p.tenant, k.Collection, k.Row, int64(seq), crdt.EncodeRow(p.rows[k])); err != nil {
+		if _, err := p.tx.stmt(ctx, sqlSaveState).ExecContext(ctx, p.tenant, k.Collection, k.Row, int64(seq), crdt.EncodeRow(p.rows[k])); err != nil {
 			return fmt.Errorf("rows projection: %w", err)
 		}
 	}

@@ -23,6 +23,7 @@ import (
 type SQLiteLog struct {
 	db      *sql.DB
 	waiters *waiters
+	stmts   map[string]*sql.Stmt // the append path's statements, prepared once
 
 	mu     gosync.Mutex // serialises appends
 	closed bool
@@ -82,7 +83,45 @@ func OpenSQLiteLog(ctx context.Context, path string) (*SQLiteLog, error) {
 			return nil, fmt.Errorf("open log %s: %w", path, err)
 		}
 	}
-	return &SQLiteLog{db: db, waiters: newWaiters()}, nil
+	l := &SQLiteLog{db: db, waiters: newWaiters(), stmts: map[string]*sql.Stmt{}}
+	for _, q := range appendStmts {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open log %s: prepare: %w", path, err)
+		}
+		l.stmts[q] = st
+	}
+	return l, nil
+}
+
+const (
+	sqlHead      = `SELECT seq FROM heads WHERE tenant = ?`
+	sqlSiteMark  = `SELECT seq FROM sites WHERE tenant = ? AND site = ?`
+	sqlInsert    = `INSERT INTO events (tenant, seq, site, site_seq, tx) VALUES (?, ?, ?, ?, ?)`
+	sqlSaveMark  = `INSERT INTO sites (tenant, site, seq) VALUES (?, ?, ?) ON CONFLICT (tenant, site) DO UPDATE SET seq = excluded.seq`
+	sqlSaveHead  = `INSERT INTO heads (tenant, seq) VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET seq = excluded.seq`
+	sqlRowState  = `SELECT state FROM rows WHERE tenant = ? AND coll = ? AND id = ?`
+	sqlSaveState = `INSERT INTO rows (tenant, coll, id, seq, state) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (tenant, coll, id) DO UPDATE SET seq = excluded.seq, state = excluded.state`
+)
+
+var appendStmts = []string{sqlHead, sqlSiteMark, sqlInsert, sqlSaveMark, sqlSaveHead, sqlRowState, sqlSaveState}
+
+// appendTx is one append transaction with its bound statements.
+type appendTx struct {
+	tx    *sql.Tx
+	l     *SQLiteLog
+	bound map[string]*sql.Stmt
+}
+
+func (a *appendTx) stmt(ctx context.Context, q string) *sql.Stmt {
+	st, ok := a.bound[q]
+	if !ok {
+		st = a.tx.StmtContext(ctx, a.l.stmts[q])
+		a.bound[q] = st
+	}
+	return st
 }
 
 // DB returns the underlying database, for read-model queries.
@@ -131,18 +170,19 @@ func (l *SQLiteLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([
 		return nil, fmt.Errorf("append: %w", err)
 	}
 	defer tx.Rollback()
+	at := &appendTx{tx: tx, l: l, bound: map[string]*sql.Stmt{}}
 	var head uint64
-	if err := tx.QueryRowContext(ctx, `SELECT seq FROM heads WHERE tenant = ?`, tenant).Scan(&head); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := at.stmt(ctx, sqlHead).QueryRowContext(ctx, tenant).Scan(&head); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("append: read head: %w", err)
 	}
 	marks := map[crdt.SiteID]uint64{}
 	seqs := make([]uint64, len(txs))
-	proj := newRowsProjection(tx, tenant)
+	proj := newRowsProjection(at, tenant)
 	for i := range txs {
 		t := &txs[i]
 		hw, ok := marks[t.Site]
 		if !ok {
-			if err := tx.QueryRowContext(ctx, `SELECT seq FROM sites WHERE tenant = ? AND site = ?`, tenant, t.Site[:]).Scan(&hw); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			if err := at.stmt(ctx, sqlSiteMark).QueryRowContext(ctx, tenant, t.Site[:]).Scan(&hw); err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return nil, fmt.Errorf("append: read high-water: %w", err)
 			}
 		}
@@ -154,8 +194,7 @@ func (l *SQLiteLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([
 			return nil, usync.Errorf(usync.CodeGap, "tx %s/%d after %d", t.Site, t.Seq, hw)
 		}
 		head++
-		if _, err := tx.ExecContext(ctx, `INSERT INTO events (tenant, seq, site, site_seq, tx) VALUES (?, ?, ?, ?, ?)`,
-			tenant, int64(head), t.Site[:], int64(t.Seq), crdt.EncodeTx(t)); err != nil {
+		if _, err := at.stmt(ctx, sqlInsert).ExecContext(ctx, tenant, int64(head), t.Site[:], int64(t.Seq), crdt.EncodeTx(t)); err != nil {
 			return nil, fmt.Errorf("append: %w", err)
 		}
 		if err := proj.apply(ctx, t, head); err != nil {
@@ -165,13 +204,11 @@ func (l *SQLiteLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([
 		seqs[i] = head
 	}
 	for site, seq := range marks {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sites (tenant, site, seq) VALUES (?, ?, ?)
-			ON CONFLICT (tenant, site) DO UPDATE SET seq = excluded.seq`, tenant, site[:], int64(seq)); err != nil {
+		if _, err := at.stmt(ctx, sqlSaveMark).ExecContext(ctx, tenant, site[:], int64(seq)); err != nil {
 			return nil, fmt.Errorf("append: save high-water: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO heads (tenant, seq) VALUES (?, ?)
-		ON CONFLICT (tenant) DO UPDATE SET seq = excluded.seq`, tenant, int64(head)); err != nil {
+	if _, err := at.stmt(ctx, sqlSaveHead).ExecContext(ctx, tenant, int64(head)); err != nil {
 		return nil, fmt.Errorf("append: save head: %w", err)
 	}
 	if err := proj.flush(ctx); err != nil {
