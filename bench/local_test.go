@@ -13,4 +13,6 @@ func BenchmarkReadByKey(b *testing.B)    { ReadByKey(b) }
 func BenchmarkQuery100(b *testing.B)     { Query100(b) }
 func BenchmarkWatchLatency(b *testing.B) { WatchLatency(b) }
 
-func BenchmarkSyncUpdates(b *testing.B) { SyncUpdates(b) }
+func BenchmarkSyncUpdates(b *testing.B)  { SyncUpdates(b) }
+func BenchmarkRoom(b *testing.B)         { Room(b) }
+func BenchmarkPacedLatency(b *testing.B) { PacedLatency(b) }

@@ -1,0 +1,180 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	usync "github.com/unosync/uno/sync"
+)
+
+// roomPeer runs one peer of a room: it pushes its writes one at a time
+// (each after the previous one's Ack) and counts the log entries
+// delivered to it, granting a credit per Changes message. onDelivery, if
+// set, sees each delivered transaction.
+func roomPeer(ctx context.Context, p *peer, writes int, pace time.Duration, want int, onDelivery func(usync.Change)) error {
+	acks := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		got := 0
+		for got < want {
+			m, err := p.recv(ctx)
+			if err != nil {
+				done <- err
+				return
+			}
+			switch m := m.(type) {
+			case *usync.Ack:
+				acks <- struct{}{}
+			case *usync.Changes:
+				got += len(m.Changes)
+				if onDelivery != nil {
+					for _, ch := range m.Changes {
+						onDelivery(ch)
+					}
+				}
+				if err := p.send(ctx, &usync.Credit{N: 1}); err != nil {
+					done <- err
+					return
+				}
+			case *usync.ErrorMessage:
+				done <- m.Err()
+				return
+			}
+		}
+		done <- nil
+	}()
+	var tick *time.Ticker
+	if pace > 0 {
+		tick = time.NewTicker(pace)
+		defer tick.Stop()
+	}
+	for i := range writes {
+		if tick != nil {
+			<-tick.C
+		}
+		v := fmt.Appendf(nil, "%d", time.Now().UnixNano())
+		if _, err := p.push(ctx, "room", fmt.Sprintf("%x-%d", p.site[:4], i), v); err != nil {
+			return err
+		}
+		select {
+		case <-acks:
+		case err := <-done:
+			return fmt.Errorf("peer stopped before its writes were acknowledged: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return <-done
+}
+
+// Room is the fan-out benchmark: 50 peers on one collection, 40 writes
+// each, every write delivered to all 50 (100,000 deliveries). The server
+// runs as its own process so its CPU time per delivery can be measured.
+// It reports deliveries/s and server µs CPU/delivery.
+func Room(b *testing.B) {
+	const peers, writes = 50, 40
+	srv := startServerProcess(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var elapsed, cpu time.Duration
+	for range b.N {
+		b.StopTimer()
+		ps := make([]*peer, peers)
+		for i := range ps {
+			p, _, err := dialPeer(ctx, srv.url, srv.token, 8)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ps[i] = p
+		}
+		// Each iteration adds to the same log: a peer wants the writes of
+		// this iteration, which follow everything already there.
+		cpu0 := srv.cpu(b)
+		b.StartTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		var failed atomic.Value
+		for _, p := range ps {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := roomPeer(ctx, p, writes, 0, peers*writes, nil); err != nil {
+					failed.Store(err)
+				}
+			}()
+		}
+		wg.Wait()
+		elapsed += time.Since(start)
+		b.StopTimer()
+		cpu += srv.cpu(b) - cpu0
+		for _, p := range ps {
+			p.close()
+		}
+		if err := failed.Load(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		_ = ctx
+	}
+	deliveries := float64(b.N * peers * peers * writes)
+	b.ReportMetric(deliveries/elapsed.Seconds(), "deliveries/s")
+	b.ReportMetric(float64(cpu.Microseconds())/deliveries, "server-µs-cpu/delivery")
+}
+
+// PacedLatency is the latency benchmark: one writer at 50 Hz, 49 readers;
+// p50 and p99 of the time from a write's push to its delivery at each reader.
+func PacedLatency(b *testing.B) {
+	const readers, writes = 49, 250 // 5 s at 50 Hz
+	srv := startServerProcess(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var mu sync.Mutex
+	var lat []time.Duration
+	for range b.N {
+		ps := make([]*peer, readers+1)
+		for i := range ps {
+			p, _, err := dialPeer(ctx, srv.url, srv.token, 8)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ps[i] = p
+		}
+		record := func(ch usync.Change) {
+			var sent int64
+			fmt.Sscan(string(ch.Tx.Ops[1].Value), &sent)
+			mu.Lock()
+			lat = append(lat, time.Since(time.Unix(0, sent)))
+			mu.Unlock()
+		}
+		var wg sync.WaitGroup
+		var failed atomic.Value
+		for i, p := range ps {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n, pace, on := 0, time.Duration(0), record
+				if i == 0 {
+					n, pace, on = writes, 20*time.Millisecond, nil
+				}
+				if err := roomPeer(ctx, p, n, pace, writes, on); err != nil {
+					failed.Store(err)
+				}
+			}()
+		}
+		wg.Wait()
+		for _, p := range ps {
+			p.close()
+		}
+		if err := failed.Load(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
