@@ -25,6 +25,14 @@ type SQLiteLog struct {
 	waiters *waiters
 	stmts   map[string]*sql.Stmt // the append path's statements, prepared once
 
+	// recent keeps each tenant's newest entries in memory, so that tailing
+	// readers (every connection, after every append) do not each query
+	// and decode them again. heads caches the tenants' heads. The log's
+	// process is the database's only writer, so both stay exact.
+	cacheMu gosync.RWMutex
+	recent  map[string][]usync.Change
+	heads   map[string]uint64
+
 	mu     gosync.Mutex // serialises appends
 	closed bool
 }
@@ -83,7 +91,8 @@ func OpenSQLiteLog(ctx context.Context, path string) (*SQLiteLog, error) {
 			return nil, fmt.Errorf("open log %s: %w", path, err)
 		}
 	}
-	l := &SQLiteLog{db: db, waiters: newWaiters(), stmts: map[string]*sql.Stmt{}}
+	l := &SQLiteLog{db: db, waiters: newWaiters(), stmts: map[string]*sql.Stmt{},
+		recent: map[string][]usync.Change{}, heads: map[string]uint64{}}
 	for _, q := range appendStmts {
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
@@ -217,8 +226,32 @@ func (l *SQLiteLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("append: commit: %w", err)
 	}
+	l.remember(tenant, txs, seqs, head)
 	l.waiters.advanced(tenant, head)
 	return seqs, nil
+}
+
+// recentEntries is how many of a tenant's newest entries stay in memory.
+const recentEntries = 4096
+
+// remember adds committed entries to the in-memory tail and head.
+func (l *SQLiteLog) remember(tenant string, txs []crdt.Tx, seqs []uint64, head uint64) {
+	l.cacheMu.Lock()
+	defer l.cacheMu.Unlock()
+	r := l.recent[tenant]
+	if len(r) > 0 && r[len(r)-1].Seq != l.heads[tenant] {
+		r = nil // the tail is not contiguous with what the cache holds
+	}
+	for i, seq := range seqs {
+		if seq != 0 {
+			r = append(r, usync.Change{Seq: seq, Tx: txs[i]})
+		}
+	}
+	if len(r) > recentEntries {
+		r = append([]usync.Change(nil), r[len(r)-recentEntries/2:]...)
+	}
+	l.recent[tenant] = r
+	l.heads[tenant] = head
 }
 
 // HighWater implements Log.
@@ -239,6 +272,12 @@ func (l *SQLiteLog) Head(ctx context.Context, tenant string) (uint64, error) {
 	if err := l.check(); err != nil {
 		return 0, err
 	}
+	l.cacheMu.RLock()
+	h, ok := l.heads[tenant]
+	l.cacheMu.RUnlock()
+	if ok {
+		return h, nil
+	}
 	var seq uint64
 	err := l.db.QueryRowContext(ctx, `SELECT seq FROM heads WHERE tenant = ?`, tenant).Scan(&seq)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -255,6 +294,15 @@ func (l *SQLiteLog) Read(ctx context.Context, tenant string, after uint64, limit
 	if limit <= 0 {
 		limit = 1000
 	}
+	l.cacheMu.RLock()
+	r := l.recent[tenant]
+	if len(r) > 0 && after+1 >= r[0].Seq && after <= r[len(r)-1].Seq {
+		i := int(after + 1 - r[0].Seq)
+		out := append([]usync.Change(nil), r[i:min(len(r), i+limit)]...)
+		l.cacheMu.RUnlock()
+		return out, nil
+	}
+	l.cacheMu.RUnlock()
 	rows, err := l.db.QueryContext(ctx, `SELECT seq, tx FROM events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?`, tenant, int64(after), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read log: %w", err)
