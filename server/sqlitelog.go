@@ -33,8 +33,11 @@ type SQLiteLog struct {
 	recent  map[string][]usync.Change
 	heads   map[string]uint64
 
-	mu     gosync.Mutex // serialises appends
-	closed bool
+	mu         gosync.Mutex // guards the fields below
+	cond       *gosync.Cond // signalled when the committer stops
+	closed     bool
+	pending    []*appendReq // appends waiting for the committer
+	committing bool         // a committer goroutine runs
 }
 
 var _ Log = (*SQLiteLog)(nil)
@@ -93,6 +96,7 @@ func OpenSQLiteLog(ctx context.Context, path string) (*SQLiteLog, error) {
 	}
 	l := &SQLiteLog{db: db, waiters: newWaiters(), stmts: map[string]*sql.Stmt{},
 		recent: map[string][]usync.Change{}, heads: map[string]uint64{}}
+	l.cond = gosync.NewCond(&l.mu)
 	for _, q := range appendStmts {
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
@@ -144,6 +148,9 @@ func (l *SQLiteLog) Close() error {
 		return nil
 	}
 	l.closed = true
+	for l.committing { // let the appends already accepted commit
+		l.cond.Wait()
+	}
 	l.mu.Unlock()
 	l.waiters.closeAll()
 	return l.db.Close()
@@ -160,6 +167,12 @@ func (l *SQLiteLog) check() error {
 
 // Append implements Log. In the same transaction it folds each appended
 // transaction into the rows read model.
+//
+// Appends from concurrent callers are committed together (group commit):
+// one committer takes every request waiting, applies each under its own
+// savepoint (so one caller's gap or error does not fail the others) and
+// commits them with one fsync. Append returns only after that commit, so
+// an acknowledgement built on its result is always durable.
 func (l *SQLiteLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint64, error) {
 	if err := validTenant(tenant); err != nil {
 		return nil, err
@@ -169,20 +182,109 @@ func (l *SQLiteLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([
 			return nil, usync.Errorf(usync.CodeMalformedTx, "%v", err)
 		}
 	}
+	req := &appendReq{ctx: ctx, tenant: tenant, txs: txs, done: make(chan struct{})}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return nil, ErrLogClosed
+	}
+	l.pending = append(l.pending, req)
+	if !l.committing {
+		l.committing = true
+		go l.commitLoop()
+	}
+	l.mu.Unlock()
+	<-req.done // never abandoned: the outcome must be known before replying
+	return req.seqs, req.err
+}
+
+// appendReq is one caller's Append waiting for the committer.
+type appendReq struct {
+	ctx    context.Context
+	tenant string
+	txs    []crdt.Tx
+	seqs   []uint64
+	head   uint64
+	err    error
+	done   chan struct{}
+}
+
+// maxGroup caps the requests committed together.
+const maxGroup = 256
+
+// commitLoop commits waiting requests in groups until none is left.
+func (l *SQLiteLog) commitLoop() {
+	for {
+		l.mu.Lock()
+		if len(l.pending) == 0 {
+			l.committing = false
+			l.cond.Broadcast()
+			l.mu.Unlock()
+			return
+		}
+		n := min(len(l.pending), maxGroup)
+		group := l.pending[:n:n]
+		l.pending = l.pending[n:]
+		l.mu.Unlock()
+		l.commitGroup(group)
+	}
+}
+
+func (l *SQLiteLog) commitGroup(group []*appendReq) {
+	ctx := context.Background() // the group's fate must not hang on one caller's context
+	finish := func(err error) {
+		for _, r := range group {
+			if err != nil && r.err == nil {
+				r.err, r.seqs = err, nil
+			}
+			close(r.done)
+		}
 	}
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("append: %w", err)
+		finish(fmt.Errorf("append: %w", err))
+		return
 	}
 	defer tx.Rollback()
 	at := &appendTx{tx: tx, l: l, bound: map[string]*sql.Stmt{}}
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT append`); err != nil {
+			finish(fmt.Errorf("append: %w", err))
+			return
+		}
+		r.seqs, r.head, r.err = l.appendOne(ctx, at, r.tenant, r.txs)
+		undo := `RELEASE append`
+		if r.err != nil {
+			undo = `ROLLBACK TO append; RELEASE append`
+		}
+		if _, err := tx.ExecContext(ctx, undo); err != nil {
+			finish(fmt.Errorf("append: %w", err))
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		finish(fmt.Errorf("append: commit: %w", err))
+		return
+	}
+	for _, r := range group {
+		if r.err == nil {
+			l.remember(r.tenant, r.txs, r.seqs, r.head)
+			l.waiters.advanced(r.tenant, r.head)
+		}
+	}
+	finish(nil)
+}
+
+// appendOne appends one request's transactions inside the group's
+// transaction and returns their sequence numbers and the tenant's new head.
+func (l *SQLiteLog) appendOne(ctx context.Context, at *appendTx, tenant string, txs []crdt.Tx) ([]uint64, uint64, error) {
 	var head uint64
 	if err := at.stmt(ctx, sqlHead).QueryRowContext(ctx, tenant).Scan(&head); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("append: read head: %w", err)
+		return nil, 0, fmt.Errorf("append: read head: %w", err)
 	}
 	marks := map[crdt.SiteID]uint64{}
 	seqs := make([]uint64, len(txs))
@@ -192,7 +294,7 @@ func (l *SQLiteLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([
 		hw, ok := marks[t.Site]
 		if !ok {
 			if err := at.stmt(ctx, sqlSiteMark).QueryRowContext(ctx, tenant, t.Site[:]).Scan(&hw); err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return nil, fmt.Errorf("append: read high-water: %w", err)
+				return nil, 0, fmt.Errorf("append: read high-water: %w", err)
 			}
 		}
 		switch {
@@ -200,35 +302,30 @@ func (l *SQLiteLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([
 			marks[t.Site] = hw
 			continue // already held: idempotent
 		case t.Seq > hw+1:
-			return nil, usync.Errorf(usync.CodeGap, "tx %s/%d after %d", t.Site, t.Seq, hw)
+			return nil, 0, usync.Errorf(usync.CodeGap, "tx %s/%d after %d", t.Site, t.Seq, hw)
 		}
 		head++
 		if _, err := at.stmt(ctx, sqlInsert).ExecContext(ctx, tenant, int64(head), t.Site[:], int64(t.Seq), crdt.EncodeTx(t)); err != nil {
-			return nil, fmt.Errorf("append: %w", err)
+			return nil, 0, fmt.Errorf("append: %w", err)
 		}
 		if err := proj.apply(ctx, t, head); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		marks[t.Site] = t.Seq
 		seqs[i] = head
 	}
 	for site, seq := range marks {
 		if _, err := at.stmt(ctx, sqlSaveMark).ExecContext(ctx, tenant, site[:], int64(seq)); err != nil {
-			return nil, fmt.Errorf("append: save high-water: %w", err)
+			return nil, 0, fmt.Errorf("append: save high-water: %w", err)
 		}
 	}
 	if _, err := at.stmt(ctx, sqlSaveHead).ExecContext(ctx, tenant, int64(head)); err != nil {
-		return nil, fmt.Errorf("append: save head: %w", err)
+		return nil, 0, fmt.Errorf("append: save head: %w", err)
 	}
 	if err := proj.flush(ctx); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("append: commit: %w", err)
-	}
-	l.remember(tenant, txs, seqs, head)
-	l.waiters.advanced(tenant, head)
-	return seqs, nil
+	return seqs, head, nil
 }
 
 // recentEntries is how many of a tenant's newest entries stay in memory.

@@ -33,7 +33,9 @@ const (
 // ClientSession is the client's side of one connection, a pure state
 // machine like [ServerSession]. The driver starts it with
 // [ClientSession.Start], feeds it the server's messages with Step and the
-// results of its own IO (Pushed, Applied), and follows Ready.
+// results of its own IO (Push, Applied), and follows Ready. A batch in
+// Ready.Apply must be applied (and Applied called) before the next
+// message is stepped: the session holds one batch at a time.
 type ClientSession struct {
 	cfg   ClientConfig
 	state clientState
@@ -47,6 +49,7 @@ type ClientSession struct {
 	applying bool // a Changes or Snapshot is with the driver
 
 	pongNonce, pongHead uint64 // the last Pong
+	rewind              bool   // a gap was reported: resend from the next Ack's mark
 
 	rd ClientReady
 }
@@ -201,6 +204,9 @@ func (c *ClientSession) Step(m Message) error {
 		}
 		c.inFlight--
 		c.ack(m.HighWater)
+		if c.rewind {
+			c.sent, c.rewind = m.HighWater, false
+		}
 		return nil
 	case *Reject:
 		if m.Site != c.cfg.Site {
@@ -208,8 +214,8 @@ func (c *ClientSession) Step(m Message) error {
 		}
 		if m.Code == CodeGap {
 			// The server holds less than we pushed: push again from its
-			// high-water mark (the Ack that follows says where).
-			c.sent = min(c.sent, m.Seq-1)
+			// high-water mark, which the Ack that follows reports.
+			c.rewind = true
 			return nil
 		}
 		c.rd.Rejected = append(c.rd.Rejected, m)
@@ -300,7 +306,11 @@ func (c *ClientSession) Push(txs []crdt.Tx) error {
 func (c *ClientSession) LastPong() (nonce, head uint64) { return c.pongNonce, c.pongHead }
 
 // Ping sends a heartbeat, which is also a barrier (see Pong).
-func (c *ClientSession) Ping(nonce uint64) { c.send(&Ping{Nonce: nonce}) }
+func (c *ClientSession) Ping(nonce uint64) {
+	if c.state != clientClosed {
+		c.send(&Ping{Nonce: nonce})
+	}
+}
 
 // Fail closes the session from the client's side.
 func (c *ClientSession) Fail(err *Error) { c.fail(err) }

@@ -301,7 +301,7 @@ func genSnapshot() *rapid.Generator[usync.Message] {
 	return rapid.Custom(func(t *rapid.T) usync.Message {
 		return &usync.Snapshot{
 			Seq:        rapid.Uint64().Draw(t, "seq"),
-			After: crdt.RowKey{Collection: genString(8).Draw(t, "afterCollection"), Row: genString(8).Draw(t, "afterRow")},
+			After:      crdt.RowKey{Collection: genString(8).Draw(t, "afterCollection"), Row: genString(8).Draw(t, "afterRow")},
 			Rows:       rapid.SliceOfN(row, 0, 4).Draw(t, "rows"),
 			Last:       rapid.Bool().Draw(t, "last"),
 			TotalRows:  rapid.Uint64().Draw(t, "totalRows"),

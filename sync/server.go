@@ -206,7 +206,7 @@ func (s *ServerSession) Step(m Message) error {
 	case *Push:
 		return s.push(m)
 	case *Credit:
-		s.credits = min(s.credits+m.N, s.cfg.MaxCredits)
+		s.credits = uint32(min(uint64(s.credits)+uint64(m.N), uint64(s.cfg.MaxCredits)))
 		return nil
 	}
 	return s.fail(Errorf(CodeUnexpected, "%s from a client", m.Type()))
