@@ -16,3 +16,4 @@ func BenchmarkWatchLatency(b *testing.B) { WatchLatency(b) }
 func BenchmarkSyncUpdates(b *testing.B)  { SyncUpdates(b) }
 func BenchmarkRoom(b *testing.B)         { Room(b) }
 func BenchmarkPacedLatency(b *testing.B) { PacedLatency(b) }
+func BenchmarkBootstrap(b *testing.B)    { Bootstrap(b) }
