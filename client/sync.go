@@ -402,6 +402,11 @@ func (d *syncDriver) push(ctx context.Context) error {
 func (d *syncDriver) ready(ctx context.Context) error {
 	for d.sess.HasReady() {
 		rd := d.sess.Ready()
+		if rd.Observe != 0 {
+			if err := d.c.store.Observe(ctx, rd.Observe); err != nil {
+				return err
+			}
+		}
 		if rd.Acked > 0 {
 			if err := d.c.store.Ack(ctx, rd.Acked); err != nil {
 				return err

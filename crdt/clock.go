@@ -122,9 +122,24 @@ func (c *Clock) Observe(remote Timestamp, wall time.Time) error {
 	return nil
 }
 
+// ObserveTrusted folds in a timestamp from a trusted source — the
+// server's clock in the sync handshake — without the drift check, so a
+// device whose wall clock is wrong still stamps new writes sanely.
+func (c *Clock) ObserveTrusted(ts Timestamp) {
+	if ts > c.last {
+		c.last = ts
+	}
+}
+
 // Check reports, without changing the clock, whether remote is acceptable
 // at wall time: it returns a *DriftError if remote is too far ahead.
+//
+// The reference is the later of wall and the clock's own last reading: a
+// clock that trusted a server's time is judged by it, not by a wrong wall.
 func (c *Clock) Check(remote Timestamp, wall time.Time) error {
+	if last := c.last.Time(); last.After(wall) {
+		wall = last
+	}
 	if remote.Time().Sub(wall) > c.maxDrift {
 		return &DriftError{Remote: remote, Wall: wall.UTC(), MaxDrift: c.maxDrift}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/unosync/uno/crdt"
@@ -112,6 +113,11 @@ func (c *conn) ready(ctx context.Context) error {
 			}
 		}
 		if len(rd.Append) > 0 {
+			if err := c.checkClocks(rd.Append); err != nil {
+				c.sess.Fail(err)
+				c.sess.Advance(rd)
+				continue
+			}
 			seqs, err := c.s.cfg.Log.Append(ctx, c.tenant, rd.Append)
 			if err != nil {
 				var se *usync.Error
@@ -178,6 +184,20 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 	}
 	now := c.s.cfg.Now().UnixMilli()
 	c.sess.Accept(usync.AcceptParams{HighWater: hw, Head: head, LogStart: logStart, ServerTime: crdt.MakeTimestamp(max(now, 0), 0)})
+	return nil
+}
+
+// checkClocks refuses transactions stamped further ahead of the server's
+// clock than MaxDrift: accepted, they would drag every replica's clock
+// into the future.
+func (c *conn) checkClocks(txs []crdt.Tx) *usync.Error {
+	now := c.s.cfg.Now()
+	for i := range txs {
+		if ahead := txs[i].Time.Time().Sub(now); ahead > c.s.cfg.MaxDrift {
+			return usync.Errorf(usync.CodeClockDrift, "transaction %d is stamped %s ahead of the server's clock (max %s): fix the device's clock",
+				txs[i].Seq, ahead.Round(time.Second), c.s.cfg.MaxDrift)
+		}
+	}
 	return nil
 }
 

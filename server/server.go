@@ -33,6 +33,9 @@ type Config struct {
 	BatchRows int
 	// WriteTimeout bounds writing one frame to a client. Default 10s.
 	WriteTimeout time.Duration
+	// MaxDrift is how far ahead of the server's clock a pushed
+	// transaction may be stamped. Default 24h (crdt.DefaultMaxDrift).
+	MaxDrift time.Duration
 	// Now returns the time; default time.Now.
 	Now func() time.Time
 	// Logger receives diagnostics; default discard.
@@ -51,6 +54,9 @@ func (c *Config) validate() error {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.MaxDrift <= 0 {
+		c.MaxDrift = 24 * time.Hour
 	}
 	if c.Now == nil {
 		c.Now = time.Now

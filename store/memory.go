@@ -119,6 +119,16 @@ func (m *Memory) ApplyAt(ctx context.Context, txs []*crdt.Tx, cursor uint64) (*C
 	return m.apply(txs, nil, &cursor, nil)
 }
 
+// Observe implements Store.
+func (m *Memory) Observe(ctx context.Context, ts crdt.Timestamp) error {
+	if err := m.lock(); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	m.clock.ObserveTrusted(ts)
+	return nil
+}
+
 // Cursor implements Store.
 func (m *Memory) Cursor(ctx context.Context) (uint64, error) {
 	if err := m.lock(); err != nil {

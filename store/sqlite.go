@@ -599,6 +599,25 @@ func (s *SQLite) ApplyAt(ctx context.Context, txs []*crdt.Tx, cursor uint64) (*C
 	return s.apply(ctx, txs, nil, &cursor, nil)
 }
 
+// Observe implements Store.
+func (s *SQLite) Observe(ctx context.Context, ts crdt.Timestamp) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clock := *s.clock
+	clock.ObserveTrusted(ts)
+	if clock.Last() == s.clock.Last() {
+		return nil
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE _uno_replica SET clock = max(clock, ?) WHERE id = 1`, int64(clock.Last())); err != nil {
+		return fmt.Errorf("save clock: %w", err)
+	}
+	*s.clock = clock
+	return nil
+}
+
 // Cursor implements Store.
 func (s *SQLite) Cursor(ctx context.Context) (uint64, error) {
 	if err := s.check(); err != nil {

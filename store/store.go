@@ -74,6 +74,10 @@ type Store interface {
 	// raised, never lowered.
 	MergeRows(ctx context.Context, rows []RowState, marks map[crdt.SiteID]uint64, cursor uint64) (*Commit, error)
 
+	// Observe folds a trusted timestamp (the server's clock) into the
+	// replica's clock and persists it, so later writes are stamped after it.
+	Observe(ctx context.Context, ts crdt.Timestamp) error
+
 	// Cursor returns the sync cursor (0 before the first sync).
 	Cursor(ctx context.Context) (uint64, error)
 

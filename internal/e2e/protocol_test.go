@@ -3,11 +3,13 @@ package e2e
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/klauspost/compress/zstd"
+	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
 	usync "github.com/unosync/uno/sync"
@@ -135,5 +137,49 @@ func TestProtocol_HostileFrames(t *testing.T) {
 	}
 	if head, _ := e.log.Head(ctx, "dev"); head != 0 {
 		t.Fatalf("hostile frames appended %d entries", head)
+	}
+}
+
+// A push stamped far beyond the server's clock is refused with
+// CodeClockDrift and appends nothing; a device whose clock is days behind
+// still syncs both ways, because it folds in the server's time.
+func TestProtocol_ClockDrift(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e := startServer(t)
+	site := crdt.SiteID{9, 9}
+	p := helloSite(t, ctx, e, site)
+	future := tx(site, 1)
+	future.Time = crdt.MakeTimestamp(time.Now().Add(72*time.Hour).UnixMilli(), 0)
+	p.send(t, ctx, &usync.Push{Txs: []crdt.Tx{future}})
+	if em := nextOf[*usync.ErrorMessage](t, ctx, p); em.Code != usync.CodeClockDrift {
+		t.Fatalf("far-future push: %+v, want CodeClockDrift", em)
+	}
+	if head, _ := e.log.Head(ctx, "dev"); head != 0 {
+		t.Fatalf("a far-future push was appended")
+	}
+
+	late, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "late.db"), Server: e.url, Token: e.auth.Token,
+		ManualSync: true, Now: func() time.Time { return time.Now().Add(-72 * time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	ok := e.client(t, "ok", true)
+	if err := ok.Collection("todos").Put(ctx, "t", map[string]any{"by": "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	syncCtx(t, ok)
+	syncCtx(t, late)
+	if err := late.Collection("todos").Put(ctx, "t", map[string]any{"by": "late"}); err != nil {
+		t.Fatal(err)
+	}
+	syncCtx(t, late)
+	syncCtx(t, ok)
+	// late wrote after seeing ok's write: it must win everywhere, though
+	// late's wall clock is three days behind ok's.
+	d, err := ok.Collection("todos").Get(ctx, "t")
+	if err != nil || string(d.Fields["by"]) != `"late"` {
+		t.Fatalf("ok sees %v, %v; want late's later write", d.Fields, err)
 	}
 }
