@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,68 +14,153 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/unosync/uno/server"
+	usync "github.com/unosync/uno/sync"
 )
 
+// serveOptions are uno serve's settings: flags, or a JSON config file
+// (--config) whose keys are the flag names. Flags given on the command
+// line win over the file.
 type serveOptions struct {
-	addr     string
-	dataDir  string
-	logLevel string
-	tenant   string
+	Addr           string   `json:"addr"`
+	DataDir        string   `json:"data"`
+	LogLevel       string   `json:"log-level"`
+	Tenant         string   `json:"tenant"`
+	MaxConnections int      `json:"max-connections"`
+	MaxFrameBytes  int      `json:"max-frame-bytes"`
+	MaxMessage     int      `json:"max-message-bytes"`
+	MaxPushTxs     int      `json:"max-push-txs"`
+	BatchRows      int      `json:"batch-rows"`
+	MaxDrift       string   `json:"max-drift"`
+	Origins        []string `json:"origins"`
+}
+
+func (o *serveOptions) validate() error {
+	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
+		return fmt.Errorf("addr %q: want host:port, such as 127.0.0.1:8080", o.Addr)
+	}
+	if o.DataDir == "" {
+		return errors.New("data: want a directory")
+	}
+	for name, v := range map[string]int{"max-connections": o.MaxConnections, "max-frame-bytes": o.MaxFrameBytes,
+		"max-message-bytes": o.MaxMessage, "max-push-txs": o.MaxPushTxs, "batch-rows": o.BatchRows} {
+		if v < 0 {
+			return fmt.Errorf("%s %d: must not be negative (0 takes the default)", name, v)
+		}
+	}
+	if o.MaxMessage != 0 && o.MaxMessage < 1024 {
+		return fmt.Errorf("max-message-bytes %d: want at least 1024", o.MaxMessage)
+	}
+	if o.MaxDrift != "" {
+		if d, err := time.ParseDuration(o.MaxDrift); err != nil || d <= 0 {
+			return fmt.Errorf("max-drift %q: want a positive duration such as 24h", o.MaxDrift)
+		}
+	}
+	return nil
+}
+
+// loadConfig reads a JSON config file into o, refusing unknown keys.
+func loadConfig(path string, o *serveOptions) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(o); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
 }
 
 func serveCmd() *cobra.Command {
 	var o serveOptions
+	var configPath string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the sync server (embedded SQLite log, development token)",
 		Long: `Runs uno's sync server. With no flags it listens on 127.0.0.1:8080,
 keeps its event log in ./uno-data/log.db and prints a development token
 that clients pass as client.Config.Token (kept in ./uno-data/dev-token, so
-it survives restarts).`,
+it survives restarts).
+
+Settings can also come from a JSON file (--config) whose keys are the flag
+names, for example {"addr": "0.0.0.0:8080", "max-push-txs": 500}; flags
+given on the command line win over it. Unknown keys are refused.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configPath != "" {
+				file := o
+				if err := loadConfig(configPath, &file); err != nil {
+					return err
+				}
+				// Flags set on the command line win over the file.
+				cmd.Flags().Visit(func(fl *pflag.Flag) { file.setFlag(fl.Name, &o) })
+				o = file
+			}
+			if err := o.validate(); err != nil {
+				return err
+			}
 			return serve(cmd.Context(), o, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on")
-	f.StringVar(&o.dataDir, "data", "uno-data", "directory for the server's data")
-	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	f.StringVar(&o.tenant, "tenant", "dev", "the tenant the development token grants")
+	f.StringVar(&configPath, "config", "", "a JSON config file (keys: the flag names)")
+	f.StringVar(&o.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	f.StringVar(&o.DataDir, "data", "uno-data", "directory for the server's data")
+	f.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.Tenant, "tenant", "dev", "the tenant the development token grants")
+	f.IntVar(&o.MaxConnections, "max-connections", 0, "concurrent sync connections (0: 10,000)")
+	f.IntVar(&o.MaxFrameBytes, "max-frame-bytes", 0, "largest frame on the wire (0: 4 MiB)")
+	f.IntVar(&o.MaxMessage, "max-message-bytes", 0, "largest message after decompression (0: 16 MiB)")
+	f.IntVar(&o.MaxPushTxs, "max-push-txs", 0, "most transactions in one push (0: 1,000)")
+	f.IntVar(&o.BatchRows, "batch-rows", 0, "most log entries or snapshot rows per message (0: 500)")
+	f.StringVar(&o.MaxDrift, "max-drift", "", "how far ahead of the server's clock a write may be stamped (empty: 24h)")
+	f.StringSliceVar(&o.Origins, "origins", nil, "browser origins allowed besides the server's host")
 	return cmd
 }
 
 func serve(ctx context.Context, o serveOptions, out interface{ Write([]byte) (int, error) }) error {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
+	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.LogLevel)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	log, err := server.OpenSQLiteLog(ctx, filepath.Join(o.dataDir, "log.db"))
+	log, err := server.OpenSQLiteLog(ctx, filepath.Join(o.DataDir, "log.db"))
 	if err != nil {
 		return err
 	}
 	defer log.Close()
-	auth, err := devAuth(o.dataDir, o.tenant)
+	auth, err := devAuth(o.DataDir, o.Tenant)
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Log: log, Auth: auth, Logger: logger})
+	drift, _ := time.ParseDuration(o.MaxDrift) // validated; empty means the default
+	srv, err := server.New(server.Config{
+		Log: log, Auth: auth, Logger: logger,
+		Codec:          usync.CodecConfig{MaxFrameBytes: o.MaxFrameBytes, MaxMessageBytes: o.MaxMessage},
+		Session:        usync.ServerConfig{Limits: usync.Limits{MaxPushTxs: uint32(o.MaxPushTxs), MaxMessageBytes: uint32(o.MaxMessage)}},
+		OriginPatterns: o.Origins,
+		MaxConnections: o.MaxConnections,
+		BatchRows:      o.BatchRows,
+		MaxDrift:       drift,
+	})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	ln, err := net.Listen("tcp", o.addr)
+	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(out, "uno serve: listening on http://%s (sync endpoint ws://%s/v1/sync)\n", ln.Addr(), ln.Addr())
-	fmt.Fprintf(out, "data: %s\n", o.dataDir)
+	fmt.Fprintf(out, "data: %s\n", o.DataDir)
 	fmt.Fprintf(out, "development token (tenant %q): %s\n", auth.Tenant, auth.Token)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -91,6 +177,34 @@ func serve(ctx context.Context, o serveOptions, out interface{ Write([]byte) (in
 		return err
 	}
 	return nil
+}
+
+// setFlag copies the named flag's value from src into o.
+func (o *serveOptions) setFlag(name string, src *serveOptions) {
+	switch name {
+	case "addr":
+		o.Addr = src.Addr
+	case "data":
+		o.DataDir = src.DataDir
+	case "log-level":
+		o.LogLevel = src.LogLevel
+	case "tenant":
+		o.Tenant = src.Tenant
+	case "max-connections":
+		o.MaxConnections = src.MaxConnections
+	case "max-frame-bytes":
+		o.MaxFrameBytes = src.MaxFrameBytes
+	case "max-message-bytes":
+		o.MaxMessage = src.MaxMessage
+	case "max-push-txs":
+		o.MaxPushTxs = src.MaxPushTxs
+	case "batch-rows":
+		o.BatchRows = src.BatchRows
+	case "max-drift":
+		o.MaxDrift = src.MaxDrift
+	case "origins":
+		o.Origins = src.Origins
+	}
 }
 
 // devAuth loads the development token from the data directory, making one

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestServeOptions_Validate(t *testing.T) {
+	base := serveOptions{Addr: "127.0.0.1:8080", DataDir: "d"}
+	tests := []struct {
+		name string
+		edit func(*serveOptions)
+		want string // error substring; empty means valid
+	}{
+		{"defaults", func(*serveOptions) {}, ""},
+		{"addr without port", func(o *serveOptions) { o.Addr = "localhost" }, "host:port"},
+		{"no data dir", func(o *serveOptions) { o.DataDir = "" }, "data"},
+		{"negative limit", func(o *serveOptions) { o.MaxPushTxs = -1 }, "max-push-txs"},
+		{"tiny message limit", func(o *serveOptions) { o.MaxMessage = 10 }, "max-message-bytes"},
+		{"bad drift", func(o *serveOptions) { o.MaxDrift = "soon" }, "max-drift"},
+		{"good drift", func(o *serveOptions) { o.MaxDrift = "2h" }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := base
+			tt.edit(&o)
+			err := o.validate()
+			if (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("validate() = %v, want an error mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(s string) string {
+		p := filepath.Join(dir, "c.json")
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var o serveOptions
+	if err := loadConfig(write(`{"addr": "0.0.0.0:9000", "max-push-txs": 50, "origins": ["app.example"]}`), &o); err != nil {
+		t.Fatal(err)
+	}
+	if o.Addr != "0.0.0.0:9000" || o.MaxPushTxs != 50 || len(o.Origins) != 1 {
+		t.Fatalf("loaded %+v", o)
+	}
+	if err := loadConfig(write(`{"adr": "x"}`), &o); err == nil || !strings.Contains(err.Error(), "unknown field") {
+		t.Fatalf("unknown key: %v", err)
+	}
+	if err := loadConfig(filepath.Join(dir, "missing.json"), &o); err == nil {
+		t.Fatal("a missing config file loaded")
+	}
+}
+
+// Flags given on the command line win over the config file.
+func TestServe_FlagsOverrideConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.json")
+	os.WriteFile(cfg, []byte(`{"addr": "localhost", "data": "`+filepath.Join(dir, "data")+`"}`), 0o600)
+	// The file's addr is invalid; the flag's is not, and wins.
+	err := run(t.Context(), []string{"serve", "--config", cfg, "--addr", "127.0.0.1:notaport"})
+	if err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("run = %v, want the flag's address to be used (and fail to listen)", err)
+	}
+}
