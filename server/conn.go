@@ -52,6 +52,14 @@ func (c *conn) run(reqCtx context.Context) error {
 		}
 	}()
 
+	// Close the WebSocket (with its code) before the deferred cancel: a
+	// cancelled read would drop the connection without a close frame.
+	err := c.loop(ctx, frames, readErr)
+	c.close(err)
+	return err
+}
+
+func (c *conn) loop(ctx context.Context, frames <-chan []byte, readErr <-chan error) error {
 	for {
 		if err := c.ready(ctx); err != nil {
 			return err

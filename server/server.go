@@ -144,6 +144,5 @@ func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {
 	s.m.connections.Inc()
 	defer s.m.connections.Dec()
 	c := &conn{s: s, ws: ws, sess: usync.NewServerSession(s.cfg.Session)}
-	err = c.run(r.Context())
-	c.close(err)
+	c.run(r.Context()) // closes the WebSocket with the session's code
 }
