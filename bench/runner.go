@@ -21,6 +21,10 @@ type Options struct {
 	Rounds int
 	// Progress, if set, is told which benchmark is running.
 	Progress io.Writer
+	// Sync also runs the sync benchmarks (end-to-end throughput, fan-out,
+	// latency, bootstrap). They start `uno serve` as a process, so they
+	// need the Go toolchain.
+	Sync bool
 }
 
 // Row is one line of the results table.
@@ -97,6 +101,28 @@ func Run(o Options) ([]Row, error) {
 	rows = append(rows, Row{Workload: "query returning 100 of 10,000 rows (indexed)", Uno: dur(q) + "/query"})
 	w := run("WatchLatency", WatchLatency)
 	rows = append(rows, Row{Workload: "watch: write → notification of a 100-row live query", Uno: dur(w)})
+	if !o.Sync {
+		return rows, nil
+	}
+	if err := flag.Set("test.benchtime", "1x"); err != nil { // each is a whole scenario
+		return nil, err
+	}
+	su := run("SyncUpdates", SyncUpdates)
+	rate := su.Extra["updates/s"]
+	rows = append(rows, Row{Workload: "sync: 2 clients × 10,000 field updates through uno serve, durable",
+		Uno: fmt.Sprintf("%.0f updates/s", rate), Target: "≥ 20,000/s", Pass: rate >= 20_000, Checked: true})
+	room := run("Room", Room)
+	dps, cpu := room.Extra["deliveries/s"], room.Extra["server-µs-cpu/delivery"]
+	rows = append(rows, Row{Workload: "room: 50 clients × 40 writes, every write to all 50",
+		Uno: fmt.Sprintf("%.0f deliveries/s, %.1f µs server CPU/delivery", dps, cpu), Target: "≥ 150,000/s, ≤ 5 µs",
+		Pass: dps >= 150_000 && cpu <= 5, Checked: true})
+	lat := run("PacedLatency", PacedLatency)
+	p99 := lat.Extra["p99-ms"]
+	rows = append(rows, Row{Workload: "latency: 1 writer at 50 Hz, 49 readers",
+		Uno: fmt.Sprintf("p50 %.2f ms, p99 %.2f ms", lat.Extra["p50-ms"], p99), Target: "p99 ≤ 10 ms", Pass: p99 <= 10, Checked: true})
+	boot := run("Bootstrap", Bootstrap)
+	rows = append(rows, Row{Workload: "bootstrap: a new client, 100,000 rows",
+		Uno: fmt.Sprintf("%.2f s, %.1f MB sent, client peak RSS %.0f MiB", boot.Extra["s/bootstrap"], boot.Extra["MB-sent"], boot.Extra["peak-RSS-MiB"])})
 	return rows, nil
 }
 
