@@ -257,6 +257,9 @@ func (c *conn) deliver(ctx context.Context) error {
 }
 
 func (c *conn) write(ctx context.Context, m usync.Message) error {
+	if ch, ok := m.(*usync.Changes); ok {
+		m = c.raw(ch)
+	}
 	b, err := c.s.codec.Encode(m)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", m.Type(), err)
@@ -273,6 +276,24 @@ func (c *conn) write(ctx context.Context, m usync.Message) error {
 	wctx, cancel := context.WithTimeout(ctx, c.s.cfg.WriteTimeout)
 	defer cancel()
 	return c.ws.Write(wctx, websocket.MessageBinary, b)
+}
+
+// raw swaps a Changes for one whose transactions the log already holds
+// encoded, so fanning an entry out to many connections encodes it once.
+func (c *conn) raw(ch *usync.Changes) usync.Message {
+	enc, ok := c.s.cfg.Log.(encodedTxs)
+	if !ok {
+		return ch
+	}
+	txs, ok := enc.Encoded(c.tenant, ch.Changes)
+	if !ok {
+		return ch
+	}
+	out := &usync.RawChanges{From: ch.From, To: ch.To, Changes: make([]usync.RawChange, len(txs))}
+	for i := range txs {
+		out.Changes[i] = usync.RawChange{Seq: ch.Changes[i].Seq, Tx: txs[i]}
+	}
+	return out
 }
 
 // close ends the WebSocket with a close code carrying the protocol code.

@@ -75,3 +75,10 @@ type Snapshotter interface {
 	// the snapshot's head and before its rows.
 	SnapshotSites(ctx context.Context, tenant string) ([]usync.SiteMark, error)
 }
+
+// encodedTxs is the optional capability of a log that keeps its newest
+// entries encoded: Encoded returns the encodings of entries (consecutive,
+// as Read returns them), or false.
+type encodedTxs interface {
+	Encoded(tenant string, entries []usync.Change) ([][]byte, bool)
+}

@@ -31,6 +31,7 @@ type SQLiteLog struct {
 	// process is the database's only writer, so both stay exact.
 	cacheMu gosync.RWMutex
 	recent  map[string][]usync.Change
+	encoded map[string][][]byte // recent's transactions, encoded
 	heads   map[string]uint64
 
 	mu         gosync.Mutex // guards the fields below
@@ -95,7 +96,7 @@ func OpenSQLiteLog(ctx context.Context, path string) (*SQLiteLog, error) {
 		}
 	}
 	l := &SQLiteLog{db: db, waiters: newWaiters(), stmts: map[string]*sql.Stmt{},
-		recent: map[string][]usync.Change{}, heads: map[string]uint64{}}
+		recent: map[string][]usync.Change{}, encoded: map[string][][]byte{}, heads: map[string]uint64{}}
 	l.cond = gosync.NewCond(&l.mu)
 	for _, q := range appendStmts {
 		st, err := db.PrepareContext(ctx, q)
@@ -204,6 +205,7 @@ type appendReq struct {
 	tenant string
 	txs    []crdt.Tx
 	seqs   []uint64
+	enc    [][]byte // the appended transactions, encoded (nil for skipped ones)
 	head   uint64
 	err    error
 	done   chan struct{}
@@ -256,7 +258,7 @@ func (l *SQLiteLog) commitGroup(group []*appendReq) {
 			finish(fmt.Errorf("append: %w", err))
 			return
 		}
-		r.seqs, r.head, r.err = l.appendOne(ctx, at, r.tenant, r.txs)
+		r.seqs, r.head, r.enc, r.err = l.appendOne(ctx, at, r.tenant, r.txs)
 		undo := `RELEASE append`
 		if r.err != nil {
 			undo = `ROLLBACK TO append; RELEASE append`
@@ -272,7 +274,7 @@ func (l *SQLiteLog) commitGroup(group []*appendReq) {
 	}
 	for _, r := range group {
 		if r.err == nil {
-			l.remember(r.tenant, r.txs, r.seqs, r.head)
+			l.remember(r.tenant, r.txs, r.enc, r.seqs, r.head)
 			l.waiters.advanced(r.tenant, r.head)
 		}
 	}
@@ -281,20 +283,21 @@ func (l *SQLiteLog) commitGroup(group []*appendReq) {
 
 // appendOne appends one request's transactions inside the group's
 // transaction and returns their sequence numbers and the tenant's new head.
-func (l *SQLiteLog) appendOne(ctx context.Context, at *appendTx, tenant string, txs []crdt.Tx) ([]uint64, uint64, error) {
+func (l *SQLiteLog) appendOne(ctx context.Context, at *appendTx, tenant string, txs []crdt.Tx) ([]uint64, uint64, [][]byte, error) {
 	var head uint64
 	if err := at.stmt(ctx, sqlHead).QueryRowContext(ctx, tenant).Scan(&head); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, 0, fmt.Errorf("append: read head: %w", err)
+		return nil, 0, nil, fmt.Errorf("append: read head: %w", err)
 	}
 	marks := map[crdt.SiteID]uint64{}
 	seqs := make([]uint64, len(txs))
+	encs := make([][]byte, len(txs))
 	proj := newRowsProjection(at, tenant)
 	for i := range txs {
 		t := &txs[i]
 		hw, ok := marks[t.Site]
 		if !ok {
 			if err := at.stmt(ctx, sqlSiteMark).QueryRowContext(ctx, tenant, t.Site[:]).Scan(&hw); err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return nil, 0, fmt.Errorf("append: read high-water: %w", err)
+				return nil, 0, nil, fmt.Errorf("append: read high-water: %w", err)
 			}
 		}
 		switch {
@@ -302,53 +305,73 @@ func (l *SQLiteLog) appendOne(ctx context.Context, at *appendTx, tenant string, 
 			marks[t.Site] = hw
 			continue // already held: idempotent
 		case t.Seq > hw+1:
-			return nil, 0, usync.Errorf(usync.CodeGap, "tx %s/%d after %d", t.Site, t.Seq, hw)
+			return nil, 0, nil, usync.Errorf(usync.CodeGap, "tx %s/%d after %d", t.Site, t.Seq, hw)
 		}
 		head++
-		if _, err := at.stmt(ctx, sqlInsert).ExecContext(ctx, tenant, int64(head), t.Site[:], int64(t.Seq), crdt.EncodeTx(t)); err != nil {
-			return nil, 0, fmt.Errorf("append: %w", err)
+		encs[i] = crdt.EncodeTx(t)
+		if _, err := at.stmt(ctx, sqlInsert).ExecContext(ctx, tenant, int64(head), t.Site[:], int64(t.Seq), encs[i]); err != nil {
+			return nil, 0, nil, fmt.Errorf("append: %w", err)
 		}
 		if err := proj.apply(ctx, t, head); err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
 		marks[t.Site] = t.Seq
 		seqs[i] = head
 	}
 	for site, seq := range marks {
 		if _, err := at.stmt(ctx, sqlSaveMark).ExecContext(ctx, tenant, site[:], int64(seq)); err != nil {
-			return nil, 0, fmt.Errorf("append: save high-water: %w", err)
+			return nil, 0, nil, fmt.Errorf("append: save high-water: %w", err)
 		}
 	}
 	if _, err := at.stmt(ctx, sqlSaveHead).ExecContext(ctx, tenant, int64(head)); err != nil {
-		return nil, 0, fmt.Errorf("append: save head: %w", err)
+		return nil, 0, nil, fmt.Errorf("append: save head: %w", err)
 	}
 	if err := proj.flush(ctx); err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
-	return seqs, head, nil
+	return seqs, head, encs, nil
 }
 
 // recentEntries is how many of a tenant's newest entries stay in memory.
 const recentEntries = 4096
 
 // remember adds committed entries to the in-memory tail and head.
-func (l *SQLiteLog) remember(tenant string, txs []crdt.Tx, seqs []uint64, head uint64) {
+func (l *SQLiteLog) remember(tenant string, txs []crdt.Tx, encs [][]byte, seqs []uint64, head uint64) {
 	l.cacheMu.Lock()
 	defer l.cacheMu.Unlock()
-	r := l.recent[tenant]
+	r, e := l.recent[tenant], l.encoded[tenant]
 	if len(r) > 0 && r[len(r)-1].Seq != l.heads[tenant] {
-		r = nil // the tail is not contiguous with what the cache holds
+		r, e = nil, nil // the tail is not contiguous with what the cache holds
 	}
 	for i, seq := range seqs {
 		if seq != 0 {
 			r = append(r, usync.Change{Seq: seq, Tx: txs[i]})
+			e = append(e, encs[i])
 		}
 	}
 	if len(r) > recentEntries {
 		r = append([]usync.Change(nil), r[len(r)-recentEntries/2:]...)
+		e = append([][]byte(nil), e[len(e)-recentEntries/2:]...)
 	}
-	l.recent[tenant] = r
+	l.recent[tenant], l.encoded[tenant] = r, e
 	l.heads[tenant] = head
+}
+
+// Encoded returns the encoded transactions of entries (from Read), when
+// the log still holds them in memory: a fan-out then encodes each once.
+func (l *SQLiteLog) Encoded(tenant string, entries []usync.Change) ([][]byte, bool) {
+	if len(entries) == 0 {
+		return nil, false
+	}
+	l.cacheMu.RLock()
+	defer l.cacheMu.RUnlock()
+	r, e := l.recent[tenant], l.encoded[tenant]
+	first, last := entries[0].Seq, entries[len(entries)-1].Seq
+	if len(r) == 0 || first < r[0].Seq || last > r[len(r)-1].Seq || last-first+1 != uint64(len(entries)) {
+		return nil, false
+	}
+	i := int(first - r[0].Seq)
+	return e[i : i+len(entries)], true
 }
 
 // HighWater implements Log.

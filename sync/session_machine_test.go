@@ -655,7 +655,15 @@ func (m *cliMachine) misbehave(t *rapid.T) {
 	wasClosed := m.s.Closed()
 	switch rapid.IntRange(0, 7).Draw(t, "misbehave") {
 	case 3:
-		m.step(t, &usync.Ack{HighWater: rapid.Uint64Range(0, m.made+1).Draw(t, "hw")})
+		// Usually refused (no push in flight, or above what was pushed);
+		// when it is taken, it is an Ack like any other.
+		hw := rapid.Uint64Range(0, m.made+1).Draw(t, "hw")
+		if m.step(t, &usync.Ack{HighWater: hw}) == nil {
+			m.inFlight--
+			if m.rewind {
+				m.next, m.rewind = hw+1, false
+			}
+		}
 	case 4:
 		m.step(t, &usync.Reject{Site: siteB, Seq: 1, Code: usync.CodeGap})
 	case 5:
