@@ -20,6 +20,10 @@ type conn struct {
 	sess   *usync.ServerSession
 	tenant string
 	snap   *usync.Snapshot // the bootstrap in progress: its seq and totals
+
+	wait       <-chan struct{} // closed when the log grows past waitFrom
+	waitFrom   uint64
+	waitCancel context.CancelFunc
 }
 
 // run serves the connection until it ends. Frames are read by a goroutine
@@ -70,23 +74,35 @@ func (c *conn) loop(ctx context.Context, frames <-chan []byte, readErr <-chan er
 		// Wake for the next frame, or for log growth when the client has
 		// credit (no credit: the log is not read for it at all).
 		var logGrew <-chan struct{}
-		wctx, wcancel := context.WithCancel(ctx) // unregisters the waiter after the select
 		if from, snapshot, after, ok := c.sess.Want(); ok && c.tenant != "" {
 			if snapshot {
-				wcancel()
 				if err := c.deliverSnapshot(ctx, after); err != nil {
 					return err
 				}
 				continue
 			}
-			logGrew = c.s.cfg.Log.Wait(wctx, c.tenant, from)
+			// One waiter per connection, kept while the cursor stays: a
+			// frame from the client does not re-register it.
+			if c.wait == nil || c.waitFrom != from {
+				c.stopWait()
+				wctx, cancel := context.WithCancel(ctx)
+				c.wait, c.waitFrom, c.waitCancel = c.s.cfg.Log.Wait(wctx, c.tenant, from), from, cancel
+			}
+			logGrew = c.wait
 		}
-		err := c.next(ctx, frames, readErr, logGrew)
-		wcancel()
-		if err != nil {
+		if err := c.next(ctx, frames, readErr, logGrew); err != nil {
+			c.stopWait()
 			return err
 		}
 	}
+}
+
+// stopWait unregisters the connection's log waiter, if any.
+func (c *conn) stopWait() {
+	if c.waitCancel != nil {
+		c.waitCancel()
+	}
+	c.wait, c.waitCancel = nil, nil
 }
 
 // next waits for one event and feeds it to the session.
