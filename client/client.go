@@ -147,6 +147,7 @@ type Client struct {
 	upToDate   chan struct{} // closed and replaced each time the status becomes up to date
 	syncWake   chan struct{}
 	barriers   chan chan uint64 // Sync asks the live connection for the server's head
+	boot       *bootState       // a bootstrap in progress (guarded by syncMu)
 	syncStop   context.CancelFunc
 	syncDone   chan struct{}
 }

@@ -250,7 +250,13 @@ func (c *Client) connect(ctx context.Context, live bool) error {
 	if err != nil {
 		return err
 	}
-	sess := usync.NewClientSession(usync.ClientConfig{Site: c.store.Site(), Token: c.cfg.Token, SchemaVersion: c.schemaVersion()}, cursor)
+	var resume usync.Resume
+	c.syncMu.Lock()
+	if b := c.boot; b != nil && b.after != (crdt.RowKey{}) {
+		resume = usync.Resume{Seq: b.seq, After: b.after}
+	}
+	c.syncMu.Unlock()
+	sess := usync.NewClientSession(usync.ClientConfig{Site: c.store.Site(), Token: c.cfg.Token, SchemaVersion: c.schemaVersion(), Resume: resume}, cursor)
 	d := &syncDriver{c: c, ws: ws, codec: codec, sess: sess, live: live, waiting: map[uint64]chan uint64{}}
 	sess.Start()
 	if err := d.run(ctx); err != nil {
@@ -457,9 +463,32 @@ func (d *syncDriver) apply(ctx context.Context, m usync.Message) error {
 	return nil
 }
 
-// applySnapshot merges one snapshot chunk; the last one moves the cursor
-// to the snapshot's seq. Progress shows in Status.Bootstrap.
+// bootState is a bootstrap in progress, kept across connections so an
+// interrupted one resumes where it stopped.
+type bootState struct {
+	seq   uint64                 // the snapshot's seq
+	after crdt.RowKey            // the last row merged
+	marks map[crdt.SiteID]uint64 // the sites' marks, from the first chunk
+}
+
+// applySnapshot merges one snapshot chunk; the last one records the
+// sites' marks and moves the cursor to the snapshot's seq. Progress shows
+// in Status.Bootstrap.
 func (d *syncDriver) applySnapshot(ctx context.Context, sn *usync.Snapshot) error {
+	c := d.c
+	c.syncMu.Lock()
+	if sn.After == (crdt.RowKey{}) { // a new bootstrap
+		c.boot = &bootState{seq: sn.Seq, marks: map[crdt.SiteID]uint64{}}
+		for _, m := range sn.Sites {
+			c.boot.marks[m.Site] = m.Seq
+		}
+		c.status.Bootstrap = Progress{}
+	}
+	boot := c.boot
+	c.syncMu.Unlock()
+	if boot == nil || boot.seq != sn.Seq || boot.after != sn.After {
+		return usync.Errorf(usync.CodeUnexpected, "snapshot chunk after %v of seq %d does not continue this client's bootstrap", sn.After, sn.Seq)
+	}
 	rows := make([]store.RowState, len(sn.Rows))
 	var size uint64
 	for i, r := range sn.Rows {
@@ -471,22 +500,24 @@ func (d *syncDriver) applySnapshot(ctx context.Context, sn *usync.Snapshot) erro
 		size += uint64(len(r.State))
 	}
 	var cursor uint64
-	marks := map[crdt.SiteID]uint64{}
+	var marks map[crdt.SiteID]uint64
 	if sn.Last {
-		cursor = sn.Seq
-		for _, m := range sn.Sites {
-			marks[m.Site] = m.Seq
-		}
+		cursor, marks = sn.Seq, boot.marks
 	}
-	commit, err := d.c.store.MergeRows(ctx, rows, marks, cursor)
+	commit, err := c.store.MergeRows(ctx, rows, marks, cursor)
 	if err != nil {
 		return err
 	}
-	d.c.notify(commit.Changed)
-	d.c.setStatus(func(s *Status) {
-		if sn.After == (crdt.RowKey{}) {
-			s.Bootstrap = Progress{}
-		}
+	c.notify(commit.Changed)
+	c.syncMu.Lock()
+	if len(rows) > 0 {
+		boot.after = rows[len(rows)-1].Key
+	}
+	if sn.Last {
+		c.boot = nil
+	}
+	c.syncMu.Unlock()
+	c.setStatus(func(s *Status) {
 		s.Bootstrap.Rows += uint64(len(rows))
 		s.Bootstrap.Bytes += size
 		s.Bootstrap.TotalRows, s.Bootstrap.TotalBytes = sn.TotalRows, sn.TotalBytes

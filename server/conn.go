@@ -191,23 +191,33 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 	}
 	// A client with no cursor bootstraps from the rows read model (as of
 	// the head now) rather than replaying the whole log.
+	// A client resuming an interrupted bootstrap continues it from the
+	// row it names, at the snapshot's seq.
 	logStart := uint64(1)
+	var after crdt.RowKey
 	if sn, ok := c.s.cfg.Log.(Snapshotter); ok && h.Cursor == 0 && head > 0 {
 		rows, bytes, err := sn.SnapshotSize(ctx, tenant)
 		if err != nil {
 			c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "snapshot size: %v", err))
 			return nil
 		}
-		sites, err := sn.SnapshotSites(ctx, tenant)
-		if err != nil {
-			c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "snapshot sites: %v", err))
-			return nil
+		c.snap = &usync.Snapshot{Seq: head, TotalRows: rows, TotalBytes: bytes}
+		if r := h.Resume; r.Seq > 0 && r.Seq <= head && r.After != (crdt.RowKey{}) {
+			c.snap.Seq, after = r.Seq, r.After
+			c.s.m.resumes.Inc()
+		} else {
+			sites, err := sn.SnapshotSites(ctx, tenant)
+			if err != nil {
+				c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "snapshot sites: %v", err))
+				return nil
+			}
+			c.snap.Sites = sites
 		}
-		c.snap = &usync.Snapshot{Seq: head, TotalRows: rows, TotalBytes: bytes, Sites: sites}
-		logStart = head + 1
+		logStart = c.snap.Seq + 1
 	}
 	now := c.s.cfg.Now().UnixMilli()
-	c.sess.Accept(usync.AcceptParams{HighWater: hw, Head: head, LogStart: logStart, ServerTime: crdt.MakeTimestamp(max(now, 0), 0)})
+	c.sess.Accept(usync.AcceptParams{HighWater: hw, Head: head, LogStart: logStart, SnapshotAfter: after,
+		ServerTime: crdt.MakeTimestamp(max(now, 0), 0)})
 	return nil
 }
 
@@ -239,9 +249,10 @@ func (c *conn) deliverSnapshot(ctx context.Context, after crdt.RowKey) error {
 	}
 	m := *c.snap
 	m.After, m.Rows, m.Last = after, rows, len(rows) < c.s.cfg.BatchRows
-	if !m.Last {
-		m.Sites = nil
+	if after != (crdt.RowKey{}) {
+		m.Sites = nil // sent with the first chunk
 	}
+	c.s.m.snapshotRows.Add(float64(len(rows)))
 	c.sess.DeliverSnapshot(&m)
 	return c.ready(ctx)
 }

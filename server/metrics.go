@@ -8,16 +8,18 @@ import (
 // metrics are the server's Prometheus metrics, on its own registry (no
 // package globals), served at /metrics.
 type metrics struct {
-	reg         *prometheus.Registry
-	connections prometheus.Gauge
-	pushes      prometheus.Counter
-	acks        prometheus.Counter
-	appended    prometheus.Counter
-	rejects     *prometheus.CounterVec
-	delivered   prometheus.Counter
-	lag         prometheus.Histogram
-	bytesIn     prometheus.Counter
-	bytesOut    prometheus.Counter
+	reg          *prometheus.Registry
+	connections  prometheus.Gauge
+	pushes       prometheus.Counter
+	acks         prometheus.Counter
+	appended     prometheus.Counter
+	rejects      *prometheus.CounterVec
+	delivered    prometheus.Counter
+	lag          prometheus.Histogram
+	bytesIn      prometheus.Counter
+	bytesOut     prometheus.Counter
+	snapshotRows prometheus.Counter
+	resumes      prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -52,8 +54,14 @@ func newMetrics() *metrics {
 		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "uno_bytes_out_total", Help: "Frame bytes sent to clients.",
 		}),
+		snapshotRows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "uno_snapshot_rows_total", Help: "Rows sent in bootstrap snapshots.",
+		}),
+		resumes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "uno_snapshot_resumes_total", Help: "Bootstraps resumed after an interruption.",
+		}),
 	}
-	m.reg.MustRegister(m.connections, m.pushes, m.acks, m.appended, m.rejects, m.delivered, m.lag, m.bytesIn, m.bytesOut,
+	m.reg.MustRegister(m.connections, m.pushes, m.acks, m.appended, m.rejects, m.delivered, m.lag, m.bytesIn, m.bytesOut, m.snapshotRows, m.resumes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

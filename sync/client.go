@@ -19,6 +19,8 @@ type ClientConfig struct {
 	// Window is how many Changes or Snapshot messages the server may have
 	// in flight to the client. Default 4.
 	Window uint32
+	// Resume continues a bootstrap an earlier connection left unfinished.
+	Resume Resume
 }
 
 type clientState uint8
@@ -97,7 +99,7 @@ func (c *ClientSession) Start() {
 	c.send(&Hello{
 		Versions: c.cfg.Versions, Site: c.cfg.Site, Token: c.cfg.Token,
 		SchemaVersion: c.cfg.SchemaVersion, Cursor: c.cursor,
-		Subscriptions: c.cfg.Subscriptions, Credits: c.cfg.Window,
+		Subscriptions: c.cfg.Subscriptions, Credits: c.cfg.Window, Resume: c.cfg.Resume,
 	})
 }
 

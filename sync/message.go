@@ -57,6 +57,16 @@ type Hello struct {
 	Cursor        uint64         // the last tenant sequence number the client applied (0: none)
 	Subscriptions []Subscription // collections to receive; none means all the token allows
 	Credits       uint32         // Changes messages the server may send before the next Credit
+	// Resume continues an interrupted bootstrap: the snapshot's seq and
+	// the last row received (zero: no bootstrap to resume).
+	Resume Resume
+}
+
+// Resume names where an interrupted snapshot stopped.
+type Resume struct {
+	_     struct{} `cbor:",toarray"`
+	Seq   uint64
+	After crdt.RowKey
 }
 
 // Subscription names a collection to receive, with optional field filters.
@@ -167,9 +177,10 @@ type Snapshot struct {
 	Last       bool
 	TotalRows  uint64 // rows in the whole snapshot, when known (for progress)
 	TotalBytes uint64
-	// Sites holds, in the last chunk, each site's high-water mark as of
-	// the snapshot: the client records them so that the Changes after the
-	// snapshot continue each site's sequence.
+	// Sites holds, in the first chunk, each site's high-water mark as of
+	// the snapshot (read before any row): the client records them with the
+	// last chunk, so that the Changes after the snapshot continue each
+	// site's sequence. A resumed snapshot does not send them again.
 	Sites []SiteMark
 }
 

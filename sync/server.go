@@ -234,6 +234,9 @@ type AcceptParams struct {
 	LogStart uint64
 	// ServerTime is the server's clock now.
 	ServerTime crdt.Timestamp
+	// SnapshotAfter, for a bootstrap resumed from Hello.Resume, is the row
+	// the snapshot continues after.
+	SnapshotAfter crdt.RowKey
 }
 
 // Accept opens the session after the token was verified.
@@ -247,7 +250,7 @@ func (s *ServerSession) Accept(p AcceptParams) {
 	s.cursor = min(s.hello.Cursor, p.Head)
 	s.credits = min(s.hello.Credits, s.cfg.MaxCredits)
 	if p.LogStart > 1 && s.cursor+1 < p.LogStart {
-		s.snapshot = &snapshotState{}
+		s.snapshot = &snapshotState{after: p.SnapshotAfter}
 	}
 	s.send(&Welcome{Version: s.version, ServerTime: p.ServerTime, HighWater: p.HighWater, Head: p.Head, Limits: s.cfg.Limits})
 }

@@ -360,3 +360,80 @@ func TestSync_BootstrapFromSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// A bootstrap cut off midway resumes where it stopped: the server sends
+// each row about once, and the client ends equal to the read model.
+func TestSync_BootstrapResumes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := server.OpenSQLiteLog(ctx, filepath.Join(dir, "server.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	auth, _ := server.NewDevAuth("dev")
+	srv, err := server.New(server.Config{Log: l, Auth: auth, BatchRows: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	e := &env{log: l, auth: auth, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync"}
+	const rows = 3000
+	a := e.client(t, "a", true)
+	err = a.Tx(ctx, func(tx *client.Tx) error {
+		for i := range rows {
+			if err := tx.Put("items", fmt.Sprintf("i%05d", i), map[string]any{"n": i}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncCtx(t, a)
+
+	proxy := newCutProxy(t, strings.TrimPrefix(hs.URL, "http://"))
+	b, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "b.db"),
+		Server: "ws://" + proxy.addr() + "/v1/sync", Token: auth.Token,
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	waitFor(t, func() bool { return b.Status().Bootstrap.Rows >= 300 })
+	proxy.cut() // cut it midway; the client reconnects by itself
+	t.Logf("cut at %+v", b.Status().Bootstrap)
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := b.Sync(sctx); err != nil {
+		t.Fatal(err)
+	}
+	st := b.Status()
+	if !st.Bootstrap.Done || st.Bootstrap.Rows != rows {
+		t.Fatalf("bootstrap %+v, want %d rows, done", st.Bootstrap, rows)
+	}
+	want, _ := l.RowsHash(ctx, "dev")
+	if h, _ := b.Hash(ctx); h != want {
+		t.Fatal("b differs from the server's read model")
+	}
+	resp, err := http.Get(hs.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var sent, resumes float64
+	for _, line := range strings.Split(string(body), "\n") {
+		fmt.Sscanf(line, "uno_snapshot_rows_total %g", &sent)
+		fmt.Sscanf(line, "uno_snapshot_resumes_total %g", &resumes)
+	}
+	if resumes < 1 {
+		t.Fatalf("no bootstrap was resumed (%v rows sent)", sent)
+	}
+	if sent > rows+4*7*2 { // at most a window of chunks in flight is sent twice
+		t.Fatalf("the server sent %v snapshot rows for %d: the bootstrap restarted instead of resuming", sent, rows)
+	}
+}
