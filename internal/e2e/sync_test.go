@@ -437,3 +437,50 @@ func TestSync_BootstrapResumes(t *testing.T) {
 		t.Fatalf("the server sent %v snapshot rows for %d: the bootstrap restarted instead of resuming", sent, rows)
 	}
 }
+
+// Status events: a background client goes connecting → syncing or
+// up-to-date, reports its pending count, and goes offline with the error
+// when the server goes away.
+func TestSync_StatusEvents(t *testing.T) {
+	ctx := context.Background()
+	e := startServer(t)
+	proxy := newCutProxy(t, strings.TrimPrefix(strings.TrimSuffix(e.url, "/v1/sync"), "ws://"))
+	c, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "c.db"),
+		Server: "ws://" + proxy.addr() + "/v1/sync", Token: e.auth.Token,
+		BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	events := c.StatusChanges()
+	seen := map[client.SyncState]bool{}
+	deadline := time.After(10 * time.Second)
+	for !seen[client.StateUpToDate] {
+		select {
+		case st := <-events:
+			seen[st.State] = true
+		case <-deadline:
+			t.Fatalf("never up to date; saw %v", seen)
+		}
+	}
+	if !seen[client.StateConnecting] {
+		t.Errorf("no connecting event before up-to-date: %v", seen)
+	}
+	if st := c.Status(); st.LastSync.IsZero() || st.Pending != 0 {
+		t.Errorf("up-to-date status %+v: want a last sync time and nothing pending", st)
+	}
+	proxy.cut()
+	for {
+		select {
+		case st := <-events:
+			if st.State == client.StateOffline {
+				if st.Err == nil || st.Retry.IsZero() {
+					t.Errorf("offline status %+v: want the error and the retry time", st)
+				}
+				return
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no offline event after the connection was cut")
+		}
+	}
+}
