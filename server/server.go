@@ -75,7 +75,10 @@ type Server struct {
 	mux   *http.ServeMux
 	conns atomic.Int64
 	m     *metrics
-	wg    gosync.WaitGroup
+
+	mu     gosync.Mutex // guards closed and wg.Add against Close's wg.Wait
+	closed bool
+	wg     gosync.WaitGroup
 
 	ctx    context.Context // ends when the server closes
 	cancel context.CancelFunc
@@ -105,6 +108,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // Close ends every sync connection (clients reconnect elsewhere or later)
 // and waits for them. It does not close the log.
 func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
 	s.codec.Close()
@@ -139,7 +145,14 @@ func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(int64(s.codec.Limits().MaxFrameBytes))
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ws.Close(CloseCode(usync.CodeUnavailable), "server closing")
+		return
+	}
 	s.wg.Add(1)
+	s.mu.Unlock()
 	defer s.wg.Done()
 	s.m.connections.Inc()
 	defer s.m.connections.Dec()
