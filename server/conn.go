@@ -284,10 +284,13 @@ func (c *conn) deliver(ctx context.Context) error {
 }
 
 func (c *conn) write(ctx context.Context, m usync.Message) error {
+	var b []byte
+	var err error
 	if ch, ok := m.(*usync.Changes); ok {
-		m = c.raw(ch)
+		b, err = c.encodeChanges(ch)
+	} else {
+		b, err = c.s.codec.Encode(m)
 	}
-	b, err := c.s.codec.Encode(m)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", m.Type(), err)
 	}
@@ -305,22 +308,20 @@ func (c *conn) write(ctx context.Context, m usync.Message) error {
 	return c.ws.Write(wctx, websocket.MessageBinary, b)
 }
 
-// raw swaps a Changes for one whose transactions the log already holds
-// encoded, so fanning an entry out to many connections encodes it once.
-func (c *conn) raw(ch *usync.Changes) usync.Message {
-	enc, ok := c.s.cfg.Log.(encodedTxs)
-	if !ok {
-		return ch
+// encodeChanges encodes a Changes from the encodings the log keeps of its
+// newest entries, when it has them: fanning an entry out to many
+// connections then encodes it once.
+func (c *conn) encodeChanges(ch *usync.Changes) ([]byte, error) {
+	if enc, ok := c.s.cfg.Log.(encodedTxs); ok {
+		if txs, ok := enc.Encoded(c.tenant, ch.Changes); ok {
+			seqs := make([]uint64, len(ch.Changes))
+			for i := range ch.Changes {
+				seqs[i] = ch.Changes[i].Seq
+			}
+			return c.s.codec.EncodeChanges(ch.From, ch.To, seqs, txs)
+		}
 	}
-	txs, ok := enc.Encoded(c.tenant, ch.Changes)
-	if !ok {
-		return ch
-	}
-	out := &usync.RawChanges{From: ch.From, To: ch.To, Changes: make([]usync.RawChange, len(txs))}
-	for i := range txs {
-		out.Changes[i] = usync.RawChange{Seq: ch.Changes[i].Seq, Tx: txs[i]}
-	}
-	return out
+	return c.s.codec.Encode(ch)
 }
 
 // close ends the WebSocket with a close code carrying the protocol code.

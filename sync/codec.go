@@ -126,8 +126,13 @@ func (c *Codec) Encode(m Message) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", m.Type(), err)
 	}
+	return c.frame(m.Type(), payload)
+}
+
+// frame wraps an encoded payload: the flags byte, compression, limits.
+func (c *Codec) frame(t Type, payload []byte) ([]byte, error) {
 	if len(payload) > c.cfg.MaxMessageBytes {
-		return nil, Errorf(CodeTooLarge, "%s of %d bytes exceeds %d", m.Type(), len(payload), c.cfg.MaxMessageBytes)
+		return nil, Errorf(CodeTooLarge, "%s of %d bytes exceeds %d", t, len(payload), c.cfg.MaxMessageBytes)
 	}
 	frame := []byte{0}
 	if c.cfg.CompressAbove >= 0 && len(payload) > c.cfg.CompressAbove {
@@ -137,9 +142,52 @@ func (c *Codec) Encode(m Message) ([]byte, error) {
 		frame = append(frame, payload...)
 	}
 	if len(frame) > c.cfg.MaxFrameBytes {
-		return nil, Errorf(CodeTooLarge, "%s frame of %d bytes exceeds %d", m.Type(), len(frame), c.cfg.MaxFrameBytes)
+		return nil, Errorf(CodeTooLarge, "%s frame of %d bytes exceeds %d", t, len(frame), c.cfg.MaxFrameBytes)
 	}
 	return frame, nil
+}
+
+// EncodeChanges returns a Changes frame built from transactions already
+// encoded (crdt.EncodeTx bytes): the CBOR around them is written by hand,
+// so a server fanning one entry out to many connections neither encodes
+// nor re-validates it per connection. Peers decode it as *Changes.
+func (c *Codec) EncodeChanges(from, to uint64, seqs []uint64, txs [][]byte) ([]byte, error) {
+	if len(seqs) != len(txs) {
+		return nil, fmt.Errorf("encode Changes: %d seqs for %d transactions", len(seqs), len(txs))
+	}
+	size := 32
+	for _, t := range txs {
+		size += len(t) + 12
+	}
+	p := make([]byte, 0, size)
+	p = cborHead(p, 4, 2) // envelope: [type, body]
+	p = cborHead(p, 0, uint64(TypeChanges))
+	p = cborHead(p, 4, 3) // body: [from, to, changes]
+	p = cborHead(p, 0, from)
+	p = cborHead(p, 0, to)
+	p = cborHead(p, 4, uint64(len(txs)))
+	for i, t := range txs {
+		p = cborHead(p, 4, 2) // change: [seq, tx]
+		p = cborHead(p, 0, seqs[i])
+		p = append(p, t...)
+	}
+	return c.frame(TypeChanges, p)
+}
+
+// cborHead appends a CBOR head: major type and argument.
+func cborHead(b []byte, major byte, v uint64) []byte {
+	m := major << 5
+	switch {
+	case v < 24:
+		return append(b, m|byte(v))
+	case v <= 0xff:
+		return append(b, m|24, byte(v))
+	case v <= 0xffff:
+		return append(b, m|25, byte(v>>8), byte(v))
+	case v <= 0xffffffff:
+		return append(b, m|26, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+	}
+	return append(b, m|27, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
 }
 
 // Decode parses a frame. Every failure is an *Error: ErrTooLarge,

@@ -3,7 +3,6 @@ package sync
 import (
 	"strconv"
 
-	"github.com/fxamacker/cbor/v2"
 	"github.com/unosync/uno/crdt"
 )
 
@@ -137,24 +136,6 @@ type Changes struct {
 	Changes []Change
 }
 
-// RawChanges is Changes with each transaction already encoded (CBOR, as
-// crdt.EncodeTx writes it). It encodes to the same bytes a Changes would,
-// so a server fanning one log entry out to many connections encodes it
-// once. Decoding yields *Changes.
-type RawChanges struct {
-	_       struct{} `cbor:",toarray"`
-	From    uint64
-	To      uint64
-	Changes []RawChange
-}
-
-// RawChange is a Change with its transaction already encoded.
-type RawChange struct {
-	_   struct{} `cbor:",toarray"`
-	Seq uint64
-	Tx  cbor.RawMessage
-}
-
 // SnapshotRow is one row's merge state (crdt.EncodeRow bytes).
 type SnapshotRow struct {
 	_          struct{} `cbor:",toarray"`
@@ -238,7 +219,6 @@ func (*Welcome) Type() Type      { return TypeWelcome }
 func (*Push) Type() Type         { return TypePush }
 func (*Ack) Type() Type          { return TypeAck }
 func (*Changes) Type() Type      { return TypeChanges }
-func (*RawChanges) Type() Type   { return TypeChanges }
 func (*Snapshot) Type() Type     { return TypeSnapshot }
 func (*Reject) Type() Type       { return TypeReject }
 func (*ErrorMessage) Type() Type { return TypeError }
