@@ -20,7 +20,7 @@ func roomPeer(ctx context.Context, p *peer, writes int, pace time.Duration, want
 	acks := make(chan struct{}, 1)
 	done := make(chan error, 1)
 	go func() {
-		got := 0
+		got, owed := 0, uint32(0)
 		for got < want {
 			m, err := p.recv(ctx)
 			if err != nil {
@@ -37,9 +37,13 @@ func roomPeer(ctx context.Context, p *peer, writes int, pace time.Duration, want
 						onDelivery(ch)
 					}
 				}
-				if err := p.send(ctx, &usync.Credit{N: 1}); err != nil {
-					done <- err
-					return
+				// Grant credits 4 at a time, as the client does (window 8).
+				if owed++; owed >= 4 {
+					if err := p.send(ctx, &usync.Credit{N: owed}); err != nil {
+						done <- err
+						return
+					}
+					owed = 0
 				}
 			case *usync.ErrorMessage:
 				done <- m.Err()

@@ -21,6 +21,11 @@ type ClientConfig struct {
 	Window uint32
 	// Resume continues a bootstrap an earlier connection left unfinished.
 	Resume Resume
+	// CreditBatch grants credits this many at a time (at most Window;
+	// default 1): fewer Credit frames for the server to read. The server
+	// always keeps at least Window-CreditBatch+1 credits, so it never
+	// waits for a batch.
+	CreditBatch uint32
 }
 
 type clientState uint8
@@ -52,6 +57,7 @@ type ClientSession struct {
 
 	pongNonce, pongHead uint64 // the last Pong
 	rewind              bool   // a gap was reported: resend from the next Ack's mark
+	owed                uint32 // credits earned by applied batches, not granted yet
 
 	rd ClientReady
 }
@@ -87,6 +93,7 @@ func NewClientSession(cfg ClientConfig, cursor uint64) *ClientSession {
 	if cfg.Window == 0 {
 		cfg.Window = 4
 	}
+	cfg.CreditBatch = min(max(cfg.CreditBatch, 1), cfg.Window)
 	return &ClientSession{cfg: cfg, cursor: cursor}
 }
 
@@ -267,7 +274,10 @@ func (c *ClientSession) Applied() {
 		}
 	}
 	c.rd.Apply = nil
-	c.send(&Credit{N: 1})
+	if c.owed++; c.owed >= c.cfg.CreditBatch {
+		c.send(&Credit{N: c.owed})
+		c.owed = 0
+	}
 }
 
 // WantPush reports whether the session can push: the driver reads up to
