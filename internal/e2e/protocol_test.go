@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -181,5 +182,22 @@ func TestProtocol_ClockDrift(t *testing.T) {
 	d, err := ok.Collection("todos").Get(ctx, "t")
 	if err != nil || string(d.Fields["by"]) != `"late"` {
 		t.Fatalf("ok sees %v, %v; want late's later write", d.Fields, err)
+	}
+}
+
+// The WebSocket endpoint checks Origin: a browser page from another site
+// cannot open a sync connection unless the server allows its origin.
+func TestProtocol_OriginCheck(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e := startServer(t)
+	h := http.Header{}
+	h.Set("Origin", "https://evil.example")
+	_, resp, err := websocket.Dial(ctx, e.url, &websocket.DialOptions{HTTPHeader: h})
+	if err == nil {
+		t.Fatal("a cross-origin WebSocket was accepted")
+	}
+	if resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-origin dial: %v (response %v), want 403", err, resp)
 	}
 }
