@@ -414,6 +414,12 @@ func (d *syncDriver) ready(ctx context.Context) error {
 				return err
 			}
 		}
+		// Rejections first: the Ack that follows one drops it from the outbox.
+		for _, r := range rd.Rejected {
+			if err := d.c.rollback(ctx, r); err != nil {
+				return err
+			}
+		}
 		if rd.Acked > 0 {
 			if err := d.c.store.Ack(ctx, rd.Acked); err != nil {
 				return err
@@ -424,9 +430,6 @@ func (d *syncDriver) ready(ctx context.Context) error {
 				return err
 			}
 			d.sess.Applied()
-		}
-		for _, r := range rd.Rejected {
-			d.c.cfg.Logger.Warn("server rejected a transaction", "seq", r.Seq, "code", r.Code, "reason", r.Reason)
 		}
 		for _, m := range rd.Send {
 			b, err := d.codec.Encode(m)
@@ -525,4 +528,38 @@ func (d *syncDriver) applySnapshot(ctx context.Context, sn *usync.Snapshot) erro
 		s.Bootstrap.Done = sn.Last
 	})
 	return nil
+}
+
+// rollback undoes a local transaction the server refused: the rows it
+// touched take the server's states with the later pending transactions
+// replayed, and the refusal joins the rejection feed.
+func (c *Client) rollback(ctx context.Context, r *usync.Reject) error {
+	c.cfg.Logger.Warn("server refused a transaction", "seq", r.Seq, "code", r.Code, "reason", r.Reason)
+	rows := make([]store.RowState, len(r.Rows))
+	for i, sr := range r.Rows {
+		row := &crdt.Row{}
+		if len(sr.State) > 0 {
+			var err error
+			if row, err = crdt.DecodeRow(sr.State); err != nil {
+				return usync.Errorf(usync.CodeBadMessage, "reject row %s/%s: %v", sr.Collection, sr.Row, err)
+			}
+		}
+		rows[i] = store.RowState{Key: crdt.RowKey{Collection: sr.Collection, Row: sr.Row}, Row: row}
+	}
+	commit, err := c.store.Reject(ctx, store.Rejection{Seq: r.Seq, Code: uint16(r.Code), Reason: r.Reason}, rows)
+	if err != nil {
+		return err
+	}
+	c.notify(commit.Changed)
+	return nil
+}
+
+// Rejections returns up to limit entries of the rejection feed with IDs
+// above after, oldest first (limit 0: all): local transactions a server
+// refused and the client rolled back. Code is a usync.Code.
+func (c *Client) Rejections(ctx context.Context, after uint64, limit int) ([]store.Rejection, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	return c.store.Rejections(ctx, after, limit)
 }

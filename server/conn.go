@@ -142,7 +142,11 @@ func (c *conn) ready(ctx context.Context) error {
 				c.sess.Advance(rd)
 				continue
 			}
-			seqs, err := c.s.cfg.Log.Append(ctx, c.tenant, rd.Append)
+			txs, rejects := c.validate(ctx, rd.Append)
+			seqs, err := c.s.cfg.Log.Append(ctx, c.tenant, txs)
+			if err == nil && len(rejects) > 0 {
+				err = c.reject(ctx, rejects)
+			}
 			if err != nil {
 				var se *usync.Error
 				if errors.As(err, &se) {
@@ -218,6 +222,72 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 	now := c.s.cfg.Now().UnixMilli()
 	c.sess.Accept(usync.AcceptParams{HighWater: hw, Head: head, LogStart: logStart, SnapshotAfter: after,
 		ServerTime: crdt.MakeTimestamp(max(now, 0), 0)})
+	return nil
+}
+
+// rejection is a transaction a write rule refused.
+type rejection struct {
+	tx   *crdt.Tx // as pushed
+	code usync.Code
+	why  string
+}
+
+// validate runs the write rule on each transaction. It returns the
+// transactions to append, with each refused one replaced by an empty
+// transaction of the same site and seq, and the refusals.
+func (c *conn) validate(ctx context.Context, txs []crdt.Tx) ([]crdt.Tx, []rejection) {
+	if c.s.cfg.Validate == nil {
+		return txs, nil
+	}
+	var out []crdt.Tx
+	var rejects []rejection
+	for i := range txs {
+		err := c.s.cfg.Validate(ctx, c.tenant, &txs[i])
+		if err == nil {
+			continue
+		}
+		if out == nil {
+			out = append([]crdt.Tx(nil), txs...)
+		}
+		out[i] = crdt.Tx{Site: txs[i].Site, Seq: txs[i].Seq, Time: txs[i].Time}
+		code := usync.CodeInvalidTx
+		var se *usync.Error
+		if errors.As(err, &se) {
+			code = se.Code
+		}
+		rejects = append(rejects, rejection{tx: &txs[i], code: code, why: err.Error()})
+	}
+	if out == nil {
+		return txs, nil
+	}
+	return out, rejects
+}
+
+// reject tells the client of each refused transaction, with the server's
+// states of the rows it touched, before the Ack.
+func (c *conn) reject(ctx context.Context, rejects []rejection) error {
+	rs, ok := c.s.cfg.Log.(rowStates)
+	for _, r := range rejects {
+		m := &usync.Reject{Site: r.tx.Site, Seq: r.tx.Seq, Code: r.code, Reason: r.why}
+		if ok {
+			seen := map[crdt.RowKey]bool{}
+			var keys []crdt.RowKey
+			for _, op := range r.tx.Ops {
+				k := crdt.RowKey{Collection: op.Collection, Row: op.Row}
+				if !seen[k] {
+					seen[k] = true
+					keys = append(keys, k)
+				}
+			}
+			rows, err := rs.RowStates(ctx, c.tenant, keys)
+			if err != nil {
+				return err
+			}
+			m.Rows = rows
+		}
+		c.s.m.rejects.WithLabelValues(r.code.String()).Inc()
+		c.sess.RejectTx(m)
+	}
 	return nil
 }
 

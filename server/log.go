@@ -82,3 +82,9 @@ type Snapshotter interface {
 type encodedTxs interface {
 	Encoded(tenant string, entries []usync.Change) ([][]byte, bool)
 }
+
+// rowStates is the optional capability of a log with a rows read model:
+// the current states of some rows (no State for a row never written).
+type rowStates interface {
+	RowStates(ctx context.Context, tenant string, keys []crdt.RowKey) ([]usync.SnapshotRow, error)
+}

@@ -163,3 +163,21 @@ func (l *SQLiteLog) SnapshotSites(ctx context.Context, tenant string) ([]usync.S
 	}
 	return out, rows.Err()
 }
+
+// RowStates returns the current states of the named rows; a row never
+// written has no State.
+func (l *SQLiteLog) RowStates(ctx context.Context, tenant string, keys []crdt.RowKey) ([]usync.SnapshotRow, error) {
+	if err := l.check(); err != nil {
+		return nil, err
+	}
+	var out []usync.SnapshotRow
+	for _, k := range keys {
+		var state []byte
+		err := l.db.QueryRowContext(ctx, `SELECT state FROM rows WHERE tenant = ? AND coll = ? AND id = ?`, tenant, k.Collection, k.Row).Scan(&state)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("row states: %w", err)
+		}
+		out = append(out, usync.SnapshotRow{Collection: k.Collection, Row: k.Row, State: state})
+	}
+	return out, nil
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/unosync/uno/crdt"
 	usync "github.com/unosync/uno/sync"
 )
 
@@ -36,6 +37,13 @@ type Config struct {
 	// MaxDrift is how far ahead of the server's clock a pushed
 	// transaction may be stamped. Default 24h (crdt.DefaultMaxDrift).
 	MaxDrift time.Duration
+	// Validate, if set, is a write rule: it sees each pushed transaction
+	// before it is appended and may refuse it by returning an error (a
+	// *usync.Error chooses the code; others are CodeInvalidTx). A refused
+	// transaction is appended as an empty one, so the site's sequence has
+	// no gap and no replica sees its changes; its client gets a Reject with
+	// the rows' server states and rolls it back.
+	Validate func(ctx context.Context, tenant string, tx *crdt.Tx) error
 	// Now returns the time; default time.Now.
 	Now func() time.Time
 	// Logger receives diagnostics; default discard.

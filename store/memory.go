@@ -23,6 +23,7 @@ type Memory struct {
 	marks     map[crdt.SiteID]uint64
 	outbox    []*crdt.Tx
 	cursor    uint64
+	rejects   []Rejection
 	conflicts []ConflictEntry
 }
 
@@ -127,6 +128,53 @@ func (m *Memory) Observe(ctx context.Context, ts crdt.Timestamp) error {
 	defer m.mu.Unlock()
 	m.clock.ObserveTrusted(ts)
 	return nil
+}
+
+// Reject implements Store.
+func (m *Memory) Reject(ctx context.Context, rej Rejection, rows []RowState) (*Commit, error) {
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	for _, rs := range rows {
+		if err := validKey(rs.Key, rs.Row); err != nil {
+			return nil, err
+		}
+	}
+	var pending []*crdt.Tx
+	for _, tx := range m.outbox {
+		if tx.Seq > rej.Seq {
+			pending = append(pending, tx)
+		}
+	}
+	var changed []crdt.RowKey
+	for _, rs := range rows {
+		r := replay(rs.Key, rs.Row, pending)
+		if r.CL == 0 && len(r.Fields) == 0 {
+			delete(m.rows, rs.Key) // never existed: keep no trace of it
+		} else {
+			m.rows[rs.Key] = r
+		}
+		changed = append(changed, rs.Key)
+	}
+	rej.ID = uint64(len(m.rejects) + 1)
+	m.rejects = append(m.rejects, rej)
+	return &Commit{Changed: changed}, nil
+}
+
+// Rejections implements Store.
+func (m *Memory) Rejections(ctx context.Context, after uint64, limit int) ([]Rejection, error) {
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	var out []Rejection
+	for _, r := range m.rejects {
+		if r.ID > after && (limit <= 0 || len(out) < limit) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // Cursor implements Store.

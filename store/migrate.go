@@ -78,6 +78,19 @@ var migrations = []migration{
 			`ALTER TABLE _uno_replica DROP COLUMN cursor`,
 		},
 	},
+	{ // 4: the rejection feed: local transactions a server refused.
+		up: []string{
+			`CREATE TABLE _uno_rejections (
+				id     INTEGER PRIMARY KEY AUTOINCREMENT,
+				seq    INTEGER NOT NULL,
+				code   INTEGER NOT NULL,
+				reason TEXT    NOT NULL
+			)`,
+		},
+		down: []string{
+			`DROP TABLE _uno_rejections`,
+		},
+	},
 }
 
 // SchemaVersion is the internal schema version this code writes.

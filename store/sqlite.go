@@ -431,8 +431,23 @@ func (w *writeTx) load(k crdt.RowKey) (*crdt.Row, error) {
 // collection's table, a deleted row's state to _uno_deleted.
 func (w *writeTx) put(k crdt.RowKey, r *crdt.Row) error {
 	s := w.s
-	state := crdt.EncodeRow(r)
 	was := w.where[k]
+	if r.CL == 0 && len(r.Fields) == 0 {
+		// Never existed (a rolled-back creation): keep no trace of it.
+		if was == inTable {
+			if _, err := w.exec(k.Collection, fmt.Sprintf(`DELETE FROM %s WHERE id = ?`, quote(k.Collection)), k.Row); err != nil {
+				return fmt.Errorf("delete %s/%s: %w", k.Collection, k.Row, err)
+			}
+		}
+		if was == inDeleted {
+			if _, err := w.exec("", `DELETE FROM _uno_deleted WHERE coll = ? AND id = ?`, k.Collection, k.Row); err != nil {
+				return fmt.Errorf("delete %s/%s: %w", k.Collection, k.Row, err)
+			}
+		}
+		w.where[k] = nowhere
+		return nil
+	}
+	state := crdt.EncodeRow(r)
 	if !r.Alive() {
 		if was == inTable {
 			if _, err := w.exec(k.Collection, fmt.Sprintf(`DELETE FROM %s WHERE id = ?`, quote(k.Collection)), k.Row); err != nil {
@@ -618,6 +633,93 @@ func (s *SQLite) Observe(ctx context.Context, ts crdt.Timestamp) error {
 	return nil
 }
 
+// Reject implements Store.
+func (s *SQLite) Reject(ctx context.Context, rej Rejection, rows []RowState) (*Commit, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer w.tx.Rollback()
+	pending, err := w.outboxAfter(rej.Seq)
+	if err != nil {
+		return nil, err
+	}
+	var changed []crdt.RowKey
+	for _, rs := range rows {
+		if err := validKey(rs.Key, rs.Row); err != nil {
+			return nil, err
+		}
+		r, err := w.load(rs.Key)
+		if err != nil {
+			return nil, err
+		}
+		*r = *replay(rs.Key, rs.Row, pending)
+		if err := w.put(rs.Key, r); err != nil {
+			return nil, err
+		}
+		changed = append(changed, rs.Key)
+	}
+	if _, err := w.exec("", `INSERT INTO _uno_rejections (seq, code, reason) VALUES (?, ?, ?)`, int64(rej.Seq), int(rej.Code), rej.Reason); err != nil {
+		return nil, fmt.Errorf("record rejection: %w", err)
+	}
+	if err := w.tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	s.mergeColumns(w.pending)
+	return &Commit{Changed: changed}, nil
+}
+
+// outboxAfter returns the pending local transactions after seq.
+func (w *writeTx) outboxAfter(seq uint64) ([]*crdt.Tx, error) {
+	rows, err := w.tx.QueryContext(w.ctx, `SELECT tx FROM _uno_outbox WHERE seq > ? ORDER BY seq`, int64(seq))
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []*crdt.Tx
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		tx, err := crdt.DecodeTx(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: outbox: %w", ErrCorrupt, err)
+		}
+		out = append(out, tx)
+	}
+	return out, rows.Err()
+}
+
+// Rejections implements Store.
+func (s *SQLite) Rejections(ctx context.Context, after uint64, limit int) ([]Rejection, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, seq, code, reason FROM _uno_rejections WHERE id > ? ORDER BY id LIMIT ?`, int64(after), limit)
+	if err != nil {
+		return nil, fmt.Errorf("read rejections: %w", err)
+	}
+	defer rows.Close()
+	var out []Rejection
+	for rows.Next() {
+		var r Rejection
+		if err := rows.Scan(&r.ID, &r.Seq, &r.Code, &r.Reason); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 // Cursor implements Store.
 func (s *SQLite) Cursor(ctx context.Context) (uint64, error) {
 	if err := s.check(); err != nil {
@@ -753,6 +855,40 @@ type merger struct {
 	changed   []crdt.RowKey
 	seen      map[crdt.RowKey]bool
 	conflicts []conflict.Record
+}
+
+// validKey checks a row key and its state's field names from a server.
+func validKey(k crdt.RowKey, r *crdt.Row) error {
+	if err := ValidName(k.Collection, false); err != nil {
+		return err
+	}
+	if k.Row == "" || len(k.Row) > MaxIDBytes || !utf8.ValidString(k.Row) {
+		return fmt.Errorf("%w: row id %.40q", ErrInvalidName, k.Row)
+	}
+	for _, f := range r.Fields {
+		if err := ValidName(f.Name, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replay returns a copy of a server's row state with the ops of pending
+// local transactions on the same row applied again.
+func replay(k crdt.RowKey, server *crdt.Row, pending []*crdt.Tx) *crdt.Row {
+	r := server.Clone()
+	for _, tx := range pending {
+		d := tx.Dot()
+		for i := range tx.Ops {
+			op := &tx.Ops[i]
+			if op.Collection == k.Collection && op.Row == k.Row {
+				if _, err := r.Apply(op, d); err != nil {
+					panic("store: outbox op does not apply: " + err.Error())
+				}
+			}
+		}
+	}
+	return r
 }
 
 // mergeRows joins row states into the rows load returns.

@@ -78,6 +78,17 @@ type Store interface {
 	// replica's clock and persists it, so later writes are stamped after it.
 	Observe(ctx context.Context, ts crdt.Timestamp) error
 
+	// Reject rolls back a local transaction a server refused: each row it
+	// touched takes the server's state (rows; an empty Row for one the
+	// server never had) with this replica's later pending transactions
+	// replayed on it, and the refusal joins the rejection feed, in one
+	// atomic transaction.
+	Reject(ctx context.Context, r Rejection, rows []RowState) (*Commit, error)
+
+	// Rejections returns up to limit rejections with IDs above after,
+	// oldest first.
+	Rejections(ctx context.Context, after uint64, limit int) ([]Rejection, error)
+
 	// Cursor returns the sync cursor (0 before the first sync).
 	Cursor(ctx context.Context) (uint64, error)
 
@@ -130,6 +141,14 @@ type RowState struct {
 type Doc struct {
 	ID  string
 	Row *crdt.Row
+}
+
+// Rejection is a local transaction a server refused, on the rejection feed.
+type Rejection struct {
+	ID     uint64 // position in the feed (set by the store)
+	Seq    uint64 // the refused transaction's sequence number
+	Code   uint16 // the protocol error code (see package sync)
+	Reason string
 }
 
 // ConflictEntry is a conflict record with its position in the log.

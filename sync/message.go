@@ -180,6 +180,11 @@ type Reject struct {
 	Seq    uint64
 	Code   Code
 	Reason string
+	// Rows are the server's states of the rows the transaction touched,
+	// after refusing it (for a rule's refusal; none for a gap): the client
+	// takes them in place of its own and replays its later pending
+	// transactions on them.
+	Rows []SnapshotRow
 }
 
 // ErrorMessage reports a session error; the sender closes after it.

@@ -353,6 +353,16 @@ func (s *ServerSession) AppendFailed(err error) {
 	s.fail(Errorf(CodeUnavailable, "append: %v", err))
 }
 
+// RejectTx queues a Reject for one of the session's transactions that a
+// write rule refused. The driver appends an empty transaction in its
+// place (so the site's sequence has no gap) and calls RejectTx before
+// Appended, so the client hears of the refusal before the Ack.
+func (s *ServerSession) RejectTx(m *Reject) {
+	if s.state == serverOpen {
+		s.send(m)
+	}
+}
+
 // Want reports whether the session can take more data for the client: the
 // log entries after from (up to one message's worth) or, while
 // bootstrapping, the next snapshot chunk after key. The driver reads them
