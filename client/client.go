@@ -69,6 +69,11 @@ type Config struct {
 	Server string
 	// Token authenticates the client to the server.
 	Token string
+	// Subscriptions names the collections to receive from the server;
+	// none means all the token allows. Local writes to other collections
+	// are still pushed. Changing it later needs a new replica: what was
+	// left out is not fetched again.
+	Subscriptions []string
 	// ManualSync turns off the background sync loop that otherwise runs
 	// while Server is set; Sync then connects, syncs and disconnects.
 	ManualSync bool
@@ -99,6 +104,11 @@ func (c *Config) validate() error {
 	}
 	if err := c.Schema.Validate(); err != nil {
 		return fmt.Errorf("client: config: %w", err)
+	}
+	for _, name := range c.Subscriptions {
+		if err := store.ValidName(name, false); err != nil {
+			return fmt.Errorf("client: config: subscription: %w", err)
+		}
 	}
 	if c.MaxValueBytes < 0 || c.MaxTxOps < 0 {
 		return errors.New("client: config: limits must not be negative")

@@ -256,8 +256,12 @@ func (c *Client) connect(ctx context.Context, live bool) error {
 		resume = usync.Resume{Seq: b.seq, After: b.after}
 	}
 	c.syncMu.Unlock()
+	subs := make([]usync.Subscription, len(c.cfg.Subscriptions))
+	for i, name := range c.cfg.Subscriptions {
+		subs[i] = usync.Subscription{Collection: name}
+	}
 	sess := usync.NewClientSession(usync.ClientConfig{Site: c.store.Site(), Token: c.cfg.Token, SchemaVersion: c.schemaVersion(),
-		Resume: resume, Window: 8, CreditBatch: 4}, cursor)
+		Subscriptions: subs, Resume: resume, Window: 8, CreditBatch: 4}, cursor)
 	d := &syncDriver{c: c, ws: ws, codec: codec, sess: sess, live: live, waiting: map[uint64]chan uint64{}}
 	sess.Start()
 	if err := d.run(ctx); err != nil {

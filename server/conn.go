@@ -20,6 +20,7 @@ type conn struct {
 	sess   *usync.ServerSession
 	tenant string
 	snap   *usync.Snapshot // the bootstrap in progress: its seq and totals
+	colls  map[string]bool // subscribed collections; empty means all
 
 	wait       <-chan struct{} // closed when the log grows past waitFrom
 	waitFrom   uint64
@@ -183,6 +184,12 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 		return nil
 	}
 	c.tenant = tenant
+	for _, sub := range h.Subscriptions {
+		if c.colls == nil {
+			c.colls = map[string]bool{}
+		}
+		c.colls[sub.Collection] = true
+	}
 	hw, err := c.s.cfg.Log.HighWater(ctx, tenant, h.Site)
 	if err != nil {
 		c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "read high-water: %v", err))
@@ -305,6 +312,24 @@ func (c *conn) checkClocks(txs []crdt.Tx) *usync.Error {
 	return nil
 }
 
+// subscribed keeps the entries the client subscribed to: a transaction
+// goes whole if any of its ops is in a subscribed collection.
+func (c *conn) subscribed(chs []usync.Change) []usync.Change {
+	if len(c.colls) == 0 {
+		return chs
+	}
+	out := chs[:0:0]
+	for _, ch := range chs {
+		for i := range ch.Tx.Ops {
+			if c.colls[ch.Tx.Ops[i].Collection] {
+				out = append(out, ch)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // deliverSnapshot sends the next chunk of the bootstrap snapshot.
 func (c *conn) deliverSnapshot(ctx context.Context, after crdt.RowKey) error {
 	sn, ok := c.s.cfg.Log.(Snapshotter)
@@ -319,6 +344,21 @@ func (c *conn) deliverSnapshot(ctx context.Context, after crdt.RowKey) error {
 	}
 	m := *c.snap
 	m.After, m.Rows, m.Last = after, rows, len(rows) < c.s.cfg.BatchRows
+	if len(c.colls) > 0 {
+		kept := rows[:0:0]
+		for _, r := range rows {
+			if c.colls[r.Collection] {
+				kept = append(kept, r)
+			}
+		}
+		m.Rows = kept
+		if len(kept) == 0 && !m.Last {
+			// Nothing subscribed in this chunk: skip ahead without
+			// spending a credit on an empty one.
+			last := rows[len(rows)-1]
+			return c.deliverSnapshot(ctx, crdt.RowKey{Collection: last.Collection, Row: last.Row})
+		}
+	}
 	if after != (crdt.RowKey{}) {
 		m.Sites = nil // sent with the first chunk
 	}
@@ -345,8 +385,10 @@ func (c *conn) deliver(ctx context.Context) error {
 		if head, err := c.s.cfg.Log.Head(ctx, c.tenant); err == nil {
 			c.s.m.lag.Observe(float64(head - from))
 		}
+		to := chs[len(chs)-1].Seq
+		chs = c.subscribed(chs)
 		c.s.m.delivered.Add(float64(len(chs)))
-		c.sess.Deliver(chs, chs[len(chs)-1].Seq)
+		c.sess.Deliver(chs, to)
 		if err := c.ready(ctx); err != nil {
 			return err
 		}

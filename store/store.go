@@ -63,7 +63,9 @@ type Store interface {
 
 	// ApplyAt is Apply that also moves the sync cursor (the last tenant
 	// sequence number received from a server) to cursor, in the same
-	// atomic transaction. The cursor never goes backwards.
+	// atomic transaction. The cursor never goes backwards. A server's log
+	// already orders every site's transactions, and a subscription may
+	// leave some out, so ApplyAt accepts a site's sequence with gaps.
 	ApplyAt(ctx context.Context, txs []*crdt.Tx, cursor uint64) (*Commit, error)
 
 	// MergeRows joins row states received from a server (a snapshot) into

@@ -484,3 +484,49 @@ func TestSync_StatusEvents(t *testing.T) {
 		}
 	}
 }
+
+// A client subscribed to some collections receives only those, by
+// snapshot and by changes; its own writes elsewhere still go up.
+func TestSync_Subscriptions(t *testing.T) {
+	ctx := context.Background()
+	e := startServer(t)
+	a := e.client(t, "a", true)
+	put := func(c *client.Client, coll, id, v string) {
+		t.Helper()
+		if err := c.Collection(coll).Put(ctx, id, map[string]any{"v": v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(a, "todos", "t1", "x")
+	put(a, "notes", "n1", "x")
+	syncCtx(t, a)
+	b, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "b.db"), Server: e.url, Token: e.auth.Token,
+		ManualSync: true, Subscriptions: []string{"todos"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	syncCtx(t, b) // bootstrap
+	put(a, "todos", "t2", "y")
+	put(a, "notes", "n2", "y")
+	syncCtx(t, a)
+	put(b, "notes", "mine", "z") // b may still write there
+	syncCtx(t, b)                // changes
+	for _, id := range []string{"t1", "t2"} {
+		if _, err := b.Collection("todos").Get(ctx, id); err != nil {
+			t.Errorf("b lacks todos/%s: %v", id, err)
+		}
+	}
+	for _, id := range []string{"n1", "n2"} {
+		if _, err := b.Collection("notes").Get(ctx, id); !errors.Is(err, client.ErrNotFound) {
+			t.Errorf("b received notes/%s, outside its subscription (%v)", id, err)
+		}
+	}
+	syncCtx(t, a)
+	if _, err := a.Collection("notes").Get(ctx, "mine"); err != nil {
+		t.Errorf("b's write outside its subscription did not reach a: %v", err)
+	}
+	if _, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "c.db"), Subscriptions: []string{"Bad Name"}}); !errors.Is(err, client.ErrInvalidName) {
+		t.Errorf("a bad subscription name: %v", err)
+	}
+}
