@@ -22,6 +22,7 @@ type conn struct {
 	snap   *usync.Snapshot // the bootstrap in progress: its seq and totals
 	colls  map[string]bool // subscribed collections; empty means all
 
+	stalled    time.Time       // since when the client has had no credit while behind
 	wait       <-chan struct{} // closed when the log grows past waitFrom
 	waitFrom   uint64
 	waitCancel context.CancelFunc
@@ -75,7 +76,31 @@ func (c *conn) loop(ctx context.Context, frames <-chan []byte, readErr <-chan er
 		// Wake for the next frame, or for log growth when the client has
 		// credit (no credit: the log is not read for it at all).
 		var logGrew <-chan struct{}
-		if from, snapshot, after, ok := c.sess.Want(); ok && c.tenant != "" {
+		var stallTimer <-chan time.Time
+		var timer *time.Timer
+		from, snapshot, after, ok := c.sess.Want()
+		if ok || !c.sess.Open() {
+			c.stalled = time.Time{}
+		} else if c.behind(ctx) {
+			// Out of credit with entries waiting: a client that stays so
+			// is told to come back and resume from its cursor, rather
+			// than holding a connection the server cannot serve.
+			if c.stalled.IsZero() {
+				c.stalled = time.Now()
+			}
+			left := c.s.cfg.StallTimeout - time.Since(c.stalled)
+			if left <= 0 {
+				c.sess.Fail(usync.Errorf(usync.CodeSlowConsumer, "no credit for %s while behind: reconnect and resume from your cursor", c.s.cfg.StallTimeout))
+				continue
+			}
+			timer = time.NewTimer(left)
+			stallTimer = timer.C
+		} else if c.tenant != "" {
+			// Out of credit but caught up: wake when the log grows, to
+			// start the stall clock then.
+			from, ok = c.sess.Cursor(), true
+		}
+		if ok && c.tenant != "" {
 			if snapshot {
 				if err := c.deliverSnapshot(ctx, after); err != nil {
 					return err
@@ -91,11 +116,24 @@ func (c *conn) loop(ctx context.Context, frames <-chan []byte, readErr <-chan er
 			}
 			logGrew = c.wait
 		}
-		if err := c.next(ctx, frames, readErr, logGrew); err != nil {
+		err := c.next(ctx, frames, readErr, logGrew, stallTimer)
+		if timer != nil {
+			timer.Stop()
+		}
+		if err != nil {
 			c.stopWait()
 			return err
 		}
 	}
+}
+
+// behind reports whether the log holds entries past the client's cursor.
+func (c *conn) behind(ctx context.Context) bool {
+	if c.tenant == "" {
+		return false
+	}
+	head, err := c.s.cfg.Log.Head(ctx, c.tenant)
+	return err == nil && head > c.sess.Cursor()
 }
 
 // stopWait unregisters the connection's log waiter, if any.
@@ -107,8 +145,10 @@ func (c *conn) stopWait() {
 }
 
 // next waits for one event and feeds it to the session.
-func (c *conn) next(ctx context.Context, frames <-chan []byte, readErr <-chan error, logGrew <-chan struct{}) error {
+func (c *conn) next(ctx context.Context, frames <-chan []byte, readErr <-chan error, logGrew <-chan struct{}, stall <-chan time.Time) error {
 	select {
+	case <-stall: // the loop re-checks and ends the session
+		return nil
 	case b := <-frames:
 		m, err := c.s.codec.Decode(b)
 		if err != nil {

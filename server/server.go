@@ -37,6 +37,11 @@ type Config struct {
 	// MaxDrift is how far ahead of the server's clock a pushed
 	// transaction may be stamped. Default 24h (crdt.DefaultMaxDrift).
 	MaxDrift time.Duration
+	// StallTimeout is how long a client may hold no credit while the log
+	// has entries for it before the server ends the session with
+	// CodeSlowConsumer (the client reconnects and resumes from its
+	// cursor). The server never buffers for it meanwhile. Default 60s.
+	StallTimeout time.Duration
 	// Validate, if set, is a write rule: it sees each pushed transaction
 	// before it is appended and may refuse it by returning an error (a
 	// *usync.Error chooses the code; others are CodeInvalidTx). A refused
@@ -65,6 +70,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxDrift <= 0 {
 		c.MaxDrift = 24 * time.Hour
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = time.Minute
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -4,13 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net/http/httptest"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/server"
 	usync "github.com/unosync/uno/sync"
 )
 
@@ -152,4 +156,49 @@ func TestSync_SlowConsumer(t *testing.T) {
 	// from the cursor, as a real client would, and catch up with no gap.
 	slow = dialRaw(t, ctx, e.url, e.auth.Token, 2, first.To)
 	slow.drain(t, ctx, first.To, txs)
+}
+
+// A reader that holds no credit while the log has entries for it is told,
+// after StallTimeout, to reconnect and resume from its cursor
+// (CodeSlowConsumer, retryable); writers are unaffected.
+func TestSync_StalledReaderIsToldToResume(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	l, err := server.OpenSQLiteLog(ctx, filepath.Join(dir, "server.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	auth, _ := server.NewDevAuth("dev")
+	srv, err := server.New(server.Config{Log: l, Auth: auth, StallTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	e := &env{log: l, auth: auth, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync"}
+	slow := dialRaw(t, ctx, e.url, e.auth.Token, 1, 0)
+	w := e.client(t, "w", true)
+	for i := range 3 {
+		if err := w.Collection("items").Put(ctx, fmt.Sprint("r", i), map[string]any{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+		syncCtx(t, w)
+	}
+	// One batch (its one credit), then, with no credit granted, the Error.
+	var sawChanges bool
+	for {
+		m := slow.recv(t, ctx)
+		switch m := m.(type) {
+		case *usync.Changes:
+			sawChanges = true
+		case *usync.ErrorMessage:
+			if m.Code != usync.CodeSlowConsumer || !m.Code.Retryable() || !sawChanges {
+				t.Fatalf("got %+v after Changes=%v, want CodeSlowConsumer after one batch", m, sawChanges)
+			}
+			return
+		}
+	}
 }
