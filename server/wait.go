@@ -8,9 +8,10 @@ import (
 // waiters wakes readers waiting for a tenant's log to grow. Logs call
 // advanced after each commit; Wait registers a channel.
 type waiters struct {
-	mu    sync.Mutex
-	heads map[string]uint64
-	waits map[string]map[*waiter]struct{}
+	mu     sync.Mutex
+	closed bool
+	heads  map[string]uint64
+	waits  map[string]map[*waiter]struct{}
 }
 
 type waiter struct {
@@ -74,6 +75,7 @@ func (ws *waiters) advanced(tenant string, head uint64) {
 func (ws *waiters) closeAll() {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
+	ws.closed = true
 	for t, m := range ws.waits {
 		for w := range m {
 			w.wake()

@@ -34,6 +34,7 @@ type serveOptions struct {
 	BatchRows      int      `json:"batch-rows"`
 	MaxDrift       string   `json:"max-drift"`
 	Origins        []string `json:"origins"`
+	Postgres       string   `json:"postgres"`
 }
 
 func (o *serveOptions) validate() error {
@@ -119,6 +120,7 @@ given on the command line win over it. Unknown keys are refused.`,
 	f.IntVar(&o.BatchRows, "batch-rows", 0, "most log entries or snapshot rows per message (0: 500)")
 	f.StringVar(&o.MaxDrift, "max-drift", "", "how far ahead of the server's clock a write may be stamped (empty: 24h)")
 	f.StringSliceVar(&o.Origins, "origins", nil, "browser origins allowed besides the server's host")
+	f.StringVar(&o.Postgres, "postgres", "", "keep the event log in Postgres at this DSN instead of SQLite in the data directory")
 	return cmd
 }
 
@@ -131,7 +133,13 @@ func serve(ctx context.Context, o serveOptions, out interface{ Write([]byte) (in
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	log, err := server.OpenSQLiteLog(ctx, filepath.Join(o.DataDir, "log.db"))
+	var log server.Log
+	var err error
+	if o.Postgres != "" {
+		log, err = server.OpenPGLog(ctx, o.Postgres)
+	} else {
+		log, err = server.OpenSQLiteLog(ctx, filepath.Join(o.DataDir, "log.db"))
+	}
 	if err != nil {
 		return err
 	}
@@ -204,6 +212,8 @@ func (o *serveOptions) setFlag(name string, src *serveOptions) {
 		o.MaxDrift = src.MaxDrift
 	case "origins":
 		o.Origins = src.Origins
+	case "postgres":
+		o.Postgres = src.Postgres
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/unosync/uno/client"
+	"github.com/unosync/uno/internal/pgtest"
 	"github.com/unosync/uno/server"
 )
 
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build uno: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

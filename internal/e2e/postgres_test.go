@@ -1,0 +1,67 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/unosync/uno/client"
+	"github.com/unosync/uno/internal/pgtest"
+	"github.com/unosync/uno/server"
+)
+
+// The same offline-edits scenario through a server whose log is a real
+// Postgres: three clients converge, equal to the Postgres read model, and
+// a fourth bootstraps from its snapshot.
+func TestSync_Postgres(t *testing.T) {
+	ctx := context.Background()
+	l, err := server.OpenPGLog(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	auth, _ := server.NewDevAuth("dev")
+	srv, err := server.New(server.Config{Log: l, Auth: auth, BatchRows: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	e := &env{auth: auth, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync"}
+	cs := []*client.Client{e.client(t, "a", true), e.client(t, "b", true), e.client(t, "c", true)}
+	for round := range 3 {
+		for i, c := range cs {
+			todos := c.Collection("todos")
+			for n := range 8 {
+				id := fmt.Sprintf("t%d", (round+i+n)%5)
+				if err := todos.Put(ctx, id, map[string]any{"by": i, "n": n}); err != nil {
+					t.Fatal(err)
+				}
+				if err := todos.Increment(ctx, id, "votes", 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			syncCtx(t, c)
+		}
+	}
+	for _, c := range cs {
+		syncCtx(t, c)
+	}
+	want, err := l.RowsHash(ctx, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := e.client(t, "d", true) // bootstraps from the Postgres read model
+	syncCtx(t, d)
+	if st := d.Status(); !st.Bootstrap.Done || st.Bootstrap.Rows != 5 {
+		t.Errorf("d's bootstrap %+v, want 5 rows", st.Bootstrap)
+	}
+	for i, c := range append(cs, d) {
+		if h, _ := c.Hash(ctx); h != want {
+			t.Errorf("client %d differs from the Postgres read model", i)
+		}
+	}
+}

@@ -1,0 +1,346 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/unosync/uno/crdt"
+	usync "github.com/unosync/uno/sync"
+)
+
+// PGLog is the event log on PostgreSQL: the system of record for
+// production. Every table leads its keys with tenant_id. A tenant's appends
+// take its head row FOR UPDATE, so sequence numbers are gap-free and in
+// commit order (a bare bigserial would not be: a later number can commit
+// first). The rows read model is updated inline, in the append
+// transaction. Acks follow the commit (synchronous_commit stays on).
+type PGLog struct {
+	pool    *pgxpool.Pool
+	waiters *waiters
+}
+
+var _ Log = (*PGLog)(nil)
+
+var pgSchema = []string{
+	`CREATE TABLE IF NOT EXISTS uno_heads (
+		tenant_id text   NOT NULL PRIMARY KEY,
+		seq       bigint NOT NULL
+	)`,
+	`CREATE TABLE IF NOT EXISTS uno_events (
+		tenant_id text   NOT NULL,
+		seq       bigint NOT NULL,
+		site      bytea  NOT NULL,
+		site_seq  bigint NOT NULL,
+		tx        bytea  NOT NULL,
+		PRIMARY KEY (tenant_id, seq)
+	)`,
+	`CREATE UNIQUE INDEX IF NOT EXISTS uno_events_site ON uno_events (tenant_id, site, site_seq)`,
+	`CREATE TABLE IF NOT EXISTS uno_sites (
+		tenant_id text   NOT NULL,
+		site      bytea  NOT NULL,
+		seq       bigint NOT NULL,
+		PRIMARY KEY (tenant_id, site)
+	)`,
+	`CREATE TABLE IF NOT EXISTS uno_rows (
+		tenant_id text   NOT NULL,
+		coll      text   NOT NULL,
+		id        text   NOT NULL,
+		seq       bigint NOT NULL,
+		state     bytea  NOT NULL,
+		PRIMARY KEY (tenant_id, coll, id)
+	)`,
+}
+
+// OpenPGLog connects to the database at dsn (a pgx DSN; pool limits go in
+// it, e.g. pool_max_conns=20) and creates the log's tables if missing.
+func OpenPGLog(ctx context.Context, dsn string) (*PGLog, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres log: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres log: %w", err)
+	}
+	for _, s := range pgSchema {
+		if _, err := pool.Exec(ctx, s); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("postgres log: create schema: %w", err)
+		}
+	}
+	return &PGLog{pool: pool, waiters: newWaiters()}, nil
+}
+
+// Close implements Log.
+func (l *PGLog) Close() error {
+	l.waiters.closeAll()
+	l.pool.Close()
+	return nil
+}
+
+// Append implements Log.
+func (l *PGLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint64, error) {
+	if err := validTenant(tenant); err != nil {
+		return nil, err
+	}
+	for i := range txs {
+		if err := txs[i].Validate(); err != nil {
+			return nil, usync.Errorf(usync.CodeMalformedTx, "%v", err)
+		}
+	}
+	if l.closed() {
+		return nil, ErrLogClosed
+	}
+	var seqs []uint64
+	var head uint64
+	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO uno_heads (tenant_id, seq) VALUES ($1, 0) ON CONFLICT DO NOTHING`, tenant); err != nil {
+			return err
+		}
+		// The head row lock orders this tenant's appends: numbers are
+		// handed out and committed one transaction at a time.
+		if err := tx.QueryRow(ctx, `SELECT seq FROM uno_heads WHERE tenant_id = $1 FOR UPDATE`, tenant).Scan(&head); err != nil {
+			return err
+		}
+		marks := map[crdt.SiteID]uint64{}
+		seqs = make([]uint64, len(txs))
+		rows := map[crdt.RowKey]*crdt.Row{}
+		rowSeq := map[crdt.RowKey]uint64{}
+		var order []crdt.RowKey
+		batch := &pgx.Batch{}
+		for i := range txs {
+			t := &txs[i]
+			hw, ok := marks[t.Site]
+			if !ok {
+				err := tx.QueryRow(ctx, `SELECT seq FROM uno_sites WHERE tenant_id = $1 AND site = $2`, tenant, t.Site[:]).Scan(&hw)
+				if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+					return err
+				}
+			}
+			switch {
+			case t.Seq <= hw:
+				marks[t.Site] = hw
+				continue
+			case t.Seq > hw+1:
+				return usync.Errorf(usync.CodeGap, "tx %s/%d after %d", t.Site, t.Seq, hw)
+			}
+			head++
+			batch.Queue(`INSERT INTO uno_events (tenant_id, seq, site, site_seq, tx) VALUES ($1, $2, $3, $4, $5)`,
+				tenant, int64(head), t.Site[:], int64(t.Seq), crdt.EncodeTx(t))
+			d := t.Dot()
+			for j := range t.Ops {
+				op := &t.Ops[j]
+				k := crdt.RowKey{Collection: op.Collection, Row: op.Row}
+				r, ok := rows[k]
+				if !ok {
+					var state []byte
+					err := tx.QueryRow(ctx, `SELECT state FROM uno_rows WHERE tenant_id = $1 AND coll = $2 AND id = $3`, tenant, k.Collection, k.Row).Scan(&state)
+					r = &crdt.Row{}
+					switch {
+					case errors.Is(err, pgx.ErrNoRows):
+					case err != nil:
+						return err
+					default:
+						if r, err = crdt.DecodeRow(state); err != nil {
+							return fmt.Errorf("rows projection: %w", err)
+						}
+					}
+					rows[k] = r
+					order = append(order, k)
+				}
+				if _, err := r.Apply(op, d); err != nil {
+					return err
+				}
+				rowSeq[k] = head
+			}
+			marks[t.Site] = t.Seq
+			seqs[i] = head
+		}
+		for site, seq := range marks {
+			batch.Queue(`INSERT INTO uno_sites (tenant_id, site, seq) VALUES ($1, $2, $3)
+				ON CONFLICT (tenant_id, site) DO UPDATE SET seq = excluded.seq`, tenant, site[:], int64(seq))
+		}
+		for _, k := range order {
+			batch.Queue(`INSERT INTO uno_rows (tenant_id, coll, id, seq, state) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (tenant_id, coll, id) DO UPDATE SET seq = excluded.seq, state = excluded.state`,
+				tenant, k.Collection, k.Row, int64(rowSeq[k]), crdt.EncodeRow(rows[k]))
+		}
+		batch.Queue(`UPDATE uno_heads SET seq = $2 WHERE tenant_id = $1`, tenant, int64(head))
+		return tx.SendBatch(ctx, batch).Close()
+	})
+	if err != nil {
+		var se *usync.Error
+		if errors.As(err, &se) {
+			return nil, se
+		}
+		return nil, fmt.Errorf("append: %w", err)
+	}
+	l.waiters.advanced(tenant, head)
+	return seqs, nil
+}
+
+func (l *PGLog) closed() bool {
+	l.waiters.mu.Lock()
+	defer l.waiters.mu.Unlock()
+	return l.waiters.closed
+}
+
+// HighWater implements Log.
+func (l *PGLog) HighWater(ctx context.Context, tenant string, site crdt.SiteID) (uint64, error) {
+	if l.closed() {
+		return 0, ErrLogClosed
+	}
+	var seq uint64
+	err := l.pool.QueryRow(ctx, `SELECT seq FROM uno_sites WHERE tenant_id = $1 AND site = $2`, tenant, site[:]).Scan(&seq)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("read high-water: %w", err)
+	}
+	return seq, nil
+}
+
+// Head implements Log.
+func (l *PGLog) Head(ctx context.Context, tenant string) (uint64, error) {
+	if l.closed() {
+		return 0, ErrLogClosed
+	}
+	var seq uint64
+	err := l.pool.QueryRow(ctx, `SELECT seq FROM uno_heads WHERE tenant_id = $1`, tenant).Scan(&seq)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("read head: %w", err)
+	}
+	return seq, nil
+}
+
+// Read implements Log.
+func (l *PGLog) Read(ctx context.Context, tenant string, after uint64, limit int) ([]usync.Change, error) {
+	if l.closed() {
+		return nil, ErrLogClosed
+	}
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := l.pool.Query(ctx, `SELECT seq, tx FROM uno_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, tenant, int64(after), limit)
+	if err != nil {
+		return nil, fmt.Errorf("read log: %w", err)
+	}
+	defer rows.Close()
+	var out []usync.Change
+	for rows.Next() {
+		var seq uint64
+		var b []byte
+		if err := rows.Scan(&seq, &b); err != nil {
+			return nil, fmt.Errorf("read log: %w", err)
+		}
+		t, err := crdt.DecodeTx(b)
+		if err != nil {
+			return nil, fmt.Errorf("read log: entry %d: %w", seq, err)
+		}
+		out = append(out, usync.Change{Seq: seq, Tx: *t})
+	}
+	return out, rows.Err()
+}
+
+// Wait implements Log. Wake-ups come from appends through this process;
+// other nodes' appends will arrive by LISTEN/NOTIFY.
+func (l *PGLog) Wait(ctx context.Context, tenant string, seq uint64) <-chan struct{} {
+	head, err := l.Head(ctx, tenant)
+	if err != nil {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	return l.waiters.wait(ctx, tenant, seq, head)
+}
+
+// RowsHash returns the canonical hash of a tenant's rows read model.
+func (l *PGLog) RowsHash(ctx context.Context, tenant string) ([32]byte, error) {
+	rows, err := l.pool.Query(ctx, `SELECT coll, id, state FROM uno_rows WHERE tenant_id = $1 ORDER BY coll COLLATE "C", id COLLATE "C"`, tenant)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("hash rows: %w", err)
+	}
+	defer rows.Close()
+	h := crdt.NewHasher()
+	for rows.Next() {
+		var k crdt.RowKey
+		var state []byte
+		if err := rows.Scan(&k.Collection, &k.Row, &state); err != nil {
+			return [32]byte{}, err
+		}
+		r, err := crdt.DecodeRow(state)
+		if err != nil {
+			return [32]byte{}, err
+		}
+		h.Add(k, r)
+	}
+	if err := rows.Err(); err != nil {
+		return [32]byte{}, err
+	}
+	return h.Sum(), nil
+}
+
+// SnapshotRows implements Snapshotter.
+func (l *PGLog) SnapshotRows(ctx context.Context, tenant string, after crdt.RowKey, limit int) ([]usync.SnapshotRow, error) {
+	rows, err := l.pool.Query(ctx, `SELECT coll, id, state FROM uno_rows
+		WHERE tenant_id = $1 AND (coll COLLATE "C", id COLLATE "C") > ($2 COLLATE "C", $3 COLLATE "C")
+		ORDER BY coll COLLATE "C", id COLLATE "C" LIMIT $4`, tenant, after.Collection, after.Row, limit)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot rows: %w", err)
+	}
+	defer rows.Close()
+	var out []usync.SnapshotRow
+	for rows.Next() {
+		var r usync.SnapshotRow
+		if err := rows.Scan(&r.Collection, &r.Row, &r.State); err != nil {
+			return nil, fmt.Errorf("snapshot rows: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// SnapshotSize implements Snapshotter.
+func (l *PGLog) SnapshotSize(ctx context.Context, tenant string) (uint64, uint64, error) {
+	var n, b int64
+	if err := l.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(length(state)), 0) FROM uno_rows WHERE tenant_id = $1`, tenant).Scan(&n, &b); err != nil {
+		return 0, 0, fmt.Errorf("snapshot size: %w", err)
+	}
+	return uint64(n), uint64(b), nil
+}
+
+// SnapshotSites implements Snapshotter.
+func (l *PGLog) SnapshotSites(ctx context.Context, tenant string) ([]usync.SiteMark, error) {
+	rows, err := l.pool.Query(ctx, `SELECT site, seq FROM uno_sites WHERE tenant_id = $1 ORDER BY site`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot sites: %w", err)
+	}
+	defer rows.Close()
+	var out []usync.SiteMark
+	for rows.Next() {
+		var site []byte
+		var m usync.SiteMark
+		if err := rows.Scan(&site, &m.Seq); err != nil {
+			return nil, err
+		}
+		copy(m.Site[:], site)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// RowStates returns the current states of the named rows; a row never
+// written has no State.
+func (l *PGLog) RowStates(ctx context.Context, tenant string, keys []crdt.RowKey) ([]usync.SnapshotRow, error) {
+	out := make([]usync.SnapshotRow, 0, len(keys))
+	for _, k := range keys {
+		var state []byte
+		err := l.pool.QueryRow(ctx, `SELECT state FROM uno_rows WHERE tenant_id = $1 AND coll = $2 AND id = $3`, tenant, k.Collection, k.Row).Scan(&state)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("row states: %w", err)
+		}
+		out = append(out, usync.SnapshotRow{Collection: k.Collection, Row: k.Row, State: state})
+	}
+	return out, nil
+}
