@@ -24,38 +24,11 @@ type PGLog struct {
 
 var _ Log = (*PGLog)(nil)
 
-var pgSchema = []string{
-	`CREATE TABLE IF NOT EXISTS uno_heads (
-		tenant_id text   NOT NULL PRIMARY KEY,
-		seq       bigint NOT NULL
-	)`,
-	`CREATE TABLE IF NOT EXISTS uno_events (
-		tenant_id text   NOT NULL,
-		seq       bigint NOT NULL,
-		site      bytea  NOT NULL,
-		site_seq  bigint NOT NULL,
-		tx        bytea  NOT NULL,
-		PRIMARY KEY (tenant_id, seq)
-	)`,
-	`CREATE UNIQUE INDEX IF NOT EXISTS uno_events_site ON uno_events (tenant_id, site, site_seq)`,
-	`CREATE TABLE IF NOT EXISTS uno_sites (
-		tenant_id text   NOT NULL,
-		site      bytea  NOT NULL,
-		seq       bigint NOT NULL,
-		PRIMARY KEY (tenant_id, site)
-	)`,
-	`CREATE TABLE IF NOT EXISTS uno_rows (
-		tenant_id text   NOT NULL,
-		coll      text   NOT NULL,
-		id        text   NOT NULL,
-		seq       bigint NOT NULL,
-		state     bytea  NOT NULL,
-		PRIMARY KEY (tenant_id, coll, id)
-	)`,
-}
-
 // OpenPGLog connects to the database at dsn (a pgx DSN; pool limits go in
-// it, e.g. pool_max_conns=20) and creates the log's tables if missing.
+// it, e.g. pool_max_conns=20). The schema must be at PGSchemaVersion: run
+// MigratePG (uno migrate up) first, as the tables' owner; the server
+// should connect as a role that owns nothing and is no superuser, so that
+// row-level security applies to it.
 func OpenPGLog(ctx context.Context, dsn string) (*PGLog, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -65,13 +38,28 @@ func OpenPGLog(ctx context.Context, dsn string) (*PGLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres log: %w", err)
 	}
-	for _, s := range pgSchema {
-		if _, err := pool.Exec(ctx, s); err != nil {
-			pool.Close()
-			return nil, fmt.Errorf("postgres log: create schema: %w", err)
-		}
+	v, err := pgVersion(ctx, pool)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres log: %w", err)
+	}
+	if v != PGSchemaVersion {
+		pool.Close()
+		return nil, fmt.Errorf("%w: postgres schema is at version %d, this uno needs %d: run uno migrate up", ErrSchemaVersion, v, PGSchemaVersion)
 	}
 	return &PGLog{pool: pool, waiters: newWaiters()}, nil
+}
+
+// inTenant runs fn in a transaction scoped to tenant: the row-level
+// security policies see it through set_config(..., true), which ends with
+// the transaction, so a pooled connection never carries it to another.
+func (l *PGLog) inTenant(ctx context.Context, tenant string, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT set_config('uno.tenant', $1, true)`, tenant); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
 }
 
 // Close implements Log.
@@ -96,7 +84,7 @@ func (l *PGLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uin
 	}
 	var seqs []uint64
 	var head uint64
-	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO uno_heads (tenant_id, seq) VALUES ($1, 0) ON CONFLICT DO NOTHING`, tenant); err != nil {
 			return err
 		}
@@ -194,8 +182,14 @@ func (l *PGLog) HighWater(ctx context.Context, tenant string, site crdt.SiteID) 
 		return 0, ErrLogClosed
 	}
 	var seq uint64
-	err := l.pool.QueryRow(ctx, `SELECT seq FROM uno_sites WHERE tenant_id = $1 AND site = $2`, tenant, site[:]).Scan(&seq)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT seq FROM uno_sites WHERE tenant_id = $1 AND site = $2`, tenant, site[:]).Scan(&seq)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
 		return 0, fmt.Errorf("read high-water: %w", err)
 	}
 	return seq, nil
@@ -207,8 +201,14 @@ func (l *PGLog) Head(ctx context.Context, tenant string) (uint64, error) {
 		return 0, ErrLogClosed
 	}
 	var seq uint64
-	err := l.pool.QueryRow(ctx, `SELECT seq FROM uno_heads WHERE tenant_id = $1`, tenant).Scan(&seq)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT seq FROM uno_heads WHERE tenant_id = $1`, tenant).Scan(&seq)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
 		return 0, fmt.Errorf("read head: %w", err)
 	}
 	return seq, nil
@@ -222,25 +222,31 @@ func (l *PGLog) Read(ctx context.Context, tenant string, after uint64, limit int
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := l.pool.Query(ctx, `SELECT seq, tx FROM uno_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, tenant, int64(after), limit)
+	var out []usync.Change
+	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT seq, tx FROM uno_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, tenant, int64(after), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var seq uint64
+			var b []byte
+			if err := rows.Scan(&seq, &b); err != nil {
+				return err
+			}
+			t, err := crdt.DecodeTx(b)
+			if err != nil {
+				return fmt.Errorf("entry %d: %w", seq, err)
+			}
+			out = append(out, usync.Change{Seq: seq, Tx: *t})
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read log: %w", err)
 	}
-	defer rows.Close()
-	var out []usync.Change
-	for rows.Next() {
-		var seq uint64
-		var b []byte
-		if err := rows.Scan(&seq, &b); err != nil {
-			return nil, fmt.Errorf("read log: %w", err)
-		}
-		t, err := crdt.DecodeTx(b)
-		if err != nil {
-			return nil, fmt.Errorf("read log: entry %d: %w", seq, err)
-		}
-		out = append(out, usync.Change{Seq: seq, Tx: *t})
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Wait implements Log. Wake-ups come from appends through this process;
@@ -257,54 +263,66 @@ func (l *PGLog) Wait(ctx context.Context, tenant string, seq uint64) <-chan stru
 
 // RowsHash returns the canonical hash of a tenant's rows read model.
 func (l *PGLog) RowsHash(ctx context.Context, tenant string) ([32]byte, error) {
-	rows, err := l.pool.Query(ctx, `SELECT coll, id, state FROM uno_rows WHERE tenant_id = $1 ORDER BY coll COLLATE "C", id COLLATE "C"`, tenant)
+	h := crdt.NewHasher()
+	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT coll, id, state FROM uno_rows WHERE tenant_id = $1 ORDER BY coll COLLATE "C", id COLLATE "C"`, tenant)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k crdt.RowKey
+			var state []byte
+			if err := rows.Scan(&k.Collection, &k.Row, &state); err != nil {
+				return err
+			}
+			r, err := crdt.DecodeRow(state)
+			if err != nil {
+				return err
+			}
+			h.Add(k, r)
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return [32]byte{}, fmt.Errorf("hash rows: %w", err)
-	}
-	defer rows.Close()
-	h := crdt.NewHasher()
-	for rows.Next() {
-		var k crdt.RowKey
-		var state []byte
-		if err := rows.Scan(&k.Collection, &k.Row, &state); err != nil {
-			return [32]byte{}, err
-		}
-		r, err := crdt.DecodeRow(state)
-		if err != nil {
-			return [32]byte{}, err
-		}
-		h.Add(k, r)
-	}
-	if err := rows.Err(); err != nil {
-		return [32]byte{}, err
 	}
 	return h.Sum(), nil
 }
 
 // SnapshotRows implements Snapshotter.
 func (l *PGLog) SnapshotRows(ctx context.Context, tenant string, after crdt.RowKey, limit int) ([]usync.SnapshotRow, error) {
-	rows, err := l.pool.Query(ctx, `SELECT coll, id, state FROM uno_rows
-		WHERE tenant_id = $1 AND (coll COLLATE "C", id COLLATE "C") > ($2 COLLATE "C", $3 COLLATE "C")
-		ORDER BY coll COLLATE "C", id COLLATE "C" LIMIT $4`, tenant, after.Collection, after.Row, limit)
+	var out []usync.SnapshotRow
+	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT coll, id, state FROM uno_rows
+			WHERE tenant_id = $1 AND (coll COLLATE "C", id COLLATE "C") > ($2 COLLATE "C", $3 COLLATE "C")
+			ORDER BY coll COLLATE "C", id COLLATE "C" LIMIT $4`, tenant, after.Collection, after.Row, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r usync.SnapshotRow
+			if err := rows.Scan(&r.Collection, &r.Row, &r.State); err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("snapshot rows: %w", err)
 	}
-	defer rows.Close()
-	var out []usync.SnapshotRow
-	for rows.Next() {
-		var r usync.SnapshotRow
-		if err := rows.Scan(&r.Collection, &r.Row, &r.State); err != nil {
-			return nil, fmt.Errorf("snapshot rows: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // SnapshotSize implements Snapshotter.
 func (l *PGLog) SnapshotSize(ctx context.Context, tenant string) (uint64, uint64, error) {
 	var n, b int64
-	if err := l.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(length(state)), 0) FROM uno_rows WHERE tenant_id = $1`, tenant).Scan(&n, &b); err != nil {
+	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT count(*), coalesce(sum(length(state)), 0) FROM uno_rows WHERE tenant_id = $1`, tenant).Scan(&n, &b)
+	})
+	if err != nil {
 		return 0, 0, fmt.Errorf("snapshot size: %w", err)
 	}
 	return uint64(n), uint64(b), nil
@@ -312,35 +330,47 @@ func (l *PGLog) SnapshotSize(ctx context.Context, tenant string) (uint64, uint64
 
 // SnapshotSites implements Snapshotter.
 func (l *PGLog) SnapshotSites(ctx context.Context, tenant string) ([]usync.SiteMark, error) {
-	rows, err := l.pool.Query(ctx, `SELECT site, seq FROM uno_sites WHERE tenant_id = $1 ORDER BY site`, tenant)
+	var out []usync.SiteMark
+	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT site, seq FROM uno_sites WHERE tenant_id = $1 ORDER BY site`, tenant)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var site []byte
+			var m usync.SiteMark
+			if err := rows.Scan(&site, &m.Seq); err != nil {
+				return err
+			}
+			copy(m.Site[:], site)
+			out = append(out, m)
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("snapshot sites: %w", err)
 	}
-	defer rows.Close()
-	var out []usync.SiteMark
-	for rows.Next() {
-		var site []byte
-		var m usync.SiteMark
-		if err := rows.Scan(&site, &m.Seq); err != nil {
-			return nil, err
-		}
-		copy(m.Site[:], site)
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // RowStates returns the current states of the named rows; a row never
 // written has no State.
 func (l *PGLog) RowStates(ctx context.Context, tenant string, keys []crdt.RowKey) ([]usync.SnapshotRow, error) {
 	out := make([]usync.SnapshotRow, 0, len(keys))
-	for _, k := range keys {
-		var state []byte
-		err := l.pool.QueryRow(ctx, `SELECT state FROM uno_rows WHERE tenant_id = $1 AND coll = $2 AND id = $3`, tenant, k.Collection, k.Row).Scan(&state)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return nil, fmt.Errorf("row states: %w", err)
+	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
+		for _, k := range keys {
+			var state []byte
+			err := tx.QueryRow(ctx, `SELECT state FROM uno_rows WHERE tenant_id = $1 AND coll = $2 AND id = $3`, tenant, k.Collection, k.Row).Scan(&state)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			out = append(out, usync.SnapshotRow{Collection: k.Collection, Row: k.Row, State: state})
 		}
-		out = append(out, usync.SnapshotRow{Collection: k.Collection, Row: k.Row, State: state})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("row states: %w", err)
 	}
 	return out, nil
 }

@@ -14,9 +14,15 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
+// openPG migrates a fresh database as its owner and opens the log as an
+// application role under row-level security, as production should.
 func openPG(t *testing.T) *server.PGLog {
 	t.Helper()
-	l, err := server.OpenPGLog(context.Background(), pgtest.NewDatabase(t))
+	admin := pgtest.NewDatabase(t)
+	if err := server.MigratePG(context.Background(), admin, server.PGSchemaVersion); err != nil {
+		t.Fatal(err)
+	}
+	l, err := server.OpenPGLog(context.Background(), pgtest.NewAppRole(t, admin))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,15 +20,20 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
+	root := rootCmd()
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+func rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "uno",
 		Short:         "uno is an embeddable offline-first sync engine",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), benchCmd())
-	root.SetArgs(args)
-	return root.ExecuteContext(ctx)
+	root.AddCommand(serveCmd(), migrateCmd(), benchCmd())
+	return root
 }
 
 func benchCmd() *cobra.Command {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/unosync/uno/internal/pgtest"
 )
 
 func TestServeOptions_Validate(t *testing.T) {
@@ -69,3 +71,33 @@ func TestServe_FlagsOverrideConfig(t *testing.T) {
 		t.Fatalf("run = %v, want the flag's address to be used (and fail to listen)", err)
 	}
 }
+
+func TestMigrateCommand(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	var out strings.Builder
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"migrate", "status", "--postgres", dsn}, "at version 0"},
+		{[]string{"migrate", "up", "--postgres", dsn}, "at version 2"},
+		{[]string{"migrate", "down", "1", "--postgres", dsn}, "at version 1"},
+		{[]string{"migrate", "down", "0", "--postgres", dsn}, "at version 0"},
+		{[]string{"migrate", "up", "--postgres", dsn}, "at version 2"},
+	} {
+		out.Reset()
+		root := rootCmd()
+		root.SetOut(&out)
+		root.SetArgs(tc.args)
+		if err := root.ExecuteContext(t.Context()); err != nil || !strings.Contains(out.String(), tc.want) {
+			t.Fatalf("uno %v: %v, %q; want %q", tc.args, err, out.String(), tc.want)
+		}
+	}
+	for _, bad := range [][]string{{"migrate", "up"}, {"migrate", "down", "--postgres", dsn}, {"migrate", "sideways", "--postgres", dsn}} {
+		if err := run(t.Context(), bad); err == nil {
+			t.Errorf("uno %v succeeded", bad)
+		}
+	}
+}
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }

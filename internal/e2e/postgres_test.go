@@ -17,7 +17,11 @@ import (
 // a fourth bootstraps from its snapshot.
 func TestSync_Postgres(t *testing.T) {
 	ctx := context.Background()
-	l, err := server.OpenPGLog(ctx, pgtest.NewDatabase(t))
+	admin := pgtest.NewDatabase(t)
+	if err := server.MigratePG(ctx, admin, server.PGSchemaVersion); err != nil {
+		t.Fatal(err)
+	}
+	l, err := server.OpenPGLog(ctx, pgtest.NewAppRole(t, admin))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,185 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrSchemaVersion reports a Postgres schema this uno cannot use as it is.
+var ErrSchemaVersion = errors.New("server: postgres schema version")
+
+// pgMigration is one step of the Postgres schema: SQL, or Go for what SQL
+// cannot say, each way.
+type pgMigration struct {
+	up, down []string
+}
+
+// tenantTables are the tables holding tenant data: each leads its keys
+// with tenant_id and is under row-level security.
+var tenantTables = []string{"uno_heads", "uno_events", "uno_sites", "uno_rows"}
+
+// pgMigrations lists every step; version n is pgMigrations[n-1]. Append only.
+var pgMigrations = []pgMigration{
+	{ // 1: the log, high-water marks, heads and the rows read model.
+		up: []string{
+			`CREATE TABLE uno_heads (
+				tenant_id text   NOT NULL PRIMARY KEY,
+				seq       bigint NOT NULL
+			)`,
+			`CREATE TABLE uno_events (
+				tenant_id text   NOT NULL,
+				seq       bigint NOT NULL,
+				site      bytea  NOT NULL,
+				site_seq  bigint NOT NULL,
+				tx        bytea  NOT NULL,
+				PRIMARY KEY (tenant_id, seq)
+			)`,
+			`CREATE UNIQUE INDEX uno_events_site ON uno_events (tenant_id, site, site_seq)`,
+			`CREATE TABLE uno_sites (
+				tenant_id text   NOT NULL,
+				site      bytea  NOT NULL,
+				seq       bigint NOT NULL,
+				PRIMARY KEY (tenant_id, site)
+			)`,
+			`CREATE TABLE uno_rows (
+				tenant_id text   NOT NULL,
+				coll      text   NOT NULL,
+				id        text   NOT NULL,
+				seq       bigint NOT NULL,
+				state     bytea  NOT NULL,
+				PRIMARY KEY (tenant_id, coll, id)
+			)`,
+		},
+		down: []string{`DROP TABLE uno_rows`, `DROP TABLE uno_sites`, `DROP TABLE uno_events`, `DROP TABLE uno_heads`},
+	},
+	{ // 2: row-level security on every tenant table, forced for the owner too.
+		up:   rlsUp(),
+		down: rlsDown(),
+	},
+}
+
+// PGSchemaVersion is the Postgres schema version this code needs.
+var PGSchemaVersion = len(pgMigrations)
+
+func rlsUp() []string {
+	var out []string
+	for _, t := range tenantTables {
+		out = append(out,
+			fmt.Sprintf(`ALTER TABLE %s ENABLE ROW LEVEL SECURITY`, t),
+			fmt.Sprintf(`ALTER TABLE %s FORCE ROW LEVEL SECURITY`, t),
+			// After COMMIT a transaction-local setting reads '' rather
+			// than NULL: NULLIF makes "no tenant" match nothing.
+			fmt.Sprintf(`CREATE POLICY tenant_isolation ON %s
+				USING (tenant_id = NULLIF(current_setting('uno.tenant', true), ''))
+				WITH CHECK (tenant_id = NULLIF(current_setting('uno.tenant', true), ''))`, t))
+	}
+	return out
+}
+
+func rlsDown() []string {
+	var out []string
+	for _, t := range tenantTables {
+		out = append(out,
+			fmt.Sprintf(`DROP POLICY tenant_isolation ON %s`, t),
+			fmt.Sprintf(`ALTER TABLE %s NO FORCE ROW LEVEL SECURITY`, t),
+			fmt.Sprintf(`ALTER TABLE %s DISABLE ROW LEVEL SECURITY`, t))
+	}
+	return out
+}
+
+const pgVersionTable = `CREATE TABLE IF NOT EXISTS uno_schema (
+	id      int PRIMARY KEY CHECK (id = 1),
+	version int NOT NULL
+)`
+
+// pgVersion reads the schema version (0 for a database uno never touched).
+func pgVersion(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('uno_schema') IS NOT NULL`).Scan(&exists); err != nil {
+		return 0, err
+	}
+	if !exists {
+		return 0, nil
+	}
+	var v int
+	err := pool.QueryRow(ctx, `SELECT version FROM uno_schema WHERE id = 1`).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return v, err
+}
+
+// PGSchemaStatus returns the database's schema version and the one this
+// uno needs.
+func PGSchemaStatus(ctx context.Context, dsn string) (have, want int, err error) {
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer pool.Close()
+	have, err = pgVersion(ctx, pool)
+	return have, PGSchemaVersion, err
+}
+
+// MigratePG moves the Postgres schema to version target (up or down), one
+// step per transaction under an advisory lock, so concurrent migrators
+// wait for each other. Run it as the tables' owner.
+func MigratePG(ctx context.Context, dsn string, target int) error {
+	if target < 0 || target > len(pgMigrations) {
+		return fmt.Errorf("%w: no version %d (known: 0..%d)", ErrSchemaVersion, target, len(pgMigrations))
+	}
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, pgVersionTable); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for {
+		done := false
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7368120)`); err != nil {
+				return err
+			}
+			var cur int
+			err := tx.QueryRow(ctx, `SELECT version FROM uno_schema WHERE id = 1`).Scan(&cur)
+			if errors.Is(err, pgx.ErrNoRows) {
+				cur, err = 0, nil
+			}
+			if err != nil {
+				return err
+			}
+			if cur > len(pgMigrations) {
+				return fmt.Errorf("%w: database is at version %d, newer than this uno (%d): upgrade uno", ErrSchemaVersion, cur, len(pgMigrations))
+			}
+			if cur == target {
+				done = true
+				return nil
+			}
+			next, stmts := cur+1, []string(nil)
+			if target > cur {
+				stmts = pgMigrations[cur].up
+			} else {
+				next, stmts = cur-1, pgMigrations[cur-1].down
+			}
+			for _, s := range stmts {
+				if _, err := tx.Exec(ctx, s); err != nil {
+					return fmt.Errorf("%d to %d: %w", cur, next, err)
+				}
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO uno_schema (id, version) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET version = excluded.version`, next)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if done {
+			return nil
+		}
+	}
+}

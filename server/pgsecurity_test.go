@@ -1,0 +1,208 @@
+package server_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/internal/pgtest"
+	"github.com/unosync/uno/server"
+)
+
+// Migrations go up, all the way down and up again on a real database.
+func TestPGMigrate_UpDownUp(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	tables := func() int {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'uno\_%' AND tablename <> 'uno_schema'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, step := range []struct {
+		to, tables int
+	}{{server.PGSchemaVersion, 4}, {0, 0}, {1, 4}, {server.PGSchemaVersion, 4}, {1, 4}, {server.PGSchemaVersion, 4}} {
+		if err := server.MigratePG(ctx, dsn, step.to); err != nil {
+			t.Fatalf("migrate to %d: %v", step.to, err)
+		}
+		have, want, err := server.PGSchemaStatus(ctx, dsn)
+		if err != nil || have != step.to || want != server.PGSchemaVersion {
+			t.Fatalf("status after migrating to %d: have %d want %d, %v", step.to, have, want, err)
+		}
+		if n := tables(); n != step.tables {
+			t.Fatalf("at version %d: %d uno tables, want %d", step.to, n, step.tables)
+		}
+	}
+	if err := server.MigratePG(ctx, dsn, 99); err == nil {
+		t.Fatal("migrating to an unknown version succeeded")
+	}
+	// A log refuses a database at another version.
+	if err := server.MigratePG(ctx, dsn, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.OpenPGLog(ctx, dsn); err == nil {
+		t.Fatal("OpenPGLog accepted a database at an old schema version")
+	}
+}
+
+// Every tenant table has row-level security, forced, with a policy that
+// has both USING and WITH CHECK; the server's role is no superuser, owns
+// nothing and cannot bypass RLS.
+func TestPG_RLSCatalog(t *testing.T) {
+	ctx := context.Background()
+	admin := pgtest.NewDatabase(t)
+	if err := server.MigratePG(ctx, admin, server.PGSchemaVersion); err != nil {
+		t.Fatal(err)
+	}
+	app := pgtest.NewAppRole(t, admin)
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+			(SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid AND p.polqual IS NOT NULL AND p.polwithcheck IS NOT NULL),
+			(SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] WHERE i.indrelid = c.oid AND i.indisprimary)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname LIKE 'uno\_%' AND c.relname <> 'uno_schema'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		var name, lead string
+		var rls, force bool
+		var policies int
+		if err := rows.Scan(&name, &rls, &force, &policies, &lead); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if !rls || !force || policies == 0 || lead != "tenant_id" {
+			t.Errorf("%s: rls %v, force %v, %d policies with USING and WITH CHECK, key leads with %q", name, rls, force, policies, lead)
+		}
+	}
+	if n != 4 {
+		t.Errorf("%d tenant tables checked, want 4", n)
+	}
+	cfg, _ := pgx.ParseConfig(app)
+	var super, bypass bool
+	var owned int
+	if err := conn.QueryRow(ctx, `SELECT rolsuper, rolbypassrls, (SELECT count(*) FROM pg_class WHERE relowner = r.oid) FROM pg_roles r WHERE rolname = $1`, cfg.User).Scan(&super, &bypass, &owned); err != nil {
+		t.Fatal(err)
+	}
+	if super || bypass || owned != 0 {
+		t.Errorf("server role: superuser %v, bypassrls %v, owns %d relations", super, bypass, owned)
+	}
+}
+
+// No row crosses tenants: without a tenant the server's role sees
+// nothing; with one, only that tenant's rows; a forged tenant_id in a
+// write is refused by WITH CHECK; and many goroutines alternating tenants
+// over a small pool never see another tenant's rows (no setting leaks).
+func TestPG_TenantIsolation(t *testing.T) {
+	ctx := context.Background()
+	admin := pgtest.NewDatabase(t)
+	if err := server.MigratePG(ctx, admin, server.PGSchemaVersion); err != nil {
+		t.Fatal(err)
+	}
+	app := pgtest.NewAppRole(t, admin)
+	l, err := server.OpenPGLog(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i, tenant := range []string{"alpha", "beta"} {
+		site := crdt.SiteID{byte(i + 1)}
+		tx := crdt.Tx{Site: site, Seq: 1, Time: 1, Ops: []crdt.Op{{Type: crdt.OpSet, Kind: crdt.KindRegister, Collection: "c", Row: tenant + "-row", Field: "f", CL: 1, Value: []byte(`1`)}}}
+		if _, err := l.Append(ctx, tenant, []crdt.Tx{tx}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool, err := pgxpool.New(ctx, app+"&pool_max_conns=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	count := func(tenant string) (n int, ids []string) {
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if tenant != "" {
+				if _, err := tx.Exec(ctx, `SELECT set_config('uno.tenant', $1, true)`, tenant); err != nil {
+					return err
+				}
+			}
+			rows, err := tx.Query(ctx, `SELECT id FROM uno_rows`)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				rows.Scan(&id)
+				ids = append(ids, id)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		return len(ids), ids
+	}
+	if n, ids := count(""); n != 0 {
+		t.Fatalf("with no tenant set the server's role sees %v", ids)
+	}
+	if n, ids := count("alpha"); n != 1 || ids[0] != "alpha-row" {
+		t.Fatalf("alpha sees %v", ids)
+	}
+	// A forged tenant_id in a write is refused.
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		tx.Exec(ctx, `SELECT set_config('uno.tenant', 'alpha', true)`)
+		_, err := tx.Exec(ctx, `INSERT INTO uno_rows (tenant_id, coll, id, seq, state) VALUES ('beta', 'c', 'forged', 1, '\x00')`)
+		return err
+	})
+	if err == nil {
+		t.Fatal("a write with another tenant's id passed row-level security")
+	}
+	// The leak hunt: alternate tenants over 3 pooled connections.
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				tenant := []string{"alpha", "beta", ""}[(g+i)%3]
+				_, ids := count(tenant)
+				for _, id := range ids {
+					if tenant == "" || id != tenant+"-row" {
+						t.Errorf("tenant %q saw %s", tenant, id)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// And through the log's own API.
+	for _, tenant := range []string{"alpha", "beta", "gamma"} {
+		chs, err := l.Read(ctx, tenant, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range chs {
+			if got := ch.Tx.Ops[0].Row; got != tenant+"-row" {
+				t.Errorf("tenant %s read %s", tenant, got)
+			}
+		}
+		if tenant == "gamma" && len(chs) != 0 {
+			t.Errorf("an unknown tenant read %d entries", len(chs))
+		}
+	}
+}
