@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,7 +23,14 @@ import (
 type PGLog struct {
 	pool    *pgxpool.Pool
 	waiters *waiters
+	stop    context.CancelFunc
+	done    chan struct{}
 }
+
+// pgChannel carries wake-ups between server nodes: each append notifies
+// "tenant seq" on commit; every node's listener wakes its waiters. The
+// payload is only a tenant and a number; readers then read the log.
+const pgChannel = "uno_log"
 
 var _ Log = (*PGLog)(nil)
 
@@ -47,7 +57,54 @@ func OpenPGLog(ctx context.Context, dsn string) (*PGLog, error) {
 		pool.Close()
 		return nil, fmt.Errorf("%w: postgres schema is at version %d, this uno needs %d: run uno migrate up", ErrSchemaVersion, v, PGSchemaVersion)
 	}
-	return &PGLog{pool: pool, waiters: newWaiters()}, nil
+	lctx, stop := context.WithCancel(context.Background())
+	l := &PGLog{pool: pool, waiters: newWaiters(), stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		l.listen(lctx)
+	}()
+	return l, nil
+}
+
+// listen holds one connection on LISTEN and turns notifications from any
+// node into wake-ups, reconnecting after errors until the log closes.
+func (l *PGLog) listen(ctx context.Context) {
+	for ctx.Err() == nil {
+		_ = func() error { // an error only means: reconnect
+			conn, err := l.pool.Acquire(ctx)
+			if err != nil {
+				return err
+			}
+			defer conn.Release()
+			if _, err := conn.Exec(ctx, "LISTEN "+pgChannel); err != nil {
+				return err
+			}
+			for {
+				n, err := conn.Conn().WaitForNotification(ctx)
+				if err != nil {
+					conn.Conn().Close(context.Background()) // never hand a LISTENing connection back
+					return err
+				}
+				var tenant string
+				var seq uint64
+				if i := strings.LastIndexByte(n.Payload, ' '); i > 0 {
+					tenant = n.Payload[:i]
+					seq, _ = strconv.ParseUint(n.Payload[i+1:], 10, 64)
+					l.waiters.advanced(tenant, seq)
+				}
+			}
+		}()
+		if ctx.Err() != nil {
+			return
+		}
+		// Missed notifications while reconnecting: wake every waiter, so
+		// each reads the log and waits again if nothing is new.
+		l.waiters.wakeAll()
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
 }
 
 // inTenant runs fn in a transaction scoped to tenant: the row-level
@@ -65,6 +122,8 @@ func (l *PGLog) inTenant(ctx context.Context, tenant string, fn func(pgx.Tx) err
 // Close implements Log.
 func (l *PGLog) Close() error {
 	l.waiters.closeAll()
+	l.stop()
+	<-l.done
 	l.pool.Close()
 	return nil
 }
@@ -157,6 +216,7 @@ func (l *PGLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uin
 				tenant, k.Collection, k.Row, int64(rowSeq[k]), crdt.EncodeRow(rows[k]))
 		}
 		batch.Queue(`UPDATE uno_heads SET seq = $2 WHERE tenant_id = $1`, tenant, int64(head))
+		batch.Queue(`SELECT pg_notify($1, $2)`, pgChannel, fmt.Sprintf("%s %d", tenant, head)) // sent on commit
 		return tx.SendBatch(ctx, batch).Close()
 	})
 	if err != nil {

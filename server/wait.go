@@ -71,6 +71,18 @@ func (ws *waiters) advanced(tenant string, head uint64) {
 	}
 }
 
+// wakeAll wakes every waiter without recording a head: they re-read.
+func (ws *waiters) wakeAll() {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	for t, m := range ws.waits {
+		for w := range m {
+			w.wake()
+		}
+		delete(ws.waits, t)
+	}
+}
+
 // closeAll wakes every waiter (the log is closing).
 func (ws *waiters) closeAll() {
 	ws.mu.Lock()
