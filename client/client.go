@@ -69,6 +69,10 @@ type Config struct {
 	Server string
 	// Token authenticates the client to the server.
 	Token string
+	// TokenSource, if set, is asked for a token at every connection
+	// instead of Token: a client whose token expires (CodeTokenExpired)
+	// reconnects with a fresh one.
+	TokenSource func(ctx context.Context) (string, error)
 	// Subscriptions names the collections to receive from the server;
 	// none means all the token allows. Local writes to other collections
 	// are still pushed. Changing it later needs a new replica: what was

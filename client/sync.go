@@ -201,7 +201,8 @@ func (c *Client) runSync(ctx context.Context) {
 		delay := c.cfg.BackoffMin << min(failures-1, 20)
 		delay = min(delay, c.cfg.BackoffMax)
 		delay = time.Duration(rand.Int64N(int64(delay)) + 1) // full jitter
-		if failures >= 5 || (err != nil && !usync.CodeOf(err).Retryable() && isProtocol(err)) {
+		refreshable := c.cfg.TokenSource != nil && usync.CodeOf(err) == usync.CodeTokenExpired
+		if failures >= 5 || (err != nil && !usync.CodeOf(err).Retryable() && isProtocol(err) && !refreshable) {
 			delay = c.cfg.BackoffMax // circuit open
 		}
 		c.cfg.Logger.Info("sync disconnected", "err", err, "retry_in", delay)
@@ -260,7 +261,13 @@ func (c *Client) connect(ctx context.Context, live bool) error {
 	for i, name := range c.cfg.Subscriptions {
 		subs[i] = usync.Subscription{Collection: name}
 	}
-	sess := usync.NewClientSession(usync.ClientConfig{Site: c.store.Site(), Token: c.cfg.Token, SchemaVersion: c.schemaVersion(),
+	token := c.cfg.Token
+	if c.cfg.TokenSource != nil {
+		if token, err = c.cfg.TokenSource(ctx); err != nil {
+			return fmt.Errorf("sync: get a token: %w", err)
+		}
+	}
+	sess := usync.NewClientSession(usync.ClientConfig{Site: c.store.Site(), Token: token, SchemaVersion: c.schemaVersion(),
 		Subscriptions: subs, Resume: resume, Window: 8, CreditBatch: 4}, cursor)
 	d := &syncDriver{c: c, ws: ws, codec: codec, sess: sess, live: live, waiting: map[uint64]chan uint64{}}
 	sess.Start()

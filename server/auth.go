@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"time"
 
 	usync "github.com/unosync/uno/sync"
+	"github.com/unosync/uno/tenancy"
 )
 
 // Authenticator verifies a session's token and names its tenant. The
@@ -42,4 +45,35 @@ func (a *DevAuth) Authenticate(_ context.Context, token string) (string, error) 
 		return "", usync.Errorf(usync.CodeUnauthorized, "unknown token")
 	}
 	return a.Tenant, nil
+}
+
+// JWTAuth authenticates sessions with JWTs (see package tenancy). Tokens
+// expire on live connections too: the session is closed with
+// CodeTokenExpired at the token's expiry, and nothing is appended after it.
+type JWTAuth struct {
+	Verifier *tenancy.Verifier
+}
+
+// Authenticate implements Authenticator.
+func (a *JWTAuth) Authenticate(ctx context.Context, token string) (string, error) {
+	tenant, _, err := a.AuthenticateUntil(ctx, token)
+	return tenant, err
+}
+
+// AuthenticateUntil verifies token and returns its tenant and expiry.
+func (a *JWTAuth) AuthenticateUntil(_ context.Context, token string) (string, time.Time, error) {
+	c, err := a.Verifier.Verify(token)
+	switch {
+	case errors.Is(err, tenancy.ErrExpired):
+		return "", time.Time{}, usync.Errorf(usync.CodeTokenExpired, "%v: get a fresh token", err)
+	case err != nil:
+		return "", time.Time{}, usync.Errorf(usync.CodeUnauthorized, "%v", err)
+	}
+	return c.Tenant, c.Expires, nil
+}
+
+// expiring is the optional capability of an Authenticator whose
+// credentials expire.
+type expiring interface {
+	AuthenticateUntil(ctx context.Context, token string) (tenant string, until time.Time, err error)
 }

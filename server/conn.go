@@ -23,6 +23,7 @@ type conn struct {
 	colls  map[string]bool // subscribed collections; empty means all
 
 	stalled    time.Time       // since when the client has had no credit while behind
+	expires    time.Time       // when the session's token expires (zero: never)
 	wait       <-chan struct{} // closed when the log grows past waitFrom
 	waitFrom   uint64
 	waitCancel context.CancelFunc
@@ -76,8 +77,7 @@ func (c *conn) loop(ctx context.Context, frames <-chan []byte, readErr <-chan er
 		// Wake for the next frame, or for log growth when the client has
 		// credit (no credit: the log is not read for it at all).
 		var logGrew <-chan struct{}
-		var stallTimer <-chan time.Time
-		var timer *time.Timer
+		var deadline time.Time // when the loop must look again, without any event
 		from, snapshot, after, ok := c.sess.Want()
 		if ok || !c.sess.Open() {
 			c.stalled = time.Time{}
@@ -88,17 +88,24 @@ func (c *conn) loop(ctx context.Context, frames <-chan []byte, readErr <-chan er
 			if c.stalled.IsZero() {
 				c.stalled = time.Now()
 			}
-			left := c.s.cfg.StallTimeout - time.Since(c.stalled)
-			if left <= 0 {
+			if time.Since(c.stalled) >= c.s.cfg.StallTimeout {
 				c.sess.Fail(usync.Errorf(usync.CodeSlowConsumer, "no credit for %s while behind: reconnect and resume from your cursor", c.s.cfg.StallTimeout))
 				continue
 			}
-			timer = time.NewTimer(left)
-			stallTimer = timer.C
+			deadline = c.stalled.Add(c.s.cfg.StallTimeout)
 		} else if c.tenant != "" {
 			// Out of credit but caught up: wake when the log grows, to
 			// start the stall clock then.
 			from, ok = c.sess.Cursor(), true
+		}
+		if !c.expires.IsZero() && c.sess.Open() {
+			if c.expired() {
+				c.sess.Fail(usync.Errorf(usync.CodeTokenExpired, "the token expired: reconnect with a fresh one"))
+				continue
+			}
+			if deadline.IsZero() || c.expires.Before(deadline) {
+				deadline = c.expires
+			}
 		}
 		if ok && c.tenant != "" {
 			if snapshot {
@@ -116,7 +123,13 @@ func (c *conn) loop(ctx context.Context, frames <-chan []byte, readErr <-chan er
 			}
 			logGrew = c.wait
 		}
-		err := c.next(ctx, frames, readErr, logGrew, stallTimer)
+		var timer *time.Timer
+		var wake <-chan time.Time
+		if !deadline.IsZero() {
+			timer = time.NewTimer(time.Until(deadline))
+			wake = timer.C
+		}
+		err := c.next(ctx, frames, readErr, logGrew, wake)
 		if timer != nil {
 			timer.Stop()
 		}
@@ -125,6 +138,11 @@ func (c *conn) loop(ctx context.Context, frames <-chan []byte, readErr <-chan er
 			return err
 		}
 	}
+}
+
+// expired reports whether the session's token has expired.
+func (c *conn) expired() bool {
+	return !c.expires.IsZero() && !c.s.cfg.Now().Before(c.expires)
 }
 
 // behind reports whether the log holds entries past the client's cursor.
@@ -177,6 +195,11 @@ func (c *conn) ready(ctx context.Context) error {
 				return err
 			}
 		}
+		if len(rd.Append) > 0 && c.expired() {
+			c.sess.Fail(usync.Errorf(usync.CodeTokenExpired, "the token expired: reconnect with a fresh one"))
+			c.sess.Advance(rd)
+			continue
+		}
 		if len(rd.Append) > 0 {
 			if err := c.checkClocks(rd.Append); err != nil {
 				c.sess.Fail(err)
@@ -218,7 +241,13 @@ func (c *conn) ready(ctx context.Context) error {
 }
 
 func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
-	tenant, err := c.s.cfg.Auth.Authenticate(ctx, h.Token)
+	var tenant string
+	var err error
+	if ex, ok := c.s.cfg.Auth.(expiring); ok {
+		tenant, c.expires, err = ex.AuthenticateUntil(ctx, h.Token)
+	} else {
+		tenant, err = c.s.cfg.Auth.Authenticate(ctx, h.Token)
+	}
 	if err != nil {
 		c.sess.Refuse(err)
 		return nil

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/unosync/uno/server"
 	usync "github.com/unosync/uno/sync"
+	"github.com/unosync/uno/tenancy"
 )
 
 // serveOptions are uno serve's settings: flags, or a JSON config file
@@ -35,6 +38,10 @@ type serveOptions struct {
 	MaxDrift       string   `json:"max-drift"`
 	Origins        []string `json:"origins"`
 	Postgres       string   `json:"postgres"`
+	JWTAlg         string   `json:"jwt-alg"`
+	JWTKey         string   `json:"jwt-key"`
+	JWTAudience    string   `json:"jwt-aud"`
+	JWTIssuer      string   `json:"jwt-iss"`
 }
 
 func (o *serveOptions) validate() error {
@@ -120,6 +127,10 @@ given on the command line win over it. Unknown keys are refused.`,
 	f.IntVar(&o.BatchRows, "batch-rows", 0, "most log entries or snapshot rows per message (0: 500)")
 	f.StringVar(&o.MaxDrift, "max-drift", "", "how far ahead of the server's clock a write may be stamped (empty: 24h)")
 	f.StringSliceVar(&o.Origins, "origins", nil, "browser origins allowed besides the server's host")
+	f.StringVar(&o.JWTAlg, "jwt-alg", "", "verify JWTs with this algorithm (EdDSA, ES256, HS256) instead of the development token")
+	f.StringVar(&o.JWTKey, "jwt-key", "", "file with the JWT key: a PEM public key (EdDSA, ES256) or the secret (HS256)")
+	f.StringVar(&o.JWTAudience, "jwt-aud", "", "required JWT audience")
+	f.StringVar(&o.JWTIssuer, "jwt-iss", "", "required JWT issuer")
 	f.StringVar(&o.Postgres, "postgres", "", "keep the event log in Postgres at this DSN instead of SQLite in the data directory")
 	return cmd
 }
@@ -144,9 +155,19 @@ func serve(ctx context.Context, o serveOptions, out interface{ Write([]byte) (in
 		return err
 	}
 	defer log.Close()
-	auth, err := devAuth(o.DataDir, o.Tenant)
-	if err != nil {
-		return err
+	var auth server.Authenticator
+	var dev *server.DevAuth
+	if o.JWTAlg != "" {
+		a, err := jwtAuth(o)
+		if err != nil {
+			return err
+		}
+		auth = a
+	} else {
+		if dev, err = devAuth(o.DataDir, o.Tenant); err != nil {
+			return err
+		}
+		auth = dev
 	}
 	drift, _ := time.ParseDuration(o.MaxDrift) // validated; empty means the default
 	srv, err := server.New(server.Config{
@@ -169,7 +190,11 @@ func serve(ctx context.Context, o serveOptions, out interface{ Write([]byte) (in
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(out, "uno serve: listening on http://%s (sync endpoint ws://%s/v1/sync)\n", ln.Addr(), ln.Addr())
 	fmt.Fprintf(out, "data: %s\n", o.DataDir)
-	fmt.Fprintf(out, "development token (tenant %q): %s\n", auth.Tenant, auth.Token)
+	if dev != nil {
+		fmt.Fprintf(out, "development token (tenant %q): %s\n", dev.Tenant, dev.Token)
+	} else {
+		fmt.Fprintf(out, "tokens: JWT %s\n", o.JWTAlg)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -214,7 +239,38 @@ func (o *serveOptions) setFlag(name string, src *serveOptions) {
 		o.Origins = src.Origins
 	case "postgres":
 		o.Postgres = src.Postgres
+	case "jwt-alg":
+		o.JWTAlg = src.JWTAlg
+	case "jwt-key":
+		o.JWTKey = src.JWTKey
+	case "jwt-aud":
+		o.JWTAudience = src.JWTAudience
+	case "jwt-iss":
+		o.JWTIssuer = src.JWTIssuer
 	}
+}
+
+// jwtAuth builds the JWT authenticator from the flags.
+func jwtAuth(o serveOptions) (*server.JWTAuth, error) {
+	raw, err := os.ReadFile(o.JWTKey)
+	if err != nil {
+		return nil, fmt.Errorf("--jwt-key: %w", err)
+	}
+	var key any = raw
+	if o.JWTAlg != "HS256" {
+		block, _ := pem.Decode(raw)
+		if block == nil {
+			return nil, fmt.Errorf("--jwt-key %s: want a PEM public key", o.JWTKey)
+		}
+		if key, err = x509.ParsePKIXPublicKey(block.Bytes); err != nil {
+			return nil, fmt.Errorf("--jwt-key %s: %w", o.JWTKey, err)
+		}
+	}
+	v, err := tenancy.NewVerifier(tenancy.Config{Algorithm: o.JWTAlg, Key: key, Audience: o.JWTAudience, Issuer: o.JWTIssuer})
+	if err != nil {
+		return nil, err
+	}
+	return &server.JWTAuth{Verifier: v}, nil
 }
 
 // devAuth loads the development token from the data directory, making one

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,3 +105,28 @@ func TestMigrateCommand(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func TestJWTAuthFromFlags(t *testing.T) {
+	dir := t.TempDir()
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(pub)
+	keyFile := filepath.Join(dir, "pub.pem")
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600)
+	if _, err := jwtAuth(serveOptions{JWTAlg: "EdDSA", JWTKey: keyFile, JWTAudience: "uno"}); err != nil {
+		t.Fatalf("EdDSA key from PEM: %v", err)
+	}
+	secret := filepath.Join(dir, "secret")
+	os.WriteFile(secret, []byte("0123456789abcdef0123456789abcdef"), 0o600)
+	if _, err := jwtAuth(serveOptions{JWTAlg: "HS256", JWTKey: secret}); err != nil {
+		t.Fatalf("HS256 secret: %v", err)
+	}
+	for _, bad := range []serveOptions{
+		{JWTAlg: "EdDSA", JWTKey: secret},                   // not PEM
+		{JWTAlg: "EdDSA", JWTKey: filepath.Join(dir, "no")}, // missing
+		{JWTAlg: "RS256", JWTKey: keyFile},                  // unsupported
+	} {
+		if _, err := jwtAuth(bad); err == nil {
+			t.Errorf("jwtAuth(%+v) succeeded", bad)
+		}
+	}
+}
