@@ -172,3 +172,95 @@ func NewAppRole(tb testing.TB, dsn string) string {
 	}
 	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", role, cfg.Host, cfg.Port, cfg.Database)
 }
+
+// Cluster is a throwaway Postgres cluster of one test's own, which the
+// test can kill and restart.
+type Cluster struct {
+	tb    testing.TB
+	run   func(name string, args ...string) error
+	data  string
+	opts  string
+	Admin string // admin DSN to the postgres database
+}
+
+// NewCluster starts a cluster for one test (needs the Postgres binaries).
+func NewCluster(tb testing.TB) *Cluster {
+	tb.Helper()
+	c, err := newCluster()
+	if err != nil {
+		tb.Fatalf("postgres cluster: %v", err)
+	}
+	c.tb = tb
+	tb.Cleanup(func() {
+		c.run("pg_ctl", "-D", c.data, "-m", "immediate", "-w", "stop")
+		os.RemoveAll(filepath.Dir(c.data))
+	})
+	return c
+}
+
+// Kill stops the server at once, as a crash would (pg_ctl -m immediate).
+func (c *Cluster) Kill() {
+	c.tb.Helper()
+	if err := c.run("pg_ctl", "-D", c.data, "-m", "immediate", "-w", "stop"); err != nil {
+		c.tb.Fatal(err)
+	}
+}
+
+// Start starts the server again, on the same port.
+func (c *Cluster) Start() {
+	c.tb.Helper()
+	if err := c.run("pg_ctl", "-D", c.data, "-l", filepath.Join(filepath.Dir(c.data), "log"), "-w", "-o", c.opts, "start"); err != nil {
+		c.tb.Fatal(err)
+	}
+}
+
+func newCluster() (*Cluster, error) {
+	bin, err := binDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "uno-pg-")
+	if err != nil {
+		return nil, err
+	}
+	asPostgres := os.Geteuid() == 0
+	if asPostgres {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, err
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return nil, err
+		}
+	}
+	run := func(name string, args ...string) error {
+		cmd := exec.Command(filepath.Join(bin, name), args...)
+		if asPostgres {
+			cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(bin, name)}, args...)...)
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s: %v\n%s", name, err, out)
+		}
+		return nil
+	}
+	data := filepath.Join(dir, "data")
+	if err := run("initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{run: run, data: data,
+		opts:  fmt.Sprintf("-c port=%d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c fsync=off", port, dir),
+		Admin: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)}
+	if err := run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-o", c.opts, "start"); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return c, nil
+}

@@ -1,0 +1,144 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/unosync/uno/client"
+	"github.com/unosync/uno/internal/pgtest"
+	"github.com/unosync/uno/server"
+)
+
+// Kill Postgres (pg_ctl -m immediate) in the middle of pushes and restart
+// it: no acknowledged write is lost, none is applied twice, and the server
+// and its clients recover by themselves.
+func TestKillPostgres(t *testing.T) {
+	const cycles = 5
+	ctx := context.Background()
+	pg := pgtest.NewCluster(t)
+	if err := server.MigratePG(ctx, pg.Admin, server.PGSchemaVersion); err != nil {
+		t.Fatal(err)
+	}
+	l, err := server.OpenPGLog(ctx, pg.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	auth, _ := server.NewDevAuth("dev")
+	srv, err := server.New(server.Config{Log: l, Auth: auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync"
+
+	type writer struct {
+		c       *client.Client
+		written atomic.Int64
+	}
+	ws := make([]*writer, 2)
+	for i := range ws {
+		c, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), fmt.Sprintf("c%d.db", i)), Server: url, Token: auth.Token,
+			BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ws[i] = &writer{c: c}
+	}
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for i, w := range ws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; wctx.Err() == nil; n++ {
+				if err := w.c.Collection("items").Put(ctx, fmt.Sprintf("c%d-%d", i, n), map[string]any{"n": n}); err != nil {
+					t.Error(err)
+					return
+				}
+				w.written.Add(1)
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
+	for cycle := range cycles {
+		time.Sleep(time.Duration(100+rng.IntN(200)) * time.Millisecond)
+		acked := make([]uint64, len(ws))
+		for i, w := range ws {
+			written := uint64(w.written.Load())
+			box, err := w.c.Outbox(ctx, 0, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			acked[i] = written
+			if len(box) > 0 {
+				acked[i] = box[0].Seq - 1
+			}
+		}
+		pg.Kill()
+		time.Sleep(time.Duration(rng.IntN(100)) * time.Millisecond) // clients retry against a dead database
+		pg.Start()
+		for i, w := range ws {
+			var hw uint64
+			waitFor(t, func() bool { // the pool reconnects by itself
+				var err error
+				hw, err = l.HighWater(ctx, "dev", w.c.Site())
+				return err == nil
+			})
+			if hw < acked[i] {
+				t.Fatalf("cycle %d: client %d had seq %d acknowledged, Postgres holds %d", cycle, i, acked[i], hw)
+			}
+		}
+	}
+	stop()
+	wg.Wait()
+	for i, w := range ws {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := w.c.Sync(sctx); err != nil {
+			t.Fatalf("client %d did not recover: %v", i, err)
+		}
+		cancel()
+	}
+	var total int
+	seen := map[string]uint64{}
+	for after := uint64(0); ; {
+		chs, err := l.Read(ctx, "dev", after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chs) == 0 {
+			break
+		}
+		for _, ch := range chs {
+			k := ch.Tx.Site.String()
+			if ch.Tx.Seq != seen[k]+1 {
+				t.Fatalf("site %s: seq %d after %d", k, ch.Tx.Seq, seen[k])
+			}
+			seen[k] = ch.Tx.Seq
+			total++
+		}
+		after = chs[len(chs)-1].Seq
+	}
+	for i, w := range ws {
+		if got := seen[w.c.Site().String()]; got != uint64(w.written.Load()) {
+			t.Errorf("client %d wrote %d, Postgres holds %d", i, w.written.Load(), got)
+		}
+	}
+	want, _ := l.RowsHash(ctx, "dev")
+	for _, w := range ws {
+		waitFor(t, func() bool { h, _ := w.c.Hash(ctx); return h == want })
+	}
+	t.Logf("%d Postgres kills, %d transactions", cycles, total)
+}
