@@ -1,6 +1,11 @@
 package bench
 
-import "testing"
+import (
+	"os"
+	"testing"
+
+	"github.com/unosync/uno/internal/pgtest"
+)
 
 // Run with: go test ./bench -run '^$' -bench . -benchtime 2s
 // or, for the table with ratios and targets: go run ./cmd/uno bench
@@ -13,7 +18,11 @@ func BenchmarkReadByKey(b *testing.B)    { ReadByKey(b) }
 func BenchmarkQuery100(b *testing.B)     { Query100(b) }
 func BenchmarkWatchLatency(b *testing.B) { WatchLatency(b) }
 
-func BenchmarkSyncUpdates(b *testing.B)  { SyncUpdates(b) }
-func BenchmarkRoom(b *testing.B)         { Room(b) }
-func BenchmarkPacedLatency(b *testing.B) { PacedLatency(b) }
-func BenchmarkBootstrap(b *testing.B)    { Bootstrap(b) }
+func BenchmarkSyncUpdates(b *testing.B)   { SyncUpdates(b) }
+func BenchmarkRoom(b *testing.B)          { Room(b) }
+func BenchmarkPacedLatency(b *testing.B)  { PacedLatency(b) }
+func BenchmarkBootstrap(b *testing.B)     { Bootstrap(b) }
+func BenchmarkPGIngest(b *testing.B)      { PGIngest(b) }
+func BenchmarkPGCopyCeiling(b *testing.B) { PGCopyCeiling(b) }
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }

@@ -141,6 +141,12 @@ func (l *PGLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uin
 	if l.closed() {
 		return nil, ErrLogClosed
 	}
+	// Encode outside the transaction: the tenant's head lock is held for
+	// as short a time as possible.
+	encoded := make([][]byte, len(txs))
+	for i := range txs {
+		encoded[i] = crdt.EncodeTx(&txs[i])
+	}
 	var seqs []uint64
 	var head uint64
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
@@ -154,10 +160,17 @@ func (l *PGLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uin
 		}
 		marks := map[crdt.SiteID]uint64{}
 		seqs = make([]uint64, len(txs))
-		rows := map[crdt.RowKey]*crdt.Row{}
 		rowSeq := map[crdt.RowKey]uint64{}
 		var order []crdt.RowKey
+		rows, err := loadPGRows(ctx, tx, tenant, txs)
+		if err != nil {
+			return err
+		}
 		batch := &pgx.Batch{}
+		// The log entries go in with one unnest insert (COPY is not
+		// allowed under row-level security).
+		var evSeqs, evSiteSeqs []int64
+		var evSites, evTxs [][]byte
 		for i := range txs {
 			t := &txs[i]
 			hw, ok := marks[t.Site]
@@ -175,27 +188,16 @@ func (l *PGLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uin
 				return usync.Errorf(usync.CodeGap, "tx %s/%d after %d", t.Site, t.Seq, hw)
 			}
 			head++
-			batch.Queue(`INSERT INTO uno_events (tenant_id, seq, site, site_seq, tx) VALUES ($1, $2, $3, $4, $5)`,
-				tenant, int64(head), t.Site[:], int64(t.Seq), crdt.EncodeTx(t))
+			evSeqs = append(evSeqs, int64(head))
+			evSites = append(evSites, t.Site[:])
+			evSiteSeqs = append(evSiteSeqs, int64(t.Seq))
+			evTxs = append(evTxs, encoded[i])
 			d := t.Dot()
 			for j := range t.Ops {
 				op := &t.Ops[j]
 				k := crdt.RowKey{Collection: op.Collection, Row: op.Row}
-				r, ok := rows[k]
-				if !ok {
-					var state []byte
-					err := tx.QueryRow(ctx, `SELECT state FROM uno_rows WHERE tenant_id = $1 AND coll = $2 AND id = $3`, tenant, k.Collection, k.Row).Scan(&state)
-					r = &crdt.Row{}
-					switch {
-					case errors.Is(err, pgx.ErrNoRows):
-					case err != nil:
-						return err
-					default:
-						if r, err = crdt.DecodeRow(state); err != nil {
-							return fmt.Errorf("rows projection: %w", err)
-						}
-					}
-					rows[k] = r
+				r := rows[k]
+				if _, touched := rowSeq[k]; !touched {
 					order = append(order, k)
 				}
 				if _, err := r.Apply(op, d); err != nil {
@@ -210,10 +212,23 @@ func (l *PGLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uin
 			batch.Queue(`INSERT INTO uno_sites (tenant_id, site, seq) VALUES ($1, $2, $3)
 				ON CONFLICT (tenant_id, site) DO UPDATE SET seq = excluded.seq`, tenant, site[:], int64(seq))
 		}
-		for _, k := range order {
-			batch.Queue(`INSERT INTO uno_rows (tenant_id, coll, id, seq, state) VALUES ($1, $2, $3, $4, $5)
+		if len(evSeqs) > 0 {
+			batch.Queue(`INSERT INTO uno_events (tenant_id, seq, site, site_seq, tx)
+				SELECT $1, * FROM unnest($2::bigint[], $3::bytea[], $4::bigint[], $5::bytea[])`,
+				tenant, evSeqs, evSites, evSiteSeqs, evTxs)
+		}
+		if len(order) > 0 {
+			colls := make([]string, len(order))
+			ids := make([]string, len(order))
+			rseqs := make([]int64, len(order))
+			states := make([][]byte, len(order))
+			for i, k := range order {
+				colls[i], ids[i], rseqs[i], states[i] = k.Collection, k.Row, int64(rowSeq[k]), crdt.EncodeRow(rows[k])
+			}
+			batch.Queue(`INSERT INTO uno_rows (tenant_id, coll, id, seq, state)
+				SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bytea[])
 				ON CONFLICT (tenant_id, coll, id) DO UPDATE SET seq = excluded.seq, state = excluded.state`,
-				tenant, k.Collection, k.Row, int64(rowSeq[k]), crdt.EncodeRow(rows[k]))
+				tenant, colls, ids, rseqs, states)
 		}
 		batch.Queue(`UPDATE uno_heads SET seq = $2 WHERE tenant_id = $1`, tenant, int64(head))
 		batch.Queue(`SELECT pg_notify($1, $2)`, pgChannel, fmt.Sprintf("%s %d", tenant, head)) // sent on commit
@@ -433,4 +448,43 @@ func (l *PGLog) RowStates(ctx context.Context, tenant string, keys []crdt.RowKey
 		return nil, fmt.Errorf("row states: %w", err)
 	}
 	return out, nil
+}
+
+// loadPGRows reads, in one query, the current states of every row the
+// transactions touch (empty rows for those never written).
+func loadPGRows(ctx context.Context, tx pgx.Tx, tenant string, txs []crdt.Tx) (map[crdt.RowKey]*crdt.Row, error) {
+	rows := map[crdt.RowKey]*crdt.Row{}
+	var colls, ids []string
+	for i := range txs {
+		for j := range txs[i].Ops {
+			k := crdt.RowKey{Collection: txs[i].Ops[j].Collection, Row: txs[i].Ops[j].Row}
+			if _, ok := rows[k]; !ok {
+				rows[k] = &crdt.Row{}
+				colls, ids = append(colls, k.Collection), append(ids, k.Row)
+			}
+		}
+	}
+	if len(colls) == 0 {
+		return rows, nil
+	}
+	res, err := tx.Query(ctx, `SELECT r.coll, r.id, r.state FROM uno_rows r
+		JOIN unnest($2::text[], $3::text[]) AS k(coll, id) ON r.coll = k.coll AND r.id = k.id
+		WHERE r.tenant_id = $1`, tenant, colls, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
+	for res.Next() {
+		var k crdt.RowKey
+		var state []byte
+		if err := res.Scan(&k.Collection, &k.Row, &state); err != nil {
+			return nil, err
+		}
+		r, err := crdt.DecodeRow(state)
+		if err != nil {
+			return nil, fmt.Errorf("rows projection: %w", err)
+		}
+		rows[k] = r
+	}
+	return rows, res.Err()
 }
