@@ -132,3 +132,34 @@ func TestSync_JWT(t *testing.T) {
 		t.Fatalf("another tenant received %d rows", len(docs))
 	}
 }
+
+// A 1 MB token is refused quickly, with its code, and opens nothing.
+func TestSync_HugeToken(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	v, _ := tenancy.NewVerifier(tenancy.Config{Algorithm: "EdDSA", Key: pub})
+	l, err := server.OpenSQLiteLog(ctx, filepath.Join(t.TempDir(), "server.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	srv, _ := server.New(server.Config{Log: l, Auth: &server.JWTAuth{Verifier: v}})
+	defer srv.Close()
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	codec, _ := usync.NewCodec(usync.CodecConfig{})
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http")+"/v1/sync", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &rawPeer{ws: ws, codec: codec}
+	start := time.Now()
+	p.send(t, ctx, &usync.Hello{Versions: usync.Versions, Site: crdt.SiteID{1}, Token: strings.Repeat("A", 1<<20)})
+	if em, ok := p.recv(t, ctx).(*usync.ErrorMessage); !ok || em.Code != usync.CodeUnauthorized {
+		t.Fatalf("1 MB token: %+v, want CodeUnauthorized", em)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("refusing a 1 MB token took %s", d)
+	}
+}
