@@ -24,6 +24,7 @@ type conn struct {
 
 	stalled    time.Time       // since when the client has had no credit while behind
 	expires    time.Time       // when the session's token expires (zero: never)
+	limits     Tenant          // the tenant's registry entry (zero limits: none)
 	wait       <-chan struct{} // closed when the log grows past waitFrom
 	waitFrom   uint64
 	waitCancel context.CancelFunc
@@ -200,6 +201,11 @@ func (c *conn) ready(ctx context.Context) error {
 			c.sess.Advance(rd)
 			continue
 		}
+		if len(rd.Append) > 0 && !c.s.rate.allow(c.tenant, c.limits.OpsPerSec, len(rd.Append), c.s.cfg.Now()) {
+			c.sess.Fail(usync.Errorf(usync.CodeRateLimited, "tenant %q is over its %d transactions/s: back off and retry", c.tenant, c.limits.OpsPerSec))
+			c.sess.Advance(rd)
+			continue
+		}
 		if len(rd.Append) > 0 {
 			if err := c.checkClocks(rd.Append); err != nil {
 				c.sess.Fail(err)
@@ -252,6 +258,12 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 		c.sess.Refuse(err)
 		return nil
 	}
+	t, err := c.s.admit(ctx, tenant)
+	if err != nil {
+		c.sess.Refuse(err)
+		return nil
+	}
+	c.limits = t
 	c.tenant = tenant
 	for _, sub := range h.Subscriptions {
 		if c.colls == nil {

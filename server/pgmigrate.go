@@ -60,6 +60,15 @@ var pgMigrations = []pgMigration{
 		up:   rlsUp(),
 		down: rlsDown(),
 	},
+	{ // 3: the tenant registry: which tenants exist, their status and quotas.
+		up: []string{`CREATE TABLE uno_tenants (
+			tenant_id   text        NOT NULL PRIMARY KEY,
+			status      text        NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended')),
+			ops_per_sec integer     NOT NULL DEFAULT 0 CHECK (ops_per_sec >= 0),
+			created_at  timestamptz NOT NULL DEFAULT now()
+		)`},
+		down: []string{`DROP TABLE uno_tenants`},
+	},
 }
 
 // PGSchemaVersion is the Postgres schema version this code needs.

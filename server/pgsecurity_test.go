@@ -30,7 +30,7 @@ func TestPGMigrate_UpDownUp(t *testing.T) {
 	}
 	for _, step := range []struct {
 		to, tables int
-	}{{server.PGSchemaVersion, 4}, {0, 0}, {1, 4}, {server.PGSchemaVersion, 4}, {1, 4}, {server.PGSchemaVersion, 4}} {
+	}{{server.PGSchemaVersion, 5}, {0, 0}, {1, 4}, {2, 4}, {server.PGSchemaVersion, 5}, {1, 4}, {server.PGSchemaVersion, 5}} {
 		if err := server.MigratePG(ctx, dsn, step.to); err != nil {
 			t.Fatalf("migrate to %d: %v", step.to, err)
 		}
@@ -73,7 +73,7 @@ func TestPG_RLSCatalog(t *testing.T) {
 			(SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid AND p.polqual IS NOT NULL AND p.polwithcheck IS NOT NULL),
 			(SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] WHERE i.indrelid = c.oid AND i.indisprimary)
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname LIKE 'uno\_%' AND c.relname <> 'uno_schema'`)
+		WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname LIKE 'uno\_%' AND c.relname NOT IN ('uno_schema', 'uno_tenants')`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,9 @@ type Config struct {
 	// MaxDrift is how far ahead of the server's clock a pushed
 	// transaction may be stamped. Default 24h (crdt.DefaultMaxDrift).
 	MaxDrift time.Duration
+	// Registry, if set, admits only registered, active tenants and
+	// enforces their limits. Nil: every tenant the Auth accepts.
+	Registry Registry
 	// StallTimeout is how long a client may hold no credit while the log
 	// has entries for it before the server ends the session with
 	// CodeSlowConsumer (the client reconnects and resumes from its
@@ -91,6 +94,7 @@ type Server struct {
 	mux   *http.ServeMux
 	conns atomic.Int64
 	m     *metrics
+	rate  rateLimiter
 
 	mu     gosync.Mutex // guards closed and wg.Add against Close's wg.Wait
 	closed bool

@@ -32,7 +32,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), migrateCmd(), benchCmd())
+	root.AddCommand(serveCmd(), migrateCmd(), tenantCmd(), benchCmd())
 	return root
 }
 

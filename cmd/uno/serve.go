@@ -38,6 +38,7 @@ type serveOptions struct {
 	MaxDrift       string   `json:"max-drift"`
 	Origins        []string `json:"origins"`
 	Postgres       string   `json:"postgres"`
+	Registry       bool     `json:"registry"`
 	JWTAlg         string   `json:"jwt-alg"`
 	JWTKey         string   `json:"jwt-key"`
 	JWTAudience    string   `json:"jwt-aud"`
@@ -56,6 +57,9 @@ func (o *serveOptions) validate() error {
 		if v < 0 {
 			return fmt.Errorf("%s %d: must not be negative (0 takes the default)", name, v)
 		}
+	}
+	if o.Registry && o.Postgres == "" {
+		return errors.New("registry: the tenant registry lives in Postgres: add --postgres")
 	}
 	if o.MaxMessage != 0 && o.MaxMessage < 1024 {
 		return fmt.Errorf("max-message-bytes %d: want at least 1024", o.MaxMessage)
@@ -131,6 +135,7 @@ given on the command line win over it. Unknown keys are refused.`,
 	f.StringVar(&o.JWTKey, "jwt-key", "", "file with the JWT key: a PEM public key (EdDSA, ES256) or the secret (HS256)")
 	f.StringVar(&o.JWTAudience, "jwt-aud", "", "required JWT audience")
 	f.StringVar(&o.JWTIssuer, "jwt-iss", "", "required JWT issuer")
+	f.BoolVar(&o.Registry, "registry", false, "admit only tenants registered with uno tenant create (needs --postgres)")
 	f.StringVar(&o.Postgres, "postgres", "", "keep the event log in Postgres at this DSN instead of SQLite in the data directory")
 	return cmd
 }
@@ -169,6 +174,15 @@ func serve(ctx context.Context, o serveOptions, out interface{ Write([]byte) (in
 		}
 		auth = dev
 	}
+	var registry server.Registry
+	if o.Registry {
+		reg, err := server.OpenPGRegistry(ctx, o.Postgres)
+		if err != nil {
+			return err
+		}
+		defer reg.Close()
+		registry = reg
+	}
 	drift, _ := time.ParseDuration(o.MaxDrift) // validated; empty means the default
 	srv, err := server.New(server.Config{
 		Log: log, Auth: auth, Logger: logger,
@@ -178,6 +192,7 @@ func serve(ctx context.Context, o serveOptions, out interface{ Write([]byte) (in
 		MaxConnections: o.MaxConnections,
 		BatchRows:      o.BatchRows,
 		MaxDrift:       drift,
+		Registry:       registry,
 	})
 	if err != nil {
 		return err
@@ -239,6 +254,8 @@ func (o *serveOptions) setFlag(name string, src *serveOptions) {
 		o.Origins = src.Origins
 	case "postgres":
 		o.Postgres = src.Postgres
+	case "registry":
+		o.Registry = src.Registry
 	case "jwt-alg":
 		o.JWTAlg = src.JWTAlg
 	case "jwt-key":

@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/unosync/uno/internal/pgtest"
+	"github.com/unosync/uno/server"
 )
 
 func TestServeOptions_Validate(t *testing.T) {
@@ -84,10 +86,10 @@ func TestMigrateCommand(t *testing.T) {
 		want string
 	}{
 		{[]string{"migrate", "status", "--postgres", dsn}, "at version 0"},
-		{[]string{"migrate", "up", "--postgres", dsn}, "at version 2"},
+		{[]string{"migrate", "up", "--postgres", dsn}, fmt.Sprintf("at version %d", server.PGSchemaVersion)},
 		{[]string{"migrate", "down", "1", "--postgres", dsn}, "at version 1"},
 		{[]string{"migrate", "down", "0", "--postgres", dsn}, "at version 0"},
-		{[]string{"migrate", "up", "--postgres", dsn}, "at version 2"},
+		{[]string{"migrate", "up", "--postgres", dsn}, fmt.Sprintf("at version %d", server.PGSchemaVersion)},
 	} {
 		out.Reset()
 		root := rootCmd()
@@ -128,5 +130,40 @@ func TestJWTAuthFromFlags(t *testing.T) {
 		if _, err := jwtAuth(bad); err == nil {
 			t.Errorf("jwtAuth(%+v) succeeded", bad)
 		}
+	}
+}
+
+func TestTenantCommand(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	if err := run(t.Context(), []string{"migrate", "up", "--postgres", dsn}); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"tenant", "create", "acme", "--ops-per-sec", "7", "--postgres", dsn}, "created tenant acme"},
+		{[]string{"tenant", "suspend", "acme", "--postgres", dsn}, "tenant acme suspended"},
+		{[]string{"tenant", "list", "--postgres", dsn}, "acme"},
+		{[]string{"tenant", "resume", "acme", "--postgres", dsn}, "tenant acme resumed"},
+		{[]string{"tenant", "export", "acme", "--postgres", dsn}, ""},
+		{[]string{"tenant", "delete", "acme", "--postgres", dsn}, "deleted tenant acme"},
+	} {
+		out.Reset()
+		root := rootCmd()
+		root.SetOut(&out)
+		root.SetArgs(tc.args)
+		if err := root.ExecuteContext(t.Context()); err != nil || !strings.Contains(out.String(), tc.want) {
+			t.Fatalf("uno %v: %v, %q; want %q", tc.args, err, out.String(), tc.want)
+		}
+	}
+	for _, bad := range [][]string{{"tenant", "list"}, {"tenant", "create", "--postgres", dsn}, {"tenant", "delete", "nobody", "--postgres", dsn}, {"tenant", "frob", "x", "--postgres", dsn}} {
+		if err := run(t.Context(), bad); err == nil {
+			t.Errorf("uno %v succeeded", bad)
+		}
+	}
+	if err := (&serveOptions{Addr: "127.0.0.1:1", DataDir: "d", Registry: true}).validate(); err == nil {
+		t.Error("--registry without --postgres validated")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/internal/pgtest"
 	"github.com/unosync/uno/server"
+	usync "github.com/unosync/uno/sync"
 )
 
 // The same offline-edits scenario through a server whose log is a real
@@ -127,3 +129,80 @@ func TestSync_TwoNodes(t *testing.T) {
 	}
 	t.Logf("node B write → node A client watch: worst of 5 %s", worst)
 }
+
+// With a tenant registry: an unregistered or suspended tenant is refused
+// with CodeForbidden; a tenant over its rate gets CodeRateLimited.
+func TestSync_Registry(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := pgtest.NewDatabase(t)
+	if err := server.MigratePG(ctx, admin, server.PGSchemaVersion); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := server.OpenPGRegistry(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	if err := reg.Create(ctx, server.Tenant{ID: "slow", OpsPerSec: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Create(ctx, server.Tenant{ID: "paused"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.SetSuspended(ctx, "paused", true); err != nil {
+		t.Fatal(err)
+	}
+	l, err := server.OpenPGLog(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	auth := tenantByToken{}
+	srv, err := server.New(server.Config{Log: l, Auth: auth, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync"
+	for tenant, want := range map[string]usync.Code{"unknown": usync.CodeForbidden, "paused": usync.CodeForbidden} {
+		c, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), tenant+".db"), Server: url, Token: tenant, ManualSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Sync(ctx); usync.CodeOf(err) != want {
+			t.Errorf("tenant %s: %v, want %v", tenant, err, want)
+		}
+		c.Close()
+	}
+	// 20 transactions in one push, at 5 per second: refused, retryable.
+	c, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "slow.db"), Server: url, Token: "slow", ManualSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 20 {
+		if err := c.Collection("items").Put(ctx, fmt.Sprint("r", i), map[string]any{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatalf("first push within the burst: %v", err)
+	}
+	for i := range 20 {
+		if err := c.Collection("items").Put(ctx, fmt.Sprint("s", i), map[string]any{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = c.Sync(ctx)
+	if code := usync.CodeOf(err); code != usync.CodeRateLimited || !code.Retryable() {
+		t.Fatalf("over the rate: %v, want CodeRateLimited", err)
+	}
+}
+
+// tenantByToken is a test Authenticator: the token is the tenant.
+type tenantByToken struct{}
+
+func (tenantByToken) Authenticate(_ context.Context, token string) (string, error) { return token, nil }
