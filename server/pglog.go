@@ -488,3 +488,29 @@ func loadPGRows(ctx context.Context, tx pgx.Tx, tenant string, txs []crdt.Tx) (m
 	}
 	return rows, res.Err()
 }
+
+// RowsPage returns up to limit rows of one collection with IDs above
+// after, by ID.
+func (l *PGLog) RowsPage(ctx context.Context, tenant, coll, after string, limit int) ([]usync.SnapshotRow, error) {
+	var out []usync.SnapshotRow
+	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, state FROM uno_rows WHERE tenant_id = $1 AND coll = $2 AND id COLLATE "C" > $3 COLLATE "C"
+			ORDER BY id COLLATE "C" LIMIT $4`, tenant, coll, after, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r := usync.SnapshotRow{Collection: coll}
+			if err := rows.Scan(&r.Row, &r.State); err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rows page: %w", err)
+	}
+	return out, nil
+}

@@ -181,3 +181,25 @@ func (l *SQLiteLog) RowStates(ctx context.Context, tenant string, keys []crdt.Ro
 	}
 	return out, nil
 }
+
+// RowsPage returns up to limit rows of one collection with IDs above
+// after, by ID.
+func (l *SQLiteLog) RowsPage(ctx context.Context, tenant, coll, after string, limit int) ([]usync.SnapshotRow, error) {
+	if err := l.check(); err != nil {
+		return nil, err
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT id, state FROM rows WHERE tenant = ? AND coll = ? AND id > ? ORDER BY id LIMIT ?`, tenant, coll, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("rows page: %w", err)
+	}
+	defer rows.Close()
+	var out []usync.SnapshotRow
+	for rows.Next() {
+		r := usync.SnapshotRow{Collection: coll}
+		if err := rows.Scan(&r.Row, &r.State); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/dgraph-io/ristretto/v2"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/unosync/uno/crdt"
 	usync "github.com/unosync/uno/sync"
@@ -87,7 +88,9 @@ func (c *Config) validate() error {
 }
 
 // Server is uno's sync server, an http.Handler serving /v1/sync
-// (WebSocket), /healthz, /readyz and Prometheus /metrics.
+// (WebSocket), the query API /v1/collections/{name} (JSON, or
+// Server-Sent Events with ?live=1), /healthz, /readyz and Prometheus
+// /metrics.
 type Server struct {
 	cfg   Config
 	codec *usync.Codec
@@ -95,6 +98,7 @@ type Server struct {
 	conns atomic.Int64
 	m     *metrics
 	rate  rateLimiter
+	cache *ristretto.Cache[string, []byte] // query results
 
 	mu     gosync.Mutex // guards closed and wg.Add against Close's wg.Wait
 	closed bool
@@ -115,7 +119,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, codec: codec, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, m: newMetrics()}
+	if s.cache, err = newQueryCache(s.m); err != nil {
+		cancel()
+		return nil, err
+	}
 	s.mux.HandleFunc("GET /v1/sync", s.serveSync)
+	s.mux.HandleFunc("GET /v1/collections/{name}", s.serveQuery)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
@@ -134,6 +143,7 @@ func (s *Server) Close() error {
 	s.cancel()
 	s.wg.Wait()
 	s.codec.Close()
+	s.cache.Close()
 	return nil
 }
 
