@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -41,19 +40,8 @@ func TestSync_JWT(t *testing.T) {
 		}
 		return s
 	}
-	l, err := server.OpenSQLiteLog(ctx, filepath.Join(t.TempDir(), "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	srv, err := server.New(server.Config{Log: l, Auth: &server.JWTAuth{Verifier: v}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync"
+	e := startServerWith(t, server.Config{Auth: &server.JWTAuth{Verifier: v}})
+	l, url := e.log, e.url
 
 	// A raw session whose token expires within two seconds.
 	codec, _ := usync.NewCodec(usync.CodecConfig{})
@@ -139,17 +127,9 @@ func TestSync_HugeToken(t *testing.T) {
 	defer cancel()
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	v, _ := tenancy.NewVerifier(tenancy.Config{Algorithm: "EdDSA", Key: pub})
-	l, err := server.OpenSQLiteLog(ctx, filepath.Join(t.TempDir(), "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	srv, _ := server.New(server.Config{Log: l, Auth: &server.JWTAuth{Verifier: v}})
-	defer srv.Close()
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
+	e := startServerWith(t, server.Config{Auth: &server.JWTAuth{Verifier: v}})
 	codec, _ := usync.NewCodec(usync.CodecConfig{})
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http")+"/v1/sync", nil)
+	ws, _, err := websocket.Dial(ctx, e.url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,15 +30,8 @@ func TestKillPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	auth, _ := server.NewDevAuth("dev")
-	srv, err := server.New(server.Config{Log: l, Auth: auth})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync"
+	e := startServerWith(t, server.Config{Log: l})
+	url, auth := e.url, e.auth
 
 	type writer struct {
 		c       *client.Client

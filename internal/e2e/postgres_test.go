@@ -29,15 +29,7 @@ func TestSync_Postgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	auth, _ := server.NewDevAuth("dev")
-	srv, err := server.New(server.Config{Log: l, Auth: auth, BatchRows: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	e := &env{auth: auth, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync"}
+	e := startServerWith(t, server.Config{Log: l, BatchRows: 5})
 	cs := []*client.Client{e.client(t, "a", true), e.client(t, "b", true), e.client(t, "c", true)}
 	for round := range 3 {
 		for i, c := range cs {
@@ -158,15 +150,7 @@ func TestSync_Registry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	auth := tenantByToken{}
-	srv, err := server.New(server.Config{Log: l, Auth: auth, Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync"
+	url := startServerWith(t, server.Config{Log: l, Auth: tenantByToken{}, Registry: reg}).url
 	for tenant, want := range map[string]usync.Code{"unknown": usync.CodeForbidden, "paused": usync.CodeForbidden} {
 		c, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), tenant+".db"), Server: url, Token: tenant, ManualSync: true})
 		if err != nil {

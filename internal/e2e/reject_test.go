@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,13 +18,6 @@ import (
 // they appear on its rejection feed with their code.
 func TestSync_RejectedTransactionsRollBack(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	l, err := server.OpenSQLiteLog(ctx, filepath.Join(dir, "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	auth, _ := server.NewDevAuth("dev")
 	noForbidden := func(_ context.Context, _ string, tx *crdt.Tx) error {
 		for _, op := range tx.Ops {
 			if bytes.Equal(op.Value, []byte(`"forbidden"`)) {
@@ -35,14 +26,8 @@ func TestSync_RejectedTransactionsRollBack(t *testing.T) {
 		}
 		return nil
 	}
-	srv, err := server.New(server.Config{Log: l, Auth: auth, Validate: noForbidden})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	e := &env{log: l, auth: auth, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync"}
+	e := startServerWith(t, server.Config{Validate: noForbidden})
+	l := e.log
 
 	a := e.client(t, "a", true)
 	todos := a.Collection("todos")

@@ -4,10 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"net/http/httptest"
-	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -164,21 +161,7 @@ func TestSync_SlowConsumer(t *testing.T) {
 func TestSync_StalledReaderIsToldToResume(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	dir := t.TempDir()
-	l, err := server.OpenSQLiteLog(ctx, filepath.Join(dir, "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	auth, _ := server.NewDevAuth("dev")
-	srv, err := server.New(server.Config{Log: l, Auth: auth, StallTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	e := &env{log: l, auth: auth, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync"}
+	e := startServerWith(t, server.Config{StallTimeout: 200 * time.Millisecond})
 	slow := dialRaw(t, ctx, e.url, e.auth.Token, 1, 0)
 	w := e.client(t, "w", true)
 	for i := range 3 {

@@ -19,32 +19,53 @@ import (
 	usync "github.com/unosync/uno/sync"
 )
 
-type env struct {
-	log   *server.SQLiteLog
-	auth  *server.DevAuth
-	url   string
-	close func()
+// testLog is what the tests read of a server's log.
+type testLog interface {
+	server.Log
+	RowsHash(ctx context.Context, tenant string) ([32]byte, error)
 }
 
-func startServer(t *testing.T) *env {
+// env is a running server and how to reach it.
+type env struct {
+	log  testLog
+	auth *server.DevAuth // the development token, unless cfg.Auth was given
+	url  string          // the sync endpoint, ws://
+	http string          // the server's base URL, http://
+	addr string          // host:port
+}
+
+// startServer starts a server on the embedded log with a development token.
+func startServer(t *testing.T) *env { return startServerWith(t, server.Config{}) }
+
+// startServerWith starts a server on a loopback socket with cfg: an
+// embedded SQLite log unless cfg.Log is set, a development token unless
+// cfg.Auth is. Everything is closed when the test ends.
+func startServerWith(t *testing.T, cfg server.Config) *env {
 	t.Helper()
-	ctx := context.Background()
-	l, err := server.OpenSQLiteLog(ctx, filepath.Join(t.TempDir(), "server.db"))
-	if err != nil {
-		t.Fatal(err)
+	if cfg.Log == nil {
+		l, err := server.OpenSQLiteLog(context.Background(), filepath.Join(t.TempDir(), "server.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		cfg.Log = l
 	}
-	auth, err := server.NewDevAuth("dev")
-	if err != nil {
-		t.Fatal(err)
+	e := &env{log: cfg.Log.(testLog)}
+	if cfg.Auth == nil {
+		auth, err := server.NewDevAuth("dev")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Auth, e.auth = auth, auth
 	}
-	srv, err := server.New(server.Config{Log: l, Auth: auth})
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv)
-	e := &env{log: l, auth: auth, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync"}
-	e.close = func() { hs.Close(); srv.Close(); l.Close() }
-	t.Cleanup(e.close)
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	e.http, e.addr = hs.URL, strings.TrimPrefix(hs.URL, "http://")
+	e.url = "ws://" + e.addr + "/v1/sync"
 	return e
 }
 
@@ -281,7 +302,7 @@ func TestServer_Endpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	syncCtx(t, a)
-	base := "http" + strings.TrimPrefix(strings.TrimSuffix(e.url, "/v1/sync"), "ws")
+	base := e.http
 	for path, want := range map[string]string{
 		"/healthz": "ok",
 		"/readyz":  "ready",
@@ -303,24 +324,11 @@ func TestServer_Endpoints(t *testing.T) {
 // progress), merges it with its own offline edits, then streams changes.
 func TestSync_BootstrapFromSnapshot(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	l, err := server.OpenSQLiteLog(ctx, filepath.Join(dir, "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	auth, _ := server.NewDevAuth("dev")
-	srv, err := server.New(server.Config{Log: l, Auth: auth, BatchRows: 7})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	e := &env{log: l, auth: auth, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync"}
+	e := startServerWith(t, server.Config{BatchRows: 7})
+	l := e.log
 
 	a := e.client(t, "a", true)
-	err = a.Tx(ctx, func(tx *client.Tx) error {
+	err := a.Tx(ctx, func(tx *client.Tx) error {
 		for i := range 100 {
 			if err := tx.Put("items", fmt.Sprintf("i%03d", i), map[string]any{"n": i}); err != nil {
 				return err
@@ -365,24 +373,11 @@ func TestSync_BootstrapFromSnapshot(t *testing.T) {
 // each row about once, and the client ends equal to the read model.
 func TestSync_BootstrapResumes(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	l, err := server.OpenSQLiteLog(ctx, filepath.Join(dir, "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	auth, _ := server.NewDevAuth("dev")
-	srv, err := server.New(server.Config{Log: l, Auth: auth, BatchRows: 7})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	e := &env{log: l, auth: auth, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync"}
+	e := startServerWith(t, server.Config{BatchRows: 7})
+	l, auth := e.log, e.auth
 	const rows = 3000
 	a := e.client(t, "a", true)
-	err = a.Tx(ctx, func(tx *client.Tx) error {
+	err := a.Tx(ctx, func(tx *client.Tx) error {
 		for i := range rows {
 			if err := tx.Put("items", fmt.Sprintf("i%05d", i), map[string]any{"n": i}); err != nil {
 				return err
@@ -395,7 +390,7 @@ func TestSync_BootstrapResumes(t *testing.T) {
 	}
 	syncCtx(t, a)
 
-	proxy := newCutProxy(t, strings.TrimPrefix(hs.URL, "http://"))
+	proxy := newCutProxy(t, e.addr)
 	b, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "b.db"),
 		Server: "ws://" + proxy.addr() + "/v1/sync", Token: auth.Token,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
@@ -419,7 +414,7 @@ func TestSync_BootstrapResumes(t *testing.T) {
 	if h, _ := b.Hash(ctx); h != want {
 		t.Fatal("b differs from the server's read model")
 	}
-	resp, err := http.Get(hs.URL + "/metrics")
+	resp, err := http.Get(e.http + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,7 +439,7 @@ func TestSync_BootstrapResumes(t *testing.T) {
 func TestSync_StatusEvents(t *testing.T) {
 	ctx := context.Background()
 	e := startServer(t)
-	proxy := newCutProxy(t, strings.TrimPrefix(strings.TrimSuffix(e.url, "/v1/sync"), "ws://"))
+	proxy := newCutProxy(t, e.addr)
 	c, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "c.db"),
 		Server: "ws://" + proxy.addr() + "/v1/sync", Token: e.auth.Token,
 		BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
