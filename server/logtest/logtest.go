@@ -24,6 +24,55 @@ func Run(t *testing.T, open func(t *testing.T) server.Log) {
 	t.Run("ConcurrentAppendersAndTailingReader", func(t *testing.T) { testConcurrent(t, open(t)) })
 	t.Run("InvalidInput", func(t *testing.T) { testInvalid(t, open(t)) })
 	t.Run("Closed", func(t *testing.T) { testClosed(t, open(t)) })
+	// Logs with a rows read model must keep it equal to the merged state.
+	probe := open(t)
+	if _, ok := probe.(rowsHasher); ok {
+		t.Run("RowsReadModelIsTheMergedState", func(t *testing.T) { testRowsReadModel(t, open(t)) })
+	}
+	probe.Close()
+}
+
+type rowsHasher interface {
+	RowsHash(ctx context.Context, tenant string) ([32]byte, error)
+}
+
+// testRowsReadModel: two sites write the same row concurrently; the read
+// model's hash equals that of a replica that applied every entry, and
+// another tenant's differs.
+func testRowsReadModel(t *testing.T, l server.Log) {
+	defer l.Close()
+	ctx := context.Background()
+	var replica crdt.State
+	for i, s := range []crdt.SiteID{{1}, {2}} {
+		var seq uint64
+		for n := range 5 {
+			seq++
+			b := crdt.NewBuilder(s, seq, crdt.MakeTimestamp(int64(1_700_000_000_000+10*n+i), 0), func(k crdt.RowKey) (*crdt.Row, error) { return replica.Row(k), nil })
+			k := crdt.RowKey{Collection: "todos", Row: fmt.Sprint("r", n%2)}
+			if err := b.Set(k, "title", crdt.KindRegister, []byte(`"v"`)); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Increment(k, "n", 1); err != nil {
+				t.Fatal(err)
+			}
+			tx := b.Tx()
+			if _, err := replica.Apply(tx); err != nil {
+				t.Fatal(err)
+			}
+			mustAppend(t, l, "t1", []crdt.Tx{*tx})
+		}
+	}
+	rh := l.(rowsHasher)
+	got, err := rh.RowsHash(ctx, "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != replica.Hash() {
+		t.Fatal("rows read model hash differs from the replica's")
+	}
+	if other, _ := rh.RowsHash(ctx, "t2"); other == got {
+		t.Fatal("another tenant's read model has the same hash")
+	}
 }
 
 // txs returns transactions n..m of site, each setting one register.
