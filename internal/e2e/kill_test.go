@@ -216,27 +216,7 @@ func TestKillServer(t *testing.T) {
 	}
 	proc.kill()
 	// Exactly once: the log holds each client's transactions once each, in order.
-	var total uint64
-	seen := map[string]uint64{}
-	var after uint64
-	for {
-		chs, err := l.Read(ctx, "dev", after, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(chs) == 0 {
-			break
-		}
-		for _, ch := range chs {
-			k := ch.Tx.Site.String()
-			if ch.Tx.Seq != seen[k]+1 {
-				t.Fatalf("log: site %s seq %d after %d", k, ch.Tx.Seq, seen[k])
-			}
-			seen[k] = ch.Tx.Seq
-			total++
-		}
-		after = chs[len(chs)-1].Seq
-	}
+	seen, total := siteSeqs(t, l, "dev")
 	var written uint64
 	for i, w := range ws {
 		written += uint64(w.written.Load())
@@ -258,4 +238,32 @@ func TestKillServer(t *testing.T) {
 		}
 	}
 	t.Logf("%d kill cycles, %d transactions", cycles, total)
+}
+
+// siteSeqs reads a tenant's whole log, checks that each site's
+// transactions appear once each and in order, and returns each site's last
+// sequence number and the number of entries.
+func siteSeqs(t *testing.T, l server.Log, tenant string) (map[string]uint64, uint64) {
+	t.Helper()
+	ctx := context.Background()
+	seen := map[string]uint64{}
+	var total, after uint64
+	for {
+		chs, err := l.Read(ctx, tenant, after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chs) == 0 {
+			return seen, total
+		}
+		for _, ch := range chs {
+			k := ch.Tx.Site.String()
+			if ch.Tx.Seq != seen[k]+1 {
+				t.Fatalf("log: site %s seq %d after %d: a duplicate or a gap", k, ch.Tx.Seq, seen[k])
+			}
+			seen[k] = ch.Tx.Seq
+			total++
+		}
+		after = chs[len(chs)-1].Seq
+	}
 }

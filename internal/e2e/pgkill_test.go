@@ -102,26 +102,7 @@ func TestKillPostgres(t *testing.T) {
 		}
 		cancel()
 	}
-	var total int
-	seen := map[string]uint64{}
-	for after := uint64(0); ; {
-		chs, err := l.Read(ctx, "dev", after, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(chs) == 0 {
-			break
-		}
-		for _, ch := range chs {
-			k := ch.Tx.Site.String()
-			if ch.Tx.Seq != seen[k]+1 {
-				t.Fatalf("site %s: seq %d after %d", k, ch.Tx.Seq, seen[k])
-			}
-			seen[k] = ch.Tx.Seq
-			total++
-		}
-		after = chs[len(chs)-1].Seq
-	}
+	seen, total := siteSeqs(t, l, "dev")
 	for i, w := range ws {
 		if got := seen[w.c.Site().String()]; got != uint64(w.written.Load()) {
 			t.Errorf("client %d wrote %d, Postgres holds %d", i, w.written.Load(), got)
