@@ -70,56 +70,11 @@ func start() (string, func(), error) {
 	if dsn := os.Getenv(DSNEnv); dsn != "" {
 		return dsn, nil, nil
 	}
-	bin, err := binDir()
+	c, err := newCluster()
 	if err != nil {
 		return "", nil, err
 	}
-	dir, err := os.MkdirTemp("", "uno-pg-")
-	if err != nil {
-		return "", nil, err
-	}
-	asPostgres := os.Geteuid() == 0 // initdb refuses root
-	if asPostgres {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return "", nil, fmt.Errorf("running as root needs the postgres user: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			return "", nil, err
-		}
-	}
-	run := func(name string, args ...string) error {
-		cmd := exec.Command(filepath.Join(bin, name), args...)
-		if asPostgres {
-			cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(bin, name)}, args...)...)
-		}
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%s: %v\n%s", name, err, out)
-		}
-		return nil
-	}
-	data := filepath.Join(dir, "data")
-	if err := run("initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"); err != nil {
-		os.RemoveAll(dir)
-		return "", nil, err
-	}
-	port, err := freePort()
-	if err != nil {
-		return "", nil, err
-	}
-	opts := fmt.Sprintf("-c port=%d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c fsync=off -c max_connections=200", port, dir)
-	if err := run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-o", opts, "start"); err != nil {
-		os.RemoveAll(dir)
-		return "", nil, err
-	}
-	stop := func() {
-		run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
-		os.RemoveAll(dir)
-	}
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), stop, nil
+	return c.Admin, c.remove, nil
 }
 
 func binDir() (string, error) {
@@ -191,11 +146,14 @@ func NewCluster(tb testing.TB) *Cluster {
 		tb.Fatalf("postgres cluster: %v", err)
 	}
 	c.tb = tb
-	tb.Cleanup(func() {
-		c.run("pg_ctl", "-D", c.data, "-m", "immediate", "-w", "stop")
-		os.RemoveAll(filepath.Dir(c.data))
-	})
+	tb.Cleanup(c.remove)
 	return c
+}
+
+// remove stops the cluster and deletes its files.
+func (c *Cluster) remove() {
+	c.run("pg_ctl", "-D", c.data, "-m", "immediate", "-w", "stop")
+	os.RemoveAll(filepath.Dir(c.data))
 }
 
 // Kill stops the server at once, as a crash would (pg_ctl -m immediate).
@@ -256,7 +214,7 @@ func newCluster() (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{run: run, data: data,
-		opts:  fmt.Sprintf("-c port=%d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c fsync=off", port, dir),
+		opts:  fmt.Sprintf("-c port=%d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c fsync=off -c max_connections=200", port, dir),
 		Admin: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)}
 	if err := run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-o", c.opts, "start"); err != nil {
 		os.RemoveAll(dir)
