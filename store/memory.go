@@ -77,19 +77,14 @@ func (m *Memory) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 		return nil, err
 	}
 	defer m.mu.Unlock()
-	clock := *m.clock
-	ts := clock.Now(m.opts.Now())
-	b := crdt.NewBuilder(m.site, m.seq+1, ts, func(k crdt.RowKey) (*crdt.Row, error) { return m.rows[k], nil })
-	if err := fn(b); err != nil {
+	b, clock, err := buildLocal(*m.clock, m.opts.Now(), m.site, m.seq+1, func(k crdt.RowKey) (*crdt.Row, error) { return m.rows[k], nil }, fn)
+	if err != nil {
 		return nil, err
 	}
-	if b.Len() == 0 {
-		return &Commit{}, nil
+	if b == nil {
+		return &Commit{}, nil // nothing built: no transaction, no sequence number used
 	}
 	tx := b.Tx()
-	if err := validateNames(tx); err != nil {
-		return nil, err
-	}
 	keys, rows := b.Touched()
 	for i, k := range keys {
 		m.rows[k] = rows[i].Clone()

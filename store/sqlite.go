@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/unosync/uno/conflict"
@@ -568,19 +569,14 @@ func (s *SQLite) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 		return nil, err
 	}
 	defer w.tx.Rollback()
-	clock := *s.clock
-	ts := clock.Now(s.opts.Now())
-	b := crdt.NewBuilder(s.site, s.seq+1, ts, w.get)
-	if err := fn(b); err != nil {
+	b, clock, err := buildLocal(*s.clock, s.opts.Now(), s.site, s.seq+1, w.get, fn)
+	if err != nil {
 		return nil, err
 	}
-	if b.Len() == 0 {
-		return &Commit{}, nil
+	if b == nil {
+		return &Commit{}, nil // nothing built: no transaction, no sequence number used
 	}
 	tx := b.Tx()
-	if err := validateNames(tx); err != nil {
-		return nil, err
-	}
 	keys, rows := b.Touched()
 	for i, k := range keys {
 		if err := w.put(k, rows[i]); err != nil {
@@ -850,6 +846,24 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 	*s.clock = clock
 	s.mergeColumns(w.pending)
 	return &Commit{Changed: m.changed, Conflicts: entries}, nil
+}
+
+// buildLocal runs fn against a builder for local transaction seq, stamped
+// by a copy of clock at wall time now, and checks the names it wrote. It
+// returns a nil builder when fn built nothing; the caller keeps the
+// returned clock only if it commits.
+func buildLocal(clock crdt.Clock, now time.Time, site crdt.SiteID, seq uint64, get func(crdt.RowKey) (*crdt.Row, error), fn func(*crdt.Builder) error) (*crdt.Builder, crdt.Clock, error) {
+	b := crdt.NewBuilder(site, seq, clock.Now(now), get)
+	if err := fn(b); err != nil {
+		return nil, clock, err
+	}
+	if b.Len() == 0 {
+		return nil, clock, nil
+	}
+	if err := validateNames(b.Tx()); err != nil {
+		return nil, clock, err
+	}
+	return b, clock, nil
 }
 
 // merger applies remote transactions to rows loaded through get, collecting
