@@ -17,12 +17,17 @@ import (
 	usync "github.com/unosync/uno/sync"
 )
 
-// Bootstrap measures a fresh client bootstrapping 100,000 rows from
+// Bootstrap measures a fresh client bootstrapping 100,000 rows
+// (UNO_BOOTSTRAP_ROWS to change it) from
 // `uno serve` (its own process): the time until the client is up to date,
 // the bytes the server sent, and the client's peak RSS during the
 // bootstrap (the process's VmHWM, reset just before it).
 func Bootstrap(b *testing.B) {
-	const rows, batch = 100_000, 1000
+	const batch = 1000
+	rows := 100_000
+	if v, err := strconv.Atoi(os.Getenv("UNO_BOOTSTRAP_ROWS")); err == nil && v > 0 {
+		rows = (v + batch - 1) / batch * batch
+	}
 	srv := startServerProcess(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -80,7 +85,7 @@ func Bootstrap(b *testing.B) {
 		peak = max(peak, peakRSS(b))
 		sent += scrape(b, srv, "uno_bytes_out_total") - out0
 		st := c.Status()
-		if st.Bootstrap.Rows != rows || !st.Bootstrap.Done {
+		if st.Bootstrap.Rows != uint64(rows) || !st.Bootstrap.Done {
 			b.Fatalf("bootstrap %+v, want %d rows", st.Bootstrap, rows)
 		}
 		c.Close()
