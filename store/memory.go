@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 
@@ -201,52 +200,21 @@ func (m *Memory) apply(txs []*crdt.Tx, rows []RowState, cursor *uint64, snapMark
 		work[k] = r
 		return r, nil
 	}
-	marks := map[crdt.SiteID]uint64{m.site: m.seq}
-	for site, seq := range snapMarks {
-		if site != m.site {
-			marks[site] = max(seq, m.marks[site])
-		}
-	}
 	var mg merger
-	if err := mg.mergeRows(rows, load); err != nil {
+	err := mg.run(mergeInput{
+		own: m.site, ownSeq: m.seq, clock: &clock, wall: wall,
+		txs: txs, rows: rows, snapMarks: snapMarks, gapsOK: cursor != nil,
+		mark: func(site crdt.SiteID) (uint64, error) { return m.marks[site], nil },
+		load: load, schema: m.opts.Schema,
+	})
+	if err != nil {
 		return nil, err
-	}
-	for _, tx := range txs {
-		if err := tx.Validate(); err != nil {
-			return nil, err
-		}
-		if err := validateNames(tx); err != nil {
-			return nil, err
-		}
-		hw, ok := marks[tx.Site]
-		if !ok {
-			hw = m.marks[tx.Site]
-		}
-		if tx.Seq <= hw {
-			marks[tx.Site] = hw
-			continue
-		}
-		if tx.Seq > hw+1 && cursor == nil {
-			// From a server (ApplyAt) a site's sequence may skip the
-			// transactions a subscription filtered out; its log already
-			// orders them. Elsewhere a gap means missing transactions.
-			return nil, fmt.Errorf("%w: tx %s/%d after %d", ErrGap, tx.Site, tx.Seq, hw)
-		}
-		if err := clock.Observe(tx.Time, wall); err != nil {
-			return nil, err
-		}
-		if err := mg.apply(tx, load, m.opts.Schema); err != nil {
-			return nil, err
-		}
-		marks[tx.Site] = tx.Seq
 	}
 	for _, k := range mg.changed {
 		m.rows[k] = work[k]
 	}
-	for site, seq := range marks {
-		if site != m.site {
-			m.marks[site] = seq
-		}
+	for site, seq := range mg.marks {
+		m.marks[site] = seq
 	}
 	entries := make([]ConflictEntry, len(mg.conflicts))
 	for i, r := range mg.conflicts {

@@ -415,6 +415,19 @@ func scanRow(row *sql.Row, k crdt.RowKey) (*crdt.Row, place, error) {
 	return r, where, nil
 }
 
+// siteMark reads a site's stored high-water mark (0 if none).
+func (w *writeTx) siteMark(site crdt.SiteID) (uint64, error) {
+	st, err := w.stmt("", `SELECT seq FROM _uno_sites WHERE site = ?`)
+	if err != nil {
+		return 0, err
+	}
+	var seq int64
+	if err := st.QueryRowContext(w.ctx, site[:]).Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("read high-water of %s: %w", site, err)
+	}
+	return uint64(seq), nil
+}
+
 // load returns the transaction's copy of a row, empty if never seen.
 func (w *writeTx) load(k crdt.RowKey) (*crdt.Row, error) {
 	r, err := w.get(k)
@@ -744,72 +757,21 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 	defer w.tx.Rollback()
 	clock := *s.clock
 	wall := s.opts.Now()
-	marks := map[crdt.SiteID]uint64{s.site: s.seq}
-	for site, seq := range snapMarks {
-		if site == s.site {
-			continue
-		}
-		var cur int64
-		st, err := w.stmt("", `SELECT seq FROM _uno_sites WHERE site = ?`)
-		if err != nil {
-			return nil, err
-		}
-		if err := st.QueryRowContext(ctx, site[:]).Scan(&cur); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("read high-water of %s: %w", site, err)
-		}
-		marks[site] = max(seq, uint64(cur))
-	}
 	var m merger
-	if err := m.mergeRows(rows, w.load); err != nil {
+	err = m.run(mergeInput{
+		own: s.site, ownSeq: s.seq, clock: &clock, wall: wall,
+		txs: txs, rows: rows, snapMarks: snapMarks, gapsOK: cursor != nil,
+		mark: w.siteMark, load: w.load, schema: s.opts.Schema,
+	})
+	if err != nil {
 		return nil, err
-	}
-	for _, tx := range txs {
-		if err := tx.Validate(); err != nil {
-			return nil, err
-		}
-		if err := validateNames(tx); err != nil {
-			return nil, err
-		}
-		hw, ok := marks[tx.Site]
-		if !ok {
-			var seq int64
-			st, err := w.stmt("", `SELECT seq FROM _uno_sites WHERE site = ?`)
-			if err != nil {
-				return nil, err
-			}
-			err = st.QueryRowContext(ctx, tx.Site[:]).Scan(&seq)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return nil, fmt.Errorf("read high-water of %s: %w", tx.Site, err)
-			}
-			hw = uint64(seq)
-		}
-		if tx.Seq <= hw {
-			marks[tx.Site] = hw
-			continue
-		}
-		if tx.Seq > hw+1 && cursor == nil {
-			// From a server (ApplyAt) a site's sequence may skip the
-			// transactions a subscription filtered out; its log already
-			// orders them. Elsewhere a gap means missing transactions.
-			return nil, fmt.Errorf("%w: tx %s/%d after %d", ErrGap, tx.Site, tx.Seq, hw)
-		}
-		if err := clock.Observe(tx.Time, wall); err != nil {
-			return nil, fmt.Errorf("apply tx %s/%d: %w", tx.Site, tx.Seq, err)
-		}
-		if err := m.apply(tx, w.load, s.opts.Schema); err != nil {
-			return nil, err
-		}
-		marks[tx.Site] = tx.Seq
 	}
 	for _, k := range m.changed {
 		if err := w.put(k, w.rows[k]); err != nil {
 			return nil, err
 		}
 	}
-	for site, seq := range marks {
-		if site == s.site {
-			continue
-		}
+	for site, seq := range m.marks {
 		if _, err := w.exec("", `INSERT INTO _uno_sites (site, seq) VALUES (?, ?)
 			ON CONFLICT (site) DO UPDATE SET seq = excluded.seq`, site[:], int64(seq)); err != nil {
 			return nil, fmt.Errorf("save high-water of %s: %w", site, err)
@@ -867,11 +829,79 @@ func buildLocal(clock crdt.Clock, now time.Time, site crdt.SiteID, seq uint64, g
 }
 
 // merger applies remote transactions to rows loaded through get, collecting
-// the changed rows and conflict records. Both stores use it.
+// the changed rows, conflict records and sites' new high-water marks. Both
+// stores use it.
 type merger struct {
 	changed   []crdt.RowKey
 	seen      map[crdt.RowKey]bool
 	conflicts []conflict.Record
+	marks     map[crdt.SiteID]uint64 // other sites' new marks, for the caller to save
+}
+
+// mergeInput is what merger.run merges, and how it reaches the store.
+type mergeInput struct {
+	own       crdt.SiteID // this replica: its own transactions are skipped
+	ownSeq    uint64
+	clock     *crdt.Clock // advanced past each applied transaction
+	wall      time.Time
+	txs       []*crdt.Tx
+	rows      []RowState             // snapshot rows to join first
+	snapMarks map[crdt.SiteID]uint64 // the snapshot's site marks
+	gapsOK    bool                   // from a server: subscriptions leave gaps
+	mark      func(crdt.SiteID) (uint64, error)
+	load      func(crdt.RowKey) (*crdt.Row, error)
+	schema    *Schema
+}
+
+// run merges in: snapshot rows, then each transaction its site's mark does
+// not cover yet. A gap in a site's sequence fails with ErrGap unless
+// in.gapsOK; a malformed or far-future transaction fails the whole batch.
+func (m *merger) run(in mergeInput) error {
+	m.marks = map[crdt.SiteID]uint64{in.own: in.ownSeq}
+	for site, seq := range in.snapMarks {
+		if site == in.own {
+			continue
+		}
+		cur, err := in.mark(site)
+		if err != nil {
+			return err
+		}
+		m.marks[site] = max(seq, cur)
+	}
+	if err := m.mergeRows(in.rows, in.load); err != nil {
+		return err
+	}
+	for _, tx := range in.txs {
+		if err := tx.Validate(); err != nil {
+			return err
+		}
+		if err := validateNames(tx); err != nil {
+			return err
+		}
+		hw, ok := m.marks[tx.Site]
+		if !ok {
+			var err error
+			if hw, err = in.mark(tx.Site); err != nil {
+				return err
+			}
+		}
+		if tx.Seq <= hw {
+			m.marks[tx.Site] = hw
+			continue
+		}
+		if tx.Seq > hw+1 && !in.gapsOK {
+			return fmt.Errorf("%w: tx %s/%d after %d", ErrGap, tx.Site, tx.Seq, hw)
+		}
+		if err := in.clock.Observe(tx.Time, in.wall); err != nil {
+			return fmt.Errorf("apply tx %s/%d: %w", tx.Site, tx.Seq, err)
+		}
+		if err := m.apply(tx, in.load, in.schema); err != nil {
+			return err
+		}
+		m.marks[tx.Site] = tx.Seq
+	}
+	delete(m.marks, in.own)
+	return nil
 }
 
 // validKey checks a row key and its state's field names from a server.
