@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -111,56 +109,25 @@ func TestKillServer(t *testing.T) {
 	token := strings.TrimSpace(string(tokenBytes))
 
 	const nClients = 3
-	type writer struct {
-		c       *client.Client
-		written atomic.Int64 // transactions committed locally
-	}
-	ws := make([]*writer, nClients)
-	for i := range ws {
-		c, err := client.Open(ctx, client.Config{
-			Path: filepath.Join(t.TempDir(), fmt.Sprintf("c%d.db", i)), Server: "ws://" + addr + "/v1/sync", Token: token,
-			BackoffMin: 10 * time.Millisecond, BackoffMax: 300 * time.Millisecond, DialTimeout: time.Second,
-		})
-		if err != nil {
-			t.Fatal(err)
+	ws, stopWriting := startWriters(t, nClients, client.Config{
+		Server: "ws://" + addr + "/v1/sync", Token: token,
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 300 * time.Millisecond, DialTimeout: time.Second,
+	}, time.Millisecond, func(c *client.Client, i, k int) (int, error) {
+		if err := c.Collection("items").Put(ctx, fmt.Sprintf("c%d-%d", i, k), map[string]any{"n": k}); err != nil {
+			return 0, err
 		}
-		defer c.Close()
-		ws[i] = &writer{c: c}
-	}
-	wctx, stopWriting := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for i, w := range ws {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := 0; wctx.Err() == nil; n++ {
-				err := w.c.Collection("items").Put(ctx, fmt.Sprintf("c%d-%d", i, n), map[string]any{"n": n})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				w.c.Collection("counters").Increment(ctx, "total", "n", 1)
-				w.written.Add(2)
-				time.Sleep(time.Millisecond)
-			}
-		}()
-	}
+		if err := c.Collection("counters").Increment(ctx, "total", "n", 1); err != nil {
+			return 1, err
+		}
+		return 2, nil
+	})
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	for cycle := range cycles {
 		time.Sleep(time.Duration(50+rng.IntN(150)) * time.Millisecond)
 		// What each client knows the server acknowledged, just before the kill.
 		acked := make([]uint64, nClients)
 		for i, w := range ws {
-			written := uint64(w.written.Load())
-			box, err := w.c.Outbox(ctx, 0, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(box) == 0 {
-				acked[i] = written
-			} else {
-				acked[i] = box[0].Seq - 1
-			}
+			acked[i] = w.acked(t)
 		}
 		proc.kill()
 		// With the server down, its log must hold every acknowledged transaction.
@@ -181,7 +148,6 @@ func TestKillServer(t *testing.T) {
 		proc = startProc(t, addr, dataDir)
 	}
 	stopWriting()
-	wg.Wait()
 	// Heal: every client syncs everything by itself.
 	for i, w := range ws {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,52 +28,20 @@ func TestKillPostgres(t *testing.T) {
 	}
 	defer l.Close()
 	e := startServerWith(t, server.Config{Log: l})
-	url, auth := e.url, e.auth
-
-	type writer struct {
-		c       *client.Client
-		written atomic.Int64
-	}
-	ws := make([]*writer, 2)
-	for i := range ws {
-		c, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), fmt.Sprintf("c%d.db", i)), Server: url, Token: auth.Token,
-			BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
+	ws, stop := startWriters(t, 2, client.Config{Server: e.url, Token: e.auth.Token,
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+	}, 2*time.Millisecond, func(c *client.Client, i, k int) (int, error) {
+		if err := c.Collection("items").Put(ctx, fmt.Sprintf("c%d-%d", i, k), map[string]any{"n": k}); err != nil {
+			return 0, err
 		}
-		defer c.Close()
-		ws[i] = &writer{c: c}
-	}
-	wctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for i, w := range ws {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := 0; wctx.Err() == nil; n++ {
-				if err := w.c.Collection("items").Put(ctx, fmt.Sprintf("c%d-%d", i, n), map[string]any{"n": n}); err != nil {
-					t.Error(err)
-					return
-				}
-				w.written.Add(1)
-				time.Sleep(2 * time.Millisecond)
-			}
-		}()
-	}
+		return 1, nil
+	})
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
 	for cycle := range cycles {
 		time.Sleep(time.Duration(100+rng.IntN(200)) * time.Millisecond)
 		acked := make([]uint64, len(ws))
 		for i, w := range ws {
-			written := uint64(w.written.Load())
-			box, err := w.c.Outbox(ctx, 0, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			acked[i] = written
-			if len(box) > 0 {
-				acked[i] = box[0].Seq - 1
-			}
+			acked[i] = w.acked(t)
 		}
 		pg.Kill()
 		time.Sleep(time.Duration(rng.IntN(100)) * time.Millisecond) // clients retry against a dead database
@@ -94,7 +59,6 @@ func TestKillPostgres(t *testing.T) {
 		}
 	}
 	stop()
-	wg.Wait()
 	for i, w := range ws {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		if err := w.c.Sync(sctx); err != nil {
