@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -222,13 +223,18 @@ func (l *PGLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uin
 			ids := make([]string, len(order))
 			rseqs := make([]int64, len(order))
 			states := make([][]byte, len(order))
+			docs := make([]*string, len(order)) // nil (NULL) for a deleted row
 			for i, k := range order {
 				colls[i], ids[i], rseqs[i], states[i] = k.Collection, k.Row, int64(rowSeq[k]), crdt.EncodeRow(rows[k])
+				if d := rowDoc(rows[k]); d != nil {
+					s := string(d)
+					docs[i] = &s
+				}
 			}
-			batch.Queue(`INSERT INTO uno_rows (tenant_id, coll, id, seq, state)
-				SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bytea[])
-				ON CONFLICT (tenant_id, coll, id) DO UPDATE SET seq = excluded.seq, state = excluded.state`,
-				tenant, colls, ids, rseqs, states)
+			batch.Queue(`INSERT INTO uno_rows (tenant_id, coll, id, seq, state, doc)
+				SELECT $1, c, i, s, st, d::jsonb FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::text[]) AS u(c, i, s, st, d)
+				ON CONFLICT (tenant_id, coll, id) DO UPDATE SET seq = excluded.seq, state = excluded.state, doc = excluded.doc`,
+				tenant, colls, ids, rseqs, states, docs)
 		}
 		batch.Queue(`UPDATE uno_heads SET seq = $2 WHERE tenant_id = $1`, tenant, int64(head))
 		batch.Queue(`SELECT pg_notify($1, $2)`, pgChannel, fmt.Sprintf("%s %d", tenant, head)) // sent on commit
@@ -489,28 +495,61 @@ func loadPGRows(ctx context.Context, tx pgx.Tx, tenant string, txs []crdt.Tx) (m
 	return rows, res.Err()
 }
 
-// RowsPage returns up to limit rows of one collection with IDs above
-// after, by ID.
-func (l *PGLog) RowsPage(ctx context.Context, tenant, coll, after string, limit int) ([]usync.SnapshotRow, error) {
-	var out []usync.SnapshotRow
+// QueryRows answers a query over the rows read model (the doc column):
+// equality filters on fields, ordered by a field (jsonb order; a missing
+// field counts as null) or by ID.
+func (l *PGLog) QueryRows(ctx context.Context, tenant string, q RowQuery) ([]QueryRow, error) {
+	var b strings.Builder
+	args := []any{tenant, q.Collection}
+	ord := `'null'::jsonb`
+	if q.Order != "" {
+		args = append(args, q.Order)
+		ord = `coalesce(doc->$3, 'null'::jsonb)`
+	}
+	fmt.Fprintf(&b, `SELECT id, doc::text, (%s)::text FROM uno_rows WHERE tenant_id = $1 AND coll = $2 AND doc IS NOT NULL`, ord)
+	for _, w := range q.Where {
+		fmt.Fprintf(&b, ` AND doc->$%d = $%d::jsonb`, len(args)+1, len(args)+2)
+		args = append(args, w.Field, string(w.Value))
+	}
+	cmp, dir := ">", ""
+	if q.Desc {
+		cmp, dir = "<", " DESC"
+	}
+	if q.After != nil {
+		if q.Order == "" {
+			fmt.Fprintf(&b, ` AND id COLLATE "C" %s $%d COLLATE "C"`, cmp, len(args)+1)
+			args = append(args, q.After.ID)
+		} else {
+			fmt.Fprintf(&b, ` AND (%s, id COLLATE "C") %s ($%d::jsonb, $%d COLLATE "C")`, ord, cmp, len(args)+1, len(args)+2)
+			args = append(args, string(q.After.Value), q.After.ID)
+		}
+	}
+	if q.Order != "" {
+		fmt.Fprintf(&b, ` ORDER BY %s%s, id COLLATE "C"%s`, ord, dir, dir)
+	} else {
+		fmt.Fprintf(&b, ` ORDER BY id COLLATE "C"%s`, dir)
+	}
+	fmt.Fprintf(&b, ` LIMIT %d`, q.Limit)
+	var out []QueryRow
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, state FROM uno_rows WHERE tenant_id = $1 AND coll = $2 AND id COLLATE "C" > $3 COLLATE "C"
-			ORDER BY id COLLATE "C" LIMIT $4`, tenant, coll, after, limit)
+		rows, err := tx.Query(ctx, b.String(), args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			r := usync.SnapshotRow{Collection: coll}
-			if err := rows.Scan(&r.Row, &r.State); err != nil {
+			var r QueryRow
+			var doc, order string
+			if err := rows.Scan(&r.ID, &doc, &order); err != nil {
 				return err
 			}
+			r.Doc, r.Order = json.RawMessage(doc), json.RawMessage(order)
 			out = append(out, r)
 		}
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("rows page: %w", err)
+		return nil, fmt.Errorf("query rows: %w", err)
 	}
 	return out, nil
 }

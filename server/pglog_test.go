@@ -53,11 +53,11 @@ func TestPGLog_RowPages(t *testing.T) {
 	if err != nil || len(rest) != 1 || rest[0].Row != "r1" {
 		t.Fatalf("next snapshot rows: %+v, %v", rest, err)
 	}
-	page, err := l.RowsPage(ctx, "t1", "todos", "r0", 10)
-	if err != nil || len(page) != 1 || page[0].Row != "r1" {
-		t.Fatalf("RowsPage after r0: %+v, %v", page, err)
+	page, err := l.QueryRows(ctx, "t1", server.RowQuery{Collection: "todos", After: &server.QueryCursor{ID: "r0"}, Limit: 10})
+	if err != nil || len(page) != 1 || page[0].ID != "r1" {
+		t.Fatalf("QueryRows after r0: %+v, %v", page, err)
 	}
-	if other, err := l.RowsPage(ctx, "t2", "todos", "", 10); err != nil || len(other) != 0 {
+	if other, err := l.QueryRows(ctx, "t2", server.RowQuery{Collection: "todos", Limit: 10}); err != nil || len(other) != 0 {
 		t.Fatalf("another tenant's page: %+v, %v", other, err)
 	}
 }

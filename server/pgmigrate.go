@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/unosync/uno/crdt"
 )
 
 // ErrSchemaVersion reports a Postgres schema this uno cannot use as it is.
@@ -15,12 +16,13 @@ var ErrSchemaVersion = errors.New("server: postgres schema version")
 // pgMigration is one step of the Postgres schema: SQL, or Go for what SQL
 // cannot say, each way.
 type pgMigration struct {
-	up, down []string
+	up, down     []string
+	upGo, downGo func(ctx context.Context, tx pgx.Tx) error // run after the SQL
 }
 
 // tenantTables are the tables holding tenant data: each leads its keys
 // with tenant_id and is under row-level security.
-var tenantTables = []string{"uno_heads", "uno_events", "uno_sites", "uno_rows"}
+var tenantTables = []string{"uno_heads", "uno_events", "uno_sites", "uno_rows", "uno_checkpoints"}
 
 // pgMigrations lists every step; version n is pgMigrations[n-1]. Append only.
 var pgMigrations = []pgMigration{
@@ -57,8 +59,8 @@ var pgMigrations = []pgMigration{
 		down: []string{`DROP TABLE uno_rows`, `DROP TABLE uno_sites`, `DROP TABLE uno_events`, `DROP TABLE uno_heads`},
 	},
 	{ // 2: row-level security on every tenant table, forced for the owner too.
-		up:   rlsUp(),
-		down: rlsDown(),
+		up:   rlsUp(tenantTables[:4]...),
+		down: rlsDown(tenantTables[:4]...),
 	},
 	{ // 3: the tenant registry: which tenants exist, their status and quotas.
 		up: []string{`CREATE TABLE uno_tenants (
@@ -69,14 +71,79 @@ var pgMigrations = []pgMigration{
 		)`},
 		down: []string{`DROP TABLE uno_tenants`},
 	},
+	{ // 4: the rows read model as JSON (filled from the states by a Go
+		// step), projection checkpoints, and tenant quotas and retention.
+		up: append([]string{
+			`ALTER TABLE uno_rows ADD COLUMN doc jsonb`,
+			`CREATE TABLE uno_checkpoints (
+				tenant_id  text   NOT NULL,
+				projection text   NOT NULL,
+				seq        bigint NOT NULL,
+				PRIMARY KEY (tenant_id, projection)
+			)`,
+			`ALTER TABLE uno_tenants
+				ADD COLUMN max_rows       bigint  NOT NULL DEFAULT 0 CHECK (max_rows >= 0),
+				ADD COLUMN max_bytes      bigint  NOT NULL DEFAULT 0 CHECK (max_bytes >= 0),
+				ADD COLUMN retention_days integer NOT NULL DEFAULT 0 CHECK (retention_days >= 0)`,
+		}, rlsUp("uno_checkpoints")...),
+		upGo: backfillRowDocs,
+		down: []string{
+			`ALTER TABLE uno_tenants DROP COLUMN max_rows, DROP COLUMN max_bytes, DROP COLUMN retention_days`,
+			`DROP TABLE uno_checkpoints`,
+			`ALTER TABLE uno_rows DROP COLUMN doc`,
+		},
+	},
+}
+
+// backfillRowDocs fills the doc column of every row from its state. The
+// migrating role owns the table; it lifts FORCE for the step so that its
+// own policy does not hide the rows, and puts it back before committing.
+func backfillRowDocs(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `ALTER TABLE uno_rows NO FORCE ROW LEVEL SECURITY`); err != nil {
+		return err
+	}
+	rows, err := tx.Query(ctx, `SELECT tenant_id, coll, id, state FROM uno_rows`)
+	if err != nil {
+		return err
+	}
+	var tenants, colls, ids, docs []string
+	for rows.Next() {
+		var t, c, id string
+		var state []byte
+		if err := rows.Scan(&t, &c, &id, &state); err != nil {
+			rows.Close()
+			return err
+		}
+		r, err := crdt.DecodeRow(state)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("row %s %s/%s: %w", t, c, id, err)
+		}
+		if doc := rowDoc(r); doc != nil {
+			tenants, colls, ids, docs = append(tenants, t), append(colls, c), append(ids, id), append(docs, string(doc))
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(ids) > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE uno_rows r SET doc = u.doc::jsonb
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(t, c, id, doc)
+			WHERE r.tenant_id = u.t AND r.coll = u.c AND r.id = u.id`, tenants, colls, ids, docs); err != nil {
+			return err
+		}
+	}
+	_, err = tx.Exec(ctx, `ALTER TABLE uno_rows FORCE ROW LEVEL SECURITY`)
+	return err
 }
 
 // PGSchemaVersion is the Postgres schema version this code needs.
 var PGSchemaVersion = len(pgMigrations)
 
-func rlsUp() []string {
+func rlsUp(tables ...string) []string {
 	var out []string
-	for _, t := range tenantTables {
+	for _, t := range tables {
 		out = append(out,
 			fmt.Sprintf(`ALTER TABLE %s ENABLE ROW LEVEL SECURITY`, t),
 			fmt.Sprintf(`ALTER TABLE %s FORCE ROW LEVEL SECURITY`, t),
@@ -89,9 +156,9 @@ func rlsUp() []string {
 	return out
 }
 
-func rlsDown() []string {
+func rlsDown(tables ...string) []string {
 	var out []string
-	for _, t := range tenantTables {
+	for _, t := range tables {
 		out = append(out,
 			fmt.Sprintf(`DROP POLICY tenant_isolation ON %s`, t),
 			fmt.Sprintf(`ALTER TABLE %s NO FORCE ROW LEVEL SECURITY`, t),
@@ -170,14 +237,19 @@ func MigratePG(ctx context.Context, dsn string, target int) error {
 				done = true
 				return nil
 			}
-			next, stmts := cur+1, []string(nil)
+			next, stmts, step := cur+1, []string(nil), (func(context.Context, pgx.Tx) error)(nil)
 			if target > cur {
-				stmts = pgMigrations[cur].up
+				stmts, step = pgMigrations[cur].up, pgMigrations[cur].upGo
 			} else {
-				next, stmts = cur-1, pgMigrations[cur-1].down
+				next, stmts, step = cur-1, pgMigrations[cur-1].down, pgMigrations[cur-1].downGo
 			}
 			for _, s := range stmts {
 				if _, err := tx.Exec(ctx, s); err != nil {
+					return fmt.Errorf("%d to %d: %w", cur, next, err)
+				}
+			}
+			if step != nil {
+				if err := step(ctx, tx); err != nil {
 					return fmt.Errorf("%d to %d: %w", cur, next, err)
 				}
 			}

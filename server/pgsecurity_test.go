@@ -30,7 +30,7 @@ func TestPGMigrate_UpDownUp(t *testing.T) {
 	}
 	for _, step := range []struct {
 		to, tables int
-	}{{server.PGSchemaVersion, 5}, {0, 0}, {1, 4}, {2, 4}, {server.PGSchemaVersion, 5}, {1, 4}, {server.PGSchemaVersion, 5}} {
+	}{{server.PGSchemaVersion, 6}, {0, 0}, {1, 4}, {2, 4}, {3, 5}, {server.PGSchemaVersion, 6}, {1, 4}, {server.PGSchemaVersion, 6}} {
 		if err := server.MigratePG(ctx, dsn, step.to); err != nil {
 			t.Fatalf("migrate to %d: %v", step.to, err)
 		}
@@ -90,8 +90,8 @@ func TestPG_RLSCatalog(t *testing.T) {
 			t.Errorf("%s: rls %v, force %v, %d policies with USING and WITH CHECK, key leads with %q", name, rls, force, policies, lead)
 		}
 	}
-	if n != 4 {
-		t.Errorf("%d tenant tables checked, want 4", n)
+	if n != 5 {
+		t.Errorf("%d tenant tables checked, want 5", n)
 	}
 	cfg, _ := pgx.ParseConfig(app)
 	var super, bypass bool
@@ -204,5 +204,72 @@ func TestPG_TenantIsolation(t *testing.T) {
 		if tenant == "gamma" && len(chs) != 0 {
 			t.Errorf("an unknown tenant read %d entries", len(chs))
 		}
+	}
+}
+
+// Migration 4's Go step fills the JSON documents of rows written before
+// it from their merge states; deleted rows get none.
+func TestPGMigrate_BackfillsRowDocs(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	if err := server.MigratePG(ctx, dsn, 3); err != nil {
+		t.Fatal(err)
+	}
+	var st crdt.State
+	b := crdt.NewBuilder(crdt.SiteID{1}, 1, crdt.MakeTimestamp(1_700_000_000_000, 0), func(k crdt.RowKey) (*crdt.Row, error) { return st.Row(k), nil })
+	alive, gone := crdt.RowKey{Collection: "todos", Row: "a"}, crdt.RowKey{Collection: "todos", Row: "b"}
+	for _, k := range []crdt.RowKey{alive, gone} {
+		if err := b.Set(k, "title", crdt.KindRegister, []byte(`"hi"`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Increment(alive, "n", 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Delete(gone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Apply(b.Tx()); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, k := range []crdt.RowKey{alive, gone} {
+		if _, err := conn.Exec(ctx, `INSERT INTO uno_rows (tenant_id, coll, id, seq, state) VALUES ('t1', $1, $2, 1, $3)`,
+			k.Collection, k.Row, crdt.EncodeRow(st.Row(k))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := server.MigratePG(ctx, dsn, 4); err != nil {
+		t.Fatal(err)
+	}
+	docs := map[string]*string{}
+	rows, err := conn.Query(ctx, `SELECT id, doc::text FROM uno_rows ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		var doc *string
+		if err := rows.Scan(&id, &doc); err != nil {
+			t.Fatal(err)
+		}
+		docs[id] = doc
+	}
+	if rows.Err() != nil {
+		t.Fatal(rows.Err())
+	}
+	if d := docs["a"]; d == nil || *d != `{"n": 3, "title": "hi"}` {
+		t.Errorf("alive row's doc: %v", d)
+	}
+	if d, ok := docs["b"]; !ok || d != nil {
+		t.Errorf("deleted row's doc: %v (present %v)", d, ok)
+	}
+	var forced bool
+	if err := conn.QueryRow(ctx, `SELECT relforcerowsecurity FROM pg_class WHERE relname = 'uno_rows'`).Scan(&forced); err != nil || !forced {
+		t.Errorf("uno_rows FORCE row level security after the step: %v, %v", forced, err)
 	}
 }

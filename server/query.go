@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,21 +13,14 @@ import (
 
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/unosync/uno/crdt"
 	usync "github.com/unosync/uno/sync"
 )
-
-// rowPages is the optional capability of a log whose rows read model can
-// be paged by collection.
-type rowPages interface {
-	RowsPage(ctx context.Context, tenant, coll, after string, limit int) ([]usync.SnapshotRow, error)
-}
 
 // Query API limits.
 const (
 	defaultPage = 100
 	maxPage     = 1000
-	maxScan     = 10_000 // rows examined per request when filtering
+	maxFilters  = 8
 )
 
 // queryCache holds hot query results. A key includes the tenant's head, so
@@ -45,37 +37,32 @@ func newQueryCache(m *metrics) (*ristretto.Cache[string, []byte], error) {
 	return c, nil
 }
 
-type queryParams struct {
-	coll  string
-	after string
-	limit int
-	where map[string]json.RawMessage // field = JSON value
-}
-
 // serveQuery answers GET /v1/collections/{name}: the rows read model as
-// JSON, filtered by field equality (?where=field:json), in ID order, in
-// pages (?limit, ?after=<next cursor>); with ?live=1 as Server-Sent
-// Events that follow the log. The token comes as "Authorization: Bearer".
+// JSON. Query parameters: where=field:<JSON value> (repeatable, all must
+// match), order=field or order=-field (descending; default: by ID),
+// limit (1..1000, default 100) and after=<the previous page's next>.
+// With ?live=1 the result streams as Server-Sent Events that follow the
+// log. The token comes as "Authorization: Bearer".
 func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request) {
 	tenant, err := s.httpTenant(r)
 	if err != nil {
 		httpError(w, err)
 		return
 	}
-	p, err := parseQuery(r)
+	q, err := parseQuery(r)
 	if err != nil {
 		httpError(w, err)
 		return
 	}
-	if _, ok := s.cfg.Log.(rowPages); !ok {
+	if _, ok := s.cfg.Log.(rowQuerier); !ok {
 		httpError(w, usync.Errorf(usync.CodeUnavailable, "this log has no rows read model"))
 		return
 	}
 	if r.URL.Query().Get("live") != "" {
-		s.serveLive(w, r, tenant, p)
+		s.serveLive(w, r, tenant, q)
 		return
 	}
-	body, err := s.query(r.Context(), tenant, p)
+	body, err := s.query(r.Context(), tenant, q)
 	if err != nil {
 		httpError(w, err)
 		return
@@ -99,68 +86,92 @@ func (s *Server) httpTenant(r *http.Request) (string, error) {
 	return tenant, nil
 }
 
-func parseQuery(r *http.Request) (queryParams, error) {
-	q := r.URL.Query()
-	p := queryParams{coll: r.PathValue("name"), after: q.Get("after"), limit: defaultPage, where: map[string]json.RawMessage{}}
-	if p.coll == "" || len(p.coll) > 63 {
-		return p, usync.Errorf(usync.CodeBadMessage, "collection name %q", p.coll)
+// validField reports whether name can be a field in a query: letters,
+// digits, '_' and '-', at most 63 bytes.
+func validField(name string) bool {
+	if name == "" || len(name) > 63 {
+		return false
 	}
-	if l := q.Get("limit"); l != "" {
+	for _, c := range name {
+		if !(c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func parseQuery(r *http.Request) (RowQuery, error) {
+	v := r.URL.Query()
+	q := RowQuery{Collection: r.PathValue("name"), Limit: defaultPage}
+	if !validField(q.Collection) {
+		return q, usync.Errorf(usync.CodeBadMessage, "collection name %q", q.Collection)
+	}
+	if l := v.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > maxPage {
-			return p, usync.Errorf(usync.CodeBadMessage, "limit %q: want 1..%d", l, maxPage)
+			return q, usync.Errorf(usync.CodeBadMessage, "limit %q: want 1..%d", l, maxPage)
 		}
-		p.limit = n
+		q.Limit = n
 	}
-	for _, wh := range q["where"] {
+	if o := v.Get("order"); o != "" {
+		q.Order, q.Desc = strings.CutPrefix(o, "-")
+		if q.Order == "id" {
+			q.Order = ""
+		}
+		if q.Order != "" && !validField(q.Order) {
+			return q, usync.Errorf(usync.CodeBadMessage, "order %q: want a field name, - before it for descending", o)
+		}
+	}
+	if a := v.Get("after"); a != "" {
+		c, err := decodeCursor(a)
+		if err != nil {
+			return q, err
+		}
+		q.After = c
+	}
+	if len(v["where"]) > maxFilters {
+		return q, usync.Errorf(usync.CodeBadMessage, "%d where filters: at most %d", len(v["where"]), maxFilters)
+	}
+	for _, wh := range v["where"] {
 		field, value, ok := strings.Cut(wh, ":")
-		if !ok || field == "" || !json.Valid([]byte(value)) {
-			return p, usync.Errorf(usync.CodeBadMessage, "where %q: want field:<JSON value>, such as done:false", wh)
+		if !ok || !validField(field) || !json.Valid([]byte(value)) {
+			return q, usync.Errorf(usync.CodeBadMessage, "where %q: want field:<JSON value>, such as done:false", wh)
 		}
 		var buf bytes.Buffer
 		json.Compact(&buf, []byte(value))
-		p.where[field] = buf.Bytes()
+		q.Where = append(q.Where, FieldValue{Field: field, Value: buf.Bytes()})
 	}
-	return p, nil
+	return q, nil
 }
 
-// query runs p, through the cache.
-func (s *Server) query(ctx context.Context, tenant string, p queryParams) ([]byte, error) {
+// query runs q, through the cache. A cached result is keyed by the
+// tenant's head, the checkpoint of the rows projection (which folds inline,
+// in the append), so a new entry invalidates every result of that tenant.
+func (s *Server) query(ctx context.Context, tenant string, q RowQuery) ([]byte, error) {
 	head, err := s.cfg.Log.Head(ctx, tenant)
 	if err != nil {
 		return nil, usync.Errorf(usync.CodeUnavailable, "%v", err)
 	}
-	key := fmt.Sprintf("%s\x00%s\x00%s\x00%d\x00%d\x00%v", tenant, p.coll, p.after, p.limit, head, p.where)
+	after := ""
+	if q.After != nil {
+		after = q.After.encode()
+	}
+	key := fmt.Sprintf("%s\x00%s\x00%s\x00%d\x00%d\x00%s\x00%v\x00%v", tenant, q.Collection, after, q.Limit, head, q.Order, q.Desc, q.Where)
 	if b, ok := s.cache.Get(key); ok {
 		return b, nil
 	}
-	pages := s.cfg.Log.(rowPages)
-	var out []json.RawMessage
-	after, scanned, more := p.after, 0, true
-	for len(out) < p.limit && more && scanned < maxScan {
-		rows, err := pages.RowsPage(ctx, tenant, p.coll, after, p.limit)
-		if err != nil {
-			return nil, usync.Errorf(usync.CodeUnavailable, "%v", err)
-		}
-		more = len(rows) == p.limit
-		for _, sr := range rows {
-			scanned++
-			after = sr.Row
-			doc, ok, err := rowJSON(sr, p.where)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				out = append(out, doc)
-				if len(out) == p.limit {
-					break
-				}
-			}
-		}
+	rows, err := s.cfg.Log.(rowQuerier).QueryRows(ctx, tenant, q)
+	if err != nil {
+		return nil, usync.Errorf(usync.CodeUnavailable, "%v", err)
+	}
+	out := make([]json.RawMessage, len(rows))
+	for i, r := range rows {
+		out[i] = withID(r.Doc, r.ID)
 	}
 	next := ""
-	if more || len(out) == p.limit {
-		next = after
+	if len(rows) == q.Limit {
+		last := rows[len(rows)-1]
+		next = (&QueryCursor{Value: last.Order, ID: last.ID}).encode()
 	}
 	body, err := json.Marshal(map[string]any{"rows": out, "next": next, "head": head})
 	if err != nil {
@@ -170,57 +181,19 @@ func (s *Server) query(ctx context.Context, tenant string, p queryParams) ([]byt
 	return body, nil
 }
 
-// rowJSON renders an alive row as a JSON object ("id" and each field's
-// value: a register's last-writer-wins value, a counter's number, a set's
-// members, a doc's bytes as base64) if it matches where.
-func rowJSON(sr usync.SnapshotRow, where map[string]json.RawMessage) (json.RawMessage, bool, error) {
-	r, err := crdt.DecodeRow(sr.State)
-	if err != nil {
-		return nil, false, fmt.Errorf("row %s: %w", sr.Row, err)
+// withID adds "id" to a row's document.
+func withID(doc json.RawMessage, id string) json.RawMessage {
+	idj, _ := json.Marshal(id)
+	out := append([]byte(`{"id":`), idj...)
+	if inner := bytes.TrimSpace(doc[1 : len(doc)-1]); len(inner) > 0 {
+		out = append(append(out, ','), inner...)
 	}
-	if !r.Alive() {
-		return nil, false, nil
-	}
-	fields := map[string]json.RawMessage{}
-	for i := range r.Fields {
-		f := &r.Fields[i]
-		switch f.Kind {
-		case crdt.KindCounter:
-			fields[f.Name] = json.RawMessage(strconv.FormatInt(f.Counter.Value(), 10))
-		case crdt.KindSet:
-			b := []byte{'['}
-			for j, m := range f.Set.Values() {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, m...)
-			}
-			fields[f.Name] = append(b, ']')
-		case crdt.KindDoc:
-			if e, ok := f.Register.Winner(); ok {
-				fields[f.Name], _ = json.Marshal(base64.StdEncoding.EncodeToString(e.Value))
-			}
-		default:
-			if e, ok := f.Register.Winner(); ok {
-				fields[f.Name] = e.Value
-			}
-		}
-	}
-	for field, want := range where {
-		var got bytes.Buffer
-		if v, ok := fields[field]; !ok || json.Compact(&got, v) != nil || !bytes.Equal(got.Bytes(), want) {
-			return nil, false, nil
-		}
-	}
-	id, _ := json.Marshal(sr.Row)
-	fields["id"] = id
-	b, err := json.Marshal(fields)
-	return b, err == nil, err
+	return append(out, '}')
 }
 
 // serveLive streams the query's result as Server-Sent Events: now, then
 // each time the tenant's log grows and the result changes.
-func (s *Server) serveLive(w http.ResponseWriter, r *http.Request, tenant string, p queryParams) {
+func (s *Server) serveLive(w http.ResponseWriter, r *http.Request, tenant string, p RowQuery) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		httpError(w, usync.Errorf(usync.CodeInternal, "streaming unsupported"))

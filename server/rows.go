@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/unosync/uno/crdt"
 	usync "github.com/unosync/uno/sync"
@@ -70,7 +72,11 @@ func (p *rowsProjection) flush(ctx context.Context) error {
 		if !changed {
 			continue
 		}
-		if _, err := p.tx.stmt(ctx, sqlSaveState).ExecContext(ctx, p.tenant, k.Collection, k.Row, int64(seq), crdt.EncodeRow(p.rows[k])); err != nil {
+		var doc any // NULL for a deleted row
+		if d := rowDoc(p.rows[k]); d != nil {
+			doc = string(d)
+		}
+		if _, err := p.tx.stmt(ctx, sqlSaveState).ExecContext(ctx, p.tenant, k.Collection, k.Row, int64(seq), crdt.EncodeRow(p.rows[k]), doc); err != nil {
 			return fmt.Errorf("rows projection: %w", err)
 		}
 	}
@@ -182,24 +188,150 @@ func (l *SQLiteLog) RowStates(ctx context.Context, tenant string, keys []crdt.Ro
 	return out, nil
 }
 
-// RowsPage returns up to limit rows of one collection with IDs above
-// after, by ID.
-func (l *SQLiteLog) RowsPage(ctx context.Context, tenant, coll, after string, limit int) ([]usync.SnapshotRow, error) {
+// addRowDocs upgrades a log written before the rows read model kept JSON
+// documents: it adds the doc column and fills it from the states.
+func addRowDocs(ctx context.Context, db *sql.DB) error {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('rows') WHERE name = 'doc'`).Scan(&n); err != nil || n > 0 {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `ALTER TABLE rows ADD COLUMN doc TEXT`); err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT tenant, coll, id, state FROM rows`)
+	if err != nil {
+		return err
+	}
+	type docRow struct{ tenant, coll, id, doc string }
+	var docs []docRow
+	for rows.Next() {
+		var d docRow
+		var state []byte
+		if err := rows.Scan(&d.tenant, &d.coll, &d.id, &state); err != nil {
+			rows.Close()
+			return err
+		}
+		r, err := crdt.DecodeRow(state)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("row %s/%s: %w", d.coll, d.id, err)
+		}
+		if doc := rowDoc(r); doc != nil {
+			d.doc = string(doc)
+			docs = append(docs, d)
+		}
+	}
+	rows.Close()
+	for _, d := range docs {
+		if _, err := tx.ExecContext(ctx, `UPDATE rows SET doc = ? WHERE tenant = ? AND coll = ? AND id = ?`, d.doc, d.tenant, d.coll, d.id); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// QueryRows answers a query over the rows read model with SQLite's JSON
+// functions. Ordered by a field, values sort as SQLite compares them
+// (numbers before text); rows without the field come first.
+func (l *SQLiteLog) QueryRows(ctx context.Context, tenant string, q RowQuery) ([]QueryRow, error) {
 	if err := l.check(); err != nil {
 		return nil, err
 	}
-	rows, err := l.db.QueryContext(ctx, `SELECT id, state FROM rows WHERE tenant = ? AND coll = ? AND id > ? ORDER BY id LIMIT ?`, tenant, coll, after, limit)
+	var b strings.Builder
+	b.WriteString(`SELECT id, doc, `)
+	// The order key is (has the field, its value, id): never NULL, so a
+	// cursor compares with it as a row value.
+	key := `id`
+	if q.Order != "" {
+		key = `json_type(doc, ?1) IS NOT NULL, ifnull(json_extract(doc, ?1), 0), id`
+		b.WriteString(`json_extract(doc, ?1), json_type(doc, ?1)`)
+	} else {
+		b.WriteString(`NULL, NULL`)
+	}
+	b.WriteString(` FROM rows WHERE tenant = ?2 AND coll = ?3 AND doc IS NOT NULL`)
+	args := []any{jsonPath(q.Order), tenant, q.Collection}
+	for _, w := range q.Where {
+		n := len(args)
+		fmt.Fprintf(&b, ` AND json_extract(doc, ?%d) IS json_extract(?%d, '$') AND json_type(doc, ?%d) = json_type(?%d, '$')`, n+1, n+2, n+1, n+2)
+		args = append(args, jsonPath(w.Field), string(w.Value))
+	}
+	cmp, dir := ">", ""
+	if q.Desc {
+		cmp, dir = "<", " DESC"
+	}
+	if q.After != nil {
+		n := len(args)
+		has, val := 0, any(0)
+		if q.Order != "" && string(q.After.Value) != "null" {
+			has = 1
+			var v any
+			if err := json.Unmarshal(q.After.Value, &v); err != nil {
+				return nil, usync.Errorf(usync.CodeBadMessage, "cursor value: %v", err)
+			}
+			switch v := v.(type) {
+			case bool: // json_extract gives 1 or 0
+				val = map[bool]int{true: 1, false: 0}[v]
+			case string, float64:
+				val = v
+			default:
+				val = string(q.After.Value)
+			}
+		}
+		if q.Order == "" {
+			fmt.Fprintf(&b, ` AND id %s ?%d`, cmp, n+1)
+			args = append(args, q.After.ID)
+		} else {
+			fmt.Fprintf(&b, ` AND (%s) %s (?%d, ?%d, ?%d)`, key, cmp, n+1, n+2, n+3)
+			args = append(args, has, val, q.After.ID)
+		}
+	}
+	if q.Order != "" {
+		fmt.Fprintf(&b, ` ORDER BY json_type(doc, ?1) IS NOT NULL%[1]s, ifnull(json_extract(doc, ?1), 0)%[1]s, id%[1]s`, dir)
+	} else {
+		fmt.Fprintf(&b, ` ORDER BY id%s`, dir)
+	}
+	fmt.Fprintf(&b, ` LIMIT %d`, q.Limit)
+	rows, err := l.db.QueryContext(ctx, b.String(), args...)
 	if err != nil {
-		return nil, fmt.Errorf("rows page: %w", err)
+		return nil, fmt.Errorf("query rows: %w", err)
 	}
 	defer rows.Close()
-	var out []usync.SnapshotRow
+	var out []QueryRow
 	for rows.Next() {
-		r := usync.SnapshotRow{Collection: coll}
-		if err := rows.Scan(&r.Row, &r.State); err != nil {
-			return nil, err
+		var r QueryRow
+		var doc string
+		var val any
+		var typ sql.NullString
+		if err := rows.Scan(&r.ID, &doc, &val, &typ); err != nil {
+			return nil, fmt.Errorf("query rows: %w", err)
 		}
+		r.Doc = json.RawMessage(doc)
+		r.Order = sqliteJSON(val, typ.String)
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// sqliteJSON turns a json_extract result back into JSON.
+func sqliteJSON(v any, typ string) json.RawMessage {
+	switch typ {
+	case "", "null":
+		return json.RawMessage("null")
+	case "true", "false":
+		return json.RawMessage(typ)
+	case "object", "array":
+		switch v := v.(type) {
+		case string:
+			return json.RawMessage(v)
+		case []byte:
+			return json.RawMessage(v)
+		}
+	}
+	b, _ := json.Marshal(v)
+	return b
 }

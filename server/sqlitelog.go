@@ -69,6 +69,7 @@ var sqliteLogSchema = []string{
 		id     TEXT    NOT NULL,
 		seq    INTEGER NOT NULL,
 		state  BLOB    NOT NULL,
+		doc    TEXT,   -- the merged values as JSON (rowDoc); NULL for a deleted row
 		PRIMARY KEY (tenant, coll, id)
 	) WITHOUT ROWID`,
 }
@@ -95,6 +96,10 @@ func OpenSQLiteLog(ctx context.Context, path string) (*SQLiteLog, error) {
 			return nil, fmt.Errorf("open log %s: %w", path, err)
 		}
 	}
+	if err := addRowDocs(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open log %s: %w", path, err)
+	}
 	l := &SQLiteLog{db: db, waiters: newWaiters(), stmts: map[string]*sql.Stmt{},
 		recent: map[string][]usync.Change{}, encoded: map[string][][]byte{}, heads: map[string]uint64{}}
 	l.cond = gosync.NewCond(&l.mu)
@@ -116,8 +121,8 @@ const (
 	sqlSaveMark  = `INSERT INTO sites (tenant, site, seq) VALUES (?, ?, ?) ON CONFLICT (tenant, site) DO UPDATE SET seq = excluded.seq`
 	sqlSaveHead  = `INSERT INTO heads (tenant, seq) VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET seq = excluded.seq`
 	sqlRowState  = `SELECT state FROM rows WHERE tenant = ? AND coll = ? AND id = ?`
-	sqlSaveState = `INSERT INTO rows (tenant, coll, id, seq, state) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (tenant, coll, id) DO UPDATE SET seq = excluded.seq, state = excluded.state`
+	sqlSaveState = `INSERT INTO rows (tenant, coll, id, seq, state, doc) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant, coll, id) DO UPDATE SET seq = excluded.seq, state = excluded.state, doc = excluded.doc`
 )
 
 var appendStmts = []string{sqlHead, sqlSiteMark, sqlInsert, sqlSaveMark, sqlSaveHead, sqlRowState, sqlSaveState}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -81,11 +82,34 @@ func TestQueryAPI(t *testing.T) {
 	if len(p.Rows) != 13 || p.Rows[0]["id"] != "t00" || p.Rows[0]["votes"] != float64(3) || p.Rows[0]["title"] != "task 0" {
 		t.Fatalf("done:true gave %d rows, first %v", len(p.Rows), p.Rows[0])
 	}
-	// Errors: no token, bad token, bad limit, bad filter.
+	// Ordered by a field, descending, in pages: titles "task 9" > "task 8"
+	// > ... > "task 24" > ... (text order), ties impossible.
+	var titles []string
+	cursor = ""
+	for range 10 {
+		code, b := get("/v1/collections/todos?order=-title&limit=7&after="+cursor, e.auth.Token)
+		if code != 200 {
+			t.Fatalf("ordered page: %d %s", code, b)
+		}
+		p := decode(b)
+		for _, r := range p.Rows {
+			titles = append(titles, r["title"].(string))
+		}
+		if cursor = p.Next; cursor == "" {
+			break
+		}
+	}
+	if len(titles) != 25 || !sort.SliceIsSorted(titles, func(i, j int) bool { return titles[i] > titles[j] }) {
+		t.Fatalf("order=-title gave %v", titles)
+	}
+	// Errors: no token, bad token, bad limit, bad filter, order, cursor.
 	for path, tok := range map[string]string{
-		"/v1/collections/todos":            "",
-		"/v1/collections/todos?limit=0":    e.auth.Token,
-		"/v1/collections/todos?where=done": e.auth.Token,
+		"/v1/collections/todos":                 "",
+		"/v1/collections/todos?limit=0":         e.auth.Token,
+		"/v1/collections/todos?where=done":      e.auth.Token,
+		"/v1/collections/todos?order=a'b":       e.auth.Token,
+		"/v1/collections/todos?after=notbase64": e.auth.Token,
+		"/v1/collections/todo$":                 e.auth.Token,
 	} {
 		if code, _ := get(path, tok); code < 400 {
 			t.Errorf("GET %s (token %v): %d, want an error", path, tok != "", code)

@@ -2,6 +2,7 @@ package logtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -28,6 +29,9 @@ func Run(t *testing.T, open func(t *testing.T) server.Log) {
 	probe := open(t)
 	if _, ok := probe.(rowsHasher); ok {
 		t.Run("RowsReadModelIsTheMergedState", func(t *testing.T) { testRowsReadModel(t, open(t)) })
+	}
+	if _, ok := probe.(rowQuerier); ok {
+		t.Run("QueryRows", func(t *testing.T) { testQueryRows(t, open(t)) })
 	}
 	probe.Close()
 }
@@ -73,6 +77,138 @@ func testRowsReadModel(t *testing.T, l server.Log) {
 	if other, _ := rh.RowsHash(ctx, "t2"); other == got {
 		t.Fatal("another tenant's read model has the same hash")
 	}
+}
+
+type rowQuerier interface {
+	QueryRows(ctx context.Context, tenant string, q server.RowQuery) ([]server.QueryRow, error)
+}
+
+// testQueryRows: filters, orders (by ID and by a field, both ways) and
+// cursor pages over the rows read model see exactly the alive rows that
+// match, each once, in order, and nothing of another tenant.
+func testQueryRows(t *testing.T, l server.Log) {
+	defer l.Close()
+	ctx := context.Background()
+	var replica crdt.State
+	const n = 30
+	seq := uint64(0)
+	write := func(tenant string, s crdt.SiteID, fn func(b *crdt.Builder) error) {
+		seq++
+		b := crdt.NewBuilder(s, seq, crdt.MakeTimestamp(int64(1_700_000_000_000+seq), 0), func(k crdt.RowKey) (*crdt.Row, error) { return replica.Row(k), nil })
+		if err := fn(b); err != nil {
+			t.Fatal(err)
+		}
+		if tenant == "t1" {
+			if _, err := replica.Apply(b.Tx()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustAppend(t, l, tenant, []crdt.Tx{*b.Tx()})
+	}
+	write("t1", site(1), func(b *crdt.Builder) error {
+		for i := range n {
+			k := crdt.RowKey{Collection: "items", Row: fmt.Sprintf("r%02d", i)}
+			if err := b.Set(k, "title", crdt.KindRegister, []byte(fmt.Sprintf(`"t%d"`, i%5))); err != nil {
+				return err
+			}
+			if err := b.Set(k, "done", crdt.KindRegister, []byte(fmt.Sprint(i%2 == 0))); err != nil {
+				return err
+			}
+			if i%10 != 9 { // r09, r19, r29 have no n
+				if err := b.Increment(k, "n", int64(i%7)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	write("t1", site(1), func(b *crdt.Builder) error { // delete r00 and r01
+		for _, id := range []string{"r00", "r01"} {
+			if _, err := b.Delete(crdt.RowKey{Collection: "items", Row: id}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	seq = 0
+	write("t2", site(2), func(b *crdt.Builder) error {
+		return b.Set(crdt.RowKey{Collection: "items", Row: "other"}, "done", crdt.KindRegister, []byte(`true`))
+	})
+	q := l.(rowQuerier)
+	// all pages through q with a small limit.
+	all := func(tenant string, rq server.RowQuery) []server.QueryRow {
+		t.Helper()
+		rq.Collection, rq.Limit = "items", 4
+		var out []server.QueryRow
+		for range 100 {
+			page, err := q.QueryRows(ctx, tenant, rq)
+			if err != nil {
+				t.Fatalf("%+v: %v", rq, err)
+			}
+			out = append(out, page...)
+			if len(page) < rq.Limit {
+				return out
+			}
+			last := page[len(page)-1]
+			rq.After = &server.QueryCursor{Value: last.Order, ID: last.ID}
+		}
+		t.Fatal("query pages do not end")
+		return nil
+	}
+	ids := func(rs []server.QueryRow) (out []string) {
+		for _, r := range rs {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	want := func(keep func(i int) bool) (out []string) {
+		for i := 2; i < n; i++ {
+			if keep(i) {
+				out = append(out, fmt.Sprintf("r%02d", i))
+			}
+		}
+		return out
+	}
+	check := func(name string, got, want []string) {
+		t.Helper()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s:\n got %v\nwant %v", name, got, want)
+		}
+	}
+	check("by id", ids(all("t1", server.RowQuery{})), want(func(int) bool { return true }))
+	rev := want(func(int) bool { return true })
+	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
+		rev[i], rev[j] = rev[j], rev[i]
+	}
+	check("by id, descending", ids(all("t1", server.RowQuery{Desc: true})), rev)
+	check("where done", ids(all("t1", server.RowQuery{Where: []server.FieldValue{{Field: "done", Value: []byte(`true`)}}})), want(func(i int) bool { return i%2 == 0 }))
+	check("where title and done", ids(all("t1", server.RowQuery{Where: []server.FieldValue{{Field: "title", Value: []byte(`"t3"`)}, {Field: "done", Value: []byte(`false`)}}})),
+		want(func(i int) bool { return i%5 == 3 && i%2 == 1 }))
+	check("where n", ids(all("t1", server.RowQuery{Where: []server.FieldValue{{Field: "n", Value: []byte(`4`)}}})), want(func(i int) bool { return i%7 == 4 && i%10 != 9 }))
+	// Ordered by n: rows without it first, then by n, ties by ID.
+	var byN []string
+	for _, v := range append([]int{-1}, 0, 1, 2, 3, 4, 5, 6) {
+		byN = append(byN, want(func(i int) bool { return (v == -1 && i%10 == 9) || (v >= 0 && i%10 != 9 && i%7 == v) })...)
+	}
+	rows := all("t1", server.RowQuery{Order: "n"})
+	check("order n", ids(rows), byN)
+	for _, r := range rows {
+		var doc map[string]any
+		if err := json.Unmarshal(r.Doc, &doc); err != nil {
+			t.Fatalf("row %s doc %s: %v", r.ID, r.Doc, err)
+		}
+		var i int
+		fmt.Sscanf(r.ID, "r%d", &i)
+		if doc["title"] != fmt.Sprintf("t%d", i%5) || doc["done"] != (i%2 == 0) {
+			t.Errorf("row %s doc %s", r.ID, r.Doc)
+		}
+	}
+	for i, j := 0, len(byN)-1; i < j; i, j = i+1, j-1 {
+		byN[i], byN[j] = byN[j], byN[i]
+	}
+	check("order -n", ids(all("t1", server.RowQuery{Order: "n", Desc: true})), byN)
+	check("other tenant", ids(all("t2", server.RowQuery{})), []string{"other"})
+	check("unknown tenant", ids(all("t3", server.RowQuery{})), nil)
 }
 
 // txs returns transactions n..m of site, each setting one register.

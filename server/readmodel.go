@@ -1,0 +1,133 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/unosync/uno/crdt"
+	usync "github.com/unosync/uno/sync"
+)
+
+// rowDoc renders a row's merged state as the JSON object other services
+// read: each field's value (a register's last-writer-wins value, a
+// counter's number, a set's members, a doc's bytes as base64). A deleted
+// row has no document (nil).
+func rowDoc(r *crdt.Row) []byte {
+	if !r.Alive() {
+		return nil
+	}
+	var b bytes.Buffer
+	b.WriteByte('{')
+	n := 0
+	field := func(name string, v []byte) {
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		n++
+		k, _ := json.Marshal(name)
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	for i := range r.Fields {
+		f := &r.Fields[i]
+		switch f.Kind {
+		case crdt.KindCounter:
+			field(f.Name, strconv.AppendInt(nil, f.Counter.Value(), 10))
+		case crdt.KindSet:
+			v := []byte{'['}
+			for j, m := range f.Set.Values() {
+				if j > 0 {
+					v = append(v, ',')
+				}
+				v = append(v, m...)
+			}
+			field(f.Name, append(v, ']'))
+		case crdt.KindDoc:
+			if e, ok := f.Register.Winner(); ok {
+				v, _ := json.Marshal(base64.StdEncoding.EncodeToString(e.Value))
+				field(f.Name, v)
+			}
+		default:
+			if e, ok := f.Register.Winner(); ok {
+				field(f.Name, e.Value)
+			}
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// RowQuery is a query over the rows read model: the alive rows of one
+// collection whose fields equal the Where values, ordered by Order (a
+// field; "" orders by ID) then ID, after a cursor, at most Limit.
+type RowQuery struct {
+	Collection string
+	Where      []FieldValue // all must match
+	Order      string       // field to order by; "" for the row ID
+	Desc       bool
+	After      *QueryCursor // resume after this row (nil: from the start)
+	Limit      int
+}
+
+// FieldValue is one equality filter: Field equals the JSON Value.
+type FieldValue struct {
+	Field string
+	Value json.RawMessage
+}
+
+// QueryCursor marks a row in a query's order: its order value (JSON; null
+// when ordering by ID or when the row lacks the field) and its ID.
+type QueryCursor struct {
+	Value json.RawMessage
+	ID    string
+}
+
+// encode renders the cursor as the opaque string the API hands out.
+func (c *QueryCursor) encode() string {
+	b, _ := json.Marshal([]any{c.Value, c.ID})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (*QueryCursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	var parts []json.RawMessage
+	if err == nil {
+		err = json.Unmarshal(b, &parts)
+	}
+	c := &QueryCursor{}
+	if err == nil && len(parts) == 2 {
+		err = json.Unmarshal(parts[1], &c.ID)
+		c.Value = parts[0]
+	} else if err == nil {
+		err = fmt.Errorf("want [value, id]")
+	}
+	if err != nil {
+		return nil, usync.Errorf(usync.CodeBadMessage, "cursor %q: %v: pass the next value of the previous page", s, err)
+	}
+	return c, nil
+}
+
+// QueryRow is one row of a query's result: its ID, its document and the
+// value it was ordered by.
+type QueryRow struct {
+	ID    string
+	Doc   json.RawMessage
+	Order json.RawMessage
+}
+
+// rowQuerier is the optional capability of a log whose rows read model
+// answers queries (both logs here have one).
+type rowQuerier interface {
+	QueryRows(ctx context.Context, tenant string, q RowQuery) ([]QueryRow, error)
+}
+
+// jsonPath is the SQLite JSON path of a top-level field.
+func jsonPath(field string) string {
+	b, _ := json.Marshal(field)
+	return "$." + string(b)
+}
