@@ -26,6 +26,9 @@ type PGLog struct {
 	waiters *waiters
 	stop    context.CancelFunc
 	done    chan struct{}
+
+	inline []Projection // folded in every append
+	async  []*projector // one worker each
 }
 
 // pgChannel carries wake-ups between server nodes: each append notifies
@@ -39,8 +42,9 @@ var _ Log = (*PGLog)(nil)
 // it, e.g. pool_max_conns=20). The schema must be at PGSchemaVersion: run
 // MigratePG (uno migrate up) first, as the tables' owner; the server
 // should connect as a role that owns nothing and is no superuser, so that
-// row-level security applies to it.
-func OpenPGLog(ctx context.Context, dsn string) (*PGLog, error) {
+// row-level security applies to it. The log folds the projections into
+// their tables, which SetupProjections must have created.
+func OpenPGLog(ctx context.Context, dsn string, projections ...Projection) (*PGLog, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres log: %w", err)
@@ -60,11 +64,46 @@ func OpenPGLog(ctx context.Context, dsn string) (*PGLog, error) {
 	}
 	lctx, stop := context.WithCancel(context.Background())
 	l := &PGLog{pool: pool, waiters: newWaiters(), stop: stop, done: make(chan struct{})}
+	seen := map[string]bool{"rows": true}
+	for _, p := range projections {
+		if err := p.validate(); err != nil {
+			pool.Close()
+			return nil, err
+		}
+		if seen[p.Name] {
+			pool.Close()
+			return nil, fmt.Errorf("%w: two projections named %s", ErrProjection, p.Name)
+		}
+		seen[p.Name] = true
+		for _, t := range p.Tables {
+			var ok bool
+			if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, t.Name).Scan(&ok); err != nil || !ok {
+				pool.Close()
+				return nil, fmt.Errorf("%w %s: table %s missing (%v): run uno projection setup", ErrProjection, p.Name, t.Name, err)
+			}
+		}
+		if p.Async {
+			l.async = append(l.async, newProjector(l, p))
+		} else {
+			l.inline = append(l.inline, p)
+		}
+	}
 	go func() {
 		defer close(l.done)
 		l.listen(lctx)
 	}()
+	for _, pr := range l.async {
+		go pr.run(lctx)
+	}
 	return l, nil
+}
+
+// advanced wakes waiters and async projections: tenant's log reached head.
+func (l *PGLog) advanced(tenant string, head uint64) {
+	l.waiters.advanced(tenant, head)
+	for _, pr := range l.async {
+		pr.kick(tenant)
+	}
 }
 
 // listen holds one connection on LISTEN and turns notifications from any
@@ -91,7 +130,7 @@ func (l *PGLog) listen(ctx context.Context) {
 				if i := strings.LastIndexByte(n.Payload, ' '); i > 0 {
 					tenant = n.Payload[:i]
 					seq, _ = strconv.ParseUint(n.Payload[i+1:], 10, 64)
-					l.waiters.advanced(tenant, seq)
+					l.advanced(tenant, seq)
 				}
 			}
 		}()
@@ -218,27 +257,27 @@ func (l *PGLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uin
 				SELECT $1, * FROM unnest($2::bigint[], $3::bytea[], $4::bigint[], $5::bytea[])`,
 				tenant, evSeqs, evSites, evSiteSeqs, evTxs)
 		}
-		if len(order) > 0 {
-			colls := make([]string, len(order))
-			ids := make([]string, len(order))
-			rseqs := make([]int64, len(order))
-			states := make([][]byte, len(order))
-			docs := make([]*string, len(order)) // nil (NULL) for a deleted row
-			for i, k := range order {
-				colls[i], ids[i], rseqs[i], states[i] = k.Collection, k.Row, int64(rowSeq[k]), crdt.EncodeRow(rows[k])
-				if d := rowDoc(rows[k]); d != nil {
-					s := string(d)
-					docs[i] = &s
-				}
-			}
-			batch.Queue(`INSERT INTO uno_rows (tenant_id, coll, id, seq, state, doc)
-				SELECT $1, c, i, s, st, d::jsonb FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::text[]) AS u(c, i, s, st, d)
-				ON CONFLICT (tenant_id, coll, id) DO UPDATE SET seq = excluded.seq, state = excluded.state, doc = excluded.doc`,
-				tenant, colls, ids, rseqs, states, docs)
-		}
+		queueRows(batch, tenant, order, rows, rowSeq)
 		batch.Queue(`UPDATE uno_heads SET seq = $2 WHERE tenant_id = $1`, tenant, int64(head))
 		batch.Queue(`SELECT pg_notify($1, $2)`, pgChannel, fmt.Sprintf("%s %d", tenant, head)) // sent on commit
-		return tx.SendBatch(ctx, batch).Close()
+		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+			return err
+		}
+		if len(l.inline) == 0 || len(evSeqs) == 0 {
+			return nil
+		}
+		chs := make([]usync.Change, 0, len(evSeqs))
+		for i := range txs {
+			if seqs[i] != 0 {
+				chs = append(chs, usync.Change{Seq: seqs[i], Tx: txs[i]})
+			}
+		}
+		for _, p := range l.inline {
+			if err := p.Fold(ctx, tx, tenant, chs); err != nil {
+				return fmt.Errorf("projection %s: %w", p.Name, err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		var se *usync.Error
@@ -247,7 +286,7 @@ func (l *PGLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uin
 		}
 		return nil, fmt.Errorf("append: %w", err)
 	}
-	l.waiters.advanced(tenant, head)
+	l.advanced(tenant, head)
 	return seqs, nil
 }
 
@@ -454,6 +493,72 @@ func (l *PGLog) RowStates(ctx context.Context, tenant string, keys []crdt.RowKey
 		return nil, fmt.Errorf("row states: %w", err)
 	}
 	return out, nil
+}
+
+// queueRows queues the upsert of the rows read model's changed rows
+// (order), with their states and documents.
+func queueRows(batch *pgx.Batch, tenant string, order []crdt.RowKey, rows map[crdt.RowKey]*crdt.Row, rowSeq map[crdt.RowKey]uint64) {
+	if len(order) == 0 {
+		return
+	}
+	colls := make([]string, len(order))
+	ids := make([]string, len(order))
+	rseqs := make([]int64, len(order))
+	states := make([][]byte, len(order))
+	docs := make([]*string, len(order)) // nil (NULL) for a deleted row
+	for i, k := range order {
+		colls[i], ids[i], rseqs[i], states[i] = k.Collection, k.Row, int64(rowSeq[k]), crdt.EncodeRow(rows[k])
+		if d := rowDoc(rows[k]); d != nil {
+			s := string(d)
+			docs[i] = &s
+		}
+	}
+	batch.Queue(`INSERT INTO uno_rows (tenant_id, coll, id, seq, state, doc)
+		SELECT $1, c, i, s, st, d::jsonb FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::text[]) AS u(c, i, s, st, d)
+		ON CONFLICT (tenant_id, coll, id) DO UPDATE SET seq = excluded.seq, state = excluded.state, doc = excluded.doc`,
+		tenant, colls, ids, rseqs, states, docs)
+}
+
+// RowsProjection is the built-in rows read model (table uno_rows) as a
+// Projection, for RebuildProjection: the log folds it inline itself.
+func RowsProjection() Projection {
+	return Projection{
+		Name: "rows",
+		Tables: []ProjectionTable{{Name: "uno_rows", Columns: `tenant_id text NOT NULL, coll text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL,
+			seq bigint NOT NULL, state bytea NOT NULL, doc jsonb, PRIMARY KEY (tenant_id, coll, id)`}},
+		Fold: foldRows,
+	}
+}
+
+// foldRows folds entries into the rows read model.
+func foldRows(ctx context.Context, tx pgx.Tx, tenant string, chs []usync.Change) error {
+	txs := make([]crdt.Tx, len(chs))
+	for i := range chs {
+		txs[i] = chs[i].Tx
+	}
+	rows, err := loadPGRows(ctx, tx, tenant, txs)
+	if err != nil {
+		return err
+	}
+	rowSeq := map[crdt.RowKey]uint64{}
+	var order []crdt.RowKey
+	for i := range chs {
+		d := chs[i].Tx.Dot()
+		for j := range chs[i].Tx.Ops {
+			op := &chs[i].Tx.Ops[j]
+			k := crdt.RowKey{Collection: op.Collection, Row: op.Row}
+			if _, touched := rowSeq[k]; !touched {
+				order = append(order, k)
+			}
+			if _, err := rows[k].Apply(op, d); err != nil {
+				return err
+			}
+			rowSeq[k] = chs[i].Seq
+		}
+	}
+	batch := &pgx.Batch{}
+	queueRows(batch, tenant, order, rows, rowSeq)
+	return tx.SendBatch(ctx, batch).Close()
 }
 
 // loadPGRows reads, in one query, the current states of every row the

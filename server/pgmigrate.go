@@ -75,6 +75,9 @@ var pgMigrations = []pgMigration{
 		// step), projection checkpoints, and tenant quotas and retention.
 		up: append([]string{
 			`ALTER TABLE uno_rows ADD COLUMN doc jsonb`,
+			// Byte order, as every replica orders keys: the primary key
+			// then serves the snapshot's and the query API's orders.
+			`ALTER TABLE uno_rows ALTER COLUMN coll TYPE text COLLATE "C", ALTER COLUMN id TYPE text COLLATE "C"`,
 			`CREATE TABLE uno_checkpoints (
 				tenant_id  text   NOT NULL,
 				projection text   NOT NULL,
@@ -91,6 +94,7 @@ var pgMigrations = []pgMigration{
 			`ALTER TABLE uno_tenants DROP COLUMN max_rows, DROP COLUMN max_bytes, DROP COLUMN retention_days`,
 			`DROP TABLE uno_checkpoints`,
 			`ALTER TABLE uno_rows DROP COLUMN doc`,
+			`ALTER TABLE uno_rows ALTER COLUMN coll TYPE text COLLATE "default", ALTER COLUMN id TYPE text COLLATE "default"`,
 		},
 	},
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/internal/pgtest"
 	"github.com/unosync/uno/server"
+	usync "github.com/unosync/uno/sync"
 )
 
 // Migrations go up, all the way down and up again on a real database.
@@ -64,16 +65,24 @@ func TestPG_RLSCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	app := pgtest.NewAppRole(t, admin)
+	// A projection's tables are tenant tables too.
+	p := server.Projection{Name: "p", Tables: []server.ProjectionTable{{Name: "p_counts", Columns: "tenant_id text NOT NULL, n bigint, PRIMARY KEY (tenant_id)"}},
+		Fold: func(context.Context, pgx.Tx, string, []usync.Change) error { return nil }}
+	if err := server.SetupProjections(ctx, admin, p); err != nil {
+		t.Fatal(err)
+	}
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+	// Every table with a tenant_id column but the registry.
 	rows, err := conn.Query(ctx, `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
 			(SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid AND p.polqual IS NOT NULL AND p.polwithcheck IS NOT NULL),
 			(SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] WHERE i.indrelid = c.oid AND i.indisprimary)
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname LIKE 'uno\_%' AND c.relname NOT IN ('uno_schema', 'uno_tenants')`)
+		WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname <> 'uno_tenants'
+			AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id')`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +99,8 @@ func TestPG_RLSCatalog(t *testing.T) {
 			t.Errorf("%s: rls %v, force %v, %d policies with USING and WITH CHECK, key leads with %q", name, rls, force, policies, lead)
 		}
 	}
-	if n != 5 {
-		t.Errorf("%d tenant tables checked, want 5", n)
+	if n != 6 {
+		t.Errorf("%d tenant tables checked, want 6", n)
 	}
 	cfg, _ := pgx.ParseConfig(app)
 	var super, bypass bool

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -87,7 +87,7 @@ func loadConfig(path string, o *serveOptions) error {
 	return nil
 }
 
-func serveCmd() *cobra.Command {
+func serveCmd(app Options) *cobra.Command {
 	var o serveOptions
 	var configPath string
 	cmd := &cobra.Command{
@@ -115,7 +115,7 @@ given on the command line win over it. Unknown keys are refused.`,
 			if err := o.validate(); err != nil {
 				return err
 			}
-			return serve(cmd.Context(), o, cmd.OutOrStdout())
+			return serve(cmd.Context(), o, app, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
@@ -140,7 +140,7 @@ given on the command line win over it. Unknown keys are refused.`,
 	return cmd
 }
 
-func serve(ctx context.Context, o serveOptions, out interface{ Write([]byte) (int, error) }) error {
+func serve(ctx context.Context, o serveOptions, app Options, out interface{ Write([]byte) (int, error) }) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.LogLevel)
@@ -152,7 +152,7 @@ func serve(ctx context.Context, o serveOptions, out interface{ Write([]byte) (in
 	var log server.Log
 	var err error
 	if o.Postgres != "" {
-		log, err = server.OpenPGLog(ctx, o.Postgres)
+		log, err = server.OpenPGLog(ctx, o.Postgres, app.Projections...)
 	} else {
 		log, err = server.OpenSQLiteLog(ctx, filepath.Join(o.DataDir, "log.db"))
 	}

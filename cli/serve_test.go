@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"crypto/ed25519"
@@ -92,7 +92,7 @@ func TestMigrateCommand(t *testing.T) {
 		{[]string{"migrate", "up", "--postgres", dsn}, fmt.Sprintf("at version %d", server.PGSchemaVersion)},
 	} {
 		out.Reset()
-		root := rootCmd()
+		root := rootCmd(Options{})
 		root.SetOut(&out)
 		root.SetArgs(tc.args)
 		if err := root.ExecuteContext(t.Context()); err != nil || !strings.Contains(out.String(), tc.want) {
@@ -151,7 +151,7 @@ func TestTenantCommand(t *testing.T) {
 		{[]string{"tenant", "delete", "acme", "--postgres", dsn}, "deleted tenant acme"},
 	} {
 		out.Reset()
-		root := rootCmd()
+		root := rootCmd(Options{})
 		root.SetOut(&out)
 		root.SetArgs(tc.args)
 		if err := root.ExecuteContext(t.Context()); err != nil || !strings.Contains(out.String(), tc.want) {

@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/unosync/uno/bench"
+	"github.com/unosync/uno/server"
+)
+
+// Options are what an application adds to the uno command.
+type Options struct {
+	// Projections are the application's projections: uno serve --postgres
+	// folds them, uno projection setup creates their tables and uno
+	// projection rebuild replays them.
+	Projections []server.Projection
+}
+
+// Run runs the uno command with args (without the program name).
+func Run(ctx context.Context, args []string, o Options) error {
+	root := rootCmd(o)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+func run(ctx context.Context, args []string) error { return Run(ctx, args, Options{}) }
+
+func rootCmd(o Options) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "uno",
+		Short:         "uno is an embeddable offline-first sync engine",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(serveCmd(o), migrateCmd(), tenantCmd(), projectionCmd(o), benchCmd())
+	return root
+}
+
+func benchCmd() *cobra.Command {
+	var opts bench.Options
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Run the local benchmarks beside plain SQLite and print a table",
+		Long: `Runs uno's local benchmarks (writes, reads, queries, watches), each
+beside its ceiling — plain SQLite through the same driver doing the same
+writes — in the same run, and prints a Markdown table with the ratios and
+the targets. Results are kept in bench/RESULTS.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Progress = cmd.ErrOrStderr()
+			rows, err := bench.Run(opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\nmachine: %s\n\n", bench.Machine())
+			bench.Markdown(cmd.OutOrStdout(), rows)
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&opts.BenchTime, "benchtime", 0, "time per benchmark (default 2s)")
+	cmd.Flags().IntVar(&opts.Rounds, "rounds", 0, "rounds of each benchmark beside its ceiling; medians are shown (default 3)")
+	cmd.Flags().BoolVar(&opts.Sync, "sync", false, "also run the sync benchmarks (starts uno serve; needs the Go toolchain)")
+	return cmd
+}

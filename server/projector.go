@@ -1,0 +1,144 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	gosync "sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// projector is an async projection's worker on one node: it folds the
+// tenants whose logs grew (kicked by appends here and, through
+// LISTEN/NOTIFY, on other nodes) from their checkpoints, a batch per
+// transaction with the checkpoint. At start it visits every tenant of the
+// registry, so entries appended while no node ran are folded too.
+type projector struct {
+	l *PGLog
+	p Projection
+
+	mu    gosync.Mutex
+	dirty map[string]bool
+	wake  chan struct{} // 1-buffered
+}
+
+// projectBatch is the most entries folded in one transaction.
+const projectBatch = 500
+
+func newProjector(l *PGLog, p Projection) *projector {
+	return &projector{l: l, p: p, dirty: map[string]bool{}, wake: make(chan struct{}, 1)}
+}
+
+func (pr *projector) kick(tenant string) {
+	pr.mu.Lock()
+	pr.dirty[tenant] = true
+	pr.mu.Unlock()
+	select {
+	case pr.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (pr *projector) run(ctx context.Context) {
+	if rows, err := pr.l.pool.Query(ctx, `SELECT tenant_id FROM uno_tenants`); err == nil {
+		tenants, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+		for _, t := range tenants {
+			pr.kick(t)
+		}
+	}
+	backoff := 100 * time.Millisecond
+	for {
+		select {
+		case <-pr.wake:
+		case <-ctx.Done():
+			return
+		}
+		pr.mu.Lock()
+		dirty := pr.dirty
+		pr.dirty = map[string]bool{}
+		pr.mu.Unlock()
+		failed := false
+		for tenant := range dirty {
+			if err := pr.catchUp(ctx, tenant); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				failed = true
+				pr.kick(tenant) // again, after the backoff
+			}
+		}
+		if !failed {
+			backoff = 100 * time.Millisecond
+			continue
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// catchUp folds the tenant's entries after its checkpoint.
+func (pr *projector) catchUp(ctx context.Context, tenant string) error {
+	for {
+		n, err := pr.step(ctx, tenant)
+		if err != nil || n < projectBatch {
+			return err
+		}
+	}
+}
+
+// step folds one batch in one transaction with the checkpoint, whose row
+// lock keeps other nodes from folding the same entries meanwhile.
+func (pr *projector) step(ctx context.Context, tenant string) (int, error) {
+	var n int
+	err := pr.l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO uno_checkpoints (tenant_id, projection, seq) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING`, tenant, pr.p.Name); err != nil {
+			return err
+		}
+		var cp uint64
+		if err := tx.QueryRow(ctx, `SELECT seq FROM uno_checkpoints WHERE tenant_id = $1 AND projection = $2 FOR UPDATE`, tenant, pr.p.Name).Scan(&cp); err != nil {
+			return err
+		}
+		chs, err := readEvents(ctx, tx, tenant, cp, projectBatch)
+		if err != nil || len(chs) == 0 {
+			return err
+		}
+		if err := pr.p.Fold(ctx, tx, tenant, chs); err != nil {
+			return fmt.Errorf("projection %s: %w", pr.p.Name, err)
+		}
+		n = len(chs)
+		_, err = tx.Exec(ctx, `UPDATE uno_checkpoints SET seq = $3 WHERE tenant_id = $1 AND projection = $2`, tenant, pr.p.Name, int64(chs[n-1].Seq))
+		return err
+	})
+	return n, err
+}
+
+// Checkpoint returns how far projection has folded tenant's log: the
+// tenant's head for the rows read model and inline projections, the
+// committed checkpoint for async ones.
+func (l *PGLog) Checkpoint(ctx context.Context, tenant, projection string) (uint64, error) {
+	async := false
+	for _, pr := range l.async {
+		async = async || pr.p.Name == projection
+	}
+	if !async {
+		return l.Head(ctx, tenant)
+	}
+	var seq uint64
+	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT seq FROM uno_checkpoints WHERE tenant_id = $1 AND projection = $2`, tenant, projection).Scan(&seq)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read checkpoint: %w", err)
+	}
+	return seq, nil
+}
