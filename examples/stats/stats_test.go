@@ -263,11 +263,17 @@ func TestCollectionStats(t *testing.T) {
 func TestProjectionValidation(t *testing.T) {
 	good := Projection(false)
 	for name, edit := range map[string]func(p *server.Projection){
-		"bad name":        func(p *server.Projection) { p.Name = "Stats!" },
-		"no fold":         func(p *server.Projection) { p.Fold = nil },
-		"no tenant first": func(p *server.Projection) { p.Tables = []server.ProjectionTable{{Name: "x", Columns: "coll text, PRIMARY KEY (coll)"}} },
-		"key not tenant":  func(p *server.Projection) { p.Tables = []server.ProjectionTable{{Name: "x", Columns: "tenant_id text NOT NULL, coll text, PRIMARY KEY (coll)"}} },
-		"uno_ table":      func(p *server.Projection) { p.Tables = []server.ProjectionTable{{Name: "uno_x", Columns: good.Tables[0].Columns}} },
+		"bad name": func(p *server.Projection) { p.Name = "Stats!" },
+		"no fold":  func(p *server.Projection) { p.Fold = nil },
+		"no tenant first": func(p *server.Projection) {
+			p.Tables = []server.ProjectionTable{{Name: "x", Columns: "coll text, PRIMARY KEY (coll)"}}
+		},
+		"key not tenant": func(p *server.Projection) {
+			p.Tables = []server.ProjectionTable{{Name: "x", Columns: "tenant_id text NOT NULL, coll text, PRIMARY KEY (coll)"}}
+		},
+		"uno_ table": func(p *server.Projection) {
+			p.Tables = []server.ProjectionTable{{Name: "uno_x", Columns: good.Tables[0].Columns}}
+		},
 	} {
 		p := good
 		edit(&p)
