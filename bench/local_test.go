@@ -24,5 +24,6 @@ func BenchmarkPacedLatency(b *testing.B)  { PacedLatency(b) }
 func BenchmarkBootstrap(b *testing.B)     { Bootstrap(b) }
 func BenchmarkPGIngest(b *testing.B)      { PGIngest(b) }
 func BenchmarkPGCopyCeiling(b *testing.B) { PGCopyCeiling(b) }
+func BenchmarkQueryPage(b *testing.B)     { QueryPage(b) }
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }

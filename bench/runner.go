@@ -5,11 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/unosync/uno/internal/pgtest"
 )
 
 // Options configure Run.
@@ -22,8 +25,9 @@ type Options struct {
 	// Progress, if set, is told which benchmark is running.
 	Progress io.Writer
 	// Sync also runs the sync benchmarks (end-to-end throughput, fan-out,
-	// latency, bootstrap). They start `uno serve` as a process, so they
-	// need the Go toolchain.
+	// latency, bootstrap) and the query API's. Most start `uno serve` as a
+	// process, so they need the Go toolchain. The query API is measured
+	// over the SQLite log, and over Postgres too when UNO_PG_DSN names one.
 	Sync bool
 }
 
@@ -123,6 +127,27 @@ func Run(o Options) ([]Row, error) {
 	boot := run("Bootstrap", Bootstrap)
 	rows = append(rows, Row{Workload: "bootstrap: a new client, 100,000 rows",
 		Uno: fmt.Sprintf("%.2f s, %.1f MB sent, client peak RSS %.0f MiB", boot.Extra["s/bootstrap"], boot.Extra["MB-sent"], boot.Extra["peak-RSS-MiB"])})
+	// The query API: 1,000 requests each, so that p99 is a 10th-slowest.
+	// Postgres only on a server of one's own (UNO_PG_DSN): a throwaway
+	// cluster is stopped by the test binary, which this is not.
+	if err := flag.Set("test.benchtime", "1000x"); err != nil {
+		return nil, err
+	}
+	logs := []string{"sqlite"}
+	if os.Getenv(pgtest.DSNEnv) != "" {
+		logs = append(logs, "postgres")
+	}
+	for _, backend := range logs {
+		for _, cached := range []bool{true, false} {
+			mode := "uncached (a write before each request)"
+			if cached {
+				mode = "cached"
+			}
+			qp := run(fmt.Sprintf("QueryPage/%s/%s", backend, strings.Fields(mode)[0]), QueryPageOnce(backend, cached))
+			rows = append(rows, Row{Workload: fmt.Sprintf("query API (%s log): a 100-row page of 10,000 over HTTP, %s", backend, mode),
+				Uno: fmt.Sprintf("p50 %.2f ms, p99 %.2f ms", qp.Extra["p50-ms"], qp.Extra["p99-ms"])})
+		}
+	}
 	return rows, nil
 }
 
