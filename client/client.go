@@ -3,9 +3,11 @@ package client
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -75,9 +77,14 @@ type Config struct {
 	TokenSource func(ctx context.Context) (string, error)
 	// Subscriptions names the collections to receive from the server;
 	// none means all the token allows. Local writes to other collections
-	// are still pushed. Changing it later needs a new replica: what was
-	// left out is not fetched again.
+	// are still pushed. Changing it (or Where) between runs is fine: the
+	// server then sends just the rows that come into scope.
 	Subscriptions []string
+	// Where narrows subscribed collections to the rows whose fields equal
+	// these values, for example {"todos": {"list": "groceries"}}. A row
+	// that comes to match later arrives whole; one that stops matching
+	// stays as it was last received.
+	Where map[string]map[string]any
 	// ManualSync turns off the background sync loop that otherwise runs
 	// while Server is set; Sync then connects, syncs and disconnects.
 	ManualSync bool
@@ -112,6 +119,16 @@ func (c *Config) validate() error {
 	for _, name := range c.Subscriptions {
 		if err := store.ValidName(name, false); err != nil {
 			return fmt.Errorf("client: config: subscription: %w", err)
+		}
+	}
+	for name, where := range c.Where {
+		if !slices.Contains(c.Subscriptions, name) {
+			return fmt.Errorf("client: config: Where names %s, which Subscriptions does not", name)
+		}
+		for f, v := range where {
+			if _, err := json.Marshal(v); err != nil || f == "" {
+				return fmt.Errorf("client: config: Where %s.%s: want a field and a JSON value (%v)", name, f, err)
+			}
 		}
 	}
 	if c.MaxValueBytes < 0 || c.MaxTxOps < 0 {
@@ -155,15 +172,16 @@ type Client struct {
 	watchers map[*Watch]struct{}
 	wg       sync.WaitGroup // watch goroutines
 
-	syncMu     sync.Mutex
-	status     Status
-	statusSubs []chan Status
-	upToDate   chan struct{} // closed and replaced each time the status becomes up to date
-	syncWake   chan struct{}
-	barriers   chan chan uint64 // Sync asks the live connection for the server's head
-	boot       *bootState       // a bootstrap in progress (guarded by syncMu)
-	syncStop   context.CancelFunc
-	syncDone   chan struct{}
+	syncMu        sync.Mutex
+	status        Status
+	statusSubs    []chan Status
+	upToDate      chan struct{} // closed and replaced each time the status becomes up to date
+	syncWake      chan struct{}
+	barriers      chan chan uint64 // Sync asks the live connection for the server's head
+	boot          *bootState       // a bootstrap in progress (guarded by syncMu)
+	resubscribing []byte           // the subscriptions record to keep once a resubscription's rows are in (guarded by syncMu)
+	syncStop      context.CancelFunc
+	syncDone      chan struct{}
 }
 
 // Open opens (or creates) the local store and returns a ready client.

@@ -1,10 +1,13 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"time"
 
 	"github.com/coder/websocket"
@@ -257,9 +260,9 @@ func (c *Client) connect(ctx context.Context, live bool) error {
 		resume = usync.Resume{Seq: b.seq, After: b.after}
 	}
 	c.syncMu.Unlock()
-	subs := make([]usync.Subscription, len(c.cfg.Subscriptions))
-	for i, name := range c.cfg.Subscriptions {
-		subs[i] = usync.Subscription{Collection: name}
+	subs, prev, err := c.subscriptions(ctx, cursor)
+	if err != nil {
+		return err
 	}
 	token := c.cfg.Token
 	if c.cfg.TokenSource != nil {
@@ -268,7 +271,7 @@ func (c *Client) connect(ctx context.Context, live bool) error {
 		}
 	}
 	sess := usync.NewClientSession(usync.ClientConfig{Site: c.store.Site(), Token: token, SchemaVersion: c.schemaVersion(),
-		Subscriptions: subs, Resume: resume, Window: 8, CreditBatch: 4}, cursor)
+		Subscriptions: subs, Resubscribe: prev != nil, Previous: prev, Resume: resume, Window: 8, CreditBatch: 4}, cursor)
 	d := &syncDriver{c: c, ws: ws, codec: codec, sess: sess, live: live, waiting: map[uint64]chan uint64{}}
 	sess.Start()
 	if err := d.run(ctx); err != nil {
@@ -276,6 +279,59 @@ func (c *Client) connect(ctx context.Context, live bool) error {
 	}
 	ws.Close(websocket.StatusNormalClosure, "")
 	return nil
+}
+
+// subscriptions returns the subscriptions to send and, when the replica
+// holds others up to its cursor, those (non-nil): the server then sends
+// just the rows the new ones add, and once they are in the new ones are
+// recorded as held. The record is kept in the store.
+func (c *Client) subscriptions(ctx context.Context, cursor uint64) (subs, prev []usync.Subscription, err error) {
+	subs = make([]usync.Subscription, len(c.cfg.Subscriptions))
+	for i, name := range c.cfg.Subscriptions {
+		subs[i] = usync.Subscription{Collection: name}
+		where := c.cfg.Where[name]
+		fields := make([]string, 0, len(where))
+		for f := range where {
+			fields = append(fields, f)
+		}
+		sort.Strings(fields)
+		for _, f := range fields {
+			v, err := json.Marshal(where[f])
+			if err != nil {
+				return nil, nil, fmt.Errorf("sync: subscription %s: where %s: %w", name, f, err)
+			}
+			subs[i].Where = append(subs[i].Where, usync.Filter{Field: f, Value: v})
+		}
+	}
+	record, err := json.Marshal(subs)
+	if err != nil {
+		return nil, nil, err
+	}
+	held, err := c.store.Subscriptions(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.syncMu.Lock()
+	c.resubscribing = nil
+	c.syncMu.Unlock()
+	switch {
+	case bytes.Equal(held, record):
+		return subs, nil, nil
+	case cursor == 0 || held == nil:
+		// Nothing received yet (or a replica from before the record was
+		// kept): it will hold these.
+		return subs, nil, c.store.SetSubscriptions(ctx, record)
+	}
+	if err := json.Unmarshal(held, &prev); err != nil {
+		return nil, nil, fmt.Errorf("sync: the replica's subscriptions record: %w", err)
+	}
+	if prev == nil {
+		prev = []usync.Subscription{}
+	}
+	c.syncMu.Lock()
+	c.resubscribing = record
+	c.syncMu.Unlock()
+	return subs, prev, nil
 }
 
 func (c *Client) schemaVersion() int {
@@ -470,7 +526,17 @@ func (d *syncDriver) apply(ctx context.Context, m usync.Message) error {
 	for i := range ch.Changes {
 		txs[i] = &ch.Changes[i].Tx
 	}
-	commit, err := d.c.store.ApplyAt(ctx, txs, ch.To)
+	var commit *store.Commit
+	var err error
+	if len(ch.Rows) == 0 {
+		commit, err = d.c.store.ApplyAt(ctx, txs, ch.To)
+	} else {
+		var rows []store.RowState
+		if rows, _, err = decodeRows(ch.Rows); err != nil {
+			return err
+		}
+		commit, err = d.c.store.ApplyRowsAt(ctx, txs, rows, ch.To)
+	}
 	if err != nil {
 		return err
 	}
@@ -504,15 +570,9 @@ func (d *syncDriver) applySnapshot(ctx context.Context, sn *usync.Snapshot) erro
 	if boot == nil || boot.seq != sn.Seq || boot.after != sn.After {
 		return usync.Errorf(usync.CodeUnexpected, "snapshot chunk after %v of seq %d does not continue this client's bootstrap", sn.After, sn.Seq)
 	}
-	rows := make([]store.RowState, len(sn.Rows))
-	var size uint64
-	for i, r := range sn.Rows {
-		row, err := crdt.DecodeRow(r.State)
-		if err != nil {
-			return usync.Errorf(usync.CodeBadMessage, "snapshot row %s/%s: %v", r.Collection, r.Row, err)
-		}
-		rows[i] = store.RowState{Key: crdt.RowKey{Collection: r.Collection, Row: r.Row}, Row: row}
-		size += uint64(len(r.State))
+	rows, size, err := decodeRows(sn.Rows)
+	if err != nil {
+		return err
 	}
 	var cursor uint64
 	var marks map[crdt.SiteID]uint64
@@ -528,10 +588,18 @@ func (d *syncDriver) applySnapshot(ctx context.Context, sn *usync.Snapshot) erro
 	if len(rows) > 0 {
 		boot.after = rows[len(rows)-1].Key
 	}
+	var held []byte
 	if sn.Last {
 		c.boot = nil
+		held, c.resubscribing = c.resubscribing, nil
 	}
 	c.syncMu.Unlock()
+	if held != nil {
+		// The rows the new subscriptions add are in.
+		if err := c.store.SetSubscriptions(ctx, held); err != nil {
+			return err
+		}
+	}
 	c.setStatus(func(s *Status) {
 		s.Bootstrap.Rows += uint64(len(rows))
 		s.Bootstrap.Bytes += size
@@ -539,6 +607,21 @@ func (d *syncDriver) applySnapshot(ctx context.Context, sn *usync.Snapshot) erro
 		s.Bootstrap.Done = sn.Last
 	})
 	return nil
+}
+
+// decodeRows decodes rows' states received from the server.
+func decodeRows(in []usync.SnapshotRow) ([]store.RowState, uint64, error) {
+	rows := make([]store.RowState, len(in))
+	var size uint64
+	for i, r := range in {
+		row, err := crdt.DecodeRow(r.State)
+		if err != nil {
+			return nil, 0, usync.Errorf(usync.CodeBadMessage, "row %s/%s: %v", r.Collection, r.Row, err)
+		}
+		rows[i] = store.RowState{Key: crdt.RowKey{Collection: r.Collection, Row: r.Row}, Row: row}
+		size += uint64(len(r.State))
+	}
+	return rows, size, nil
 }
 
 // rollback undoes a local transaction the server refused: the rows it

@@ -47,6 +47,12 @@ func (a *DevAuth) Authenticate(_ context.Context, token string) (string, error) 
 	return a.Tenant, nil
 }
 
+// Identify implements identifying: the development token's user is "dev".
+func (a *DevAuth) Identify(ctx context.Context, token string) (Identity, error) {
+	tenant, err := a.Authenticate(ctx, token)
+	return Identity{Tenant: tenant, User: "dev"}, err
+}
+
 // JWTAuth authenticates sessions with JWTs (see package tenancy). Tokens
 // expire on live connections too: the session is closed with
 // CodeTokenExpired at the token's expiry, and nothing is appended after it.
@@ -62,14 +68,22 @@ func (a *JWTAuth) Authenticate(ctx context.Context, token string) (string, error
 
 // AuthenticateUntil verifies token and returns its tenant and expiry.
 func (a *JWTAuth) AuthenticateUntil(_ context.Context, token string) (string, time.Time, error) {
+	c, err := a.verify(token)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return c.Tenant, c.Expires, nil
+}
+
+func (a *JWTAuth) verify(token string) (tenancy.Claims, error) {
 	c, err := a.Verifier.Verify(token)
 	switch {
 	case errors.Is(err, tenancy.ErrExpired):
-		return "", time.Time{}, usync.Errorf(usync.CodeTokenExpired, "%v: get a fresh token", err)
+		return c, usync.Errorf(usync.CodeTokenExpired, "%v: get a fresh token", err)
 	case err != nil:
-		return "", time.Time{}, usync.Errorf(usync.CodeUnauthorized, "%v", err)
+		return c, usync.Errorf(usync.CodeUnauthorized, "%v", err)
 	}
-	return c.Tenant, c.Expires, nil
+	return c, nil
 }
 
 // expiring is the optional capability of an Authenticator whose

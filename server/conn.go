@@ -19,8 +19,13 @@ type conn struct {
 	ws     *websocket.Conn
 	sess   *usync.ServerSession
 	tenant string
+	user   string          // the token's user ("" if it names none)
 	snap   *usync.Snapshot // the bootstrap in progress: its seq and totals
-	colls  map[string]bool // subscribed collections; empty means all
+	scope  scope           // what the session may receive
+	prev   *scope          // during a resubscription's snapshot: what the replica already has
+	// rewritten says the Changes being sent lost ops to the scope, so the
+	// log's encodings of its entries do not fit it.
+	rewritten bool
 
 	stalled    time.Time       // since when the client has had no credit while behind
 	expires    time.Time       // when the session's token expires (zero: never)
@@ -247,17 +252,13 @@ func (c *conn) ready(ctx context.Context) error {
 }
 
 func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
-	var tenant string
-	var err error
-	if ex, ok := c.s.cfg.Auth.(expiring); ok {
-		tenant, c.expires, err = ex.AuthenticateUntil(ctx, h.Token)
-	} else {
-		tenant, err = c.s.cfg.Auth.Authenticate(ctx, h.Token)
-	}
+	id, err := identify(ctx, c.s.cfg.Auth, h.Token)
 	if err != nil {
 		c.sess.Refuse(err)
 		return nil
 	}
+	tenant := id.Tenant
+	c.user, c.expires = id.User, id.Expires
 	t, err := c.s.admit(ctx, tenant)
 	if err != nil {
 		c.sess.Refuse(err)
@@ -265,11 +266,9 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 	}
 	c.limits = t
 	c.tenant = tenant
-	for _, sub := range h.Subscriptions {
-		if c.colls == nil {
-			c.colls = map[string]bool{}
-		}
-		c.colls[sub.Collection] = true
+	if c.scope, err = newScope(h.Subscriptions, c.s.cfg.Rules, c.user); err != nil {
+		c.sess.Refuse(err)
+		return nil
 	}
 	hw, err := c.s.cfg.Log.HighWater(ctx, tenant, h.Site)
 	if err != nil {
@@ -287,7 +286,23 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 	// row it names, at the snapshot's seq.
 	logStart := uint64(1)
 	var after crdt.RowKey
-	if sn, ok := c.s.cfg.Log.(Snapshotter); ok && h.Cursor == 0 && head > 0 {
+	resubscribe := false
+	if _, ok := c.s.cfg.Log.(Snapshotter); ok && h.Resubscribe && h.Cursor > 0 && h.Cursor <= head {
+		// The replica holds Previous up to its cursor: send the rows the
+		// new subscriptions add, as they are now, then the log from the
+		// cursor (entries it repeats are joins, idempotent).
+		prev, err := newScope(h.Previous, c.s.cfg.Rules, c.user)
+		if err != nil {
+			c.sess.Refuse(err)
+			return nil
+		}
+		c.prev, resubscribe = &prev, true
+		c.snap = &usync.Snapshot{Seq: h.Cursor}
+		if r := h.Resume; r.Seq == h.Cursor && r.After != (crdt.RowKey{}) {
+			after = r.After
+		}
+		c.s.m.resubscribes.Inc()
+	} else if sn, ok := c.s.cfg.Log.(Snapshotter); ok && h.Cursor == 0 && head > 0 {
 		rows, bytes, err := sn.SnapshotSize(ctx, tenant)
 		if err != nil {
 			c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "snapshot size: %v", err))
@@ -308,7 +323,7 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 		logStart = c.snap.Seq + 1
 	}
 	now := c.s.cfg.Now().UnixMilli()
-	c.sess.Accept(usync.AcceptParams{HighWater: hw, Head: head, LogStart: logStart, SnapshotAfter: after,
+	c.sess.Accept(usync.AcceptParams{HighWater: hw, Head: head, LogStart: logStart, SnapshotAfter: after, Snapshot: resubscribe,
 		ServerTime: crdt.MakeTimestamp(max(now, 0), 0)})
 	return nil
 }
@@ -324,13 +339,18 @@ type rejection struct {
 // transactions to append, with each refused one replaced by an empty
 // transaction of the same site and seq, and the refusals.
 func (c *conn) validate(ctx context.Context, txs []crdt.Tx) ([]crdt.Tx, []rejection) {
-	if c.s.cfg.Validate == nil {
+	if c.s.cfg.Validate == nil && len(c.s.cfg.Rules) == 0 {
 		return txs, nil
 	}
+	ctx = context.WithValue(ctx, userKey{}, c.user)
 	var out []crdt.Tx
 	var rejects []rejection
+	owners := map[crdt.RowKey][]byte{}
 	for i := range txs {
-		err := c.s.cfg.Validate(ctx, c.tenant, &txs[i])
+		err := c.checkRules(ctx, &txs[i], owners)
+		if err == nil && c.s.cfg.Validate != nil {
+			err = c.s.cfg.Validate(ctx, c.tenant, &txs[i])
+		}
 		if err == nil {
 			continue
 		}
@@ -393,22 +413,17 @@ func (c *conn) checkClocks(txs []crdt.Tx) *usync.Error {
 	return nil
 }
 
-// subscribed keeps the entries the client subscribed to: a transaction
-// goes whole if any of its ops is in a subscribed collection.
-func (c *conn) subscribed(chs []usync.Change) []usync.Change {
-	if len(c.colls) == 0 {
-		return chs
+// snapshotAdmits reports whether a snapshot row goes to the client: it is
+// in its scope and, during a resubscription, not in what it already has.
+func (c *conn) snapshotAdmits(r usync.SnapshotRow) (bool, error) {
+	if !c.scope.has(r.Collection) || c.prev == nil && !c.scope.filtered(r.Collection) {
+		return c.scope.has(r.Collection), nil
 	}
-	out := chs[:0:0]
-	for _, ch := range chs {
-		for i := range ch.Tx.Ops {
-			if c.colls[ch.Tx.Ops[i].Collection] {
-				out = append(out, ch)
-				break
-			}
-		}
+	row, err := crdt.DecodeRow(r.State)
+	if err != nil {
+		return false, err
 	}
-	return out
+	return c.scope.admits(r.Collection, row) && (c.prev == nil || !c.prev.admits(r.Collection, row)), nil
 }
 
 // deliverSnapshot sends the next chunk of the bootstrap snapshot.
@@ -425,10 +440,15 @@ func (c *conn) deliverSnapshot(ctx context.Context, after crdt.RowKey) error {
 	}
 	m := *c.snap
 	m.After, m.Rows, m.Last = after, rows, len(rows) < c.s.cfg.BatchRows
-	if len(c.colls) > 0 {
+	if c.scope.restricted() || c.prev != nil {
 		kept := rows[:0:0]
 		for _, r := range rows {
-			if c.colls[r.Collection] {
+			ok, err := c.snapshotAdmits(r)
+			if err != nil {
+				c.sess.Fail(usync.Errorf(usync.CodeInternal, "snapshot row %s/%s: %v", r.Collection, r.Row, err))
+				return c.ready(ctx)
+			}
+			if ok {
 				kept = append(kept, r)
 			}
 		}
@@ -467,9 +487,14 @@ func (c *conn) deliver(ctx context.Context) error {
 			c.s.m.lag.Observe(float64(head - from))
 		}
 		to := chs[len(chs)-1].Seq
-		chs = c.subscribed(chs)
+		chs, rows, rewritten, err := c.visible(ctx, chs)
+		if err != nil {
+			c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "read rows: %v", err))
+			return c.ready(ctx)
+		}
 		c.s.m.delivered.Add(float64(len(chs)))
-		c.sess.Deliver(chs, to)
+		c.rewritten = rewritten
+		c.sess.Deliver(chs, rows, to)
 		if err := c.ready(ctx); err != nil {
 			return err
 		}
@@ -505,7 +530,7 @@ func (c *conn) write(ctx context.Context, m usync.Message) error {
 // newest entries, when it has them: fanning an entry out to many
 // connections then encodes it once.
 func (c *conn) encodeChanges(ch *usync.Changes) ([]byte, error) {
-	if enc, ok := c.s.cfg.Log.(encodedTxs); ok {
+	if enc, ok := c.s.cfg.Log.(encodedTxs); ok && !c.rewritten && len(ch.Rows) == 0 {
 		if txs, ok := enc.Encoded(c.tenant, ch.Changes); ok {
 			seqs := make([]uint64, len(ch.Changes))
 			for i := range ch.Changes {

@@ -20,6 +20,7 @@ type metrics struct {
 	bytesOut     prometheus.Counter
 	snapshotRows prometheus.Counter
 	resumes      prometheus.Counter
+	resubscribes prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -57,11 +58,14 @@ func newMetrics() *metrics {
 		snapshotRows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "uno_snapshot_rows_total", Help: "Rows sent in bootstrap snapshots.",
 		}),
+		resubscribes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "uno_resubscribes_total", Help: "Sessions that changed their subscriptions and were sent just the rows added.",
+		}),
 		resumes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "uno_snapshot_resumes_total", Help: "Bootstraps resumed after an interruption.",
 		}),
 	}
-	m.reg.MustRegister(m.connections, m.pushes, m.acks, m.appended, m.rejects, m.delivered, m.lag, m.bytesIn, m.bytesOut, m.snapshotRows, m.resumes,
+	m.reg.MustRegister(m.connections, m.pushes, m.acks, m.appended, m.rejects, m.delivered, m.lag, m.bytesIn, m.bytesOut, m.snapshotRows, m.resumes, m.resubscribes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

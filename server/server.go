@@ -52,7 +52,12 @@ type Config struct {
 	// transaction is appended as an empty one, so the site's sequence has
 	// no gap and no replica sees its changes; its client gets a Reject with
 	// the rows' server states and rolls it back.
+	// UserFrom(ctx) names the session's user. Rules run before it.
 	Validate func(ctx context.Context, tenant string, tx *crdt.Tx) error
+	// Rules restrict writing and reading collections, by name (for
+	// example: only a row's owner may write it). Refused writes are
+	// rejected as Validate's are, with CodeForbidden.
+	Rules map[string]Rule
 	// Now returns the time; default time.Now.
 	Now func() time.Time
 	// Logger receives diagnostics; default discard.
@@ -62,6 +67,9 @@ type Config struct {
 func (c *Config) validate() error {
 	if c.Log == nil || c.Auth == nil {
 		return errors.New("server: config: Log and Auth are required")
+	}
+	if err := c.validateRules(); err != nil {
+		return err
 	}
 	if c.MaxConnections <= 0 {
 		c.MaxConnections = 10_000

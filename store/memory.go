@@ -22,6 +22,7 @@ type Memory struct {
 	marks     map[crdt.SiteID]uint64
 	outbox    []*crdt.Tx
 	cursor    uint64
+	subs      []byte // the sync client's subscriptions record
 	rejects   []Rejection
 	conflicts []ConflictEntry
 }
@@ -107,6 +108,33 @@ func (m *Memory) Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error) {
 // MergeRows implements Store.
 func (m *Memory) MergeRows(ctx context.Context, rows []RowState, marks map[crdt.SiteID]uint64, cursor uint64) (*Commit, error) {
 	return m.apply(nil, rows, &cursor, marks)
+}
+
+// ApplyRowsAt implements Store.
+func (m *Memory) ApplyRowsAt(ctx context.Context, txs []*crdt.Tx, rows []RowState, cursor uint64) (*Commit, error) {
+	return m.apply(txs, rows, &cursor, nil)
+}
+
+// Subscriptions implements Store.
+func (m *Memory) Subscriptions(ctx context.Context) ([]byte, error) {
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	return m.subs, nil
+}
+
+// SetSubscriptions implements Store.
+func (m *Memory) SetSubscriptions(ctx context.Context, b []byte) error {
+	if err := m.lock(); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	if b == nil {
+		b = []byte{}
+	}
+	m.subs = append([]byte(nil), b...)
+	return nil
 }
 
 // ApplyAt implements Store.

@@ -91,6 +91,14 @@ var migrations = []migration{
 			`DROP TABLE _uno_rejections`,
 		},
 	},
+	{ // 5: the subscriptions the replica holds (opaque to the store).
+		up: []string{
+			`ALTER TABLE _uno_replica ADD COLUMN subscriptions BLOB`,
+		},
+		down: []string{
+			`ALTER TABLE _uno_replica DROP COLUMN subscriptions`,
+		},
+	},
 }
 
 // SchemaVersion is the internal schema version this code writes.

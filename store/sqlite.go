@@ -618,6 +618,37 @@ func (s *SQLite) MergeRows(ctx context.Context, rows []RowState, marks map[crdt.
 	return s.apply(ctx, nil, rows, &cursor, marks)
 }
 
+// ApplyRowsAt implements Store.
+func (s *SQLite) ApplyRowsAt(ctx context.Context, txs []*crdt.Tx, rows []RowState, cursor uint64) (*Commit, error) {
+	return s.apply(ctx, txs, rows, &cursor, nil)
+}
+
+// Subscriptions implements Store.
+func (s *SQLite) Subscriptions(ctx context.Context) ([]byte, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	var b []byte
+	if err := s.db.QueryRowContext(ctx, `SELECT subscriptions FROM _uno_replica WHERE id = 1`).Scan(&b); err != nil {
+		return nil, fmt.Errorf("read subscriptions: %w", err)
+	}
+	return b, nil
+}
+
+// SetSubscriptions implements Store.
+func (s *SQLite) SetSubscriptions(ctx context.Context, b []byte) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE _uno_replica SET subscriptions = ? WHERE id = 1`, b); err != nil {
+		return fmt.Errorf("store subscriptions: %w", err)
+	}
+	return nil
+}
+
 // ApplyAt implements Store.
 func (s *SQLite) ApplyAt(ctx context.Context, txs []*crdt.Tx, cursor uint64) (*Commit, error) {
 	return s.apply(ctx, txs, nil, &cursor, nil)

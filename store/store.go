@@ -76,6 +76,18 @@ type Store interface {
 	// raised, never lowered.
 	MergeRows(ctx context.Context, rows []RowState, marks map[crdt.SiteID]uint64, cursor uint64) (*Commit, error)
 
+	// ApplyRowsAt is ApplyAt and MergeRows (with no marks) in one atomic
+	// transaction: a server's batch of log entries with the whole states
+	// of the filtered rows they changed.
+	ApplyRowsAt(ctx context.Context, txs []*crdt.Tx, rows []RowState, cursor uint64) (*Commit, error)
+
+	// Subscriptions returns what SetSubscriptions last stored (nil if
+	// nothing): the sync client's record of the subscriptions the replica
+	// holds, opaque to the store.
+	Subscriptions(ctx context.Context) ([]byte, error)
+	// SetSubscriptions stores b durably.
+	SetSubscriptions(ctx context.Context, b []byte) error
+
 	// Observe folds a trusted timestamp (the server's clock) into the
 	// replica's clock and persists it, so later writes are stamped after it.
 	Observe(ctx context.Context, ts crdt.Timestamp) error

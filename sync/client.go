@@ -14,6 +14,10 @@ type ClientConfig struct {
 	SchemaVersion int
 	// Subscriptions name the collections to receive; none means all.
 	Subscriptions []Subscription
+	// Resubscribe, with Previous, says the replica holds Previous rather
+	// than Subscriptions (see Hello.Resubscribe).
+	Resubscribe bool
+	Previous    []Subscription
 	// Versions the client speaks, newest first. Default Versions.
 	Versions []uint16
 	// Window is how many Changes or Snapshot messages the server may have
@@ -107,6 +111,7 @@ func (c *ClientSession) Start() {
 		Versions: c.cfg.Versions, Site: c.cfg.Site, Token: c.cfg.Token,
 		SchemaVersion: c.cfg.SchemaVersion, Cursor: c.cursor,
 		Subscriptions: c.cfg.Subscriptions, Credits: c.cfg.Window, Resume: c.cfg.Resume,
+		Resubscribe: c.cfg.Resubscribe, Previous: c.cfg.Previous,
 	})
 }
 

@@ -162,7 +162,7 @@ func (c *Codec) EncodeChanges(from, to uint64, seqs []uint64, txs [][]byte) ([]b
 	p := make([]byte, 0, size)
 	p = cborHead(p, 4, 2) // envelope: [type, body]
 	p = cborHead(p, 0, uint64(TypeChanges))
-	p = cborHead(p, 4, 3) // body: [from, to, changes]
+	p = cborHead(p, 4, 4) // body: [from, to, changes, rows]
 	p = cborHead(p, 0, from)
 	p = cborHead(p, 0, to)
 	p = cborHead(p, 4, uint64(len(txs)))
@@ -171,6 +171,7 @@ func (c *Codec) EncodeChanges(from, to uint64, seqs []uint64, txs [][]byte) ([]b
 		p = cborHead(p, 0, seqs[i])
 		p = append(p, t...)
 	}
+	p = cborHead(p, 4, 0) // no rows
 	return c.frame(TypeChanges, p)
 }
 
@@ -261,6 +262,11 @@ func validate(m Message) error {
 			prev = ch.Seq
 			if err := ch.Tx.Validate(); err != nil {
 				return Errorf(CodeMalformedTx, "changes: %v", err)
+			}
+		}
+		for _, r := range m.Rows {
+			if r.Collection == "" || r.Row == "" || len(r.State) == 0 {
+				return Errorf(CodeBadMessage, "changes: row %q/%q without a key or state", r.Collection, r.Row)
 			}
 		}
 	}

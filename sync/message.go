@@ -59,6 +59,11 @@ type Hello struct {
 	// Resume continues an interrupted bootstrap: the snapshot's seq and
 	// the last row received (zero: no bootstrap to resume).
 	Resume Resume
+	// Resubscribe says the replica holds Previous up to Cursor, not
+	// Subscriptions: the server first sends, as a snapshot, just the rows
+	// that Subscriptions adds, then the log from Cursor.
+	Resubscribe bool
+	Previous    []Subscription
 }
 
 // Resume names where an interrupted snapshot stopped.
@@ -134,6 +139,12 @@ type Changes struct {
 	From    uint64
 	To      uint64
 	Changes []Change
+	// Rows are whole states of rows in collections the client subscribes
+	// to with filters, which changed in (From, To] and match the filters
+	// now: their ops are left out of Changes, so that a row that comes
+	// into the filter arrives whole. The client joins them as snapshot
+	// rows, in the same transaction.
+	Rows []SnapshotRow
 }
 
 // SnapshotRow is one row's merge state (crdt.EncodeRow bytes).

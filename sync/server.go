@@ -228,6 +228,10 @@ type AcceptParams struct {
 	HighWater uint64
 	// Head is the tenant's newest sequence number.
 	Head uint64
+	// Snapshot starts the session with a snapshot even though the log
+	// holds everything after the client's cursor: the rows a changed
+	// subscription adds (Hello.Resubscribe), which ends at the cursor.
+	Snapshot bool
 	// LogStart is the oldest sequence number still in the log (1 while
 	// nothing was trimmed). A client whose cursor is older bootstraps from
 	// a snapshot.
@@ -249,7 +253,7 @@ func (s *ServerSession) Accept(p AcceptParams) {
 	s.highWater, s.committed, s.head = p.HighWater, p.HighWater, p.Head
 	s.cursor = min(s.hello.Cursor, p.Head)
 	s.credits = min(s.hello.Credits, s.cfg.MaxCredits)
-	if p.LogStart > 1 && s.cursor+1 < p.LogStart {
+	if p.Snapshot || p.LogStart > 1 && s.cursor+1 < p.LogStart {
 		s.snapshot = &snapshotState{after: p.SnapshotAfter}
 	}
 	s.send(&Welcome{Version: s.version, ServerTime: p.ServerTime, HighWater: p.HighWater, Head: p.Head, Limits: s.cfg.Limits})
@@ -379,13 +383,13 @@ func (s *ServerSession) Want() (from uint64, snapshot bool, after crdt.RowKey, o
 }
 
 // Deliver sends log entries after the cursor up to to (entries in
-// between that the client does not subscribe to are left out), using one
-// credit.
-func (s *ServerSession) Deliver(changes []Change, to uint64) {
+// between that the client does not subscribe to are left out) and the
+// states of filtered rows they changed, using one credit.
+func (s *ServerSession) Deliver(changes []Change, rows []SnapshotRow, to uint64) {
 	if s.state != serverOpen || s.credits == 0 || s.snapshot != nil || to <= s.cursor {
 		return
 	}
-	s.send(&Changes{From: s.cursor, To: to, Changes: changes})
+	s.send(&Changes{From: s.cursor, To: to, Changes: changes, Rows: rows})
 	s.cursor = to
 	s.head = max(s.head, to)
 	s.credits--

@@ -273,7 +273,7 @@ func (d *sessServer) deliver() bool {
 	if len(changes) == 0 {
 		return false
 	}
-	d.s.Deliver(changes, changes[len(changes)-1].Seq)
+	d.s.Deliver(changes, nil, changes[len(changes)-1].Seq)
 	return true
 }
 

@@ -204,7 +204,7 @@ func (m *srvMachine) deliver(t *rapid.T) {
 	if !ok {
 		// Neither kind of delivery may do anything without credit.
 		to := m.s.Cursor() + rapid.Uint64Range(1, 3).Draw(t, "to")
-		m.s.Deliver(sessChanges(m.s.Cursor(), to), to)
+		m.s.Deliver(sessChanges(m.s.Cursor(), to), nil, to)
 		m.s.DeliverSnapshot(&usync.Snapshot{Seq: to, Last: true})
 		if n := len(m.s.Ready().Send); n != before || m.s.Credits() != credits {
 			t.Fatalf("Deliver when Want says no: %d messages more, credits %d → %d", n-before, credits, m.s.Credits())
@@ -229,7 +229,7 @@ func (m *srvMachine) deliver(t *rapid.T) {
 		if to == from {
 			want = 0
 		}
-		m.s.Deliver(sessChanges(from, to), to)
+		m.s.Deliver(sessChanges(from, to), nil, to)
 		if m.s.Cursor() != to {
 			t.Fatalf("Deliver(…, %d) from %d: cursor %d", to, from, m.s.Cursor())
 		}

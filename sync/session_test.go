@@ -126,7 +126,7 @@ func wantWant(from uint64, snapshot bool, after crdt.RowKey, ok bool) srvStep {
 }
 
 func deliver(log []usync.Change, from, to uint64) func(r *srvRig) error {
-	return func(r *srvRig) error { r.s.Deliver(log[from:to], to); return nil }
+	return func(r *srvRig) error { r.s.Deliver(log[from:to], nil, to); return nil }
 }
 
 func changes(log []usync.Change, from, to uint64) *usync.Changes {

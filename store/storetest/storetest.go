@@ -39,6 +39,53 @@ func Run(t *testing.T, open func(t *testing.T, opts store.Options) store.Store) 
 	t.Run("Convergence", s.testConvergence)
 	t.Run("Concurrent", s.testConcurrent)
 	t.Run("Closed", s.testClosed)
+	t.Run("SyncState", s.testSyncState)
+}
+
+// testSyncState: ApplyRowsAt joins transactions and whole row states and
+// moves the cursor in one step; the subscriptions record round-trips.
+func (s *suite) testSyncState(t *testing.T) {
+	ctx := context.Background()
+	a, b := s.replica(t, 1, store.Options{}), s.replica(t, 2, store.Options{})
+	set(t, a, "todos", "t1", "title", `"x"`)
+	set(t, a, "notes", "n1", "body", `"y"`)
+	write(t, a, func(bld *crdt.Builder) error { return bld.Increment(key("notes", "n1"), "n", 2) })
+	var txs []*crdt.Tx
+	for _, tx := range outbox(t, a) {
+		if tx.Ops[0].Collection == "todos" {
+			txs = append(txs, tx)
+		}
+	}
+	row, err := a.Row(ctx, "notes", "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.ApplyRowsAt(ctx, txs, []store.RowState{{Key: key("notes", "n1"), Row: row}}, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]crdt.RowKey{key("notes", "n1"), key("todos", "t1")}, sortedKeys(c.Changed)); diff != "" {
+		t.Errorf("Changed (-want +got):\n%s", diff)
+	}
+	sameHash(t, a, b)
+	if cur, err := b.Cursor(ctx); err != nil || cur != 7 {
+		t.Errorf("Cursor = %d, %v; want 7", cur, err)
+	}
+	if got := shown(t, b, nil, "notes", "n1")["n"]; got != "2" {
+		t.Errorf("merged counter = %s, want 2", got)
+	}
+
+	if got, err := b.Subscriptions(ctx); err != nil || got != nil {
+		t.Errorf("Subscriptions before any were set = %q, %v; want nil", got, err)
+	}
+	for _, want := range [][]byte{[]byte("todos"), []byte("[]")} {
+		if err := b.SetSubscriptions(ctx, want); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := b.Subscriptions(ctx); err != nil || got == nil || !bytes.Equal(got, want) {
+			t.Errorf("Subscriptions = %q, %v; want %q", got, err, want)
+		}
+	}
 }
 
 type suite struct {
