@@ -438,7 +438,10 @@ func (d *syncDriver) status(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	w := d.sess.Welcome()
-	done := w != nil && d.sess.Open() && n == 0 && d.sess.Cursor() >= w.Head
+	d.c.syncMu.Lock()
+	resubscribing := d.c.resubscribing != nil
+	d.c.syncMu.Unlock()
+	done := w != nil && d.sess.Open() && n == 0 && d.sess.Cursor() >= w.Head && !resubscribing
 	d.c.setStatus(func(s *Status) {
 		s.Pending, s.Err = n, nil
 		switch {
