@@ -196,6 +196,9 @@ func (c *conn) ready(ctx context.Context) error {
 				return err
 			}
 		}
+		if rd.Reauthenticate != nil {
+			c.reauthenticate(ctx, rd.Reauthenticate)
+		}
 		if len(rd.Append) > 0 && c.expired() {
 			c.sess.Fail(usync.Errorf(usync.CodeTokenExpired, "the token expired: reconnect with a fresh one"))
 			c.sess.Advance(rd)
@@ -246,14 +249,26 @@ func (c *conn) ready(ctx context.Context) error {
 	return nil
 }
 
-func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
-	var tenant string
-	var err error
+// verify checks a token with the Authenticator and returns its tenant and
+// expiry (zero: never, or an Authenticator without the expiring capability).
+func (c *conn) verify(ctx context.Context, token string) (tenant string, until time.Time, err error) {
 	if ex, ok := c.s.cfg.Auth.(expiring); ok {
-		tenant, c.expires, err = ex.AuthenticateUntil(ctx, h.Token)
-	} else {
-		tenant, err = c.s.cfg.Auth.Authenticate(ctx, h.Token)
+		return ex.AuthenticateUntil(ctx, token)
 	}
+	tenant, err = c.s.cfg.Auth.Authenticate(ctx, token)
+	return tenant, time.Time{}, err
+}
+
+// unixMilli is t in Unix milliseconds, 0 for the zero time (never).
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
+	tenant, until, err := c.verify(ctx, h.Token)
 	if err != nil {
 		c.sess.Refuse(err)
 		return nil
@@ -265,6 +280,7 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 	}
 	c.limits = t
 	c.tenant = tenant
+	c.expires = until
 	for _, sub := range h.Subscriptions {
 		if c.colls == nil {
 			c.colls = map[string]bool{}
@@ -309,8 +325,32 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 	}
 	now := c.s.cfg.Now().UnixMilli()
 	c.sess.Accept(usync.AcceptParams{HighWater: hw, Head: head, LogStart: logStart, SnapshotAfter: after,
-		ServerTime: crdt.MakeTimestamp(max(now, 0), 0)})
+		ServerTime: crdt.MakeTimestamp(max(now, 0), 0), Expires: unixMilli(c.expires)})
 	return nil
+}
+
+// reauthenticate verifies the token of an Auth on the open session. A
+// valid token of the session's tenant (still admitted) replaces the old
+// one, and the session now expires with it; any other closes the session:
+// the tenant never changes within a session.
+func (c *conn) reauthenticate(ctx context.Context, a *usync.Auth) {
+	tenant, until, err := c.verify(ctx, a.Token)
+	if err != nil {
+		c.sess.Refuse(err)
+		return
+	}
+	if tenant != c.tenant {
+		c.sess.Refuse(usync.Errorf(usync.CodeForbidden, "the token is for another tenant than the session's: reconnect to change tenants"))
+		return
+	}
+	t, err := c.s.admit(ctx, tenant)
+	if err != nil {
+		c.sess.Refuse(err)
+		return
+	}
+	c.limits, c.expires = t, until
+	c.s.m.reauths.Inc()
+	c.sess.Reauthenticated(unixMilli(until))
 }
 
 // rejection is a transaction a write rule refused.
