@@ -4,15 +4,19 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"io"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
 	usync "github.com/unosync/uno/sync"
@@ -235,5 +239,136 @@ func TestReauth_OtherTenant(t *testing.T) {
 	}
 	if n := e.metric(t, "uno_reauthentications_total"); n != 0 {
 		t.Errorf("uno_reauthentications_total = %v, want 0", n)
+	}
+}
+
+// A client whose tokens last two seconds, with a TokenSource, renews them
+// on its connection: it keeps one connection across several expiries and
+// its writes keep syncing, also with its clock an hour off the server's
+// (the renewal is timed on the server's clock, from Welcome).
+func TestReauth_ClientKeepsItsConnection(t *testing.T) {
+	for name, offset := range map[string]time.Duration{"clock in step": 0, "clock an hour ahead": time.Hour} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			e := startJWTServer(t)
+			var issued atomic.Int32
+			c, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "c.db"), Server: e.url,
+				TokenSource: func(context.Context) (string, error) { issued.Add(1); return e.token("acme", 2*time.Second), nil },
+				BackoffMin:  10 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
+				Now: func() time.Time { return time.Now().Add(offset) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			// Tokens last 1 to 2 s (whole-second expiries): write for 4.5 s,
+			// past the expiry of at least the first two.
+			tick := time.NewTicker(300 * time.Millisecond)
+			defer tick.Stop()
+			writes := 0
+			for begin := time.Now(); time.Since(begin) < 4500*time.Millisecond; <-tick.C {
+				writes++
+				if err := c.Collection("todos").Put(ctx, strconv.Itoa(writes), map[string]any{"n": writes}); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Sync(ctx); err != nil {
+					t.Fatalf("write %d: Sync: %v", writes, err)
+				}
+			}
+			if head, err := e.log.Head(ctx, "acme"); err != nil || head != uint64(writes) {
+				t.Fatalf("server head %d (%v) after %d synced writes", head, err, writes)
+			}
+			if n := e.metric(t, "uno_connections_total"); n != 1 {
+				t.Errorf("%v connections, want 1", n)
+			}
+			renewed := e.metric(t, "uno_reauthentications_total")
+			if renewed < 3 || issued.Load() < 4 {
+				t.Errorf("%v tokens renewed in band, %d issued; want at least 3 and 4", renewed, issued.Load())
+			}
+			if st := c.Status(); st.Err != nil {
+				t.Errorf("status error %v", st.Err)
+			}
+			t.Logf("%d writes, %d tokens, %v renewed in band", writes, issued.Load(), renewed)
+		})
+	}
+}
+
+// Client.Reauthenticate renews the token now; one of another tenant
+// fails with ErrForbidden and ends the connection, and the client never
+// receives that tenant's rows.
+func TestReauth_ClientReauthenticate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	e := startJWTServer(t)
+
+	globex, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "g.db"), Server: e.url,
+		Token: e.token("globex", time.Hour), ManualSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer globex.Close()
+	if err := globex.Collection("todos").Put(ctx, "secret", map[string]any{"v": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := globex.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := globex.Reauthenticate(ctx); !errors.Is(err, client.ErrNoTokenSource) {
+		t.Fatalf("Reauthenticate without a TokenSource: %v, want ErrNoTokenSource", err)
+	}
+
+	var next atomic.Value // the tenant of the next token, once
+	c, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "c.db"), Server: e.url,
+		TokenSource: func(context.Context) (string, error) {
+			tenant := "acme"
+			if v := next.Swap(""); v != nil && v != "" {
+				tenant = v.(string)
+			}
+			return e.token(tenant, time.Hour), nil
+		},
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Collection("todos").Put(ctx, "a", map[string]any{"v": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Reauthenticate(ctx); err != nil {
+		t.Fatalf("Reauthenticate: %v", err)
+	}
+	if n := e.metric(t, "uno_reauthentications_total"); n != 1 {
+		t.Errorf("uno_reauthentications_total = %v, want 1", n)
+	}
+
+	next.Store("globex")
+	if err := c.Reauthenticate(ctx); !errors.Is(err, usync.ErrForbidden) {
+		t.Fatalf("Reauthenticate with a token of another tenant: %v, want ErrForbidden", err)
+	}
+	// The client reconnects (after its longest backoff, as for any error
+	// a retry cannot fix; with acme's token again) and syncs on.
+	waitFor(t, func() bool { return c.Status().State >= client.StateSyncing })
+	if err := c.Collection("todos").Put(ctx, "b", map[string]any{"v": 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.metric(t, "uno_connections_total"); n != 3 { // globex's, then c's two
+		t.Errorf("uno_connections_total = %v, want 3", n)
+	}
+	docs, err := c.Collection("todos").Find(ctx, client.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) != 2 {
+		t.Fatalf("the client holds %d rows, want its own 2 (and none of globex's)", len(docs))
+	}
+	if head, _ := e.log.Head(ctx, "globex"); head != 1 {
+		t.Errorf("globex's head %d, want 1", head)
 	}
 }
