@@ -72,8 +72,14 @@ type Config struct {
 	// Token authenticates the client to the server.
 	Token string
 	// TokenSource, if set, is asked for a token at every connection
-	// instead of Token: a client whose token expires (CodeTokenExpired)
-	// reconnects with a fresh one.
+	// instead of Token, and again before that token expires: the client
+	// renews it on the live connection (the server says when each token
+	// expires), at 80% of its remaining lifetime or 30 s before expiry,
+	// whichever comes first (but not before half of it). A token that
+	// expires all the same (CodeTokenExpired) ends the connection, and the
+	// client reconnects with a fresh one. TokenSource must return tokens
+	// of one tenant: the server refuses another tenant's on a live
+	// connection (CodeForbidden). It must be safe for concurrent use.
 	TokenSource func(ctx context.Context) (string, error)
 	// Subscriptions names the collections to receive from the server;
 	// none means all the token allows. Local writes to other collections
@@ -178,6 +184,7 @@ type Client struct {
 	upToDate      chan struct{} // closed and replaced each time the status becomes up to date
 	syncWake      chan struct{}
 	barriers      chan chan uint64 // Sync asks the live connection for the server's head
+	reauths       chan chan error  // Reauthenticate asks the live connection to renew its token
 	boot          *bootState       // a bootstrap in progress (guarded by syncMu)
 	resubscribing []byte           // the subscriptions record to keep once a resubscription's rows are in (guarded by syncMu)
 	syncStop      context.CancelFunc
@@ -211,7 +218,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		st = s
 	}
 	c := &Client{cfg: cfg, store: st, watchers: map[*Watch]struct{}{},
-		upToDate: make(chan struct{}), syncWake: make(chan struct{}, 1), barriers: make(chan chan uint64)}
+		upToDate: make(chan struct{}), syncWake: make(chan struct{}, 1), barriers: make(chan chan uint64), reauths: make(chan chan error)}
 	if cfg.Server != "" && !cfg.ManualSync {
 		ctx, cancel := context.WithCancel(context.Background())
 		c.syncStop, c.syncDone = cancel, make(chan struct{})

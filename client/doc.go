@@ -30,6 +30,17 @@
 // winner (see package conflict for the policies) and the conflict feed,
 // [Client.Conflicts], records both values and who wrote them.
 //
+// # Sync
+//
+// With Config.Server set, the client syncs in the background over a
+// WebSocket: it pushes local transactions, receives everyone else's, and
+// reconnects with backoff when the connection ends ([Client.Status] says
+// where it is; [Client.Sync] waits until it is up to date). The token
+// comes from Config.Token or, better, Config.TokenSource: the server says
+// when each token expires, and the client gets a fresh one from the
+// TokenSource and renews it on the live connection before then, so short
+// tokens cost no reconnection. [Client.Reauthenticate] renews it at once.
+//
 // # Errors
 //
 // Bad input returns an error matching one of the Err variables

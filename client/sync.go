@@ -351,11 +351,13 @@ type syncDriver struct {
 	live    bool
 	nonce   uint64
 	waiting map[uint64]chan uint64 // barriers asked for, by Ping nonce
+	renew   renewal                // renewing the token in band
 }
 
-func (d *syncDriver) run(ctx context.Context) error {
+func (d *syncDriver) run(ctx context.Context) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer func() { d.endRenewal(err) }()
 	frames := make(chan []byte)
 	readErr := make(chan error, 1)
 	go func() {
@@ -396,6 +398,10 @@ func (d *syncDriver) run(ctx context.Context) error {
 		if done && !d.live {
 			return nil
 		}
+		var reauths chan chan error // renewals are asked for only on an open session
+		if d.sess.Open() {
+			reauths = d.c.reauths
+		}
 		select {
 		case b := <-frames:
 			lastHeard = time.Now()
@@ -416,6 +422,13 @@ func (d *syncDriver) run(ctx context.Context) error {
 			d.nonce++
 			d.waiting[d.nonce] = r
 			d.sess.Ping(d.nonce)
+		case <-d.renew.due():
+			d.renew.timer = nil
+			d.fetchToken(ctx)
+		case w := <-reauths:
+			d.askedToRenew(ctx, w)
+		case res := <-d.renew.fetch:
+			d.gotToken(ctx, res)
 		case <-beat.C:
 			if time.Since(lastHeard) > 3*d.c.cfg.Heartbeat {
 				return usync.Errorf(usync.CodeUnavailable, "no word from the server for %s", time.Since(lastHeard).Round(time.Second))
@@ -483,6 +496,9 @@ func (d *syncDriver) ready(ctx context.Context) error {
 			if err := d.c.store.Observe(ctx, rd.Observe); err != nil {
 				return err
 			}
+		}
+		if rd.Authenticated {
+			d.authenticated()
 		}
 		// Rejections first: the Ack that follows one drops it from the outbox.
 		for _, r := range rd.Rejected {

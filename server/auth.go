@@ -55,7 +55,10 @@ func (a *DevAuth) Identify(ctx context.Context, token string) (Identity, error) 
 
 // JWTAuth authenticates sessions with JWTs (see package tenancy). Tokens
 // expire on live connections too: the session is closed with
-// CodeTokenExpired at the token's expiry, and nothing is appended after it.
+// CodeTokenExpired at the token's expiry, and nothing is appended after it,
+// unless the client renewed its token in band first (an Auth message with
+// a token of the same tenant), which moves the session's expiry to the new
+// token's.
 type JWTAuth struct {
 	Verifier *tenancy.Verifier
 }
@@ -87,7 +90,8 @@ func (a *JWTAuth) verify(token string) (tenancy.Claims, error) {
 }
 
 // expiring is the optional capability of an Authenticator whose
-// credentials expire.
+// credentials expire. Welcome and AuthOK tell the client the expiry, so
+// that it renews its token in band before then.
 type expiring interface {
 	AuthenticateUntil(ctx context.Context, token string) (tenant string, until time.Time, err error)
 }

@@ -201,6 +201,9 @@ func (c *conn) ready(ctx context.Context) error {
 				return err
 			}
 		}
+		if rd.Reauthenticate != nil {
+			c.reauthenticate(ctx, rd.Reauthenticate)
+		}
 		if len(rd.Append) > 0 && c.expired() {
 			c.sess.Fail(usync.Errorf(usync.CodeTokenExpired, "the token expired: reconnect with a fresh one"))
 			c.sess.Advance(rd)
@@ -249,6 +252,14 @@ func (c *conn) ready(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// unixMilli is t in Unix milliseconds, 0 for the zero time (never).
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }
 
 func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
@@ -324,8 +335,38 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 	}
 	now := c.s.cfg.Now().UnixMilli()
 	c.sess.Accept(usync.AcceptParams{HighWater: hw, Head: head, LogStart: logStart, SnapshotAfter: after, Snapshot: resubscribe,
-		ServerTime: crdt.MakeTimestamp(max(now, 0), 0)})
+		ServerTime: crdt.MakeTimestamp(max(now, 0), 0), Expires: unixMilli(c.expires)})
 	return nil
+}
+
+// reauthenticate verifies the token of an Auth on the open session. A
+// valid token of the session's tenant (still admitted) replaces the old
+// one, and the session now expires with it; any other closes the session:
+// the tenant never changes within a session.
+func (c *conn) reauthenticate(ctx context.Context, a *usync.Auth) {
+	id, err := identify(ctx, c.s.cfg.Auth, a.Token)
+	if err != nil {
+		c.sess.Refuse(err)
+		return
+	}
+	tenant, until := id.Tenant, id.Expires
+	if tenant != c.tenant {
+		c.sess.Refuse(usync.Errorf(usync.CodeForbidden, "the token is for another tenant than the session's: reconnect to change tenants"))
+		return
+	}
+	if id.User != c.user {
+		// The session's scope and write rules are the user's.
+		c.sess.Refuse(usync.Errorf(usync.CodeForbidden, "the token is for another user than the session's: reconnect to change users"))
+		return
+	}
+	t, err := c.s.admit(ctx, tenant)
+	if err != nil {
+		c.sess.Refuse(err)
+		return
+	}
+	c.limits, c.expires = t, until
+	c.s.m.reauths.Inc()
+	c.sess.Reauthenticated(unixMilli(until))
 }
 
 // rejection is a transaction a write rule refused.

@@ -25,7 +25,12 @@
 // transactions stamped too far ahead, and applies the optional write rule
 // ([Config.Validate]). Tokens are verified by an [Authenticator]:
 // [DevAuth] for development, [JWTAuth] in production, whose expiry closes
-// live sessions.
+// live sessions. A client renews its token without reconnecting by sending
+// Auth: the server verifies the new token, re-admits its tenant, and
+// answers AuthOK with the new expiry; a token it refuses, or one of another
+// tenant than the session's (CodeForbidden), closes the session. Metrics
+// count accepted connections (uno_connections_total) and tokens renewed in
+// band (uno_reauthentications_total).
 //
 // # Tenancy
 //

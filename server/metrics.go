@@ -10,6 +10,8 @@ import (
 type metrics struct {
 	reg          *prometheus.Registry
 	connections  prometheus.Gauge
+	accepted     prometheus.Counter
+	reauths      prometheus.Counter
 	pushes       prometheus.Counter
 	acks         prometheus.Counter
 	appended     prometheus.Counter
@@ -28,6 +30,12 @@ func newMetrics() *metrics {
 		reg: prometheus.NewRegistry(),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "uno_connections", Help: "Open sync connections.",
+		}),
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "uno_connections_total", Help: "Sync connections accepted.",
+		}),
+		reauths: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "uno_reauthentications_total", Help: "Tokens renewed in band on live sessions (Auth accepted).",
 		}),
 		pushes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "uno_pushes_total", Help: "Push messages received.",
@@ -65,7 +73,7 @@ func newMetrics() *metrics {
 			Name: "uno_snapshot_resumes_total", Help: "Bootstraps resumed after an interruption.",
 		}),
 	}
-	m.reg.MustRegister(m.connections, m.pushes, m.acks, m.appended, m.rejects, m.delivered, m.lag, m.bytesIn, m.bytesOut, m.snapshotRows, m.resumes, m.resubscribes,
+	m.reg.MustRegister(m.connections, m.accepted, m.reauths, m.pushes, m.acks, m.appended, m.rejects, m.delivered, m.lag, m.bytesIn, m.bytesOut, m.snapshotRows, m.resumes, m.resubscribes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

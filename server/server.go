@@ -193,6 +193,7 @@ func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer s.wg.Done()
 	s.m.connections.Inc()
+	s.m.accepted.Inc()
 	defer s.m.connections.Dec()
 	c := &conn{s: s, ws: ws, sess: usync.NewServerSession(s.cfg.Session)}
 	c.run(r.Context()) // closes the WebSocket with the session's code

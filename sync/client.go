@@ -47,6 +47,11 @@ const (
 // results of its own IO (Push, Applied), and follows Ready. A batch in
 // Ready.Apply must be applied (and Applied called) before the next
 // message is stepped: the session holds one batch at a time.
+//
+// Welcome says when the session's token expires ([ClientSession.Expires]).
+// A driver that can get a fresh token renews it in band before then with
+// [ClientSession.Reauthenticate]; the server answers AuthOK with the new
+// expiry, or closes the session if it refuses the token.
 type ClientSession struct {
 	cfg   ClientConfig
 	state clientState
@@ -57,7 +62,9 @@ type ClientSession struct {
 	acked    uint64 // highest seq of the site the server acknowledged
 	sent     uint64 // highest seq of the site pushed on this connection
 	inFlight uint32
-	applying bool // a Changes or Snapshot is with the driver
+	applying bool  // a Changes or Snapshot is with the driver
+	expires  int64 // when the token expires, Unix ms of the server's clock (0: never)
+	authing  int   // Auth messages awaiting their AuthOK
 
 	pongNonce, pongHead uint64 // the last Pong
 	rewind              bool   // a gap was reported: resend from the next Ack's mark
@@ -69,6 +76,10 @@ type ClientSession struct {
 // ClientReady is what the driver must do next, in this order:
 //
 //  1. If Observe is set, fold the server's time into the local clock.
+//     If Authenticated is set, the server accepted the session's token
+//     (at Welcome, or at the AuthOK answering Reauthenticate):
+//     [ClientSession.Expires] says when it expires, so schedule the next
+//     renewal from it.
 //  2. If Acked is above the last value, drop the outbox entries up to it
 //     (they are durable on the server).
 //  3. If Apply is set, apply its transactions (or snapshot rows) and move
@@ -80,12 +91,13 @@ type ClientSession struct {
 //
 // Then call Advance.
 type ClientReady struct {
-	Observe  crdt.Timestamp
-	Acked    uint64
-	Apply    Message // *Changes or *Snapshot
-	Rejected []*Reject
-	Send     []Message
-	Close    *Error
+	Observe       crdt.Timestamp
+	Authenticated bool
+	Acked         uint64
+	Apply         Message // *Changes or *Snapshot
+	Rejected      []*Reject
+	Send          []Message
+	Close         *Error
 }
 
 // NewClientSession returns a session for a client whose cursor (the last
@@ -137,13 +149,16 @@ func (c *ClientSession) Ready() ClientReady { return c.rd }
 
 // HasReady reports whether Ready holds anything to do.
 func (c *ClientSession) HasReady() bool {
-	return c.rd.Observe != 0 || c.rd.Acked != 0 || c.rd.Apply != nil || len(c.rd.Rejected) > 0 || len(c.rd.Send) > 0 || c.rd.Close != nil
+	return c.rd.Observe != 0 || c.rd.Authenticated || c.rd.Acked != 0 || c.rd.Apply != nil || len(c.rd.Rejected) > 0 || len(c.rd.Send) > 0 || c.rd.Close != nil
 }
 
 // Advance acknowledges that the driver did everything in rd.
 func (c *ClientSession) Advance(rd ClientReady) {
 	if rd.Observe != 0 {
 		c.rd.Observe = 0
+	}
+	if rd.Authenticated {
+		c.rd.Authenticated = false
 	}
 	if rd.Acked != 0 && c.rd.Acked == rd.Acked {
 		c.rd.Acked = 0
@@ -200,6 +215,7 @@ func (c *ClientSession) Step(m Message) error {
 		}
 		c.state, c.version, c.welcome = clientOpen, m.Version, m
 		c.rd.Observe = m.ServerTime
+		c.expires, c.rd.Authenticated = m.Expires, true
 		c.ack(m.HighWater)
 		// Everything above the server's high-water mark is pushed again.
 		c.sent = c.acked
@@ -250,6 +266,13 @@ func (c *ClientSession) Step(m Message) error {
 		}
 		c.applying = true
 		c.rd.Apply = m
+		return nil
+	case *AuthOK:
+		if c.authing == 0 {
+			return c.fail(Errorf(CodeUnexpected, "AuthOK with no Auth in flight"))
+		}
+		c.authing--
+		c.expires, c.rd.Authenticated = m.Expires, true
 		return nil
 	}
 	return c.fail(Errorf(CodeUnexpected, "%s from a server", m.Type()))
@@ -317,6 +340,23 @@ func (c *ClientSession) Push(txs []crdt.Tx) error {
 	c.inFlight++
 	c.send(&Push{Txs: txs})
 	return nil
+}
+
+// Expires returns when the session's token expires, in Unix milliseconds
+// of the server's clock (0: never, or not known before Welcome): from
+// Welcome, then from each AuthOK.
+func (c *ClientSession) Expires() int64 { return c.expires }
+
+// Reauthenticate sends Auth with a fresh token, if the session is open.
+// The server answers AuthOK (Ready.Authenticated, with the new Expires) or
+// closes the session with the refusal's code; the session carries on
+// meanwhile.
+func (c *ClientSession) Reauthenticate(token string) {
+	if c.state != clientOpen {
+		return
+	}
+	c.authing++
+	c.send(&Auth{Token: token})
 }
 
 // LastPong returns the nonce and the server's head of the last Pong.

@@ -64,7 +64,7 @@ var sentinels = []struct {
 var allTypes = []usync.Type{
 	usync.TypeHello, usync.TypeWelcome, usync.TypePush, usync.TypeAck,
 	usync.TypeChanges, usync.TypeSnapshot, usync.TypeReject, usync.TypeError,
-	usync.TypePing, usync.TypePong, usync.TypeCredit,
+	usync.TypePing, usync.TypePong, usync.TypeCredit, usync.TypeAuth, usync.TypeAuthOK,
 }
 
 func TestCode_String(t *testing.T) {
@@ -204,13 +204,13 @@ func TestErrorMessage_Err(t *testing.T) {
 }
 
 func TestType_String(t *testing.T) {
-	want := []string{"Hello", "Welcome", "Push", "Ack", "Changes", "Snapshot", "Reject", "Error", "Ping", "Pong", "Credit"}
+	want := []string{"Hello", "Welcome", "Push", "Ack", "Changes", "Snapshot", "Reject", "Error", "Ping", "Pong", "Credit", "Auth", "AuthOK"}
 	for i, typ := range allTypes {
 		if got := typ.String(); got != want[i] {
 			t.Errorf("Type(%d).String() = %q, want %q", uint8(typ), got, want[i])
 		}
 	}
-	for _, typ := range []usync.Type{0, 12, 99, 255} {
+	for _, typ := range []usync.Type{0, 14, 99, 255} {
 		if got, want := typ.String(), fmt.Sprintf("Type(%d)", uint8(typ)); got != want {
 			t.Errorf("Type(%d).String() = %q, want %q", uint8(typ), got, want)
 		}

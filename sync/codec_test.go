@@ -255,6 +255,7 @@ func genWelcome() *rapid.Generator[usync.Message] {
 				MaxPushTxs:      rapid.Uint32().Draw(t, "maxPushTxs"),
 				MaxInFlight:     rapid.Uint32().Draw(t, "maxInFlight"),
 			},
+			Expires: rapid.Int64().Draw(t, "expires"),
 		}
 	})
 }
@@ -349,6 +350,14 @@ func genCredit() *rapid.Generator[usync.Message] {
 	return rapid.Custom(func(t *rapid.T) usync.Message { return &usync.Credit{N: rapid.Uint32().Draw(t, "n")} })
 }
 
+func genAuth() *rapid.Generator[usync.Message] {
+	return rapid.Custom(func(t *rapid.T) usync.Message { return &usync.Auth{Token: genString(64).Draw(t, "token")} })
+}
+
+func genAuthOK() *rapid.Generator[usync.Message] {
+	return rapid.Custom(func(t *rapid.T) usync.Message { return &usync.AuthOK{Expires: rapid.Int64().Draw(t, "expires")} })
+}
+
 // messageGens has one generator per message type; TestMessageGens checks
 // that it covers them all.
 var messageGens = []struct {
@@ -366,6 +375,8 @@ var messageGens = []struct {
 	{usync.TypePing, genPing},
 	{usync.TypePong, genPong},
 	{usync.TypeCredit, genCredit},
+	{usync.TypeAuth, genAuth},
+	{usync.TypeAuthOK, genAuthOK},
 }
 
 func TestMessageGens(t *testing.T) {
@@ -450,7 +461,7 @@ func sampleMessages() []usync.Message {
 			Subscriptions: []usync.Subscription{{Collection: "todos", Where: []usync.Filter{{Field: "list", Value: []byte(`"inbox"`)}}}},
 			Credits:       8, Resubscribe: true, Previous: []usync.Subscription{{Collection: "todos"}}},
 		&usync.Welcome{Version: 1, ServerTime: crdt.MakeTimestamp(1_700_000_000_001, 0), HighWater: 6, Head: 99,
-			Limits: usync.Limits{MaxMessageBytes: 16 << 20, MaxPushTxs: 256, MaxInFlight: 4}},
+			Limits: usync.Limits{MaxMessageBytes: 16 << 20, MaxPushTxs: 256, MaxInFlight: 4}, Expires: 1_700_000_900_000},
 		&usync.Push{Txs: []crdt.Tx{tx}},
 		&usync.Ack{HighWater: 7, Seqs: []uint64{100, 0}},
 		&usync.Changes{From: 10, To: 20, Changes: []usync.Change{{Seq: 11, Tx: tx}, {Seq: 15, Tx: tx}},
@@ -462,6 +473,8 @@ func sampleMessages() []usync.Message {
 		&usync.Ping{Nonce: 1},
 		&usync.Pong{Nonce: 1, Head: 99},
 		&usync.Credit{N: 16},
+		&usync.Auth{Token: "fresh token"},
+		&usync.AuthOK{Expires: 1_700_003_600_000},
 	}
 }
 
@@ -624,6 +637,13 @@ func TestCodec_Decode_Errors(t *testing.T) {
 		{name: "Credit over uint32", frame: rawFrame(t, 0, []any{usync.TypeCredit, []any{uint64(1) << 32}}), want: usync.ErrBadMessage},
 		{name: "Hello token not UTF-8", frame: rawFrame(t, 0, []any{usync.TypeHello, []any{
 			[]uint16{1}, crdt.SiteID{}, cbor.RawMessage{0x62, 0xff, 0xfe}, 0, 0, nil, 0}}), want: usync.ErrBadMessage},
+		{name: "Auth token not UTF-8", frame: rawFrame(t, 0, []any{usync.TypeAuth, []any{cbor.RawMessage{0x62, 0xff, 0xfe}}}), want: usync.ErrBadMessage},
+		{name: "Auth token a number", frame: rawFrame(t, 0, []any{usync.TypeAuth, []any{1}}), want: usync.ErrBadMessage},
+		{name: "Auth without a token", frame: rawFrame(t, 0, []any{usync.TypeAuth, []any{}}), want: usync.ErrBadMessage},
+		{name: "Auth token over MaxMessageBytes", cfg: usync.CodecConfig{MaxFrameBytes: 4096, MaxMessageBytes: 1024},
+			frame: rawFrame(t, 0, []any{usync.TypeAuth, usync.Auth{Token: strings.Repeat("t", 2000)}}), want: usync.ErrTooLarge},
+		{name: "AuthOK expiry over int64", frame: rawFrame(t, 0, []any{usync.TypeAuthOK, []any{uint64(1) << 63}}), want: usync.ErrBadMessage},
+		{name: "AuthOK body too long", frame: rawFrame(t, 0, []any{usync.TypeAuthOK, []any{1, 2}}), want: usync.ErrBadMessage},
 		{name: "deeply nested body", frame: rawFrame(t, 0, []any{usync.TypePing, nested(40)}), want: usync.ErrBadMessage},
 		{name: "array over MaxArrayElements", cfg: usync.CodecConfig{MaxArrayElements: 16},
 			frame: rawFrame(t, 0, []any{usync.TypeAck, []any{1, seqs(17)}}), want: usync.ErrBadMessage},

@@ -22,5 +22,25 @@
 // close reasons carry them. Match them with errors.Is against the Err
 // variables, never by text.
 //
+// # Sessions
+//
+// [ClientSession] and [ServerSession] are the two ends of one connection:
+// Hello and Welcome open it; Push and Ack carry the client's writes;
+// Changes, or Snapshot chunks while bootstrapping, carry the tenant's log
+// to the client against the credits it grants with Credit; Reject refuses
+// one pushed transaction; Ping and Pong are heartbeats and barriers; Error
+// ends the session with a code.
+//
+// # Credentials
+//
+// The tenant comes from Hello's token, never from a payload. Welcome says
+// when the token expires. Before then the client may renew it in band:
+// Auth carries a fresh token, which the server verifies as it verified
+// Hello's and answers with AuthOK and the new expiry, without interrupting
+// the session. A token the server refuses closes the session with the
+// refusal's code (CodeUnauthorized, CodeTokenExpired), and so does a token
+// of another tenant (CodeForbidden): the tenant never changes within a
+// session. A session whose token expires closes with CodeTokenExpired.
+//
 // The package is pure: no sockets, no SQL, no clock reads.
 package sync

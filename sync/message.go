@@ -26,12 +26,15 @@ const (
 	TypePing     Type = 9
 	TypePong     Type = 10
 	TypeCredit   Type = 11
+	TypeAuth     Type = 12
+	TypeAuthOK   Type = 13
 )
 
 var typeNames = map[Type]string{
 	TypeHello: "Hello", TypeWelcome: "Welcome", TypePush: "Push", TypeAck: "Ack",
 	TypeChanges: "Changes", TypeSnapshot: "Snapshot", TypeReject: "Reject",
 	TypeError: "Error", TypePing: "Ping", TypePong: "Pong", TypeCredit: "Credit",
+	TypeAuth: "Auth", TypeAuthOK: "AuthOK",
 }
 
 func (t Type) String() string {
@@ -95,6 +98,11 @@ type Welcome struct {
 	HighWater  uint64         // the highest sequence number of the client's site the server holds
 	Head       uint64         // the tenant's newest sequence number
 	Limits     Limits         // what the server accepts
+	// Expires is when the session's token expires, in Unix milliseconds
+	// of the server's clock (0: never). A client that can get a fresh
+	// token sends Auth before then; otherwise the server closes the
+	// session with CodeTokenExpired at that time.
+	Expires int64
 }
 
 // Limits are a server's limits, sent in Welcome so clients stay within them.
@@ -230,6 +238,26 @@ type Credit struct {
 	N uint32
 }
 
+// Auth replaces the session's credentials without reconnecting (client →
+// server), typically shortly before the token in use expires. The server
+// verifies Token as it verified Hello's and answers AuthOK. A token it
+// refuses closes the session with the refusal's code (CodeUnauthorized,
+// CodeTokenExpired), and so does a token for another tenant than the
+// session's (CodeForbidden): the tenant never changes within a session.
+type Auth struct {
+	_     struct{} `cbor:",toarray"`
+	Token string
+}
+
+// AuthOK accepts the token of an Auth (server → client), one AuthOK per
+// Auth, in order. From now on the session expires with the new token.
+type AuthOK struct {
+	_ struct{} `cbor:",toarray"`
+	// Expires is when the new token expires, in Unix milliseconds of the
+	// server's clock (0: never), as in Welcome.
+	Expires int64
+}
+
 func (*Hello) Type() Type        { return TypeHello }
 func (*Welcome) Type() Type      { return TypeWelcome }
 func (*Push) Type() Type         { return TypePush }
@@ -241,6 +269,8 @@ func (*ErrorMessage) Type() Type { return TypeError }
 func (*Ping) Type() Type         { return TypePing }
 func (*Pong) Type() Type         { return TypePong }
 func (*Credit) Type() Type       { return TypeCredit }
+func (*Auth) Type() Type         { return TypeAuth }
+func (*AuthOK) Type() Type       { return TypeAuthOK }
 
 // newMessage returns an empty message of type t, or nil for an unknown type.
 func newMessage(t Type) Message {
@@ -267,6 +297,10 @@ func newMessage(t Type) Message {
 		return &Pong{}
 	case TypeCredit:
 		return &Credit{}
+	case TypeAuth:
+		return &Auth{}
+	case TypeAuthOK:
+		return &AuthOK{}
 	}
 	return nil
 }

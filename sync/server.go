@@ -61,6 +61,12 @@ const (
 // Changes flow only against credits granted by the client, so a slow
 // client stops the server reading the log for it instead of making it
 // buffer.
+//
+// An open session may renew its credentials with Auth: the driver verifies
+// the new token (Ready.Reauthenticate) and calls Reauthenticated, which
+// answers AuthOK, or Refuse, which closes the session. The driver also
+// refuses, with CodeForbidden, a token that names another tenant than the
+// session's: the tenant never changes within a session.
 type ServerSession struct {
 	cfg   ServerConfig
 	state serverState
@@ -75,6 +81,7 @@ type ServerSession struct {
 	snapshot  *snapshotState
 	credits   uint32
 
+	reauth    bool    // an Auth's token is with the driver
 	appending bool    // an Append is with the driver
 	queue     []*Push // pushes waiting for the append in progress
 	pending   []uint64
@@ -88,7 +95,10 @@ type snapshotState struct {
 
 // ServerReady is what the driver must do next, in this order:
 //
-//  1. If Authenticate is set, verify Hello's token and call Accept or Refuse.
+//  1. If Authenticate is set, verify Hello's token and call Accept or
+//     Refuse. If Reauthenticate is set, verify Auth's token and call
+//     Reauthenticated or Refuse (a token of another tenant than the
+//     session's is refused with CodeForbidden).
 //  2. If Append is not empty, append these transactions durably (one
 //     commit), then call Appended with their tenant sequence numbers.
 //  3. Send the messages in Send, in order.
@@ -97,10 +107,11 @@ type snapshotState struct {
 //
 // Then call Advance.
 type ServerReady struct {
-	Authenticate *Hello
-	Append       []crdt.Tx
-	Send         []Message
-	Close        *Error
+	Authenticate   *Hello
+	Reauthenticate *Auth
+	Append         []crdt.Tx
+	Send           []Message
+	Close          *Error
 }
 
 // NewServerSession returns a session waiting for the client's Hello.
@@ -132,13 +143,16 @@ func (s *ServerSession) Ready() ServerReady { return s.rd }
 
 // HasReady reports whether Ready holds anything to do.
 func (s *ServerSession) HasReady() bool {
-	return s.rd.Authenticate != nil || len(s.rd.Append) > 0 || len(s.rd.Send) > 0 || s.rd.Close != nil
+	return s.rd.Authenticate != nil || s.rd.Reauthenticate != nil || len(s.rd.Append) > 0 || len(s.rd.Send) > 0 || s.rd.Close != nil
 }
 
 // Advance acknowledges that the driver did everything in rd.
 func (s *ServerSession) Advance(rd ServerReady) {
 	if rd.Authenticate != nil {
 		s.rd.Authenticate = nil
+	}
+	if rd.Reauthenticate != nil && s.rd.Reauthenticate == rd.Reauthenticate {
+		s.rd.Reauthenticate = nil
 	}
 	if len(rd.Append) > 0 {
 		if len(s.rd.Append) >= len(rd.Append) {
@@ -164,7 +178,9 @@ func (s *ServerSession) fail(e *Error) error {
 	s.send(&ErrorMessage{Code: e.Code, Message: e.Message})
 	s.rd.Close = e
 	s.rd.Append = nil
+	s.rd.Reauthenticate = nil
 	s.queue = nil
+	s.reauth = false
 	return e
 }
 
@@ -208,6 +224,13 @@ func (s *ServerSession) Step(m Message) error {
 	case *Credit:
 		s.credits = uint32(min(uint64(s.credits)+uint64(m.N), uint64(s.cfg.MaxCredits)))
 		return nil
+	case *Auth:
+		if s.reauth {
+			return s.fail(Errorf(CodeUnexpected, "Auth while the previous one is being verified"))
+		}
+		s.reauth = true
+		s.rd.Reauthenticate = m
+		return nil
 	}
 	return s.fail(Errorf(CodeUnexpected, "%s from a client", m.Type()))
 }
@@ -241,6 +264,9 @@ type AcceptParams struct {
 	// SnapshotAfter, for a bootstrap resumed from Hello.Resume, is the row
 	// the snapshot continues after.
 	SnapshotAfter crdt.RowKey
+	// Expires is when the token expires, in Unix milliseconds (0: never).
+	// Welcome tells the client, so that it renews the token in time.
+	Expires int64
 }
 
 // Accept opens the session after the token was verified.
@@ -256,14 +282,26 @@ func (s *ServerSession) Accept(p AcceptParams) {
 	if p.Snapshot || p.LogStart > 1 && s.cursor+1 < p.LogStart {
 		s.snapshot = &snapshotState{after: p.SnapshotAfter}
 	}
-	s.send(&Welcome{Version: s.version, ServerTime: p.ServerTime, HighWater: p.HighWater, Head: p.Head, Limits: s.cfg.Limits})
+	s.send(&Welcome{Version: s.version, ServerTime: p.ServerTime, HighWater: p.HighWater, Head: p.Head, Limits: s.cfg.Limits, Expires: p.Expires})
 }
 
 // ObserveHead tells the session the tenant's head, which Pong reports.
 // The driver calls it before stepping a Ping.
 func (s *ServerSession) ObserveHead(head uint64) { s.head = max(s.head, head) }
 
-// Refuse ends the session: the token was refused (err's code goes to the client).
+// Reauthenticated answers the Auth in Ready.Reauthenticate: its token was
+// verified and names the session's tenant. expires is when it expires, in
+// Unix milliseconds (0: never). It does nothing without an Auth to answer.
+func (s *ServerSession) Reauthenticated(expires int64) {
+	if !s.reauth || s.state != serverOpen {
+		return
+	}
+	s.reauth, s.rd.Reauthenticate = false, nil
+	s.send(&AuthOK{Expires: expires})
+}
+
+// Refuse ends the session: the token of Hello or Auth was refused (err's
+// code goes to the client; CodeUnauthorized unless err carries one).
 func (s *ServerSession) Refuse(err error) {
 	var e *Error
 	if !asError(err, &e) {

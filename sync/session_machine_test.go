@@ -11,11 +11,14 @@ package sync_test
 //   - server: every Ack covers only what the driver committed (Accept's
 //     high-water mark, then Appended), Append never skips or repeats a
 //     sequence number, and Changes and Snapshots never outnumber the
-//     credits granted (Hello.Credits plus every Credit.N);
+//     credits granted (Hello.Credits plus every Credit.N); an Auth is
+//     taken only while the session is open and no other is being
+//     verified, and every AuthOK answers one the driver verified;
 //   - client: every Push continues from the previous one, or from the
 //     high-water mark of Welcome after a (re)connect (or, after a gap
 //     Reject, from the mark of the Ack that follows), and Applied moves the cursor to the
-//     batch's end and grants one credit.
+//     batch's end and grants one credit; Reauthenticate sends Auth only
+//     while open, and an AuthOK is taken only for an Auth in flight.
 
 import (
 	"errors"
@@ -82,6 +85,9 @@ type srvMachine struct {
 	peerClosed bool   // the client's Error closed the session
 	closedSend int    // len(Ready().Send) when last checked while closed; -1 while open
 	rejects    map[*usync.Reject]bool
+	authing    bool // an Auth was taken and neither Reauthenticated nor Refused yet
+	verified   int  // Reauthenticated calls that answered an Auth
+	authOKs    int  // AuthOKs the driver took from Ready
 }
 
 func (m *srvMachine) step(t *rapid.T, msg usync.Message) error {
@@ -168,6 +174,21 @@ func (m *srvMachine) ready(t *rapid.T) {
 			m.closedBy(t, "Refuse", wasClosed, usync.CodeForbidden)
 		}
 	}
+	if rd.Reauthenticate != nil {
+		if !m.authing {
+			t.Fatalf("Ready.Reauthenticate with no Auth taken")
+		}
+		switch rapid.IntRange(0, 4).Draw(t, "reauth") {
+		case 0, 1:
+			m.reauthenticated(t)
+		case 2:
+			wasClosed := m.s.Closed()
+			code := rapid.SampledFrom([]usync.Code{usync.CodeUnauthorized, usync.CodeTokenExpired, usync.CodeForbidden}).Draw(t, "refusal")
+			m.s.Refuse(&usync.Error{Code: code})
+			m.authing = false
+			m.closedBy(t, "Refuse", wasClosed, code)
+		}
+	}
 	if len(rd.Append) > 0 {
 		for _, tx := range rd.Append {
 			if tx.Site != m.s.Site() || tx.Seq != m.handedHW+1 {
@@ -187,6 +208,8 @@ func (m *srvMachine) ready(t *rapid.T) {
 		switch msg.(type) {
 		case *usync.Changes, *usync.Snapshot:
 			m.sent++
+		case *usync.AuthOK:
+			m.authOKs++
 		}
 	}
 	if rd.Close != nil && !m.peerClosed {
@@ -195,6 +218,49 @@ func (m *srvMachine) ready(t *rapid.T) {
 		}
 	}
 	m.s.Advance(rd)
+}
+
+// reauthenticated is the driver accepting the token of the Auth taken (or
+// calling Reauthenticated with none to answer, which must do nothing).
+func (m *srvMachine) reauthenticated(t *rapid.T) {
+	t.Helper()
+	before := len(m.s.Ready().Send)
+	expires := rapid.SampledFrom([]int64{0, 1, 1_700_000_060_000}).Draw(t, "expires")
+	m.s.Reauthenticated(expires)
+	send := m.s.Ready().Send
+	if !m.authing || !m.s.Open() {
+		if len(send) != before {
+			t.Fatalf("Reauthenticated with no Auth to answer sent %T", send[len(send)-1])
+		}
+		return
+	}
+	m.authing = false
+	m.verified++
+	if len(send) != before+1 {
+		t.Fatalf("Reauthenticated: %d messages more, want one AuthOK", len(send)-before)
+	}
+	if ok, isOK := send[len(send)-1].(*usync.AuthOK); !isOK || ok.Expires != expires {
+		t.Fatalf("Reauthenticated(%d) sent %T %+v", expires, send[len(send)-1], send[len(send)-1])
+	}
+}
+
+// auth steps an Auth: taken only while open with no other being verified.
+func (m *srvMachine) auth(t *rapid.T) {
+	wasOpen, wasAuthing := m.s.Open(), m.authing
+	a := &usync.Auth{Token: rapid.SampledFrom([]string{"tok2", "", "other tenant"}).Draw(t, "token")}
+	err := m.step(t, a)
+	switch {
+	case err == nil:
+		if !wasOpen || wasAuthing {
+			t.Fatalf("Auth taken (open %v, another being verified %v)", wasOpen, wasAuthing)
+		}
+		if rd := m.s.Ready(); rd.Reauthenticate == nil || rd.Reauthenticate.Token != a.Token {
+			t.Fatalf("Auth taken: Ready.Reauthenticate = %+v", rd.Reauthenticate)
+		}
+		m.authing = true
+	case wasOpen && !wasAuthing:
+		t.Fatalf("Auth refused on an open session: %v", err)
+	}
 }
 
 func (m *srvMachine) deliver(t *rapid.T) {
@@ -293,6 +359,15 @@ func (m *srvMachine) check(t *rapid.T) {
 			}
 		}
 	}
+	authOKs := m.authOKs
+	for _, msg := range rd.Send {
+		if _, ok := msg.(*usync.AuthOK); ok {
+			authOKs++
+		}
+	}
+	if authOKs > m.verified {
+		t.Fatalf("%d AuthOKs sent for %d tokens the driver verified", authOKs, m.verified)
+	}
 	if uint64(sent) > m.granted {
 		t.Fatalf("%d Changes and Snapshots sent, %d credits granted", sent, m.granted)
 	}
@@ -340,6 +415,7 @@ func (m *srvMachine) reset() {
 	m.hello, m.logStart, m.durable, m.handed, m.handedHW = nil, 0, 0, nil, 0
 	m.granted, m.sent, m.cursor, m.peerClosed, m.closedSend = 0, 0, 0, false, -1
 	m.rejects = make(map[*usync.Reject]bool)
+	m.authing, m.verified, m.authOKs = false, 0, 0
 }
 
 func (m *srvMachine) helloAction(t *rapid.T) {
@@ -392,13 +468,14 @@ func (m *srvMachine) misbehave(t *rapid.T) {
 	case 1:
 		msg := rapid.SampledFrom([]usync.Message{
 			welcome(0, 0, defaultLimits), &usync.Ack{HighWater: 1}, &usync.Changes{From: 0, To: 1, Changes: sessChanges(0, 1)},
-			&usync.Snapshot{Seq: 1}, &usync.Reject{Site: siteA, Seq: 1, Code: usync.CodeGap},
+			&usync.Snapshot{Seq: 1}, &usync.Reject{Site: siteA, Seq: 1, Code: usync.CodeGap}, &usync.AuthOK{Expires: 1},
 		}).Draw(t, "msg")
 		if err := m.step(t, msg); err == nil {
 			t.Fatalf("Step(%T) from a client: no error", msg)
 		}
 	case 2:
 		m.s.Refuse(errors.New("bad token"))
+		m.authing = false
 		m.closedBy(t, "Refuse", wasClosed, usync.CodeUnauthorized)
 	case 3:
 		code := rapid.SampledFrom(sessAllCodes).Draw(t, "code")
@@ -436,6 +513,8 @@ func TestServerSession_StateMachine(t *testing.T) {
 		a.add("Ping", 1, func(t *rapid.T) {
 			m.step(t, rapid.SampledFrom([]usync.Message{&usync.Ping{Nonce: 1}, &usync.Pong{Nonce: 2}}).Draw(t, "ping"))
 		})
+		a.add("Auth", 1, m.auth)
+		a.add("Reauthenticated", 1, m.reauthenticated)
 		a.add("misbehave", 1, m.misbehave)
 		a.add("Ready", 5, m.ready)
 		a.add("Accept", 1, func(t *rapid.T) {
@@ -489,13 +568,14 @@ type cliMachine struct {
 	inFlight   int    // Pushes not acknowledged yet
 	rewind     bool   // a gap Reject was stepped: the next Ack sets where pushes resume
 	started    bool
+	authing    int // Auths sent and not answered yet
 	seen       map[usync.Message]bool
 	closedSend int // len(Ready().Send) when last checked while closed; -1 while open
 }
 
 func (m *cliMachine) connect() {
 	m.s = usync.NewClientSession(m.cfg, m.cursor)
-	m.next, m.closedSend, m.inFlight, m.started = 0, -1, 0, false
+	m.next, m.closedSend, m.inFlight, m.started, m.authing = 0, -1, 0, false, 0
 	m.seen = make(map[usync.Message]bool)
 }
 
@@ -650,6 +730,42 @@ func (m *cliMachine) push(t *rapid.T) {
 	}
 }
 
+// reauthenticate sends Auth when open, and nothing otherwise.
+func (m *cliMachine) reauthenticate(t *rapid.T) {
+	before, open := len(m.s.Ready().Send), m.s.Open()
+	m.s.Reauthenticate("tok2")
+	send := m.s.Ready().Send
+	if !open {
+		if len(send) != before {
+			t.Fatalf("Reauthenticate on a session not open sent %T", send[len(send)-1])
+		}
+		return
+	}
+	if a, ok := send[len(send)-1].(*usync.Auth); len(send) != before+1 || !ok || a.Token != "tok2" {
+		t.Fatalf("Reauthenticate: %d messages more, last %T", len(send)-before, send[len(send)-1])
+	}
+	m.authing++
+}
+
+// authOK steps an AuthOK: taken only for an Auth in flight.
+func (m *cliMachine) authOK(t *rapid.T) {
+	open := m.s.Open()
+	ok := &usync.AuthOK{Expires: rapid.SampledFrom([]int64{0, 1, 1_700_000_060_000}).Draw(t, "expires")}
+	err := m.step(t, ok)
+	switch {
+	case err == nil:
+		if m.authing == 0 {
+			t.Fatalf("AuthOK taken with no Auth in flight")
+		}
+		m.authing--
+		if m.s.Expires() != ok.Expires || !m.s.Ready().Authenticated {
+			t.Fatalf("AuthOK{%d}: Expires() = %d, Ready.Authenticated = %v", ok.Expires, m.s.Expires(), m.s.Ready().Authenticated)
+		}
+	case open && m.authing > 0:
+		t.Fatalf("AuthOK refused with %d Auth in flight: %v", m.authing, err)
+	}
+}
+
 // misbehave does one of the things that close the session.
 func (m *cliMachine) misbehave(t *rapid.T) {
 	wasClosed := m.s.Closed()
@@ -677,7 +793,7 @@ func (m *cliMachine) misbehave(t *rapid.T) {
 		m.step(t, &usync.ErrorMessage{Code: rapid.SampledFrom(sessAllCodes).Draw(t, "code")})
 	case 1:
 		msg := rapid.SampledFrom([]usync.Message{
-			hello(siteA, 0, 1), push(sessTx(siteA, 1)), &usync.Credit{N: 1},
+			hello(siteA, 0, 1), push(sessTx(siteA, 1)), &usync.Credit{N: 1}, &usync.Auth{Token: "tok"},
 		}).Draw(t, "msg")
 		if err := m.step(t, msg); err == nil {
 			t.Fatalf("Step(%T) from a server: no error", msg)
@@ -764,6 +880,8 @@ func TestClientSession_StateMachine(t *testing.T) {
 		a.add("Ping", 1, func(t *rapid.T) {
 			m.step(t, rapid.SampledFrom([]usync.Message{&usync.Ping{Nonce: 3}, &usync.Pong{Nonce: 4}}).Draw(t, "ping"))
 		})
+		a.add("Reauthenticate", 1, m.reauthenticate)
+		a.add("AuthOK", 1, m.authOK)
 		a.add("misbehave", 1, m.misbehave)
 		a.add("Applied", 3, m.applied)
 		a.add("Ready", 4, m.ready)

@@ -46,6 +46,7 @@ type srvRig struct {
 type srvWant struct {
 	Err    usync.Code
 	Auth   *usync.Hello
+	Reauth *usync.Auth
 	Append []crdt.Tx
 	Send   []usync.Message
 	Close  usync.Code
@@ -82,6 +83,14 @@ func accept(hw, head, logStart uint64) func(r *srvRig) error {
 		r.s.Accept(usync.AcceptParams{HighWater: hw, Head: head, LogStart: logStart, ServerTime: sessServerTime})
 		return nil
 	}
+}
+
+func reauthenticated(expires int64) func(r *srvRig) error {
+	return func(r *srvRig) error { r.s.Reauthenticated(expires); return nil }
+}
+
+func refuse(err error) func(r *srvRig) error {
+	return func(r *srvRig) error { r.s.Refuse(err); return nil }
 }
 
 func appended(seqs ...uint64) func(r *srvRig) error {
@@ -151,7 +160,7 @@ func runServer(t *testing.T, cfg usync.ServerConfig, steps []srvStep) *srvRig {
 			continue
 		}
 		rd := r.s.Ready()
-		got := srvWant{Err: codeOf(err), Auth: rd.Authenticate, Append: rd.Append, Send: sessWireAll(t, r.codec, rd.Send), Close: closeCode(rd.Close)}
+		got := srvWant{Err: codeOf(err), Auth: rd.Authenticate, Reauth: rd.Reauthenticate, Append: rd.Append, Send: sessWireAll(t, r.codec, rd.Send), Close: closeCode(rd.Close)}
 		if diff := cmp.Diff(st.want, got, sessCmpOpts); diff != "" {
 			t.Fatalf("step %d (%s): Step error and Ready (-want +got):\n%s", i, st.name, diff)
 		}
@@ -336,6 +345,63 @@ func TestServerSession_Transcripts(t *testing.T) {
 		{name: "server messages from a client", steps: append(open(siteA, 0, 0, 1),
 			srvStep{name: "Ack", do: in(&usync.Ack{HighWater: 1}), want: failWith(usync.CodeUnexpected)},
 		)},
+		{name: "Welcome carries the token's expiry", steps: []srvStep{
+			{name: "Hello", do: in(hello(siteA, 0, 1)), want: srvWant{Auth: hello(siteA, 0, 1)}},
+			{name: "Accept", do: func(r *srvRig) error {
+				r.s.Accept(usync.AcceptParams{HighWater: 2, Head: 5, LogStart: 1, ServerTime: sessServerTime, Expires: 1_700_000_060_000})
+				return nil
+			}, want: srvWant{Send: []usync.Message{&usync.Welcome{Version: 1, ServerTime: sessServerTime, HighWater: 2, Head: 5,
+				Limits: defaultLimits, Expires: 1_700_000_060_000}}}},
+		}},
+		{name: "Auth renews the token: verify, then AuthOK", steps: append(open(siteA, 0, 0, 1),
+			srvStep{name: "Auth", do: in(&usync.Auth{Token: "tok2"}), want: srvWant{Reauth: &usync.Auth{Token: "tok2"}}},
+			srvStep{name: "Reauthenticated", do: reauthenticated(1_700_000_120_000), want: srvWant{Send: []usync.Message{&usync.AuthOK{Expires: 1_700_000_120_000}}}},
+			srvStep{name: "Reauthenticated again", do: reauthenticated(1)},
+			srvStep{name: "Auth (never expires)", do: in(&usync.Auth{Token: "tok3"}), want: srvWant{Reauth: &usync.Auth{Token: "tok3"}}},
+			srvStep{name: "Reauthenticated", do: reauthenticated(0), want: srvWant{Send: []usync.Message{&usync.AuthOK{}}}},
+		)},
+		{name: "pushes go on around an Auth", steps: append(open(siteA, 0, 0, 1),
+			srvStep{name: "Push 1", do: in(push(txs(siteA, 1)...)), want: srvWant{Append: txs(siteA, 1)}},
+			srvStep{name: "Auth", do: in(&usync.Auth{Token: "tok2"}), want: srvWant{Reauth: &usync.Auth{Token: "tok2"}}},
+			srvStep{name: "Appended", do: appended(1), want: srvWant{Send: []usync.Message{&usync.Ack{HighWater: 1, Seqs: []uint64{1}}}}},
+			srvStep{name: "Reauthenticated", do: reauthenticated(9), want: srvWant{Send: []usync.Message{&usync.AuthOK{Expires: 9}}}},
+			srvStep{name: "Push 2", do: in(push(txs(siteA, 2)...)), want: srvWant{Append: txs(siteA, 2)}},
+		)},
+		{name: "an invalid token in Auth closes the session", steps: append(open(siteA, 0, 0, 1),
+			srvStep{name: "Auth", do: in(&usync.Auth{Token: "forged"}), want: srvWant{Reauth: &usync.Auth{Token: "forged"}}},
+			srvStep{name: "Refuse", do: refuse(errors.New("bad signature")),
+				want: srvWant{Send: []usync.Message{errMsg(usync.CodeUnauthorized)}, Close: usync.CodeUnauthorized}},
+			srvStep{name: "Reauthenticated after close", do: reauthenticated(9)},
+			srvStep{name: "Push after close", do: in(push(txs(siteA, 1)...)), want: srvWant{Err: usync.CodeUnexpected}},
+		)},
+		{name: "a token of another tenant in Auth closes the session", steps: append(open(siteA, 0, 0, 1),
+			srvStep{name: "Auth", do: in(&usync.Auth{Token: "other tenant"}), want: srvWant{Reauth: &usync.Auth{Token: "other tenant"}}},
+			srvStep{name: "Refuse", do: refuse(usync.Errorf(usync.CodeForbidden, "another tenant")),
+				want: srvWant{Send: []usync.Message{errMsg(usync.CodeForbidden)}, Close: usync.CodeForbidden}},
+		)},
+		{name: "an expired token in Auth closes the session", steps: append(open(siteA, 0, 0, 1),
+			srvStep{name: "Auth", do: in(&usync.Auth{Token: "old"}), want: srvWant{Reauth: &usync.Auth{Token: "old"}}},
+			srvStep{name: "Refuse", do: refuse(usync.ErrTokenExpired),
+				want: srvWant{Send: []usync.Message{errMsg(usync.CodeTokenExpired)}, Close: usync.CodeTokenExpired}},
+		)},
+		{name: "a second Auth before the first is answered", steps: append(open(siteA, 0, 0, 1),
+			srvStep{name: "Auth", do: in(&usync.Auth{Token: "tok2"}), want: srvWant{Reauth: &usync.Auth{Token: "tok2"}}},
+			srvStep{name: "Auth", do: in(&usync.Auth{Token: "tok3"}), want: failWith(usync.CodeUnexpected)},
+			srvStep{name: "Reauthenticated after close", do: reauthenticated(9)},
+		)},
+		{name: "Auth before Hello", steps: []srvStep{
+			{name: "Auth", do: in(&usync.Auth{Token: "tok"}), want: failWith(usync.CodeUnexpected)},
+		}},
+		{name: "Auth before Accept", steps: []srvStep{
+			{name: "Hello", do: in(hello(siteA, 0, 1)), want: srvWant{Auth: hello(siteA, 0, 1)}},
+			{name: "Auth", do: in(&usync.Auth{Token: "tok2"}), want: failWith(usync.CodeUnexpected)},
+		}},
+		{name: "Reauthenticated without an Auth", steps: append(open(siteA, 0, 0, 1),
+			srvStep{name: "Reauthenticated", do: reauthenticated(9)},
+		)},
+		{name: "AuthOK from a client", steps: append(open(siteA, 0, 0, 1),
+			srvStep{name: "AuthOK", do: in(&usync.AuthOK{Expires: 9}), want: failWith(usync.CodeUnexpected)},
+		)},
 		{name: "Fail", steps: append(open(siteA, 0, 0, 1),
 			srvStep{name: "Fail", do: func(r *srvRig) error { r.s.Fail(usync.Errorf(usync.CodeTokenExpired, "exp")); return nil },
 				want: srvWant{Send: []usync.Message{errMsg(usync.CodeTokenExpired)}, Close: usync.CodeTokenExpired}},
@@ -396,6 +462,7 @@ type cliRig struct {
 type cliWant struct {
 	Err      usync.Code
 	Observe  crdt.Timestamp
+	Authed   bool
 	Acked    uint64
 	Apply    usync.Message
 	Rejected []*usync.Reject
@@ -441,8 +508,23 @@ func cliOpen(cursor, hw uint64) []cliStep {
 		{name: "Start", do: func(r *cliRig) error { r.s.Start(); return nil }, want: cliWant{Cursor: cursor, Send: []usync.Message{
 			&usync.Hello{Versions: []uint16{1}, Site: siteA, Token: "tok", SchemaVersion: 3, Cursor: cursor, Credits: 2},
 		}}},
-		{name: "Welcome", do: sin(welcome(hw, 20, defaultLimits)), want: cliWant{Cursor: cursor, Observe: sessServerTime, Acked: hw}},
+		{name: "Welcome", do: sin(welcome(hw, 20, defaultLimits)), want: cliWant{Cursor: cursor, Observe: sessServerTime, Authed: true, Acked: hw}},
 	}
+}
+
+// wantExpires checks what Expires reports.
+func wantExpires(ms int64) cliStep {
+	return cliStep{name: fmt.Sprintf("Expires = %d", ms), peek: true, do: func(r *cliRig) error {
+		r.t.Helper()
+		if got := r.s.Expires(); got != ms {
+			r.t.Errorf("Expires() = %d, want %d", got, ms)
+		}
+		return nil
+	}}
+}
+
+func creauth(token string) func(r *cliRig) error {
+	return func(r *cliRig) error { r.s.Reauthenticate(token); return nil }
 }
 
 func cliFail(code usync.Code, cursor uint64) cliWant {
@@ -459,7 +541,7 @@ func runClient(t *testing.T, cursor uint64, steps []cliStep) *cliRig {
 			continue
 		}
 		rd := r.s.Ready()
-		got := cliWant{Err: codeOf(err), Observe: rd.Observe, Acked: rd.Acked, Apply: rd.Apply, Rejected: rd.Rejected,
+		got := cliWant{Err: codeOf(err), Observe: rd.Observe, Authed: rd.Authenticated, Acked: rd.Acked, Apply: rd.Apply, Rejected: rd.Rejected,
 			Send: sessWireAll(t, r.codec, rd.Send), Close: closeCode(rd.Close), Cursor: r.s.Cursor()}
 		if diff := cmp.Diff(st.want, got, sessCmpOpts); diff != "" {
 			t.Fatalf("step %d (%s): error, Ready and cursor (-want +got):\n%s", i, st.name, diff)
@@ -592,6 +674,50 @@ func TestClientSession_Transcripts(t *testing.T) {
 				return nil
 			}},
 			cliStep{name: "heartbeat", do: func(r *cliRig) error { r.s.Ping(11); return nil }, want: cliWant{Send: []usync.Message{&usync.Ping{Nonce: 11}}}},
+		)},
+		{name: "Welcome says when the token expires", steps: []cliStep{
+			{name: "Start", do: func(r *cliRig) error { r.s.Start(); return nil }, want: cliWant{Send: []usync.Message{
+				&usync.Hello{Versions: []uint16{1}, Site: siteA, Token: "tok", SchemaVersion: 3, Credits: 2},
+			}}},
+			wantExpires(0),
+			{name: "Welcome", do: sin(&usync.Welcome{Version: 1, ServerTime: sessServerTime, Limits: defaultLimits, Expires: 1_700_000_060_000}),
+				want: cliWant{Observe: sessServerTime, Authed: true}},
+			wantExpires(1_700_000_060_000),
+		}},
+		{name: "Reauthenticate, then AuthOK with the new expiry", steps: append(cliOpen(0, 0),
+			cliStep{name: "Reauthenticate", do: creauth("tok2"), want: cliWant{Send: []usync.Message{&usync.Auth{Token: "tok2"}}}},
+			cliStep{name: "Push 1 meanwhile", do: cpush(txs(siteA, 1)...), want: cliWant{Send: []usync.Message{push(txs(siteA, 1)...)}}},
+			cliStep{name: "AuthOK", do: sin(&usync.AuthOK{Expires: 1_700_000_120_000}), want: cliWant{Authed: true}},
+			wantExpires(1_700_000_120_000),
+			cliStep{name: "Ack 1", do: sin(&usync.Ack{HighWater: 1, Seqs: []uint64{1}}), want: cliWant{Acked: 1}},
+			cliStep{name: "Reauthenticate twice", do: func(r *cliRig) error { r.s.Reauthenticate("tok3"); r.s.Reauthenticate("tok4"); return nil },
+				want: cliWant{Send: []usync.Message{&usync.Auth{Token: "tok3"}, &usync.Auth{Token: "tok4"}}}},
+			cliStep{name: "AuthOK (never expires)", do: sin(&usync.AuthOK{}), want: cliWant{Authed: true}},
+			wantExpires(0),
+			cliStep{name: "AuthOK", do: sin(&usync.AuthOK{Expires: 7}), want: cliWant{Authed: true}},
+			cliStep{name: "AuthOK with none in flight", do: sin(&usync.AuthOK{Expires: 8}), want: cliFail(usync.CodeUnexpected, 0)},
+			wantExpires(7),
+		)},
+		{name: "Reauthenticate before Welcome does nothing", steps: []cliStep{
+			{name: "Reauthenticate", do: creauth("tok2")},
+			{name: "Start", do: func(r *cliRig) error { r.s.Start(); return nil }, want: cliWant{Send: []usync.Message{
+				&usync.Hello{Versions: []uint16{1}, Site: siteA, Token: "tok", SchemaVersion: 3, Credits: 2},
+			}}},
+			{name: "Reauthenticate", do: creauth("tok2")},
+		}},
+		{name: "AuthOK before Welcome", steps: []cliStep{
+			{name: "AuthOK", do: sin(&usync.AuthOK{Expires: 1}), want: cliFail(usync.CodeUnexpected, 0)},
+		}},
+		{name: "AuthOK with no Auth in flight", steps: append(cliOpen(0, 0),
+			cliStep{name: "AuthOK", do: sin(&usync.AuthOK{Expires: 1}), want: cliFail(usync.CodeUnexpected, 0)},
+		)},
+		{name: "a refused Auth: the server's Error closes the session", steps: append(cliOpen(0, 0),
+			cliStep{name: "Reauthenticate", do: creauth("other tenant"), want: cliWant{Send: []usync.Message{&usync.Auth{Token: "other tenant"}}}},
+			cliStep{name: "Error", do: sin(errMsg(usync.CodeForbidden)), want: cliWant{Close: usync.CodeForbidden}},
+			cliStep{name: "Reauthenticate after close", do: creauth("tok3")},
+		)},
+		{name: "Auth from a server", steps: append(cliOpen(0, 0),
+			cliStep{name: "Auth", do: sin(&usync.Auth{Token: "tok"}), want: cliFail(usync.CodeUnexpected, 0)},
 		)},
 		{name: "Fail", steps: append(cliOpen(0, 0),
 			cliStep{name: "Fail", do: func(r *cliRig) error { r.s.Fail(usync.Errorf(usync.CodeClockDrift, "far")); return nil },

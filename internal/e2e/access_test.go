@@ -90,10 +90,10 @@ func TestRules_OwnerOnly(t *testing.T) {
 	before, _ := e.log.RowsHash(ctx, "t1")
 
 	must(bob.Collection("todos").Put(ctx, "a1", map[string]any{"owner": "alice", "title": "bob was here"})) // 1: not his row
-	must(bob.Collection("todos").Delete(ctx, "a1"))                                                        // 2: not his row
-	must(bob.Collection("todos").Put(ctx, "b1", map[string]any{"title": "no owner"}))                      // 3: new row without owner
-	must(bob.Collection("todos").Put(ctx, "b2", map[string]any{"owner": "alice", "title": "framed"}))      // 4: for someone else
-	must(bob.Collection("config").Put(ctx, "c1", map[string]any{"theme": "dark"}))                         // 5: read-only
+	must(bob.Collection("todos").Delete(ctx, "a1"))                                                         // 2: not his row
+	must(bob.Collection("todos").Put(ctx, "b1", map[string]any{"title": "no owner"}))                       // 3: new row without owner
+	must(bob.Collection("todos").Put(ctx, "b2", map[string]any{"owner": "alice", "title": "framed"}))       // 4: for someone else
+	must(bob.Collection("config").Put(ctx, "c1", map[string]any{"theme": "dark"}))                          // 5: read-only
 	syncCtx(t, bob)
 	rej, err := bob.Rejections(ctx, 0, 0)
 	if err != nil {

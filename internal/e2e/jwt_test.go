@@ -21,8 +21,8 @@ import (
 
 // With JWTs: a token that expires on a live connection closes it with
 // CodeTokenExpired and nothing is appended after; a client with a token
-// source reconnects with a fresh token by itself; a token for another
-// tenant never sees this one's data.
+// source gets fresh tokens by itself; a token for another tenant never
+// sees this one's data.
 func TestSync_JWT(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -88,7 +88,8 @@ func TestSync_JWT(t *testing.T) {
 		c2.Close()
 	}
 
-	// A client with a token source: short tokens, refreshed by reconnecting.
+	// A client with a token source: short tokens, renewed before they
+	// expire (see reauth_test.go).
 	var issued atomic.Int32
 	c, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "c.db"), Server: url,
 		TokenSource: func(context.Context) (string, error) { issued.Add(1); return token("acme", 2*time.Second), nil },
