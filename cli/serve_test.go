@@ -143,7 +143,9 @@ func TestTenantCommand(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"tenant", "create", "acme", "--ops-per-sec", "7", "--postgres", dsn}, "created tenant acme"},
+		{[]string{"tenant", "create", "acme", "--ops-per-sec", "7", "--max-rows", "100", "--postgres", dsn}, "created tenant acme"},
+		{[]string{"tenant", "limits", "acme", "--max-bytes", "5000", "--retention-days", "30", "--postgres", dsn}, "ops/s 7, rows 100, bytes 5000, retention 30 days"},
+		{[]string{"tenant", "list", "--postgres", dsn}, "30d"},
 		{[]string{"tenant", "suspend", "acme", "--postgres", dsn}, "tenant acme suspended"},
 		{[]string{"tenant", "list", "--postgres", dsn}, "acme"},
 		{[]string{"tenant", "resume", "acme", "--postgres", dsn}, "tenant acme resumed"},
@@ -158,7 +160,7 @@ func TestTenantCommand(t *testing.T) {
 			t.Fatalf("uno %v: %v, %q; want %q", tc.args, err, out.String(), tc.want)
 		}
 	}
-	for _, bad := range [][]string{{"tenant", "list"}, {"tenant", "create", "--postgres", dsn}, {"tenant", "delete", "nobody", "--postgres", dsn}, {"tenant", "frob", "x", "--postgres", dsn}} {
+	for _, bad := range [][]string{{"tenant", "list"}, {"tenant", "create", "--postgres", dsn}, {"tenant", "delete", "nobody", "--postgres", dsn}, {"tenant", "frob", "x", "--postgres", dsn}, {"tenant", "limits", "acme", "--max-rows", "-1", "--postgres", dsn}, {"tenant", "limits", "nobody", "--postgres", dsn}} {
 		if err := run(t.Context(), bad); err == nil {
 			t.Errorf("uno %v succeeded", bad)
 		}

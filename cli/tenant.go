@@ -11,14 +11,18 @@ import (
 
 func tenantCmd() *cobra.Command {
 	var dsn string
-	var opsPerSec int
+	var lim server.Tenant
 	cmd := &cobra.Command{
-		Use:   "tenant create ID|list|suspend ID|resume ID|delete ID|export ID",
+		Use:   "tenant create ID|list|limits ID|suspend ID|resume ID|delete ID|export ID",
 		Short: "Administer the tenant registry in Postgres",
-		Long: `Creates, lists, suspends, resumes, deletes (with all their data) and exports
-(the log as JSON lines) tenants in the Postgres registry that uno serve
---registry enforces: unregistered and suspended tenants are refused, and
---ops-per-sec caps a tenant's pushed transactions per second per node.`,
+		Long: `Creates, lists, sets the limits of, suspends, resumes, deletes (with all
+their data) and exports (the log as JSON lines) tenants in the Postgres
+registry that uno serve --registry enforces: unregistered and suspended
+tenants are refused; --ops-per-sec caps a tenant's pushed transactions per
+second per node; --max-rows and --max-bytes cap its read model (pushes
+over them are refused with code 1205); --retention-days has the server
+delete older log entries (clients behind them bootstrap again). limits
+changes only the flags given; sessions opened after it see the change.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dsn == "" {
@@ -46,23 +50,49 @@ func tenantCmd() *cobra.Command {
 				if err := needID(); err != nil {
 					return err
 				}
-				if err := reg.Create(ctx, server.Tenant{ID: id, OpsPerSec: opsPerSec}); err != nil {
+				lim.ID = id
+				if err := reg.Create(ctx, lim); err != nil {
 					return err
 				}
 				fmt.Fprintf(out, "created tenant %s\n", id)
+			case "limits":
+				if err := needID(); err != nil {
+					return err
+				}
+				t, err := reg.Tenant(ctx, id)
+				if err != nil {
+					return err
+				}
+				f := cmd.Flags()
+				if f.Changed("ops-per-sec") {
+					t.OpsPerSec = lim.OpsPerSec
+				}
+				if f.Changed("max-rows") {
+					t.MaxRows = lim.MaxRows
+				}
+				if f.Changed("max-bytes") {
+					t.MaxBytes = lim.MaxBytes
+				}
+				if f.Changed("retention-days") {
+					t.RetentionDays = lim.RetentionDays
+				}
+				if err := reg.SetLimits(ctx, t); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "tenant %s: ops/s %d, rows %d, bytes %d, retention %d days (0: none)\n", id, t.OpsPerSec, t.MaxRows, t.MaxBytes, t.RetentionDays)
 			case "list":
 				ts, err := reg.List(ctx)
 				if err != nil {
 					return err
 				}
 				w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "TENANT\tSTATUS\tOPS/S\tCREATED")
+				fmt.Fprintln(w, "TENANT\tSTATUS\tOPS/S\tMAX ROWS\tMAX BYTES\tRETENTION\tCREATED")
 				for _, t := range ts {
 					status := "active"
 					if t.Suspended {
 						status = "suspended"
 					}
-					fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", t.ID, status, t.OpsPerSec, t.CreatedAt.Format("2006-01-02 15:04"))
+					fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%dd\t%s\n", t.ID, status, t.OpsPerSec, t.MaxRows, t.MaxBytes, t.RetentionDays, t.CreatedAt.Format("2006-01-02 15:04"))
 				}
 				return w.Flush()
 			case "suspend", "resume":
@@ -89,12 +119,15 @@ func tenantCmd() *cobra.Command {
 					return err
 				}
 			default:
-				return fmt.Errorf("unknown tenant command %q: want create, list, suspend, resume, delete or export", args[0])
+				return fmt.Errorf("unknown tenant command %q: want create, list, limits, suspend, resume, delete or export", args[0])
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dsn, "postgres", "", "the database's DSN (as the tables' owner for delete and export)")
-	cmd.Flags().IntVar(&opsPerSec, "ops-per-sec", 0, "create: cap on pushed transactions per second per node (0: none)")
+	cmd.Flags().IntVar(&lim.OpsPerSec, "ops-per-sec", 0, "create, limits: cap on pushed transactions per second per node (0: none)")
+	cmd.Flags().Int64Var(&lim.MaxRows, "max-rows", 0, "create, limits: cap on the rows of the tenant's read model (0: none)")
+	cmd.Flags().Int64Var(&lim.MaxBytes, "max-bytes", 0, "create, limits: cap on the bytes of the tenant's row states (0: none)")
+	cmd.Flags().IntVar(&lim.RetentionDays, "retention-days", 0, "create, limits: delete log entries older than this (0: keep forever)")
 	return cmd
 }

@@ -220,8 +220,11 @@ func (c *conn) ready(ctx context.Context) error {
 				c.sess.Advance(rd)
 				continue
 			}
-			txs, rejects := c.validate(ctx, rd.Append)
-			seqs, err := c.s.cfg.Log.Append(ctx, c.tenant, txs)
+			txs, rejects, err := c.validate(ctx, rd.Append)
+			var seqs []uint64
+			if err == nil {
+				seqs, err = c.s.cfg.Log.Append(ctx, c.tenant, txs)
+			}
 			if err == nil && len(rejects) > 0 {
 				err = c.reject(ctx, rejects)
 			}
@@ -298,7 +301,17 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 	logStart := uint64(1)
 	var after crdt.RowKey
 	resubscribe := false
-	if _, ok := c.s.cfg.Log.(Snapshotter); ok && h.Resubscribe && h.Cursor > 0 && h.Cursor <= head {
+	// A cursor older than the log's oldest entry (retention forgot the
+	// ones after it) bootstraps from the read model as a fresh one does.
+	first := uint64(1)
+	if ls, ok := c.s.cfg.Log.(logStarter); ok {
+		if first, err = ls.LogStart(ctx, tenant); err != nil {
+			c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "read log start: %v", err))
+			return nil
+		}
+	}
+	behind := h.Cursor > 0 && h.Cursor+1 < first
+	if _, ok := c.s.cfg.Log.(Snapshotter); ok && h.Resubscribe && h.Cursor > 0 && h.Cursor <= head && !behind {
 		// The replica holds Previous up to its cursor: send the rows the
 		// new subscriptions add, as they are now, then the log from the
 		// cursor (entries it repeats are joins, idempotent).
@@ -313,14 +326,14 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 			after = r.After
 		}
 		c.s.m.resubscribes.Inc()
-	} else if sn, ok := c.s.cfg.Log.(Snapshotter); ok && h.Cursor == 0 && head > 0 {
+	} else if sn, ok := c.s.cfg.Log.(Snapshotter); ok && (h.Cursor == 0 || behind) && head > 0 {
 		rows, bytes, err := sn.SnapshotSize(ctx, tenant)
 		if err != nil {
 			c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "snapshot size: %v", err))
 			return nil
 		}
 		c.snap = &usync.Snapshot{Seq: head, TotalRows: rows, TotalBytes: bytes}
-		if r := h.Resume; r.Seq > 0 && r.Seq <= head && r.After != (crdt.RowKey{}) {
+		if r := h.Resume; r.Seq > 0 && r.Seq <= head && r.Seq+1 >= first && r.After != (crdt.RowKey{}) {
 			c.snap.Seq, after = r.Seq, r.After
 			c.s.m.resumes.Inc()
 		} else {
@@ -376,24 +389,34 @@ type rejection struct {
 	why  string
 }
 
-// validate runs the write rule on each transaction. It returns the
-// transactions to append, with each refused one replaced by an empty
-// transaction of the same site and seq, and the refusals.
-func (c *conn) validate(ctx context.Context, txs []crdt.Tx) ([]crdt.Tx, []rejection) {
-	if c.s.cfg.Validate == nil && len(c.s.cfg.Rules) == 0 {
-		return txs, nil
+// validate runs the quotas, the rules and the write hook on each
+// transaction. It returns the transactions to append, with each refused
+// one replaced by an empty transaction of the same site and seq, and the
+// refusals; an error when they could not be checked.
+func (c *conn) validate(ctx context.Context, txs []crdt.Tx) ([]crdt.Tx, []rejection, error) {
+	if c.s.cfg.Validate == nil && len(c.s.cfg.Rules) == 0 && c.limits.MaxRows == 0 && c.limits.MaxBytes == 0 {
+		return txs, nil, nil
 	}
 	ctx = context.WithValue(ctx, userKey{}, c.user)
 	var out []crdt.Tx
 	var rejects []rejection
 	owners := map[crdt.RowKey][]byte{}
+	var quota quotaState
 	for i := range txs {
-		err := c.checkRules(ctx, &txs[i], owners)
+		err := c.checkQuota(ctx, &txs[i], &quota)
+		if err == nil {
+			err = c.checkRules(ctx, &txs[i], owners)
+		}
 		if err == nil && c.s.cfg.Validate != nil {
 			err = c.s.cfg.Validate(ctx, c.tenant, &txs[i])
 		}
 		if err == nil {
 			continue
+		}
+		if se := (*usync.Error)(nil); errors.As(err, &se) && (se.Code == usync.CodeUnavailable || se.Code == usync.CodeInternal) {
+			// The rules could not be checked: fail the push (the client
+			// retries it) rather than refuse the transaction for good.
+			return nil, nil, err
 		}
 		if out == nil {
 			out = append([]crdt.Tx(nil), txs...)
@@ -407,9 +430,9 @@ func (c *conn) validate(ctx context.Context, txs []crdt.Tx) ([]crdt.Tx, []reject
 		rejects = append(rejects, rejection{tx: &txs[i], code: code, why: err.Error()})
 	}
 	if out == nil {
-		return txs, nil
+		return txs, nil, nil
 	}
-	return out, rejects
+	return out, rejects, nil
 }
 
 // reject tells the client of each refused transaction, with the server's
@@ -523,6 +546,12 @@ func (c *conn) deliver(ctx context.Context) error {
 		}
 		if len(chs) == 0 {
 			return nil
+		}
+		if chs[0].Seq != from+1 {
+			// Retention forgot entries after the cursor while the client
+			// was connected: it must bootstrap again.
+			c.sess.Fail(usync.Errorf(usync.CodeResync, "the log no longer holds the entries after %d: reconnect to bootstrap", from))
+			return c.ready(ctx)
 		}
 		if head, err := c.s.cfg.Log.Head(ctx, c.tenant); err == nil {
 			c.s.m.lag.Observe(float64(head - from))

@@ -23,6 +23,7 @@ type metrics struct {
 	snapshotRows prometheus.Counter
 	resumes      prometheus.Counter
 	resubscribes prometheus.Counter
+	retained     prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -66,6 +67,9 @@ func newMetrics() *metrics {
 		snapshotRows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "uno_snapshot_rows_total", Help: "Rows sent in bootstrap snapshots.",
 		}),
+		retained: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "uno_retention_deleted_total", Help: "Log entries deleted by tenants' retention.",
+		}),
 		resubscribes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "uno_resubscribes_total", Help: "Sessions that changed their subscriptions and were sent just the rows added.",
 		}),
@@ -73,7 +77,7 @@ func newMetrics() *metrics {
 			Name: "uno_snapshot_resumes_total", Help: "Bootstraps resumed after an interruption.",
 		}),
 	}
-	m.reg.MustRegister(m.connections, m.accepted, m.reauths, m.pushes, m.acks, m.appended, m.rejects, m.delivered, m.lag, m.bytesIn, m.bytesOut, m.snapshotRows, m.resumes, m.resubscribes,
+	m.reg.MustRegister(m.connections, m.accepted, m.reauths, m.pushes, m.acks, m.appended, m.rejects, m.delivered, m.lag, m.bytesIn, m.bytesOut, m.snapshotRows, m.resumes, m.resubscribes, m.retained,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

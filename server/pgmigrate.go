@@ -84,6 +84,8 @@ var pgMigrations = []pgMigration{
 				seq        bigint NOT NULL,
 				PRIMARY KEY (tenant_id, projection)
 			)`,
+			// When each entry was appended, for retention.
+			`ALTER TABLE uno_events ADD COLUMN appended_at timestamptz NOT NULL DEFAULT now()`,
 			`ALTER TABLE uno_tenants
 				ADD COLUMN max_rows       bigint  NOT NULL DEFAULT 0 CHECK (max_rows >= 0),
 				ADD COLUMN max_bytes      bigint  NOT NULL DEFAULT 0 CHECK (max_bytes >= 0),
@@ -93,6 +95,7 @@ var pgMigrations = []pgMigration{
 		down: []string{
 			`ALTER TABLE uno_tenants DROP COLUMN max_rows, DROP COLUMN max_bytes, DROP COLUMN retention_days`,
 			`DROP TABLE uno_checkpoints`,
+			`ALTER TABLE uno_events DROP COLUMN appended_at`,
 			`ALTER TABLE uno_rows DROP COLUMN doc`,
 			`ALTER TABLE uno_rows ALTER COLUMN coll TYPE text COLLATE "default", ALTER COLUMN id TYPE text COLLATE "default"`,
 		},

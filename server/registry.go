@@ -22,7 +22,26 @@ type Tenant struct {
 	// OpsPerSec caps the transactions a tenant may push per second, per
 	// server node (0: no cap).
 	OpsPerSec int
-	CreatedAt time.Time
+	// MaxRows and MaxBytes cap the rows the tenant's read model holds and
+	// their merge states' bytes (0: no cap). A push that would go over is
+	// refused with CodeQuotaExceeded. Sizes are checked as of a few
+	// seconds ago, so a burst can overshoot by what arrives meanwhile.
+	MaxRows, MaxBytes int64
+	// RetentionDays is how long log entries are kept (0: forever). Older
+	// ones are deleted once every projection has folded them; a client
+	// whose cursor falls behind the log bootstraps from a snapshot.
+	RetentionDays int
+	CreatedAt     time.Time
+}
+
+func (t *Tenant) validate() error {
+	if err := validTenant(t.ID); err != nil {
+		return fmt.Errorf("%w: %q", err, t.ID)
+	}
+	if t.OpsPerSec < 0 || t.MaxRows < 0 || t.MaxBytes < 0 || t.RetentionDays < 0 {
+		return errors.New("tenant registry: limits must not be negative (0: no limit)")
+	}
+	return nil
 }
 
 // ErrUnknownTenant reports a tenant the registry does not hold.
@@ -57,8 +76,8 @@ func (r *PGRegistry) Close() { r.pool.Close() }
 func (r *PGRegistry) Tenant(ctx context.Context, id string) (Tenant, error) {
 	t := Tenant{ID: id}
 	var status string
-	err := r.pool.QueryRow(ctx, `SELECT status, ops_per_sec, created_at FROM uno_tenants WHERE tenant_id = $1`, id).
-		Scan(&status, &t.OpsPerSec, &t.CreatedAt)
+	err := r.pool.QueryRow(ctx, `SELECT status, ops_per_sec, max_rows, max_bytes, retention_days, created_at FROM uno_tenants WHERE tenant_id = $1`, id).
+		Scan(&status, &t.OpsPerSec, &t.MaxRows, &t.MaxBytes, &t.RetentionDays, &t.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Tenant{}, fmt.Errorf("%w: %q", ErrUnknownTenant, id)
 	}
@@ -71,22 +90,37 @@ func (r *PGRegistry) Tenant(ctx context.Context, id string) (Tenant, error) {
 
 // Create adds a tenant.
 func (r *PGRegistry) Create(ctx context.Context, t Tenant) error {
-	if err := validTenant(t.ID); err != nil {
-		return fmt.Errorf("%w: %q", err, t.ID)
+	if err := t.validate(); err != nil {
+		return err
 	}
-	if t.OpsPerSec < 0 {
-		return errors.New("tenant registry: ops per second must not be negative (0: no limit)")
-	}
-	_, err := r.pool.Exec(ctx, `INSERT INTO uno_tenants (tenant_id, ops_per_sec) VALUES ($1, $2)`, t.ID, t.OpsPerSec)
+	_, err := r.pool.Exec(ctx, `INSERT INTO uno_tenants (tenant_id, ops_per_sec, max_rows, max_bytes, retention_days) VALUES ($1, $2, $3, $4, $5)`,
+		t.ID, t.OpsPerSec, t.MaxRows, t.MaxBytes, t.RetentionDays)
 	if err != nil {
 		return fmt.Errorf("create tenant %q: %w", t.ID, err)
 	}
 	return nil
 }
 
+// SetLimits changes a tenant's limits (OpsPerSec, MaxRows, MaxBytes,
+// RetentionDays) to t's. Sessions opened after it see them.
+func (r *PGRegistry) SetLimits(ctx context.Context, t Tenant) error {
+	if err := t.validate(); err != nil {
+		return err
+	}
+	tag, err := r.pool.Exec(ctx, `UPDATE uno_tenants SET ops_per_sec = $2, max_rows = $3, max_bytes = $4, retention_days = $5 WHERE tenant_id = $1`,
+		t.ID, t.OpsPerSec, t.MaxRows, t.MaxBytes, t.RetentionDays)
+	if err != nil {
+		return fmt.Errorf("set limits of tenant %q: %w", t.ID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: %q", ErrUnknownTenant, t.ID)
+	}
+	return nil
+}
+
 // List returns every tenant, by ID.
 func (r *PGRegistry) List(ctx context.Context) ([]Tenant, error) {
-	rows, err := r.pool.Query(ctx, `SELECT tenant_id, status, ops_per_sec, created_at FROM uno_tenants ORDER BY tenant_id`)
+	rows, err := r.pool.Query(ctx, `SELECT tenant_id, status, ops_per_sec, max_rows, max_bytes, retention_days, created_at FROM uno_tenants ORDER BY tenant_id`)
 	if err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}
@@ -95,7 +129,7 @@ func (r *PGRegistry) List(ctx context.Context) ([]Tenant, error) {
 	for rows.Next() {
 		var t Tenant
 		var status string
-		if err := rows.Scan(&t.ID, &status, &t.OpsPerSec, &t.CreatedAt); err != nil {
+		if err := rows.Scan(&t.ID, &status, &t.OpsPerSec, &t.MaxRows, &t.MaxBytes, &t.RetentionDays, &t.CreatedAt); err != nil {
 			return nil, err
 		}
 		t.Suspended = status == "suspended"
@@ -128,8 +162,19 @@ func (r *PGRegistry) Delete(ctx context.Context, id string) error {
 		if _, err := tx.Exec(ctx, `SELECT set_config('uno.tenant', $1, true)`, id); err != nil {
 			return err
 		}
-		for _, t := range tenantTables {
-			if _, err := tx.Exec(ctx, `DELETE FROM `+t+` WHERE tenant_id = $1`, id); err != nil {
+		// Every tenant table: the log's and the projections'.
+		rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_class c
+			WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND c.relname <> 'uno_tenants'
+			AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)`)
+		if err != nil {
+			return err
+		}
+		tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, t := range tables {
+			if _, err := tx.Exec(ctx, `DELETE FROM `+pgx.Identifier{t}.Sanitize()+` WHERE tenant_id = $1`, id); err != nil {
 				return fmt.Errorf("delete tenant %q: %s: %w", id, t, err)
 			}
 		}

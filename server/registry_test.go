@@ -48,6 +48,19 @@ func TestPGRegistry(t *testing.T) {
 	if err := reg.SetSuspended(ctx, "acme", false); err != nil {
 		t.Fatal(err)
 	}
+	limits := server.Tenant{ID: "acme", OpsPerSec: 10, MaxRows: 1000, MaxBytes: 1 << 20, RetentionDays: 30}
+	if err := reg.SetLimits(ctx, limits); err != nil {
+		t.Fatal(err)
+	}
+	if tn, err := reg.Tenant(ctx, "acme"); err != nil || tn.OpsPerSec != 10 || tn.MaxRows != 1000 || tn.MaxBytes != 1<<20 || tn.RetentionDays != 30 {
+		t.Fatalf("after SetLimits: %+v, %v", tn, err)
+	}
+	if err := reg.SetLimits(ctx, server.Tenant{ID: "acme", MaxRows: -1}); err == nil {
+		t.Fatal("a negative quota was accepted")
+	}
+	if err := reg.SetLimits(ctx, server.Tenant{ID: "nobody"}); !errors.Is(err, server.ErrUnknownTenant) {
+		t.Fatalf("limits of an unknown tenant: %v", err)
+	}
 	if _, err := reg.Tenant(ctx, "nobody"); !errors.Is(err, server.ErrUnknownTenant) {
 		t.Fatalf("unknown tenant: %v", err)
 	}

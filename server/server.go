@@ -58,6 +58,10 @@ type Config struct {
 	// example: only a row's owner may write it). Refused writes are
 	// rejected as Validate's are, with CodeForbidden.
 	Rules map[string]Rule
+	// RetentionInterval is how often the server deletes log entries older
+	// than their tenants' retention (with a Registry that lists tenants and
+	// the Postgres log). Default 1h.
+	RetentionInterval time.Duration
 	// Now returns the time; default time.Now.
 	Now func() time.Time
 	// Logger receives diagnostics; default discard.
@@ -86,6 +90,9 @@ func (c *Config) validate() error {
 	if c.StallTimeout <= 0 {
 		c.StallTimeout = time.Minute
 	}
+	if c.RetentionInterval <= 0 {
+		c.RetentionInterval = time.Hour
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -106,6 +113,7 @@ type Server struct {
 	conns atomic.Int64
 	m     *metrics
 	rate  rateLimiter
+	sizes sizeCache                        // tenants' sizes, for quotas
 	cache *ristretto.Cache[string, []byte] // query results
 
 	mu     gosync.Mutex // guards closed and wg.Add against Close's wg.Wait
@@ -130,6 +138,11 @@ func New(cfg Config) (*Server, error) {
 	if s.cache, err = newQueryCache(s.m); err != nil {
 		cancel()
 		return nil, err
+	}
+	_, canList := cfg.Registry.(lister)
+	if _, canForget := cfg.Log.(retainer); canList && canForget {
+		s.wg.Add(1)
+		go s.retain()
 	}
 	s.mux.HandleFunc("GET /v1/sync", s.serveSync)
 	s.mux.HandleFunc("GET /v1/collections/{name}", s.serveQuery)

@@ -27,6 +27,7 @@ const (
 	CodeClockDrift         Code = 1202 // a timestamp too far in the future
 	CodeInvalidTx          Code = 1203 // a transaction refused by the server's rules
 	CodeWrongSite          Code = 1204 // a transaction from another site than the session's
+	CodeQuotaExceeded      Code = 1205 // a transaction over the tenant's row or byte quota
 	CodeResync             Code = 1300 // the cursor is older than the log: bootstrap from a snapshot
 	CodeSlowConsumer       Code = 1301 // the client fell behind: reconnect and resume from its cursor
 	CodeRateLimited        Code = 1302 // too many requests: back off
@@ -49,6 +50,7 @@ var codeNames = map[Code]string{
 	CodeClockDrift:         "clock drift",
 	CodeInvalidTx:          "invalid transaction",
 	CodeWrongSite:          "wrong site",
+	CodeQuotaExceeded:      "quota exceeded",
 	CodeResync:             "resync required",
 	CodeSlowConsumer:       "slow consumer",
 	CodeRateLimited:        "rate limited",
@@ -124,6 +126,7 @@ var (
 	ErrClockDrift         = &Error{Code: CodeClockDrift}
 	ErrInvalidTx          = &Error{Code: CodeInvalidTx}
 	ErrWrongSite          = &Error{Code: CodeWrongSite}
+	ErrQuotaExceeded      = &Error{Code: CodeQuotaExceeded}
 	ErrResync             = &Error{Code: CodeResync}
 	ErrSlowConsumer       = &Error{Code: CodeSlowConsumer}
 	ErrRateLimited        = &Error{Code: CodeRateLimited}

@@ -27,11 +27,12 @@ type testLog interface {
 
 // env is a running server and how to reach it.
 type env struct {
-	log  testLog
-	auth *server.DevAuth // the development token, unless cfg.Auth was given
-	url  string          // the sync endpoint, ws://
-	http string          // the server's base URL, http://
-	addr string          // host:port
+	log    testLog
+	server *server.Server
+	auth   *server.DevAuth // the development token, unless cfg.Auth was given
+	url    string          // the sync endpoint, ws://
+	http   string          // the server's base URL, http://
+	addr   string          // host:port
 }
 
 // startServer starts a server on the embedded log with a development token.
@@ -62,6 +63,7 @@ func startServerWith(t *testing.T, cfg server.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.server = srv
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 	e.http, e.addr = hs.URL, strings.TrimPrefix(hs.URL, "http://")
