@@ -14,6 +14,8 @@ import (
 
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/internal/pgtest"
+	"github.com/unosync/uno/server"
 	usync "github.com/unosync/uno/sync"
 )
 
@@ -22,13 +24,24 @@ import (
 // `uno serve` (its own process): the time until the client is up to date,
 // the bytes the server sent, and the client's peak RSS during the
 // bootstrap (the process's VmHWM, reset just before it).
-func Bootstrap(b *testing.B) {
+func Bootstrap(b *testing.B) { bootstrap(b, startServerProcess(b)) }
+
+// BootstrapPG is Bootstrap from `uno serve --postgres` on a throwaway
+// database: the snapshot is read from the Postgres rows read model.
+func BootstrapPG(b *testing.B) {
+	dsn := pgtest.NewDatabase(b)
+	if err := server.MigratePG(context.Background(), dsn, server.PGSchemaVersion); err != nil {
+		b.Fatal(err)
+	}
+	bootstrap(b, startServerProcess(b, "--postgres", pgtest.NewAppRole(b, dsn)))
+}
+
+func bootstrap(b *testing.B, srv *serverProcess) {
 	const batch = 1000
 	rows := 100_000
 	if v, err := strconv.Atoi(os.Getenv("UNO_BOOTSTRAP_ROWS")); err == nil && v > 0 {
 		rows = (v + batch - 1) / batch * batch
 	}
-	srv := startServerProcess(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	// Seed: one peer pushes 100,000 rows of three fields, 1,000 per Push.

@@ -96,7 +96,7 @@ type serverProcess struct {
 	token string
 }
 
-func startServerProcess(b *testing.B) *serverProcess {
+func startServerProcess(b *testing.B, args ...string) *serverProcess {
 	b.Helper()
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "uno")
@@ -109,7 +109,7 @@ func startServerProcess(b *testing.B) *serverProcess {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--data", filepath.Join(dir, "data"), "--log-level", "warn")
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--data", filepath.Join(dir, "data"), "--log-level", "warn"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)

@@ -22,6 +22,7 @@ func BenchmarkSyncUpdates(b *testing.B)   { SyncUpdates(b) }
 func BenchmarkRoom(b *testing.B)          { Room(b) }
 func BenchmarkPacedLatency(b *testing.B)  { PacedLatency(b) }
 func BenchmarkBootstrap(b *testing.B)     { Bootstrap(b) }
+func BenchmarkBootstrapPG(b *testing.B)   { BootstrapPG(b) }
 func BenchmarkPGIngest(b *testing.B)      { PGIngest(b) }
 func BenchmarkPGCopyCeiling(b *testing.B) { PGCopyCeiling(b) }
 func BenchmarkQueryPage(b *testing.B)     { QueryPage(b) }

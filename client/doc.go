@@ -41,6 +41,14 @@
 // TokenSource and renews it on the live connection before then, so short
 // tokens cost no reconnection. [Client.Reauthenticate] renews it at once.
 //
+// Config.Subscriptions and Config.Where narrow what the client receives
+// to some collections and, within them, to rows whose fields equal given
+// values (the server may narrow it further by its rules). The replica
+// records what it holds; when the configuration changes between runs the
+// server sends just the rows the new subscriptions add. A transaction the
+// server refuses (a rule, a quota, a write hook) is rolled back locally
+// and listed by [Client.Rejections] with its code.
+//
 // # Errors
 //
 // Bad input returns an error matching one of the Err variables

@@ -13,8 +13,22 @@
 // commit, newest entries kept in memory), and [PGLog] on Postgres (tenant
 // head-row lock, forced row-level security, LISTEN/NOTIFY wake-ups between
 // nodes, versioned migrations with [MigratePG]). Both keep the rows read
-// model — the merged state of every row — inline, in the append
-// transaction; new clients bootstrap from it in resumable chunks.
+// model — the merged state of every row, and its values as a JSON
+// document (jsonb on Postgres) — inline, in the append transaction; new
+// clients bootstrap from it in resumable chunks.
+//
+// # Read side
+//
+// The query API, GET /v1/collections/{name}, serves the rows read model:
+// equality filters on fields, order by the ID or a field (either way),
+// cursor pages, a live version as Server-Sent Events, hot results in a
+// ristretto cache keyed by the tenant's head (the rows model's
+// checkpoint). Applications add their own read models on Postgres as
+// [Projection]s: tables under the same row-level security and a fold over
+// the log, inline in the append or async with a checkpoint committed with
+// its changes; [RebuildProjection] replays the log into fresh copies and
+// swaps them in (uno projection rebuild). [PGLog.Retain] forgets entries
+// older than a tenant's retention once async projections folded them.
 //
 // # Sessions
 //
@@ -35,5 +49,13 @@
 // # Tenancy
 //
 // The tenant always comes from the token and is an explicit argument of
-// every log call, never taken from a payload or a context.
+// every log call, never taken from a payload or a context. Tokens may also
+// name a user ([Identity]): per-collection [Rule]s use it (read-only
+// collections, rows only their owner writes, rows only their owner
+// reads). A session receives what its scope admits: the collections it
+// subscribes to (all by default), with field filters; filtered rows travel
+// as whole states, so a row that comes into a filter arrives complete, and
+// a client that changes its subscriptions is sent just the rows they add.
+// With a [Registry], tenants have rate limits, row and byte quotas
+// (CodeQuotaExceeded) and a retention.
 package server
