@@ -15,20 +15,46 @@ import (
 	usync "github.com/unosync/uno/sync"
 )
 
-// The same offline-edits scenario through a server whose log is a real
-// Postgres: three clients converge, equal to the Postgres read model, and
-// a fourth bootstraps from its snapshot.
-func TestSync_Postgres(t *testing.T) {
+// pgEnv is a migrated throwaway Postgres database with a log opened as an
+// application role (under row-level security) and the registry opened as
+// the owner.
+type pgEnv struct {
+	admin string
+	log   *server.PGLog
+	reg   *server.PGRegistry
+}
+
+func newPG(t *testing.T, tenants ...server.Tenant) *pgEnv {
+	t.Helper()
 	ctx := context.Background()
 	admin := pgtest.NewDatabase(t)
 	if err := server.MigratePG(ctx, admin, server.PGSchemaVersion); err != nil {
 		t.Fatal(err)
 	}
+	reg, err := server.OpenPGRegistry(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reg.Close)
+	for _, tn := range tenants {
+		if err := reg.Create(ctx, tn); err != nil {
+			t.Fatal(err)
+		}
+	}
 	l, err := server.OpenPGLog(ctx, pgtest.NewAppRole(t, admin))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
+	return &pgEnv{admin: admin, log: l, reg: reg}
+}
+
+// The same offline-edits scenario through a server whose log is a real
+// Postgres: three clients converge, equal to the Postgres read model, and
+// a fourth bootstraps from its snapshot.
+func TestSync_Postgres(t *testing.T) {
+	ctx := context.Background()
+	l := newPG(t).log
 	e := startServerWith(t, server.Config{Log: l, BatchRows: 5})
 	cs := []*client.Client{e.client(t, "a", true), e.client(t, "b", true), e.client(t, "c", true)}
 	for round := range 3 {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/unosync/uno/client"
-	"github.com/unosync/uno/internal/pgtest"
 	"github.com/unosync/uno/server"
 	usync "github.com/unosync/uno/sync"
 )
@@ -20,25 +19,8 @@ import (
 // existing rows go on; its byte quota refuses every write once reached.
 func TestQuotas(t *testing.T) {
 	ctx := context.Background()
-	admin := pgtest.NewDatabase(t)
-	if err := server.MigratePG(ctx, admin, server.PGSchemaVersion); err != nil {
-		t.Fatal(err)
-	}
-	reg, err := server.OpenPGRegistry(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	for _, tn := range []server.Tenant{{ID: "small", MaxRows: 5}, {ID: "tiny", MaxBytes: 1}} {
-		if err := reg.Create(ctx, tn); err != nil {
-			t.Fatal(err)
-		}
-	}
-	l, err := server.OpenPGLog(ctx, pgtest.NewAppRole(t, admin))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	pg := newPG(t, server.Tenant{ID: "small", MaxRows: 5}, server.Tenant{ID: "tiny", MaxBytes: 1})
+	l, reg := pg.log, pg.reg
 	var skew atomic.Int64 // moves the server's clock, for the size cache
 	e := startServerWith(t, server.Config{Log: l, Auth: tenantByToken{}, Registry: reg, Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
 	open := func(token string) *client.Client {
@@ -102,23 +84,8 @@ func TestQuotas(t *testing.T) {
 // bootstraps again from the read model and converges, as does a new one.
 func TestRetention(t *testing.T) {
 	ctx := context.Background()
-	admin := pgtest.NewDatabase(t)
-	if err := server.MigratePG(ctx, admin, server.PGSchemaVersion); err != nil {
-		t.Fatal(err)
-	}
-	reg, err := server.OpenPGRegistry(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	if err := reg.Create(ctx, server.Tenant{ID: "acme", RetentionDays: 1}); err != nil {
-		t.Fatal(err)
-	}
-	l, err := server.OpenPGLog(ctx, pgtest.NewAppRole(t, admin))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	pg := newPG(t, server.Tenant{ID: "acme", RetentionDays: 1})
+	admin, l, reg := pg.admin, pg.log, pg.reg
 	var skew atomic.Int64 // moves the server's clock
 	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	e := startServerWith(t, server.Config{Log: l, Auth: tenantByToken{}, Registry: reg, Now: clock})

@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/unosync/uno/client"
-	"github.com/unosync/uno/internal/pgtest"
 	"github.com/unosync/uno/server"
 )
 
@@ -18,15 +17,8 @@ import (
 // rebuild of it from the log — states and JSON documents — equals it too.
 func TestReadModel_EqualsClientsAndRebuild(t *testing.T) {
 	ctx := context.Background()
-	admin := pgtest.NewDatabase(t)
-	if err := server.MigratePG(ctx, admin, server.PGSchemaVersion); err != nil {
-		t.Fatal(err)
-	}
-	l, err := server.OpenPGLog(ctx, pgtest.NewAppRole(t, admin))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	pg := newPG(t)
+	admin, l := pg.admin, pg.log
 	e := startServerWith(t, server.Config{Log: l, BatchRows: 7})
 	rng := rand.New(rand.NewPCG(7, 11))
 	cs := []*client.Client{e.client(t, "a", true), e.client(t, "b", true), e.client(t, "c", true)}
