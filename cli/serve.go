@@ -43,6 +43,17 @@ type serveOptions struct {
 	JWTKey         string   `json:"jwt-key"`
 	JWTAudience    string   `json:"jwt-aud"`
 	JWTIssuer      string   `json:"jwt-iss"`
+	// Rules are per-collection write and read rules, by collection
+	// (config file only), for example
+	// {"rules": {"todos": {"owner": "owner", "private_read": true}}}.
+	Rules map[string]ruleOptions `json:"rules"`
+}
+
+// ruleOptions is a server.Rule in the config file.
+type ruleOptions struct {
+	ReadOnly    bool   `json:"read_only"`
+	Owner       string `json:"owner"`
+	PrivateRead bool   `json:"private_read"`
 }
 
 func (o *serveOptions) validate() error {
@@ -63,6 +74,11 @@ func (o *serveOptions) validate() error {
 	}
 	if o.MaxMessage != 0 && o.MaxMessage < 1024 {
 		return fmt.Errorf("max-message-bytes %d: want at least 1024", o.MaxMessage)
+	}
+	for coll, r := range o.Rules {
+		if r.PrivateRead && r.Owner == "" {
+			return fmt.Errorf("rules: %s: private_read needs owner (the field naming each row's owner)", coll)
+		}
 	}
 	if o.MaxDrift != "" {
 		if d, err := time.ParseDuration(o.MaxDrift); err != nil || d <= 0 {
@@ -100,7 +116,11 @@ it survives restarts).
 
 Settings can also come from a JSON file (--config) whose keys are the flag
 names, for example {"addr": "0.0.0.0:8080", "max-push-txs": 500}; flags
-given on the command line win over it. Unknown keys are refused.`,
+given on the command line win over it. Unknown keys are refused. The file
+alone can set per-collection rules:
+{"rules": {"todos": {"owner": "owner", "private_read": true}, "plans": {"read_only": true}}}
+(owner: only the user named in that field writes a row; private_read:
+each user receives only their rows; read_only: no client writes).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if configPath != "" {
@@ -184,6 +204,10 @@ func serve(ctx context.Context, o serveOptions, app Options, out interface{ Writ
 		registry = reg
 	}
 	drift, _ := time.ParseDuration(o.MaxDrift) // validated; empty means the default
+	rules := map[string]server.Rule{}
+	for coll, r := range o.Rules {
+		rules[coll] = server.Rule{ReadOnly: r.ReadOnly, Owner: r.Owner, PrivateRead: r.PrivateRead}
+	}
 	srv, err := server.New(server.Config{
 		Log: log, Auth: auth, Logger: logger,
 		Codec:          usync.CodecConfig{MaxFrameBytes: o.MaxFrameBytes, MaxMessageBytes: o.MaxMessage},
@@ -193,6 +217,7 @@ func serve(ctx context.Context, o serveOptions, app Options, out interface{ Writ
 		BatchRows:      o.BatchRows,
 		MaxDrift:       drift,
 		Registry:       registry,
+		Rules:          rules,
 	})
 	if err != nil {
 		return err

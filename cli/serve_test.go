@@ -29,6 +29,8 @@ func TestServeOptions_Validate(t *testing.T) {
 		{"tiny message limit", func(o *serveOptions) { o.MaxMessage = 10 }, "max-message-bytes"},
 		{"bad drift", func(o *serveOptions) { o.MaxDrift = "soon" }, "max-drift"},
 		{"good drift", func(o *serveOptions) { o.MaxDrift = "2h" }, ""},
+		{"private read without owner", func(o *serveOptions) { o.Rules = map[string]ruleOptions{"notes": {PrivateRead: true}} }, "owner"},
+		{"owner rule", func(o *serveOptions) { o.Rules = map[string]ruleOptions{"notes": {Owner: "owner", PrivateRead: true}} }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,10 +54,10 @@ func TestLoadConfig(t *testing.T) {
 		return p
 	}
 	var o serveOptions
-	if err := loadConfig(write(`{"addr": "0.0.0.0:9000", "max-push-txs": 50, "origins": ["app.example"]}`), &o); err != nil {
+	if err := loadConfig(write(`{"addr": "0.0.0.0:9000", "max-push-txs": 50, "origins": ["app.example"], "rules": {"todos": {"owner": "by"}}}`), &o); err != nil {
 		t.Fatal(err)
 	}
-	if o.Addr != "0.0.0.0:9000" || o.MaxPushTxs != 50 || len(o.Origins) != 1 {
+	if o.Addr != "0.0.0.0:9000" || o.MaxPushTxs != 50 || len(o.Origins) != 1 || o.Rules["todos"].Owner != "by" {
 		t.Fatalf("loaded %+v", o)
 	}
 	if err := loadConfig(write(`{"adr": "x"}`), &o); err == nil || !strings.Contains(err.Error(), "unknown field") {
