@@ -1,0 +1,110 @@
+// Types of uno.js, the uno client for browsers.
+
+/** Numeric error codes: protocol codes are 1000–1999, client codes 2000–2099. */
+export declare const codes: Readonly<{
+  invalidName: 2001; invalidID: 2002; invalidValue: 2003; tooLarge: 2004;
+  unknownCollection: 2005; unknownField: 2006; kindMismatch: 2007; notFound: 2008;
+  closed: 2009; locked: 2010; badArgument: 2011; noServer: 2012; internal: 2099;
+  unauthorized: 1100; tokenExpired: 1101; forbidden: 1102; invalidTx: 1203; quotaExceeded: 1205;
+}>;
+
+/** Every rejected Promise of this module rejects with an UnoError. */
+export declare class UnoError extends Error {
+  readonly code: number;
+  constructor(code: number, message: string);
+}
+
+export type JSONValue = null | boolean | number | string | JSONValue[] | { [key: string]: JSONValue };
+
+export interface OpenOptions {
+  /** The database's name (one IndexedDB-backed SQLite database per name). */
+  name: string;
+  /** The sync endpoint, e.g. "ws://localhost:8080/v1/sync". Without it the database stays local. */
+  server?: string;
+  /** The token, or a function returning a fresh one (called at each connection and before expiry). */
+  token?: string | (() => string | Promise<string>);
+  /** Collections to receive from the server (default: all the token allows). */
+  subscriptions?: string[];
+  /** Field filters of subscribed collections, e.g. { todos: { list: "home" } }. */
+  where?: Record<string, Record<string, JSONValue>>;
+  /** Sync only when sync() is called. */
+  manualSync?: boolean;
+  /** Interval of heartbeats on an idle connection (default 15000). */
+  heartbeatMs?: number;
+  /** Where uno.wasm is (default: beside uno.js). */
+  wasmURL?: string | URL;
+}
+
+/** A row: its id and its fields' values; multi-value fields' concurrent values in _siblings. */
+export type Row = { id: string; _siblings?: Record<string, JSONValue[]> } & Record<string, JSONValue>;
+
+export type Condition = [field: string, op: "=" | "!=" | "<" | "<=" | ">" | ">=", value: JSONValue]
+  | { field: string; op: "=" | "!=" | "<" | "<=" | ">" | ">="; value: JSONValue };
+
+export interface Query {
+  where?: Condition[];
+  /** A field, or "id" (the default order). */
+  orderBy?: string;
+  desc?: boolean;
+  /** 0: no limit. */
+  limit?: number;
+}
+
+export interface Status {
+  state: "offline" | "connecting" | "syncing" | "upToDate";
+  /** Local transactions the server has not acknowledged. */
+  pending: number;
+  /** When the database was last up to date (Unix ms). */
+  lastSync?: number;
+  /** Why the last connection ended, and its code. */
+  error?: string;
+  errorCode?: number;
+  bootstrap: { Rows: number; TotalRows: number; Done: boolean };
+}
+
+export interface Rejection { ID: number; Seq: number; Code: number; Reason: string }
+
+export interface Collection {
+  readonly name: string;
+  put(id: string, doc: Record<string, JSONValue>): Promise<void>;
+  patch(id: string, fields: Record<string, JSONValue>): Promise<void>;
+  delete(id: string): Promise<void>;
+  increment(id: string, field: string, delta?: number): Promise<void>;
+  add(id: string, field: string, member: JSONValue): Promise<void>;
+  remove(id: string, field: string, member: JSONValue): Promise<void>;
+  /** Rejects with code notFound when there is no such row. */
+  get(id: string): Promise<Row>;
+  find(query?: Query): Promise<Row[]>;
+  /** Calls cb with the result now and after each change; returns a function that stops it. */
+  watch(query: Query | undefined, cb: (rows: Row[]) => void, onError?: (err: UnoError) => void): () => void;
+}
+
+export interface Transaction {
+  put(collection: string, id: string, doc: Record<string, JSONValue>): Transaction;
+  patch(collection: string, id: string, fields: Record<string, JSONValue>): Transaction;
+  delete(collection: string, id: string): Transaction;
+  increment(collection: string, id: string, field: string, delta?: number): Transaction;
+  add(collection: string, id: string, field: string, member: JSONValue): Transaction;
+  remove(collection: string, id: string, field: string, member: JSONValue): Transaction;
+  /** Applies the queued writes in one atomic local transaction. */
+  commit(): Promise<void>;
+}
+
+export interface Database {
+  collection(name: string): Collection;
+  transaction(): Transaction;
+  sync(): Promise<void>;
+  pending(): Promise<number>;
+  status(): Promise<Status>;
+  /** The replica's canonical state hash (hex). */
+  hash(): Promise<string>;
+  conflicts(after?: number, limit?: number): Promise<unknown[]>;
+  rejections(after?: number, limit?: number): Promise<Rejection[]>;
+  onStatus(cb: (s: Status) => void): () => void;
+  close(): Promise<void>;
+}
+
+/** Loads uno.wasm (once); open calls it. */
+export declare function load(wasmURL?: string | URL): Promise<unknown>;
+/** Opens the database; rejects with code locked when another tab has it open. */
+export declare function open(options: OpenOptions): Promise<Database>;

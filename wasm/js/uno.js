@@ -1,0 +1,217 @@
+// uno: the offline-first sync engine's client for browsers. The uno client
+// (Go, compiled to WebAssembly) keeps a SQLite database in IndexedDB, so
+// every read and write works offline and survives reloads; with a server
+// it syncs in the background over a WebSocket. See uno.d.ts for the types.
+//
+//   import { open } from './uno.js';
+//   const db = await open({ name: 'todos', server: 'ws://localhost:8080/v1/sync', token });
+//   await db.collection('todos').put('t1', { title: 'Buy milk', done: false });
+//   db.collection('todos').watch({ orderBy: 'title' }, (rows) => render(rows));
+
+/** Error codes of errors that are not protocol errors (those are 1000–1999). */
+export const codes = Object.freeze({
+  invalidName: 2001, invalidID: 2002, invalidValue: 2003, tooLarge: 2004,
+  unknownCollection: 2005, unknownField: 2006, kindMismatch: 2007, notFound: 2008,
+  closed: 2009, locked: 2010, badArgument: 2011, noServer: 2012, internal: 2099,
+  // Protocol codes a web app meets most.
+  unauthorized: 1100, tokenExpired: 1101, forbidden: 1102, invalidTx: 1203, quotaExceeded: 1205,
+});
+
+/** An Error with the numeric code of what went wrong. */
+export class UnoError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'UnoError';
+    this.code = code;
+  }
+}
+
+function wrap(e) {
+  if (e instanceof Error) return e;
+  return new UnoError(e?.code ?? codes.internal, e?.message ?? String(e));
+}
+
+let loading = null;
+
+/**
+ * Loads the WebAssembly client once. wasmURL defaults to uno.wasm beside
+ * this module; wasm_exec.js (Go's loader) must be loaded first or sit
+ * beside this module as wasm_exec.js.
+ */
+export function load(wasmURL = new URL('./uno.wasm', import.meta.url)) {
+  if (loading) return loading;
+  loading = (async () => {
+    if (typeof globalThis.Go !== 'function') {
+      await import(new URL('./wasm_exec.js', import.meta.url).href);
+    }
+    const go = new globalThis.Go();
+    const resp = fetch(wasmURL);
+    const { instance } = await WebAssembly.instantiateStreaming(resp, go.importObject);
+    go.run(instance); // runs until the page goes away
+    for (let i = 0; !globalThis.__uno; i++) {
+      if (i > 1000) throw new UnoError(codes.internal, 'uno.wasm did not start');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return globalThis.__uno;
+  })();
+  return loading;
+}
+
+/**
+ * Opens (creating if needed) the database `name`. One tab at a time owns a
+ * database: in another tab open fails with code `locked`.
+ */
+export async function open(options) {
+  const bridge = await load(options.wasmURL);
+  const name = options.name;
+  if (!name) throw new UnoError(codes.badArgument, 'open: options.name is required');
+  let release = null;
+  if (globalThis.navigator?.locks) {
+    // Hold the database's Web Lock until close: a second tab cannot get it.
+    const held = await new Promise((resolve) => {
+      navigator.locks.request('uno:' + name, { ifAvailable: true }, (lock) => {
+        if (!lock) { resolve(false); return undefined; }
+        resolve(true);
+        return new Promise((r) => { release = r; });
+      });
+    });
+    if (!held) throw new UnoError(codes.locked, `database ${name} is open in another tab: use it there, or close that tab`);
+  }
+  const opts = {
+    name, server: options.server ?? '', token: typeof options.token === 'string' ? options.token : '',
+    subscriptions: options.subscriptions ?? [], where: options.where ?? {},
+    manualSync: !!options.manualSync, heartbeatMs: options.heartbeatMs ?? 0,
+  };
+  let id;
+  try {
+    id = JSON.parse(await bridge.open(JSON.stringify(opts), typeof options.token === 'function' ? options.token : undefined));
+  } catch (e) {
+    release?.();
+    throw wrap(e);
+  }
+  return new Database(bridge, id, release);
+}
+
+class Database {
+  constructor(bridge, id, release) {
+    this._b = bridge;
+    this._id = id;
+    this._release = release;
+    this._stops = new Set();
+  }
+
+  async _call(method, ...args) {
+    try {
+      const out = await this._b.call(this._id, method, JSON.stringify(args));
+      return out === undefined ? undefined : JSON.parse(out);
+    } catch (e) {
+      throw wrap(e);
+    }
+  }
+
+  /** The collection `name`. */
+  collection(name) { return new Collection(this, name); }
+
+  /** Starts a transaction: queue writes on it, then commit() applies them atomically. */
+  transaction() { return new Transaction(this); }
+
+  /** Waits until every local write is acknowledged and remote ones are in. */
+  sync() { return this._call('sync'); }
+  /** Local transactions no server has acknowledged yet. */
+  pending() { return this._call('pending'); }
+  /** The sync status now. */
+  status() { return this._call('status'); }
+  /** The replica's canonical state hash (hex): equal on replicas with the same state. */
+  hash() { return this._call('hash'); }
+  /** Conflicts resolved so far, after position `after`. */
+  conflicts(after = 0, limit = 100) { return this._call('conflicts', after, limit); }
+  /** Local transactions the server refused (rolled back), after position `after`. */
+  rejections(after = 0, limit = 100) { return this._call('rejections', after, limit); }
+
+  /** Calls cb with the sync status now and at each change; returns a function that stops it. */
+  onStatus(cb) {
+    const lid = this._b.onStatus(this._id, (s) => cb(JSON.parse(s)));
+    const stop = () => { this._b.stop(lid); this._stops.delete(stop); };
+    this._stops.add(stop);
+    return stop;
+  }
+
+  /** Closes the database (and releases it for other tabs). */
+  async close() {
+    for (const stop of [...this._stops]) stop();
+    try {
+      await this._call('close');
+    } finally {
+      this._release?.();
+    }
+  }
+}
+
+function row(d) {
+  const out = { id: d.id };
+  for (const [k, v] of Object.entries(d.fields)) out[k] = JSON.parse(v);
+  if (d.siblings) out._siblings = Object.fromEntries(Object.entries(d.siblings).map(([k, vs]) => [k, vs.map((v) => JSON.parse(v))]));
+  return out;
+}
+
+function normQuery(q = {}) {
+  const where = (q.where ?? []).map((w) => Array.isArray(w) ? { field: w[0], op: w[1], value: w[2] } : w);
+  return { where, orderBy: q.orderBy ?? '', desc: !!q.desc, limit: q.limit ?? 0 };
+}
+
+class Collection {
+  constructor(db, name) {
+    this.db = db;
+    this.name = name;
+  }
+
+  _write(op) { return this.db._call('tx', [{ collection: this.name, ...op }]); }
+
+  /** Replaces the row's fields with doc's (creating it if needed). */
+  put(id, doc) { return this._write({ op: 'put', id, doc }); }
+  /** Sets the given fields of an existing row. */
+  patch(id, fields) { return this._write({ op: 'patch', id, doc: fields }); }
+  /** Deletes the row. */
+  delete(id) { return this._write({ op: 'delete', id }); }
+  /** Adds delta to a counter field. */
+  increment(id, field, delta = 1) { return this._write({ op: 'increment', id, field, delta }); }
+  /** Adds a member to a set field. */
+  add(id, field, member) { return this._write({ op: 'add', id, field, member }); }
+  /** Removes a member from a set field. */
+  remove(id, field, member) { return this._write({ op: 'remove', id, field, member }); }
+
+  /** The row, or an error with code notFound. */
+  async get(id) { return row(await this.db._call('get', this.name, id)); }
+  /** The rows matching the query. */
+  async find(query) { return (await this.db._call('find', this.name, normQuery(query))).map(row); }
+
+  /**
+   * Calls cb with the query's result now and after each change (local or
+   * from the server); returns a function that stops it.
+   */
+  watch(query, cb, onError) {
+    const b = this.db._b;
+    const wid = b.watch(this.db._id, this.name, JSON.stringify(normQuery(query)), (rows, err, code) => {
+      if (rows === null) { onError?.(new UnoError(code, err)); return; }
+      cb(JSON.parse(rows).map(row));
+    });
+    const stop = () => { b.stop(wid); this.db._stops.delete(stop); };
+    this.db._stops.add(stop);
+    return stop;
+  }
+}
+
+class Transaction {
+  constructor(db) {
+    this.db = db;
+    this.ops = [];
+  }
+  put(collection, id, doc) { this.ops.push({ op: 'put', collection, id, doc }); return this; }
+  patch(collection, id, fields) { this.ops.push({ op: 'patch', collection, id, doc: fields }); return this; }
+  delete(collection, id) { this.ops.push({ op: 'delete', collection, id }); return this; }
+  increment(collection, id, field, delta = 1) { this.ops.push({ op: 'increment', collection, id, field, delta }); return this; }
+  add(collection, id, field, member) { this.ops.push({ op: 'add', collection, id, field, member }); return this; }
+  remove(collection, id, field, member) { this.ops.push({ op: 'remove', collection, id, field, member }); return this; }
+  /** Applies every queued write in one atomic local transaction. */
+  commit() { return this.db._call('tx', this.ops); }
+}
