@@ -47,6 +47,8 @@ type serveOptions struct {
 	// (config file only), for example
 	// {"rules": {"todos": {"owner": "owner", "private_read": true}}}.
 	Rules map[string]ruleOptions `json:"rules"`
+	// Web is a directory of static files (a web app) served at /.
+	Web string `json:"web"`
 }
 
 // ruleOptions is a server.Rule in the config file.
@@ -157,6 +159,7 @@ each user receives only their rows; read_only: no client writes).`,
 	f.StringVar(&o.JWTIssuer, "jwt-iss", "", "required JWT issuer")
 	f.BoolVar(&o.Registry, "registry", false, "admit only tenants registered with uno tenant create (needs --postgres)")
 	f.StringVar(&o.Postgres, "postgres", "", "keep the event log in Postgres at this DSN instead of SQLite in the data directory")
+	f.StringVar(&o.Web, "web", "", "serve this directory's files (a web app, such as examples/web after wasm/build.sh) at /")
 	return cmd
 }
 
@@ -227,11 +230,21 @@ func serve(ctx context.Context, o serveOptions, app Options, out interface{ Writ
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	var handler http.Handler = srv
+	if o.Web != "" {
+		if fi, err := os.Stat(o.Web); err != nil || !fi.IsDir() {
+			return fmt.Errorf("web: %s is not a directory", o.Web)
+		}
+		handler = withWeb(srv, o.Web)
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(out, "uno serve: listening on http://%s (sync endpoint ws://%s/v1/sync)\n", ln.Addr(), ln.Addr())
 	fmt.Fprintf(out, "data: %s\n", o.DataDir)
 	if dev != nil {
 		fmt.Fprintf(out, "development token (tenant %q): %s\n", dev.Tenant, dev.Token)
+		if o.Web != "" {
+			fmt.Fprintf(out, "web app: http://%s/#token=%s\n", ln.Addr(), dev.Token)
+		}
 	} else {
 		fmt.Fprintf(out, "tokens: JWT %s\n", o.JWTAlg)
 	}
@@ -250,6 +263,21 @@ func serve(ctx context.Context, o serveOptions, app Options, out interface{ Writ
 		return err
 	}
 	return nil
+}
+
+// withWeb serves the files of dir at / beside the server's own paths.
+// Files are revalidated on every load (no stale app after a rebuild).
+func withWeb(srv http.Handler, dir string) http.Handler {
+	files := http.FileServer(http.Dir(dir))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case strings.HasPrefix(p, "/v1/"), p == "/healthz", p == "/readyz", p == "/metrics":
+			srv.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Cache-Control", "no-cache")
+			files.ServeHTTP(w, r)
+		}
+	})
 }
 
 // setFlag copies the named flag's value from src into o.
@@ -279,6 +307,8 @@ func (o *serveOptions) setFlag(name string, src *serveOptions) {
 		o.Origins = src.Origins
 	case "postgres":
 		o.Postgres = src.Postgres
+	case "web":
+		o.Web = src.Web
 	case "registry":
 		o.Registry = src.Registry
 	case "jwt-alg":

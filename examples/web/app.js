@@ -1,0 +1,71 @@
+// A small todo app on uno: every write goes to the local database first
+// (it works offline and survives reloads), and syncs with the server in
+// the background. Open it from `uno serve --web examples/web`, which
+// prints the URL with a development token.
+import { open } from './uno/uno.js';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.hash.slice(1));
+const token = params.get('token') ?? '';
+const server = params.get('server') ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/sync`;
+
+function showError(e) {
+  $('error').hidden = false;
+  $('error').textContent = `${e.message} (code ${e.code ?? '?'})`;
+}
+
+let db;
+try {
+  db = await open({ name: params.get('db') ?? 'todos', server: token ? server : '', token });
+} catch (e) {
+  showError(e);
+  throw e;
+}
+window.uno = db; // for the console (and the browser tests)
+const todos = db.collection('todos');
+
+db.onStatus((s) => {
+  const el = $('status');
+  el.dataset.state = s.state;
+  el.textContent = { offline: 'offline', connecting: 'connecting…', syncing: 'syncing…', upToDate: 'up to date' }[s.state];
+  $('offline').hidden = !token || s.state !== 'offline';
+  $('pending').textContent = `${s.pending} pending`;
+});
+
+todos.watch({ orderBy: 'created' }, (rows) => {
+  const list = $('list');
+  list.replaceChildren(...rows.map((t) => {
+    const li = document.createElement('li');
+    li.dataset.id = t.id;
+    li.className = t.done ? 'done' : '';
+    const box = document.createElement('input');
+    box.type = 'checkbox';
+    box.checked = !!t.done;
+    box.onchange = () => todos.patch(t.id, { done: box.checked }).catch(showError);
+    const span = document.createElement('span');
+    span.textContent = t.title;
+    const del = document.createElement('button');
+    del.textContent = '×';
+    del.title = 'Delete';
+    del.onclick = () => todos.delete(t.id).catch(showError);
+    li.append(box, span, del);
+    return li;
+  }));
+  $('count').textContent = `${rows.length} item${rows.length === 1 ? '' : 's'}`;
+}, showError);
+
+$('new').onsubmit = async (ev) => {
+  ev.preventDefault();
+  const title = $('title').value.trim();
+  if (!title) return;
+  $('title').value = '';
+  const id = crypto.randomUUID();
+  await todos.put(id, { title, done: false, created: Date.now() }).catch(showError);
+};
+
+$('clear').onclick = async () => {
+  const done = await todos.find({ where: [['done', '=', true]] });
+  const tx = db.transaction();
+  for (const t of done) tx.delete('todos', t.id);
+  await tx.commit().catch(showError);
+};
