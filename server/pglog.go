@@ -264,7 +264,7 @@ func (l *PGLog) appendRead(ctx context.Context, tenant string, txs []crdt.Tx, en
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	if err := br.Close(); err != nil {
 		if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == pgUniqueViolation {
-			return nil, 0, errStale // a row, mark or entry inserted since the read
+			return nil, 0, errStale // a row or mark inserted since the read
 		}
 		return nil, 0, err
 	}
