@@ -450,19 +450,14 @@ type rowWrites struct {
 	colls, ids  []string
 	prev, ranks []int64
 	states      [][]byte
-	docs        []*string // nil (NULL) for a deleted row
+	docs        [][]byte // JSON text; nil (NULL) for a deleted row
 }
 
 func (w *rowWrites) add(k crdt.RowKey, r *storedRow, rank int64) {
 	w.colls, w.ids = append(w.colls, k.Collection), append(w.ids, k.Row)
 	w.prev, w.ranks = append(w.prev, r.seq), append(w.ranks, rank)
 	w.states = append(w.states, crdt.EncodeRow(r.row))
-	var doc *string
-	if d := rowDoc(r.row); d != nil {
-		s := string(d)
-		doc = &s
-	}
-	w.docs = append(w.docs, doc)
+	w.docs = append(w.docs, rowDoc(r.row))
 }
 
 // planAppend decides which transactions are new (above their site's mark,
@@ -789,13 +784,10 @@ func queueRows(batch *pgx.Batch, tenant string, order []crdt.RowKey, rows map[cr
 	ids := make([]string, len(order))
 	rseqs := make([]int64, len(order))
 	states := make([][]byte, len(order))
-	docs := make([]*string, len(order)) // nil (NULL) for a deleted row
+	docs := make([][]byte, len(order)) // JSON text; nil (NULL) for a deleted row
 	for i, k := range order {
 		colls[i], ids[i], rseqs[i], states[i] = k.Collection, k.Row, int64(rowSeq[k]), crdt.EncodeRow(rows[k])
-		if d := rowDoc(rows[k]); d != nil {
-			s := string(d)
-			docs[i] = &s
-		}
+		docs[i] = rowDoc(rows[k])
 	}
 	batch.Queue(`INSERT INTO uno_rows (tenant_id, coll, id, seq, state, doc)
 		SELECT $1, c, i, s, st, d::jsonb FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::text[]) AS u(c, i, s, st, d)
