@@ -238,7 +238,7 @@ func (l *PGLog) appendRead(ctx context.Context, tenant string, txs []crdt.Tx, en
 	v := newAppendView()
 	b := &pgx.Batch{}
 	b.Queue(`SELECT set_config('uno.tenant', $1, true)`, tenant)
-	v.queueReads(b, tenant, txs)
+	v.queueReads(b, tenant, txs, true)
 	if err := l.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, 0, err
 	}
@@ -279,7 +279,7 @@ func (l *PGLog) appendLocked(ctx context.Context, tenant string, txs []crdt.Tx, 
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{})
 	queueHeadLock(b, tenant, &head)
-	v.queueReads(b, tenant, txs)
+	v.queueReads(b, tenant, txs, false)
 	br := l.pool.SendBatch(ctx, b)
 	tx := br.Tx()
 	defer tx.Rollback(context.WithoutCancel(ctx))
@@ -370,8 +370,11 @@ func newAppendView() *appendView {
 
 // queueReads queues the reads of the marks and rows txs need, in two
 // queries (unnest), filling v when the batch's results are read. Rows
-// never written are there, empty.
-func (v *appendView) queueReads(b *pgx.Batch, tenant string, txs []crdt.Tx) {
+// never written are there, empty. With guessNew, a row whose first op in
+// txs is its creation (a revive to causal length 1, what a writer that
+// has never seen the row sends) is not read but taken as never written:
+// if it was, inserting it fails and the append runs again under the lock.
+func (v *appendView) queueReads(b *pgx.Batch, tenant string, txs []crdt.Tx, guessNew bool) {
 	var sites [][]byte
 	var colls, ids []string
 	for i := range txs {
@@ -381,10 +384,13 @@ func (v *appendView) queueReads(b *pgx.Batch, tenant string, txs []crdt.Tx) {
 			sites = append(sites, t.Site[:])
 		}
 		for j := range t.Ops {
-			k := crdt.RowKey{Collection: t.Ops[j].Collection, Row: t.Ops[j].Row}
+			op := &t.Ops[j]
+			k := crdt.RowKey{Collection: op.Collection, Row: op.Row}
 			if _, ok := v.rows[k]; !ok {
 				v.rows[k] = &storedRow{row: &crdt.Row{}}
-				colls, ids = append(colls, k.Collection), append(ids, k.Row)
+				if !guessNew || op.Type != crdt.OpRevive || op.CL != 1 {
+					colls, ids = append(colls, k.Collection), append(ids, k.Row)
+				}
 			}
 		}
 	}
