@@ -179,12 +179,13 @@ func (l *PGLog) Close() error {
 //
 // An append first reads, without locks, what it needs: the high-water
 // marks of the batch's sites and the touched rows with their seq (the
-// entry that last changed each row, so a version). From these it decides
-// which transactions are new, merges the rows and encodes everything.
-// Then, in one round trip, it takes the tenant's head lock and writes:
-// the entries numbered from the head, the rows and the marks, each
-// conditional on being as read (an update matches the seq read, an insert
-// meets no row). If another append changed any of it in between, the
+// entry that last changed each row, so a version), less the rows the
+// batch creates (see appendView.queueReads). From these it decides which
+// transactions are new, merges the rows and encodes everything. Then, in
+// one round trip, it takes the tenant's head lock and writes: the entries
+// numbered from the head, the rows and the marks, each conditional on
+// being as read (an update matches the seq read, an insert meets no row);
+// the commit follows. If another append changed any of it in between, the
 // append rolls back and runs again with the head lock taken first. So the
 // lock covers only the writes, not the reads or the work in Go.
 func (l *PGLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint64, error) {
@@ -306,8 +307,8 @@ func (l *PGLog) appendLocked(ctx context.Context, tenant string, txs []crdt.Tx, 
 	return l.appendCommit(ctx, tx, tenant, txs, p, head)
 }
 
-// queueHeadLock queues, after the tenant setting, the statements that take
-// the tenant's head lock and read the head into head. The lock orders the
+// queueHeadLock queues the tenant setting and the statements that take the
+// tenant's head lock and read the head into head. The lock orders the
 // tenant's appends: numbers are handed out and committed one transaction
 // at a time.
 func queueHeadLock(b *pgx.Batch, tenant string, head *uint64) {
