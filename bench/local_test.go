@@ -18,13 +18,14 @@ func BenchmarkReadByKey(b *testing.B)    { ReadByKey(b) }
 func BenchmarkQuery100(b *testing.B)     { Query100(b) }
 func BenchmarkWatchLatency(b *testing.B) { WatchLatency(b) }
 
-func BenchmarkSyncUpdates(b *testing.B)     { SyncUpdates(b) }
-func BenchmarkRoom(b *testing.B)            { Room(b) }
-func BenchmarkPacedLatency(b *testing.B)    { PacedLatency(b) }
-func BenchmarkBootstrap(b *testing.B)       { Bootstrap(b) }
-func BenchmarkPGIngest(b *testing.B)        { PGIngest(b) }
+func BenchmarkSyncUpdates(b *testing.B)   { SyncUpdates(b) }
+func BenchmarkRoom(b *testing.B)          { Room(b) }
+func BenchmarkPacedLatency(b *testing.B)  { PacedLatency(b) }
+func BenchmarkBootstrap(b *testing.B)     { Bootstrap(b) }
+func BenchmarkPGIngest(b *testing.B)      { PGIngest(b) }
+func BenchmarkPGCopyCeiling(b *testing.B) { PGCopyCeiling(b) }
+func BenchmarkQueryPage(b *testing.B)     { QueryPage(b) }
+
 func BenchmarkPGIngestTenants(b *testing.B) { PGIngestTenants(b) }
-func BenchmarkPGCopyCeiling(b *testing.B)   { PGCopyCeiling(b) }
-func BenchmarkQueryPage(b *testing.B)       { QueryPage(b) }
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
