@@ -27,4 +27,6 @@ func BenchmarkPGIngest(b *testing.B)      { PGIngest(b) }
 func BenchmarkPGCopyCeiling(b *testing.B) { PGCopyCeiling(b) }
 func BenchmarkQueryPage(b *testing.B)     { QueryPage(b) }
 
+func BenchmarkPGIngestTenants(b *testing.B) { PGIngestTenants(b) }
+
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }

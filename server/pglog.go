@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/unosync/uno/crdt"
 	usync "github.com/unosync/uno/sync"
@@ -21,6 +22,12 @@ import (
 // commit order (a bare bigserial would not be: a later number can commit
 // first). The rows read model is updated inline, in the append
 // transaction. Acks follow the commit (synchronous_commit stays on).
+//
+// The head lock covers only an append's writes: it reads and merges
+// before taking it, and writes only what is unchanged since (see
+// [PGLog.Append]). Appends write uno_sites, uno_events and uno_rows only
+// under the head lock; so do RebuildProjection's swap (it locks uno_heads
+// as a whole) and tenant deletion (it deletes the head row first).
 type PGLog struct {
 	pool    *pgxpool.Pool
 	waiters *waiters
@@ -169,6 +176,18 @@ func (l *PGLog) Close() error {
 }
 
 // Append implements Log.
+//
+// An append first reads, without locks, what it needs: the high-water
+// marks of the batch's sites and the touched rows with their seq (the
+// entry that last changed each row, so a version), less the rows the
+// batch creates (see appendView.queueReads). From these it decides which
+// transactions are new, merges the rows and encodes everything. Then, in
+// one round trip, it takes the tenant's head lock and writes: the entries
+// numbered from the head, the rows and the marks, each conditional on
+// being as read (an update matches the seq read, an insert meets no row);
+// the commit follows. If another append changed any of it in between, the
+// append rolls back and runs again with the head lock taken first. So the
+// lock covers only the writes, not the reads or the work in Go.
 func (l *PGLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint64, error) {
 	if err := validTenant(tenant); err != nil {
 		return nil, err
@@ -181,104 +200,14 @@ func (l *PGLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uin
 	if l.closed() {
 		return nil, ErrLogClosed
 	}
-	// Encode outside the transaction: the tenant's head lock is held for
-	// as short a time as possible.
 	encoded := make([][]byte, len(txs))
 	for i := range txs {
 		encoded[i] = crdt.EncodeTx(&txs[i])
 	}
-	var seqs []uint64
-	var head uint64
-	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO uno_heads (tenant_id, seq) VALUES ($1, 0) ON CONFLICT DO NOTHING`, tenant); err != nil {
-			return err
-		}
-		// The head row lock orders this tenant's appends: numbers are
-		// handed out and committed one transaction at a time.
-		if err := tx.QueryRow(ctx, `SELECT seq FROM uno_heads WHERE tenant_id = $1 FOR UPDATE`, tenant).Scan(&head); err != nil {
-			return err
-		}
-		marks := map[crdt.SiteID]uint64{}
-		seqs = make([]uint64, len(txs))
-		rowSeq := map[crdt.RowKey]uint64{}
-		var order []crdt.RowKey
-		rows, err := loadPGRows(ctx, tx, tenant, txs)
-		if err != nil {
-			return err
-		}
-		batch := &pgx.Batch{}
-		// The log entries go in with one unnest insert (COPY is not
-		// allowed under row-level security).
-		var evSeqs, evSiteSeqs []int64
-		var evSites, evTxs [][]byte
-		for i := range txs {
-			t := &txs[i]
-			hw, ok := marks[t.Site]
-			if !ok {
-				err := tx.QueryRow(ctx, `SELECT seq FROM uno_sites WHERE tenant_id = $1 AND site = $2`, tenant, t.Site[:]).Scan(&hw)
-				if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-					return err
-				}
-			}
-			switch {
-			case t.Seq <= hw:
-				marks[t.Site] = hw
-				continue
-			case t.Seq > hw+1:
-				return usync.Errorf(usync.CodeGap, "tx %s/%d after %d", t.Site, t.Seq, hw)
-			}
-			head++
-			evSeqs = append(evSeqs, int64(head))
-			evSites = append(evSites, t.Site[:])
-			evSiteSeqs = append(evSiteSeqs, int64(t.Seq))
-			evTxs = append(evTxs, encoded[i])
-			d := t.Dot()
-			for j := range t.Ops {
-				op := &t.Ops[j]
-				k := crdt.RowKey{Collection: op.Collection, Row: op.Row}
-				r := rows[k]
-				if _, touched := rowSeq[k]; !touched {
-					order = append(order, k)
-				}
-				if _, err := r.Apply(op, d); err != nil {
-					return err
-				}
-				rowSeq[k] = head
-			}
-			marks[t.Site] = t.Seq
-			seqs[i] = head
-		}
-		for site, seq := range marks {
-			batch.Queue(`INSERT INTO uno_sites (tenant_id, site, seq) VALUES ($1, $2, $3)
-				ON CONFLICT (tenant_id, site) DO UPDATE SET seq = excluded.seq`, tenant, site[:], int64(seq))
-		}
-		if len(evSeqs) > 0 {
-			batch.Queue(`INSERT INTO uno_events (tenant_id, seq, site, site_seq, tx)
-				SELECT $1, * FROM unnest($2::bigint[], $3::bytea[], $4::bigint[], $5::bytea[])`,
-				tenant, evSeqs, evSites, evSiteSeqs, evTxs)
-		}
-		queueRows(batch, tenant, order, rows, rowSeq)
-		batch.Queue(`UPDATE uno_heads SET seq = $2 WHERE tenant_id = $1`, tenant, int64(head))
-		batch.Queue(`SELECT pg_notify($1, $2)`, pgChannel, fmt.Sprintf("%s %d", tenant, head)) // sent on commit
-		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-			return err
-		}
-		if len(l.inline) == 0 || len(evSeqs) == 0 {
-			return nil
-		}
-		chs := make([]usync.Change, 0, len(evSeqs))
-		for i := range txs {
-			if seqs[i] != 0 {
-				chs = append(chs, usync.Change{Seq: seqs[i], Tx: txs[i]})
-			}
-		}
-		for _, p := range l.inline {
-			if err := p.Fold(ctx, tx, tenant, chs); err != nil {
-				return fmt.Errorf("projection %s: %w", p.Name, err)
-			}
-		}
-		return nil
-	})
+	seqs, head, err := l.appendRead(ctx, tenant, txs, encoded)
+	if errors.Is(err, errStale) {
+		seqs, head, err = l.appendLocked(ctx, tenant, txs, encoded)
+	}
 	if err != nil {
 		var se *usync.Error
 		if errors.As(err, &se) {
@@ -286,8 +215,365 @@ func (l *PGLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uin
 		}
 		return nil, fmt.Errorf("append: %w", err)
 	}
-	l.advanced(tenant, head)
+	if head > 0 {
+		l.advanced(tenant, head)
+	}
 	return seqs, nil
+}
+
+// errStale reports that what an append read before taking the head lock
+// changed before it took it: the append runs again under the lock.
+var errStale = errors.New("server: append read stale state")
+
+// pgUniqueViolation is Postgres's SQLSTATE unique_violation.
+const pgUniqueViolation = "23505"
+
+// appendRead appends with reads before the head lock (see Append). It
+// returns the entries' seqs and the new head (0 if nothing was new), or
+// errStale.
+func (l *PGLog) appendRead(ctx context.Context, tenant string, txs []crdt.Tx, encoded [][]byte) ([]uint64, uint64, error) {
+	// One round trip in an implicit transaction, which the tenant
+	// setting lasts for. It ends before the head lock is taken, so an
+	// append never holds a read-model table while waiting for uno_heads
+	// (RebuildProjection locks them the other way round).
+	v := newAppendView()
+	b := &pgx.Batch{}
+	b.Queue(`SELECT set_config('uno.tenant', $1, true)`, tenant)
+	v.queueReads(b, tenant, txs, true)
+	if err := l.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, 0, err
+	}
+	p, err := planAppend(txs, encoded, v)
+	if err != nil {
+		if se := (*usync.Error)(nil); errors.As(err, &se) && se.Code == usync.CodeGap {
+			return nil, 0, errStale // the missing entries may have been appended since
+		}
+		return nil, 0, err
+	}
+	if p.n == 0 {
+		// Every transaction is at or below its site's mark, which is
+		// committed with the entries: all are in the log already.
+		return make([]uint64, len(txs)), 0, nil
+	}
+	var head uint64
+	b = &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	queueHeadLock(b, tenant, &head)
+	p.queueWrites(b, tenant)
+	br := l.pool.SendBatch(ctx, b)
+	tx := br.Tx()
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := br.Close(); err != nil {
+		if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == pgUniqueViolation {
+			return nil, 0, errStale // a row or mark inserted since the read
+		}
+		return nil, 0, err
+	}
+	return l.appendCommit(ctx, tx, tenant, txs, p, head)
+}
+
+// appendLocked appends with the head lock taken before the reads, so
+// nothing it reads can change before it writes.
+func (l *PGLog) appendLocked(ctx context.Context, tenant string, txs []crdt.Tx, encoded [][]byte) ([]uint64, uint64, error) {
+	var head uint64
+	v := newAppendView()
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	queueHeadLock(b, tenant, &head)
+	v.queueReads(b, tenant, txs, false)
+	br := l.pool.SendBatch(ctx, b)
+	tx := br.Tx()
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := br.Close(); err != nil {
+		return nil, 0, err
+	}
+	p, err := planAppend(txs, encoded, v)
+	if err != nil {
+		return nil, 0, err
+	}
+	if p.n == 0 {
+		return make([]uint64, len(txs)), 0, nil
+	}
+	b = &pgx.Batch{}
+	p.queueWrites(b, tenant)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if errors.Is(err, errStale) {
+			// Only a write that bypasses the log (by hand, as the
+			// tables' owner) can do this.
+			return nil, 0, errors.New("rows or marks changed under the head lock")
+		}
+		return nil, 0, err
+	}
+	return l.appendCommit(ctx, tx, tenant, txs, p, head)
+}
+
+// queueHeadLock queues the tenant setting and the statements that take the
+// tenant's head lock and read the head into head. The lock orders the
+// tenant's appends: numbers are handed out and committed one transaction
+// at a time.
+func queueHeadLock(b *pgx.Batch, tenant string, head *uint64) {
+	b.Queue(`SELECT set_config('uno.tenant', $1, true)`, tenant)
+	b.Queue(`INSERT INTO uno_heads (tenant_id, seq) VALUES ($1, 0) ON CONFLICT DO NOTHING`, tenant)
+	b.Queue(`SELECT seq FROM uno_heads WHERE tenant_id = $1 FOR UPDATE`, tenant).QueryRow(func(r pgx.Row) error {
+		return r.Scan(head)
+	})
+}
+
+// appendCommit folds the inline projections and commits tx, whose writes
+// numbered the new entries from head.
+func (l *PGLog) appendCommit(ctx context.Context, tx pgx.Tx, tenant string, txs []crdt.Tx, p *appendPlan, head uint64) ([]uint64, uint64, error) {
+	seqs := make([]uint64, len(txs))
+	for i, r := range p.ranks {
+		if r > 0 {
+			seqs[i] = head + uint64(r)
+		}
+	}
+	if len(l.inline) > 0 {
+		chs := make([]usync.Change, 0, p.n)
+		for i := range txs {
+			if seqs[i] != 0 {
+				chs = append(chs, usync.Change{Seq: seqs[i], Tx: txs[i]})
+			}
+		}
+		for _, pr := range l.inline {
+			if err := pr.Fold(ctx, tx, tenant, chs); err != nil {
+				return nil, 0, fmt.Errorf("projection %s: %w", pr.Name, err)
+			}
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, 0, err
+	}
+	return seqs, head + uint64(p.n), nil
+}
+
+// appendView is what an append reads: the marks of the batch's sites and
+// the rows its transactions touch, as stored.
+type appendView struct {
+	marks map[crdt.SiteID]storedMark
+	rows  map[crdt.RowKey]*storedRow
+}
+
+type storedMark struct {
+	seq    uint64
+	stored bool // false: the site has no mark yet
+}
+
+type storedRow struct {
+	row    *crdt.Row
+	seq    int64 // the entry that last changed it
+	stored bool  // false: never written (row is empty)
+}
+
+func newAppendView() *appendView {
+	return &appendView{marks: map[crdt.SiteID]storedMark{}, rows: map[crdt.RowKey]*storedRow{}}
+}
+
+// queueReads queues the reads of the marks and rows txs need, in two
+// queries (unnest), filling v when the batch's results are read. Rows
+// never written are there, empty. With guessNew, a row whose first op in
+// txs is its creation (a revive to causal length 1, what a writer that
+// has never seen the row sends) is not read but taken as never written:
+// if it was, inserting it fails and the append runs again under the lock.
+func (v *appendView) queueReads(b *pgx.Batch, tenant string, txs []crdt.Tx, guessNew bool) {
+	var sites [][]byte
+	var colls, ids []string
+	for i := range txs {
+		t := &txs[i]
+		if _, ok := v.marks[t.Site]; !ok {
+			v.marks[t.Site] = storedMark{}
+			sites = append(sites, t.Site[:])
+		}
+		for j := range t.Ops {
+			op := &t.Ops[j]
+			k := crdt.RowKey{Collection: op.Collection, Row: op.Row}
+			if _, ok := v.rows[k]; !ok {
+				v.rows[k] = &storedRow{row: &crdt.Row{}}
+				if !guessNew || op.Type != crdt.OpRevive || op.CL != 1 {
+					colls, ids = append(colls, k.Collection), append(ids, k.Row)
+				}
+			}
+		}
+	}
+	if len(sites) > 0 {
+		b.Queue(`SELECT site, seq FROM uno_sites WHERE tenant_id = $1 AND site = ANY($2::bytea[])`, tenant, sites).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var site []byte
+				var m storedMark
+				if err := rows.Scan(&site, &m.seq); err != nil {
+					return err
+				}
+				m.stored = true
+				var id crdt.SiteID
+				copy(id[:], site)
+				v.marks[id] = m
+			}
+			return rows.Err()
+		})
+	}
+	if len(colls) > 0 {
+		b.Queue(`SELECT r.coll, r.id, r.seq, r.state FROM uno_rows r
+			JOIN unnest($2::text[], $3::text[]) AS k(coll, id) ON r.coll = k.coll AND r.id = k.id
+			WHERE r.tenant_id = $1`, tenant, colls, ids).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var k crdt.RowKey
+				var seq int64
+				var state []byte
+				if err := rows.Scan(&k.Collection, &k.Row, &seq, &state); err != nil {
+					return err
+				}
+				r, err := crdt.DecodeRow(state)
+				if err != nil {
+					return fmt.Errorf("rows projection: row %s/%s: %w", k.Collection, k.Row, err)
+				}
+				*v.rows[k] = storedRow{row: r, seq: seq, stored: true}
+			}
+			return rows.Err()
+		})
+	}
+}
+
+// appendPlan is what an append writes, decided from an appendView. Seqs
+// are ranks: 1 for the first new entry, and so on; the writes add the head
+// they find under the lock.
+type appendPlan struct {
+	ranks []int64 // per transaction; 0 for one already in the log
+	n     int64   // new entries
+
+	evRanks, evSiteSeqs []int64
+	evSites, evTxs      [][]byte
+
+	newSites           [][]byte // sites without a mark
+	newSiteSeqs        []int64
+	movedSites         [][]byte // sites whose mark moves from movedFrom
+	movedFrom, movedTo []int64
+
+	newRows, changedRows rowWrites
+}
+
+// rowWrites are rows to write: their new states and documents, the rank of
+// the last entry that changed each, and (for stored rows) the seq read.
+type rowWrites struct {
+	colls, ids  []string
+	prev, ranks []int64
+	states      [][]byte
+	docs        [][]byte // JSON text; nil (NULL) for a deleted row
+}
+
+func (w *rowWrites) add(k crdt.RowKey, r *storedRow, rank int64) {
+	w.colls, w.ids = append(w.colls, k.Collection), append(w.ids, k.Row)
+	w.prev, w.ranks = append(w.prev, r.seq), append(w.ranks, rank)
+	w.states = append(w.states, crdt.EncodeRow(r.row))
+	w.docs = append(w.docs, rowDoc(r.row))
+}
+
+// planAppend decides which transactions are new (above their site's mark,
+// in order: a transaction further on is a gap) and merges them into the
+// rows of v, which it changes.
+func planAppend(txs []crdt.Tx, encoded [][]byte, v *appendView) (*appendPlan, error) {
+	p := &appendPlan{ranks: make([]int64, len(txs))}
+	marks := make(map[crdt.SiteID]uint64, len(v.marks))
+	var sites []crdt.SiteID // in order of first append
+	rowRank := map[crdt.RowKey]int64{}
+	var order []crdt.RowKey // rows in order of first change
+	for i := range txs {
+		t := &txs[i]
+		hw, ok := marks[t.Site]
+		if !ok {
+			hw = v.marks[t.Site].seq
+		}
+		switch {
+		case t.Seq <= hw:
+			continue
+		case t.Seq > hw+1:
+			return nil, usync.Errorf(usync.CodeGap, "tx %s/%d after %d", t.Site, t.Seq, hw)
+		}
+		if !ok {
+			sites = append(sites, t.Site)
+		}
+		marks[t.Site] = t.Seq
+		p.n++
+		p.ranks[i] = p.n
+		p.evRanks = append(p.evRanks, p.n)
+		p.evSites = append(p.evSites, t.Site[:])
+		p.evSiteSeqs = append(p.evSiteSeqs, int64(t.Seq))
+		p.evTxs = append(p.evTxs, encoded[i])
+		d := t.Dot()
+		for j := range t.Ops {
+			op := &t.Ops[j]
+			k := crdt.RowKey{Collection: op.Collection, Row: op.Row}
+			if _, err := v.rows[k].row.Apply(op, d); err != nil {
+				return nil, err
+			}
+			if _, ok := rowRank[k]; !ok {
+				order = append(order, k)
+			}
+			rowRank[k] = p.n
+		}
+	}
+	for _, s := range sites {
+		if m := v.marks[s]; m.stored {
+			p.movedSites = append(p.movedSites, s[:])
+			p.movedFrom, p.movedTo = append(p.movedFrom, int64(m.seq)), append(p.movedTo, int64(marks[s]))
+		} else {
+			p.newSites = append(p.newSites, s[:])
+			p.newSiteSeqs = append(p.newSiteSeqs, int64(marks[s]))
+		}
+	}
+	for _, k := range order {
+		if r := v.rows[k]; r.stored {
+			p.changedRows.add(k, r, rowRank[k])
+		} else {
+			p.newRows.add(k, r, rowRank[k])
+		}
+	}
+	return p, nil
+}
+
+// queueWrites queues p's writes, after the head lock. The seqs are the
+// head under the lock plus the ranks. An update that misses a row or mark
+// (changed since read) fails the batch with errStale; an insert that meets
+// one fails it with a unique violation.
+func (p *appendPlan) queueWrites(b *pgx.Batch, tenant string) {
+	expect := func(n int) func(pgconn.CommandTag) error {
+		return func(ct pgconn.CommandTag) error {
+			if ct.RowsAffected() != int64(n) {
+				return errStale
+			}
+			return nil
+		}
+	}
+	const head = `(SELECT seq FROM uno_heads WHERE tenant_id = $1)`
+	if len(p.movedSites) > 0 {
+		b.Queue(`UPDATE uno_sites s SET seq = u.seq
+			FROM unnest($2::bytea[], $3::bigint[], $4::bigint[]) AS u(site, prev, seq)
+			WHERE s.tenant_id = $1 AND s.site = u.site AND s.seq = u.prev`,
+			tenant, p.movedSites, p.movedFrom, p.movedTo).Exec(expect(len(p.movedSites)))
+	}
+	if len(p.newSites) > 0 {
+		b.Queue(`INSERT INTO uno_sites (tenant_id, site, seq) SELECT $1, * FROM unnest($2::bytea[], $3::bigint[])`,
+			tenant, p.newSites, p.newSiteSeqs)
+	}
+	// The entries go in with one unnest insert (COPY is not allowed
+	// under row-level security).
+	b.Queue(`INSERT INTO uno_events (tenant_id, seq, site, site_seq, tx)
+		SELECT $1, `+head+` + u.r, u.site, u.site_seq, u.tx
+		FROM unnest($2::bigint[], $3::bytea[], $4::bigint[], $5::bytea[]) AS u(r, site, site_seq, tx)`,
+		tenant, p.evRanks, p.evSites, p.evSiteSeqs, p.evTxs)
+	if w := &p.newRows; len(w.ids) > 0 {
+		b.Queue(`INSERT INTO uno_rows (tenant_id, coll, id, seq, state, doc)
+			SELECT $1, u.c, u.i, `+head+` + u.r, u.st, u.d::jsonb
+			FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::text[]) AS u(c, i, r, st, d)`,
+			tenant, w.colls, w.ids, w.ranks, w.states, w.docs)
+	}
+	if w := &p.changedRows; len(w.ids) > 0 {
+		b.Queue(`UPDATE uno_rows r SET seq = `+head+` + u.r, state = u.st, doc = u.d::jsonb
+			FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bytea[], $7::text[]) AS u(c, i, prev, r, st, d)
+			WHERE r.tenant_id = $1 AND r.coll = u.c AND r.id = u.i AND r.seq = u.prev`,
+			tenant, w.colls, w.ids, w.prev, w.ranks, w.states, w.docs).Exec(expect(len(w.ids)))
+	}
+	b.Queue(`UPDATE uno_heads SET seq = seq + $2 WHERE tenant_id = $1`, tenant, p.n)
+	b.Queue(`SELECT pg_notify($2, $1 || ' ' || `+head+`)`, tenant, pgChannel) // sent on commit
 }
 
 func (l *PGLog) closed() bool {
@@ -505,13 +791,10 @@ func queueRows(batch *pgx.Batch, tenant string, order []crdt.RowKey, rows map[cr
 	ids := make([]string, len(order))
 	rseqs := make([]int64, len(order))
 	states := make([][]byte, len(order))
-	docs := make([]*string, len(order)) // nil (NULL) for a deleted row
+	docs := make([][]byte, len(order)) // JSON text; nil (NULL) for a deleted row
 	for i, k := range order {
 		colls[i], ids[i], rseqs[i], states[i] = k.Collection, k.Row, int64(rowSeq[k]), crdt.EncodeRow(rows[k])
-		if d := rowDoc(rows[k]); d != nil {
-			s := string(d)
-			docs[i] = &s
-		}
+		docs[i] = rowDoc(rows[k])
 	}
 	batch.Queue(`INSERT INTO uno_rows (tenant_id, coll, id, seq, state, doc)
 		SELECT $1, c, i, s, st, d::jsonb FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::text[]) AS u(c, i, s, st, d)

@@ -100,6 +100,13 @@ var pgMigrations = []pgMigration{
 			`ALTER TABLE uno_rows ALTER COLUMN coll TYPE text COLLATE "default", ALTER COLUMN id TYPE text COLLATE "default"`,
 		},
 	},
+	{ // 5: no unique index on (tenant, site, site_seq): an append checks its
+		// sites' marks under the head lock and moves them in the same
+		// transaction, so an entry is never there twice; the index only
+		// cost every append an insert into it.
+		up:   []string{`DROP INDEX uno_events_site`},
+		down: []string{`CREATE UNIQUE INDEX uno_events_site ON uno_events (tenant_id, site, site_seq)`},
+	},
 }
 
 // backfillRowDocs fills the doc column of every row from its state. The

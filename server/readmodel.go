@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -20,46 +19,62 @@ func rowDoc(r *crdt.Row) []byte {
 	if !r.Alive() {
 		return nil
 	}
-	var b bytes.Buffer
-	b.WriteByte('{')
-	n := 0
-	field := func(name string, v []byte) {
-		if n > 0 {
-			b.WriteByte(',')
-		}
-		n++
-		k, _ := json.Marshal(name)
-		b.Write(k)
-		b.WriteByte(':')
-		b.Write(v)
-	}
+	b := make([]byte, 0, 32*len(r.Fields)+2)
+	b = append(b, '{')
 	for i := range r.Fields {
 		f := &r.Fields[i]
+		n := len(b) // to drop a field without a value
+		if n > 1 {
+			b = append(b, ',')
+		}
+		b = appendJSONName(b, f.Name)
+		b = append(b, ':')
 		switch f.Kind {
 		case crdt.KindCounter:
-			field(f.Name, strconv.AppendInt(nil, f.Counter.Value(), 10))
+			b = strconv.AppendInt(b, f.Counter.Value(), 10)
 		case crdt.KindSet:
-			v := []byte{'['}
+			b = append(b, '[')
 			for j, m := range f.Set.Values() {
 				if j > 0 {
-					v = append(v, ',')
+					b = append(b, ',')
 				}
-				v = append(v, m...)
+				b = append(b, m...)
 			}
-			field(f.Name, append(v, ']'))
+			b = append(b, ']')
 		case crdt.KindDoc:
-			if e, ok := f.Register.Winner(); ok {
-				v, _ := json.Marshal(base64.StdEncoding.EncodeToString(e.Value))
-				field(f.Name, v)
+			e, ok := f.Register.Winner()
+			if !ok {
+				b = b[:n]
+				continue
 			}
+			// The base64 alphabet needs no escaping in JSON.
+			b = append(b, '"')
+			b = base64.StdEncoding.AppendEncode(b, e.Value)
+			b = append(b, '"')
 		default:
-			if e, ok := f.Register.Winner(); ok {
-				field(f.Name, e.Value)
+			e, ok := f.Register.Winner()
+			if !ok {
+				b = b[:n]
+				continue
 			}
+			b = append(b, e.Value...)
 		}
 	}
-	b.WriteByte('}')
-	return b.Bytes()
+	return append(b, '}')
+}
+
+// appendJSONName appends name as a JSON string, as encoding/json writes
+// it.
+func appendJSONName(b []byte, name string) []byte {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			k, _ := json.Marshal(name)
+			return append(b, k...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, name...)
+	return append(b, '"')
 }
 
 // RowQuery is a query over the rows read model: the alive rows of one
