@@ -198,6 +198,39 @@ func TestSQLite_Reopen(t *testing.T) {
 	}
 }
 
+// TestSQLite_OneConnection: a store with a single connection (as in the
+// browser) writes and reads without waiting on itself, with readers
+// running beside the writer.
+func TestSQLite_OneConnection(t *testing.T) {
+	ctx := t.Context()
+	s, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "uno.db"), store.Options{MaxConns: 1, Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	done := make(chan error, 1)
+	go func() {
+		for i := range 20 {
+			if _, err := s.Write(ctx, setJSON("todos", fmt.Sprint("r", i%3), fmt.Sprint("f", i), `1`)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for range 20 {
+		if _, err := s.Row(ctx, "todos", "r0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Pending(ctx); err != nil || n != 20 {
+		t.Errorf("Pending = %d, %v; want 20", n, err)
+	}
+}
+
 func TestSQLite_Tables(t *testing.T) {
 	ctx := t.Context()
 	s, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "uno.db"), store.Options{})
