@@ -419,8 +419,12 @@ func TestSQLite_Pragmas(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			// Hold every connection of the pool at once, so each one is checked.
-			conns := make([]*sql.Conn, 3)
+			// Hold every connection of the pool at once, so each one is
+			// checked (the browser's pool has one).
+			conns := make([]*sql.Conn, s.DB().Stats().MaxOpenConnections)
+			if len(conns) != platform.conns {
+				t.Errorf("pool of %d connections, want %d", len(conns), platform.conns)
+			}
 			for i := range conns {
 				conn, err := s.DB().Conn(ctx)
 				if err != nil {
@@ -428,15 +432,19 @@ func TestSQLite_Pragmas(t *testing.T) {
 				}
 				conns[i] = conn
 				var sync int
-				var mode string
+				var mode, locking string
 				if err := conn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil {
 					t.Fatal(err)
 				}
 				if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
 					t.Fatal(err)
 				}
-				if sync != tc.want || mode != "wal" {
-					t.Errorf("connection %d: synchronous = %d, journal_mode = %s; want %d, wal", i, sync, mode, tc.want)
+				if err := conn.QueryRowContext(ctx, `PRAGMA locking_mode`).Scan(&locking); err != nil {
+					t.Fatal(err)
+				}
+				if sync != tc.want || mode != platform.journalMode || locking != platform.lockingMode {
+					t.Errorf("connection %d: synchronous = %d, journal_mode = %s, locking_mode = %s; want %d, %s, %s",
+						i, sync, mode, locking, tc.want, platform.journalMode, platform.lockingMode)
 				}
 			}
 			for _, c := range conns {
