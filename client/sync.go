@@ -243,7 +243,7 @@ func (c *Client) connect(ctx context.Context, live bool) error {
 	}
 	defer codec.Close()
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
-	ws, _, err := websocket.Dial(dctx, c.cfg.Server, &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
+	ws, _, err := websocket.Dial(dctx, c.cfg.Server, dialOptions())
 	cancel()
 	if err != nil {
 		return fmt.Errorf("sync: connect %s: %w", c.cfg.Server, err)

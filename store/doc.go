@@ -30,19 +30,35 @@
 // Internal schema changes are versioned migrations with up and down steps,
 // recorded in PRAGMA user_version.
 //
+// In the browser (GOOS=js) the file lives in IndexedDB (package idbvfs):
+// each SQLite commit is one IndexedDB transaction with durability
+// "strict", complete before Write returns; the rollback journal stays in
+// memory (journal_mode=MEMORY), since IndexedDB sees nothing of a commit
+// until that transaction.
+//
 // # Concurrency
 //
 // Stores are safe for concurrent use. Writes are serialised by the store;
 // reads run in parallel with them (WAL). A database file must have one
-// owning process at a time.
+// owning process at a time. In the browser the store has one connection,
+// held in EXCLUSIVE locking mode, so reads wait for a running write; a
+// database must have one owning tab (nothing locks across tabs), and no
+// method may be called from a js.FuncOf callback, because they block on
+// IndexedDB events that only the free event loop delivers.
 //
 // # Portability
 //
-// The SQL is plain SQLite; everything specific to the driver
-// (modernc.org/sqlite natively) sits in one file so that the browser build
-// can use another driver under the same code.
+// The SQL is plain SQLite; everything specific to the driver sits in one
+// file per platform: driver_native.go (modernc.org/sqlite) and
+// driver_js.go (github.com/ncruces/go-sqlite3 on package idbvfs). Neither
+// driver is compiled into the other platform's build.
 //
 // # Testing
 //
-// Package storetest holds the conformance suite every implementation runs.
+// Package storetest holds the conformance suite every implementation runs;
+// the SQLite store runs it natively and, under Node with an in-memory
+// IndexedDB, in its browser build:
+//
+//	npm ci --prefix wasm
+//	GOOS=js GOARCH=wasm go test -exec "$PWD/wasm/test/go_js_wasm_exec" ./store/...
 package store

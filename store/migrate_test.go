@@ -122,7 +122,9 @@ func TestMigrate_UpDownUp(t *testing.T) {
 		}
 		checkVersion(t, db, target)
 	}
-	// A store opens on the migrated database and works.
+	// A store opens on the migrated database and works. (Close first: in
+	// the browser a database has one connection at a time.)
+	db.Close()
 	s, err := OpenSQLite(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +197,7 @@ func TestMigrate_NewerDatabase(t *testing.T) {
 	if !slices.Equal(tables, tablesAt(SchemaVersion)) {
 		t.Errorf("a refused migration changed the tables: %v", tables)
 	}
+	db.Close()
 	if s, err := OpenSQLite(ctx, path, Options{}); !errors.Is(err, ErrMigration) {
 		if err == nil {
 			s.Close()

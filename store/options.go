@@ -15,13 +15,15 @@ type Options struct {
 	Schema *Schema
 	// Synchronous is SQLite's synchronous level: "FULL" (the default: a
 	// commit survives power loss), "NORMAL" (survives a process crash,
-	// may lose the last commits on power loss) or "EXTRA".
+	// may lose the last commits on power loss) or "EXTRA". In the browser
+	// every level syncs each commit to IndexedDB.
 	Synchronous string
 	// BusyTimeout bounds how long a connection waits for a lock held by
 	// another process. Default 5s.
 	BusyTimeout time.Duration
 	// MaxConns caps open connections (readers run in parallel under WAL;
-	// writes are serialised). Default max(4, GOMAXPROCS).
+	// writes are serialised). Default max(4, GOMAXPROCS). In the browser
+	// (GOOS=js) it is always 1.
 	MaxConns int
 	// MaxDrift bounds how far ahead of the local clock a remote
 	// transaction's timestamp may be. Default crdt.DefaultMaxDrift.

@@ -323,9 +323,12 @@ func (w *writeTx) stmt(coll, query string) (*sql.Stmt, error) {
 	}
 	var st *sql.Stmt
 	var err error
-	if w.pending[coll] != nil {
+	if w.pending[coll] != nil || w.s.opts.MaxConns == 1 {
 		// The table or a column is new in this transaction: other
 		// connections cannot see it yet, so prepare on this one only.
+		// With a single connection (always in the browser), the store's
+		// statement could not be prepared either: the transaction holds
+		// the connection that preparing it would wait for.
 		st, err = w.tx.PrepareContext(w.ctx, query)
 	} else {
 		st, err = w.s.stmt(w.ctx, query)

@@ -198,6 +198,39 @@ func TestSQLite_Reopen(t *testing.T) {
 	}
 }
 
+// TestSQLite_OneConnection: a store with a single connection (as in the
+// browser) writes and reads without waiting on itself, with readers
+// running beside the writer.
+func TestSQLite_OneConnection(t *testing.T) {
+	ctx := t.Context()
+	s, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "uno.db"), store.Options{MaxConns: 1, Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	done := make(chan error, 1)
+	go func() {
+		for i := range 20 {
+			if _, err := s.Write(ctx, setJSON("todos", fmt.Sprint("r", i%3), fmt.Sprint("f", i), `1`)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for range 20 {
+		if _, err := s.Row(ctx, "todos", "r0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Pending(ctx); err != nil || n != 20 {
+		t.Errorf("Pending = %d, %v; want 20", n, err)
+	}
+}
+
 func TestSQLite_Tables(t *testing.T) {
 	ctx := t.Context()
 	s, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "uno.db"), store.Options{})
@@ -386,8 +419,12 @@ func TestSQLite_Pragmas(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			// Hold every connection of the pool at once, so each one is checked.
-			conns := make([]*sql.Conn, 3)
+			// Hold every connection of the pool at once, so each one is
+			// checked (the browser's pool has one).
+			conns := make([]*sql.Conn, s.DB().Stats().MaxOpenConnections)
+			if len(conns) != platform.conns {
+				t.Errorf("pool of %d connections, want %d", len(conns), platform.conns)
+			}
 			for i := range conns {
 				conn, err := s.DB().Conn(ctx)
 				if err != nil {
@@ -395,15 +432,19 @@ func TestSQLite_Pragmas(t *testing.T) {
 				}
 				conns[i] = conn
 				var sync int
-				var mode string
+				var mode, locking string
 				if err := conn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil {
 					t.Fatal(err)
 				}
 				if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
 					t.Fatal(err)
 				}
-				if sync != tc.want || mode != "wal" {
-					t.Errorf("connection %d: synchronous = %d, journal_mode = %s; want %d, wal", i, sync, mode, tc.want)
+				if err := conn.QueryRowContext(ctx, `PRAGMA locking_mode`).Scan(&locking); err != nil {
+					t.Fatal(err)
+				}
+				if sync != tc.want || mode != platform.journalMode || locking != platform.lockingMode {
+					t.Errorf("connection %d: synchronous = %d, journal_mode = %s, locking_mode = %s; want %d, %s, %s",
+						i, sync, mode, locking, tc.want, platform.journalMode, platform.lockingMode)
 				}
 			}
 			for _, c := range conns {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -2034,6 +2035,9 @@ func (s *suite) testConcurrent(t *testing.T) {
 				t.Errorf("Row: %v", err)
 				return
 			}
+			// Let the writers run where goroutines are not preempted
+			// (GOOS=js: one thread, a store that never blocks).
+			runtime.Gosched()
 		}
 	})
 	wg.Wait()
