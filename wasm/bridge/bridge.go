@@ -179,6 +179,7 @@ type openOptions struct {
 	Where         map[string]map[string]any `json:"where"`
 	ManualSync    bool                      `json:"manualSync"`
 	HeartbeatMs   int                       `json:"heartbeatMs"`
+	BackoffMaxMs  int                       `json:"backoffMaxMs"`
 }
 
 // jsOpen(optionsJSON, tokenSource?) → Promise<id>. tokenSource, if a
@@ -197,7 +198,7 @@ func jsOpen(_ js.Value, args []js.Value) any {
 		}
 		cfg := client.Config{Path: "uno-" + o.Name + ".db", Server: o.Server, Token: o.Token,
 			Subscriptions: o.Subscriptions, Where: o.Where, ManualSync: o.ManualSync,
-			Heartbeat: time.Duration(o.HeartbeatMs) * time.Millisecond}
+			Heartbeat: time.Duration(o.HeartbeatMs) * time.Millisecond, BackoffMax: time.Duration(o.BackoffMaxMs) * time.Millisecond}
 		if len(args) > 1 && args[1].Type() == js.TypeFunction {
 			fn := args[1]
 			cfg.TokenSource = func(ctx context.Context) (string, error) { return await(ctx, fn.Invoke()) }
@@ -437,6 +438,17 @@ func status(s client.Status) statusJSON {
 	return out
 }
 
+// invoke calls an application callback; an exception it throws is
+// reported on the console instead of ending the program.
+func invoke(fn js.Value, args ...any) {
+	defer func() {
+		if r := recover(); r != nil {
+			js.Global().Get("console").Call("error", fmt.Sprintf("uno: a callback threw: %v", r))
+		}
+	}()
+	fn.Invoke(args...)
+}
+
 // jsWatch(id, collection, queryJSON, callback) → watch id. The callback
 // receives the result (JSON) now and after each change; stop(watch id)
 // ends it.
@@ -457,13 +469,13 @@ func jsWatch(_ js.Value, args []js.Value) any {
 	go func() {
 		w, err := c.Collection(coll).Watch(ctx, q.client())
 		if err != nil {
-			cb.Invoke(js.Null(), err.Error(), codeOf(err))
+			invoke(cb, js.Null(), err.Error(), codeOf(err))
 			return
 		}
 		defer w.Close()
 		for ds := range w.C {
 			b, _ := json.Marshal(docs(ds))
-			cb.Invoke(string(b))
+			invoke(cb, string(b))
 		}
 	}()
 	return wid
@@ -484,7 +496,7 @@ func jsOnStatus(_ js.Value, args []js.Value) any {
 	go func() {
 		ch := c.StatusChanges()
 		b, _ := json.Marshal(status(c.Status()))
-		cb.Invoke(string(b))
+		invoke(cb, string(b))
 		for {
 			select {
 			case s, ok := <-ch:
@@ -492,7 +504,7 @@ func jsOnStatus(_ js.Value, args []js.Value) any {
 					return
 				}
 				b, _ := json.Marshal(status(s))
-				cb.Invoke(string(b))
+				invoke(cb, string(b))
 			case <-ctx.Done():
 				return
 			}

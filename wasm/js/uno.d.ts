@@ -31,6 +31,8 @@ export interface OpenOptions {
   manualSync?: boolean;
   /** Interval of heartbeats on an idle connection (default 15000). */
   heartbeatMs?: number;
+  /** The longest wait between reconnection attempts (default 30000; attempts back off exponentially with jitter). */
+  backoffMaxMs?: number;
   /** Where uno.wasm is (default: beside uno.js). */
   wasmURL?: string | URL;
 }

@@ -80,7 +80,7 @@ export async function open(options) {
   const opts = {
     name, server: options.server ?? '', token: typeof options.token === 'string' ? options.token : '',
     subscriptions: options.subscriptions ?? [], where: options.where ?? {},
-    manualSync: !!options.manualSync, heartbeatMs: options.heartbeatMs ?? 0,
+    manualSync: !!options.manualSync, heartbeatMs: options.heartbeatMs ?? 0, backoffMaxMs: options.backoffMaxMs ?? 0,
   };
   let id;
   try {
@@ -148,9 +148,8 @@ class Database {
 }
 
 function row(d) {
-  const out = { id: d.id };
-  for (const [k, v] of Object.entries(d.fields)) out[k] = JSON.parse(v);
-  if (d.siblings) out._siblings = Object.fromEntries(Object.entries(d.siblings).map(([k, vs]) => [k, vs.map((v) => JSON.parse(v))]));
+  const out = { ...d.fields, id: d.id };
+  if (d.siblings) out._siblings = d.siblings;
   return out;
 }
 

@@ -1,0 +1,149 @@
+package browser
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/unosync/uno/client"
+)
+
+// Two browser profiles edit the same todos while the server is down (the
+// offline banner shows), then the server comes back: both converge to the
+// same state, and a native Go client agrees (canonical hashes).
+func TestBrowser_OfflineEditsConverge(t *testing.T) {
+	ctx := context.Background()
+	addr, data := freeAddr(t), t.TempDir()
+	srv := startServe(t, addr, data)
+	b := newBrowser(t)
+	for _, p := range []string{"a", "b"} {
+		b.launch(p, filepath.Join(t.TempDir(), p))
+		b.open(p, srv.url("todos"))
+		b.waitFor(p, upToDate, 30*time.Second)
+	}
+	b.addTodo("a", "buy milk")
+	b.addTodo("a", "walk the dog")
+	b.waitFor("b", `document.querySelectorAll('#list li').length === 2`, 20*time.Second)
+	b.screenshot("a", "offline-1-synced.png")
+
+	srv.stop()
+	for _, p := range []string{"a", "b"} {
+		b.waitFor(p, `!document.getElementById('offline').hidden`, 30*time.Second)
+	}
+	b.screenshot("a", "offline-2-banner.png")
+	// Concurrent offline edits: a ticks the first todo and adds one; b
+	// deletes the second and adds another.
+	b.eval("a", `document.querySelector('#list li input').click()`, nil)
+	b.addTodo("a", "from a, offline")
+	b.eval("b", `document.querySelectorAll('#list li button')[1].click()`, nil)
+	b.addTodo("b", "from b, offline")
+	b.waitFor("a", `document.getElementById('pending').textContent !== '0 pending'`, 10*time.Second)
+
+	srv = startServe(t, addr, data)
+	for _, p := range []string{"a", "b"} {
+		b.waitFor(p, upToDate+` && document.getElementById('offline').hidden`, 60*time.Second)
+	}
+	// Each has the other's writes: 3 todos, the first done.
+	for _, p := range []string{"a", "b"} {
+		b.waitFor(p, `document.querySelectorAll('#list li').length === 3 && document.querySelector('#list li').classList.contains('done')`, 30*time.Second)
+	}
+	b.screenshot("b", "offline-3-converged.png")
+	var ha, hb string
+	b.eval("a", `uno.hash()`, &ha)
+	b.eval("b", `uno.hash()`, &hb)
+	if ha != hb {
+		t.Fatalf("the browsers differ: %s vs %s", ha, hb)
+	}
+	if got := b.titles("a"); !slices.Equal(got, b.titles("b")) {
+		t.Fatalf("lists differ: %v vs %v", got, b.titles("b"))
+	}
+	native, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "native.db"), Server: "ws://" + addr + "/v1/sync", Token: srv.token, ManualSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer native.Close()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := native.Sync(sctx); err != nil {
+		t.Fatal(err)
+	}
+	h, err := native.Hash(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(h[:]); got != ha {
+		t.Fatalf("the native client's hash %s differs from the browsers' %s", got, ha)
+	}
+}
+
+// A committed write survives a reload, a crash of the tab and a restart of
+// the browser with the same profile (no server: the database is local).
+func TestBrowser_Persistence(t *testing.T) {
+	addr := freeAddr(t)
+	srv := startServe(t, addr, t.TempDir())
+	b := newBrowser(t)
+	dir := filepath.Join(t.TempDir(), "p")
+	b.launch("p", dir)
+	local := fmt.Sprintf("http://%s/#db=local", addr) // no token: no sync
+	b.open("p", local)
+	b.addTodo("p", "survives a reload")
+	b.do(map[string]any{"cmd": "reload", "profile": "p", "ready": appReady})
+	b.waitFor("p", `document.querySelectorAll('#list li').length === 1`, 20*time.Second)
+
+	b.addTodo("p", "survives a tab crash")
+	b.do(map[string]any{"cmd": "crash", "profile": "p"})
+	b.do(map[string]any{"cmd": "newPage", "profile": "p", "url": local, "ready": appReady})
+	b.waitFor("p", `document.querySelectorAll('#list li').length === 2`, 20*time.Second)
+
+	b.addTodo("p", "survives a browser restart")
+	b.do(map[string]any{"cmd": "close", "profile": "p"})
+	b.launch("p", dir)
+	b.open("p", local)
+	b.waitFor("p", `document.querySelectorAll('#list li').length === 3`, 20*time.Second)
+	if got := b.titles("p"); !slices.Equal(got, []string{"survives a reload", "survives a tab crash", "survives a browser restart"}) {
+		t.Fatalf("after the restart: %v", got)
+	}
+	b.screenshot("p", "persistence.png")
+	_ = srv
+}
+
+// A second tab of the same database gets a clear error (code 2010, the
+// first tab owns it); a watch callback fires for a change made elsewhere.
+func TestBrowser_TwoTabsAndRemoteWatch(t *testing.T) {
+	ctx := context.Background()
+	addr := freeAddr(t)
+	srv := startServe(t, addr, t.TempDir())
+	b := newBrowser(t)
+	b.launch("p", filepath.Join(t.TempDir(), "p"))
+	b.open("p", srv.url("tabs"))
+	b.waitFor("p", upToDate, 30*time.Second)
+	b.do(map[string]any{"cmd": "newPage", "profile": "p", "url": srv.url("tabs"), "ready": `document.getElementById('error').hidden === false`})
+	var msg string
+	b.eval("p", `document.getElementById('error').textContent`, &msg)
+	if want := "(code 2010)"; len(msg) < len(want) || msg[len(msg)-len(want):] != want {
+		t.Fatalf("second tab: %q, want an error with code 2010", msg)
+	}
+	b.screenshot("p", "second-tab.png")
+
+	// A native client writes; the first tab's watch shows it.
+	native, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "native.db"), Server: "ws://" + addr + "/v1/sync", Token: srv.token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer native.Close()
+	if err := native.Collection("todos").Put(ctx, "remote", map[string]any{"title": "written natively", "done": false, "created": 1}); err != nil {
+		t.Fatal(err)
+	}
+	b.do(map[string]any{"cmd": "close", "profile": "p"}) // both tabs
+	b.launch("p", filepath.Join(t.TempDir(), "p2"))
+	b.open("p", srv.url("watch"))
+	b.eval("p", `(() => { window.seen = []; uno.collection('todos').watch({}, rows => window.seen.push(rows.map(r => r.title))); })()`, nil)
+	if err := native.Collection("todos").Put(ctx, "remote2", map[string]any{"title": "second remote write", "done": false, "created": 2}); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("p", `window.seen.some(ts => ts.includes('second remote write'))`, 30*time.Second)
+}

@@ -1,0 +1,95 @@
+// A Chromium driver for uno's browser tests: the Go tests
+// (internal/browser) run it and send it one JSON command per line on
+// stdin; it answers each with one JSON line on stdout, {"ok": true,
+// "value": ...} or {"ok": false, "error": "..."}. It drives Debian's
+// Chromium through playwright-core (never a downloaded browser), each
+// profile a persistent context in its own directory, so a profile's
+// IndexedDB survives closing and relaunching it.
+import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
+
+const executablePath = process.env.UNO_CHROMIUM || '/usr/bin/chromium';
+const args = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const profiles = new Map(); // name → { context, page, logs }
+
+function profile(name) {
+  const p = profiles.get(name);
+  if (!p) throw new Error(`no profile ${name}: launch it first`);
+  return p;
+}
+
+function watchPage(p, page) {
+  page.on('console', (m) => p.logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => p.logs.push(`pageerror: ${e.message}`));
+}
+
+const commands = {
+  async launch({ profile: name, dir }) {
+    const context = await chromium.launchPersistentContext(dir, { executablePath, headless: true, args });
+    const p = { context, page: context.pages()[0] ?? await context.newPage(), logs: [] };
+    watchPage(p, p.page);
+    profiles.set(name, p);
+  },
+  async goto({ profile: name, url, ready }) {
+    const p = profile(name);
+    await p.page.goto(url);
+    if (ready) await p.page.waitForFunction(ready, null, { timeout: 30000 });
+  },
+  async newPage({ profile: name, url, ready }) {
+    const p = profile(name);
+    p.page = await p.context.newPage();
+    watchPage(p, p.page);
+    if (url) await p.page.goto(url);
+    if (ready) await p.page.waitForFunction(ready, null, { timeout: 30000 });
+  },
+  async reload({ profile: name, ready }) {
+    const p = profile(name);
+    await p.page.reload();
+    if (ready) await p.page.waitForFunction(ready, null, { timeout: 30000 });
+  },
+  // Crashes the tab's renderer, as a tab crash would.
+  async crash({ profile: name }) {
+    const p = profile(name);
+    await p.page.goto('chrome://crash').catch(() => {});
+    await p.page.close().catch(() => {});
+  },
+  async eval({ profile: name, js }) {
+    return await profile(name).page.evaluate(js);
+  },
+  async waitFor({ profile: name, js, timeout }) {
+    await profile(name).page.waitForFunction(js, null, { timeout: timeout ?? 30000 });
+  },
+  async screenshot({ profile: name, path }) {
+    await profile(name).page.screenshot({ path, fullPage: true });
+  },
+  async logs({ profile: name }) {
+    return profile(name).logs;
+  },
+  async close({ profile: name }) {
+    const p = profiles.get(name);
+    profiles.delete(name);
+    await p?.context.close();
+  },
+  async quit() {
+    for (const p of profiles.values()) await p.context.close().catch(() => {});
+    process.exit(0);
+  },
+};
+
+const rl = createInterface({ input: process.stdin });
+for await (const line of rl) {
+  let out;
+  try {
+    const cmd = JSON.parse(line);
+    const fn = commands[cmd.cmd];
+    if (!fn) throw new Error(`unknown command ${cmd.cmd}`);
+    const value = await fn(cmd);
+    out = { ok: true, value: value === undefined ? null : value };
+  } catch (e) {
+    out = { ok: false, error: String(e?.stack ?? e) };
+  }
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+for (const p of profiles.values()) await p.context.close().catch(() => {});
