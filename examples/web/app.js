@@ -27,9 +27,13 @@ window.unoReadyAt = performance.now(); // ms from navigation to a usable databas
 const todos = db.collection('todos');
 
 db.onStatus((s) => {
+  window.unoStatus = s; // for the browser tests
   const el = $('status');
   el.dataset.state = s.state;
   el.textContent = { offline: 'offline', connecting: 'connecting…', syncing: 'syncing…', upToDate: 'up to date' }[s.state];
+  if (s.state === 'syncing' && s.bootstrap.TotalRows > 0 && !s.bootstrap.Done) {
+    el.textContent = `loading ${s.bootstrap.Rows.toLocaleString()} / ${s.bootstrap.TotalRows.toLocaleString()}…`;
+  }
   $('offline').hidden = !token || s.state !== 'offline';
   $('pending').textContent = `${s.pending} pending`;
 });

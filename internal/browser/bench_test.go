@@ -91,7 +91,8 @@ func BenchmarkNativeLocalWrites(b *testing.B) {
 
 // BenchmarkBrowserSync10k is the time to sync 10,000 rows into a fresh
 // browser: from navigation until the page's database is up to date with
-// all of them (target ≤ 5 s).
+// all of them (target ≤ 5 s). The rows are in a collection the app does
+// not list, so the page's rendering is not counted.
 func BenchmarkBrowserSync10k(b *testing.B) {
 	const rows = 10_000
 	ctx := context.Background()
@@ -105,7 +106,7 @@ func BenchmarkBrowserSync10k(b *testing.B) {
 	for t := range rows / 1000 {
 		err := seed.Tx(ctx, func(tx *client.Tx) error {
 			for i := range 1000 {
-				if err := tx.Put("todos", fmt.Sprintf("t%05d", t*1000+i), map[string]any{"title": fmt.Sprint("todo ", t*1000+i), "done": i%3 == 0, "created": t*1000 + i}); err != nil {
+				if err := tx.Put("items", fmt.Sprintf("t%05d", t*1000+i), map[string]any{"title": fmt.Sprint("item ", t*1000+i), "done": i%3 == 0, "created": t*1000 + i}); err != nil {
 					return err
 				}
 			}
@@ -126,9 +127,21 @@ func BenchmarkBrowserSync10k(b *testing.B) {
 		name := fmt.Sprint("p", n)
 		br.launch(name, filepath.Join(b.TempDir(), name))
 		br.open(name, srv.url(fmt.Sprint("sync", n)))
-		br.waitFor(name, upToDate+fmt.Sprintf(` && document.querySelectorAll('#list li').length === %d`, rows), 2*time.Minute)
+		// Poll in the page, recording when the database became up to date.
 		var ms float64
-		br.eval(name, `performance.now()`, &ms)
+		br.eval(name, `new Promise((resolve) => {
+			const check = () => {
+				const s = window.unoStatus;
+				if (s && s.state === 'upToDate' && s.bootstrap.Done) resolve(performance.now());
+				else setTimeout(check, 5);
+			};
+			check();
+		})`, &ms)
+		var n int
+		br.eval(name, `uno.collection('items').find().then(rs => rs.length)`, &n)
+		if n != rows {
+			b.Fatalf("the browser holds %d rows, want %d", n, rows)
+		}
 		total += ms
 		br.do(map[string]any{"cmd": "close", "profile": name})
 	}

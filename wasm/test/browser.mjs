@@ -10,7 +10,9 @@ import { chromium } from 'playwright-core';
 
 const executablePath = process.env.UNO_CHROMIUM || '/usr/bin/chromium';
 const args = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  // Extra flags for measurements, e.g. UNO_CHROMIUM_ARGS=--js-flags=--no-liftoff.
+  ...(process.env.UNO_CHROMIUM_ARGS ?? '').split(' ').filter(Boolean)];
 
 const profiles = new Map(); // name → { context, page, logs }
 
