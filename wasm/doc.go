@@ -1,6 +1,7 @@
 // Package wasm is the home of uno's browser build (GOOS=js GOARCH=wasm):
-// the entry point that runs the client in browsers, its JavaScript module
-// and their tests.
+// bridge/ is the syscall/js layer over the client, cmd/uno-wasm the entry
+// point, js/ the ES module uno.js with its TypeScript types, and build.sh
+// builds uno.wasm and copies Go's loader and the module beside it.
 //
 // package.json pins the JavaScript packages the browser build and its
 // tests use (install them with npm ci --prefix wasm). test/ runs Go tests
