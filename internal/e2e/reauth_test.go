@@ -353,7 +353,9 @@ func TestReauth_ClientReauthenticate(t *testing.T) {
 	// a retry cannot fix; with acme's token again) and syncs on.
 	// (Reauthenticate returns as the refusal arrives, before the status
 	// shows the connection gone: wait for the new connection itself.)
-	waitFor(t, func() bool { return e.metric(t, "uno_connections_total") == 3 && c.Status().State >= client.StateSyncing })
+	waitFor(t, func() bool {
+		return e.metric(t, "uno_connections_total") == 3 && c.Status().State >= client.StateSyncing
+	})
 	if err := c.Collection("todos").Put(ctx, "b", map[string]any{"v": 2}); err != nil {
 		t.Fatal(err)
 	}
