@@ -80,8 +80,9 @@ func TestBrowser_OfflineEditsConverge(t *testing.T) {
 	}
 }
 
-// A committed write survives a reload, a crash of the tab and a restart of
-// the browser with the same profile (no server: the database is local).
+// A committed write survives a reload, a crash of the tab, a restart of
+// the browser with the same profile and a SIGKILL of the whole browser (no
+// server: the database is local).
 func TestBrowser_Persistence(t *testing.T) {
 	addr := freeAddr(t)
 	srv := startServe(t, addr, t.TempDir())
@@ -104,8 +105,20 @@ func TestBrowser_Persistence(t *testing.T) {
 	b.launch("p", dir)
 	b.open("p", local)
 	b.waitFor("p", `document.querySelectorAll('#list li').length === 3`, 20*time.Second)
-	if got := b.titles("p"); !slices.Equal(got, []string{"survives a reload", "survives a tab crash", "survives a browser restart"}) {
-		t.Fatalf("after the restart: %v", got)
+
+	// And a browser killed (SIGKILL, every process of the profile) right
+	// after the write returned.
+	b.addTodo("p", "survives a browser kill")
+	if n := killProfile(t, dir); n == 0 {
+		t.Fatal("no browser process of the profile to kill")
+	}
+	b.do(map[string]any{"cmd": "forget", "profile": "p"})
+	time.Sleep(200 * time.Millisecond)
+	b.launch("p", dir)
+	b.open("p", local)
+	b.waitFor("p", `document.querySelectorAll('#list li').length === 4`, 20*time.Second)
+	if got := b.titles("p"); !slices.Equal(got, []string{"survives a reload", "survives a tab crash", "survives a browser restart", "survives a browser kill"}) {
+		t.Fatalf("after the restarts: %v", got)
 	}
 	b.screenshot("p", "persistence.png")
 	_ = srv

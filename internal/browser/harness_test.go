@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -281,3 +283,22 @@ func (b *browser) titles(name string) []string {
 const upToDate = `document.getElementById('status').dataset.state === 'upToDate' && document.getElementById('pending').textContent === '0 pending'`
 
 var _ = context.Background
+
+// killProfile SIGKILLs every process whose command line names the profile
+// directory (the browser and its helpers) and returns how many.
+func killProfile(t testing.TB, dir string) int {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	n := 0
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), "--user-data-dir="+dir) {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err == nil && syscall.Kill(pid, syscall.SIGKILL) == nil {
+			n++
+		}
+	}
+	return n
+}

@@ -69,6 +69,12 @@ const commands = {
   async logs({ profile: name }) {
     return profile(name).logs;
   },
+  // Drops a profile whose browser was killed from outside.
+  async forget({ profile: name }) {
+    const p = profiles.get(name);
+    profiles.delete(name);
+    p?.context.close().catch(() => {});
+  },
   async close({ profile: name }) {
     const p = profiles.get(name);
     profiles.delete(name);
