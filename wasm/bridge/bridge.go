@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/unosync/uno/client"
+	"github.com/unosync/uno/store"
 	usync "github.com/unosync/uno/sync"
 )
 
@@ -396,14 +397,22 @@ func call(c *client.Client, id int, method string, a []json.RawMessage) (any, er
 		if err := errors.Join(arg(method, a, 0, &after), arg(method, a, 1, &limit)); err != nil {
 			return nil, err
 		}
-		return c.Conflicts(ctx, after, limit)
+		cs, err := c.Conflicts(ctx, after, limit)
+		if cs == nil {
+			cs = []store.ConflictEntry{} // [] in JavaScript, not null
+		}
+		return cs, err
 	case "rejections":
 		var after uint64
 		var limit int
 		if err := errors.Join(arg(method, a, 0, &after), arg(method, a, 1, &limit)); err != nil {
 			return nil, err
 		}
-		return c.Rejections(ctx, after, limit)
+		rs, err := c.Rejections(ctx, after, limit)
+		if rs == nil {
+			rs = []store.Rejection{}
+		}
+		return rs, err
 	case "close":
 		st.mu.Lock()
 		delete(st.clients, id)
