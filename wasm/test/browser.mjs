@@ -66,6 +66,30 @@ const commands = {
   async screenshot({ profile: name, path }) {
     await profile(name).page.screenshot({ path, fullPage: true });
   },
+  // Runs js under the CPU profiler and returns the functions with the most
+  // self time (for investigations).
+  async cpuProfile({ profile: name, js, top }) {
+    const p = profile(name);
+    const cdp = await p.context.newCDPSession(p.page);
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+    await cdp.send('Profiler.start');
+    const value = await p.page.evaluate(js);
+    const { profile: prof } = await cdp.send('Profiler.stop');
+    const dt = {};
+    const ids = new Map(prof.nodes.map((n) => [n.id, n]));
+    const counts = {};
+    for (const s of prof.samples) counts[s] = (counts[s] ?? 0) + 1;
+    let total = 0;
+    for (const [id, c] of Object.entries(counts)) {
+      const n = ids.get(Number(id));
+      const fn = n.callFrame.functionName || `(${n.callFrame.url.split('/').pop()}:${n.callFrame.lineNumber})`;
+      dt[fn] = (dt[fn] ?? 0) + c;
+      total += c;
+    }
+    const rows = Object.entries(dt).sort((a, b) => b[1] - a[1]).slice(0, top ?? 40).map(([f, c]) => `${(100 * c / total).toFixed(1)}% ${f}`);
+    return { value, rows };
+  },
   async logs({ profile: name }) {
     return profile(name).logs;
   },
