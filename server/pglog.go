@@ -763,20 +763,37 @@ func (l *PGLog) SnapshotSites(ctx context.Context, tenant string) ([]usync.SiteM
 // RowStates returns the current states of the named rows; a row never
 // written has no State.
 func (l *PGLog) RowStates(ctx context.Context, tenant string, keys []crdt.RowKey) ([]usync.SnapshotRow, error) {
-	out := make([]usync.SnapshotRow, 0, len(keys))
+	// One query for all the keys (a session's filtered deliveries and the
+	// rules read many rows at a time).
+	colls, ids := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		colls[i], ids[i] = k.Collection, k.Row
+	}
+	states := make(map[crdt.RowKey][]byte, len(keys))
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
-		for _, k := range keys {
+		rows, err := tx.Query(ctx, `SELECT r.coll, r.id, r.state FROM uno_rows r
+			JOIN unnest($2::text[], $3::text[]) AS k(coll, id) ON r.coll = k.coll AND r.id = k.id
+			WHERE r.tenant_id = $1`, tenant, colls, ids)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k crdt.RowKey
 			var state []byte
-			err := tx.QueryRow(ctx, `SELECT state FROM uno_rows WHERE tenant_id = $1 AND coll = $2 AND id = $3`, tenant, k.Collection, k.Row).Scan(&state)
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			if err := rows.Scan(&k.Collection, &k.Row, &state); err != nil {
 				return err
 			}
-			out = append(out, usync.SnapshotRow{Collection: k.Collection, Row: k.Row, State: state})
+			states[k] = state
 		}
-		return nil
+		return rows.Err()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("row states: %w", err)
+	}
+	out := make([]usync.SnapshotRow, len(keys))
+	for i, k := range keys {
+		out[i] = usync.SnapshotRow{Collection: k.Collection, Row: k.Row, State: states[k]}
 	}
 	return out, nil
 }

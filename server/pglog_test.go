@@ -61,3 +61,28 @@ func TestPGLog_RowPages(t *testing.T) {
 		t.Fatalf("another tenant's page: %+v, %v", other, err)
 	}
 }
+
+// RowStates returns the states of the keys asked for, in their order, with
+// no state for rows never written and nothing of another tenant.
+func TestPGLog_RowStates(t *testing.T) {
+	ctx := context.Background()
+	l := openPG(t)
+	for i, tenant := range []string{"t1", "t2"} {
+		tx := crdt.Tx{Site: crdt.SiteID{byte(i + 1)}, Seq: 1, Time: 1, Ops: []crdt.Op{
+			{Type: crdt.OpSet, Kind: crdt.KindRegister, Collection: "c", Row: "a", Field: "f", CL: 1, Value: []byte(`1`)},
+			{Type: crdt.OpSet, Kind: crdt.KindRegister, Collection: "c", Row: "only-" + tenant, Field: "f", CL: 1, Value: []byte(`2`)}}}
+		if _, err := l.Append(ctx, tenant, []crdt.Tx{tx}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := []crdt.RowKey{{Collection: "c", Row: "only-t2"}, {Collection: "c", Row: "a"}, {Collection: "d", Row: "a"}, {Collection: "c", Row: "only-t1"}}
+	rs, err := l.RowStates(ctx, "t1", keys)
+	if err != nil || len(rs) != 4 {
+		t.Fatalf("RowStates: %v, %v", rs, err)
+	}
+	for i, want := range []bool{false, true, false, true} {
+		if rs[i].Collection != keys[i].Collection || rs[i].Row != keys[i].Row || (rs[i].State != nil) != want {
+			t.Errorf("key %d %v: got %s/%s with state %v", i, keys[i], rs[i].Collection, rs[i].Row, rs[i].State != nil)
+		}
+	}
+}
