@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -251,6 +252,31 @@ func TestCollection_DocField(t *testing.T) {
 			must(t, get(t, c, "notes", "n1").Decode(&out))
 			if string(out.Body) != "hi" {
 				t.Errorf("decoded body %q, want hi", out.Body)
+			}
+		})
+	}
+}
+
+// A document whose values are already JSON (map[string]json.RawMessage, as
+// the browser bridge passes them) is stored as the same values, compacted;
+// a value that is not JSON is refused and writes nothing.
+func TestPut_RawJSONValues(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			c := open(t, b, client.Config{})
+			todos := c.Collection("todos")
+			must(t, todos.Put(ctx, "t1", map[string]json.RawMessage{"title": json.RawMessage(`"milk"`), "tags": json.RawMessage(`[ "a", "b" ]`)}))
+			d, err := todos.Get(ctx, "t1")
+			if err != nil || string(d.Fields["title"]) != `"milk"` || string(d.Fields["tags"]) != `["a","b"]` {
+				t.Fatalf("got %v, %v", d.Fields, err)
+			}
+			err = todos.Put(ctx, "t2", map[string]json.RawMessage{"title": json.RawMessage(`{not json`)})
+			if !errors.Is(err, client.ErrInvalidValue) {
+				t.Fatalf("invalid JSON: %v, want ErrInvalidValue", err)
+			}
+			if _, err := todos.Get(ctx, "t2"); !errors.Is(err, client.ErrNotFound) {
+				t.Fatalf("t2 after a refused put: %v", err)
 			}
 		})
 	}

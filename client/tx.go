@@ -192,7 +192,18 @@ func (tx *Tx) put(collection, id string, doc any, mustExist bool) error {
 // fields encodes doc and splits it into validated top-level fields.
 func (tx *Tx) fields(collection, id string, doc any) (map[string]json.RawMessage, error) {
 	var fields map[string]json.RawMessage
-	if m, ok := doc.(map[string]any); ok && m != nil {
+	if m, ok := doc.(map[string]json.RawMessage); ok && m != nil {
+		// Values already JSON (for example from JavaScript): validated
+		// and compacted, not decoded.
+		fields = make(map[string]json.RawMessage, len(m))
+		for k, v := range m {
+			var b bytes.Buffer
+			if err := json.Compact(&b, v); err != nil {
+				return nil, fmt.Errorf("%w: %s/%s field %s: %w", ErrInvalidValue, collection, id, k, err)
+			}
+			fields[k] = b.Bytes()
+		}
+	} else if m, ok := doc.(map[string]any); ok && m != nil {
 		// The common case, without encoding the document twice.
 		fields = make(map[string]json.RawMessage, len(m))
 		for k, v := range m {

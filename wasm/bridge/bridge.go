@@ -274,13 +274,13 @@ func arg(method string, a []json.RawMessage, i int, dst any) error {
 
 // op is one write of a transaction.
 type op struct {
-	Op         string          `json:"op"` // put, patch, delete, increment, add, remove
-	Collection string          `json:"collection"`
-	ID         string          `json:"id"`
-	Doc        json.RawMessage `json:"doc"`
-	Field      string          `json:"field"`
-	Delta      int64           `json:"delta"`
-	Member     json.RawMessage `json:"member"`
+	Op         string                     `json:"op"` // put, patch, delete, increment, add, remove
+	Collection string                     `json:"collection"`
+	ID         string                     `json:"id"`
+	Doc        map[string]json.RawMessage `json:"doc"`
+	Field      string                     `json:"field"`
+	Delta      int64                      `json:"delta"`
+	Member     json.RawMessage            `json:"member"`
 }
 
 func (o *op) apply(tx *client.Tx) error {
