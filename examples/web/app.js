@@ -2,7 +2,7 @@
 // (it works offline and survives reloads), and syncs with the server in
 // the background. Open it from `uno serve --web examples/web`, which
 // prints the URL with a development token.
-import { open } from './uno/uno.js';
+import { open, codes } from './uno/uno.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.hash.slice(1));
@@ -14,13 +14,24 @@ function showError(e) {
   $('error').textContent = `${e.message} (code ${e.code ?? '?'})`;
 }
 
+const name = params.get('db') ?? 'todos';
+// An app in front of a person retries sooner than the 30 s default.
+const options = { name, server: token ? server : '', token, backoffMaxMs: 3000 };
 let db;
 try {
-  // An app in front of a person retries sooner than the 30 s default.
-  db = await open({ name: params.get('db') ?? 'todos', server: token ? server : '', token, backoffMaxMs: 3000 });
+  db = await open(options);
 } catch (e) {
-  showError(e);
-  throw e;
+  if (e.code !== codes.locked || !token) {
+    showError(e);
+    throw e;
+  }
+  // Another tab owns this database. With a server, this tab keeps a
+  // replica of its own (kept across its reloads) and both stay live
+  // through the server.
+  let tab = sessionStorage.getItem('uno-tab');
+  if (!tab) sessionStorage.setItem('uno-tab', tab = crypto.randomUUID().slice(0, 8));
+  db = await open({ ...options, name: `${name}-tab-${tab}` });
+  $('tabnote').hidden = false;
 }
 window.uno = db; // for the console (and the browser tests)
 window.unoReadyAt = performance.now(); // ms from navigation to a usable database

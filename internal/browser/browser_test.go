@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,25 +125,40 @@ func TestBrowser_Persistence(t *testing.T) {
 	_ = srv
 }
 
-// A second tab of the same database gets a clear error (code 2010, the
-// first tab owns it); a watch callback fires for a change made elsewhere.
+// One tab owns a database (Web Locks): without a server a second tab gets
+// a clear error (code 2010); with one, the app gives the second tab a
+// replica of its own and each tab shows the other's writes live. A watch
+// callback fires for a change made elsewhere.
 func TestBrowser_TwoTabsAndRemoteWatch(t *testing.T) {
 	ctx := context.Background()
 	addr := freeAddr(t)
 	srv := startServe(t, addr, t.TempDir())
 	b := newBrowser(t)
 	b.launch("p", filepath.Join(t.TempDir(), "p"))
-	b.open("p", srv.url("tabs"))
-	b.waitFor("p", upToDate, 30*time.Second)
-	b.do(map[string]any{"cmd": "newPage", "profile": "p", "url": srv.url("tabs"), "ready": `document.getElementById('error').hidden === false`})
+	local := fmt.Sprintf("http://%s/#db=alone", addr)
+	b.open("p", local)
+	b.do(map[string]any{"cmd": "newPage", "profile": "p", "url": local, "ready": `document.getElementById('error').hidden === false`})
 	var msg string
 	b.eval("p", `document.getElementById('error').textContent`, &msg)
-	if want := "(code 2010)"; len(msg) < len(want) || msg[len(msg)-len(want):] != want {
-		t.Fatalf("second tab: %q, want an error with code 2010", msg)
+	if want := "(code 2010)"; !strings.HasSuffix(msg, want) {
+		t.Fatalf("second tab without a server: %q, want an error with code 2010", msg)
 	}
-	b.screenshot("p", "second-tab.png")
+	b.do(map[string]any{"cmd": "close", "profile": "p"})
 
-	// A native client writes; the first tab's watch shows it.
+	// With the server: two tabs, one database name.
+	b.launch("tabs", filepath.Join(t.TempDir(), "tabs"))
+	b.open("tabs", srv.url("tabs"))
+	b.waitFor("tabs", upToDate, 30*time.Second)
+	b.addTodo("tabs", "from the first tab")
+	b.do(map[string]any{"cmd": "newPage", "profile": "tabs", "url": srv.url("tabs"), "ready": appReady})
+	b.waitFor("tabs", `!document.getElementById('tabnote').hidden && document.querySelectorAll('#list li').length === 1`, 30*time.Second)
+	b.addTodo("tabs", "from the second tab")
+	b.screenshot("tabs", "second-tab.png")
+	b.do(map[string]any{"cmd": "switchPage", "profile": "tabs", "index": 0})
+	b.waitFor("tabs", `document.querySelectorAll('#list li').length === 2`, 30*time.Second)
+	b.do(map[string]any{"cmd": "close", "profile": "tabs"})
+
+	// A native client writes; a page's watch callback sees it.
 	native, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "native.db"), Server: "ws://" + addr + "/v1/sync", Token: srv.token})
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +167,6 @@ func TestBrowser_TwoTabsAndRemoteWatch(t *testing.T) {
 	if err := native.Collection("todos").Put(ctx, "remote", map[string]any{"title": "written natively", "done": false, "created": 1}); err != nil {
 		t.Fatal(err)
 	}
-	b.do(map[string]any{"cmd": "close", "profile": "p"}) // both tabs
 	b.launch("p", filepath.Join(t.TempDir(), "p2"))
 	b.open("p", srv.url("watch"))
 	b.eval("p", `(() => { window.seen = []; uno.collection('todos').watch({}, rows => window.seen.push(rows.map(r => r.title))); })()`, nil)

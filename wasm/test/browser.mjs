@@ -46,6 +46,12 @@ const commands = {
     if (url) await p.page.goto(url);
     if (ready) await p.page.waitForFunction(ready, null, { timeout: 30000 });
   },
+  // Makes the profile's index-th open page (tab) the one commands go to.
+  async switchPage({ profile: name, index }) {
+    const p = profile(name);
+    p.page = p.context.pages()[index];
+    await p.page.bringToFront();
+  },
   async reload({ profile: name, ready }) {
     const p = profile(name);
     await p.page.reload();
