@@ -213,6 +213,8 @@ func (s *ServerSession) Step(m Message) error {
 	case *ErrorMessage:
 		s.state = serverClosed
 		s.rd.Close = m.Err()
+		// A closed session verifies no more tokens.
+		s.rd.Reauthenticate, s.reauth = nil, false
 		return nil
 	}
 	if s.state != serverOpen {
