@@ -360,11 +360,6 @@ func TestServerSession_Transcripts(t *testing.T) {
 			srvStep{name: "Auth (never expires)", do: in(&usync.Auth{Token: "tok3"}), want: srvWant{Reauth: &usync.Auth{Token: "tok3"}}},
 			srvStep{name: "Reauthenticated", do: reauthenticated(0), want: srvWant{Send: []usync.Message{&usync.AuthOK{}}}},
 		)},
-		{name: "a client's Error while an Auth is verified drops the Auth", steps: append(open(siteA, 0, 0, 1),
-			srvStep{name: "Auth", do: in(&usync.Auth{Token: "tok2"}), want: srvWant{Reauth: &usync.Auth{Token: "tok2"}}},
-			srvStep{name: "Error", do: in(errMsg(usync.CodeBadMessage)), want: srvWant{Close: usync.CodeBadMessage}},
-			srvStep{name: "Reauthenticated after close", do: reauthenticated(9)},
-		)},
 		{name: "pushes go on around an Auth", steps: append(open(siteA, 0, 0, 1),
 			srvStep{name: "Push 1", do: in(push(txs(siteA, 1)...)), want: srvWant{Append: txs(siteA, 1)}},
 			srvStep{name: "Auth", do: in(&usync.Auth{Token: "tok2"}), want: srvWant{Reauth: &usync.Auth{Token: "tok2"}}},
@@ -864,5 +859,27 @@ func TestServerSession_Credit(t *testing.T) {
 				t.Errorf("Want() says no after the client granted %d more", tt.n)
 			}
 		})
+	}
+}
+
+// A client's Error while its Auth is with the driver drops the Auth from
+// Ready: a closed session verifies no more tokens.
+func TestServerSession_ErrorDropsPendingAuth(t *testing.T) {
+	s := usync.NewServerSession(usync.ServerConfig{})
+	if err := s.Step(hello(siteA, 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	s.Accept(usync.AcceptParams{LogStart: 1, ServerTime: sessServerTime})
+	if err := s.Step(&usync.Auth{Token: "tok2"}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Ready().Reauthenticate == nil {
+		t.Fatal("Auth not handed to the driver")
+	}
+	if err := s.Step(errMsg(usync.CodeBadMessage)); err != nil {
+		t.Fatal(err)
+	}
+	if rd := s.Ready(); rd.Reauthenticate != nil || rd.Close == nil {
+		t.Fatalf("after the client's Error: Reauthenticate %v, Close %v", rd.Reauthenticate, rd.Close)
 	}
 }
