@@ -630,24 +630,9 @@ func (l *PGLog) Read(ctx context.Context, tenant string, after uint64, limit int
 	}
 	var out []usync.Change
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT seq, tx FROM uno_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, tenant, int64(after), limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var seq uint64
-			var b []byte
-			if err := rows.Scan(&seq, &b); err != nil {
-				return err
-			}
-			t, err := crdt.DecodeTx(b)
-			if err != nil {
-				return fmt.Errorf("entry %d: %w", seq, err)
-			}
-			out = append(out, usync.Change{Seq: seq, Tx: *t})
-		}
-		return rows.Err()
+		var err error
+		out, err = readEvents(ctx, tx, tenant, after, limit)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read log: %w", err)
