@@ -265,21 +265,6 @@ func serve(ctx context.Context, o serveOptions, app Options, out interface{ Writ
 	return nil
 }
 
-// withWeb serves the files of dir at / beside the server's own paths.
-// Files are revalidated on every load (no stale app after a rebuild).
-func withWeb(srv http.Handler, dir string) http.Handler {
-	files := http.FileServer(http.Dir(dir))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch p := r.URL.Path; {
-		case strings.HasPrefix(p, "/v1/"), p == "/healthz", p == "/readyz", p == "/metrics":
-			srv.ServeHTTP(w, r)
-		default:
-			w.Header().Set("Cache-Control", "no-cache")
-			files.ServeHTTP(w, r)
-		}
-	})
-}
-
 // setFlag copies the named flag's value from src into o.
 func (o *serveOptions) setFlag(name string, src *serveOptions) {
 	switch name {
