@@ -2,7 +2,11 @@ package e2e
 
 import (
 	"context"
+	"time"
+
 	"fmt"
+	"github.com/coder/websocket"
+	"github.com/unosync/uno/crdt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -288,5 +292,29 @@ func TestTenants_SameRowIDsNeverCross(t *testing.T) {
 		Subscriptions: []string{"todos"}, Where: map[string]map[string]any{"notes": {"x": 1}}})
 	if err == nil {
 		t.Fatal("Where on a collection not subscribed was accepted")
+	}
+}
+
+// A subscription whose filter value is not JSON is refused with a code
+// before anything is sent or appended.
+func TestSubscriptions_BadFilterRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e := startServer(t)
+	codec, _ := usync.NewCodec(usync.CodecConfig{})
+	ws, _, err := websocket.Dial(ctx, e.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	p := &rawPeer{ws: ws, codec: codec}
+	p.send(t, ctx, &usync.Hello{Versions: usync.Versions, Site: crdt.SiteID{9}, Token: e.auth.Token, Credits: 4,
+		Subscriptions: []usync.Subscription{{Collection: "todos", Where: []usync.Filter{{Field: "list", Value: []byte(`{not json`)}}}}})
+	m, ok := p.recv(t, ctx).(*usync.ErrorMessage)
+	if !ok || m.Code != usync.CodeBadMessage {
+		t.Fatalf("got %#v, want an Error with CodeBadMessage", m)
+	}
+	if head, _ := e.log.Head(ctx, "dev"); head != 0 {
+		t.Fatalf("head %d after a refused session", head)
 	}
 }
