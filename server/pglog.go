@@ -654,31 +654,20 @@ func (l *PGLog) Wait(ctx context.Context, tenant string, seq uint64) <-chan stru
 
 // RowsHash returns the canonical hash of a tenant's rows read model.
 func (l *PGLog) RowsHash(ctx context.Context, tenant string) ([32]byte, error) {
-	h := crdt.NewHasher()
+	var sum [32]byte
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT coll, id, state FROM uno_rows WHERE tenant_id = $1 ORDER BY coll COLLATE "C", id COLLATE "C"`, tenant)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		for rows.Next() {
-			var k crdt.RowKey
-			var state []byte
-			if err := rows.Scan(&k.Collection, &k.Row, &state); err != nil {
-				return err
-			}
-			r, err := crdt.DecodeRow(state)
-			if err != nil {
-				return err
-			}
-			h.Add(k, r)
-		}
-		return rows.Err()
+		sum, err = hashRows(rows)
+		return err
 	})
 	if err != nil {
 		return [32]byte{}, fmt.Errorf("hash rows: %w", err)
 	}
-	return h.Sum(), nil
+	return sum, nil
 }
 
 // SnapshotRows implements Snapshotter.

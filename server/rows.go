@@ -94,23 +94,36 @@ func (l *SQLiteLog) RowsHash(ctx context.Context, tenant string) ([32]byte, erro
 		return [32]byte{}, fmt.Errorf("hash rows: %w", err)
 	}
 	defer rows.Close()
+	sum, err := hashRows(rows)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("hash rows: %w", err)
+	}
+	return sum, nil
+}
+
+// rowScanner is what both logs' query results offer.
+type rowScanner interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// hashRows hashes rows of (collection, id, state) in key order.
+func hashRows(rows rowScanner) ([32]byte, error) {
 	h := crdt.NewHasher()
 	for rows.Next() {
 		var k crdt.RowKey
 		var state []byte
 		if err := rows.Scan(&k.Collection, &k.Row, &state); err != nil {
-			return [32]byte{}, fmt.Errorf("hash rows: %w", err)
+			return [32]byte{}, err
 		}
 		r, err := crdt.DecodeRow(state)
 		if err != nil {
-			return [32]byte{}, fmt.Errorf("hash rows: %w", err)
+			return [32]byte{}, fmt.Errorf("row %s/%s: %w", k.Collection, k.Row, err)
 		}
 		h.Add(k, r)
 	}
-	if err := rows.Err(); err != nil {
-		return [32]byte{}, fmt.Errorf("hash rows: %w", err)
-	}
-	return h.Sum(), nil
+	return h.Sum(), rows.Err()
 }
 
 // SnapshotRows implements Snapshotter.
