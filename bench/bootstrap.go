@@ -15,7 +15,7 @@ import (
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/internal/pgtest"
-	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/pglog"
 	usync "github.com/unosync/uno/sync"
 )
 
@@ -30,7 +30,7 @@ func Bootstrap(b *testing.B) { bootstrap(b, startServerProcess(b)) }
 // database: the snapshot is read from the Postgres rows read model.
 func BootstrapPG(b *testing.B) {
 	dsn := pgtest.NewDatabase(b)
-	if err := server.MigratePG(context.Background(), dsn, server.PGSchemaVersion); err != nil {
+	if err := pglog.Migrate(context.Background(), dsn, pglog.SchemaVersion); err != nil {
 		b.Fatal(err)
 	}
 	bootstrap(b, startServerProcess(b, "--postgres", pgtest.NewAppRole(b, dsn)))

@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/internal/pgtest"
-	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/pglog"
 )
 
 // pgTxs returns n transactions of one site, each creating one row with
@@ -47,10 +47,10 @@ func pgIngest(b *testing.B, tenant func(appender int) string) {
 	const appenders, batch, batches = 4, 500, 10
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(b)
-	if err := server.MigratePG(ctx, dsn, server.PGSchemaVersion); err != nil {
+	if err := pglog.Migrate(ctx, dsn, pglog.SchemaVersion); err != nil {
 		b.Fatal(err)
 	}
-	l, err := server.OpenPGLog(ctx, dsn)
+	l, err := pglog.Open(ctx, dsn)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -21,6 +21,9 @@ import (
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/internal/pgtest"
 	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/pglog"
+	"github.com/unosync/uno/server/sqlitelog"
+	"github.com/unosync/uno/tenancy"
 )
 
 // The query API benchmarks page through one collection of QueryRows rows
@@ -79,17 +82,17 @@ func startQuery(b *testing.B, backend string) *queryEnv {
 	var l server.Log
 	switch backend {
 	case "sqlite":
-		sl, err := server.OpenSQLiteLog(ctx, filepath.Join(b.TempDir(), "server.db"))
+		sl, err := sqlitelog.Open(ctx, filepath.Join(b.TempDir(), "server.db"), nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		l = sl
 	case "postgres":
 		admin := pgtest.NewDatabase(b)
-		if err := server.MigratePG(ctx, admin, server.PGSchemaVersion); err != nil {
+		if err := pglog.Migrate(ctx, admin, pglog.SchemaVersion); err != nil {
 			b.Fatal(err)
 		}
-		pl, err := server.OpenPGLog(ctx, pgtest.NewAppRole(b, admin))
+		pl, err := pglog.Open(ctx, pgtest.NewAppRole(b, admin))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -97,7 +100,7 @@ func startQuery(b *testing.B, backend string) *queryEnv {
 	default:
 		b.Fatalf("unknown log %q", backend)
 	}
-	auth, err := server.NewDevAuth("bench")
+	auth, err := tenancy.NewDevAuth("bench")
 	if err != nil {
 		l.Close()
 		b.Fatal(err)

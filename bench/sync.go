@@ -12,6 +12,8 @@ import (
 
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/sqlitelog"
+	"github.com/unosync/uno/tenancy"
 )
 
 // syncEnv is an in-process server (the embedded SQLite log, durable
@@ -19,16 +21,16 @@ import (
 type syncEnv struct {
 	url   string
 	token string
-	log   *server.SQLiteLog
+	log   *sqlitelog.Log
 }
 
 func startSync(b *testing.B, cfg server.Config) *syncEnv {
 	b.Helper()
-	l, err := server.OpenSQLiteLog(context.Background(), filepath.Join(b.TempDir(), "server.db"))
+	l, err := sqlitelog.Open(context.Background(), filepath.Join(b.TempDir(), "server.db"), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	auth, err := server.NewDevAuth("bench")
+	auth, err := tenancy.NewDevAuth("bench")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/unosync/uno/bench"
-	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/pglog"
 )
 
 // Options are what an application adds to the uno command.
@@ -14,7 +14,7 @@ type Options struct {
 	// Projections are the application's projections: uno serve --postgres
 	// folds them, uno projection setup creates their tables and uno
 	// projection rebuild replays them.
-	Projections []server.Projection
+	Projections []pglog.Projection
 }
 
 // Run runs the uno command with args (without the program name).

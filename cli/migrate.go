@@ -6,7 +6,7 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
-	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/pglog"
 )
 
 func migrateCmd() *cobra.Command {
@@ -30,7 +30,7 @@ security then applies to.`,
 				if len(args) > 1 {
 					return errors.New("migrate up takes no version: it goes to this uno's")
 				}
-				if err := server.MigratePG(ctx, dsn, server.PGSchemaVersion); err != nil {
+				if err := pglog.Migrate(ctx, dsn, pglog.SchemaVersion); err != nil {
 					return err
 				}
 			case "down":
@@ -41,14 +41,14 @@ security then applies to.`,
 				if err != nil {
 					return fmt.Errorf("version %q: want a number", args[1])
 				}
-				if err := server.MigratePG(ctx, dsn, v); err != nil {
+				if err := pglog.Migrate(ctx, dsn, v); err != nil {
 					return err
 				}
 			case "status":
 			default:
 				return fmt.Errorf("unknown migrate command %q: want up, down or status", args[0])
 			}
-			have, want, err := server.PGSchemaStatus(ctx, dsn)
+			have, want, err := pglog.SchemaStatus(ctx, dsn)
 			if err != nil {
 				return err
 			}

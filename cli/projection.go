@@ -7,13 +7,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/pglog"
 )
 
 func projectionCmd(app Options) *cobra.Command {
 	var dsn string
-	find := func(name string) (server.Projection, error) {
-		all := append([]server.Projection{server.RowsProjection()}, app.Projections...)
+	find := func(name string) (pglog.Projection, error) {
+		all := append([]pglog.Projection{pglog.RowsProjection()}, app.Projections...)
 		var names []string
 		for _, p := range all {
 			if p.Name == name {
@@ -21,7 +21,7 @@ func projectionCmd(app Options) *cobra.Command {
 			}
 			names = append(names, p.Name)
 		}
-		return server.Projection{}, fmt.Errorf("no projection %q in this binary (it has: %s)", name, strings.Join(names, ", "))
+		return pglog.Projection{}, fmt.Errorf("no projection %q in this binary (it has: %s)", name, strings.Join(names, ", "))
 	}
 	cmd := &cobra.Command{
 		Use:   "projection setup|list|rebuild NAME",
@@ -41,7 +41,7 @@ yours through package cli.`,
 			ctx, out := cmd.Context(), cmd.OutOrStdout()
 			switch args[0] {
 			case "setup":
-				if err := server.SetupProjections(ctx, dsn, app.Projections...); err != nil {
+				if err := pglog.SetupProjections(ctx, dsn, app.Projections...); err != nil {
 					return err
 				}
 				fmt.Fprintf(out, "%d projection(s) set up\n", len(app.Projections))
@@ -63,7 +63,7 @@ yours through package cli.`,
 					return err
 				}
 				start, last := time.Now(), time.Time{}
-				err = server.RebuildProjection(ctx, dsn, p, func(tenant string, seq, head uint64) {
+				err = pglog.RebuildProjection(ctx, dsn, p, func(tenant string, seq, head uint64) {
 					if time.Since(last) > time.Second || seq == head {
 						fmt.Fprintf(cmd.ErrOrStderr(), "rebuild %s: tenant %s: %d/%d\n", p.Name, tenant, seq, head)
 						last = time.Now()

@@ -18,6 +18,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/pglog"
+	"github.com/unosync/uno/server/sqlitelog"
 	usync "github.com/unosync/uno/sync"
 	"github.com/unosync/uno/tenancy"
 )
@@ -175,16 +177,16 @@ func serve(ctx context.Context, o serveOptions, app Options, out interface{ Writ
 	var log server.Log
 	var err error
 	if o.Postgres != "" {
-		log, err = server.OpenPGLog(ctx, o.Postgres, app.Projections...)
+		log, err = pglog.Open(ctx, o.Postgres, app.Projections...)
 	} else {
-		log, err = server.OpenSQLiteLog(ctx, filepath.Join(o.DataDir, "log.db"))
+		log, err = sqlitelog.Open(ctx, filepath.Join(o.DataDir, "log.db"), nil)
 	}
 	if err != nil {
 		return err
 	}
 	defer log.Close()
-	var auth server.Authenticator
-	var dev *server.DevAuth
+	var auth tenancy.Authenticator
+	var dev *tenancy.DevAuth
 	if o.JWTAlg != "" {
 		a, err := jwtAuth(o)
 		if err != nil {
@@ -197,9 +199,9 @@ func serve(ctx context.Context, o serveOptions, app Options, out interface{ Writ
 		}
 		auth = dev
 	}
-	var registry server.Registry
+	var registry tenancy.Registry
 	if o.Registry {
-		reg, err := server.OpenPGRegistry(ctx, o.Postgres)
+		reg, err := pglog.OpenRegistry(ctx, o.Postgres)
 		if err != nil {
 			return err
 		}
@@ -308,7 +310,7 @@ func (o *serveOptions) setFlag(name string, src *serveOptions) {
 }
 
 // jwtAuth builds the JWT authenticator from the flags.
-func jwtAuth(o serveOptions) (*server.JWTAuth, error) {
+func jwtAuth(o serveOptions) (*tenancy.JWTAuth, error) {
 	raw, err := os.ReadFile(o.JWTKey)
 	if err != nil {
 		return nil, fmt.Errorf("--jwt-key: %w", err)
@@ -327,19 +329,19 @@ func jwtAuth(o serveOptions) (*server.JWTAuth, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &server.JWTAuth{Verifier: v}, nil
+	return &tenancy.JWTAuth{Verifier: v}, nil
 }
 
 // devAuth loads the development token from the data directory, making one
 // on first start.
-func devAuth(dir, tenant string) (*server.DevAuth, error) {
+func devAuth(dir, tenant string) (*tenancy.DevAuth, error) {
 	path := filepath.Join(dir, "dev-token")
 	if b, err := os.ReadFile(path); err == nil {
 		if tok := strings.TrimSpace(string(b)); tok != "" {
-			return &server.DevAuth{Token: tok, Tenant: tenant}, nil
+			return &tenancy.DevAuth{Token: tok, Tenant: tenant}, nil
 		}
 	}
-	auth, err := server.NewDevAuth(tenant)
+	auth, err := tenancy.NewDevAuth(tenant)
 	if err != nil {
 		return nil, err
 	}

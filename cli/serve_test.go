@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/unosync/uno/internal/pgtest"
-	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/pglog"
 )
 
 func TestServeOptions_Validate(t *testing.T) {
@@ -88,10 +88,10 @@ func TestMigrateCommand(t *testing.T) {
 		want string
 	}{
 		{[]string{"migrate", "status", "--postgres", dsn}, "at version 0"},
-		{[]string{"migrate", "up", "--postgres", dsn}, fmt.Sprintf("at version %d", server.PGSchemaVersion)},
+		{[]string{"migrate", "up", "--postgres", dsn}, fmt.Sprintf("at version %d", pglog.SchemaVersion)},
 		{[]string{"migrate", "down", "1", "--postgres", dsn}, "at version 1"},
 		{[]string{"migrate", "down", "0", "--postgres", dsn}, "at version 0"},
-		{[]string{"migrate", "up", "--postgres", dsn}, fmt.Sprintf("at version %d", server.PGSchemaVersion)},
+		{[]string{"migrate", "up", "--postgres", dsn}, fmt.Sprintf("at version %d", pglog.SchemaVersion)},
 	} {
 		out.Reset()
 		root := rootCmd(Options{})

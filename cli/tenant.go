@@ -6,12 +6,13 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/pglog"
+	"github.com/unosync/uno/tenancy"
 )
 
 func tenantCmd() *cobra.Command {
 	var dsn string
-	var lim server.Tenant
+	var lim tenancy.Tenant
 	cmd := &cobra.Command{
 		Use:   "tenant create ID|list|limits ID|suspend ID|resume ID|delete ID|export ID",
 		Short: "Administer the tenant registry in Postgres",
@@ -29,7 +30,7 @@ changes only the flags given; sessions opened after it see the change.`,
 				return errors.New("--postgres DSN is required")
 			}
 			ctx := cmd.Context()
-			reg, err := server.OpenPGRegistry(ctx, dsn)
+			reg, err := pglog.OpenRegistry(ctx, dsn)
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/unosync/uno/crdt"
 	usync "github.com/unosync/uno/sync"
+	"github.com/unosync/uno/tenancy"
 )
 
 // conn drives one ServerSession over one WebSocket: it does the session's
@@ -29,7 +30,7 @@ type conn struct {
 
 	stalled    time.Time       // since when the client has had no credit while behind
 	expires    time.Time       // when the session's token expires (zero: never)
-	limits     Tenant          // the tenant's registry entry (zero limits: none)
+	limits     tenancy.Tenant  // the tenant's registry entry (zero limits: none)
 	wait       <-chan struct{} // closed when the log grows past waitFrom
 	waitFrom   uint64
 	waitCancel context.CancelFunc
@@ -209,7 +210,7 @@ func (c *conn) ready(ctx context.Context) error {
 			c.sess.Advance(rd)
 			continue
 		}
-		if len(rd.Append) > 0 && !c.s.rate.allow(c.tenant, c.limits.OpsPerSec, len(rd.Append), c.s.cfg.Now()) {
+		if len(rd.Append) > 0 && !c.s.rate.Allow(c.tenant, c.limits.OpsPerSec, len(rd.Append), c.s.cfg.Now()) {
 			c.sess.Fail(usync.Errorf(usync.CodeRateLimited, "tenant %q is over its %d transactions/s: back off and retry", c.tenant, c.limits.OpsPerSec))
 			c.sess.Advance(rd)
 			continue
@@ -266,7 +267,7 @@ func unixMilli(t time.Time) int64 {
 }
 
 func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
-	id, err := identify(ctx, c.s.cfg.Auth, h.Token)
+	id, err := c.s.authenticate(ctx, h.Token)
 	if err != nil {
 		c.sess.Refuse(err)
 		return nil
@@ -304,7 +305,7 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 	// A cursor older than the log's oldest entry (retention forgot the
 	// ones after it) bootstraps from the read model as a fresh one does.
 	first := uint64(1)
-	if ls, ok := c.s.cfg.Log.(logStarter); ok {
+	if ls, ok := c.s.cfg.Log.(Retainer); ok {
 		if first, err = ls.LogStart(ctx, tenant); err != nil {
 			c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "read log start: %v", err))
 			return nil
@@ -357,7 +358,7 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 // one, and the session now expires with it; any other closes the session:
 // the tenant never changes within a session.
 func (c *conn) reauthenticate(ctx context.Context, a *usync.Auth) {
-	id, err := identify(ctx, c.s.cfg.Auth, a.Token)
+	id, err := c.s.authenticate(ctx, a.Token)
 	if err != nil {
 		c.sess.Refuse(err)
 		return
@@ -438,7 +439,7 @@ func (c *conn) validate(ctx context.Context, txs []crdt.Tx) ([]crdt.Tx, []reject
 // reject tells the client of each refused transaction, with the server's
 // states of the rows it touched, before the Ack.
 func (c *conn) reject(ctx context.Context, rejects []rejection) error {
-	rs, ok := c.s.cfg.Log.(rowStates)
+	rs, ok := c.s.cfg.Log.(RowStater)
 	for _, r := range rejects {
 		m := &usync.Reject{Site: r.tx.Site, Seq: r.tx.Seq, Code: r.code, Reason: r.why}
 		if ok {
@@ -497,13 +498,13 @@ func (c *conn) deliverSnapshot(ctx context.Context, after crdt.RowKey) error {
 		c.sess.Fail(usync.Errorf(usync.CodeInternal, "snapshot without a read model"))
 		return c.ready(ctx)
 	}
-	rows, err := sn.SnapshotRows(ctx, c.tenant, after, c.s.cfg.BatchRows)
+	rows, more, err := sn.SnapshotRows(ctx, c.tenant, after, c.s.cfg.BatchRows, c.s.cfg.BatchBytes)
 	if err != nil {
-		c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "snapshot: %v", err))
+		c.sess.Fail(c.s.unavailable("read snapshot", err, "tenant", c.tenant))
 		return c.ready(ctx)
 	}
 	m := *c.snap
-	m.After, m.Rows, m.Last = after, rows, len(rows) < c.s.cfg.BatchRows
+	m.After, m.Rows, m.Last = after, rows, !more
 	if c.scope.restricted() || c.prev != nil {
 		kept := rows[:0:0]
 		for _, r := range rows {
@@ -539,15 +540,15 @@ func (c *conn) deliver(ctx context.Context) error {
 		if !ok || snapshot {
 			return nil
 		}
-		chs, err := c.s.cfg.Log.Read(ctx, c.tenant, from, c.s.cfg.BatchRows)
+		b, err := c.read(ctx, from)
 		if err != nil {
-			c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "read log: %v", err))
+			c.sess.Fail(c.s.unavailable("read log", err, "tenant", c.tenant))
 			return c.ready(ctx)
 		}
-		if len(chs) == 0 {
+		if b.to == 0 {
 			return nil
 		}
-		if chs[0].Seq != from+1 {
+		if b.first != from+1 {
 			// Retention forgot entries after the cursor while the client
 			// was connected: it must bootstrap again.
 			c.sess.Fail(usync.Errorf(usync.CodeResync, "the log no longer holds the entries after %d: reconnect to bootstrap", from))
@@ -556,18 +557,49 @@ func (c *conn) deliver(ctx context.Context) error {
 		if head, err := c.s.cfg.Log.Head(ctx, c.tenant); err == nil {
 			c.s.m.lag.Observe(float64(head - from))
 		}
-		to := chs[len(chs)-1].Seq
-		chs, rows, rewritten, err := c.visible(ctx, chs)
-		if err != nil {
-			c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "read rows: %v", err))
-			return c.ready(ctx)
-		}
-		c.s.m.delivered.Add(float64(len(chs)))
-		c.rewritten = rewritten
-		c.sess.Deliver(chs, rows, to)
+		c.s.m.delivered.Add(float64(len(b.chs)))
+		c.rewritten = b.rewritten
+		c.sess.Deliver(b.chs, b.rows, b.to)
 		if err := c.ready(ctx); err != nil {
 			return err
 		}
+	}
+}
+
+// batch is what one Changes carries: the entries (from first to to) as
+// the session may see them, and the filtered rows' states.
+type batch struct {
+	first, to uint64
+	chs       []usync.Change
+	rows      []usync.SnapshotRow
+	rewritten bool
+}
+
+// read reads the next batch of log entries after from, bounded by
+// BatchRows and BatchBytes, cut to what the session may see. The whole
+// states of filtered rows count towards BatchBytes too: a batch whose
+// rows go over is read again with half the entries (one entry always
+// goes). A zero batch means the log has nothing after from.
+func (c *conn) read(ctx context.Context, from uint64) (batch, error) {
+	limit := c.s.cfg.BatchRows
+	for {
+		chs, err := c.s.cfg.Log.Read(ctx, c.tenant, from, limit, c.s.cfg.BatchBytes)
+		if err != nil || len(chs) == 0 {
+			return batch{}, err
+		}
+		b := batch{first: chs[0].Seq, to: chs[len(chs)-1].Seq}
+		b.chs, b.rows, b.rewritten, err = c.visible(ctx, chs)
+		if err != nil {
+			return batch{}, err
+		}
+		size := 0
+		for _, r := range b.rows {
+			size += len(r.State)
+		}
+		if size <= c.s.cfg.BatchBytes || len(chs) == 1 {
+			return b, nil
+		}
+		limit = len(chs) / 2
 	}
 }
 
@@ -600,7 +632,7 @@ func (c *conn) write(ctx context.Context, m usync.Message) error {
 // newest entries, when it has them: fanning an entry out to many
 // connections then encodes it once.
 func (c *conn) encodeChanges(ch *usync.Changes) ([]byte, error) {
-	if enc, ok := c.s.cfg.Log.(encodedTxs); ok && !c.rewritten && len(ch.Rows) == 0 {
+	if enc, ok := c.s.cfg.Log.(EncodedTail); ok && !c.rewritten && len(ch.Rows) == 0 {
 		if txs, ok := enc.Encoded(c.tenant, ch.Changes); ok {
 			seqs := make([]uint64, len(ch.Changes))
 			for i := range ch.Changes {

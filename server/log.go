@@ -3,9 +3,12 @@ package server
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/server/internal/rowmodel"
 	usync "github.com/unosync/uno/sync"
+	"github.com/unosync/uno/tenancy"
 )
 
 // Errors returned by event logs.
@@ -13,15 +16,14 @@ var (
 	// ErrLogClosed is returned by every method of a closed log.
 	ErrLogClosed = errors.New("server: log closed")
 	// ErrInvalidTenant reports an empty or over-long tenant ID.
-	ErrInvalidTenant = errors.New("server: invalid tenant")
+	ErrInvalidTenant = tenancy.ErrInvalidTenant
 )
-
-// MaxTenantBytes is the longest tenant ID.
-const MaxTenantBytes = 128
 
 // Log is a per-tenant, append-only event log of transactions: the system
 // of record. Two implementations pass the same conformance suite
-// (package logtest): the embedded SQLite one and (next) Postgres.
+// (package logtest): package sqlitelog (embedded, the default) and
+// package pglog (Postgres). What a log can do beyond Log it says by
+// implementing the capability interfaces below, each checked by logtest.
 //
 // The tenant is always an explicit argument; one tenant's calls never see
 // another's entries.
@@ -33,7 +35,10 @@ type Log interface {
 	// numbers are gap-free and follow commit order, so a reader that saw
 	// n has seen everything up to n. A transaction that skips some of its
 	// site's earlier ones fails the whole call with an error matching
-	// usync.ErrGap, appending nothing.
+	// usync.ErrGap, appending nothing. The caller has validated the
+	// transactions (crdt rules); a log with a rows read model fails the
+	// call with a *RowTooLargeError, appending nothing, when a
+	// transaction would make a row larger than MaxRowBytes.
 	Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint64, error)
 
 	// HighWater returns the highest sequence number of site in the
@@ -44,31 +49,29 @@ type Log interface {
 	Head(ctx context.Context, tenant string) (uint64, error)
 
 	// Read returns up to limit entries of the tenant with sequence numbers
-	// above after, in order.
-	Read(ctx context.Context, tenant string, after uint64, limit int) ([]usync.Change, error)
+	// above after, in order, and at most about maxBytes of encoded
+	// transactions (always at least one entry when there is one).
+	Read(ctx context.Context, tenant string, after uint64, limit, maxBytes int) ([]usync.Change, error)
 
 	// Wait returns a channel that is closed once the tenant's head is
 	// above seq (at once if it already is), or when ctx ends. It is how
-	// tailing readers wake up without polling.
+	// tailing readers wake up without polling. A wake-up may find nothing
+	// new (another node's notification, a reconnection): the reader reads,
+	// then waits again with a new call.
 	Wait(ctx context.Context, tenant string, seq uint64) <-chan struct{}
 
 	// Close releases the log.
 	Close() error
 }
 
-func validTenant(t string) error {
-	if t == "" || len(t) > MaxTenantBytes {
-		return ErrInvalidTenant
-	}
-	return nil
-}
-
-// Snapshotter is the optional capability of a log with a rows read model:
-// reading it in (collection, row) order, for bootstrapping clients.
+// Snapshotter is the capability of a log with a rows read model: reading
+// it in (collection, row) order, for bootstrapping clients.
 type Snapshotter interface {
-	// SnapshotRows returns up to limit rows of the tenant after the key
-	// after, in (collection, row) order, with their merge states.
-	SnapshotRows(ctx context.Context, tenant string, after crdt.RowKey, limit int) ([]usync.SnapshotRow, error)
+	// SnapshotRows returns rows of the tenant after the key after, in
+	// (collection, row) order, with their merge states: up to limit rows
+	// and at most maxBytes of states (always at least one row when there
+	// is one). more reports whether rows follow.
+	SnapshotRows(ctx context.Context, tenant string, after crdt.RowKey, limit, maxBytes int) (rows []usync.SnapshotRow, more bool, err error)
 	// SnapshotSize returns the number of rows and their state bytes.
 	SnapshotSize(ctx context.Context, tenant string) (rows, bytes uint64, err error)
 	// SnapshotSites returns every site's high-water mark. Read it after
@@ -76,15 +79,52 @@ type Snapshotter interface {
 	SnapshotSites(ctx context.Context, tenant string) ([]usync.SiteMark, error)
 }
 
-// encodedTxs is the optional capability of a log that keeps its newest
-// entries encoded: Encoded returns the encodings of entries (consecutive,
-// as Read returns them), or false.
-type encodedTxs interface {
+// RowStater is the capability of a log with a rows read model: the
+// current states of some rows. Rules, quotas, filtered subscriptions and
+// rejections need it.
+type RowStater interface {
+	// RowStates returns the rows' states in keys' order; a row never
+	// written has no State.
+	RowStates(ctx context.Context, tenant string, keys []crdt.RowKey) ([]usync.SnapshotRow, error)
+}
+
+// RowHasher is the capability of a log with a rows read model: its
+// canonical state hash, equal to the crdt.State hash of every client
+// that applied the whole log.
+type RowHasher interface {
+	RowsHash(ctx context.Context, tenant string) ([32]byte, error)
+}
+
+// RowQuerier is the capability of a log whose rows read model answers the
+// query API.
+type RowQuerier interface {
+	QueryRows(ctx context.Context, tenant string, q RowQuery) ([]QueryRow, error)
+}
+
+// EncodedTail is the capability of a log that keeps its newest entries
+// encoded: Encoded returns the encodings of entries (consecutive, as Read
+// returns them), or false. A fan-out then encodes each entry once.
+type EncodedTail interface {
 	Encoded(tenant string, entries []usync.Change) ([][]byte, bool)
 }
 
-// rowStates is the optional capability of a log with a rows read model:
-// the current states of some rows (no State for a row never written).
-type rowStates interface {
-	RowStates(ctx context.Context, tenant string, keys []crdt.RowKey) ([]usync.SnapshotRow, error)
+// Retainer is the capability of a log that forgets old entries.
+type Retainer interface {
+	// LogStart returns the oldest sequence number the log still holds
+	// (the head + 1 when it holds none, 1 for a tenant with no log).
+	LogStart(ctx context.Context, tenant string) (uint64, error)
+	// Retain deletes the tenant's entries appended before the time (but
+	// none a projection has not folded yet) and returns how many.
+	Retain(ctx context.Context, tenant string, before time.Time) (int64, error)
 }
+
+// MaxRowBytes is the largest merged state a row may have: small enough
+// that any row fits one sync message. A log's Append refuses a
+// transaction that would make a row larger.
+const MaxRowBytes = rowmodel.DefaultMaxRowBytes
+
+// RowTooLargeError is how a log refuses a transaction that would make a
+// row's merged state larger than MaxRowBytes: Append fails, appending
+// nothing, and the server refuses Tx (CodeRowTooLarge) and appends the
+// others again.
+type RowTooLargeError = rowmodel.TooLargeError

@@ -10,6 +10,7 @@ import (
 type metrics struct {
 	reg          *prometheus.Registry
 	connections  prometheus.Gauge
+	streams      prometheus.Gauge
 	accepted     prometheus.Counter
 	reauths      prometheus.Counter
 	pushes       prometheus.Counter
@@ -31,6 +32,9 @@ func newMetrics() *metrics {
 		reg: prometheus.NewRegistry(),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "uno_connections", Help: "Open sync connections.",
+		}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "uno_live_streams", Help: "Open live query streams (Server-Sent Events).",
 		}),
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "uno_connections_total", Help: "Sync connections accepted.",
@@ -77,7 +81,7 @@ func newMetrics() *metrics {
 			Name: "uno_snapshot_resumes_total", Help: "Bootstraps resumed after an interruption.",
 		}),
 	}
-	m.reg.MustRegister(m.connections, m.accepted, m.reauths, m.pushes, m.acks, m.appended, m.rejects, m.delivered, m.lag, m.bytesIn, m.bytesOut, m.snapshotRows, m.resumes, m.resubscribes, m.retained,
+	m.reg.MustRegister(m.connections, m.streams, m.accepted, m.reauths, m.pushes, m.acks, m.appended, m.rejects, m.delivered, m.lag, m.bytesIn, m.bytesOut, m.snapshotRows, m.resumes, m.resubscribes, m.retained,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	usync "github.com/unosync/uno/sync"
+	"github.com/unosync/uno/tenancy"
 )
 
 // Query API limits.
@@ -44,46 +45,62 @@ func newQueryCache(m *metrics) (*ristretto.Cache[string, []byte], error) {
 // With ?live=1 the result streams as Server-Sent Events that follow the
 // log. The token comes as "Authorization: Bearer".
 func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request) {
-	tenant, err := s.httpTenant(r)
+	id, err := s.httpIdentity(r)
 	if err != nil {
-		httpError(w, err)
+		s.httpError(w, r, err)
 		return
 	}
 	q, err := parseQuery(r)
 	if err != nil {
-		httpError(w, err)
+		s.httpError(w, r, err)
 		return
 	}
-	if _, ok := s.cfg.Log.(rowQuerier); !ok {
-		httpError(w, usync.Errorf(usync.CodeUnavailable, "this log has no rows read model"))
+	if _, ok := s.cfg.Log.(RowQuerier); !ok {
+		s.httpError(w, r, usync.Errorf(usync.CodeUnavailable, "this log has no rows read model"))
 		return
+	}
+	// The same read rules as sync: a PrivateRead collection shows each
+	// user only the rows it owns.
+	sc, err := newScope(nil, s.cfg.Rules, id.User)
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	for _, f := range sc.filters[q.Collection] {
+		if f.Value == nil {
+			s.httpError(w, r, usync.Errorf(usync.CodeForbidden, "collection %s shows each user only its rows: the token names no user", q.Collection))
+			return
+		}
+		q.Where = append(q.Where, FieldValue{Field: f.Field, Value: f.Value})
 	}
 	if r.URL.Query().Get("live") != "" {
-		s.serveLive(w, r, tenant, q)
+		s.serveLive(w, r, id, q)
 		return
 	}
-	body, err := s.query(r.Context(), tenant, q)
+	body, err := s.query(r.Context(), id.Tenant, q)
 	if err != nil {
-		httpError(w, err)
+		s.httpError(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(body)
 }
 
-func (s *Server) httpTenant(r *http.Request) (string, error) {
+// httpIdentity authenticates a request's bearer token and admits its
+// tenant.
+func (s *Server) httpIdentity(r *http.Request) (tenancy.Identity, error) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {
-		return "", usync.Errorf(usync.CodeUnauthorized, "send the token as Authorization: Bearer <token>")
+		return tenancy.Identity{}, usync.Errorf(usync.CodeUnauthorized, "send the token as Authorization: Bearer <token>")
 	}
-	tenant, err := s.cfg.Auth.Authenticate(r.Context(), token)
+	id, err := s.authenticate(r.Context(), token)
 	if err != nil {
-		return "", err
+		return tenancy.Identity{}, err
 	}
-	if _, err := s.admit(r.Context(), tenant); err != nil {
-		return "", err
+	if _, err := s.admit(r.Context(), id.Tenant); err != nil {
+		return tenancy.Identity{}, err
 	}
-	return tenant, nil
+	return id, nil
 }
 
 // validField reports whether name can be a field in a query: letters,
@@ -150,7 +167,7 @@ func parseQuery(r *http.Request) (RowQuery, error) {
 func (s *Server) query(ctx context.Context, tenant string, q RowQuery) ([]byte, error) {
 	head, err := s.cfg.Log.Head(ctx, tenant)
 	if err != nil {
-		return nil, usync.Errorf(usync.CodeUnavailable, "%v", err)
+		return nil, s.unavailable("read head", err, "tenant", tenant)
 	}
 	after := ""
 	if q.After != nil {
@@ -160,9 +177,9 @@ func (s *Server) query(ctx context.Context, tenant string, q RowQuery) ([]byte, 
 	if b, ok := s.cache.Get(key); ok {
 		return b, nil
 	}
-	rows, err := s.cfg.Log.(rowQuerier).QueryRows(ctx, tenant, q)
+	rows, err := s.cfg.Log.(RowQuerier).QueryRows(ctx, tenant, q)
 	if err != nil {
-		return nil, usync.Errorf(usync.CodeUnavailable, "%v", err)
+		return nil, s.unavailable("query rows", err, "tenant", tenant, "collection", q.Collection)
 	}
 	out := make([]json.RawMessage, len(rows))
 	for i, r := range rows {
@@ -192,23 +209,39 @@ func withID(doc json.RawMessage, id string) json.RawMessage {
 }
 
 // serveLive streams the query's result as Server-Sent Events: now, then
-// each time the tenant's log grows and the result changes.
-func (s *Server) serveLive(w http.ResponseWriter, r *http.Request, tenant string, p RowQuery) {
+// each time the tenant's log grows and the result changes. The stream
+// ends when the token expires (an "expired" event first), when the
+// server shuts down, and is refused when MaxStreams are open.
+func (s *Server) serveLive(w http.ResponseWriter, r *http.Request, id tenancy.Identity, p RowQuery) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
-		httpError(w, usync.Errorf(usync.CodeInternal, "streaming unsupported"))
+		s.httpError(w, r, usync.Errorf(usync.CodeInternal, "streaming unsupported"))
 		return
 	}
+	if n := s.streams.Add(1); n > int64(s.cfg.MaxStreams) {
+		s.streams.Add(-1)
+		s.httpError(w, r, usync.Errorf(usync.CodeUnavailable, "too many live streams: retry later"))
+		return
+	}
+	defer s.streams.Add(-1)
+	s.m.streams.Inc()
+	defer s.m.streams.Dec()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	ctx := r.Context()
+	var expired <-chan time.Time
+	if !id.Expires.IsZero() {
+		t := time.NewTimer(id.Expires.Sub(s.cfg.Now()))
+		defer t.Stop()
+		expired = t.C
+	}
 	var last []byte
 	for {
-		head, err := s.cfg.Log.Head(ctx, tenant)
+		head, err := s.cfg.Log.Head(ctx, id.Tenant)
 		if err != nil {
 			return
 		}
-		body, err := s.query(ctx, tenant, p)
+		body, err := s.query(ctx, id.Tenant, p)
 		if err != nil {
 			return
 		}
@@ -218,7 +251,11 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request, tenant string
 			flusher.Flush()
 		}
 		select {
-		case <-s.cfg.Log.Wait(ctx, tenant, head):
+		case <-s.cfg.Log.Wait(ctx, id.Tenant, head):
+		case <-expired:
+			fmt.Fprintf(w, "event: expired\ndata: {\"code\":%d,\"error\":\"the token expired: reconnect with a fresh one\"}\n\n", usync.CodeTokenExpired)
+			flusher.Flush()
+			return
 		case <-ctx.Done():
 			return
 		case <-s.ctx.Done():
@@ -227,12 +264,16 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request, tenant string
 	}
 }
 
-// httpError writes a coded error as JSON with a fitting HTTP status.
-func httpError(w http.ResponseWriter, err error) {
+// httpError writes a coded error as JSON with a fitting HTTP status. An
+// error without a code is logged and answered as an internal error,
+// without its text.
+func (s *Server) httpError(w http.ResponseWriter, r *http.Request, err error) {
 	var se *usync.Error
 	if !errors.As(err, &se) {
-		se = usync.Errorf(usync.CodeInternal, "%v", err)
+		s.cfg.Logger.Error("query", "path", r.URL.Path, "err", err)
+		se = usync.Errorf(usync.CodeInternal, "internal error")
 	}
+	s.cfg.Logger.Debug("query refused", "path", r.URL.Path, "code", se.Code, "err", se.Message)
 	status := http.StatusInternalServerError
 	switch se.Code {
 	case usync.CodeUnauthorized, usync.CodeTokenExpired:
@@ -245,6 +286,8 @@ func httpError(w http.ResponseWriter, err error) {
 		status = http.StatusServiceUnavailable
 	case usync.CodeRateLimited:
 		status = http.StatusTooManyRequests
+	case usync.CodeQuotaExceeded:
+		status = http.StatusForbidden
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

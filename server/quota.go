@@ -94,7 +94,7 @@ func (c *conn) checkQuota(ctx context.Context, tx *crdt.Tx, q *quotaState) error
 		}
 		return nil
 	}
-	rs, ok := c.s.cfg.Log.(rowStates)
+	rs, ok := c.s.cfg.Log.(RowStater)
 	if !ok {
 		return usync.Errorf(usync.CodeUnavailable, "quotas need a log with a rows read model")
 	}

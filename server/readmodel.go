@@ -5,77 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"strconv"
 
-	"github.com/unosync/uno/crdt"
 	usync "github.com/unosync/uno/sync"
 )
-
-// rowDoc renders a row's merged state as the JSON object other services
-// read: each field's value (a register's last-writer-wins value, a
-// counter's number, a set's members, a doc's bytes as base64). A deleted
-// row has no document (nil).
-func rowDoc(r *crdt.Row) []byte {
-	if !r.Alive() {
-		return nil
-	}
-	b := make([]byte, 0, 32*len(r.Fields)+2)
-	b = append(b, '{')
-	for i := range r.Fields {
-		f := &r.Fields[i]
-		n := len(b) // to drop a field without a value
-		if n > 1 {
-			b = append(b, ',')
-		}
-		b = appendJSONName(b, f.Name)
-		b = append(b, ':')
-		switch f.Kind {
-		case crdt.KindCounter:
-			b = strconv.AppendInt(b, f.Counter.Value(), 10)
-		case crdt.KindSet:
-			b = append(b, '[')
-			for j, m := range f.Set.Values() {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, m...)
-			}
-			b = append(b, ']')
-		case crdt.KindDoc:
-			e, ok := f.Register.Winner()
-			if !ok {
-				b = b[:n]
-				continue
-			}
-			// The base64 alphabet needs no escaping in JSON.
-			b = append(b, '"')
-			b = base64.StdEncoding.AppendEncode(b, e.Value)
-			b = append(b, '"')
-		default:
-			e, ok := f.Register.Winner()
-			if !ok {
-				b = b[:n]
-				continue
-			}
-			b = append(b, e.Value...)
-		}
-	}
-	return append(b, '}')
-}
-
-// appendJSONName appends name as a JSON string, as encoding/json writes
-// it.
-func appendJSONName(b []byte, name string) []byte {
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			k, _ := json.Marshal(name)
-			return append(b, k...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, name...)
-	return append(b, '"')
-}
 
 // RowQuery is a query over the rows read model: the alive rows of one
 // collection whose fields equal the Where values, ordered by Order (a
@@ -139,10 +71,4 @@ type QueryRow struct {
 // answers queries (both logs here have one).
 type rowQuerier interface {
 	QueryRows(ctx context.Context, tenant string, q RowQuery) ([]QueryRow, error)
-}
-
-// jsonPath is the SQLite JSON path of a top-level field.
-func jsonPath(field string) string {
-	b, _ := json.Marshal(field)
-	return "$." + string(b)
 }

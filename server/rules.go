@@ -5,46 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/unosync/uno/crdt"
 	usync "github.com/unosync/uno/sync"
 )
-
-// Identity is who a session acts as: a tenant, and a user within it.
-type Identity struct {
-	Tenant  string
-	User    string    // "" when the credentials name no user
-	Expires time.Time // zero: never
-}
-
-// identifying is the optional capability of an Authenticator whose
-// credentials also name a user (and may expire).
-type identifying interface {
-	Identify(ctx context.Context, token string) (Identity, error)
-}
-
-// Identify implements identifying: a JWT names its user (UserClaim).
-func (a *JWTAuth) Identify(_ context.Context, token string) (Identity, error) {
-	c, err := a.verify(token)
-	if err != nil {
-		return Identity{}, err
-	}
-	return Identity{Tenant: c.Tenant, User: c.User, Expires: c.Expires}, nil
-}
-
-// identify authenticates token with whatever the Authenticator can say.
-func identify(ctx context.Context, a Authenticator, token string) (Identity, error) {
-	if id, ok := a.(identifying); ok {
-		return id.Identify(ctx, token)
-	}
-	if ex, ok := a.(expiring); ok {
-		tenant, until, err := ex.AuthenticateUntil(ctx, token)
-		return Identity{Tenant: tenant, Expires: until}, err
-	}
-	tenant, err := a.Authenticate(ctx, token)
-	return Identity{Tenant: tenant}, err
-}
 
 type userKey struct{}
 
@@ -125,7 +89,7 @@ func (c *conn) checkRules(ctx context.Context, tx *crdt.Tx, batch map[crdt.RowKe
 		return usync.Errorf(usync.CodeForbidden, "collection %s has owned rows: the token names no user", keys[0].Collection)
 	}
 	me, _ := json.Marshal(c.user)
-	rs, ok := c.s.cfg.Log.(rowStates)
+	rs, ok := c.s.cfg.Log.(RowStater)
 	if !ok {
 		return usync.Errorf(usync.CodeUnavailable, "owner rules need a log with a rows read model")
 	}

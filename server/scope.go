@@ -112,7 +112,7 @@ func (c *conn) visible(ctx context.Context, chs []usync.Change) (out []usync.Cha
 	if len(keys) == 0 {
 		return out, nil, rewritten, nil
 	}
-	rs, ok := c.s.cfg.Log.(rowStates)
+	rs, ok := c.s.cfg.Log.(RowStater)
 	if !ok {
 		return nil, nil, false, usync.Errorf(usync.CodeUnavailable, "filtered subscriptions need a log with a rows read model")
 	}

@@ -14,14 +14,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/unosync/uno/crdt"
 	usync "github.com/unosync/uno/sync"
+	"github.com/unosync/uno/tenancy"
 )
 
 // Config configures a Server. Log and Auth are required.
 type Config struct {
 	// Log is the event log, the system of record.
 	Log Log
-	// Auth verifies tokens and names tenants.
-	Auth Authenticator
+	// Auth verifies tokens: who each session and request acts as.
+	Auth tenancy.Authenticator
 	// Codec sets the frame limits. Zero fields take the sync defaults.
 	Codec usync.CodecConfig
 	// Session sets the protocol limits announced to clients.
@@ -31,8 +32,16 @@ type Config struct {
 	OriginPatterns []string
 	// MaxConnections caps concurrent sync connections. Default 10,000.
 	MaxConnections int
-	// BatchRows caps the log entries sent in one Changes message. Default 500.
+	// MaxStreams caps concurrent live query streams (Server-Sent
+	// Events). Default 1,000.
+	MaxStreams int
+	// BatchRows caps the log entries sent in one Changes message, and the
+	// rows in one Snapshot chunk. Default 500.
 	BatchRows int
+	// BatchBytes caps the bytes of entries (and of row states) in one
+	// Changes or Snapshot message; a single entry or row larger than it
+	// still goes alone (rows are at most MaxRowBytes). Default 1 MiB.
+	BatchBytes int
 	// WriteTimeout bounds writing one frame to a client. Default 10s.
 	WriteTimeout time.Duration
 	// MaxDrift is how far ahead of the server's clock a pushed
@@ -40,7 +49,7 @@ type Config struct {
 	MaxDrift time.Duration
 	// Registry, if set, admits only registered, active tenants and
 	// enforces their limits. Nil: every tenant the Auth accepts.
-	Registry Registry
+	Registry tenancy.Registry
 	// StallTimeout is how long a client may hold no credit while the log
 	// has entries for it before the server ends the session with
 	// CodeSlowConsumer (the client reconnects and resumes from its
@@ -78,8 +87,14 @@ func (c *Config) validate() error {
 	if c.MaxConnections <= 0 {
 		c.MaxConnections = 10_000
 	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = 1_000
+	}
 	if c.BatchRows <= 0 {
 		c.BatchRows = 500
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = 1 << 20
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
@@ -107,14 +122,15 @@ func (c *Config) validate() error {
 // Server-Sent Events with ?live=1), /healthz, /readyz and Prometheus
 // /metrics.
 type Server struct {
-	cfg   Config
-	codec *usync.Codec
-	mux   *http.ServeMux
-	conns atomic.Int64
-	m     *metrics
-	rate  rateLimiter
-	sizes sizeCache                        // tenants' sizes, for quotas
-	cache *ristretto.Cache[string, []byte] // query results
+	cfg     Config
+	codec   *usync.Codec
+	mux     *http.ServeMux
+	conns   atomic.Int64
+	streams atomic.Int64
+	m       *metrics
+	rate    *tenancy.Limiter
+	sizes   sizeCache                        // tenants' sizes, for quotas
+	cache   *ristretto.Cache[string, []byte] // query results
 
 	mu     gosync.Mutex // guards closed and wg.Add against Close's wg.Wait
 	closed bool
@@ -134,13 +150,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, codec: codec, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, m: newMetrics()}
+	s := &Server{cfg: cfg, codec: codec, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, m: newMetrics(), rate: tenancy.NewLimiter(0)}
 	if s.cache, err = newQueryCache(s.m); err != nil {
 		cancel()
 		return nil, err
 	}
-	_, canList := cfg.Registry.(lister)
-	if _, canForget := cfg.Log.(retainer); canList && canForget {
+	if _, canForget := cfg.Log.(Retainer); cfg.Registry != nil && canForget {
 		s.wg.Add(1)
 		go s.retain()
 	}
@@ -168,12 +183,26 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// serveReady answers /readyz: whether the log answers. The reason stays
+// in the server's log: the answer reveals nothing of the database.
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.cfg.Log.Head(r.Context(), "_readyz"); err != nil {
-		http.Error(w, "log unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		s.cfg.Logger.Warn("not ready: log unavailable", "err", err)
+		http.Error(w, "log unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	w.Write([]byte("ready\n"))
+}
+
+// unavailable logs an internal failure with its details and returns the
+// coded error a client sees, which carries none of them (a database
+// error names hosts, users and tables).
+func (s *Server) unavailable(what string, err error, attrs ...any) *usync.Error {
+	if se := (*usync.Error)(nil); errors.As(err, &se) {
+		return se
+	}
+	s.cfg.Logger.Error(what, append(attrs, "err", err)...)
+	return usync.Errorf(usync.CodeUnavailable, "%s failed: retry later", what)
 }
 
 func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {

@@ -115,8 +115,8 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	tenant, _ := mc[v.cfg.TenantClaim].(string)
-	if tenant == "" {
-		return Claims{}, fmt.Errorf("%w: no %q claim", ErrInvalid, v.cfg.TenantClaim)
+	if err := ValidTenant(tenant); err != nil {
+		return Claims{}, fmt.Errorf("%w: %q claim: %w", ErrInvalid, v.cfg.TenantClaim, err)
 	}
 	user, _ := mc[v.cfg.UserClaim].(string)
 	exp, err := mc.GetExpirationTime()

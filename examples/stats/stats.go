@@ -9,16 +9,16 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/unosync/uno/cli"
 	"github.com/unosync/uno/crdt"
-	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/pglog"
 	usync "github.com/unosync/uno/sync"
 )
 
 // Projection returns the collection_stats projection.
-func Projection(async bool) server.Projection {
-	return server.Projection{
+func Projection(async bool) pglog.Projection {
+	return pglog.Projection{
 		Name:  "collection_stats",
 		Async: async,
-		Tables: []server.ProjectionTable{{Name: "collection_stats", Columns: `
+		Tables: []pglog.ProjectionTable{{Name: "collection_stats", Columns: `
 			tenant_id text   NOT NULL,
 			coll      text   NOT NULL,
 			txs       bigint NOT NULL,
@@ -79,7 +79,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	p := Projection(os.Getenv("UNO_STATS_ASYNC") == "1")
-	if err := cli.Run(ctx, os.Args[1:], cli.Options{Projections: []server.Projection{p}}); err != nil {
+	if err := cli.Run(ctx, os.Args[1:], cli.Options{Projections: []pglog.Projection{p}}); err != nil {
 		fmt.Fprintln(os.Stderr, "stats:", err)
 		os.Exit(1)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/unosync/uno/cli"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/internal/pgtest"
-	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/pglog"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -23,7 +23,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // over three collections) of one site to a tenant's log.
 type workload struct {
 	t       *testing.T
-	l       *server.PGLog
+	l       *pglog.Log
 	tenant  string
 	site    crdt.SiteID
 	seq     uint64
@@ -61,8 +61,8 @@ func (w *workload) run(n int) {
 }
 
 // expected recomputes the projection from the tenant's whole log.
-func expected(t *testing.T, l *server.PGLog, tenant string) map[string]counts {
-	chs, err := l.Read(context.Background(), tenant, 0, 1_000_000)
+func expected(t *testing.T, l *pglog.Log, tenant string) map[string]counts {
+	chs, err := l.Read(context.Background(), tenant, 0, 1_000_000, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func table(t *testing.T, admin, tenant string) map[string]counts {
 }
 
 // settle waits until the async projection has folded the tenant's log.
-func settle(t *testing.T, l *server.PGLog, tenant string) {
+func settle(t *testing.T, l *pglog.Log, tenant string) {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(20 * time.Second)
@@ -134,7 +134,7 @@ func settle(t *testing.T, l *server.PGLog, tenant string) {
 	}
 }
 
-func check(t *testing.T, l *server.PGLog, admin string, tenants ...string) {
+func check(t *testing.T, l *pglog.Log, admin string, tenants ...string) {
 	t.Helper()
 	for _, tenant := range tenants {
 		want, got := expected(t, l, tenant), table(t, admin, tenant)
@@ -155,18 +155,18 @@ func TestCollectionStats(t *testing.T) {
 		t.Run(map[bool]string{false: "inline", true: "async"}[async], func(t *testing.T) {
 			ctx := context.Background()
 			admin := pgtest.NewDatabase(t)
-			if err := server.MigratePG(ctx, admin, server.PGSchemaVersion); err != nil {
+			if err := pglog.Migrate(ctx, admin, pglog.SchemaVersion); err != nil {
 				t.Fatal(err)
 			}
 			app := pgtest.NewAppRole(t, admin) // before the projection's table: setup copies the grants
 			p := Projection(async)
-			if _, err := server.OpenPGLog(ctx, app, p); err == nil {
+			if _, err := pglog.Open(ctx, app, p); err == nil {
 				t.Fatal("the log opened with the projection's table missing")
 			}
-			if err := cli.Run(ctx, []string{"projection", "setup", "--postgres", admin}, cli.Options{Projections: []server.Projection{p}}); err != nil {
+			if err := cli.Run(ctx, []string{"projection", "setup", "--postgres", admin}, cli.Options{Projections: []pglog.Projection{p}}); err != nil {
 				t.Fatal(err)
 			}
-			l, err := server.OpenPGLog(ctx, app, p)
+			l, err := pglog.Open(ctx, app, p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -185,7 +185,7 @@ func TestCollectionStats(t *testing.T) {
 
 			// Restart: the reopened log folds only what is new.
 			l.Close()
-			if l, err = server.OpenPGLog(ctx, app, p); err != nil {
+			if l, err = pglog.Open(ctx, app, p); err != nil {
 				t.Fatal(err)
 			}
 			defer l.Close()
@@ -223,7 +223,7 @@ func TestCollectionStats(t *testing.T) {
 				}
 			}()
 			for _, name := range []string{"collection_stats", "rows"} {
-				if err := cli.Run(ctx, []string{"projection", "rebuild", name, "--postgres", admin}, cli.Options{Projections: []server.Projection{p}}); err != nil {
+				if err := cli.Run(ctx, []string{"projection", "rebuild", name, "--postgres", admin}, cli.Options{Projections: []pglog.Projection{p}}); err != nil {
 					stop.Store(true)
 					wg.Wait()
 					t.Fatalf("rebuild %s: %v", name, err)
@@ -262,22 +262,22 @@ func TestCollectionStats(t *testing.T) {
 // A projection declared wrongly is refused before it touches the database.
 func TestProjectionValidation(t *testing.T) {
 	good := Projection(false)
-	for name, edit := range map[string]func(p *server.Projection){
-		"bad name": func(p *server.Projection) { p.Name = "Stats!" },
-		"no fold":  func(p *server.Projection) { p.Fold = nil },
-		"no tenant first": func(p *server.Projection) {
-			p.Tables = []server.ProjectionTable{{Name: "x", Columns: "coll text, PRIMARY KEY (coll)"}}
+	for name, edit := range map[string]func(p *pglog.Projection){
+		"bad name": func(p *pglog.Projection) { p.Name = "Stats!" },
+		"no fold":  func(p *pglog.Projection) { p.Fold = nil },
+		"no tenant first": func(p *pglog.Projection) {
+			p.Tables = []pglog.ProjectionTable{{Name: "x", Columns: "coll text, PRIMARY KEY (coll)"}}
 		},
-		"key not tenant": func(p *server.Projection) {
-			p.Tables = []server.ProjectionTable{{Name: "x", Columns: "tenant_id text NOT NULL, coll text, PRIMARY KEY (coll)"}}
+		"key not tenant": func(p *pglog.Projection) {
+			p.Tables = []pglog.ProjectionTable{{Name: "x", Columns: "tenant_id text NOT NULL, coll text, PRIMARY KEY (coll)"}}
 		},
-		"uno_ table": func(p *server.Projection) {
-			p.Tables = []server.ProjectionTable{{Name: "uno_x", Columns: good.Tables[0].Columns}}
+		"uno_ table": func(p *pglog.Projection) {
+			p.Tables = []pglog.ProjectionTable{{Name: "uno_x", Columns: good.Tables[0].Columns}}
 		},
 	} {
 		p := good
 		edit(&p)
-		if err := server.SetupProjections(context.Background(), "postgres://127.0.0.1:1/x", p); err == nil {
+		if err := pglog.SetupProjections(context.Background(), "postgres://127.0.0.1:1/x", p); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

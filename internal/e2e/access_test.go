@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/coder/websocket"
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/tenancy"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,17 +21,12 @@ import (
 // userAuth is a test Authenticator whose token is "tenant/user".
 type userAuth struct{}
 
-func (userAuth) Identify(_ context.Context, token string) (server.Identity, error) {
+func (userAuth) Authenticate(_ context.Context, token string) (tenancy.Identity, error) {
 	tenant, user, ok := strings.Cut(token, "/")
 	if !ok || tenant == "" {
-		return server.Identity{}, usync.Errorf(usync.CodeUnauthorized, "want tenant/user")
+		return tenancy.Identity{}, usync.Errorf(usync.CodeUnauthorized, "want tenant/user")
 	}
-	return server.Identity{Tenant: tenant, User: user}, nil
-}
-
-func (a userAuth) Authenticate(ctx context.Context, token string) (string, error) {
-	id, err := a.Identify(ctx, token)
-	return id.Tenant, err
+	return tenancy.Identity{Tenant: tenant, User: user}, nil
 }
 
 // userClient opens a manual client of e with token, in dir (a fresh one if

@@ -27,7 +27,7 @@ func TestSync_JWT(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	v, err := tenancy.NewVerifier(tenancy.Config{Algorithm: "EdDSA", Key: pub, Audience: "uno", Leeway: time.Millisecond})
+	v, err := tenancy.NewVerifier(tenancy.Config{Algorithm: "EdDSA", Key: pub, Audience: "uno", Leeway: testLeeway})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestSync_JWT(t *testing.T) {
 		}
 		return s
 	}
-	e := startServerWith(t, server.Config{Auth: &server.JWTAuth{Verifier: v}})
+	e := startServerWith(t, server.Config{Auth: &tenancy.JWTAuth{Verifier: v}})
 	l, url := e.log, e.url
 
 	// A raw session whose token expires within two seconds.
@@ -128,7 +128,7 @@ func TestSync_HugeToken(t *testing.T) {
 	defer cancel()
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	v, _ := tenancy.NewVerifier(tenancy.Config{Algorithm: "EdDSA", Key: pub})
-	e := startServerWith(t, server.Config{Auth: &server.JWTAuth{Verifier: v}})
+	e := startServerWith(t, server.Config{Auth: &tenancy.JWTAuth{Verifier: v}})
 	codec, _ := usync.NewCodec(usync.CodecConfig{})
 	ws, _, err := websocket.Dial(ctx, e.url, nil)
 	if err != nil {

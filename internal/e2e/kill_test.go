@@ -18,6 +18,7 @@ import (
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/internal/pgtest"
 	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/sqlitelog"
 )
 
 // unoBinary is built once by TestMain for the tests that run the server
@@ -131,7 +132,7 @@ func TestKillServer(t *testing.T) {
 		}
 		proc.kill()
 		// With the server down, its log must hold every acknowledged transaction.
-		l, err := server.OpenSQLiteLog(ctx, filepath.Join(dataDir, "log.db"))
+		l, err := sqlitelog.Open(ctx, filepath.Join(dataDir, "log.db"), nil)
 		if err != nil {
 			t.Fatalf("cycle %d: open log: %v", cycle, err)
 		}
@@ -159,7 +160,7 @@ func TestKillServer(t *testing.T) {
 	// The live tail brings everyone the others' last transactions: wait
 	// for every replica to match the server's read model (read from the
 	// server's database file while it runs: SQLite WAL allows that).
-	l, err := server.OpenSQLiteLog(ctx, filepath.Join(dataDir, "log.db"))
+	l, err := sqlitelog.Open(ctx, filepath.Join(dataDir, "log.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +216,7 @@ func siteSeqs(t *testing.T, l server.Log, tenant string) (map[string]uint64, uin
 	seen := map[string]uint64{}
 	var total, after uint64
 	for {
-		chs, err := l.Read(ctx, tenant, after, 1000)
+		chs, err := l.Read(ctx, tenant, after, 1000, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

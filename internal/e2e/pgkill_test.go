@@ -10,6 +10,7 @@ import (
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/internal/pgtest"
 	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/pglog"
 )
 
 // Kill Postgres (pg_ctl -m immediate) in the middle of pushes and restart
@@ -19,10 +20,10 @@ func TestKillPostgres(t *testing.T) {
 	const cycles = 5
 	ctx := context.Background()
 	pg := pgtest.NewCluster(t)
-	if err := server.MigratePG(ctx, pg.Admin, server.PGSchemaVersion); err != nil {
+	if err := pglog.Migrate(ctx, pg.Admin, pglog.SchemaVersion); err != nil {
 		t.Fatal(err)
 	}
-	l, err := server.OpenPGLog(ctx, pg.Admin)
+	l, err := pglog.Open(ctx, pg.Admin)
 	if err != nil {
 		t.Fatal(err)
 	}

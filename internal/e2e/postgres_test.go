@@ -12,7 +12,9 @@ import (
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/internal/pgtest"
 	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/pglog"
 	usync "github.com/unosync/uno/sync"
+	"github.com/unosync/uno/tenancy"
 )
 
 // pgEnv is a migrated throwaway Postgres database with a log opened as an
@@ -20,18 +22,18 @@ import (
 // the owner.
 type pgEnv struct {
 	admin string
-	log   *server.PGLog
-	reg   *server.PGRegistry
+	log   *pglog.Log
+	reg   *pglog.Registry
 }
 
-func newPG(t *testing.T, tenants ...server.Tenant) *pgEnv {
+func newPG(t *testing.T, tenants ...tenancy.Tenant) *pgEnv {
 	t.Helper()
 	ctx := context.Background()
 	admin := pgtest.NewDatabase(t)
-	if err := server.MigratePG(ctx, admin, server.PGSchemaVersion); err != nil {
+	if err := pglog.Migrate(ctx, admin, pglog.SchemaVersion); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := server.OpenPGRegistry(ctx, admin)
+	reg, err := pglog.OpenRegistry(ctx, admin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +43,7 @@ func newPG(t *testing.T, tenants ...server.Tenant) *pgEnv {
 			t.Fatal(err)
 		}
 	}
-	l, err := server.OpenPGLog(ctx, pgtest.NewAppRole(t, admin))
+	l, err := pglog.Open(ctx, pgtest.NewAppRole(t, admin))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,13 +98,13 @@ func TestSync_Postgres(t *testing.T) {
 func TestSync_TwoNodes(t *testing.T) {
 	ctx := context.Background()
 	admin := pgtest.NewDatabase(t)
-	if err := server.MigratePG(ctx, admin, server.PGSchemaVersion); err != nil {
+	if err := pglog.Migrate(ctx, admin, pglog.SchemaVersion); err != nil {
 		t.Fatal(err)
 	}
 	app := pgtest.NewAppRole(t, admin)
-	auth, _ := server.NewDevAuth("dev")
+	auth, _ := tenancy.NewDevAuth("dev")
 	node := func() string {
-		l, err := server.OpenPGLog(ctx, app)
+		l, err := pglog.Open(ctx, app)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,24 +156,24 @@ func TestSync_Registry(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	admin := pgtest.NewDatabase(t)
-	if err := server.MigratePG(ctx, admin, server.PGSchemaVersion); err != nil {
+	if err := pglog.Migrate(ctx, admin, pglog.SchemaVersion); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := server.OpenPGRegistry(ctx, admin)
+	reg, err := pglog.OpenRegistry(ctx, admin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer reg.Close()
-	if err := reg.Create(ctx, server.Tenant{ID: "slow", OpsPerSec: 5}); err != nil {
+	if err := reg.Create(ctx, tenancy.Tenant{ID: "slow", OpsPerSec: 5}); err != nil {
 		t.Fatal(err)
 	}
-	if err := reg.Create(ctx, server.Tenant{ID: "paused"}); err != nil {
+	if err := reg.Create(ctx, tenancy.Tenant{ID: "paused"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := reg.SetSuspended(ctx, "paused", true); err != nil {
 		t.Fatal(err)
 	}
-	l, err := server.OpenPGLog(ctx, admin)
+	l, err := pglog.Open(ctx, admin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,4 +217,6 @@ func TestSync_Registry(t *testing.T) {
 // tenantByToken is a test Authenticator: the token is the tenant.
 type tenantByToken struct{}
 
-func (tenantByToken) Authenticate(_ context.Context, token string) (string, error) { return token, nil }
+func (tenantByToken) Authenticate(_ context.Context, token string) (tenancy.Identity, error) {
+	return tenancy.Identity{Tenant: token}, nil
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/server"
 	usync "github.com/unosync/uno/sync"
+	"github.com/unosync/uno/tenancy"
 )
 
 // A tenant's row quota refuses the transactions that would create rows
@@ -19,7 +20,7 @@ import (
 // existing rows go on; its byte quota refuses every write once reached.
 func TestQuotas(t *testing.T) {
 	ctx := context.Background()
-	pg := newPG(t, server.Tenant{ID: "small", MaxRows: 5}, server.Tenant{ID: "tiny", MaxBytes: 1})
+	pg := newPG(t, tenancy.Tenant{ID: "small", MaxRows: 5}, tenancy.Tenant{ID: "tiny", MaxBytes: 1})
 	l, reg := pg.log, pg.reg
 	var skew atomic.Int64 // moves the server's clock, for the size cache
 	e := startServerWith(t, server.Config{Log: l, Auth: tenantByToken{}, Registry: reg, Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
@@ -84,7 +85,7 @@ func TestQuotas(t *testing.T) {
 // bootstraps again from the read model and converges, as does a new one.
 func TestRetention(t *testing.T) {
 	ctx := context.Background()
-	pg := newPG(t, server.Tenant{ID: "acme", RetentionDays: 1})
+	pg := newPG(t, tenancy.Tenant{ID: "acme", RetentionDays: 1})
 	admin, l, reg := pg.admin, pg.log, pg.reg
 	var skew atomic.Int64 // moves the server's clock
 	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }

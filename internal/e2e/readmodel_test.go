@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/pglog"
 )
 
 // After a randomized workload of several clients (registers, counters,
@@ -79,7 +80,7 @@ func TestReadModel_EqualsClientsAndRebuild(t *testing.T) {
 		return s
 	}
 	before := dump()
-	if err := server.RebuildProjection(ctx, admin, server.RowsProjection(), nil); err != nil {
+	if err := pglog.RebuildProjection(ctx, admin, pglog.RowsProjection(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if after := dump(); after != before {

@@ -36,11 +36,11 @@ func startJWTServer(t *testing.T) *jwtEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := tenancy.NewVerifier(tenancy.Config{Algorithm: "EdDSA", Key: pub, Audience: "uno", Leeway: time.Millisecond})
+	v, err := tenancy.NewVerifier(tenancy.Config{Algorithm: "EdDSA", Key: pub, Audience: "uno", Leeway: testLeeway})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &jwtEnv{env: startServerWith(t, server.Config{Auth: &server.JWTAuth{Verifier: v}}), t: t, priv: priv}
+	return &jwtEnv{env: startServerWith(t, server.Config{Auth: &tenancy.JWTAuth{Verifier: v}}), t: t, priv: priv}
 }
 
 // token signs a token of tenant that expires after ttl (JWT expiries
@@ -57,6 +57,8 @@ func (e *jwtEnv) token(tenant string, ttl time.Duration) string {
 }
 
 // expiry is the expiry of a token signed by token, in Unix milliseconds.
+// expiry is when the server stops accepting token: its exp plus the
+// verifier's leeway (testLeeway), on every path alike.
 func expiry(t *testing.T, token string) int64 {
 	t.Helper()
 	c := jwt.MapClaims{}
@@ -67,8 +69,11 @@ func expiry(t *testing.T, token string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return exp.UnixMilli()
+	return exp.Add(testLeeway).UnixMilli()
 }
+
+// testLeeway is the JWT verifiers' leeway in these tests.
+const testLeeway = time.Millisecond
 
 // metric reads one counter or gauge from the server's /metrics.
 func (e *env) metric(t *testing.T, name string) float64 {

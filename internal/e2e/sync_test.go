@@ -16,7 +16,9 @@ import (
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/sqlitelog"
 	usync "github.com/unosync/uno/sync"
+	"github.com/unosync/uno/tenancy"
 )
 
 // testLog is what the tests read of a server's log.
@@ -29,10 +31,10 @@ type testLog interface {
 type env struct {
 	log    testLog
 	server *server.Server
-	auth   *server.DevAuth // the development token, unless cfg.Auth was given
-	url    string          // the sync endpoint, ws://
-	http   string          // the server's base URL, http://
-	addr   string          // host:port
+	auth   *tenancy.DevAuth // the development token, unless cfg.Auth was given
+	url    string           // the sync endpoint, ws://
+	http   string           // the server's base URL, http://
+	addr   string           // host:port
 }
 
 // startServer starts a server on the embedded log with a development token.
@@ -44,7 +46,7 @@ func startServer(t *testing.T) *env { return startServerWith(t, server.Config{})
 func startServerWith(t *testing.T, cfg server.Config) *env {
 	t.Helper()
 	if cfg.Log == nil {
-		l, err := server.OpenSQLiteLog(context.Background(), filepath.Join(t.TempDir(), "server.db"))
+		l, err := sqlitelog.Open(context.Background(), filepath.Join(t.TempDir(), "server.db"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +55,7 @@ func startServerWith(t *testing.T, cfg server.Config) *env {
 	}
 	e := &env{log: cfg.Log.(testLog)}
 	if cfg.Auth == nil {
-		auth, err := server.NewDevAuth("dev")
+		auth, err := tenancy.NewDevAuth("dev")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,12 +254,12 @@ seen:
 func TestSync_ReconnectsByItself(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	l, err := server.OpenSQLiteLog(ctx, filepath.Join(dir, "server.db"))
+	l, err := sqlitelog.Open(ctx, filepath.Join(dir, "server.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	auth, _ := server.NewDevAuth("dev")
+	auth, _ := tenancy.NewDevAuth("dev")
 	srv, err := server.New(server.Config{Log: l, Auth: auth})
 	if err != nil {
 		t.Fatal(err)

@@ -27,18 +27,14 @@ func Run(t *testing.T, open func(t *testing.T) server.Log) {
 	t.Run("Closed", func(t *testing.T) { testClosed(t, open(t)) })
 	// Logs with a rows read model must keep it equal to the merged state.
 	probe := open(t)
-	if _, ok := probe.(rowsHasher); ok {
+	if _, ok := probe.(server.RowHasher); ok {
 		t.Run("RowsReadModelIsTheMergedState", func(t *testing.T) { testRowsReadModel(t, open(t)) })
 		t.Run("ConcurrentAppendsToSharedRows", func(t *testing.T) { testSharedRows(t, open(t)) })
 	}
-	if _, ok := probe.(rowQuerier); ok {
+	if _, ok := probe.(server.RowQuerier); ok {
 		t.Run("QueryRows", func(t *testing.T) { testQueryRows(t, open(t)) })
 	}
 	probe.Close()
-}
-
-type rowsHasher interface {
-	RowsHash(ctx context.Context, tenant string) ([32]byte, error)
 }
 
 // testRowsReadModel: two sites write the same row concurrently; the read
@@ -67,7 +63,7 @@ func testRowsReadModel(t *testing.T, l server.Log) {
 			mustAppend(t, l, "t1", []crdt.Tx{*tx})
 		}
 	}
-	rh := l.(rowsHasher)
+	rh := l.(server.RowHasher)
 	got, err := rh.RowsHash(ctx, "t1")
 	if err != nil {
 		t.Fatal(err)
@@ -149,17 +145,13 @@ func testSharedRows(t *testing.T, l server.Log) {
 			t.Fatalf("site %d high-water %d, %v; want %d", i+1, hw, err, perSite)
 		}
 	}
-	got, err := l.(rowsHasher).RowsHash(ctx, "t1")
+	got, err := l.(server.RowHasher).RowsHash(ctx, "t1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got != replica.Hash() {
 		t.Fatal("rows read model hash differs from the replica's")
 	}
-}
-
-type rowQuerier interface {
-	QueryRows(ctx context.Context, tenant string, q server.RowQuery) ([]server.QueryRow, error)
 }
 
 // testQueryRows: filters, orders (by ID and by a field, both ways) and
@@ -213,7 +205,7 @@ func testQueryRows(t *testing.T, l server.Log) {
 	write("t2", site(2), func(b *crdt.Builder) error {
 		return b.Set(crdt.RowKey{Collection: "items", Row: "other"}, "done", crdt.KindRegister, []byte(`true`))
 	})
-	q := l.(rowQuerier)
+	q := l.(server.RowQuerier)
 	// all pages through q with a small limit.
 	all := func(tenant string, rq server.RowQuery) []server.QueryRow {
 		t.Helper()
@@ -321,7 +313,7 @@ func readAll(t *testing.T, l server.Log, tenant string) []usync.Change {
 	var out []usync.Change
 	var after uint64
 	for {
-		chs, err := l.Read(context.Background(), tenant, after, 7)
+		chs, err := l.Read(context.Background(), tenant, after, 7, 0)
 		if err != nil {
 			t.Fatalf("Read: %v", err)
 		}
@@ -407,11 +399,11 @@ func testRead(t *testing.T, l server.Log) {
 	defer l.Close()
 	ctx := context.Background()
 	mustAppend(t, l, "t1", txs(site(1), 1, 10))
-	chs, err := l.Read(ctx, "t1", 4, 3)
+	chs, err := l.Read(ctx, "t1", 4, 3, 0)
 	if err != nil || len(chs) != 3 || chs[0].Seq != 5 || chs[2].Seq != 7 {
 		t.Fatalf("Read(after 4, limit 3) = %v, %v", seqsOf(chs), err)
 	}
-	if chs, err := l.Read(ctx, "t1", 10, 5); err != nil || len(chs) != 0 {
+	if chs, err := l.Read(ctx, "t1", 10, 5, 0); err != nil || len(chs) != 0 {
 		t.Fatalf("Read at head = %v, %v", seqsOf(chs), err)
 	}
 }
@@ -442,7 +434,7 @@ func testTenants(t *testing.T, l server.Log) {
 	if hw, _ := l.HighWater(ctx, "t3", a); hw != 0 {
 		t.Fatalf("t3 sees a high-water of %d", hw)
 	}
-	if chs, _ := l.Read(ctx, "t3", 0, 10); len(chs) != 0 {
+	if chs, _ := l.Read(ctx, "t3", 0, 10, 0); len(chs) != 0 {
 		t.Fatalf("t3 reads %d entries", len(chs))
 	}
 }
@@ -512,7 +504,7 @@ func testConcurrent(t *testing.T, l server.Log) {
 		var got []usync.Change
 		var cursor uint64
 		for len(got) < appenders*perSite {
-			chs, err := l.Read(ctx, "t1", cursor, 50)
+			chs, err := l.Read(ctx, "t1", cursor, 50, 0)
 			if err != nil {
 				errs <- err
 				break
@@ -575,7 +567,7 @@ func testClosed(t *testing.T, l server.Log) {
 	if _, err := l.Append(ctx, "t1", txs(site(1), 1, 1)); !errors.Is(err, server.ErrLogClosed) {
 		t.Errorf("Append after Close: %v", err)
 	}
-	if _, err := l.Read(ctx, "t1", 0, 1); !errors.Is(err, server.ErrLogClosed) {
+	if _, err := l.Read(ctx, "t1", 0, 1, 0); !errors.Is(err, server.ErrLogClosed) {
 		t.Errorf("Read after Close: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package server
+package pglog
 
 import (
 	"context"
@@ -285,7 +285,7 @@ func foldRebuild(ctx context.Context, tx pgx.Tx, p Projection, path, tenant stri
 	if err := tx.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM uno_heads WHERE tenant_id = $1`, tenant).Scan(&head); err != nil {
 		return 0, err
 	}
-	chs, err := readEvents(ctx, tx, tenant, reached[tenant], rebuildBatch)
+	chs, err := readEvents(ctx, tx, tenant, reached[tenant], rebuildBatch, 0)
 	if err != nil || len(chs) == 0 {
 		return 0, err
 	}
@@ -311,20 +311,25 @@ func rebuildTenants(ctx context.Context, q querier) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// readEvents reads up to limit of the tenant's entries after seq, in a
+// readEvents reads up to limit of the tenant's entries after seq, and at
+// most maxBytes of encodings (at least one entry; 0: no byte bound), in a
 // transaction scoped to the tenant.
-func readEvents(ctx context.Context, q querier, tenant string, after uint64, limit int) ([]usync.Change, error) {
+func readEvents(ctx context.Context, q querier, tenant string, after uint64, limit, maxBytes int) ([]usync.Change, error) {
 	rows, err := q.Query(ctx, `SELECT seq, tx FROM uno_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, tenant, int64(after), limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []usync.Change
+	size := 0
 	for rows.Next() {
 		var seq uint64
 		var b []byte
 		if err := rows.Scan(&seq, &b); err != nil {
 			return nil, err
+		}
+		if size += len(b); len(out) > 0 && maxBytes > 0 && size > maxBytes {
+			break
 		}
 		t, err := crdt.DecodeTx(b)
 		if err != nil {

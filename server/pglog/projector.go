@@ -1,4 +1,4 @@
-package server
+package pglog
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 // transaction with the checkpoint. At start it visits every tenant of the
 // registry, so entries appended while no node ran are folded too.
 type projector struct {
-	l *PGLog
+	l *Log
 	p Projection
 
 	mu    gosync.Mutex
@@ -27,7 +27,7 @@ type projector struct {
 // projectBatch is the most entries folded in one transaction.
 const projectBatch = 500
 
-func newProjector(l *PGLog, p Projection) *projector {
+func newProjector(l *Log, p Projection) *projector {
 	return &projector{l: l, p: p, dirty: map[string]bool{}, wake: make(chan struct{}, 1)}
 }
 
@@ -104,7 +104,7 @@ func (pr *projector) step(ctx context.Context, tenant string) (int, error) {
 		if err := tx.QueryRow(ctx, `SELECT seq FROM uno_checkpoints WHERE tenant_id = $1 AND projection = $2 FOR UPDATE`, tenant, pr.p.Name).Scan(&cp); err != nil {
 			return err
 		}
-		chs, err := readEvents(ctx, tx, tenant, cp, projectBatch)
+		chs, err := readEvents(ctx, tx, tenant, cp, projectBatch, 0)
 		if err != nil || len(chs) == 0 {
 			return err
 		}
@@ -121,7 +121,7 @@ func (pr *projector) step(ctx context.Context, tenant string) (int, error) {
 // Checkpoint returns how far projection has folded tenant's log: the
 // tenant's head for the rows read model and inline projections, the
 // committed checkpoint for async ones.
-func (l *PGLog) Checkpoint(ctx context.Context, tenant, projection string) (uint64, error) {
+func (l *Log) Checkpoint(ctx context.Context, tenant, projection string) (uint64, error) {
 	async := false
 	for _, pr := range l.async {
 		async = async || pr.p.Name == projection

@@ -1,4 +1,4 @@
-package server_test
+package pglog_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/internal/pgtest"
-	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/pglog"
 	usync "github.com/unosync/uno/sync"
 )
 
@@ -31,26 +31,26 @@ func TestPGMigrate_UpDownUp(t *testing.T) {
 	}
 	for _, step := range []struct {
 		to, tables int
-	}{{server.PGSchemaVersion, 6}, {0, 0}, {1, 4}, {2, 4}, {3, 5}, {server.PGSchemaVersion, 6}, {1, 4}, {server.PGSchemaVersion, 6}} {
-		if err := server.MigratePG(ctx, dsn, step.to); err != nil {
+	}{{pglog.SchemaVersion, 6}, {0, 0}, {1, 4}, {2, 4}, {3, 5}, {pglog.SchemaVersion, 6}, {1, 4}, {pglog.SchemaVersion, 6}} {
+		if err := pglog.Migrate(ctx, dsn, step.to); err != nil {
 			t.Fatalf("migrate to %d: %v", step.to, err)
 		}
-		have, want, err := server.PGSchemaStatus(ctx, dsn)
-		if err != nil || have != step.to || want != server.PGSchemaVersion {
+		have, want, err := pglog.SchemaStatus(ctx, dsn)
+		if err != nil || have != step.to || want != pglog.SchemaVersion {
 			t.Fatalf("status after migrating to %d: have %d want %d, %v", step.to, have, want, err)
 		}
 		if n := tables(); n != step.tables {
 			t.Fatalf("at version %d: %d uno tables, want %d", step.to, n, step.tables)
 		}
 	}
-	if err := server.MigratePG(ctx, dsn, 99); err == nil {
+	if err := pglog.Migrate(ctx, dsn, 99); err == nil {
 		t.Fatal("migrating to an unknown version succeeded")
 	}
 	// A log refuses a database at another version.
-	if err := server.MigratePG(ctx, dsn, 1); err != nil {
+	if err := pglog.Migrate(ctx, dsn, 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := server.OpenPGLog(ctx, dsn); err == nil {
+	if _, err := pglog.Open(ctx, dsn); err == nil {
 		t.Fatal("OpenPGLog accepted a database at an old schema version")
 	}
 }
@@ -61,14 +61,14 @@ func TestPGMigrate_UpDownUp(t *testing.T) {
 func TestPG_RLSCatalog(t *testing.T) {
 	ctx := context.Background()
 	admin := pgtest.NewDatabase(t)
-	if err := server.MigratePG(ctx, admin, server.PGSchemaVersion); err != nil {
+	if err := pglog.Migrate(ctx, admin, pglog.SchemaVersion); err != nil {
 		t.Fatal(err)
 	}
 	app := pgtest.NewAppRole(t, admin)
 	// A projection's tables are tenant tables too.
-	p := server.Projection{Name: "p", Tables: []server.ProjectionTable{{Name: "p_counts", Columns: "tenant_id text NOT NULL, n bigint, PRIMARY KEY (tenant_id)"}},
+	p := pglog.Projection{Name: "p", Tables: []pglog.ProjectionTable{{Name: "p_counts", Columns: "tenant_id text NOT NULL, n bigint, PRIMARY KEY (tenant_id)"}},
 		Fold: func(context.Context, pgx.Tx, string, []usync.Change) error { return nil }}
-	if err := server.SetupProjections(ctx, admin, p); err != nil {
+	if err := pglog.SetupProjections(ctx, admin, p); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := pgx.Connect(ctx, admin)
@@ -120,11 +120,11 @@ func TestPG_RLSCatalog(t *testing.T) {
 func TestPG_TenantIsolation(t *testing.T) {
 	ctx := context.Background()
 	admin := pgtest.NewDatabase(t)
-	if err := server.MigratePG(ctx, admin, server.PGSchemaVersion); err != nil {
+	if err := pglog.Migrate(ctx, admin, pglog.SchemaVersion); err != nil {
 		t.Fatal(err)
 	}
 	app := pgtest.NewAppRole(t, admin)
-	l, err := server.OpenPGLog(ctx, app)
+	l, err := pglog.Open(ctx, app)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestPG_TenantIsolation(t *testing.T) {
 	wg.Wait()
 	// And through the log's own API.
 	for _, tenant := range []string{"alpha", "beta", "gamma"} {
-		chs, err := l.Read(ctx, tenant, 0, 10)
+		chs, err := l.Read(ctx, tenant, 0, 10, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,7 +221,7 @@ func TestPG_TenantIsolation(t *testing.T) {
 func TestPGMigrate_BackfillsRowDocs(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
-	if err := server.MigratePG(ctx, dsn, 3); err != nil {
+	if err := pglog.Migrate(ctx, dsn, 3); err != nil {
 		t.Fatal(err)
 	}
 	var st crdt.State
@@ -252,7 +252,7 @@ func TestPGMigrate_BackfillsRowDocs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := server.MigratePG(ctx, dsn, 4); err != nil {
+	if err := pglog.Migrate(ctx, dsn, 4); err != nil {
 		t.Fatal(err)
 	}
 	docs := map[string]*string{}

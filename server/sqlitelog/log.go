@@ -1,4 +1,4 @@
-package server
+package sqlitelog
 
 import (
 	"context"
@@ -8,31 +8,28 @@ import (
 	"net/url"
 	"strings"
 	gosync "sync"
+	"time"
 
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/internal/wake"
 	usync "github.com/unosync/uno/sync"
+	"github.com/unosync/uno/tenancy"
 
 	_ "modernc.org/sqlite" // the embedded log's driver
 )
 
-// SQLiteLog is the embedded event log: one SQLite file (WAL,
+// Log is the embedded event log: one SQLite file (WAL,
 // synchronous=FULL) holding every tenant's log, its per-site high-water
 // marks and the rows read model, which is updated inline, in the append
 // transaction. Appends are serialised (SQLite has one writer), which is
 // what makes sequence numbers gap-free and commit-ordered.
-type SQLiteLog struct {
+type Log struct {
 	db      *sql.DB
-	waiters *waiters
+	waiters *wake.Waiters
 	stmts   map[string]*sql.Stmt // the append path's statements, prepared once
 
-	// recent keeps each tenant's newest entries in memory, so that tailing
-	// readers (every connection, after every append) do not each query
-	// and decode them again. heads caches the tenants' heads. The log's
-	// process is the database's only writer, so both stay exact.
-	cacheMu gosync.RWMutex
-	recent  map[string][]usync.Change
-	encoded map[string][][]byte // recent's transactions, encoded
-	heads   map[string]uint64
+	tails *tails // tenants' newest entries and heads, in memory
 
 	mu         gosync.Mutex // guards the fields below
 	cond       *gosync.Cond // signalled when the committer stops
@@ -41,43 +38,36 @@ type SQLiteLog struct {
 	committing bool         // a committer goroutine runs
 }
 
-var _ Log = (*SQLiteLog)(nil)
+var _ server.Log = (*Log)(nil)
 
-var sqliteLogSchema = []string{
-	`CREATE TABLE IF NOT EXISTS events (
-		tenant   TEXT    NOT NULL,
-		seq      INTEGER NOT NULL,
-		site     BLOB    NOT NULL,
-		site_seq INTEGER NOT NULL,
-		tx       BLOB    NOT NULL,
-		PRIMARY KEY (tenant, seq)
-	) WITHOUT ROWID`,
-	`CREATE UNIQUE INDEX IF NOT EXISTS events_site ON events (tenant, site, site_seq)`,
-	`CREATE TABLE IF NOT EXISTS heads (
-		tenant TEXT    PRIMARY KEY,
-		seq    INTEGER NOT NULL
-	) WITHOUT ROWID`,
-	`CREATE TABLE IF NOT EXISTS sites (
-		tenant TEXT    NOT NULL,
-		site   BLOB    NOT NULL,
-		seq    INTEGER NOT NULL,
-		PRIMARY KEY (tenant, site)
-	) WITHOUT ROWID`,
-	`CREATE TABLE IF NOT EXISTS rows (
-		tenant TEXT    NOT NULL,
-		coll   TEXT    NOT NULL,
-		id     TEXT    NOT NULL,
-		seq    INTEGER NOT NULL,
-		state  BLOB    NOT NULL,
-		doc    TEXT,   -- the merged values as JSON (rowDoc); NULL for a deleted row
-		PRIMARY KEY (tenant, coll, id)
-	) WITHOUT ROWID`,
+// Options tune a Log. The zero value takes every default.
+type Options struct {
+	// CacheBytes bounds the newest entries kept in memory, over all
+	// tenants (decoded and encoded). Default 64 MiB.
+	CacheBytes int
+	// CacheTenants bounds the tenants whose newest entries and head are
+	// kept in memory. Default 10,000.
+	CacheTenants int
 }
 
-// OpenSQLiteLog opens (creating if needed) the log at path.
-func OpenSQLiteLog(ctx context.Context, path string) (*SQLiteLog, error) {
+func (o *Options) fill() {
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = 64 << 20
+	}
+	if o.CacheTenants <= 0 {
+		o.CacheTenants = 10_000
+	}
+}
+
+// Open opens (creating if needed) the log at path. opts may be nil.
+func Open(ctx context.Context, path string, opts *Options) (*Log, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o.fill()
 	if path == "" || strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("server: log path %q: want a file name without ? or #", path)
+		return nil, fmt.Errorf("sqlitelog: log path %q: want a file name without ? or #", path)
 	}
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -90,18 +80,12 @@ func OpenSQLiteLog(ctx context.Context, path string) (*SQLiteLog, error) {
 	}
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
-	for _, s := range sqliteLogSchema {
-		if _, err := db.ExecContext(ctx, s); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open log %s: %w", path, err)
-		}
-	}
-	if err := addRowDocs(ctx, db); err != nil {
+	if err := migrate(ctx, db, SchemaVersion); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
-	l := &SQLiteLog{db: db, waiters: newWaiters(), stmts: map[string]*sql.Stmt{},
-		recent: map[string][]usync.Change{}, encoded: map[string][][]byte{}, heads: map[string]uint64{}}
+	l := &Log{db: db, waiters: wake.New(), stmts: map[string]*sql.Stmt{},
+		tails: newTails(o.CacheBytes, o.CacheTenants)}
 	l.cond = gosync.NewCond(&l.mu)
 	for _, q := range appendStmts {
 		st, err := db.PrepareContext(ctx, q)
@@ -117,7 +101,7 @@ func OpenSQLiteLog(ctx context.Context, path string) (*SQLiteLog, error) {
 const (
 	sqlHead      = `SELECT seq FROM heads WHERE tenant = ?`
 	sqlSiteMark  = `SELECT seq FROM sites WHERE tenant = ? AND site = ?`
-	sqlInsert    = `INSERT INTO events (tenant, seq, site, site_seq, tx) VALUES (?, ?, ?, ?, ?)`
+	sqlInsert    = `INSERT INTO events (tenant, seq, site, site_seq, tx, appended_at) VALUES (?, ?, ?, ?, ?, ?)`
 	sqlSaveMark  = `INSERT INTO sites (tenant, site, seq) VALUES (?, ?, ?) ON CONFLICT (tenant, site) DO UPDATE SET seq = excluded.seq`
 	sqlSaveHead  = `INSERT INTO heads (tenant, seq) VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET seq = excluded.seq`
 	sqlRowState  = `SELECT state FROM rows WHERE tenant = ? AND coll = ? AND id = ?`
@@ -129,8 +113,9 @@ var appendStmts = []string{sqlHead, sqlSiteMark, sqlInsert, sqlSaveMark, sqlSave
 
 // appendTx is one append transaction with its bound statements.
 type appendTx struct {
+	now   int64 // Unix milliseconds: the entries' appended_at
 	tx    *sql.Tx
-	l     *SQLiteLog
+	l     *Log
 	bound map[string]*sql.Stmt
 }
 
@@ -144,10 +129,10 @@ func (a *appendTx) stmt(ctx context.Context, q string) *sql.Stmt {
 }
 
 // DB returns the underlying database, for read-model queries.
-func (l *SQLiteLog) DB() *sql.DB { return l.db }
+func (l *Log) DB() *sql.DB { return l.db }
 
 // Close implements Log.
-func (l *SQLiteLog) Close() error {
+func (l *Log) Close() error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -158,15 +143,15 @@ func (l *SQLiteLog) Close() error {
 		l.cond.Wait()
 	}
 	l.mu.Unlock()
-	l.waiters.closeAll()
+	l.waiters.Close()
 	return l.db.Close()
 }
 
-func (l *SQLiteLog) check() error {
+func (l *Log) check() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return ErrLogClosed
+		return server.ErrLogClosed
 	}
 	return nil
 }
@@ -179,8 +164,8 @@ func (l *SQLiteLog) check() error {
 // savepoint (so one caller's gap or error does not fail the others) and
 // commits them with one fsync. Append returns only after that commit, so
 // an acknowledgement built on its result is always durable.
-func (l *SQLiteLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint64, error) {
-	if err := validTenant(tenant); err != nil {
+func (l *Log) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint64, error) {
+	if err := tenancy.ValidTenant(tenant); err != nil {
 		return nil, err
 	}
 	for i := range txs {
@@ -192,7 +177,7 @@ func (l *SQLiteLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return nil, ErrLogClosed
+		return nil, server.ErrLogClosed
 	}
 	l.pending = append(l.pending, req)
 	if !l.committing {
@@ -220,7 +205,7 @@ type appendReq struct {
 const maxGroup = 256
 
 // commitLoop commits waiting requests in groups until none is left.
-func (l *SQLiteLog) commitLoop() {
+func (l *Log) commitLoop() {
 	for {
 		l.mu.Lock()
 		if len(l.pending) == 0 {
@@ -237,7 +222,7 @@ func (l *SQLiteLog) commitLoop() {
 	}
 }
 
-func (l *SQLiteLog) commitGroup(group []*appendReq) {
+func (l *Log) commitGroup(group []*appendReq) {
 	ctx := context.Background() // the group's fate must not hang on one caller's context
 	finish := func(err error) {
 		for _, r := range group {
@@ -253,7 +238,7 @@ func (l *SQLiteLog) commitGroup(group []*appendReq) {
 		return
 	}
 	defer tx.Rollback()
-	at := &appendTx{tx: tx, l: l, bound: map[string]*sql.Stmt{}}
+	at := &appendTx{now: time.Now().UnixMilli(), tx: tx, l: l, bound: map[string]*sql.Stmt{}}
 	for _, r := range group {
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
@@ -279,8 +264,8 @@ func (l *SQLiteLog) commitGroup(group []*appendReq) {
 	}
 	for _, r := range group {
 		if r.err == nil {
-			l.remember(r.tenant, r.txs, r.enc, r.seqs, r.head)
-			l.waiters.advanced(r.tenant, r.head)
+			l.tails.add(r.tenant, r.txs, r.enc, r.seqs, r.head)
+			l.waiters.Advanced(r.tenant, r.head)
 		}
 	}
 	finish(nil)
@@ -288,7 +273,7 @@ func (l *SQLiteLog) commitGroup(group []*appendReq) {
 
 // appendOne appends one request's transactions inside the group's
 // transaction and returns their sequence numbers and the tenant's new head.
-func (l *SQLiteLog) appendOne(ctx context.Context, at *appendTx, tenant string, txs []crdt.Tx) ([]uint64, uint64, [][]byte, error) {
+func (l *Log) appendOne(ctx context.Context, at *appendTx, tenant string, txs []crdt.Tx) ([]uint64, uint64, [][]byte, error) {
 	var head uint64
 	if err := at.stmt(ctx, sqlHead).QueryRowContext(ctx, tenant).Scan(&head); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, nil, fmt.Errorf("append: read head: %w", err)
@@ -296,7 +281,7 @@ func (l *SQLiteLog) appendOne(ctx context.Context, at *appendTx, tenant string, 
 	marks := map[crdt.SiteID]uint64{}
 	seqs := make([]uint64, len(txs))
 	encs := make([][]byte, len(txs))
-	proj := newRowsProjection(at, tenant)
+	fold := newFold(ctx, at, tenant)
 	for i := range txs {
 		t := &txs[i]
 		hw, ok := marks[t.Site]
@@ -314,10 +299,10 @@ func (l *SQLiteLog) appendOne(ctx context.Context, at *appendTx, tenant string, 
 		}
 		head++
 		encs[i] = crdt.EncodeTx(t)
-		if _, err := at.stmt(ctx, sqlInsert).ExecContext(ctx, tenant, int64(head), t.Site[:], int64(t.Seq), encs[i]); err != nil {
+		if _, err := at.stmt(ctx, sqlInsert).ExecContext(ctx, tenant, int64(head), t.Site[:], int64(t.Seq), encs[i], at.now); err != nil {
 			return nil, 0, nil, fmt.Errorf("append: %w", err)
 		}
-		if err := proj.apply(ctx, t, head); err != nil {
+		if err := fold.Apply(t, head); err != nil {
 			return nil, 0, nil, err
 		}
 		marks[t.Site] = t.Seq
@@ -331,56 +316,20 @@ func (l *SQLiteLog) appendOne(ctx context.Context, at *appendTx, tenant string, 
 	if _, err := at.stmt(ctx, sqlSaveHead).ExecContext(ctx, tenant, int64(head)); err != nil {
 		return nil, 0, nil, fmt.Errorf("append: save head: %w", err)
 	}
-	if err := proj.flush(ctx); err != nil {
+	if err := saveFold(ctx, at, tenant, fold); err != nil {
 		return nil, 0, nil, err
 	}
 	return seqs, head, encs, nil
 }
 
-// recentEntries is how many of a tenant's newest entries stay in memory.
-const recentEntries = 4096
-
-// remember adds committed entries to the in-memory tail and head.
-func (l *SQLiteLog) remember(tenant string, txs []crdt.Tx, encs [][]byte, seqs []uint64, head uint64) {
-	l.cacheMu.Lock()
-	defer l.cacheMu.Unlock()
-	r, e := l.recent[tenant], l.encoded[tenant]
-	if len(r) > 0 && r[len(r)-1].Seq != l.heads[tenant] {
-		r, e = nil, nil // the tail is not contiguous with what the cache holds
-	}
-	for i, seq := range seqs {
-		if seq != 0 {
-			r = append(r, usync.Change{Seq: seq, Tx: txs[i]})
-			e = append(e, encs[i])
-		}
-	}
-	if len(r) > recentEntries {
-		r = append([]usync.Change(nil), r[len(r)-recentEntries/2:]...)
-		e = append([][]byte(nil), e[len(e)-recentEntries/2:]...)
-	}
-	l.recent[tenant], l.encoded[tenant] = r, e
-	l.heads[tenant] = head
-}
-
-// Encoded returns the encoded transactions of entries (from Read), when
-// the log still holds them in memory: a fan-out then encodes each once.
-func (l *SQLiteLog) Encoded(tenant string, entries []usync.Change) ([][]byte, bool) {
-	if len(entries) == 0 {
-		return nil, false
-	}
-	l.cacheMu.RLock()
-	defer l.cacheMu.RUnlock()
-	r, e := l.recent[tenant], l.encoded[tenant]
-	first, last := entries[0].Seq, entries[len(entries)-1].Seq
-	if len(r) == 0 || first < r[0].Seq || last > r[len(r)-1].Seq || last-first+1 != uint64(len(entries)) {
-		return nil, false
-	}
-	i := int(first - r[0].Seq)
-	return e[i : i+len(entries)], true
+// Encoded implements server.EncodedTail: the encodings of entries (from
+// Read), when the log still holds them in memory.
+func (l *Log) Encoded(tenant string, entries []usync.Change) ([][]byte, bool) {
+	return l.tails.encodings(tenant, entries)
 }
 
 // HighWater implements Log.
-func (l *SQLiteLog) HighWater(ctx context.Context, tenant string, site crdt.SiteID) (uint64, error) {
+func (l *Log) HighWater(ctx context.Context, tenant string, site crdt.SiteID) (uint64, error) {
 	if err := l.check(); err != nil {
 		return 0, err
 	}
@@ -393,14 +342,11 @@ func (l *SQLiteLog) HighWater(ctx context.Context, tenant string, site crdt.Site
 }
 
 // Head implements Log.
-func (l *SQLiteLog) Head(ctx context.Context, tenant string) (uint64, error) {
+func (l *Log) Head(ctx context.Context, tenant string) (uint64, error) {
 	if err := l.check(); err != nil {
 		return 0, err
 	}
-	l.cacheMu.RLock()
-	h, ok := l.heads[tenant]
-	l.cacheMu.RUnlock()
-	if ok {
+	if h, ok := l.tails.head(tenant); ok {
 		return h, nil
 	}
 	var seq uint64
@@ -412,33 +358,31 @@ func (l *SQLiteLog) Head(ctx context.Context, tenant string) (uint64, error) {
 }
 
 // Read implements Log.
-func (l *SQLiteLog) Read(ctx context.Context, tenant string, after uint64, limit int) ([]usync.Change, error) {
+func (l *Log) Read(ctx context.Context, tenant string, after uint64, limit, maxBytes int) ([]usync.Change, error) {
 	if err := l.check(); err != nil {
 		return nil, err
 	}
 	if limit <= 0 {
 		limit = 1000
 	}
-	l.cacheMu.RLock()
-	r := l.recent[tenant]
-	if len(r) > 0 && after+1 >= r[0].Seq && after <= r[len(r)-1].Seq {
-		i := int(after + 1 - r[0].Seq)
-		out := append([]usync.Change(nil), r[i:min(len(r), i+limit)]...)
-		l.cacheMu.RUnlock()
+	if out, ok := l.tails.read(tenant, after, limit, maxBytes); ok {
 		return out, nil
 	}
-	l.cacheMu.RUnlock()
 	rows, err := l.db.QueryContext(ctx, `SELECT seq, tx FROM events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?`, tenant, int64(after), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read log: %w", err)
 	}
 	defer rows.Close()
 	var out []usync.Change
+	size := 0
 	for rows.Next() {
 		var seq uint64
 		var b []byte
 		if err := rows.Scan(&seq, &b); err != nil {
 			return nil, fmt.Errorf("read log: %w", err)
+		}
+		if size += len(b); len(out) > 0 && maxBytes > 0 && size > maxBytes {
+			break
 		}
 		t, err := crdt.DecodeTx(b)
 		if err != nil {
@@ -450,12 +394,6 @@ func (l *SQLiteLog) Read(ctx context.Context, tenant string, after uint64, limit
 }
 
 // Wait implements Log.
-func (l *SQLiteLog) Wait(ctx context.Context, tenant string, seq uint64) <-chan struct{} {
-	head, err := l.Head(ctx, tenant)
-	if err != nil {
-		ch := make(chan struct{})
-		close(ch) // the caller's next Read reports the error
-		return ch
-	}
-	return l.waiters.wait(ctx, tenant, seq, head)
+func (l *Log) Wait(ctx context.Context, tenant string, seq uint64) <-chan struct{} {
+	return l.waiters.Wait(ctx, tenant, seq, func() (uint64, error) { return l.Head(ctx, tenant) })
 }

@@ -1,4 +1,4 @@
-package server
+package sqlitelog
 
 import (
 	"context"
@@ -9,75 +9,40 @@ import (
 	"strings"
 
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/internal/rowmodel"
 	usync "github.com/unosync/uno/sync"
 )
 
-// rowsProjection folds transactions into the rows read model: the merged
-// state of every row (crdt.EncodeRow), the same state every client holds
-// once it has the same transactions. It runs inline, in the append
-// transaction, so the read model is always exactly the log's state.
-type rowsProjection struct {
-	tx     *appendTx
-	tenant string
-	rows   map[crdt.RowKey]*crdt.Row
-	seqs   map[crdt.RowKey]uint64
-	order  []crdt.RowKey
+// newFold returns the rows read model's fold for one append: rows are
+// read, inside the append transaction, as the fold first touches them.
+func newFold(ctx context.Context, at *appendTx, tenant string) *rowmodel.Fold {
+	return &rowmodel.Fold{Load: func(k crdt.RowKey) (*crdt.Row, error) {
+		var state []byte
+		err := at.stmt(ctx, sqlRowState).QueryRowContext(ctx, tenant, k.Collection, k.Row).Scan(&state)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return &crdt.Row{}, nil
+		case err != nil:
+			return nil, err
+		}
+		return crdt.DecodeRow(state)
+	}}
 }
 
-func newRowsProjection(tx *appendTx, tenant string) *rowsProjection {
-	return &rowsProjection{tx: tx, tenant: tenant, rows: map[crdt.RowKey]*crdt.Row{}, seqs: map[crdt.RowKey]uint64{}}
-}
-
-func (p *rowsProjection) load(ctx context.Context, k crdt.RowKey) (*crdt.Row, error) {
-	if r, ok := p.rows[k]; ok {
-		return r, nil
+// saveFold writes the rows a fold changed, with their documents.
+func saveFold(ctx context.Context, at *appendTx, tenant string, f *rowmodel.Fold) error {
+	states, err := f.States()
+	if err != nil {
+		return err
 	}
-	var state []byte
-	err := p.tx.stmt(ctx, sqlRowState).QueryRowContext(ctx, p.tenant, k.Collection, k.Row).Scan(&state)
-	r := &crdt.Row{}
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return nil, fmt.Errorf("rows projection: %w", err)
-	default:
-		if r, err = crdt.DecodeRow(state); err != nil {
-			return nil, fmt.Errorf("rows projection: row %s/%s: %w", k.Collection, k.Row, err)
-		}
-	}
-	p.rows[k] = r
-	p.order = append(p.order, k)
-	return r, nil
-}
-
-func (p *rowsProjection) apply(ctx context.Context, t *crdt.Tx, seq uint64) error {
-	d := t.Dot()
-	for i := range t.Ops {
-		op := &t.Ops[i]
-		k := crdt.RowKey{Collection: op.Collection, Row: op.Row}
-		r, err := p.load(ctx, k)
-		if err != nil {
-			return err
-		}
-		if _, err := r.Apply(op, d); err != nil {
-			return err
-		}
-		p.seqs[k] = seq
-	}
-	return nil
-}
-
-func (p *rowsProjection) flush(ctx context.Context) error {
-	for _, k := range p.order {
-		seq, changed := p.seqs[k]
-		if !changed {
-			continue
-		}
+	for i, k := range f.Changed() {
 		var doc any // NULL for a deleted row
-		if d := rowDoc(p.rows[k]); d != nil {
+		if d := rowmodel.Doc(f.Rows[k]); d != nil {
 			doc = string(d)
 		}
-		if _, err := p.tx.stmt(ctx, sqlSaveState).ExecContext(ctx, p.tenant, k.Collection, k.Row, int64(seq), crdt.EncodeRow(p.rows[k]), doc); err != nil {
-			return fmt.Errorf("rows projection: %w", err)
+		if _, err := at.stmt(ctx, sqlSaveState).ExecContext(ctx, tenant, k.Collection, k.Row, int64(f.Seq(k)), states[i], doc); err != nil {
+			return fmt.Errorf("rows read model: %w", err)
 		}
 	}
 	return nil
@@ -85,7 +50,7 @@ func (p *rowsProjection) flush(ctx context.Context) error {
 
 // RowsHash returns the canonical state hash of a tenant's rows read model:
 // equal to the crdt.State hash of every client that applied the whole log.
-func (l *SQLiteLog) RowsHash(ctx context.Context, tenant string) ([32]byte, error) {
+func (l *Log) RowsHash(ctx context.Context, tenant string) ([32]byte, error) {
 	if err := l.check(); err != nil {
 		return [32]byte{}, err
 	}
@@ -94,62 +59,33 @@ func (l *SQLiteLog) RowsHash(ctx context.Context, tenant string) ([32]byte, erro
 		return [32]byte{}, fmt.Errorf("hash rows: %w", err)
 	}
 	defer rows.Close()
-	sum, err := hashRows(rows)
+	sum, err := rowmodel.Hash(rows)
 	if err != nil {
 		return [32]byte{}, fmt.Errorf("hash rows: %w", err)
 	}
 	return sum, nil
 }
 
-// rowScanner is what both logs' query results offer.
-type rowScanner interface {
-	Next() bool
-	Scan(dest ...any) error
-	Err() error
-}
-
-// hashRows hashes rows of (collection, id, state) in key order.
-func hashRows(rows rowScanner) ([32]byte, error) {
-	h := crdt.NewHasher()
-	for rows.Next() {
-		var k crdt.RowKey
-		var state []byte
-		if err := rows.Scan(&k.Collection, &k.Row, &state); err != nil {
-			return [32]byte{}, err
-		}
-		r, err := crdt.DecodeRow(state)
-		if err != nil {
-			return [32]byte{}, fmt.Errorf("row %s/%s: %w", k.Collection, k.Row, err)
-		}
-		h.Add(k, r)
-	}
-	return h.Sum(), rows.Err()
-}
-
-// SnapshotRows implements Snapshotter.
-func (l *SQLiteLog) SnapshotRows(ctx context.Context, tenant string, after crdt.RowKey, limit int) ([]usync.SnapshotRow, error) {
+// SnapshotRows implements server.Snapshotter.
+func (l *Log) SnapshotRows(ctx context.Context, tenant string, after crdt.RowKey, limit, maxBytes int) ([]usync.SnapshotRow, bool, error) {
 	if err := l.check(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	rows, err := l.db.QueryContext(ctx, `SELECT coll, id, state FROM rows
-		WHERE tenant = ? AND (coll, id) > (?, ?) ORDER BY coll, id LIMIT ?`, tenant, after.Collection, after.Row, limit)
+		WHERE tenant = ? AND (coll, id) > (?, ?) ORDER BY coll, id LIMIT ?`, tenant, after.Collection, after.Row, limit+1)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot rows: %w", err)
+		return nil, false, fmt.Errorf("snapshot rows: %w", err)
 	}
 	defer rows.Close()
-	var out []usync.SnapshotRow
-	for rows.Next() {
-		var r usync.SnapshotRow
-		if err := rows.Scan(&r.Collection, &r.Row, &r.State); err != nil {
-			return nil, fmt.Errorf("snapshot rows: %w", err)
-		}
-		out = append(out, r)
+	out, more, err := rowmodel.CollectSnapshot(rows, limit, maxBytes)
+	if err != nil {
+		return nil, false, fmt.Errorf("snapshot rows: %w", err)
 	}
-	return out, rows.Err()
+	return out, more, nil
 }
 
 // SnapshotSize implements Snapshotter.
-func (l *SQLiteLog) SnapshotSize(ctx context.Context, tenant string) (uint64, uint64, error) {
+func (l *Log) SnapshotSize(ctx context.Context, tenant string) (uint64, uint64, error) {
 	if err := l.check(); err != nil {
 		return 0, 0, err
 	}
@@ -161,7 +97,7 @@ func (l *SQLiteLog) SnapshotSize(ctx context.Context, tenant string) (uint64, ui
 }
 
 // SnapshotSites implements Snapshotter.
-func (l *SQLiteLog) SnapshotSites(ctx context.Context, tenant string) ([]usync.SiteMark, error) {
+func (l *Log) SnapshotSites(ctx context.Context, tenant string) ([]usync.SiteMark, error) {
 	if err := l.check(); err != nil {
 		return nil, err
 	}
@@ -185,7 +121,7 @@ func (l *SQLiteLog) SnapshotSites(ctx context.Context, tenant string) ([]usync.S
 
 // RowStates returns the current states of the named rows; a row never
 // written has no State.
-func (l *SQLiteLog) RowStates(ctx context.Context, tenant string, keys []crdt.RowKey) ([]usync.SnapshotRow, error) {
+func (l *Log) RowStates(ctx context.Context, tenant string, keys []crdt.RowKey) ([]usync.SnapshotRow, error) {
 	if err := l.check(); err != nil {
 		return nil, err
 	}
@@ -201,57 +137,10 @@ func (l *SQLiteLog) RowStates(ctx context.Context, tenant string, keys []crdt.Ro
 	return out, nil
 }
 
-// addRowDocs upgrades a log written before the rows read model kept JSON
-// documents: it adds the doc column and fills it from the states.
-func addRowDocs(ctx context.Context, db *sql.DB) error {
-	var n int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('rows') WHERE name = 'doc'`).Scan(&n); err != nil || n > 0 {
-		return err
-	}
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `ALTER TABLE rows ADD COLUMN doc TEXT`); err != nil {
-		return err
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT tenant, coll, id, state FROM rows`)
-	if err != nil {
-		return err
-	}
-	type docRow struct{ tenant, coll, id, doc string }
-	var docs []docRow
-	for rows.Next() {
-		var d docRow
-		var state []byte
-		if err := rows.Scan(&d.tenant, &d.coll, &d.id, &state); err != nil {
-			rows.Close()
-			return err
-		}
-		r, err := crdt.DecodeRow(state)
-		if err != nil {
-			rows.Close()
-			return fmt.Errorf("row %s/%s: %w", d.coll, d.id, err)
-		}
-		if doc := rowDoc(r); doc != nil {
-			d.doc = string(doc)
-			docs = append(docs, d)
-		}
-	}
-	rows.Close()
-	for _, d := range docs {
-		if _, err := tx.ExecContext(ctx, `UPDATE rows SET doc = ? WHERE tenant = ? AND coll = ? AND id = ?`, d.doc, d.tenant, d.coll, d.id); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
-}
-
 // QueryRows answers a query over the rows read model with SQLite's JSON
 // functions. Ordered by a field, values sort as SQLite compares them
 // (numbers before text); rows without the field come first.
-func (l *SQLiteLog) QueryRows(ctx context.Context, tenant string, q RowQuery) ([]QueryRow, error) {
+func (l *Log) QueryRows(ctx context.Context, tenant string, q server.RowQuery) ([]server.QueryRow, error) {
 	if err := l.check(); err != nil {
 		return nil, err
 	}
@@ -314,9 +203,9 @@ func (l *SQLiteLog) QueryRows(ctx context.Context, tenant string, q RowQuery) ([
 		return nil, fmt.Errorf("query rows: %w", err)
 	}
 	defer rows.Close()
-	var out []QueryRow
+	var out []server.QueryRow
 	for rows.Next() {
-		var r QueryRow
+		var r server.QueryRow
 		var doc string
 		var val any
 		var typ sql.NullString
@@ -347,4 +236,10 @@ func sqliteJSON(v any, typ string) json.RawMessage {
 	}
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// jsonPath is the SQLite JSON path of a top-level field.
+func jsonPath(field string) string {
+	b, _ := json.Marshal(field)
+	return "$." + string(b)
 }

@@ -1,4 +1,4 @@
-package server_test
+package pglog_test
 
 import (
 	"bufio"
@@ -9,30 +9,31 @@ import (
 
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/internal/pgtest"
-	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/pglog"
+	"github.com/unosync/uno/tenancy"
 )
 
 func TestPGRegistry(t *testing.T) {
 	ctx := context.Background()
 	admin := pgtest.NewDatabase(t)
-	if err := server.MigratePG(ctx, admin, server.PGSchemaVersion); err != nil {
+	if err := pglog.Migrate(ctx, admin, pglog.SchemaVersion); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := server.OpenPGRegistry(ctx, admin)
+	reg, err := pglog.OpenRegistry(ctx, admin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer reg.Close()
-	if err := reg.Create(ctx, server.Tenant{ID: "acme", OpsPerSec: 50}); err != nil {
+	if err := reg.Create(ctx, tenancy.Tenant{ID: "acme", OpsPerSec: 50}); err != nil {
 		t.Fatal(err)
 	}
-	if err := reg.Create(ctx, server.Tenant{ID: "globex"}); err != nil {
+	if err := reg.Create(ctx, tenancy.Tenant{ID: "globex"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := reg.Create(ctx, server.Tenant{ID: "acme"}); err == nil {
+	if err := reg.Create(ctx, tenancy.Tenant{ID: "acme"}); err == nil {
 		t.Fatal("a second tenant with the same ID was created")
 	}
-	if err := reg.Create(ctx, server.Tenant{ID: ""}); err == nil {
+	if err := reg.Create(ctx, tenancy.Tenant{ID: ""}); err == nil {
 		t.Fatal("a tenant without an ID was created")
 	}
 	list, err := reg.List(ctx)
@@ -48,27 +49,27 @@ func TestPGRegistry(t *testing.T) {
 	if err := reg.SetSuspended(ctx, "acme", false); err != nil {
 		t.Fatal(err)
 	}
-	limits := server.Tenant{ID: "acme", OpsPerSec: 10, MaxRows: 1000, MaxBytes: 1 << 20, RetentionDays: 30}
+	limits := tenancy.Tenant{ID: "acme", OpsPerSec: 10, MaxRows: 1000, MaxBytes: 1 << 20, RetentionDays: 30}
 	if err := reg.SetLimits(ctx, limits); err != nil {
 		t.Fatal(err)
 	}
 	if tn, err := reg.Tenant(ctx, "acme"); err != nil || tn.OpsPerSec != 10 || tn.MaxRows != 1000 || tn.MaxBytes != 1<<20 || tn.RetentionDays != 30 {
 		t.Fatalf("after SetLimits: %+v, %v", tn, err)
 	}
-	if err := reg.SetLimits(ctx, server.Tenant{ID: "acme", MaxRows: -1}); err == nil {
+	if err := reg.SetLimits(ctx, tenancy.Tenant{ID: "acme", MaxRows: -1}); err == nil {
 		t.Fatal("a negative quota was accepted")
 	}
-	if err := reg.SetLimits(ctx, server.Tenant{ID: "nobody"}); !errors.Is(err, server.ErrUnknownTenant) {
+	if err := reg.SetLimits(ctx, tenancy.Tenant{ID: "nobody"}); !errors.Is(err, tenancy.ErrUnknownTenant) {
 		t.Fatalf("limits of an unknown tenant: %v", err)
 	}
-	if _, err := reg.Tenant(ctx, "nobody"); !errors.Is(err, server.ErrUnknownTenant) {
+	if _, err := reg.Tenant(ctx, "nobody"); !errors.Is(err, tenancy.ErrUnknownTenant) {
 		t.Fatalf("unknown tenant: %v", err)
 	}
-	if err := reg.SetSuspended(ctx, "nobody", true); !errors.Is(err, server.ErrUnknownTenant) {
+	if err := reg.SetSuspended(ctx, "nobody", true); !errors.Is(err, tenancy.ErrUnknownTenant) {
 		t.Fatalf("suspend unknown: %v", err)
 	}
 	// Export and delete see the tenant's data, and only its.
-	l, err := server.OpenPGLog(ctx, admin)
+	l, err := pglog.Open(ctx, admin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestPGRegistry(t *testing.T) {
 	if h, _ := l.Head(ctx, "globex"); h != 1 {
 		t.Fatalf("deleting acme touched globex (head %d)", h)
 	}
-	if _, err := reg.Tenant(ctx, "acme"); !errors.Is(err, server.ErrUnknownTenant) {
+	if _, err := reg.Tenant(ctx, "acme"); !errors.Is(err, tenancy.ErrUnknownTenant) {
 		t.Fatalf("acme after delete: %v", err)
 	}
 }

@@ -1,19 +1,20 @@
-package server_test
+package sqlitelog_test
 
 import (
 	"context"
 	"database/sql"
-	"github.com/unosync/uno/crdt"
 	"path/filepath"
 	"testing"
 
+	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
 	"github.com/unosync/uno/server/logtest"
+	"github.com/unosync/uno/server/sqlitelog"
 )
 
-func openLog(t *testing.T) *server.SQLiteLog {
+func openLog(t *testing.T) *sqlitelog.Log {
 	t.Helper()
-	l, err := server.OpenSQLiteLog(context.Background(), filepath.Join(t.TempDir(), "log.db"))
+	l, err := sqlitelog.Open(context.Background(), filepath.Join(t.TempDir(), "log.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestSQLiteLog_UpgradesRowDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	l, err := server.OpenSQLiteLog(ctx, path)
+	l, err := sqlitelog.Open(ctx, path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

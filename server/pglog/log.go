@@ -1,4 +1,4 @@
-package server
+package pglog
 
 import (
 	"context"
@@ -13,10 +13,14 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/internal/rowmodel"
+	"github.com/unosync/uno/server/internal/wake"
 	usync "github.com/unosync/uno/sync"
+	"github.com/unosync/uno/tenancy"
 )
 
-// PGLog is the event log on PostgreSQL: the system of record for
+// Log is the event log on PostgreSQL: the system of record for
 // production. Every table leads its keys with tenant_id. A tenant's appends
 // take its head row FOR UPDATE, so sequence numbers are gap-free and in
 // commit order (a bare bigserial would not be: a later number can commit
@@ -28,9 +32,9 @@ import (
 // [PGLog.Append]). Appends write uno_sites, uno_events and uno_rows only
 // under the head lock; so do RebuildProjection's swap (it locks uno_heads
 // as a whole) and tenant deletion (it deletes the head row first).
-type PGLog struct {
+type Log struct {
 	pool    *pgxpool.Pool
-	waiters *waiters
+	waiters *wake.Waiters
 	stop    context.CancelFunc
 	done    chan struct{}
 
@@ -43,15 +47,15 @@ type PGLog struct {
 // payload is only a tenant and a number; readers then read the log.
 const pgChannel = "uno_log"
 
-var _ Log = (*PGLog)(nil)
+var _ server.Log = (*Log)(nil)
 
-// OpenPGLog connects to the database at dsn (a pgx DSN; pool limits go in
-// it, e.g. pool_max_conns=20). The schema must be at PGSchemaVersion: run
+// Open connects to the database at dsn (a pgx DSN; pool limits go in
+// it, e.g. pool_max_conns=20). The schema must be at SchemaVersion: run
 // MigratePG (uno migrate up) first, as the tables' owner; the server
 // should connect as a role that owns nothing and is no superuser, so that
 // row-level security applies to it. The log folds the projections into
 // their tables, which SetupProjections must have created.
-func OpenPGLog(ctx context.Context, dsn string, projections ...Projection) (*PGLog, error) {
+func Open(ctx context.Context, dsn string, projections ...Projection) (*Log, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres log: %w", err)
@@ -60,17 +64,17 @@ func OpenPGLog(ctx context.Context, dsn string, projections ...Projection) (*PGL
 	if err != nil {
 		return nil, fmt.Errorf("postgres log: %w", err)
 	}
-	v, err := pgVersion(ctx, pool)
+	v, err := schemaVersion(ctx, pool)
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres log: %w", err)
 	}
-	if v != PGSchemaVersion {
+	if v != SchemaVersion {
 		pool.Close()
-		return nil, fmt.Errorf("%w: postgres schema is at version %d, this uno needs %d: run uno migrate up", ErrSchemaVersion, v, PGSchemaVersion)
+		return nil, fmt.Errorf("%w: postgres schema is at version %d, this uno needs %d: run uno migrate up", ErrSchemaVersion, v, SchemaVersion)
 	}
 	lctx, stop := context.WithCancel(context.Background())
-	l := &PGLog{pool: pool, waiters: newWaiters(), stop: stop, done: make(chan struct{})}
+	l := &Log{pool: pool, waiters: wake.New(), stop: stop, done: make(chan struct{})}
 	seen := map[string]bool{"rows": true}
 	for _, p := range projections {
 		if err := p.validate(); err != nil {
@@ -106,8 +110,8 @@ func OpenPGLog(ctx context.Context, dsn string, projections ...Projection) (*PGL
 }
 
 // advanced wakes waiters and async projections: tenant's log reached head.
-func (l *PGLog) advanced(tenant string, head uint64) {
-	l.waiters.advanced(tenant, head)
+func (l *Log) advanced(tenant string, head uint64) {
+	l.waiters.Advanced(tenant, head)
 	for _, pr := range l.async {
 		pr.kick(tenant)
 	}
@@ -115,7 +119,7 @@ func (l *PGLog) advanced(tenant string, head uint64) {
 
 // listen holds one connection on LISTEN and turns notifications from any
 // node into wake-ups, reconnecting after errors until the log closes.
-func (l *PGLog) listen(ctx context.Context) {
+func (l *Log) listen(ctx context.Context) {
 	for ctx.Err() == nil {
 		_ = func() error { // an error only means: reconnect
 			conn, err := l.pool.Acquire(ctx)
@@ -146,7 +150,7 @@ func (l *PGLog) listen(ctx context.Context) {
 		}
 		// Missed notifications while reconnecting: wake every waiter, so
 		// each reads the log and waits again if nothing is new.
-		l.waiters.wakeAll()
+		l.waiters.WakeAll()
 		select {
 		case <-time.After(100 * time.Millisecond):
 		case <-ctx.Done():
@@ -157,7 +161,7 @@ func (l *PGLog) listen(ctx context.Context) {
 // inTenant runs fn in a transaction scoped to tenant: the row-level
 // security policies see it through set_config(..., true), which ends with
 // the transaction, so a pooled connection never carries it to another.
-func (l *PGLog) inTenant(ctx context.Context, tenant string, fn func(pgx.Tx) error) error {
+func (l *Log) inTenant(ctx context.Context, tenant string, fn func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT set_config('uno.tenant', $1, true)`, tenant); err != nil {
 			return err
@@ -167,8 +171,8 @@ func (l *PGLog) inTenant(ctx context.Context, tenant string, fn func(pgx.Tx) err
 }
 
 // Close implements Log.
-func (l *PGLog) Close() error {
-	l.waiters.closeAll()
+func (l *Log) Close() error {
+	l.waiters.Close()
 	l.stop()
 	<-l.done
 	l.pool.Close()
@@ -188,8 +192,8 @@ func (l *PGLog) Close() error {
 // the commit follows. If another append changed any of it in between, the
 // append rolls back and runs again with the head lock taken first. So the
 // lock covers only the writes, not the reads or the work in Go.
-func (l *PGLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint64, error) {
-	if err := validTenant(tenant); err != nil {
+func (l *Log) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint64, error) {
+	if err := tenancy.ValidTenant(tenant); err != nil {
 		return nil, err
 	}
 	for i := range txs {
@@ -198,7 +202,7 @@ func (l *PGLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uin
 		}
 	}
 	if l.closed() {
-		return nil, ErrLogClosed
+		return nil, server.ErrLogClosed
 	}
 	encoded := make([][]byte, len(txs))
 	for i := range txs {
@@ -231,7 +235,7 @@ const pgUniqueViolation = "23505"
 // appendRead appends with reads before the head lock (see Append). It
 // returns the entries' seqs and the new head (0 if nothing was new), or
 // errStale.
-func (l *PGLog) appendRead(ctx context.Context, tenant string, txs []crdt.Tx, encoded [][]byte) ([]uint64, uint64, error) {
+func (l *Log) appendRead(ctx context.Context, tenant string, txs []crdt.Tx, encoded [][]byte) ([]uint64, uint64, error) {
 	// One round trip in an implicit transaction, which the tenant
 	// setting lasts for. It ends before the head lock is taken, so an
 	// append never holds a read-model table while waiting for uno_heads
@@ -274,7 +278,7 @@ func (l *PGLog) appendRead(ctx context.Context, tenant string, txs []crdt.Tx, en
 
 // appendLocked appends with the head lock taken before the reads, so
 // nothing it reads can change before it writes.
-func (l *PGLog) appendLocked(ctx context.Context, tenant string, txs []crdt.Tx, encoded [][]byte) ([]uint64, uint64, error) {
+func (l *Log) appendLocked(ctx context.Context, tenant string, txs []crdt.Tx, encoded [][]byte) ([]uint64, uint64, error) {
 	var head uint64
 	v := newAppendView()
 	b := &pgx.Batch{}
@@ -321,7 +325,7 @@ func queueHeadLock(b *pgx.Batch, tenant string, head *uint64) {
 
 // appendCommit folds the inline projections and commits tx, whose writes
 // numbered the new entries from head.
-func (l *PGLog) appendCommit(ctx context.Context, tx pgx.Tx, tenant string, txs []crdt.Tx, p *appendPlan, head uint64) ([]uint64, uint64, error) {
+func (l *Log) appendCommit(ctx context.Context, tx pgx.Tx, tenant string, txs []crdt.Tx, p *appendPlan, head uint64) ([]uint64, uint64, error) {
 	seqs := make([]uint64, len(txs))
 	for i, r := range p.ranks {
 		if r > 0 {
@@ -460,11 +464,11 @@ type rowWrites struct {
 	docs        [][]byte // JSON text; nil (NULL) for a deleted row
 }
 
-func (w *rowWrites) add(k crdt.RowKey, r *storedRow, rank int64) {
+func (w *rowWrites) add(k crdt.RowKey, r *storedRow, rank int64, state []byte) {
 	w.colls, w.ids = append(w.colls, k.Collection), append(w.ids, k.Row)
 	w.prev, w.ranks = append(w.prev, r.seq), append(w.ranks, rank)
-	w.states = append(w.states, crdt.EncodeRow(r.row))
-	w.docs = append(w.docs, rowDoc(r.row))
+	w.states = append(w.states, state)
+	w.docs = append(w.docs, rowmodel.Doc(r.row))
 }
 
 // planAppend decides which transactions are new (above their site's mark,
@@ -474,8 +478,11 @@ func planAppend(txs []crdt.Tx, encoded [][]byte, v *appendView) (*appendPlan, er
 	p := &appendPlan{ranks: make([]int64, len(txs))}
 	marks := make(map[crdt.SiteID]uint64, len(v.marks))
 	var sites []crdt.SiteID // in order of first append
-	rowRank := map[crdt.RowKey]int64{}
-	var order []crdt.RowKey // rows in order of first change
+	// The fold numbers rows by rank: the queued writes add the head.
+	fold := rowmodel.Fold{Rows: make(map[crdt.RowKey]*crdt.Row, len(v.rows))}
+	for k, r := range v.rows {
+		fold.Rows[k] = r.row
+	}
 	for i := range txs {
 		t := &txs[i]
 		hw, ok := marks[t.Site]
@@ -498,18 +505,13 @@ func planAppend(txs []crdt.Tx, encoded [][]byte, v *appendView) (*appendPlan, er
 		p.evSites = append(p.evSites, t.Site[:])
 		p.evSiteSeqs = append(p.evSiteSeqs, int64(t.Seq))
 		p.evTxs = append(p.evTxs, encoded[i])
-		d := t.Dot()
-		for j := range t.Ops {
-			op := &t.Ops[j]
-			k := crdt.RowKey{Collection: op.Collection, Row: op.Row}
-			if _, err := v.rows[k].row.Apply(op, d); err != nil {
-				return nil, err
-			}
-			if _, ok := rowRank[k]; !ok {
-				order = append(order, k)
-			}
-			rowRank[k] = p.n
+		if err := fold.Apply(t, uint64(p.n)); err != nil {
+			return nil, err
 		}
+	}
+	states, err := fold.States()
+	if err != nil {
+		return nil, err
 	}
 	for _, s := range sites {
 		if m := v.marks[s]; m.stored {
@@ -520,12 +522,12 @@ func planAppend(txs []crdt.Tx, encoded [][]byte, v *appendView) (*appendPlan, er
 			p.newSiteSeqs = append(p.newSiteSeqs, int64(marks[s]))
 		}
 	}
-	for _, k := range order {
-		if r := v.rows[k]; r.stored {
-			p.changedRows.add(k, r, rowRank[k])
-		} else {
-			p.newRows.add(k, r, rowRank[k])
+	for i, k := range fold.Changed() {
+		w := &p.newRows
+		if v.rows[k].stored {
+			w = &p.changedRows
 		}
+		w.add(k, v.rows[k], int64(fold.Seq(k)), states[i])
 	}
 	return p, nil
 }
@@ -576,16 +578,14 @@ func (p *appendPlan) queueWrites(b *pgx.Batch, tenant string) {
 	b.Queue(`SELECT pg_notify($2, $1 || ' ' || `+head+`)`, tenant, pgChannel) // sent on commit
 }
 
-func (l *PGLog) closed() bool {
-	l.waiters.mu.Lock()
-	defer l.waiters.mu.Unlock()
-	return l.waiters.closed
+func (l *Log) closed() bool {
+	return l.waiters.Closed()
 }
 
 // HighWater implements Log.
-func (l *PGLog) HighWater(ctx context.Context, tenant string, site crdt.SiteID) (uint64, error) {
+func (l *Log) HighWater(ctx context.Context, tenant string, site crdt.SiteID) (uint64, error) {
 	if l.closed() {
-		return 0, ErrLogClosed
+		return 0, server.ErrLogClosed
 	}
 	var seq uint64
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
@@ -602,9 +602,9 @@ func (l *PGLog) HighWater(ctx context.Context, tenant string, site crdt.SiteID) 
 }
 
 // Head implements Log.
-func (l *PGLog) Head(ctx context.Context, tenant string) (uint64, error) {
+func (l *Log) Head(ctx context.Context, tenant string) (uint64, error) {
 	if l.closed() {
-		return 0, ErrLogClosed
+		return 0, server.ErrLogClosed
 	}
 	var seq uint64
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
@@ -621,9 +621,9 @@ func (l *PGLog) Head(ctx context.Context, tenant string) (uint64, error) {
 }
 
 // Read implements Log.
-func (l *PGLog) Read(ctx context.Context, tenant string, after uint64, limit int) ([]usync.Change, error) {
+func (l *Log) Read(ctx context.Context, tenant string, after uint64, limit, maxBytes int) ([]usync.Change, error) {
 	if l.closed() {
-		return nil, ErrLogClosed
+		return nil, server.ErrLogClosed
 	}
 	if limit <= 0 {
 		limit = 1000
@@ -631,7 +631,7 @@ func (l *PGLog) Read(ctx context.Context, tenant string, after uint64, limit int
 	var out []usync.Change
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
 		var err error
-		out, err = readEvents(ctx, tx, tenant, after, limit)
+		out, err = readEvents(ctx, tx, tenant, after, limit, maxBytes)
 		return err
 	})
 	if err != nil {
@@ -642,18 +642,12 @@ func (l *PGLog) Read(ctx context.Context, tenant string, after uint64, limit int
 
 // Wait implements Log. Wake-ups come from appends through this process;
 // other nodes' appends will arrive by LISTEN/NOTIFY.
-func (l *PGLog) Wait(ctx context.Context, tenant string, seq uint64) <-chan struct{} {
-	head, err := l.Head(ctx, tenant)
-	if err != nil {
-		ch := make(chan struct{})
-		close(ch)
-		return ch
-	}
-	return l.waiters.wait(ctx, tenant, seq, head)
+func (l *Log) Wait(ctx context.Context, tenant string, seq uint64) <-chan struct{} {
+	return l.waiters.Wait(ctx, tenant, seq, func() (uint64, error) { return l.Head(ctx, tenant) })
 }
 
 // RowsHash returns the canonical hash of a tenant's rows read model.
-func (l *PGLog) RowsHash(ctx context.Context, tenant string) ([32]byte, error) {
+func (l *Log) RowsHash(ctx context.Context, tenant string) ([32]byte, error) {
 	var sum [32]byte
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT coll, id, state FROM uno_rows WHERE tenant_id = $1 ORDER BY coll COLLATE "C", id COLLATE "C"`, tenant)
@@ -661,7 +655,7 @@ func (l *PGLog) RowsHash(ctx context.Context, tenant string) ([32]byte, error) {
 			return err
 		}
 		defer rows.Close()
-		sum, err = hashRows(rows)
+		sum, err = rowmodel.Hash(rows)
 		return err
 	})
 	if err != nil {
@@ -670,34 +664,29 @@ func (l *PGLog) RowsHash(ctx context.Context, tenant string) ([32]byte, error) {
 	return sum, nil
 }
 
-// SnapshotRows implements Snapshotter.
-func (l *PGLog) SnapshotRows(ctx context.Context, tenant string, after crdt.RowKey, limit int) ([]usync.SnapshotRow, error) {
+// SnapshotRows implements server.Snapshotter.
+func (l *Log) SnapshotRows(ctx context.Context, tenant string, after crdt.RowKey, limit, maxBytes int) ([]usync.SnapshotRow, bool, error) {
 	var out []usync.SnapshotRow
+	var more bool
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT coll, id, state FROM uno_rows
 			WHERE tenant_id = $1 AND (coll COLLATE "C", id COLLATE "C") > ($2 COLLATE "C", $3 COLLATE "C")
-			ORDER BY coll COLLATE "C", id COLLATE "C" LIMIT $4`, tenant, after.Collection, after.Row, limit)
+			ORDER BY coll COLLATE "C", id COLLATE "C" LIMIT $4`, tenant, after.Collection, after.Row, limit+1)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		for rows.Next() {
-			var r usync.SnapshotRow
-			if err := rows.Scan(&r.Collection, &r.Row, &r.State); err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		return rows.Err()
+		out, more, err = rowmodel.CollectSnapshot(rows, limit, maxBytes)
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("snapshot rows: %w", err)
+		return nil, false, fmt.Errorf("snapshot rows: %w", err)
 	}
-	return out, nil
+	return out, more, nil
 }
 
 // SnapshotSize implements Snapshotter.
-func (l *PGLog) SnapshotSize(ctx context.Context, tenant string) (uint64, uint64, error) {
+func (l *Log) SnapshotSize(ctx context.Context, tenant string) (uint64, uint64, error) {
 	var n, b int64
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `SELECT count(*), coalesce(sum(length(state)), 0) FROM uno_rows WHERE tenant_id = $1`, tenant).Scan(&n, &b)
@@ -709,7 +698,7 @@ func (l *PGLog) SnapshotSize(ctx context.Context, tenant string) (uint64, uint64
 }
 
 // SnapshotSites implements Snapshotter.
-func (l *PGLog) SnapshotSites(ctx context.Context, tenant string) ([]usync.SiteMark, error) {
+func (l *Log) SnapshotSites(ctx context.Context, tenant string) ([]usync.SiteMark, error) {
 	var out []usync.SiteMark
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT site, seq FROM uno_sites WHERE tenant_id = $1 ORDER BY site`, tenant)
@@ -736,7 +725,7 @@ func (l *PGLog) SnapshotSites(ctx context.Context, tenant string) ([]usync.SiteM
 
 // RowStates returns the current states of the named rows; a row never
 // written has no State.
-func (l *PGLog) RowStates(ctx context.Context, tenant string, keys []crdt.RowKey) ([]usync.SnapshotRow, error) {
+func (l *Log) RowStates(ctx context.Context, tenant string, keys []crdt.RowKey) ([]usync.SnapshotRow, error) {
 	// One query for all the keys (a session's filtered deliveries and the
 	// rules read many rows at a time).
 	colls, ids := make([]string, len(keys)), make([]string, len(keys))
@@ -772,27 +761,6 @@ func (l *PGLog) RowStates(ctx context.Context, tenant string, keys []crdt.RowKey
 	return out, nil
 }
 
-// queueRows queues the upsert of the rows read model's changed rows
-// (order), with their states and documents.
-func queueRows(batch *pgx.Batch, tenant string, order []crdt.RowKey, rows map[crdt.RowKey]*crdt.Row, rowSeq map[crdt.RowKey]uint64) {
-	if len(order) == 0 {
-		return
-	}
-	colls := make([]string, len(order))
-	ids := make([]string, len(order))
-	rseqs := make([]int64, len(order))
-	states := make([][]byte, len(order))
-	docs := make([][]byte, len(order)) // JSON text; nil (NULL) for a deleted row
-	for i, k := range order {
-		colls[i], ids[i], rseqs[i], states[i] = k.Collection, k.Row, int64(rowSeq[k]), crdt.EncodeRow(rows[k])
-		docs[i] = rowDoc(rows[k])
-	}
-	batch.Queue(`INSERT INTO uno_rows (tenant_id, coll, id, seq, state, doc)
-		SELECT $1, c, i, s, st, d::jsonb FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::text[]) AS u(c, i, s, st, d)
-		ON CONFLICT (tenant_id, coll, id) DO UPDATE SET seq = excluded.seq, state = excluded.state, doc = excluded.doc`,
-		tenant, colls, ids, rseqs, states, docs)
-}
-
 // RowsProjection is the built-in rows read model (table uno_rows) as a
 // Projection, for RebuildProjection: the log folds it inline itself.
 func RowsProjection() Projection {
@@ -804,7 +772,9 @@ func RowsProjection() Projection {
 	}
 }
 
-// foldRows folds entries into the rows read model.
+// foldRows folds entries into the rows read model, as a rebuild does.
+// Rows over the size limit are kept: the log refused none when it
+// appended them, and a rebuild must reproduce the read model.
 func foldRows(ctx context.Context, tx pgx.Tx, tenant string, chs []usync.Change) error {
 	txs := make([]crdt.Tx, len(chs))
 	for i := range chs {
@@ -814,42 +784,42 @@ func foldRows(ctx context.Context, tx pgx.Tx, tenant string, chs []usync.Change)
 	if err != nil {
 		return err
 	}
-	rowSeq := map[crdt.RowKey]uint64{}
-	var order []crdt.RowKey
+	fold := rowmodel.Fold{Rows: rows}
 	for i := range chs {
-		d := chs[i].Tx.Dot()
-		for j := range chs[i].Tx.Ops {
-			op := &chs[i].Tx.Ops[j]
-			k := crdt.RowKey{Collection: op.Collection, Row: op.Row}
-			if _, touched := rowSeq[k]; !touched {
-				order = append(order, k)
-			}
-			if _, err := rows[k].Apply(op, d); err != nil {
-				return err
-			}
-			rowSeq[k] = chs[i].Seq
+		if err := fold.Apply(&chs[i].Tx, chs[i].Seq); err != nil {
+			return err
 		}
 	}
+	order := fold.Changed()
+	if len(order) == 0 {
+		return nil
+	}
+	colls, ids := make([]string, len(order)), make([]string, len(order))
+	seqs, states := make([]int64, len(order)), make([][]byte, len(order))
+	docs := make([][]byte, len(order)) // JSON text; nil (NULL) for a deleted row
+	for i, k := range order {
+		colls[i], ids[i], seqs[i] = k.Collection, k.Row, int64(fold.Seq(k))
+		states[i], docs[i] = crdt.EncodeRow(rows[k]), rowmodel.Doc(rows[k])
+	}
 	batch := &pgx.Batch{}
-	queueRows(batch, tenant, order, rows, rowSeq)
+	batch.Queue(`INSERT INTO uno_rows (tenant_id, coll, id, seq, state, doc)
+		SELECT $1, c, i, s, st, d::jsonb FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::text[]) AS u(c, i, s, st, d)
+		ON CONFLICT (tenant_id, coll, id) DO UPDATE SET seq = excluded.seq, state = excluded.state, doc = excluded.doc`,
+		tenant, colls, ids, seqs, states, docs)
 	return tx.SendBatch(ctx, batch).Close()
 }
 
 // loadPGRows reads, in one query, the current states of every row the
 // transactions touch (empty rows for those never written).
 func loadPGRows(ctx context.Context, tx pgx.Tx, tenant string, txs []crdt.Tx) (map[crdt.RowKey]*crdt.Row, error) {
-	rows := map[crdt.RowKey]*crdt.Row{}
-	var colls, ids []string
-	for i := range txs {
-		for j := range txs[i].Ops {
-			k := crdt.RowKey{Collection: txs[i].Ops[j].Collection, Row: txs[i].Ops[j].Row}
-			if _, ok := rows[k]; !ok {
-				rows[k] = &crdt.Row{}
-				colls, ids = append(colls, k.Collection), append(ids, k.Row)
-			}
-		}
+	keys := rowmodel.Keys(txs)
+	rows := make(map[crdt.RowKey]*crdt.Row, len(keys))
+	colls, ids := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		rows[k] = &crdt.Row{}
+		colls[i], ids[i] = k.Collection, k.Row
 	}
-	if len(colls) == 0 {
+	if len(keys) == 0 {
 		return rows, nil
 	}
 	res, err := tx.Query(ctx, `SELECT r.coll, r.id, r.state FROM uno_rows r
@@ -867,7 +837,7 @@ func loadPGRows(ctx context.Context, tx pgx.Tx, tenant string, txs []crdt.Tx) (m
 		}
 		r, err := crdt.DecodeRow(state)
 		if err != nil {
-			return nil, fmt.Errorf("rows projection: %w", err)
+			return nil, fmt.Errorf("rows read model: row %s/%s: %w", k.Collection, k.Row, err)
 		}
 		rows[k] = r
 	}
@@ -877,7 +847,7 @@ func loadPGRows(ctx context.Context, tx pgx.Tx, tenant string, txs []crdt.Tx) (m
 // QueryRows answers a query over the rows read model (the doc column):
 // equality filters on fields, ordered by a field (jsonb order; a missing
 // field counts as null) or by ID.
-func (l *PGLog) QueryRows(ctx context.Context, tenant string, q RowQuery) ([]QueryRow, error) {
+func (l *Log) QueryRows(ctx context.Context, tenant string, q server.RowQuery) ([]server.QueryRow, error) {
 	var b strings.Builder
 	args := []any{tenant, q.Collection}
 	ord := `'null'::jsonb`
@@ -909,7 +879,7 @@ func (l *PGLog) QueryRows(ctx context.Context, tenant string, q RowQuery) ([]Que
 		fmt.Fprintf(&b, ` ORDER BY id COLLATE "C"%s`, dir)
 	}
 	fmt.Fprintf(&b, ` LIMIT %d`, q.Limit)
-	var out []QueryRow
+	var out []server.QueryRow
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, b.String(), args...)
 		if err != nil {
@@ -917,7 +887,7 @@ func (l *PGLog) QueryRows(ctx context.Context, tenant string, q RowQuery) ([]Que
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var r QueryRow
+			var r server.QueryRow
 			var doc, order string
 			if err := rows.Scan(&r.ID, &doc, &order); err != nil {
 				return err

@@ -1,4 +1,4 @@
-package server_test
+package pglog_test
 
 import (
 	"context"
@@ -9,19 +9,20 @@ import (
 	"github.com/unosync/uno/internal/pgtest"
 	"github.com/unosync/uno/server"
 	"github.com/unosync/uno/server/logtest"
+	"github.com/unosync/uno/server/pglog"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // openPG migrates a fresh database as its owner and opens the log as an
 // application role under row-level security, as production should.
-func openPG(t *testing.T) *server.PGLog {
+func openPG(t *testing.T) *pglog.Log {
 	t.Helper()
 	admin := pgtest.NewDatabase(t)
-	if err := server.MigratePG(context.Background(), admin, server.PGSchemaVersion); err != nil {
+	if err := pglog.Migrate(context.Background(), admin, pglog.SchemaVersion); err != nil {
 		t.Fatal(err)
 	}
-	l, err := server.OpenPGLog(context.Background(), pgtest.NewAppRole(t, admin))
+	l, err := pglog.Open(context.Background(), pgtest.NewAppRole(t, admin))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,12 +46,12 @@ func TestPGLog_RowPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rows, err := l.SnapshotRows(ctx, "t1", crdt.RowKey{}, 1)
-	if err != nil || len(rows) != 1 || rows[0].Row != "r0" {
+	rows, more, err := l.SnapshotRows(ctx, "t1", crdt.RowKey{}, 1, 0)
+	if err != nil || len(rows) != 1 || rows[0].Row != "r0" || !more {
 		t.Fatalf("first snapshot row: %+v, %v", rows, err)
 	}
-	rest, err := l.SnapshotRows(ctx, "t1", crdt.RowKey{Collection: rows[0].Collection, Row: rows[0].Row}, 10)
-	if err != nil || len(rest) != 1 || rest[0].Row != "r1" {
+	rest, more, err := l.SnapshotRows(ctx, "t1", crdt.RowKey{Collection: rows[0].Collection, Row: rows[0].Row}, 10, 0)
+	if err != nil || len(rest) != 1 || rest[0].Row != "r1" || more {
 		t.Fatalf("next snapshot rows: %+v, %v", rest, err)
 	}
 	page, err := l.QueryRows(ctx, "t1", server.RowQuery{Collection: "todos", After: &server.QueryCursor{ID: "r0"}, Limit: 10})

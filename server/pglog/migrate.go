@@ -1,4 +1,4 @@
-package server
+package pglog
 
 import (
 	"context"
@@ -8,14 +8,15 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/server/internal/rowmodel"
 )
 
 // ErrSchemaVersion reports a Postgres schema this uno cannot use as it is.
 var ErrSchemaVersion = errors.New("server: postgres schema version")
 
-// pgMigration is one step of the Postgres schema: SQL, or Go for what SQL
+// migration is one step of the Postgres schema: SQL, or Go for what SQL
 // cannot say, each way.
-type pgMigration struct {
+type migration struct {
 	up, down     []string
 	upGo, downGo func(ctx context.Context, tx pgx.Tx) error // run after the SQL
 }
@@ -24,8 +25,8 @@ type pgMigration struct {
 // with tenant_id and is under row-level security.
 var tenantTables = []string{"uno_heads", "uno_events", "uno_sites", "uno_rows", "uno_checkpoints"}
 
-// pgMigrations lists every step; version n is pgMigrations[n-1]. Append only.
-var pgMigrations = []pgMigration{
+// migrations lists every step; version n is migrations[n-1]. Append only.
+var migrations = []migration{
 	{ // 1: the log, high-water marks, heads and the rows read model.
 		up: []string{
 			`CREATE TABLE uno_heads (
@@ -133,7 +134,7 @@ func backfillRowDocs(ctx context.Context, tx pgx.Tx) error {
 			rows.Close()
 			return fmt.Errorf("row %s %s/%s: %w", t, c, id, err)
 		}
-		if doc := rowDoc(r); doc != nil {
+		if doc := rowmodel.Doc(r); doc != nil {
 			tenants, colls, ids, docs = append(tenants, t), append(colls, c), append(ids, id), append(docs, string(doc))
 		}
 	}
@@ -152,8 +153,8 @@ func backfillRowDocs(ctx context.Context, tx pgx.Tx) error {
 	return err
 }
 
-// PGSchemaVersion is the Postgres schema version this code needs.
-var PGSchemaVersion = len(pgMigrations)
+// SchemaVersion is the Postgres schema version this code needs.
+var SchemaVersion = len(migrations)
 
 func rlsUp(tables ...string) []string {
 	var out []string
@@ -181,13 +182,13 @@ func rlsDown(tables ...string) []string {
 	return out
 }
 
-const pgVersionTable = `CREATE TABLE IF NOT EXISTS uno_schema (
+const versionTable = `CREATE TABLE IF NOT EXISTS uno_schema (
 	id      int PRIMARY KEY CHECK (id = 1),
 	version int NOT NULL
 )`
 
 // pgVersion reads the schema version (0 for a database uno never touched).
-func pgVersion(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+func schemaVersion(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 	var exists bool
 	if err := pool.QueryRow(ctx, `SELECT to_regclass('uno_schema') IS NOT NULL`).Scan(&exists); err != nil {
 		return 0, err
@@ -205,29 +206,29 @@ func pgVersion(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 
 // PGSchemaStatus returns the database's schema version and the one this
 // uno needs.
-func PGSchemaStatus(ctx context.Context, dsn string) (have, want int, err error) {
+func SchemaStatus(ctx context.Context, dsn string) (have, want int, err error) {
 	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer pool.Close()
-	have, err = pgVersion(ctx, pool)
-	return have, PGSchemaVersion, err
+	have, err = schemaVersion(ctx, pool)
+	return have, SchemaVersion, err
 }
 
 // MigratePG moves the Postgres schema to version target (up or down), one
 // step per transaction under an advisory lock, so concurrent migrators
 // wait for each other. Run it as the tables' owner.
-func MigratePG(ctx context.Context, dsn string, target int) error {
-	if target < 0 || target > len(pgMigrations) {
-		return fmt.Errorf("%w: no version %d (known: 0..%d)", ErrSchemaVersion, target, len(pgMigrations))
+func Migrate(ctx context.Context, dsn string, target int) error {
+	if target < 0 || target > len(migrations) {
+		return fmt.Errorf("%w: no version %d (known: 0..%d)", ErrSchemaVersion, target, len(migrations))
 	}
 	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer pool.Close()
-	if _, err := pool.Exec(ctx, pgVersionTable); err != nil {
+	if _, err := pool.Exec(ctx, versionTable); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	for {
@@ -244,8 +245,8 @@ func MigratePG(ctx context.Context, dsn string, target int) error {
 			if err != nil {
 				return err
 			}
-			if cur > len(pgMigrations) {
-				return fmt.Errorf("%w: database is at version %d, newer than this uno (%d): upgrade uno", ErrSchemaVersion, cur, len(pgMigrations))
+			if cur > len(migrations) {
+				return fmt.Errorf("%w: database is at version %d, newer than this uno (%d): upgrade uno", ErrSchemaVersion, cur, len(migrations))
 			}
 			if cur == target {
 				done = true
@@ -253,9 +254,9 @@ func MigratePG(ctx context.Context, dsn string, target int) error {
 			}
 			next, stmts, step := cur+1, []string(nil), (func(context.Context, pgx.Tx) error)(nil)
 			if target > cur {
-				stmts, step = pgMigrations[cur].up, pgMigrations[cur].upGo
+				stmts, step = migrations[cur].up, migrations[cur].upGo
 			} else {
-				next, stmts, step = cur-1, pgMigrations[cur-1].down, pgMigrations[cur-1].downGo
+				next, stmts, step = cur-1, migrations[cur-1].down, migrations[cur-1].downGo
 			}
 			for _, s := range stmts {
 				if _, err := tx.Exec(ctx, s); err != nil {

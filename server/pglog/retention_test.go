@@ -1,4 +1,4 @@
-package server_test
+package pglog_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/internal/pgtest"
-	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/pglog"
 	usync "github.com/unosync/uno/sync"
 )
 
@@ -19,13 +19,13 @@ import (
 func TestPGRetain_WaitsForAsyncProjections(t *testing.T) {
 	ctx := context.Background()
 	admin := pgtest.NewDatabase(t)
-	if err := server.MigratePG(ctx, admin, server.PGSchemaVersion); err != nil {
+	if err := pglog.Migrate(ctx, admin, pglog.SchemaVersion); err != nil {
 		t.Fatal(err)
 	}
 	var broken atomic.Bool
 	broken.Store(true)
-	p := server.Projection{Name: "p", Async: true,
-		Tables: []server.ProjectionTable{{Name: "p_seen", Columns: "tenant_id text NOT NULL, seq bigint NOT NULL, PRIMARY KEY (tenant_id, seq)"}},
+	p := pglog.Projection{Name: "p", Async: true,
+		Tables: []pglog.ProjectionTable{{Name: "p_seen", Columns: "tenant_id text NOT NULL, seq bigint NOT NULL, PRIMARY KEY (tenant_id, seq)"}},
 		Fold: func(ctx context.Context, tx pgx.Tx, tenant string, chs []usync.Change) error {
 			if broken.Load() {
 				return errors.New("not yet")
@@ -38,10 +38,10 @@ func TestPGRetain_WaitsForAsyncProjections(t *testing.T) {
 			return nil
 		}}
 	app := pgtest.NewAppRole(t, admin)
-	if err := server.SetupProjections(ctx, admin, p); err != nil {
+	if err := pglog.SetupProjections(ctx, admin, p); err != nil {
 		t.Fatal(err)
 	}
-	l, err := server.OpenPGLog(ctx, app, p)
+	l, err := pglog.Open(ctx, app, p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,135 @@
+// Package wake wakes readers waiting for a tenant's event log to grow.
+// Both event logs use it: they call [Waiters.Advanced] after each commit
+// (or on a wake-up from another node), and their Wait registers a channel.
+//
+// A wait registers first and reads the head second, so an append that
+// commits in between is never missed, and nothing a wake-up claims is
+// remembered: a wake-up with nothing new (a forged or repeated
+// notification) wakes each waiter once, never in a loop. Every waiter is
+// removed when it fires or when its context ends, so the set holds only
+// the waits in progress.
+package wake
+
+import (
+	"context"
+	"sync"
+)
+
+// Waiters are the waits in progress, per tenant. Create them with New.
+type Waiters struct {
+	mu     sync.Mutex
+	closed bool
+	waits  map[string]map[*waiter]struct{}
+}
+
+type waiter struct {
+	seq  uint64
+	ch   chan struct{}
+	once sync.Once
+	stop func() bool // unregisters the context's AfterFunc
+}
+
+func (w *waiter) wake() {
+	w.once.Do(func() {
+		close(w.ch)
+		w.stop()
+	})
+}
+
+// New returns an empty set of waiters.
+func New() *Waiters {
+	return &Waiters{waits: map[string]map[*waiter]struct{}{}}
+}
+
+// Wait returns a channel closed once the tenant's head passes seq, when
+// ctx ends, or when the waiters close. head reads the tenant's head from
+// storage; an error wakes the waiter at once (its next read reports it).
+func (ws *Waiters) Wait(ctx context.Context, tenant string, seq uint64, head func() (uint64, error)) <-chan struct{} {
+	w := &waiter{seq: seq, ch: make(chan struct{})}
+	w.stop = context.AfterFunc(ctx, func() {
+		ws.remove(tenant, w)
+		w.wake()
+	})
+	ws.mu.Lock()
+	if ws.closed {
+		ws.mu.Unlock()
+		w.wake()
+		return w.ch
+	}
+	if ws.waits[tenant] == nil {
+		ws.waits[tenant] = map[*waiter]struct{}{}
+	}
+	ws.waits[tenant][w] = struct{}{}
+	ws.mu.Unlock()
+	if h, err := head(); err != nil || h > seq || ctx.Err() != nil {
+		ws.remove(tenant, w)
+		w.wake()
+	}
+	return w.ch
+}
+
+func (ws *Waiters) remove(tenant string, w *waiter) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	delete(ws.waits[tenant], w)
+	if len(ws.waits[tenant]) == 0 {
+		delete(ws.waits, tenant)
+	}
+}
+
+// Advanced wakes the tenant's waiters that head satisfies.
+func (ws *Waiters) Advanced(tenant string, head uint64) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	for w := range ws.waits[tenant] {
+		if head > w.seq {
+			delete(ws.waits[tenant], w)
+			w.wake()
+		}
+	}
+	if len(ws.waits[tenant]) == 0 {
+		delete(ws.waits, tenant)
+	}
+}
+
+// WakeAll wakes every waiter: they re-read and wait again.
+func (ws *Waiters) WakeAll() {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	ws.wakeAllLocked()
+}
+
+func (ws *Waiters) wakeAllLocked() {
+	for t, m := range ws.waits {
+		for w := range m {
+			w.wake()
+		}
+		delete(ws.waits, t)
+	}
+}
+
+// Close wakes every waiter; later waits return at once.
+func (ws *Waiters) Close() {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	ws.closed = true
+	ws.wakeAllLocked()
+}
+
+// Closed reports whether Close was called.
+func (ws *Waiters) Closed() bool {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return ws.closed
+}
+
+// Len returns the number of waits in progress.
+func (ws *Waiters) Len() int {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	n := 0
+	for _, m := range ws.waits {
+		n += len(m)
+	}
+	return n
+}
