@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/coder/websocket"
@@ -28,6 +29,7 @@ type conn struct {
 	// log's encodings of its entries do not fit it.
 	rewritten bool
 
+	started    time.Time       // when the connection was accepted
 	stalled    time.Time       // since when the client has had no credit while behind
 	expires    time.Time       // when the session's token expires (zero: never)
 	limits     tenancy.Tenant  // the tenant's registry entry (zero limits: none)
@@ -104,6 +106,16 @@ func (c *conn) loop(ctx context.Context, frames <-chan []byte, readErr <-chan er
 			// Out of credit but caught up: wake when the log grows, to
 			// start the stall clock then.
 			from, ok = c.sess.Cursor(), true
+		}
+		if c.tenant == "" && !c.sess.Closed() {
+			// No Hello yet: the connection holds a slot, so it gets
+			// HelloTimeout to say who it is.
+			helloBy := c.started.Add(c.s.cfg.HelloTimeout)
+			if !time.Now().Before(helloBy) {
+				c.sess.Fail(usync.Errorf(usync.CodeUnauthorized, "no Hello within %s", c.s.cfg.HelloTimeout))
+				continue
+			}
+			deadline = helloBy
 		}
 		if !c.expires.IsZero() && c.sess.Open() {
 			if c.expired() {
@@ -182,6 +194,10 @@ func (c *conn) next(ctx context.Context, frames <-chan []byte, readErr <-chan er
 		}
 		c.sess.Step(m) // a protocol error closes the session with its code
 	case <-logGrew:
+		// The waiter fired: wait anew next time, even if this wake-up
+		// brings nothing (another node's notification, a reconnection),
+		// so an idle session never spins on a closed channel.
+		c.stopWait()
 		return c.deliver(ctx)
 	case err := <-readErr:
 		return err
@@ -224,7 +240,7 @@ func (c *conn) ready(ctx context.Context) error {
 			txs, rejects, err := c.validate(ctx, rd.Append)
 			var seqs []uint64
 			if err == nil {
-				seqs, err = c.s.cfg.Log.Append(ctx, c.tenant, txs)
+				seqs, txs, rejects, err = c.append(ctx, txs, rejects)
 			}
 			if err == nil && len(rejects) > 0 {
 				err = c.reject(ctx, rejects)
@@ -383,6 +399,28 @@ func (c *conn) reauthenticate(ctx context.Context, a *usync.Auth) {
 	c.sess.Reauthenticated(unixMilli(until))
 }
 
+// append appends txs. A transaction that would make a row larger than
+// any message carries is refused (CodeRowTooLarge) and appended empty,
+// and the others are appended again: the log appends nothing of a call
+// that fails, so each refusal costs one retry.
+func (c *conn) append(ctx context.Context, txs []crdt.Tx, rejects []rejection) ([]uint64, []crdt.Tx, []rejection, error) {
+	for {
+		seqs, err := c.s.cfg.Log.Append(ctx, c.tenant, txs)
+		var big *RowTooLargeError
+		if !errors.As(err, &big) {
+			return seqs, txs, rejects, err
+		}
+		i := slices.IndexFunc(txs, func(t crdt.Tx) bool { return t.Site == big.Tx.Site && t.Seq == big.Tx.Seq })
+		if i < 0 || len(txs[i].Ops) == 0 {
+			return nil, nil, nil, fmt.Errorf("append: %w", err) // not one of ours: a bug
+		}
+		orig := txs[i]
+		txs = slices.Clone(txs)
+		txs[i] = crdt.Tx{Site: orig.Site, Seq: orig.Seq, Time: orig.Time}
+		rejects = append(rejects, rejection{tx: &orig, code: usync.CodeRowTooLarge, why: big.Error()})
+	}
+}
+
 // rejection is a transaction a write rule refused.
 type rejection struct {
 	tx   *crdt.Tx // as pushed
@@ -395,16 +433,23 @@ type rejection struct {
 // one replaced by an empty transaction of the same site and seq, and the
 // refusals; an error when they could not be checked.
 func (c *conn) validate(ctx context.Context, txs []crdt.Tx) ([]crdt.Tx, []rejection, error) {
-	if c.s.cfg.Validate == nil && len(c.s.cfg.Rules) == 0 && c.limits.MaxRows == 0 && c.limits.MaxBytes == 0 {
-		return txs, nil, nil
-	}
 	ctx = context.WithValue(ctx, userKey{}, c.user)
 	var out []crdt.Tx
 	var rejects []rejection
 	owners := map[crdt.RowKey][]byte{}
 	var quota quotaState
 	for i := range txs {
-		err := c.checkQuota(ctx, &txs[i], &quota)
+		// The rules every replica relies on come first: a transaction
+		// that breaks them would stop every replica that applies it.
+		err := crdt.ValidateTx(&txs[i], c.s.cfg.Schema, c.s.cfg.Limits)
+		if err != nil {
+			err = usync.Errorf(usync.TxCode(err), "%v", err)
+		} else if n := txBytes(&txs[i]); n > c.s.cfg.Limits.MaxRowBytes {
+			err = usync.Errorf(usync.CodeRowTooLarge, "transaction of about %d bytes, over the %d one may carry: split it", n, c.s.cfg.Limits.MaxRowBytes)
+		}
+		if err == nil {
+			err = c.checkQuota(ctx, &txs[i], &quota)
+		}
 		if err == nil {
 			err = c.checkRules(ctx, &txs[i], owners)
 		}
@@ -436,6 +481,18 @@ func (c *conn) validate(ctx context.Context, txs []crdt.Tx) ([]crdt.Tx, []reject
 	return out, rejects, nil
 }
 
+// txBytes bounds a transaction's encoded size from above without encoding
+// it (crdt.EncodeTx is what the log stores and sends): every entry must
+// fit one message.
+func txBytes(t *crdt.Tx) int {
+	n := 64
+	for i := range t.Ops {
+		op := &t.Ops[i]
+		n += 64 + len(op.Collection) + len(op.Row) + len(op.Field) + len(op.Value) + 40*(len(op.Context)+len(op.Tags))
+	}
+	return n
+}
+
 // reject tells the client of each refused transaction, with the server's
 // states of the rows it touched, before the Ack.
 func (c *conn) reject(ctx context.Context, rejects []rejection) error {
@@ -455,6 +512,18 @@ func (c *conn) reject(ctx context.Context, rejects []rejection) error {
 			rows, err := rs.RowStates(ctx, c.tenant, keys)
 			if err != nil {
 				return err
+			}
+			// The same read rules as every path: a row the session may
+			// not read goes back without its state (the client then
+			// holds it as never written, as its subscriptions would).
+			for i := range rows {
+				if rows[i].State == nil {
+					continue
+				}
+				row, err := crdt.DecodeRow(rows[i].State)
+				if err != nil || !c.scope.admits(rows[i].Collection, row) {
+					rows[i].State = nil
+				}
 			}
 			m.Rows = rows
 		}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	gosync "sync"
@@ -42,8 +43,20 @@ type Config struct {
 	// Changes or Snapshot message; a single entry or row larger than it
 	// still goes alone (rows are at most MaxRowBytes). Default 1 MiB.
 	BatchBytes int
+	// HelloTimeout is how long a new connection may take to send its
+	// Hello: until then it holds a connection slot. Default 10s.
+	HelloTimeout time.Duration
 	// WriteTimeout bounds writing one frame to a client. Default 10s.
 	WriteTimeout time.Duration
+	// Schema, if set, is the declared schema pushes must follow: only its
+	// collections and fields, each with its declared kind (CodeInvalidTx
+	// otherwise). Nil: any valid name, any kind.
+	Schema *crdt.Schema
+	// Limits bound values and rows (crdt.Limits; zero fields take the
+	// defaults, the same a client uses). A transaction larger than
+	// MaxRowBytes, or that would make a row larger, is refused with
+	// CodeRowTooLarge.
+	Limits crdt.Limits
 	// MaxDrift is how far ahead of the server's clock a pushed
 	// transaction may be stamped. Default 24h (crdt.DefaultMaxDrift).
 	MaxDrift time.Duration
@@ -84,6 +97,12 @@ func (c *Config) validate() error {
 	if err := c.validateRules(); err != nil {
 		return err
 	}
+	c.Limits = c.Limits.WithDefaults()
+	if c.Schema != nil {
+		if err := c.Schema.Validate(); err != nil {
+			return fmt.Errorf("server: config: %w", err)
+		}
+	}
 	if c.MaxConnections <= 0 {
 		c.MaxConnections = 10_000
 	}
@@ -95,6 +114,9 @@ func (c *Config) validate() error {
 	}
 	if c.BatchBytes <= 0 {
 		c.BatchBytes = 1 << 20
+	}
+	if c.HelloTimeout <= 0 {
+		c.HelloTimeout = 10 * time.Second
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
@@ -237,6 +259,6 @@ func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {
 	s.m.connections.Inc()
 	s.m.accepted.Inc()
 	defer s.m.connections.Dec()
-	c := &conn{s: s, ws: ws, sess: usync.NewServerSession(s.cfg.Session)}
+	c := &conn{s: s, ws: ws, sess: usync.NewServerSession(s.cfg.Session), started: time.Now()}
 	c.run(r.Context()) // closes the WebSocket with the session's code
 }

@@ -3,7 +3,6 @@ package rowmodel
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -31,12 +30,9 @@ type Fold struct {
 	order []crdt.RowKey
 }
 
-// DefaultMaxRowBytes is the largest merged row state by default: small
-// enough that one row always fits a sync message (4 MiB frames).
-const DefaultMaxRowBytes = 2 << 20
-
-// ErrRowTooLarge is matched by the *TooLargeError of States.
-var ErrRowTooLarge = errors.New("rowmodel: row too large")
+// DefaultMaxRowBytes is the largest merged row state by default
+// (crdt.Limits): small enough that one row always fits a sync message.
+const DefaultMaxRowBytes = crdt.DefaultMaxRowBytes
 
 // TooLargeError names the row that went over the limit and the
 // transaction that last changed it.
@@ -52,7 +48,7 @@ func (e *TooLargeError) Error() string {
 		e.Tx.Site, e.Tx.Seq, e.Key.Collection, e.Key.Row, e.Bytes, e.Max)
 }
 
-func (e *TooLargeError) Unwrap() error { return ErrRowTooLarge }
+func (e *TooLargeError) Unwrap() error { return crdt.ErrRowTooLarge }
 
 // Apply folds one transaction, numbered seq, into the rows.
 func (f *Fold) Apply(t *crdt.Tx, seq uint64) error {
