@@ -467,6 +467,10 @@ func (d *syncDriver) status(ctx context.Context) (bool, error) {
 	return done, nil
 }
 
+// maxPushBytes bounds the transactions of one Push: well within a frame
+// (usync.CodecConfig.MaxFrameBytes, 4 MiB), even incompressible.
+const maxPushBytes = 1 << 20
+
 // push hands the session the next outbox entries it can take.
 func (d *syncDriver) push(ctx context.Context) error {
 	for {
@@ -478,9 +482,16 @@ func (d *syncDriver) push(ctx context.Context) error {
 		if err != nil || len(txs) == 0 {
 			return err
 		}
-		flat := make([]crdt.Tx, len(txs))
-		for i, tx := range txs {
-			flat[i] = *tx
+		// A Push stays within maxPushBytes (one transaction always goes:
+		// the store refuses any larger than a message carries), so it
+		// fits a frame.
+		flat := make([]crdt.Tx, 0, len(txs))
+		size := 0
+		for _, tx := range txs {
+			if size += tx.SizeBound(); len(flat) > 0 && size > maxPushBytes {
+				break
+			}
+			flat = append(flat, *tx)
 		}
 		if err := d.sess.Push(flat); err != nil {
 			return err

@@ -194,5 +194,16 @@ func (t *Tx) Validate() error {
 	return nil
 }
 
+// SizeBound returns an upper bound of the transaction's encoded size
+// (EncodeTx), without encoding it: what batching by bytes needs.
+func (t *Tx) SizeBound() int {
+	n := 64
+	for i := range t.Ops {
+		op := &t.Ops[i]
+		n += 64 + len(op.Collection) + len(op.Row) + len(op.Field) + len(op.Value) + 40*(len(op.Context)+len(op.Tags))
+	}
+	return n
+}
+
 // Dot returns the dot that stamps every write of the transaction.
 func (t *Tx) Dot() Dot { return Dot{Site: t.Site, Time: t.Time} }

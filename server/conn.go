@@ -444,7 +444,7 @@ func (c *conn) validate(ctx context.Context, txs []crdt.Tx) ([]crdt.Tx, []reject
 		err := crdt.ValidateTx(&txs[i], c.s.cfg.Schema, c.s.cfg.Limits)
 		if err != nil {
 			err = usync.Errorf(usync.TxCode(err), "%v", err)
-		} else if n := txBytes(&txs[i]); n > c.s.cfg.Limits.MaxRowBytes {
+		} else if n := txs[i].SizeBound(); n > c.s.cfg.Limits.MaxRowBytes {
 			err = usync.Errorf(usync.CodeRowTooLarge, "transaction of about %d bytes, over the %d one may carry: split it", n, c.s.cfg.Limits.MaxRowBytes)
 		}
 		if err == nil {
@@ -479,18 +479,6 @@ func (c *conn) validate(ctx context.Context, txs []crdt.Tx) ([]crdt.Tx, []reject
 		return txs, nil, nil
 	}
 	return out, rejects, nil
-}
-
-// txBytes bounds a transaction's encoded size from above without encoding
-// it (crdt.EncodeTx is what the log stores and sends): every entry must
-// fit one message.
-func txBytes(t *crdt.Tx) int {
-	n := 64
-	for i := range t.Ops {
-		op := &t.Ops[i]
-		n += 64 + len(op.Collection) + len(op.Row) + len(op.Field) + len(op.Value) + 40*(len(op.Context)+len(op.Tags))
-	}
-	return n
 }
 
 // reject tells the client of each refused transaction, with the server's

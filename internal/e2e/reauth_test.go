@@ -56,9 +56,9 @@ func (e *jwtEnv) token(tenant string, ttl time.Duration) string {
 	return s
 }
 
-// expiry is the expiry of a token signed by token, in Unix milliseconds.
 // expiry is when the server stops accepting token: its exp plus the
-// verifier's leeway (testLeeway), on every path alike.
+// verifier's leeway (testLeeway), on every path alike, in Unix
+// milliseconds.
 func expiry(t *testing.T, token string) int64 {
 	t.Helper()
 	c := jwt.MapClaims{}
@@ -111,6 +111,7 @@ func openRaw(t *testing.T, ctx context.Context, url string, site crdt.SiteID, to
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.CloseNow() })
+	ws.SetReadLimit(int64(codec.Limits().MaxFrameBytes))
 	p := &rawPeer{ws: ws, codec: codec}
 	p.send(t, ctx, &usync.Hello{Versions: usync.Versions, Site: site, Token: token, Credits: credits})
 	w, ok := p.recv(t, ctx).(*usync.Welcome)
