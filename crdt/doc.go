@@ -1,6 +1,7 @@
 // Package crdt holds uno's data model and merge rules: hybrid logical
 // clocks, site IDs, operations and transactions, the merge state of rows
-// and fields, and the canonical state hash.
+// and fields, the canonical state hash, and the validation rules clients
+// and servers share.
 //
 // The package is pure: no IO, no goroutines, no reading of the clock (time
 // comes in as a value). It builds for every platform, GOOS=js included.
@@ -29,6 +30,17 @@
 // idempotent, commutative and associative. Replicas that saw the same
 // transactions, in any order and with any duplicates, hold equal states and
 // equal [State.Hash] values. This is what the property tests check.
+//
+// # Validation
+//
+// [ValidateTx] holds the rules every replica and the server run on a
+// transaction before it is written: names ([ValidName]), row IDs
+// ([ValidID]), values per field kind and the [Limits] on their size and
+// nesting, and, given a declared [Schema], the collections, fields and
+// kinds it allows. [CheckRowSize] bounds a row's merged state, so any row
+// fits in one sync message. Clients run the rules as a courtesy; the
+// server's run is the one that counts, and what it accepts every replica
+// can apply.
 //
 // # Clocks
 //
