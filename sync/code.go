@@ -3,6 +3,8 @@ package sync
 import (
 	"errors"
 	"fmt"
+
+	"github.com/unosync/uno/crdt"
 )
 
 // Code is a numeric error code from the one table shared by clients and
@@ -28,6 +30,7 @@ const (
 	CodeInvalidTx          Code = 1203 // a transaction refused by the server's rules
 	CodeWrongSite          Code = 1204 // a transaction from another site than the session's
 	CodeQuotaExceeded      Code = 1205 // a transaction over the tenant's row or byte quota
+	CodeRowTooLarge        Code = 1206 // a row whose merged state would exceed the largest row any message carries
 	CodeResync             Code = 1300 // the cursor is older than the log: bootstrap from a snapshot
 	CodeSlowConsumer       Code = 1301 // the client fell behind: reconnect and resume from its cursor
 	CodeRateLimited        Code = 1302 // too many requests: back off
@@ -51,6 +54,7 @@ var codeNames = map[Code]string{
 	CodeInvalidTx:          "invalid transaction",
 	CodeWrongSite:          "wrong site",
 	CodeQuotaExceeded:      "quota exceeded",
+	CodeRowTooLarge:        "row too large",
 	CodeResync:             "resync required",
 	CodeSlowConsumer:       "slow consumer",
 	CodeRateLimited:        "rate limited",
@@ -110,6 +114,27 @@ func CodeOf(err error) Code {
 	return CodeInternal
 }
 
+// TxCode returns the code that refuses a transaction for err, an error
+// from crdt's validation rules ([crdt.ValidateTx], [crdt.CheckRowSize]):
+// CodeMalformedTx for a transaction no correct client makes (a bad name,
+// row ID, value or op), CodeInvalidTx for one the declared schema does not
+// allow, CodeRowTooLarge for one that would make a row too large. Any
+// other error, nil included, gives CodeInternal.
+func TxCode(err error) Code {
+	switch {
+	case err == nil:
+		return CodeInternal
+	case errors.Is(err, crdt.ErrRowTooLarge):
+		return CodeRowTooLarge
+	case errors.Is(err, crdt.ErrUndeclared):
+		return CodeInvalidTx
+	case errors.Is(err, crdt.ErrInvalidName), errors.Is(err, crdt.ErrInvalidID),
+		errors.Is(err, crdt.ErrInvalidValue), errors.Is(err, crdt.ErrMalformedOp):
+		return CodeMalformedTx
+	}
+	return CodeInternal
+}
+
 // Sentinels for errors.Is, one per code.
 var (
 	ErrBadMessage         = &Error{Code: CodeBadMessage}
@@ -127,6 +152,7 @@ var (
 	ErrInvalidTx          = &Error{Code: CodeInvalidTx}
 	ErrWrongSite          = &Error{Code: CodeWrongSite}
 	ErrQuotaExceeded      = &Error{Code: CodeQuotaExceeded}
+	ErrRowTooLarge        = &Error{Code: CodeRowTooLarge}
 	ErrResync             = &Error{Code: CodeResync}
 	ErrSlowConsumer       = &Error{Code: CodeSlowConsumer}
 	ErrRateLimited        = &Error{Code: CodeRateLimited}

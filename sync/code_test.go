@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/unosync/uno/crdt"
 	usync "github.com/unosync/uno/sync"
 )
 
@@ -28,6 +29,7 @@ var allCodes = []usync.Code{
 	usync.CodeInvalidTx,
 	usync.CodeWrongSite,
 	usync.CodeQuotaExceeded,
+	usync.CodeRowTooLarge,
 	usync.CodeResync,
 	usync.CodeSlowConsumer,
 	usync.CodeRateLimited,
@@ -55,6 +57,7 @@ var sentinels = []struct {
 	{usync.CodeInvalidTx, usync.ErrInvalidTx},
 	{usync.CodeWrongSite, usync.ErrWrongSite},
 	{usync.CodeQuotaExceeded, usync.ErrQuotaExceeded},
+	{usync.CodeRowTooLarge, usync.ErrRowTooLarge},
 	{usync.CodeResync, usync.ErrResync},
 	{usync.CodeSlowConsumer, usync.ErrSlowConsumer},
 	{usync.CodeRateLimited, usync.ErrRateLimited},
@@ -176,6 +179,53 @@ func TestCodeOf(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := usync.CodeOf(tt.err); got != tt.want {
 				t.Errorf("CodeOf(%v) = %v (%d), want %v (%d)", tt.err, got, uint16(got), tt.want, uint16(tt.want))
+			}
+		})
+	}
+}
+
+// TestCode_Values pins the wire values of codes added after the first
+// table: they are part of the protocol.
+func TestCode_Values(t *testing.T) {
+	if usync.CodeRowTooLarge != 1206 {
+		t.Errorf("CodeRowTooLarge = %d, want 1206", uint16(usync.CodeRowTooLarge))
+	}
+	if got := usync.CodeRowTooLarge.String(); got != "row too large" {
+		t.Errorf("CodeRowTooLarge.String() = %q", got)
+	}
+}
+
+func TestTxCode(t *testing.T) {
+	site := crdt.SiteID{1}
+	op := crdt.Op{Type: crdt.OpSet, Kind: crdt.KindRegister, Collection: "todos", Row: "r1", Field: "title", CL: 1, Value: []byte(`"x"`)}
+	validate := func(f func(op *crdt.Op), s *crdt.Schema) error {
+		o := op
+		f(&o)
+		return crdt.ValidateTx(&crdt.Tx{Site: site, Seq: 1, Ops: []crdt.Op{o}}, s, crdt.Limits{})
+	}
+	schema := &crdt.Schema{Collections: []crdt.SchemaCollection{{Name: "todos"}}}
+	tests := []struct {
+		name string
+		err  error
+		want usync.Code
+	}{
+		{"bad name", validate(func(o *crdt.Op) { o.Collection = "Bad Name" }, nil), usync.CodeMalformedTx},
+		{"bad row id", validate(func(o *crdt.Op) { o.Row = "" }, nil), usync.CodeMalformedTx},
+		{"bad value", validate(func(o *crdt.Op) { o.Value = []byte(`1,"owner":"victim"`) }, nil), usync.CodeMalformedTx},
+		{"malformed op", validate(func(o *crdt.Op) { o.CL = 2 }, nil), usync.CodeMalformedTx},
+		{"undeclared", validate(func(o *crdt.Op) {}, schema), usync.CodeInvalidTx},
+		{"row too large", crdt.CheckRowBytes(crdt.RowKey{Collection: "todos", Row: "r1"}, 3<<20, crdt.Limits{}), usync.CodeRowTooLarge},
+		{"wrapped", fmt.Errorf("push: %w", crdt.ErrRowTooLarge), usync.CodeRowTooLarge},
+		{"other", io.EOF, usync.CodeInternal},
+		{"nil", nil, usync.CodeInternal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.err == nil && tt.name != "nil" {
+				t.Fatal("the case's error is nil")
+			}
+			if got := usync.TxCode(tt.err); got != tt.want {
+				t.Errorf("TxCode(%v) = %v (%d), want %v (%d)", tt.err, got, uint16(got), tt.want, uint16(tt.want))
 			}
 		})
 	}
