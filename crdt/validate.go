@@ -285,8 +285,9 @@ func declared(op *Op, s *Schema) error {
 	return nil
 }
 
-// unused refuses parts of an op its type does not use: no correct writer
-// sets them, and they would travel and be logged for nothing.
+// unused refuses parts of an op its type does not use and that could make
+// it large: no correct writer sets them, and they would travel and be
+// logged for nothing.
 func unused(op *Op) error {
 	switch {
 	case op.IsRowOp() && (op.Field != "" || op.Kind != 0):
@@ -297,8 +298,6 @@ func unused(op *Op) error {
 		return fmt.Errorf("%w: a %s op carries no causal context", ErrMalformedOp, op.Type)
 	case len(op.Tags) > 0 && op.Type != OpRemove:
 		return fmt.Errorf("%w: a %s op carries no tags", ErrMalformedOp, op.Type)
-	case (op.P != 0 || op.N != 0) && op.Type != OpIncrement:
-		return fmt.Errorf("%w: a %s op carries no counter parts", ErrMalformedOp, op.Type)
 	}
 	return nil
 }

@@ -218,7 +218,6 @@ func TestValidateTx(t *testing.T) {
 		// Parts an op does not use.
 		{"add with a context", with(memberOp(crdt.OpAdd, `"x"`), func(o *crdt.Op) { o.Context = crdt.Context{{Site: siteA, Time: ts(0)}} }), nil, crdt.Limits{}, crdt.ErrMalformedOp},
 		{"set with tags", with(regOp(`1`), func(o *crdt.Op) { o.Tags = []crdt.Dot{{Site: siteA, Time: ts(0)}} }), nil, crdt.Limits{}, crdt.ErrMalformedOp},
-		{"set with counter parts", with(regOp(`1`), func(o *crdt.Op) { o.N = 1 }), nil, crdt.Limits{}, crdt.ErrMalformedOp},
 		{"delete of a field", with(rowOp(crdt.OpDelete, 2), func(o *crdt.Op) { o.Field = "title" }), nil, crdt.Limits{}, crdt.ErrMalformedOp},
 		{"revive with a kind", with(rowOp(crdt.OpRevive, 1), func(o *crdt.Op) { o.Kind = crdt.KindSet }), nil, crdt.Limits{}, crdt.ErrMalformedOp},
 		{"even causal length", with(regOp(`1`), func(o *crdt.Op) { o.CL = 2 }), nil, crdt.Limits{}, crdt.ErrMalformedOp},
