@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -269,6 +270,69 @@ func TestClient_Limits(t *testing.T) {
 	}
 }
 
+// Values crdt's rules refuse, which the client's own checks let through,
+// are refused by the store with the same sentinels and change nothing; so
+// is a write that would make a row larger than any sync message carries.
+func TestClient_ValueRules(t *testing.T) {
+	ctx := context.Background()
+	var deep any = 1
+	for range 65 {
+		deep = []any{deep}
+	}
+	big := strings.Repeat("x", 900_000) // three make a row over 2 MiB
+	put := func(id string, doc any) func(c *client.Client) error {
+		return func(c *client.Client) error { return c.Collection("todos").Put(ctx, id, doc) }
+	}
+	tests := []struct {
+		name string
+		call func(c *client.Client) error
+		want error
+	}{
+		{"value nested 65 deep", put("t1", map[string]any{"title": deep}), client.ErrInvalidValue},
+		{"string with NUL", put("t1", map[string]any{"title": "a\x00b"}), client.ErrInvalidValue},
+		{"raw JSON with a lone surrogate", put("t1", map[string]json.RawMessage{"title": json.RawMessage(`"\ud800"`)}), client.ErrInvalidValue},
+		{"raw JSON number out of range", put("t1", map[string]json.RawMessage{"title": json.RawMessage(`1e400`)}), client.ErrInvalidValue},
+		{"row over MaxRowBytes in one put", put("t2", map[string]any{"a": big, "b": big, "c": big}), client.ErrRowTooLarge},
+		{"row over MaxRowBytes by a patch", func(c *client.Client) error {
+			return c.Collection("todos").Patch(ctx, "t1", map[string]any{"c": big})
+		}, client.ErrRowTooLarge},
+		{"row over MaxRowBytes by a set member", func(c *client.Client) error {
+			return c.Collection("todos").Add(ctx, "t1", "tags", big+"y")
+		}, client.ErrRowTooLarge},
+		{"row over MaxRowBytes beside a small write", func(c *client.Client) error {
+			return c.Tx(ctx, func(tx *client.Tx) error {
+				if err := tx.Put("todos", "t3", map[string]any{"title": "small"}); err != nil {
+					return err
+				}
+				return tx.Patch("todos", "t1", map[string]any{"c": big})
+			})
+		}, client.ErrRowTooLarge},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			c := open(t, b, client.Config{})
+			must(t, c.Collection("todos").Put(ctx, "t1", map[string]any{"title": "a", "a": big, "b": big}))
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					before := snap(t, c)
+					err := tt.call(c)
+					wantErr(t, err, tt.want)
+					if tt.want == client.ErrRowTooLarge {
+						wantErr(t, err, crdt.ErrRowTooLarge)
+					}
+					if after := snap(t, c); after != before {
+						t.Errorf("the failed call changed the replica: pending %d → %d, hash changed %v",
+							before.Pending, after.Pending, after.Hash != before.Hash)
+					}
+					wantErr(t, getErr(c, "todos", "t3"), client.ErrNotFound)
+				})
+			}
+			// Within the limit, the row can still grow.
+			must(t, c.Collection("todos").Patch(ctx, "t1", map[string]any{"c": "small"}))
+		})
+	}
+}
+
 // A batch from other replicas that cannot apply changes nothing.
 func TestClient_MergeBadInput(t *testing.T) {
 	ctx := context.Background()
@@ -293,6 +357,16 @@ func TestClient_MergeBadInput(t *testing.T) {
 			wantErr(t, err, crdt.ErrMalformedOp)
 			if after := snap(t, a); after != before {
 				t.Errorf("a malformed batch changed the replica")
+			}
+			// A value that not every replica can store: refused by crdt's rules.
+			bad, err := crdt.DecodeTx(crdt.EncodeTx(outbox(t, good)[0])) // a copy
+			must(t, err)
+			bad.Ops = append(bad.Ops, crdt.Op{Type: crdt.OpSet, Kind: crdt.KindRegister,
+				Collection: "todos", Row: "g1", Field: "owner", CL: 1, Value: []byte(`1,"owner":"victim"`)})
+			err = a.Merge(ctx, []*crdt.Tx{bad})
+			wantErr(t, err, client.ErrInvalidValue)
+			if after := snap(t, a); after != before {
+				t.Errorf("a batch with an invalid value changed the replica")
 			}
 			// The good transaction still applies on its own afterwards.
 			must(t, a.Merge(ctx, outbox(t, good)))

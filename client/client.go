@@ -21,16 +21,22 @@ import (
 var (
 	// ErrClosed is returned by every method of a closed client.
 	ErrClosed = errors.New("client: closed")
-	// ErrInvalidName wraps store.ErrInvalidName: a collection or field name
-	// that is not [a-z][a-z0-9_]{0,62}.
-	ErrInvalidName = store.ErrInvalidName
-	// ErrInvalidID reports a row ID that is empty, longer than 256 bytes or
-	// not valid UTF-8.
-	ErrInvalidID = errors.New("client: invalid row id")
-	// ErrInvalidValue reports a value that cannot be stored: not
-	// JSON-compatible, a document that is not an object, a set member that
-	// is not a scalar.
-	ErrInvalidValue = errors.New("client: invalid value")
+	// ErrInvalidName is crdt.ErrInvalidName (and store.ErrInvalidName): a
+	// collection or field name that is not [a-z][a-z0-9_]{0,62}, or is
+	// reserved.
+	ErrInvalidName = crdt.ErrInvalidName
+	// ErrInvalidID is crdt.ErrInvalidID: a row ID that is empty, longer
+	// than 256 bytes or not valid UTF-8.
+	ErrInvalidID = crdt.ErrInvalidID
+	// ErrInvalidValue is crdt.ErrInvalidValue: a value that cannot be
+	// stored, because it is not JSON-compatible, is a document that is not
+	// an object or a set member that is not a scalar, or breaks crdt's
+	// rules for values (see crdt.ValidateTx: nesting, strings, numbers).
+	ErrInvalidValue = crdt.ErrInvalidValue
+	// ErrRowTooLarge is crdt.ErrRowTooLarge: a write after which a row's
+	// merged state would exceed crdt's MaxRowBytes (2 MiB), the largest row
+	// a sync message carries.
+	ErrRowTooLarge = crdt.ErrRowTooLarge
 	// ErrTooLarge reports a value over Config.MaxValueBytes or a
 	// transaction over Config.MaxTxOps.
 	ErrTooLarge = errors.New("client: too large")
@@ -45,8 +51,8 @@ var (
 	ErrNotFound = errors.New("client: not found")
 )
 
-// MaxIDBytes is the longest row ID, in bytes.
-const MaxIDBytes = store.MaxIDBytes
+// MaxIDBytes is the longest row ID, in bytes (crdt.MaxIDBytes).
+const MaxIDBytes = crdt.MaxIDBytes
 
 // Config configures a client. Path (or Store) is required; every other
 // field has a working default.
@@ -102,7 +108,8 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	// DialTimeout bounds connecting and the WebSocket handshake. Default 10s.
 	DialTimeout time.Duration
-	// MaxValueBytes caps the JSON size of one field value. Default 1 MiB.
+	// MaxValueBytes caps the JSON size of one field value. Default and
+	// maximum 1 MiB (crdt.DefaultMaxValueBytes, the limit servers enforce).
 	MaxValueBytes int
 	// MaxTxOps caps the ops of one transaction. Default 100,000.
 	MaxTxOps int
@@ -123,7 +130,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("client: config: %w", err)
 	}
 	for _, name := range c.Subscriptions {
-		if err := store.ValidName(name, false); err != nil {
+		if err := crdt.ValidName(name, false); err != nil {
 			return fmt.Errorf("client: config: subscription: %w", err)
 		}
 	}
@@ -139,6 +146,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxValueBytes < 0 || c.MaxTxOps < 0 {
 		return errors.New("client: config: limits must not be negative")
+	}
+	if c.MaxValueBytes > crdt.DefaultMaxValueBytes {
+		return fmt.Errorf("client: config: MaxValueBytes %d exceeds %d, the most any replica accepts", c.MaxValueBytes, crdt.DefaultMaxValueBytes)
 	}
 	if c.MaxValueBytes == 0 {
 		c.MaxValueBytes = 1 << 20

@@ -65,6 +65,9 @@ func TestOpen_BadConfig(t *testing.T) {
 		{"negative MaxValueBytes", func(t *testing.T) client.Config {
 			return client.Config{Store: mem(t), MaxValueBytes: -1}
 		}, nil},
+		{"MaxValueBytes over what replicas accept", func(t *testing.T) client.Config {
+			return client.Config{Store: mem(t), MaxValueBytes: crdt.DefaultMaxValueBytes + 1}
+		}, nil},
 		{"negative MaxTxOps", func(t *testing.T) client.Config {
 			return client.Config{Store: mem(t), MaxTxOps: -1}
 		}, nil},

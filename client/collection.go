@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 
+	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/store"
 )
 
@@ -58,7 +59,7 @@ func (col *Collection) Get(ctx context.Context, id string) (Doc, error) {
 	if err := col.c.checkCollection(col.name); err != nil {
 		return Doc{}, err
 	}
-	if err := validID(id); err != nil {
+	if err := crdt.ValidID(id); err != nil {
 		return Doc{}, err
 	}
 	r, err := col.c.store.Row(ctx, col.name, id)
@@ -117,7 +118,7 @@ func (c *Client) find(ctx context.Context, collection string, q Query) ([]Doc, e
 }
 
 func (c *Client) checkCollection(name string) error {
-	if err := store.ValidName(name, false); err != nil {
+	if err := crdt.ValidName(name, false); err != nil {
 		return err
 	}
 	if c.cfg.Schema != nil {

@@ -53,8 +53,10 @@
 //
 // Bad input returns an error matching one of the Err variables
 // (ErrInvalidName, ErrInvalidID, ErrInvalidValue, ErrTooLarge,
-// ErrUnknownCollection, ErrUnknownField, ErrKindMismatch, ErrNotFound,
-// ErrClosed) and writes nothing.
+// ErrRowTooLarge, ErrUnknownCollection, ErrUnknownField, ErrKindMismatch,
+// ErrNotFound, ErrClosed) and writes nothing. The name, ID, value and row
+// size errors are crdt's: the rules are the ones the server runs again
+// before it accepts a transaction (crdt.ValidateTx).
 //
 // # Durability
 //

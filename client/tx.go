@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/store"
@@ -57,7 +56,7 @@ func (c *Client) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 
 // key validates a collection and row ID.
 func (tx *Tx) key(collection, id string) (crdt.RowKey, error) {
-	if err := store.ValidName(collection, false); err != nil {
+	if err := crdt.ValidName(collection, false); err != nil {
 		return crdt.RowKey{}, err
 	}
 	if tx.c.cfg.Schema != nil {
@@ -65,28 +64,16 @@ func (tx *Tx) key(collection, id string) (crdt.RowKey, error) {
 			return crdt.RowKey{}, fmt.Errorf("%w: %q is not in the schema", ErrUnknownCollection, collection)
 		}
 	}
-	if err := validID(id); err != nil {
+	if err := crdt.ValidID(id); err != nil {
 		return crdt.RowKey{}, err
 	}
 	return crdt.RowKey{Collection: collection, Row: id}, nil
 }
 
-func validID(id string) error {
-	switch {
-	case id == "":
-		return fmt.Errorf("%w: empty", ErrInvalidID)
-	case len(id) > MaxIDBytes:
-		return fmt.Errorf("%w: %d bytes, max %d", ErrInvalidID, len(id), MaxIDBytes)
-	case !utf8.ValidString(id):
-		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidID)
-	}
-	return nil
-}
-
 // kind validates a field name and returns its declared kind (0 when no
 // schema declares it). want is the kind the operation needs.
 func (tx *Tx) kind(collection, field string, want ...crdt.Kind) (crdt.Kind, error) {
-	if err := store.ValidName(field, true); err != nil {
+	if err := crdt.ValidName(field, true); err != nil {
 		return 0, err
 	}
 	s := tx.c.cfg.Schema
@@ -230,7 +217,7 @@ func (tx *Tx) fields(collection, id string, doc any) (map[string]json.RawMessage
 		delete(fields, "id")
 	}
 	for name, v := range fields {
-		if err := store.ValidName(name, true); err != nil {
+		if err := crdt.ValidName(name, true); err != nil {
 			return nil, fmt.Errorf("%s/%s: %w", collection, id, err)
 		}
 		if len(v) > tx.c.cfg.MaxValueBytes {

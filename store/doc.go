@@ -10,6 +10,16 @@
 // through [Store.Write], which hands a [crdt.Builder] to a function; remote
 // transactions through [Store.Apply].
 //
+// # Validation
+//
+// Both run crdt's rules (crdt.ValidateTx), the ones a server runs too,
+// before anything is written: names, row IDs and values. A local write
+// must also fit the declared [Schema], if any, and leave no row larger
+// than crdt.Limits.MaxRowBytes (crdt.ErrRowTooLarge). Remote transactions
+// are not checked against the local schema: the server enforces its own,
+// and a replica must apply what the server accepted. A refused write or
+// batch changes nothing.
+//
 // # Tables
 //
 // Each collection is a real table named after it, with an "id" column and

@@ -14,6 +14,7 @@ import (
 type Memory struct {
 	mu        sync.Mutex
 	opts      Options
+	declared  *crdt.Schema // opts.Schema.Declared(), for crdt.ValidateTx
 	site      crdt.SiteID
 	closed    bool
 	clock     *crdt.Clock
@@ -40,11 +41,12 @@ func NewMemory(opts Options) (*Memory, error) {
 		return nil, err
 	}
 	return &Memory{
-		opts:  o,
-		site:  site,
-		clock: crdt.NewClock(0, o.MaxDrift),
-		rows:  map[crdt.RowKey]*crdt.Row{},
-		marks: map[crdt.SiteID]uint64{},
+		opts:     o,
+		declared: o.Schema.Declared(),
+		site:     site,
+		clock:    crdt.NewClock(0, o.MaxDrift),
+		rows:     map[crdt.RowKey]*crdt.Row{},
+		marks:    map[crdt.SiteID]uint64{},
 	}, nil
 }
 
@@ -77,17 +79,16 @@ func (m *Memory) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 		return nil, err
 	}
 	defer m.mu.Unlock()
-	b, clock, err := buildLocal(*m.clock, m.opts.Now(), m.site, m.seq+1, func(k crdt.RowKey) (*crdt.Row, error) { return m.rows[k], nil }, fn)
+	lt, clock, err := buildLocal(*m.clock, m.opts.Now(), m.site, m.seq+1, m.declared, func(k crdt.RowKey) (*crdt.Row, error) { return m.rows[k], nil }, fn)
 	if err != nil {
 		return nil, err
 	}
-	if b == nil {
+	if lt == nil {
 		return &Commit{}, nil // nothing built: no transaction, no sequence number used
 	}
-	tx := b.Tx()
-	keys, rows := b.Touched()
-	for i, k := range keys {
-		m.rows[k] = rows[i].Clone()
+	tx := lt.tx
+	for i, k := range lt.keys {
+		m.rows[k] = lt.rows[i].Clone()
 	}
 	// The outbox keeps its own copy, as the SQLite store keeps bytes.
 	stored, err := crdt.DecodeTx(crdt.EncodeTx(tx))
@@ -97,7 +98,7 @@ func (m *Memory) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 	m.outbox = append(m.outbox, stored)
 	m.seq = tx.Seq
 	*m.clock = clock
-	return &Commit{Tx: tx, Changed: keys}, nil
+	return &Commit{Tx: tx, Changed: lt.keys}, nil
 }
 
 // Apply implements Store.

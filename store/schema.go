@@ -3,43 +3,19 @@ package store
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/unosync/uno/conflict"
 	"github.com/unosync/uno/crdt"
 )
 
-// MaxIDBytes is the longest row ID, in bytes.
-const MaxIDBytes = 256
-
-// validIdent reports whether s matches [a-z][a-z0-9_]{0,62}.
-func validIdent(s string) bool {
-	if len(s) == 0 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+// MaxIDBytes is the longest row ID, in bytes (crdt.MaxIDBytes).
+const MaxIDBytes = crdt.MaxIDBytes
 
 // ValidName reports whether s can name a collection or a field: it matches
 // [a-z][a-z0-9_]{0,62}, does not start with "sqlite_" (reserved by SQLite)
-// and, for fields, is not "id" (the row ID column).
-func ValidName(s string, field bool) error {
-	switch {
-	case !validIdent(s):
-		return fmt.Errorf("%w: %q: names match [a-z][a-z0-9_]{0,62}", ErrInvalidName, s)
-	case strings.HasPrefix(s, "sqlite_"):
-		return fmt.Errorf("%w: %q: the sqlite_ prefix is reserved", ErrInvalidName, s)
-	case field && s == "id":
-		return fmt.Errorf("%w: \"id\" is the row ID, not a field", ErrInvalidName)
-	}
-	return nil
-}
+// and, for fields, is not "id" (the row ID column). It is
+// crdt.ValidName: the error wraps ErrInvalidName.
+func ValidName(s string, field bool) error { return crdt.ValidName(s, field) }
 
 // Schema declares collections: their fields' kinds, conflict policies and
 // indexes. It is optional: without one, any valid collection and field
@@ -113,8 +89,10 @@ func (s *Schema) Validate() error {
 					return fmt.Errorf("%w: index on %s: unknown field %q", ErrInvalidSchema, c.Name, f)
 				}
 			}
-			if ix.Name != "" && !validIdent(ix.Name) {
-				return fmt.Errorf("%w: index name %q: names match [a-z][a-z0-9_]{0,62}", ErrInvalidSchema, ix.Name)
+			if ix.Name != "" {
+				if err := ValidName(ix.Name, false); err != nil {
+					return fmt.Errorf("%w: index name: %w", ErrInvalidSchema, err)
+				}
 			}
 		}
 	}
@@ -126,6 +104,24 @@ func (f *Field) kind() crdt.Kind {
 		return crdt.KindRegister
 	}
 	return f.Kind
+}
+
+// Declared returns the collections and field kinds s declares, as crdt's
+// validation rules take them (crdt.ValidateTx): what a server enforces
+// for this schema. It returns nil for a nil schema (nothing declared).
+func (s *Schema) Declared() *crdt.Schema {
+	if s == nil {
+		return nil
+	}
+	out := &crdt.Schema{Version: s.Version, Collections: make([]crdt.SchemaCollection, len(s.Collections))}
+	for i, c := range s.Collections {
+		fields := make([]crdt.SchemaField, len(c.Fields))
+		for j := range c.Fields {
+			fields[j] = crdt.SchemaField{Name: c.Fields[j].Name, Kind: c.Fields[j].kind()}
+		}
+		out.Collections[i] = crdt.SchemaCollection{Name: c.Name, Fields: fields}
+	}
+	return out
 }
 
 // Collection returns the declared collection, if any.
@@ -176,24 +172,4 @@ func (ix *Index) name(collection string) string {
 		return ix.Name
 	}
 	return collection + "_" + strings.Join(ix.Fields, "_")
-}
-
-// validateNames checks the collection and field names of every op of tx:
-// in the SQLite store they name tables and columns.
-func validateNames(tx *crdt.Tx) error {
-	for i := range tx.Ops {
-		op := &tx.Ops[i]
-		if err := ValidName(op.Collection, false); err != nil {
-			return fmt.Errorf("tx %s/%d: collection: %w", tx.Site, tx.Seq, err)
-		}
-		if op.Row == "" || len(op.Row) > MaxIDBytes || !utf8.ValidString(op.Row) {
-			return fmt.Errorf("%w: tx %s/%d: row id %.40q: want 1 to %d bytes of UTF-8", ErrInvalidName, tx.Site, tx.Seq, op.Row, MaxIDBytes)
-		}
-		if !op.IsRowOp() {
-			if err := ValidName(op.Field, true); err != nil {
-				return fmt.Errorf("tx %s/%d: field: %w", tx.Site, tx.Seq, err)
-			}
-		}
-	}
-	return nil
 }

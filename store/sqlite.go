@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/unosync/uno/conflict"
 	"github.com/unosync/uno/crdt"
@@ -24,10 +23,11 @@ import (
 // _uno_deleted once the row is deleted). Every local write commits the
 // values, the merge state and the outbox entry in one SQL transaction.
 type SQLite struct {
-	db     *sql.DB
-	opts   Options
-	site   crdt.SiteID
-	closed atomic.Bool
+	db       *sql.DB
+	opts     Options
+	declared *crdt.Schema // opts.Schema.Declared(), for crdt.ValidateTx
+	site     crdt.SiteID
+	closed   atomic.Bool
 
 	stmtMu  sync.Mutex
 	stmts   map[string]*sql.Stmt // prepared statements by text
@@ -61,7 +61,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &SQLite{db: db, opts: o, cols: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{}, upserts: map[string]upsertStmt{}, rowSQLs: map[string]string{}}
+	s := &SQLite{db: db, opts: o, declared: o.Schema.Declared(), cols: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{}, upserts: map[string]upsertStmt{}, rowSQLs: map[string]string{}}
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -447,6 +447,11 @@ func (w *writeTx) load(k crdt.RowKey) (*crdt.Row, error) {
 // put writes a row's new state: an alive row's values and state to its
 // collection's table, a deleted row's state to _uno_deleted.
 func (w *writeTx) put(k crdt.RowKey, r *crdt.Row) error {
+	return w.putState(k, r, crdt.EncodeRow(r))
+}
+
+// putState is put for a row whose encoding (crdt.EncodeRow) is state.
+func (w *writeTx) putState(k crdt.RowKey, r *crdt.Row, state []byte) error {
 	s := w.s
 	was := w.where[k]
 	if r.CL == 0 && len(r.Fields) == 0 {
@@ -464,7 +469,6 @@ func (w *writeTx) put(k crdt.RowKey, r *crdt.Row) error {
 		w.where[k] = nowhere
 		return nil
 	}
-	state := crdt.EncodeRow(r)
 	if !r.Alive() {
 		if was == inTable {
 			if _, err := w.exec(k.Collection, fmt.Sprintf(`DELETE FROM %s WHERE id = ?`, quote(k.Collection)), k.Row); err != nil {
@@ -585,17 +589,16 @@ func (s *SQLite) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 		return nil, err
 	}
 	defer w.tx.Rollback()
-	b, clock, err := buildLocal(*s.clock, s.opts.Now(), s.site, s.seq+1, w.get, fn)
+	lt, clock, err := buildLocal(*s.clock, s.opts.Now(), s.site, s.seq+1, s.declared, w.get, fn)
 	if err != nil {
 		return nil, err
 	}
-	if b == nil {
+	if lt == nil {
 		return &Commit{}, nil // nothing built: no transaction, no sequence number used
 	}
-	tx := b.Tx()
-	keys, rows := b.Touched()
-	for i, k := range keys {
-		if err := w.put(k, rows[i]); err != nil {
+	tx := lt.tx
+	for i, k := range lt.keys {
+		if err := w.putState(k, lt.rows[i], lt.states[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -608,7 +611,7 @@ func (s *SQLite) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 	s.seq = tx.Seq
 	*s.clock = clock
 	s.mergeColumns(w.pending)
-	return &Commit{Tx: tx, Changed: keys}, nil
+	return &Commit{Tx: tx, Changed: lt.keys}, nil
 }
 
 // Apply implements Store.
@@ -844,11 +847,22 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 	return &Commit{Changed: m.changed, Conflicts: entries}, nil
 }
 
+// localTx is a local transaction buildLocal built and checked: the rows
+// it wrote, with their new states encoded (once) for the caller to store.
+type localTx struct {
+	tx     *crdt.Tx
+	keys   []crdt.RowKey
+	rows   []*crdt.Row
+	states [][]byte // crdt.EncodeRow(rows[i])
+}
+
 // buildLocal runs fn against a builder for local transaction seq, stamped
-// by a copy of clock at wall time now, and checks the names it wrote. It
-// returns a nil builder when fn built nothing; the caller keeps the
-// returned clock only if it commits.
-func buildLocal(clock crdt.Clock, now time.Time, site crdt.SiteID, seq uint64, get func(crdt.RowKey) (*crdt.Row, error), fn func(*crdt.Builder) error) (*crdt.Builder, crdt.Clock, error) {
+// by a copy of clock at wall time now, and checks what it built: the
+// transaction against crdt's rules (crdt.ValidateTx, with the store's
+// declared schema, if any) and every row it wrote against the row size
+// limit (crdt.ErrRowTooLarge). It returns nil when fn built nothing; the
+// caller keeps the returned clock only if it commits.
+func buildLocal(clock crdt.Clock, now time.Time, site crdt.SiteID, seq uint64, schema *crdt.Schema, get func(crdt.RowKey) (*crdt.Row, error), fn func(*crdt.Builder) error) (*localTx, crdt.Clock, error) {
 	b := crdt.NewBuilder(site, seq, clock.Now(now), get)
 	if err := fn(b); err != nil {
 		return nil, clock, err
@@ -856,10 +870,19 @@ func buildLocal(clock crdt.Clock, now time.Time, site crdt.SiteID, seq uint64, g
 	if b.Len() == 0 {
 		return nil, clock, nil
 	}
-	if err := validateNames(b.Tx()); err != nil {
+	tx := b.Tx()
+	if err := crdt.ValidateTx(tx, schema, crdt.Limits{}); err != nil {
 		return nil, clock, err
 	}
-	return b, clock, nil
+	keys, rows := b.Touched()
+	states := make([][]byte, len(rows))
+	for i, r := range rows {
+		states[i] = crdt.EncodeRow(r)
+		if err := crdt.CheckRowBytes(keys[i], len(states[i]), crdt.Limits{}); err != nil {
+			return nil, clock, err
+		}
+	}
+	return &localTx{tx: tx, keys: keys, rows: rows, states: states}, clock, nil
 }
 
 // merger applies remote transactions to rows loaded through get, collecting
@@ -906,11 +929,12 @@ func (m *merger) run(in mergeInput) error {
 		return err
 	}
 	for _, tx := range in.txs {
-		if err := tx.Validate(); err != nil {
-			return err
-		}
-		if err := validateNames(tx); err != nil {
-			return err
+		// The rules every replica runs, without the declared schema: the
+		// server enforces its own, and a replica whose schema is older or
+		// newer must still apply what the server accepted, or its sync
+		// would stop.
+		if err := crdt.ValidateTx(tx, nil, crdt.Limits{}); err != nil {
+			return fmt.Errorf("apply: %w", err)
 		}
 		hw, ok := m.marks[tx.Site]
 		if !ok {
@@ -940,14 +964,14 @@ func (m *merger) run(in mergeInput) error {
 
 // validKey checks a row key and its state's field names from a server.
 func validKey(k crdt.RowKey, r *crdt.Row) error {
-	if err := ValidName(k.Collection, false); err != nil {
+	if err := crdt.ValidName(k.Collection, false); err != nil {
 		return err
 	}
-	if k.Row == "" || len(k.Row) > MaxIDBytes || !utf8.ValidString(k.Row) {
-		return fmt.Errorf("%w: row id %.40q", ErrInvalidName, k.Row)
+	if err := crdt.ValidID(k.Row); err != nil {
+		return err
 	}
 	for _, f := range r.Fields {
-		if err := ValidName(f.Name, true); err != nil {
+		if err := crdt.ValidName(f.Name, true); err != nil {
 			return err
 		}
 	}
@@ -978,16 +1002,8 @@ func (m *merger) mergeRows(rows []RowState, load func(crdt.RowKey) (*crdt.Row, e
 		m.seen = map[crdt.RowKey]bool{}
 	}
 	for _, rs := range rows {
-		if err := ValidName(rs.Key.Collection, false); err != nil {
+		if err := validKey(rs.Key, rs.Row); err != nil {
 			return err
-		}
-		if rs.Key.Row == "" || len(rs.Key.Row) > MaxIDBytes || !utf8.ValidString(rs.Key.Row) {
-			return fmt.Errorf("%w: row id %.40q", ErrInvalidName, rs.Key.Row)
-		}
-		for _, f := range rs.Row.Fields {
-			if err := ValidName(f.Name, true); err != nil {
-				return err
-			}
 		}
 		r, err := load(rs.Key)
 		if err != nil {

@@ -14,8 +14,9 @@ var (
 	// ErrClosed is returned by every method of a closed store.
 	ErrClosed = errors.New("store: closed")
 	// ErrInvalidName reports a collection or field name that is not
-	// [a-z][a-z0-9_]{0,62} (or is reserved).
-	ErrInvalidName = errors.New("store: invalid name")
+	// [a-z][a-z0-9_]{0,62} (or is reserved). It is crdt.ErrInvalidName,
+	// the error of the rules clients and servers share.
+	ErrInvalidName = crdt.ErrInvalidName
 	// ErrInvalidQuery reports a query that cannot run: an unknown operator,
 	// a value that is not JSON-compatible, a negative limit.
 	ErrInvalidQuery = errors.New("store: invalid query")
@@ -50,6 +51,11 @@ type Store interface {
 	// the outbox entry and the clock, in one atomic transaction. If fn
 	// returns an error, or builds no op, nothing is written and no sequence
 	// number is used. The returned Commit's Tx is nil when nothing was built.
+	// What fn built must pass crdt.ValidateTx (with the store's declared
+	// schema) and leave every row it writes within crdt's MaxRowBytes:
+	// otherwise Write fails with the crdt error (crdt.ErrInvalidName,
+	// ErrInvalidID, ErrInvalidValue, ErrUndeclared, ErrRowTooLarge) and
+	// writes nothing.
 	Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Commit, error)
 
 	// Apply merges transactions from other replicas, in order, in one
@@ -58,7 +64,9 @@ type Store interface {
 	// effect. Each site's transactions apply in order: one that skips a
 	// sequence number fails the batch with an error wrapping ErrGap. A transaction stamped too far in the future (see
 	// [crdt.Clock.Observe]) fails the whole batch with an error wrapping
-	// crdt.ErrClockDrift; a malformed one with crdt.ErrMalformedOp.
+	// crdt.ErrClockDrift; one that fails crdt.ValidateTx (without the
+	// declared schema: the server enforces its own) with its error, such
+	// as crdt.ErrMalformedOp or crdt.ErrInvalidValue.
 	Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error)
 
 	// ApplyAt is Apply that also moves the sync cursor (the last tenant

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
 
+	"github.com/unosync/uno/conflict"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/store"
 	"github.com/unosync/uno/store/storetest"
@@ -615,4 +616,50 @@ func ids0(rs []string) []string {
 		out[i], _, _ = strings.Cut(r, " ")
 	}
 	return out
+}
+
+func TestSchema_Declared(t *testing.T) {
+	if got := (*store.Schema)(nil).Declared(); got != nil {
+		t.Errorf("nil schema declares %+v, want nil", got)
+	}
+	s := &store.Schema{Version: 4, Collections: []store.Collection{
+		{
+			Name: "todos",
+			Fields: []store.Field{
+				{Name: "title"},
+				{Name: "body", Kind: crdt.KindRegister, Policy: conflict.MultiValue()},
+				{Name: "n", Kind: crdt.KindCounter},
+				{Name: "tags", Kind: crdt.KindSet},
+			},
+			Indexes: []store.Index{{Fields: []string{"title"}}},
+		},
+		{Name: "empty"},
+	}}
+	want := &crdt.Schema{Version: 4, Collections: []crdt.SchemaCollection{
+		{Name: "todos", Fields: []crdt.SchemaField{
+			{Name: "title", Kind: crdt.KindRegister},
+			{Name: "body", Kind: crdt.KindRegister},
+			{Name: "n", Kind: crdt.KindCounter},
+			{Name: "tags", Kind: crdt.KindSet},
+		}},
+		{Name: "empty", Fields: []crdt.SchemaField{}},
+	}}
+	got := s.Declared()
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Declared (-want +got):\n%s", diff)
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("Declared().Validate() = %v", err)
+	}
+}
+
+// store.ErrInvalidName is crdt's, so a name refused by either matches both.
+func TestErrInvalidName(t *testing.T) {
+	err := store.ValidName("Bad Name", false)
+	if !errors.Is(err, store.ErrInvalidName) || !errors.Is(err, crdt.ErrInvalidName) {
+		t.Errorf("ValidName(\"Bad Name\") = %v, want store.ErrInvalidName and crdt.ErrInvalidName", err)
+	}
+	if store.MaxIDBytes != crdt.MaxIDBytes {
+		t.Errorf("store.MaxIDBytes = %d, crdt.MaxIDBytes = %d", store.MaxIDBytes, crdt.MaxIDBytes)
+	}
 }

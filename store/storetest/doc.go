@@ -52,6 +52,13 @@
 //     saw them all.
 //   - Row life: a delete hides the row and beats a concurrent update of the
 //     same life, in either delivery order; a later write revives the row.
+//   - Validation: both Write and Apply run crdt.ValidateTx: a value that
+//     is not one JSON value, too deep or too large, or a set member that is
+//     not a scalar, is refused with crdt.ErrInvalidValue and changes
+//     nothing; a local write outside the declared schema fails with
+//     crdt.ErrUndeclared (another replica's applies); a local write that
+//     would make a row's state exceed crdt's MaxRowBytes fails with
+//     crdt.ErrRowTooLarge.
 //   - Query: every operator on strings, integers, floats, booleans, JSON
 //     null, missing fields and the row ID; ordering with NULLs and ties;
 //     limits; invalid queries. A property test checks random queries over

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T, opts store.Options) store.Store) 
 	t.Run("Conflicts", s.testConflicts)
 	t.Run("RowLife", s.testRowLife)
 	t.Run("Names", s.testNames)
+	t.Run("Validation", s.testValidation)
 	t.Run("Query", s.testQuery)
 	t.Run("Convergence", s.testConvergence)
 	t.Run("Concurrent", s.testConcurrent)
@@ -1300,6 +1301,164 @@ func (s *suite) testNames(t *testing.T) {
 		apply(t, r, []*crdt.Tx{tx})
 		if got := shown(t, r, nil, "todos", "a")["title"]; got != `"u"` {
 			t.Errorf("title after the valid tx = %s, want \"u\"", got)
+		}
+	})
+}
+
+// testValidation checks that both write paths run crdt's rules
+// (crdt.ValidateTx): a value that not every replica can store is refused
+// with the crdt error and changes nothing, whether it comes from the app or
+// from another replica; a local write may not make a row larger than
+// crdt's MaxRowBytes.
+func (s *suite) testValidation(t *testing.T) {
+	mib := crdt.DefaultMaxValueBytes
+	str := func(n int) []byte { return []byte(`"` + strings.Repeat("x", n-2) + `"`) } // a JSON string of n bytes
+	bad := []struct {
+		name  string
+		kind  crdt.Kind
+		value []byte
+	}{
+		{"a value that is not JSON", crdt.KindRegister, []byte(`1,"owner":"victim"`)},
+		{"two JSON values", crdt.KindRegister, []byte(`{"a":1}{}`)},
+		{"an empty value", crdt.KindRegister, nil},
+		{"invalid UTF-8", crdt.KindRegister, []byte("\"\xff\"")},
+		{`\u0000`, crdt.KindRegister, []byte(`"\u0000"`)},
+		{"a value nested 65 deep", crdt.KindRegister, []byte(strings.Repeat("[", 65) + strings.Repeat("]", 65))},
+		{"a value of MaxValueBytes+1", crdt.KindRegister, str(mib + 1)},
+		{"an object set member", crdt.KindSet, []byte(`{"a":1}`)},
+		{"a null set member", crdt.KindSet, []byte(`null`)},
+		{"a doc of MaxValueBytes+1", crdt.KindDoc, make([]byte, mib+1)},
+	}
+	build := func(k crdt.RowKey, kind crdt.Kind, v []byte) func(b *crdt.Builder) error {
+		return func(b *crdt.Builder) error {
+			if kind == crdt.KindSet {
+				return b.Add(k, "f", v)
+			}
+			return b.Set(k, "f", kind, v)
+		}
+	}
+
+	t.Run("Write", func(t *testing.T) {
+		r := s.replica(t, 1, fast)
+		set(t, r, "todos", "a", "title", `"t"`)
+		h := hash(t, r)
+		for _, tt := range bad {
+			// In a transaction with a valid op first, so nothing of it may stay.
+			_, err := r.Write(t.Context(), func(b *crdt.Builder) error {
+				if err := b.Set(key("todos", "a"), "title", crdt.KindRegister, []byte(`"changed"`)); err != nil {
+					return err
+				}
+				return build(key("todos", "b"), tt.kind, tt.value)(b)
+			})
+			if !errors.Is(err, crdt.ErrInvalidValue) {
+				t.Errorf("Write of %s = %v, want crdt.ErrInvalidValue", tt.name, err)
+			}
+		}
+		if hash(t, r) != h {
+			t.Error("Writes of invalid values changed the state")
+		}
+		if c := set(t, r, "todos", "a", "title", `"u"`); c.Tx.Seq != 2 {
+			t.Errorf("Seq after refused writes = %d, want 2 (a refused write uses no sequence number)", c.Tx.Seq)
+		}
+		// The limits are inclusive.
+		write(t, r, build(key("todos", "c"), crdt.KindRegister, str(mib)))
+		write(t, r, build(key("todos", "d"), crdt.KindRegister, []byte(strings.Repeat("[", 64)+strings.Repeat("]", 64))))
+	})
+
+	t.Run("Apply", func(t *testing.T) {
+		r, other := s.replica(t, 1, fast), s.replica(t, 2, fast)
+		set(t, r, "todos", "a", "title", `"t"`)
+		good := set(t, other, "todos", "a", "title", `"u"`).Tx
+		h := hash(t, r)
+		for _, tt := range bad {
+			// The other replica's first transaction, spoilt: a valid op,
+			// then the bad value.
+			tx := clone(t, good)
+			op := crdt.Op{Type: crdt.OpSet, Kind: tt.kind, Collection: "todos", Row: "a", Field: "f", CL: 1, Value: tt.value}
+			if tt.kind == crdt.KindSet {
+				op.Type = crdt.OpAdd
+			}
+			tx.Ops = append(tx.Ops, op)
+			for _, batch := range [][]*crdt.Tx{{tx}, {good, tx}} {
+				if _, err := r.Apply(t.Context(), batch); !errors.Is(err, crdt.ErrInvalidValue) {
+					t.Errorf("Apply of %s in a batch of %d = %v, want crdt.ErrInvalidValue", tt.name, len(batch), err)
+				}
+			}
+			if _, err := r.ApplyAt(t.Context(), []*crdt.Tx{tx}, 9); !errors.Is(err, crdt.ErrInvalidValue) {
+				t.Errorf("ApplyAt of %s = %v, want crdt.ErrInvalidValue", tt.name, err)
+			}
+		}
+		if hash(t, r) != h {
+			t.Error("Apply of transactions with invalid values changed the state")
+		}
+		if cur, err := r.Cursor(t.Context()); err != nil || cur != 0 {
+			t.Errorf("Cursor after refused batches = %d, %v; want 0", cur, err)
+		}
+		// The refused transactions used no sequence number: the valid one applies.
+		apply(t, r, []*crdt.Tx{good})
+		if got := shown(t, r, nil, "todos", "a")["title"]; got != `"u"` {
+			t.Errorf("title after the valid tx = %s, want \"u\"", got)
+		}
+	})
+
+	t.Run("RowTooLarge", func(t *testing.T) {
+		r := s.replica(t, 1, fast)
+		k := key("todos", "big")
+		// Two fields of 900 kB make a row of 1.8 MB: within the limit.
+		write(t, r, func(b *crdt.Builder) error {
+			return errors.Join(b.Set(k, "a", crdt.KindRegister, str(900_000)), b.Set(k, "b", crdt.KindRegister, str(900_000)))
+		})
+		h, box := hash(t, r), len(outbox(t, r))
+		// A third, in a later transaction, would make it 2.7 MB.
+		for name, fn := range map[string]func(b *crdt.Builder) error{
+			"a third field": func(b *crdt.Builder) error { return b.Set(k, "c", crdt.KindRegister, str(900_000)) },
+			"a third field beside a small write": func(b *crdt.Builder) error {
+				return errors.Join(b.Set(key("todos", "small"), "a", crdt.KindRegister, []byte("1")), b.Set(k, "c", crdt.KindRegister, str(900_000)))
+			},
+			"a set member": func(b *crdt.Builder) error { return b.Add(k, "tags", str(900_000)) },
+		} {
+			if _, err := r.Write(t.Context(), fn); !errors.Is(err, crdt.ErrRowTooLarge) {
+				t.Errorf("Write of %s = %v, want crdt.ErrRowTooLarge", name, err)
+			}
+		}
+		if hash(t, r) != h || len(outbox(t, r)) != box {
+			t.Error("Writes that made a row too large changed the state or the outbox")
+		}
+		if row := getRow(t, r, "todos", "small"); row != nil {
+			t.Errorf("row written beside a refused one = %+v, want none", row)
+		}
+		// Shrinking the row is still allowed, and so is growing it again within the limit.
+		write(t, r, func(b *crdt.Builder) error { return b.Set(k, "b", crdt.KindRegister, []byte("null")) })
+		write(t, r, func(b *crdt.Builder) error { return b.Set(k, "c", crdt.KindRegister, str(900_000)) })
+	})
+
+	t.Run("Schema", func(t *testing.T) {
+		schema := &store.Schema{Collections: []store.Collection{{
+			Name: "todos", Fields: []store.Field{{Name: "title"}, {Name: "n", Kind: crdt.KindCounter}},
+		}}}
+		r := s.replica(t, 1, store.Options{Schema: schema})
+		set(t, r, "todos", "a", "title", `"t"`)
+		h := hash(t, r)
+		for name, fn := range map[string]func(b *crdt.Builder) error{
+			"an undeclared collection": func(b *crdt.Builder) error { return b.Set(key("notes", "a"), "title", crdt.KindRegister, []byte("1")) },
+			"an undeclared field":      func(b *crdt.Builder) error { return b.Set(key("todos", "a"), "due", crdt.KindRegister, []byte("1")) },
+			"a counter as a register":  func(b *crdt.Builder) error { return b.Set(key("todos", "a"), "n", crdt.KindRegister, []byte("1")) },
+			"a register as a counter":  func(b *crdt.Builder) error { return b.Increment(key("todos", "b"), "title", 1) },
+		} {
+			if _, err := r.Write(t.Context(), fn); !errors.Is(err, crdt.ErrUndeclared) {
+				t.Errorf("Write to %s = %v, want crdt.ErrUndeclared", name, err)
+			}
+		}
+		if hash(t, r) != h {
+			t.Error("Writes outside the schema changed the state")
+		}
+		// Another replica's writes apply whatever this replica declares:
+		// the server enforces the schema, and a replica with an older one
+		// must not stop syncing.
+		other := s.replica(t, 2, fast)
+		apply(t, r, []*crdt.Tx{set(t, other, "notes", "a", "title", `"n"`).Tx})
+		if got := shown(t, r, schema, "notes", "a")["title"]; got != `"n"` {
+			t.Errorf("undeclared collection from another replica shows %s, want \"n\"", got)
 		}
 	})
 }
