@@ -8,15 +8,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
 	"github.com/unosync/uno/server/pglog"
 	"github.com/unosync/uno/server/sqlitelog"
@@ -49,8 +52,43 @@ type serveOptions struct {
 	// (config file only), for example
 	// {"rules": {"todos": {"owner": "owner", "private_read": true}}}.
 	Rules map[string]ruleOptions `json:"rules"`
+	// Schema, if set, is the declared schema the server enforces (config
+	// file only): only these collections and fields, each with its kind,
+	// for example {"schema": {"version": 1, "collections":
+	// {"todos": {"title": "register", "votes": "counter", "tags": "set"}}}}.
+	Schema *schemaOptions `json:"schema"`
 	// Web is a directory of static files (a web app) served at /.
 	Web string `json:"web"`
+}
+
+// schemaOptions is a crdt.Schema in the config file: field kinds by
+// field, by collection.
+type schemaOptions struct {
+	Version     int                          `json:"version"`
+	Collections map[string]map[string]string `json:"collections"`
+}
+
+// schema converts the config file's schema, checking it.
+func (so *schemaOptions) schema() (*crdt.Schema, error) {
+	if so == nil {
+		return nil, nil
+	}
+	s := &crdt.Schema{Version: so.Version}
+	for _, coll := range slices.Sorted(maps.Keys(so.Collections)) {
+		c := crdt.SchemaCollection{Name: coll}
+		for _, field := range slices.Sorted(maps.Keys(so.Collections[coll])) {
+			k, err := crdt.ParseKind(so.Collections[coll][field])
+			if err != nil {
+				return nil, fmt.Errorf("schema: %s.%s: %w", coll, field, err)
+			}
+			c.Fields = append(c.Fields, crdt.SchemaField{Name: field, Kind: k})
+		}
+		s.Collections = append(s.Collections, c)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	return s, nil
 }
 
 // ruleOptions is a server.Rule in the config file.
@@ -83,6 +121,9 @@ func (o *serveOptions) validate() error {
 		if r.PrivateRead && r.Owner == "" {
 			return fmt.Errorf("rules: %s: private_read needs owner (the field naming each row's owner)", coll)
 		}
+	}
+	if _, err := o.Schema.schema(); err != nil {
+		return err
 	}
 	if o.MaxDrift != "" {
 		if d, err := time.ParseDuration(o.MaxDrift); err != nil || d <= 0 {
@@ -213,8 +254,9 @@ func serve(ctx context.Context, o serveOptions, app Options, out interface{ Writ
 	for coll, r := range o.Rules {
 		rules[coll] = server.Rule{ReadOnly: r.ReadOnly, Owner: r.Owner, PrivateRead: r.PrivateRead}
 	}
+	schema, _ := o.Schema.schema() // validated
 	srv, err := server.New(server.Config{
-		Log: log, Auth: auth, Logger: logger,
+		Log: log, Auth: auth, Logger: logger, Schema: schema,
 		Codec:          usync.CodecConfig{MaxFrameBytes: o.MaxFrameBytes, MaxMessageBytes: o.MaxMessage},
 		Session:        usync.ServerConfig{Limits: usync.Limits{MaxPushTxs: uint32(o.MaxPushTxs), MaxMessageBytes: uint32(o.MaxMessage)}},
 		OriginPatterns: o.Origins,

@@ -31,6 +31,15 @@ func TestServeOptions_Validate(t *testing.T) {
 		{"good drift", func(o *serveOptions) { o.MaxDrift = "2h" }, ""},
 		{"private read without owner", func(o *serveOptions) { o.Rules = map[string]ruleOptions{"notes": {PrivateRead: true}} }, "owner"},
 		{"owner rule", func(o *serveOptions) { o.Rules = map[string]ruleOptions{"notes": {Owner: "owner", PrivateRead: true}} }, ""},
+		{"schema", func(o *serveOptions) {
+			o.Schema = &schemaOptions{Version: 1, Collections: map[string]map[string]string{"todos": {"title": "register", "votes": "counter"}}}
+		}, ""},
+		{"schema with an unknown kind", func(o *serveOptions) {
+			o.Schema = &schemaOptions{Collections: map[string]map[string]string{"todos": {"title": "text"}}}
+		}, "todos.title"},
+		{"schema with a bad name", func(o *serveOptions) {
+			o.Schema = &schemaOptions{Collections: map[string]map[string]string{"To Dos": {"title": "register"}}}
+		}, "schema"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -358,3 +358,42 @@ func TestHostile_LiveStreamEndsAtExpiry(t *testing.T) {
 		t.Fatalf("expired token on the query API: %d", code)
 	}
 }
+
+// A schema declared to the server is enforced there too: undeclared
+// collections and fields, and writes of another kind than declared, are
+// refused with CodeInvalidTx; declared ones go through.
+func TestHostile_DeclaredSchemaIsEnforced(t *testing.T) {
+	schema := &crdt.Schema{Version: 1, Collections: []crdt.SchemaCollection{
+		{Name: "todos", Fields: []crdt.SchemaField{{Name: "title", Kind: crdt.KindRegister}, {Name: "votes", Kind: crdt.KindCounter}}},
+	}}
+	e := startServerWith(t, server.Config{Schema: schema})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	site := crdt.SiteID{0x5c, 0x4e}
+	p, _ := openRaw(t, ctx, e.url, site, e.auth.Token, 16)
+	p.send(t, ctx, &usync.Push{Txs: []crdt.Tx{
+		pushTx(site, 1, setOp("notes", "n1", "title", []byte(`"undeclared collection"`))),
+		pushTx(site, 2, setOp("todos", "t1", "colour", []byte(`"undeclared field"`))),
+		pushTx(site, 3, setOp("todos", "t1", "votes", []byte(`5`))), // a register write to a counter
+		pushTx(site, 4, setOp("todos", "t1", "title", []byte(`"declared"`))),
+	}})
+	rejected := map[uint64]usync.Code{}
+	for {
+		m := p.recv(t, ctx)
+		if r, ok := m.(*usync.Reject); ok {
+			rejected[r.Seq] = r.Code
+			continue
+		}
+		if _, ok := m.(*usync.Ack); ok {
+			break
+		}
+	}
+	for seq := uint64(1); seq <= 3; seq++ {
+		if rejected[seq] != usync.CodeInvalidTx {
+			t.Errorf("tx %d: rejected with %v, want %v", seq, rejected[seq], usync.CodeInvalidTx)
+		}
+	}
+	if _, ok := rejected[4]; ok {
+		t.Error("a declared write was refused")
+	}
+}
