@@ -180,8 +180,8 @@ type Client struct {
 
 	syncMu        sync.Mutex
 	status        Status
-	statusSubs    []chan Status
-	upToDate      chan struct{} // closed and replaced each time the status becomes up to date
+	statusSubs    map[chan Status]func() bool // StatusChanges subscriptions, each with the stop of its context's AfterFunc; nil once closed
+	upToDate      chan struct{}               // closed and replaced each time the status becomes up to date
 	syncWake      chan struct{}
 	barriers      chan chan uint64 // Sync asks the live connection for the server's head
 	reauths       chan chan error  // Reauthenticate asks the live connection to renew its token
@@ -217,7 +217,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		st = s
 	}
-	c := &Client{cfg: cfg, store: st, watchers: map[*Watch]struct{}{},
+	c := &Client{cfg: cfg, store: st, watchers: map[*Watch]struct{}{}, statusSubs: map[chan Status]func() bool{},
 		upToDate: make(chan struct{}), syncWake: make(chan struct{}, 1), barriers: make(chan chan uint64), reauths: make(chan chan error)}
 	if cfg.Server != "" && !cfg.ManualSync {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -251,10 +251,11 @@ func (c *Client) Close() error {
 		<-c.syncDone
 	}
 	c.syncMu.Lock()
-	for _, ch := range c.statusSubs {
+	for ch, stop := range c.statusSubs {
+		stop()
 		close(ch)
 	}
-	c.statusSubs = nil
+	c.statusSubs = nil // marks the client closed to StatusChanges
 	c.syncMu.Unlock()
 	return c.store.Close()
 }

@@ -65,20 +65,30 @@ func (c *Client) Status() Status {
 	return c.status
 }
 
-// StatusChanges returns a channel that receives the status each time it
-// changes (the latest only, if the reader is slow). It is closed when the
-// client closes.
-func (c *Client) StatusChanges() <-chan Status {
-	closed := c.check() != nil
+// StatusChanges subscribes to the sync status: the returned channel
+// receives the current status at once and then the status each time it
+// changes. It keeps only the latest status, replacing one not yet
+// received, so a slow reader never blocks the client. The subscription
+// ends, and the channel is closed, when ctx ends or the client closes;
+// cancel ctx when done with it, as the client keeps every subscription
+// until then.
+func (c *Client) StatusChanges(ctx context.Context) <-chan Status {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
 	ch := make(chan Status, 1)
 	ch <- c.status
-	if closed {
+	if c.statusSubs == nil || ctx.Err() != nil { // closed, or cancelled already
 		close(ch)
 		return ch
 	}
-	c.statusSubs = append(c.statusSubs, ch)
+	c.statusSubs[ch] = context.AfterFunc(ctx, func() {
+		c.syncMu.Lock()
+		defer c.syncMu.Unlock()
+		if _, ok := c.statusSubs[ch]; ok {
+			delete(c.statusSubs, ch)
+			close(ch)
+		}
+	})
 	return ch
 }
 
@@ -93,7 +103,7 @@ func (c *Client) setStatus(f func(*Status)) {
 	if c.status == old {
 		return
 	}
-	for _, ch := range c.statusSubs {
+	for ch := range c.statusSubs {
 		select {
 		case <-ch:
 		default:
