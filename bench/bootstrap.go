@@ -9,13 +9,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/crdt"
-	"github.com/unosync/uno/internal/pgtest"
-	"github.com/unosync/uno/server/pglog"
 	usync "github.com/unosync/uno/sync"
 )
 
@@ -24,19 +21,9 @@ import (
 // `uno serve` (its own process): the time until the client is up to date,
 // the bytes the server sent, and the client's peak RSS during the
 // bootstrap (the process's VmHWM, reset just before it).
-func Bootstrap(b *testing.B) { bootstrap(b, startServerProcess(b)) }
+func Bootstrap(b B) { bootstrap(b, startServerProcess(b)) }
 
-// BootstrapPG is Bootstrap from `uno serve --postgres` on a throwaway
-// database: the snapshot is read from the Postgres rows read model.
-func BootstrapPG(b *testing.B) {
-	dsn := pgtest.NewDatabase(b)
-	if err := pglog.Migrate(context.Background(), dsn, pglog.SchemaVersion); err != nil {
-		b.Fatal(err)
-	}
-	bootstrap(b, startServerProcess(b, "--postgres", pgtest.NewAppRole(b, dsn)))
-}
-
-func bootstrap(b *testing.B, srv *serverProcess) {
+func bootstrap(b B, srv *serverProcess) {
 	const batch = 1000
 	rows := 100_000
 	if v, err := strconv.Atoi(os.Getenv("UNO_BOOTSTRAP_ROWS")); err == nil && v > 0 {
@@ -82,7 +69,7 @@ func bootstrap(b *testing.B, srv *serverProcess) {
 	var elapsed time.Duration
 	var sent float64
 	var peak int64
-	for n := range b.N {
+	for n := range b.N() {
 		out0 := scrape(b, srv, "uno_bytes_out_total")
 		resetPeakRSS(b)
 		start := time.Now()
@@ -103,13 +90,13 @@ func bootstrap(b *testing.B, srv *serverProcess) {
 		}
 		c.Close()
 	}
-	b.ReportMetric(elapsed.Seconds()/float64(b.N), "s/bootstrap")
-	b.ReportMetric(sent/float64(b.N)/1e6, "MB-sent")
+	b.ReportMetric(elapsed.Seconds()/float64(b.N()), "s/bootstrap")
+	b.ReportMetric(sent/float64(b.N())/1e6, "MB-sent")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 }
 
 // scrape reads one counter from the server's /metrics.
-func scrape(b *testing.B, srv *serverProcess, name string) float64 {
+func scrape(b B, srv *serverProcess, name string) float64 {
 	b.Helper()
 	url := "http" + strings.TrimSuffix(strings.TrimPrefix(srv.url, "ws"), "/v1/sync") + "/metrics"
 	resp, err := http.Get(url)
@@ -129,14 +116,14 @@ func scrape(b *testing.B, srv *serverProcess, name string) float64 {
 }
 
 // resetPeakRSS resets the process's VmHWM (Linux: write 5 to clear_refs).
-func resetPeakRSS(b *testing.B) {
+func resetPeakRSS(b B) {
 	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
 		b.Logf("cannot reset peak RSS: %v", err)
 	}
 }
 
 // peakRSS returns the process's VmHWM in bytes.
-func peakRSS(b *testing.B) int64 {
+func peakRSS(b B) int64 {
 	f, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		b.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/coder/websocket"
@@ -96,7 +95,7 @@ type serverProcess struct {
 	token string
 }
 
-func startServerProcess(b *testing.B, args ...string) *serverProcess {
+func startServerProcess(b B, args ...string) *serverProcess {
 	b.Helper()
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "uno")
@@ -138,7 +137,7 @@ func startServerProcess(b *testing.B, args ...string) *serverProcess {
 }
 
 // cpu returns the process's user+system CPU time so far (Linux /proc).
-func (s *serverProcess) cpu(b *testing.B) time.Duration {
+func (s *serverProcess) cpu(b B) time.Duration {
 	b.Helper()
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
 	if err != nil {

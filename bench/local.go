@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strconv"
-	"testing"
 	"time"
 
 	"github.com/unosync/uno/client"
@@ -42,7 +41,7 @@ var benchSchema = &store.Schema{Collections: []store.Collection{{
 	Indexes: []store.Index{{Fields: []string{"priority", "title"}}},
 }}}
 
-func openClient(b *testing.B, sync string) *client.Client {
+func openClient(b B, sync string) *client.Client {
 	b.Helper()
 	c, err := client.Open(context.Background(), client.Config{
 		Path:        filepath.Join(b.TempDir(), "uno.db"),
@@ -58,7 +57,7 @@ func openClient(b *testing.B, sync string) *client.Client {
 
 // openPlain opens the baseline: the same driver and settings, a table
 // shaped like the collection and a log table standing in for an outbox.
-func openPlain(b *testing.B, sync string) *sql.DB {
+func openPlain(b B, sync string) *sql.DB {
 	b.Helper()
 	dsn := fmt.Sprintf("file:%s?_pragma=journal_mode(WAL)&_pragma=synchronous(%s)&_pragma=busy_timeout(5000)&_txlock=immediate",
 		filepath.Join(b.TempDir(), "plain.db"), sync)
@@ -81,7 +80,7 @@ func openPlain(b *testing.B, sync string) *sql.DB {
 }
 
 // prepare returns the baseline's prepared inserts: a row, a log row.
-func prepare(b *testing.B, db *sql.DB) (ins, logIns *sql.Stmt) {
+func prepare(b B, db *sql.DB) (ins, logIns *sql.Stmt) {
 	b.Helper()
 	ins, err := db.Prepare(`INSERT INTO tasks (id, title, done, priority, note) VALUES (?, ?, ?, ?, ?)`)
 	if err != nil {
@@ -96,12 +95,12 @@ func prepare(b *testing.B, db *sql.DB) (ins, logIns *sql.Stmt) {
 
 // WriteTx1000 commits transactions of TxOps field ops (TxOps/FieldsPerRow
 // new rows) through the client. It reports field ops/s.
-func WriteTx1000(b *testing.B) {
+func WriteTx1000(b B) {
 	c := openClient(b, "FULL")
 	ctx := context.Background()
 	rows := TxOps / FieldsPerRow
 	b.ResetTimer()
-	for n := range b.N {
+	for n := range b.N() {
 		err := c.Tx(ctx, func(tx *client.Tx) error {
 			for i := range rows {
 				if err := tx.Put("tasks", strconv.Itoa(n*rows+i), row(i)); err != nil {
@@ -114,19 +113,19 @@ func WriteTx1000(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.N*TxOps)/b.Elapsed().Seconds(), "fieldops/s")
+	b.ReportMetric(float64(b.N()*TxOps)/b.Elapsed().Seconds(), "fieldops/s")
 }
 
 // PlainTx1000 is WriteTx1000's baseline: the same rows inserted with plain
 // SQL, one log row per row written, TxOps/FieldsPerRow rows per
 // transaction.
-func PlainTx1000(b *testing.B) {
+func PlainTx1000(b B) {
 	db := openPlain(b, "FULL")
 	ins, logIns := prepare(b, db)
 	rows := TxOps / FieldsPerRow
 	seq := 0
 	b.ResetTimer()
-	for n := range b.N {
+	for n := range b.N() {
 		tx, err := db.Begin()
 		if err != nil {
 			b.Fatal(err)
@@ -146,31 +145,31 @@ func PlainTx1000(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.N*TxOps)/b.Elapsed().Seconds(), "fieldops/s")
+	b.ReportMetric(float64(b.N()*TxOps)/b.Elapsed().Seconds(), "fieldops/s")
 }
 
 // WriteSingle commits one single-field write per transaction at
 // synchronous=FULL.
-func WriteSingle(b *testing.B) {
+func WriteSingle(b B) {
 	c := openClient(b, "FULL")
 	tasks := c.Collection("tasks")
 	ctx := context.Background()
 	b.ResetTimer()
-	for n := range b.N {
+	for n := range b.N() {
 		if err := tasks.Put(ctx, strconv.Itoa(n), map[string]any{"title": "task number " + strconv.Itoa(n)}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
+	b.ReportMetric(float64(b.N())/b.Elapsed().Seconds(), "tx/s")
 }
 
 // PlainSingle is WriteSingle's baseline: one row and one log row per
 // transaction at synchronous=FULL.
-func PlainSingle(b *testing.B) {
+func PlainSingle(b B) {
 	db := openPlain(b, "FULL")
 	ins, logIns := prepare(b, db)
 	b.ResetTimer()
-	for n := range b.N {
+	for n := range b.N() {
 		tx, err := db.Begin()
 		if err != nil {
 			b.Fatal(err)
@@ -186,11 +185,11 @@ func PlainSingle(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
+	b.ReportMetric(float64(b.N())/b.Elapsed().Seconds(), "tx/s")
 }
 
 // seeded returns a client holding rows 0..n-1.
-func seeded(b *testing.B, n int) *client.Client {
+func seeded(b B, n int) *client.Client {
 	b.Helper()
 	c := openClient(b, "NORMAL")
 	ctx := context.Background()
@@ -211,14 +210,14 @@ func seeded(b *testing.B, n int) *client.Client {
 }
 
 // ReadByKey reads random rows of 10,000 by ID.
-func ReadByKey(b *testing.B) {
+func ReadByKey(b B) {
 	const n = 10_000
 	c := seeded(b, n)
 	tasks := c.Collection("tasks")
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
 	b.ResetTimer()
-	for range b.N {
+	for range b.N() {
 		if _, err := tasks.Get(ctx, strconv.Itoa(rng.IntN(n))); err != nil {
 			b.Fatal(err)
 		}
@@ -226,14 +225,14 @@ func ReadByKey(b *testing.B) {
 }
 
 // Query100 runs a query returning 100 of 10,000 rows through an index.
-func Query100(b *testing.B) {
+func Query100(b B) {
 	const n = 10_000
 	c := seeded(b, n)
 	tasks := c.Collection("tasks")
 	ctx := context.Background()
 	q := client.Query{Where: []client.Cond{client.Where("priority", "=", 3)}, OrderBy: "title", Limit: 100}
 	b.ResetTimer()
-	for range b.N {
+	for range b.N() {
 		docs, err := tasks.Find(ctx, q)
 		if err != nil {
 			b.Fatal(err)
@@ -246,7 +245,7 @@ func Query100(b *testing.B) {
 
 // WatchLatency measures the time from the start of a write to the
 // delivery of the changed result to a live query of 100 rows.
-func WatchLatency(b *testing.B) {
+func WatchLatency(b B) {
 	c := seeded(b, 1000)
 	tasks := c.Collection("tasks")
 	ctx := context.Background()
@@ -258,7 +257,7 @@ func WatchLatency(b *testing.B) {
 	<-w.C // the initial result
 	timeout := time.NewTimer(time.Hour)
 	b.ResetTimer()
-	for n := range b.N {
+	for n := range b.N() {
 		if err := tasks.Patch(ctx, "1", map[string]any{"note": "edit " + strconv.Itoa(n)}); err != nil {
 			b.Fatal(err)
 		}

@@ -15,11 +15,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/unosync/uno/crdt"
-	"github.com/unosync/uno/internal/pgtest"
 	"github.com/unosync/uno/server"
 	"github.com/unosync/uno/server/pglog"
 	"github.com/unosync/uno/server/sqlitelog"
@@ -33,33 +31,55 @@ const (
 	QueryPageRows = 100
 )
 
-// QueryPage measures GET /v1/collections/{name}?limit=100&after=<cursor>
-// over real loopback HTTP, against each log (the embedded SQLite one, and
-// Postgres as an application role under row-level security): the same
-// 100-row page from the middle of a 10,000-row collection, served from the
-// result cache (cached) and rebuilt from the rows read model (uncached).
-// Each reports the p50 and p99 of a request's round trip, body read.
-func QueryPage(b *testing.B) {
-	for _, backend := range []string{"sqlite", "postgres"} {
-		b.Run(backend, func(b *testing.B) {
-			e := startQuery(b, backend)
-			b.Run("cached", e.cached)
-			b.Run("uncached", e.uncached)
-		})
-	}
-}
+// The query API benchmarks (BenchmarkQueryPage; uno bench --sync) measure
+// GET /v1/collections/{name}?limit=100&after=<cursor> over real loopback
+// HTTP, against each log (the embedded SQLite one, and Postgres as an
+// application role under row-level security): the same 100-row page from
+// the middle of a 10,000-row collection, served from the result cache
+// (cached) and rebuilt from the rows read model (uncached). Each reports
+// the p50 and p99 of a request's round trip, body read.
 
-// QueryPageOnce runs one of QueryPage's sub-benchmarks with its own seeded
-// server; the runner uses it to read each one's figures.
-func QueryPageOnce(backend string, cached bool) func(*testing.B) {
-	return func(b *testing.B) {
-		e := startQuery(b, backend)
+// queryPage runs the cached or uncached query benchmark with its own
+// server seeded over the log open returns.
+func queryPage(open func(B) server.Log, cached bool) func(B) {
+	return func(b B) {
+		e := startQuery(b, open(b))
 		if cached {
 			e.cached(b)
 		} else {
 			e.uncached(b)
 		}
 	}
+}
+
+// sqliteLog opens an embedded SQLite log in a temporary directory,
+// closed when the run ends.
+func sqliteLog(b B) server.Log {
+	b.Helper()
+	l, err := sqlitelog.Open(context.Background(), filepath.Join(b.TempDir(), "server.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	return l
+}
+
+// pgLog migrates the empty database at admin (an admin DSN) and opens
+// its log through app (a DSN of a role that is neither owner nor
+// superuser, so row-level security applies). The log is closed when the
+// run ends.
+func pgLog(b B, admin string, app func(admin string) string) server.Log {
+	b.Helper()
+	ctx := context.Background()
+	if err := pglog.Migrate(ctx, admin, pglog.SchemaVersion); err != nil {
+		b.Fatal(err)
+	}
+	l, err := pglog.Open(ctx, app(admin))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	return l
 }
 
 // queryEnv is an in-process server on a loopback socket over a log seeded
@@ -76,42 +96,20 @@ type queryEnv struct {
 	served int    // successful query requests so far (each one cache lookup)
 }
 
-func startQuery(b *testing.B, backend string) *queryEnv {
+// startQuery starts a server over l and seeds it.
+func startQuery(b B, l server.Log) *queryEnv {
 	b.Helper()
 	ctx := context.Background()
-	var l server.Log
-	switch backend {
-	case "sqlite":
-		sl, err := sqlitelog.Open(ctx, filepath.Join(b.TempDir(), "server.db"), nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		l = sl
-	case "postgres":
-		admin := pgtest.NewDatabase(b)
-		if err := pglog.Migrate(ctx, admin, pglog.SchemaVersion); err != nil {
-			b.Fatal(err)
-		}
-		pl, err := pglog.Open(ctx, pgtest.NewAppRole(b, admin))
-		if err != nil {
-			b.Fatal(err)
-		}
-		l = pl
-	default:
-		b.Fatalf("unknown log %q", backend)
-	}
 	auth, err := tenancy.NewDevAuth("bench")
 	if err != nil {
-		l.Close()
 		b.Fatal(err)
 	}
 	srv, err := server.New(server.Config{Log: l, Auth: auth})
 	if err != nil {
-		l.Close()
 		b.Fatal(err)
 	}
 	hs := httptest.NewServer(srv)
-	b.Cleanup(func() { hs.Close(); srv.Close(); l.Close() })
+	b.Cleanup(func() { hs.Close(); srv.Close() })
 	e := &queryEnv{base: hs.URL, token: auth.Token, log: l, hc: &http.Client{Timeout: time.Minute},
 		clock: crdt.NewClock(0, 0), site: crdt.SiteID{0xbe, 0x9c}}
 
@@ -167,7 +165,7 @@ type response struct {
 }
 
 // get requests path (bearer token, body read in full, connection kept).
-func (e *queryEnv) get(b *testing.B, path string) response {
+func (e *queryEnv) get(b B, path string) response {
 	req, err := http.NewRequest("GET", e.base+path, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -190,7 +188,7 @@ func (e *queryEnv) get(b *testing.B, path string) response {
 
 // check fails unless r is a 200 holding the page size it asked for;
 // it returns the body.
-func (e *queryEnv) check(b *testing.B, r response) []byte {
+func (e *queryEnv) check(b B, r response) []byte {
 	b.Helper()
 	if r.status != http.StatusOK {
 		b.Fatalf("GET %s: %d %.300s", r.path, r.status, r.body)
@@ -209,7 +207,7 @@ func (e *queryEnv) check(b *testing.B, r response) []byte {
 // cacheCounts returns the query cache's hits and misses so far, from the
 // server's hit-ratio gauge and the number of requests served (each
 // request is one lookup).
-func (e *queryEnv) cacheCounts(b *testing.B) (hits, misses int) {
+func (e *queryEnv) cacheCounts(b B) (hits, misses int) {
 	b.Helper()
 	resp, err := e.hc.Get(e.base + "/metrics")
 	if err != nil {
@@ -234,7 +232,7 @@ func (e *queryEnv) cacheCounts(b *testing.B) (hits, misses int) {
 // cached requests the same page over and over with no write in between:
 // every timed request is a cache hit (checked against the server's cache
 // metrics).
-func (e *queryEnv) cached(b *testing.B) {
+func (e *queryEnv) cached(b B) {
 	first := e.check(b, e.get(b, e.path))
 	// The cache admits a result asynchronously: repeat until one hit.
 	deadline := time.Now().Add(10 * time.Second)
@@ -246,9 +244,9 @@ func (e *queryEnv) cached(b *testing.B) {
 		e.check(b, e.get(b, e.path))
 	}
 	_, misses0 := e.cacheCounts(b)
-	lat := make([]time.Duration, 0, b.N)
+	lat := make([]time.Duration, 0, b.N())
 	b.ResetTimer()
-	for range b.N {
+	for range b.N() {
 		start := time.Now()
 		r := e.get(b, e.path)
 		lat = append(lat, time.Since(start))
@@ -260,7 +258,7 @@ func (e *queryEnv) cached(b *testing.B) {
 	}
 	b.StopTimer()
 	if _, misses := e.cacheCounts(b); misses != misses0 {
-		b.Fatalf("%d of %d requests missed the cache", misses-misses0, b.N)
+		b.Fatalf("%d of %d requests missed the cache", misses-misses0, b.N())
 	}
 	reportLatency(b, lat)
 }
@@ -275,13 +273,13 @@ func (e *queryEnv) cached(b *testing.B) {
 // request other pages than the cached figure's.) The write updates a row
 // outside the page, so the page holds the same rows each time. Misses are
 // checked against the server's cache metrics.
-func (e *queryEnv) uncached(b *testing.B) {
+func (e *queryEnv) uncached(b B) {
 	ctx := context.Background()
 	e.check(b, e.get(b, e.path))
 	hits0, _ := e.cacheCounts(b)
-	lat := make([]time.Duration, 0, b.N)
+	lat := make([]time.Duration, 0, b.N())
 	b.ResetTimer()
-	for i := range b.N {
+	for i := range b.N() {
 		b.StopTimer()
 		id := fmt.Sprintf("task-%05d", i%1000) // in the first 1,000 rows, before the page
 		tx := e.tx(e.set(id, "priority", strconv.AppendInt(nil, int64(i), 10)))
@@ -298,13 +296,13 @@ func (e *queryEnv) uncached(b *testing.B) {
 	}
 	b.StopTimer()
 	if hits, _ := e.cacheCounts(b); hits != hits0 {
-		b.Fatalf("%d of %d requests hit the cache", hits-hits0, b.N)
+		b.Fatalf("%d of %d requests hit the cache", hits-hits0, b.N())
 	}
 	reportLatency(b, lat)
 }
 
 // reportLatency reports the p50 and p99 of lat, in milliseconds.
-func reportLatency(b *testing.B, lat []time.Duration) {
+func reportLatency(b B, lat []time.Duration) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	usync "github.com/unosync/uno/sync"
@@ -80,13 +79,13 @@ func roomPeer(ctx context.Context, p *peer, writes int, pace time.Duration, want
 // each, every write delivered to all 50 (100,000 deliveries). The server
 // runs as its own process so its CPU time per delivery can be measured.
 // It reports deliveries/s and server µs CPU/delivery.
-func Room(b *testing.B) {
+func Room(b B) {
 	const peers, writes = 50, 40
 	srv := startServerProcess(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var elapsed, cpu time.Duration
-	for range b.N {
+	for range b.N() {
 		b.StopTimer()
 		ps := make([]*peer, peers)
 		for i := range ps {
@@ -125,21 +124,21 @@ func Room(b *testing.B) {
 		b.StartTimer()
 		_ = ctx
 	}
-	deliveries := float64(b.N * peers * peers * writes)
+	deliveries := float64(b.N() * peers * peers * writes)
 	b.ReportMetric(deliveries/elapsed.Seconds(), "deliveries/s")
 	b.ReportMetric(float64(cpu.Microseconds())/deliveries, "server-µs-cpu/delivery")
 }
 
 // PacedLatency is the latency benchmark: one writer at 50 Hz, 49 readers;
 // p50 and p99 of the time from a write's push to its delivery at each reader.
-func PacedLatency(b *testing.B) {
+func PacedLatency(b B) {
 	const readers, writes = 49, 250 // 5 s at 50 Hz
 	srv := startServerProcess(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var mu sync.Mutex
 	var lat []time.Duration
-	for range b.N {
+	for range b.N() {
 		ps := make([]*peer, readers+1)
 		for i := range ps {
 			p, _, err := dialPeer(ctx, srv.url, srv.token, 8)

@@ -1,18 +1,14 @@
 package bench
 
 import (
-	"cmp"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
-	"slices"
 	"strings"
-	"testing"
 	"time"
 
-	"github.com/unosync/uno/internal/pgtest"
+	"github.com/unosync/uno/server"
 )
 
 // Options configure Run.
@@ -27,7 +23,9 @@ type Options struct {
 	// Sync also runs the sync benchmarks (end-to-end throughput, fan-out,
 	// latency, bootstrap) and the query API's. Most start `uno serve` as a
 	// process, so they need the Go toolchain. The query API is measured
-	// over the SQLite log, and over Postgres too when UNO_PG_DSN names one.
+	// over the SQLite log, and over Postgres too when UNO_PG_DSN names a
+	// server (an admin DSN): each run creates a database and a role of
+	// its own there and drops them after.
 	Sync bool
 }
 
@@ -43,8 +41,8 @@ type Row struct {
 }
 
 // Run runs the local benchmarks, each beside its ceiling where it has one,
-// and returns the table rows. It uses testing.Benchmark, so figures match
-// go test -bench.
+// and returns the table rows. It runs each benchmark as go test -bench
+// does (see B), so figures match go test's.
 func Run(o Options) ([]Row, error) {
 	if o.BenchTime <= 0 {
 		o.BenchTime = 2 * time.Second
@@ -52,29 +50,37 @@ func Run(o Options) ([]Row, error) {
 	if o.Rounds <= 0 {
 		o.Rounds = 3
 	}
-	testing.Init()
-	if err := flag.Set("test.benchtime", o.BenchTime.String()); err != nil {
-		return nil, err
-	}
-	run := func(name string, f func(*testing.B)) testing.BenchmarkResult {
+	var err error // the first benchmark that failed; the others are skipped
+	run := func(name string, f func(B), bt benchTime) result {
+		if err != nil {
+			return result{}
+		}
 		if o.Progress != nil {
 			fmt.Fprintf(o.Progress, "running %s...\n", name)
 		}
-		return testing.Benchmark(f)
+		r, ferr := measure(f, bt, o.Progress)
+		if ferr != nil {
+			err = fmt.Errorf("bench: %s: %w", name, ferr)
+		}
+		return r
 	}
+	timed := benchTime{d: o.BenchTime}
 	// pair runs a benchmark and its ceiling alternately, Rounds times,
 	// and returns the runs with the median ns/op of each.
-	pair := func(name string, f, ceiling func(*testing.B)) (testing.BenchmarkResult, testing.BenchmarkResult) {
-		var a, b []testing.BenchmarkResult
+	pair := func(name string, f, ceiling func(B)) (result, result) {
+		var a, b []result
 		for i := range o.Rounds {
-			a = append(a, run(fmt.Sprintf("%s (round %d/%d)", name, i+1, o.Rounds), f))
-			b = append(b, run(fmt.Sprintf("its ceiling (round %d/%d)", i+1, o.Rounds), ceiling))
+			a = append(a, run(fmt.Sprintf("%s (round %d/%d)", name, i+1, o.Rounds), f, timed))
+			b = append(b, run(fmt.Sprintf("its ceiling (round %d/%d)", i+1, o.Rounds), ceiling, timed))
 		}
 		return median(a), median(b)
 	}
 	var rows []Row
 
 	tx, plainTx := pair("WriteTx1000", WriteTx1000, PlainTx1000)
+	if err != nil {
+		return nil, err
+	}
 	txRate, plainRate := tx.Extra["fieldops/s"], plainTx.Extra["fieldops/s"]
 	ratio := txRate / plainRate
 	rows = append(rows, Row{
@@ -88,6 +94,9 @@ func Run(o Options) ([]Row, error) {
 	})
 
 	single, plainSingle := pair("WriteSingle", WriteSingle, PlainSingle)
+	if err != nil {
+		return nil, err
+	}
 	slow := float64(single.NsPerOp()) / float64(plainSingle.NsPerOp())
 	rows = append(rows, Row{
 		Workload: "single-op transactions, sync=FULL",
@@ -99,43 +108,43 @@ func Run(o Options) ([]Row, error) {
 		Checked:  true,
 	})
 
-	read := run("ReadByKey", ReadByKey)
+	read := run("ReadByKey", ReadByKey, timed)
 	rows = append(rows, Row{Workload: "read by key (10,000 rows)", Uno: dur(read) + "/read"})
-	q := run("Query100", Query100)
+	q := run("Query100", Query100, timed)
 	rows = append(rows, Row{Workload: "query returning 100 of 10,000 rows (indexed)", Uno: dur(q) + "/query"})
-	w := run("WatchLatency", WatchLatency)
+	w := run("WatchLatency", WatchLatency, timed)
 	rows = append(rows, Row{Workload: "watch: write → notification of a 100-row live query", Uno: dur(w)})
-	if !o.Sync {
-		return rows, nil
+	if err != nil || !o.Sync {
+		return rows, err
 	}
-	if err := flag.Set("test.benchtime", "1x"); err != nil { // each is a whole scenario
-		return nil, err
-	}
-	su := run("SyncUpdates", SyncUpdates)
+	once := benchTime{n: 1} // each is a whole scenario
+	su := run("SyncUpdates", SyncUpdates, once)
 	rate := su.Extra["updates/s"]
 	rows = append(rows, Row{Workload: "sync: 2 clients × 10,000 field updates through uno serve, durable",
 		Uno: fmt.Sprintf("%.0f updates/s", rate), Target: "≥ 20,000/s", Pass: rate >= 20_000, Checked: true})
-	room := run("Room", Room)
+	room := run("Room", Room, once)
 	dps, cpu := room.Extra["deliveries/s"], room.Extra["server-µs-cpu/delivery"]
 	rows = append(rows, Row{Workload: "room: 50 clients × 40 writes, every write to all 50",
 		Uno: fmt.Sprintf("%.0f deliveries/s, %.1f µs server CPU/delivery", dps, cpu), Target: "≥ 150,000/s, ≤ 5 µs",
 		Pass: dps >= 150_000 && cpu <= 5, Checked: true})
-	lat := run("PacedLatency", PacedLatency)
+	lat := run("PacedLatency", PacedLatency, once)
 	p99 := lat.Extra["p99-ms"]
 	rows = append(rows, Row{Workload: "latency: 1 writer at 50 Hz, 49 readers",
 		Uno: fmt.Sprintf("p50 %.2f ms, p99 %.2f ms", lat.Extra["p50-ms"], p99), Target: "p99 ≤ 10 ms", Pass: p99 <= 10, Checked: true})
-	boot := run("Bootstrap", Bootstrap)
+	boot := run("Bootstrap", Bootstrap, once)
 	rows = append(rows, Row{Workload: "bootstrap: a new client, 100,000 rows",
 		Uno: fmt.Sprintf("%.2f s, %.1f MB sent, client peak RSS %.0f MiB", boot.Extra["s/bootstrap"], boot.Extra["MB-sent"], boot.Extra["peak-RSS-MiB"])})
 	// The query API: 1,000 requests each, so that p99 is a 10th-slowest.
-	// Postgres only on a server of one's own (UNO_PG_DSN): a throwaway
-	// cluster is stopped by the test binary, which this is not.
-	if err := flag.Set("test.benchtime", "1000x"); err != nil {
-		return nil, err
-	}
+	// Postgres only on a server of one's own (UNO_PG_DSN), in a database
+	// made for each run and dropped after it.
 	logs := []string{"sqlite"}
-	if os.Getenv(pgtest.DSNEnv) != "" {
+	open := map[string]func(B) server.Log{"sqlite": sqliteLog}
+	if dsn := os.Getenv(pgDSNEnv); dsn != "" {
 		logs = append(logs, "postgres")
+		open["postgres"] = func(b B) server.Log {
+			admin, app := scratchPG(b, dsn)
+			return pgLog(b, admin, app)
+		}
 	}
 	for _, backend := range logs {
 		for _, cached := range []bool{true, false} {
@@ -143,20 +152,15 @@ func Run(o Options) ([]Row, error) {
 			if cached {
 				mode = "cached"
 			}
-			qp := run(fmt.Sprintf("QueryPage/%s/%s", backend, strings.Fields(mode)[0]), QueryPageOnce(backend, cached))
+			qp := run(fmt.Sprintf("QueryPage/%s/%s", backend, strings.Fields(mode)[0]), queryPage(open[backend], cached), benchTime{n: 1000})
 			rows = append(rows, Row{Workload: fmt.Sprintf("query API (%s log): a 100-row page of 10,000 over HTTP, %s", backend, mode),
 				Uno: fmt.Sprintf("p50 %.2f ms, p99 %.2f ms", qp.Extra["p50-ms"], qp.Extra["p99-ms"])})
 		}
 	}
-	return rows, nil
+	return rows, err
 }
 
-func median(rs []testing.BenchmarkResult) testing.BenchmarkResult {
-	slices.SortFunc(rs, func(a, b testing.BenchmarkResult) int { return cmp.Compare(a.NsPerOp(), b.NsPerOp()) })
-	return rs[len(rs)/2]
-}
-
-func dur(r testing.BenchmarkResult) string {
+func dur(r result) string {
 	return time.Duration(r.NsPerOp()).Round(100 * time.Nanosecond).String()
 }
 

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/unosync/uno/client"
@@ -24,7 +23,7 @@ type syncEnv struct {
 	log   *sqlitelog.Log
 }
 
-func startSync(b *testing.B, cfg server.Config) *syncEnv {
+func startSync(b B, cfg server.Config) *syncEnv {
 	b.Helper()
 	l, err := sqlitelog.Open(context.Background(), filepath.Join(b.TempDir(), "server.db"), nil)
 	if err != nil {
@@ -44,7 +43,7 @@ func startSync(b *testing.B, cfg server.Config) *syncEnv {
 	return &syncEnv{url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync", token: auth.Token, log: l}
 }
 
-func (e *syncEnv) client(b *testing.B, name string, cfg client.Config) *client.Client {
+func (e *syncEnv) client(b B, name string, cfg client.Config) *client.Client {
 	b.Helper()
 	cfg.Path = filepath.Join(b.TempDir(), name+".db")
 	cfg.Server, cfg.Token = e.url, e.token
@@ -61,11 +60,11 @@ func (e *syncEnv) client(b *testing.B, name string, cfg client.Config) *client.C
 // synchronous=FULL) while syncing in the background through the server;
 // an iteration ends when both hold all 20,000 updates and the server has
 // acknowledged all of them. It reports updates/s.
-func SyncUpdates(b *testing.B) {
+func SyncUpdates(b B) {
 	const perClient, perTx = 10_000, 100
 	ctx := context.Background()
 	var total time.Duration
-	for n := range b.N {
+	for n := range b.N() {
 		b.StopTimer()
 		e := startSync(b, server.Config{})
 		cs := []*client.Client{e.client(b, fmt.Sprint("a", n), client.Config{}), e.client(b, fmt.Sprint("b", n), client.Config{})}
@@ -115,5 +114,5 @@ func SyncUpdates(b *testing.B) {
 		}
 		b.StartTimer()
 	}
-	b.ReportMetric(float64(b.N*2*perClient)/total.Seconds(), "updates/s")
+	b.ReportMetric(float64(b.N()*2*perClient)/total.Seconds(), "updates/s")
 }

@@ -103,8 +103,16 @@ type Config struct {
 	// Heartbeat is the interval of pings on an idle connection; a
 	// connection silent for three intervals is dropped. Default 15s.
 	Heartbeat time.Duration
-	// BackoffMin and BackoffMax bound the delay between reconnection
-	// attempts (exponential with full jitter). Defaults 200ms and 30s.
+	// BackoffMin and BackoffMax bound the wait before each reconnection
+	// attempt of the background loop. After n failed attempts in a row it
+	// is a random time in (0, min(BackoffMax, BackoffMin·2^(n-1))]:
+	// exponential backoff with full jitter, so that clients a server
+	// outage cut off together do not come back together. After an error
+	// no retry can fix (a refused token) it is a random time in
+	// (0, BackoffMax]. A connection that lasted longer than BackoffMax
+	// starts the count afresh. [Client.Sync] ends the wait at once; a
+	// local write ends it too, but not twice in a row (see [Client.Sync]).
+	// Defaults 200ms and 30s.
 	BackoffMin, BackoffMax time.Duration
 	// DialTimeout bounds connecting and the WebSocket handshake. Default 10s.
 	DialTimeout time.Duration
@@ -190,13 +198,14 @@ type Client struct {
 
 	syncMu        sync.Mutex
 	status        Status
-	statusSubs    []chan Status
-	upToDate      chan struct{} // closed and replaced each time the status becomes up to date
-	syncWake      chan struct{}
-	barriers      chan chan uint64 // Sync asks the live connection for the server's head
-	reauths       chan chan error  // Reauthenticate asks the live connection to renew its token
-	boot          *bootState       // a bootstrap in progress (guarded by syncMu)
-	resubscribing []byte           // the subscriptions record to keep once a resubscription's rows are in (guarded by syncMu)
+	statusSubs    map[chan Status]func() bool // StatusChanges subscriptions, each with the stop of its context's AfterFunc; nil once closed
+	upToDate      chan struct{}               // closed and replaced each time the status becomes up to date
+	syncWake      chan struct{}               // a local write: something to push
+	syncNow       chan struct{}               // a Sync call: connect now
+	barriers      chan chan uint64            // Sync asks the live connection for the server's head
+	reauths       chan chan error             // Reauthenticate asks the live connection to renew its token
+	boot          *bootState                  // a bootstrap in progress (guarded by syncMu)
+	resubscribing []byte                      // the subscriptions record to keep once a resubscription's rows are in (guarded by syncMu)
 	syncStop      context.CancelFunc
 	syncDone      chan struct{}
 }
@@ -227,8 +236,8 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		st = s
 	}
-	c := &Client{cfg: cfg, store: st, watchers: map[*Watch]struct{}{},
-		upToDate: make(chan struct{}), syncWake: make(chan struct{}, 1), barriers: make(chan chan uint64), reauths: make(chan chan error)}
+	c := &Client{cfg: cfg, store: st, watchers: map[*Watch]struct{}{}, statusSubs: map[chan Status]func() bool{},
+		upToDate: make(chan struct{}), syncWake: make(chan struct{}, 1), syncNow: make(chan struct{}, 1), barriers: make(chan chan uint64), reauths: make(chan chan error)}
 	if cfg.Server != "" && !cfg.ManualSync {
 		ctx, cancel := context.WithCancel(context.Background())
 		c.syncStop, c.syncDone = cancel, make(chan struct{})
@@ -261,10 +270,11 @@ func (c *Client) Close() error {
 		<-c.syncDone
 	}
 	c.syncMu.Lock()
-	for _, ch := range c.statusSubs {
+	for ch, stop := range c.statusSubs {
+		stop()
 		close(ch)
 	}
-	c.statusSubs = nil
+	c.statusSubs = nil // marks the client closed to StatusChanges
 	c.syncMu.Unlock()
 	return c.store.Close()
 }

@@ -11,6 +11,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/conflict"
+	"github.com/unosync/uno/conflict/conflicttest"
 	"github.com/unosync/uno/store"
 )
 
@@ -225,7 +226,7 @@ func compareNumbers(x, y []byte) int {
 }
 
 func TestMaxResolver(t *testing.T) {
-	conflict.CheckResolver(t, maxResolver, nil)
+	conflicttest.CheckResolver(t, maxResolver, nil)
 }
 
 func TestClient_CustomResolver(t *testing.T) {

@@ -34,12 +34,26 @@
 //
 // With Config.Server set, the client syncs in the background over a
 // WebSocket: it pushes local transactions, receives everyone else's, and
-// reconnects with backoff when the connection ends ([Client.Status] says
-// where it is; [Client.Sync] waits until it is up to date). The token
-// comes from Config.Token or, better, Config.TokenSource: the server says
-// when each token expires, and the client gets a fresh one from the
-// TokenSource and renews it on the live connection before then, so short
-// tokens cost no reconnection. [Client.Reauthenticate] renews it at once.
+// reconnects when the connection ends ([Client.Status] says where it is,
+// [Client.StatusChanges] each time it changes, until its context ends;
+// [Client.Sync] waits until it is up to date).
+//
+// Reconnection backs off exponentially with full jitter: after n failed
+// attempts in a row the client waits a random time up to
+// min(Config.BackoffMax, Config.BackoffMin·2^(n-1)), so a client retries
+// soon after a short outage and clients cut off together come back spread
+// out; an error no retry can fix waits a random time up to BackoffMax.
+// [Client.Sync] cuts the wait short and connects at once, so an app that
+// knows the network is back (or a user who pressed "sync") need not wait.
+// A local write cuts it short too, but not twice in a row, so a loop of
+// writes against a server that is down makes at most twice the attempts
+// the backoff allows.
+//
+// The token comes from Config.Token or, better, Config.TokenSource: the
+// server says when each token expires, and the client gets a fresh one
+// from the TokenSource and renews it on the live connection before then,
+// so short tokens cost no reconnection. [Client.Reauthenticate] renews it
+// at once.
 //
 // Config.Subscriptions and Config.Where narrow what the client receives
 // to some collections and, within them, to rows whose fields equal given

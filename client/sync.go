@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"time"
@@ -44,7 +45,8 @@ type Status struct {
 	// Err is the error that ended the last connection, if any; its code
 	// (usync.CodeOf) says whether retrying can help.
 	Err error
-	// Retry is when the next connection attempt is due (while offline).
+	// Retry is when the next connection attempt is due (while offline);
+	// a Sync call, or a local write, may bring the attempt forward.
 	Retry time.Time
 	// Bootstrap is the progress of the last bootstrap from a snapshot.
 	Bootstrap Progress
@@ -65,20 +67,30 @@ func (c *Client) Status() Status {
 	return c.status
 }
 
-// StatusChanges returns a channel that receives the status each time it
-// changes (the latest only, if the reader is slow). It is closed when the
-// client closes.
-func (c *Client) StatusChanges() <-chan Status {
-	closed := c.check() != nil
+// StatusChanges subscribes to the sync status: the returned channel
+// receives the current status at once and then the status each time it
+// changes. It keeps only the latest status, replacing one not yet
+// received, so a slow reader never blocks the client. The subscription
+// ends, and the channel is closed, when ctx ends or the client closes;
+// cancel ctx when done with it, as the client keeps every subscription
+// until then.
+func (c *Client) StatusChanges(ctx context.Context) <-chan Status {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
 	ch := make(chan Status, 1)
 	ch <- c.status
-	if closed {
+	if c.statusSubs == nil || ctx.Err() != nil { // closed, or cancelled already
 		close(ch)
 		return ch
 	}
-	c.statusSubs = append(c.statusSubs, ch)
+	c.statusSubs[ch] = context.AfterFunc(ctx, func() {
+		c.syncMu.Lock()
+		defer c.syncMu.Unlock()
+		if _, ok := c.statusSubs[ch]; ok {
+			delete(c.statusSubs, ch)
+			close(ch)
+		}
+	})
 	return ch
 }
 
@@ -93,7 +105,7 @@ func (c *Client) setStatus(f func(*Status)) {
 	if c.status == old {
 		return
 	}
-	for _, ch := range c.statusSubs {
+	for ch := range c.statusSubs {
 		select {
 		case <-ch:
 		default:
@@ -117,9 +129,14 @@ func (c *Client) wakeSync() {
 // Sync runs one sync and returns when the replica is up to date: every
 // local transaction acknowledged by the server and every change it held
 // applied. With the background loop running (the default when Server is
-// set), Sync waits for it; with Config.ManualSync it connects, syncs and
-// disconnects itself. Errors from the server match the usync Err variables
-// (errors.Is).
+// set), Sync waits for it, and if the loop is waiting to reconnect it
+// connects at once, whatever the backoff (one attempt per call: if that
+// attempt fails, Sync waits for the next one the backoff allows, until
+// ctx ends). A local write also ends that wait, but not twice in a row:
+// when an attempt a write started fails, writes leave the next wait
+// alone, so a loop of writes cannot hammer a server that is down. With
+// Config.ManualSync Sync connects, syncs and disconnects itself. Errors
+// from the server match the usync Err variables (errors.Is).
 func (c *Client) Sync(ctx context.Context) error {
 	if err := c.check(); err != nil {
 		return err
@@ -130,7 +147,11 @@ func (c *Client) Sync(ctx context.Context) error {
 	if c.cfg.ManualSync {
 		return c.connect(ctx, false)
 	}
-	c.wakeSync()
+	// Connect now if the loop is waiting to retry, whatever its backoff.
+	select {
+	case c.syncNow <- struct{}{}:
+	default:
+	}
 	// Ask the live connection for a barrier: the server's head now. Then
 	// wait until it is applied and nothing is pending. A barrier lost with
 	// its connection is asked for again.
@@ -186,45 +207,77 @@ func (c *Client) Sync(ctx context.Context) error {
 }
 
 // runSync is the background loop: connect, sync live until the
-// connection ends, then retry with exponential backoff and full jitter. A
-// circuit breaker stops hammering a server that keeps failing, and an
-// error no retry can fix (a refused token) waits for the longest backoff.
+// connection ends, wait (retryDelay) and connect again. A Sync call ends
+// the wait at once. A local write ends it too, but never twice in a row:
+// when an attempt a write started fails, the next wait runs its course
+// (or a Sync ends it), so a loop of writes against a dead server at most
+// doubles the attempts backoff allows.
 func (c *Client) runSync(ctx context.Context) {
 	failures := 0
+	byWrite := false // the last attempt was started by a local write
 	for ctx.Err() == nil {
+		// This attempt serves every Sync call and write so far.
+		drain(c.syncNow)
+		drain(c.syncWake)
 		start := time.Now()
 		err := c.connect(ctx, true)
 		if ctx.Err() != nil {
 			return
 		}
 		if time.Since(start) > c.cfg.BackoffMax {
-			failures = 0 // a long session: start backing off afresh
+			failures, byWrite = 0, false // a long session: start backing off afresh
 		}
 		failures++
-		delay := c.cfg.BackoffMin << min(failures-1, 20)
-		delay = min(delay, c.cfg.BackoffMax)
-		delay = time.Duration(rand.Int64N(int64(delay)) + 1) // full jitter
+		n := failures
 		refreshable := c.cfg.TokenSource != nil && usync.CodeOf(err) == usync.CodeTokenExpired
-		if failures >= 5 || (err != nil && !usync.CodeOf(err).Retryable() && isProtocol(err) && !refreshable) {
-			delay = c.cfg.BackoffMax // circuit open
+		if err != nil && !usync.CodeOf(err).Retryable() && isProtocol(err) && !refreshable {
+			n = math.MaxInt // no retry can fix it (a refused token): wait the longest, jittered
 		}
-		c.cfg.Logger.Info("sync disconnected", "err", err, "retry_in", delay)
+		delay := retryDelay(c.cfg.BackoffMin, c.cfg.BackoffMax, n, rand.Int64N)
+		c.cfg.Logger.Info("sync disconnected", "err", err, "failures", failures, "retry_in", delay)
 		c.setStatus(func(s *Status) {
 			s.State, s.Err, s.Retry = StateOffline, err, c.cfg.Now().Add(delay)
 		})
-		select {
-		case <-time.After(delay):
-		case <-c.syncWake: // a local write or Sync call: try now
-			if failures >= 5 {
-				select { // but keep the breaker open for its cooldown
-				case <-time.After(delay):
-				case <-ctx.Done():
-					return
-				}
-			}
-		case <-ctx.Done():
-			return
+		wake := c.syncWake
+		if byWrite {
+			wake = nil // a write may not end this wait
 		}
+		timer := time.NewTimer(delay)
+		select {
+		case <-timer.C:
+			byWrite = false
+		case <-c.syncNow:
+			byWrite = false
+		case <-wake:
+			byWrite = true
+		case <-ctx.Done():
+		}
+		timer.Stop()
+	}
+}
+
+// retryDelay is how long to wait before connecting again after failures
+// (at least 1) attempts in a row failed: a random duration in
+// (0, min(hi, lo·2^(failures-1))], exponential backoff with full jitter,
+// so that clients a server outage cut off together do not come back
+// together. randN(n) returns a random integer in [0, n), as
+// rand.Int64N does.
+func retryDelay(lo, hi time.Duration, failures int, randN func(int64) int64) time.Duration {
+	ceil := max(min(lo, hi), 1)
+	for i := 1; i < failures && ceil < hi; i++ {
+		ceil = min(hi, ceil*2)
+		if ceil <= 0 { // overflow
+			ceil = hi
+		}
+	}
+	return time.Duration(randN(int64(ceil))) + 1
+}
+
+// drain empties a wake-up channel of capacity one.
+func drain(ch chan struct{}) {
+	select {
+	case <-ch:
+	default:
 	}
 }
 
@@ -418,6 +471,7 @@ func (d *syncDriver) run(ctx context.Context) (err error) {
 				delete(d.waiting, nonce)
 			}
 		case <-d.c.syncWake:
+		case <-d.c.syncNow: // a Sync call: this connection serves it
 		case r := <-d.c.barriers:
 			d.nonce++
 			d.waiting[d.nonce] = r

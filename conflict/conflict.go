@@ -26,7 +26,7 @@ func ValueOf(e crdt.Entry) Value { return Value{Data: e.Value, Dot: e.Dot} }
 // pure, deterministic function that is commutative, associative and
 // idempotent (r(a, a) == a); otherwise replicas that received the values
 // in different orders would show different results. Check a resolver with
-// [CheckResolver] in a test. When it computes a new value, give the result
+// conflicttest.CheckResolver (package conflict/conflicttest) in a test. When it computes a new value, give the result
 // the greater of the two dots so the result stays commutative.
 type Resolver func(a, b Value) Value
 

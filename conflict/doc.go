@@ -8,7 +8,8 @@
 //   - [LWW] (the default): the write with the greatest (timestamp, site).
 //   - [Custom]: a [Resolver] folds the concurrent values. It must be
 //     deterministic, commutative, associative and idempotent; check it with
-//     [CheckResolver] in a test.
+//     [github.com/unosync/uno/conflict/conflicttest.CheckResolver] in a
+//     test.
 //   - [MultiValue]: all concurrent values are kept as siblings
 //     ([Resolution.Siblings]) until the app writes a value that resolves them.
 //

@@ -451,7 +451,7 @@ func TestSync_StatusEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	events := c.StatusChanges()
+	events := c.StatusChanges(t.Context())
 	seen := map[client.SyncState]bool{}
 	deadline := time.After(10 * time.Second)
 	for !seen[client.StateUpToDate] {

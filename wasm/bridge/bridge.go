@@ -503,20 +503,11 @@ func jsOnStatus(_ js.Value, args []js.Value) any {
 	ctx, lid := st.listen(context.Background())
 	cb := args[1]
 	go func() {
-		ch := c.StatusChanges()
-		b, _ := json.Marshal(status(c.Status()))
-		invoke(cb, string(b))
-		for {
-			select {
-			case s, ok := <-ch:
-				if !ok {
-					return
-				}
-				b, _ := json.Marshal(status(s))
-				invoke(cb, string(b))
-			case <-ctx.Done():
-				return
-			}
+		// The first status is the current one; the subscription ends with
+		// the listener's context.
+		for s := range c.StatusChanges(ctx) {
+			b, _ := json.Marshal(status(s))
+			invoke(cb, string(b))
 		}
 	}()
 	return lid

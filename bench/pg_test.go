@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/internal/pgtest"
+	"github.com/unosync/uno/server"
 	"github.com/unosync/uno/server/pglog"
 )
 
@@ -30,16 +31,16 @@ func pgTxs(site crdt.SiteID, from, n int) []crdt.Tx {
 	return out
 }
 
-// PGIngest appends to the Postgres log (durable commits, the rows
+// BenchmarkPGIngest appends to the Postgres log (durable commits, the rows
 // projection inline) from 4 concurrent appenders, batches of 500
 // transactions of one 4-field row each, all to one tenant. It reports
 // field ops/s.
-func PGIngest(b *testing.B) { pgIngest(b, func(int) string { return "bench" }) }
+func BenchmarkPGIngest(b *testing.B) { pgIngest(b, func(int) string { return "bench" }) }
 
-// PGIngestTenants is PGIngest with each appender on a tenant of its own,
+// BenchmarkPGIngestTenants is BenchmarkPGIngest with each appender on a tenant of its own,
 // so appends never wait for each other's head lock: it shows what the
 // one-tenant figure loses to that lock.
-func PGIngestTenants(b *testing.B) {
+func BenchmarkPGIngestTenants(b *testing.B) {
 	pgIngest(b, func(a int) string { return fmt.Sprint("bench", a) })
 }
 
@@ -84,10 +85,10 @@ func pgIngest(b *testing.B, tenant func(appender int) string) {
 	b.ReportMetric(float64(b.N*appenders*batch*batches*FieldsPerRow)/elapsed.Seconds(), "fieldops/s")
 }
 
-// PGCopyCeiling is PGIngest's ceiling: the same transactions' bytes copied
+// BenchmarkPGCopyCeiling is BenchmarkPGIngest's ceiling: the same transactions' bytes copied
 // with CopyFrom into a plain table (one row per transaction), from 4
 // concurrent connections.
-func PGCopyCeiling(b *testing.B) {
+func BenchmarkPGCopyCeiling(b *testing.B) {
 	const appenders, batch, batches = 4, 500, 10
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(b)
@@ -141,4 +142,33 @@ func PGCopyCeiling(b *testing.B) {
 		elapsed += time.Since(start)
 	}
 	b.ReportMetric(float64(b.N*appenders*batch*batches*FieldsPerRow)/elapsed.Seconds(), "fieldops/s")
+}
+
+// BenchmarkBootstrapPG is Bootstrap from `uno serve --postgres` on a
+// throwaway database: the snapshot is read from the Postgres rows read
+// model.
+func BenchmarkBootstrapPG(b *testing.B) {
+	dsn := pgtest.NewDatabase(b)
+	if err := pglog.Migrate(context.Background(), dsn, pglog.SchemaVersion); err != nil {
+		b.Fatal(err)
+	}
+	bootstrap(testB{b}, startServerProcess(testB{b}, "--postgres", pgtest.NewAppRole(b, dsn)))
+}
+
+// BenchmarkQueryPage runs the query API benchmarks (see queryPage) over
+// each log, Postgres on a throwaway database.
+func BenchmarkQueryPage(b *testing.B) {
+	logs := map[string]func(B) server.Log{
+		"sqlite": sqliteLog,
+		"postgres": func(tb B) server.Log {
+			return pgLog(tb, pgtest.NewDatabase(b), func(admin string) string { return pgtest.NewAppRole(b, admin) })
+		},
+	}
+	for _, backend := range []string{"sqlite", "postgres"} {
+		b.Run(backend, func(b *testing.B) {
+			e := startQuery(testB{b}, logs[backend](testB{b}))
+			b.Run("cached", func(b *testing.B) { e.cached(testB{b}) })
+			b.Run("uncached", func(b *testing.B) { e.uncached(testB{b}) })
+		})
+	}
 }

@@ -1,9 +1,10 @@
-package conflict
+package conflicttest
 
 import (
 	"strconv"
 	"testing"
 
+	"github.com/unosync/uno/conflict"
 	"github.com/unosync/uno/crdt"
 	"pgregory.net/rapid"
 )
@@ -14,24 +15,24 @@ import (
 // from a test of your app:
 //
 //	func TestMaxResolver(t *testing.T) {
-//		conflict.CheckResolver(t, maxResolver, nil)
+//		conflicttest.CheckResolver(t, maxResolver, nil)
 //	}
 //
 // It fails t with a minimal counterexample when a property does not hold.
-func CheckResolver(t *testing.T, r Resolver, data *rapid.Generator[[]byte]) {
+func CheckResolver(t *testing.T, r conflict.Resolver, data *rapid.Generator[[]byte]) {
 	t.Helper()
 	if data == nil {
 		data = JSONScalar()
 	}
-	value := rapid.Custom(func(t *rapid.T) Value {
+	value := rapid.Custom(func(t *rapid.T) conflict.Value {
 		site := crdt.SiteID{byte(rapid.IntRange(1, 4).Draw(t, "site"))}
 		ts := crdt.MakeTimestamp(rapid.Int64Range(0, 1_000).Draw(t, "ms"), uint16(rapid.IntRange(0, 3).Draw(t, "logical")))
-		return Value{Data: data.Draw(t, "data"), Dot: crdt.Dot{Site: site, Time: ts}}
+		return conflict.Value{Data: data.Draw(t, "data"), Dot: crdt.Dot{Site: site, Time: ts}}
 	})
 	// One dot names one write: two values with the same dot are the same
 	// value. (Drawn independently they could differ, which no replica
 	// ever sees.)
-	same := func(vs ...*Value) {
+	same := func(vs ...*conflict.Value) {
 		for i := range vs {
 			for j := range i {
 				if vs[i].Dot == vs[j].Dot {
@@ -40,7 +41,7 @@ func CheckResolver(t *testing.T, r Resolver, data *rapid.Generator[[]byte]) {
 			}
 		}
 	}
-	check := func(t *rapid.T, what string, got, want Value) {
+	check := func(t *rapid.T, what string, got, want conflict.Value) {
 		if !got.Equal(want) {
 			t.Fatalf("resolver is not %s: got %s, want %s", what, got, want)
 		}
@@ -80,9 +81,7 @@ func JSONScalar() *rapid.Generator[[]byte] {
 	return rapid.OneOf(
 		rapid.Just([]byte("null")),
 		rapid.SampledFrom([][]byte{[]byte("true"), []byte("false")}),
-		rapid.Map(rapid.IntRange(-1000, 1000), func(i int) []byte { return []byte(itoa(i)) }),
+		rapid.Map(rapid.IntRange(-1000, 1000), func(i int) []byte { return []byte(strconv.Itoa(i)) }),
 		rapid.Map(rapid.StringMatching(`[a-z]{0,6}`), func(s string) []byte { return []byte(`"` + s + `"`) }),
 	)
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,34 @@
+package bench
+
+import (
+	"os"
+	"testing"
+
+	"github.com/unosync/uno/internal/pgtest"
+)
+
+// Run with: go test ./bench -run '^$' -bench . -benchtime 2s
+// or, for the table with ratios and targets: go run ./cmd/uno bench
+
+// testB is a *testing.B as a B.
+type testB struct{ *testing.B }
+
+func (b testB) N() int { return b.B.N }
+
+func BenchmarkWriteTx1000(b *testing.B)  { WriteTx1000(testB{b}) }
+func BenchmarkPlainTx1000(b *testing.B)  { PlainTx1000(testB{b}) }
+func BenchmarkWriteSingle(b *testing.B)  { WriteSingle(testB{b}) }
+func BenchmarkPlainSingle(b *testing.B)  { PlainSingle(testB{b}) }
+func BenchmarkReadByKey(b *testing.B)    { ReadByKey(testB{b}) }
+func BenchmarkQuery100(b *testing.B)     { Query100(testB{b}) }
+func BenchmarkWatchLatency(b *testing.B) { WatchLatency(testB{b}) }
+
+func BenchmarkSyncUpdates(b *testing.B)  { SyncUpdates(testB{b}) }
+func BenchmarkRoom(b *testing.B)         { Room(testB{b}) }
+func BenchmarkPacedLatency(b *testing.B) { PacedLatency(testB{b}) }
+func BenchmarkBootstrap(b *testing.B)    { Bootstrap(testB{b}) }
+
+// The Postgres benchmarks (pg_test.go) need internal/pgtest, which only
+// tests may link.
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
