@@ -159,7 +159,7 @@ each user receives only their rows; read_only: no client writes).`,
 	f.StringVar(&o.JWTIssuer, "jwt-iss", "", "required JWT issuer")
 	f.BoolVar(&o.Registry, "registry", false, "admit only tenants registered with uno tenant create (needs --postgres)")
 	f.StringVar(&o.Postgres, "postgres", "", "keep the event log in Postgres at this DSN instead of SQLite in the data directory")
-	f.StringVar(&o.Web, "web", "", "serve this directory's files (a web app, such as examples/web after wasm/build.sh) at /")
+	f.StringVar(&o.Web, "web", "", "serve this directory's files (a web app, such as examples/web after wasm/build.sh) at /: regular files inside it only, no dotfiles, a directory's index.html")
 	return cmd
 }
 
@@ -232,10 +232,12 @@ func serve(ctx context.Context, o serveOptions, app Options, out interface{ Writ
 	}
 	var handler http.Handler = srv
 	if o.Web != "" {
-		if fi, err := os.Stat(o.Web); err != nil || !fi.IsDir() {
-			return fmt.Errorf("web: %s is not a directory", o.Web)
+		w, err := newWeb(srv, o.Web)
+		if err != nil {
+			return err
 		}
-		handler = withWeb(srv, o.Web)
+		defer w.Close()
+		handler = w
 	}
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(out, "uno serve: listening on http://%s (sync endpoint ws://%s/v1/sync)\n", ln.Addr(), ln.Addr())
