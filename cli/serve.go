@@ -1,18 +1,22 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -49,6 +53,38 @@ type serveOptions struct {
 	Rules map[string]ruleOptions `json:"rules"`
 	// Web is a directory of static files (a web app) served at /.
 	Web string `json:"web"`
+	// DrainTimeout bounds the graceful shutdown on SIGTERM or SIGINT.
+	DrainTimeout duration `json:"drain-timeout"`
+}
+
+// The defaults of the settings whose zero value takes a default.
+const (
+	defaultDrainTimeout = 30 * time.Second
+)
+
+// duration is a time.Duration as a flag and in the config file, written
+// as Go writes durations ("30s", "2m").
+type duration time.Duration
+
+func (d *duration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want a duration such as 30s or 2m")
+	}
+	*d = duration(v)
+	return nil
+}
+
+func (d *duration) String() string { return time.Duration(*d).String() }
+
+func (d *duration) Type() string { return "duration" }
+
+func (d *duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration such as \"30s\"")
+	}
+	return d.Set(s)
 }
 
 // ruleOptions is a server.Rule in the config file.
@@ -87,6 +123,16 @@ func (o *serveOptions) validate() error {
 			return fmt.Errorf("max-drift %q: want a positive duration such as 24h", o.MaxDrift)
 		}
 	}
+	for name, d := range map[string]*duration{"drain-timeout": &o.DrainTimeout} {
+		if *d < 0 {
+			return fmt.Errorf("%s %s: must not be negative (0 takes the default)", name, d)
+		}
+	}
+	for d, def := range map[*duration]time.Duration{&o.DrainTimeout: defaultDrainTimeout} {
+		if *d == 0 {
+			*d = duration(def)
+		}
+	}
 	return nil
 }
 
@@ -115,6 +161,13 @@ func serveCmd(app Options) *cobra.Command {
 keeps its event log in ./uno-data/log.db and prints a development token
 that clients pass as client.Config.Token (kept in ./uno-data/dev-token, so
 it survives restarts).
+
+On SIGTERM (what Docker, systemd and Kubernetes send) or SIGINT the server
+drains: it stops accepting connections and requests, ends live query
+streams, lets the pushes being appended commit and get their Acks, closes
+each sync session with code 1402 (shutting down: clients reconnect), closes
+its log and exits 0. What is still open after --drain-timeout is cut, and
+the exit status is 1.
 
 Settings can also come from a JSON file (--config) whose keys are the flag
 names, for example {"addr": "0.0.0.0:8080", "max-push-txs": 500}; flags
@@ -160,10 +213,16 @@ each user receives only their rows; read_only: no client writes).`,
 	f.BoolVar(&o.Registry, "registry", false, "admit only tenants registered with uno tenant create (needs --postgres)")
 	f.StringVar(&o.Postgres, "postgres", "", "keep the event log in Postgres at this DSN instead of SQLite in the data directory")
 	f.StringVar(&o.Web, "web", "", "serve this directory's files (a web app, such as examples/web after wasm/build.sh) at /: regular files inside it only, no dotfiles, a directory's index.html")
+	o.DrainTimeout = duration(defaultDrainTimeout)
+	f.Var(&o.DrainTimeout, "drain-timeout", "on SIGTERM or SIGINT, how long sessions may take to finish before they are cut")
 	return cmd
 }
 
-func serve(ctx context.Context, o serveOptions, app Options, out interface{ Write([]byte) (int, error) }) error {
+func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) error {
+	// SIGTERM is what Docker, systemd and Kubernetes send; SIGINT is ^C.
+	// Either drains the server (below).
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.LogLevel)
@@ -225,7 +284,7 @@ func serve(ctx context.Context, o serveOptions, app Options, out interface{ Writ
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
+	defer srv.Close() // after a drain, or on an early return
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -254,16 +313,28 @@ func serve(ctx context.Context, o serveOptions, app Options, out interface{ Writ
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return err
+		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	fmt.Fprintln(out, "uno serve: shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	drain := time.Duration(o.DrainTimeout)
+	fmt.Fprintf(out, "uno serve: shutting down (draining for up to %s)\n", drain)
+	// Both at once: hs.Shutdown closes the listener and waits for the
+	// HTTP requests, among them the live query streams srv.Shutdown
+	// ends; srv.Shutdown lets the sessions finish their appends and
+	// closes them with CodeShuttingDown. The log closes after both.
+	dctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	srv.Close() // ends the WebSocket sessions, which Shutdown does not track
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- hs.Shutdown(dctx) }()
+	serr := srv.Shutdown(dctx)
+	herr := <-httpDone
+	if herr != nil {
+		hs.Close()
 	}
+	if err := cmp.Or(serr, herr); err != nil {
+		return fmt.Errorf("drain: cut what was still open after --drain-timeout %s: %w", drain, err)
+	}
+	fmt.Fprintln(out, "uno serve: stopped")
 	return nil
 }
 
@@ -306,6 +377,8 @@ func (o *serveOptions) setFlag(name string, src *serveOptions) {
 		o.JWTAudience = src.JWTAudience
 	case "jwt-iss":
 		o.JWTIssuer = src.JWTIssuer
+	case "drain-timeout":
+		o.DrainTimeout = src.DrainTimeout
 	}
 }
 

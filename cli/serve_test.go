@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/unosync/uno/internal/pgtest"
 	"github.com/unosync/uno/server"
@@ -29,6 +30,7 @@ func TestServeOptions_Validate(t *testing.T) {
 		{"tiny message limit", func(o *serveOptions) { o.MaxMessage = 10 }, "max-message-bytes"},
 		{"bad drift", func(o *serveOptions) { o.MaxDrift = "soon" }, "max-drift"},
 		{"good drift", func(o *serveOptions) { o.MaxDrift = "2h" }, ""},
+		{"negative drain timeout", func(o *serveOptions) { o.DrainTimeout = duration(-time.Second) }, "drain-timeout"},
 		{"private read without owner", func(o *serveOptions) { o.Rules = map[string]ruleOptions{"notes": {PrivateRead: true}} }, "owner"},
 		{"owner rule", func(o *serveOptions) { o.Rules = map[string]ruleOptions{"notes": {Owner: "owner", PrivateRead: true}} }, ""},
 	}
@@ -59,6 +61,12 @@ func TestLoadConfig(t *testing.T) {
 	}
 	if o.Addr != "0.0.0.0:9000" || o.MaxPushTxs != 50 || len(o.Origins) != 1 || o.Rules["todos"].Owner != "by" {
 		t.Fatalf("loaded %+v", o)
+	}
+	if err := loadConfig(write(`{"drain-timeout": "5s"}`), &o); err != nil || time.Duration(o.DrainTimeout) != 5*time.Second {
+		t.Fatalf("drain-timeout: %v, %v", err, o.DrainTimeout)
+	}
+	if err := loadConfig(write(`{"drain-timeout": 5}`), &o); err == nil || !strings.Contains(err.Error(), "duration") {
+		t.Fatalf("a duration as a number: %v", err)
 	}
 	if err := loadConfig(write(`{"adr": "x"}`), &o); err == nil || !strings.Contains(err.Error(), "unknown field") {
 		t.Fatalf("unknown key: %v", err)
