@@ -162,6 +162,11 @@ keeps its event log in ./uno-data/log.db and prints a development token
 that clients pass as client.Config.Token (kept in ./uno-data/dev-token, so
 it survives restarts).
 
+One server owns a data directory: it locks the LOCK file in it while it
+runs (the kernel releases the lock when the process ends, even killed),
+and a second uno serve on the same directory stops at once, naming the
+first.
+
 On SIGTERM (what Docker, systemd and Kubernetes send) or SIGINT the server
 drains: it stops accepting connections and requests, ends live query
 streams, lets the pushes being appended commit and get their Acks, closes
@@ -231,8 +236,12 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	unlock, err := lockDir(o.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	var log server.Log
-	var err error
 	if o.Postgres != "" {
 		log, err = server.OpenPGLog(ctx, o.Postgres, app.Projections...)
 	} else {

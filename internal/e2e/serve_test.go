@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os/exec"
@@ -382,3 +383,35 @@ func (h errWatch) Handle(_ context.Context, r slog.Record) error {
 func (h errWatch) WithAttrs([]slog.Attr) slog.Handler { return h }
 
 func (h errWatch) WithGroup(string) slog.Handler { return h }
+
+// Two servers never share a data directory: the second stops at once,
+// naming the directory and the first's process; the lock goes with the
+// first, even killed with SIGKILL.
+func TestServe_DataDirLock(t *testing.T) {
+	dataDir := t.TempDir()
+	first := startUno(t, freeAddr(t), dataDir)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, unoBinary, "serve", "--addr", freeAddr(t), "--data", dataDir).CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("the second uno serve still ran after 30s:\n%s", out)
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("the second uno serve on %s: %v, want exit status 1\n%s", dataDir, err, out)
+	}
+	for _, want := range []string{dataDir, fmt.Sprintf("process %d", first.cmd.Process.Pid), "in use"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the refusal does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "development token") {
+		t.Errorf("the second uno serve started serving:\n%s", out)
+	}
+
+	first.cmd.Process.Kill()
+	if !first.wait(30 * time.Second) {
+		t.Fatal("SIGKILL did not end uno serve")
+	}
+	startUno(t, freeAddr(t), dataDir) // fails the test unless it serves
+}
