@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -53,6 +54,9 @@ type serveOptions struct {
 	Rules map[string]ruleOptions `json:"rules"`
 	// Web is a directory of static files (a web app) served at /.
 	Web string `json:"web"`
+	// DevTokenOnNetwork allows the development token on an address other
+	// machines reach (refused by default).
+	DevTokenOnNetwork bool `json:"dev-token-on-network"`
 	// DrainTimeout bounds the graceful shutdown on SIGTERM or SIGINT.
 	DrainTimeout duration `json:"drain-timeout"`
 }
@@ -160,7 +164,9 @@ func serveCmd(app Options) *cobra.Command {
 		Long: `Runs uno's sync server. With no flags it listens on 127.0.0.1:8080,
 keeps its event log in ./uno-data/log.db and prints a development token
 that clients pass as client.Config.Token (kept in ./uno-data/dev-token, so
-it survives restarts).
+it survives restarts). The development token stays on this machine: on an
+address other machines reach, use JWTs (--jwt-alg) or say so with
+--dev-token-on-network.
 
 One server owns a data directory: it locks the LOCK file in it while it
 runs (the kernel releases the lock when the process ends, even killed),
@@ -218,6 +224,7 @@ each user receives only their rows; read_only: no client writes).`,
 	f.BoolVar(&o.Registry, "registry", false, "admit only tenants registered with uno tenant create (needs --postgres)")
 	f.StringVar(&o.Postgres, "postgres", "", "keep the event log in Postgres at this DSN instead of SQLite in the data directory")
 	f.StringVar(&o.Web, "web", "", "serve this directory's files (a web app, such as examples/web after wasm/build.sh) at /: regular files inside it only, no dotfiles, a directory's index.html")
+	f.BoolVar(&o.DevTokenOnNetwork, "dev-token-on-network", false, "allow the development token on an address other machines reach (whoever holds the token reads and writes the tenant)")
 	o.DrainTimeout = duration(defaultDrainTimeout)
 	f.Var(&o.DrainTimeout, "drain-timeout", "on SIGTERM or SIGINT, how long sessions may take to finish before they are cut")
 	return cmd
@@ -233,6 +240,9 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.LogLevel)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if err := o.checkExposure(ctx, o.Addr); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -241,6 +251,14 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		return err
 	}
 	defer unlock()
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	if err := o.checkExposure(ctx, ln.Addr().String()); err != nil { // as resolved
+		return err
+	}
 	var log server.Log
 	if o.Postgres != "" {
 		log, err = server.OpenPGLog(ctx, o.Postgres, app.Projections...)
@@ -294,10 +312,6 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		return err
 	}
 	defer srv.Close() // after a drain, or on an early return
-	ln, err := net.Listen("tcp", o.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	var handler http.Handler = srv
 	if o.Web != "" {
 		w, err := newWeb(srv, o.Web)
@@ -347,6 +361,42 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 	return nil
 }
 
+// checkExposure refuses the development token on an address other
+// machines reach, unless --dev-token-on-network allows it: whoever holds
+// the token reads and writes the whole tenant.
+func (o *serveOptions) checkExposure(ctx context.Context, addr string) error {
+	if o.JWTAlg != "" || o.DevTokenOnNetwork || loopbackOnly(ctx, addr) {
+		return nil
+	}
+	return fmt.Errorf("--addr %s: other machines can reach it, and the development token lets whoever holds it "+
+		"read and write tenant %q: use JWTs (--jwt-alg, --jwt-key), listen on 127.0.0.1, "+
+		"or allow it with --dev-token-on-network", o.Addr, o.Tenant)
+}
+
+// loopbackOnly reports whether a server listening on addr (host:port) is
+// reachable from this machine only: its host is a loopback address, or a
+// name whose addresses are all loopback ones. An empty host is every
+// interface.
+func loopbackOnly(ctx context.Context, addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.Unmap().IsLoopback()
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(ips) == 0 {
+		return false
+	}
+	for _, ip := range ips {
+		if !ip.Unmap().IsLoopback() {
+			return false
+		}
+	}
+	return true
+}
+
 // setFlag copies the named flag's value from src into o.
 func (o *serveOptions) setFlag(name string, src *serveOptions) {
 	switch name {
@@ -386,6 +436,8 @@ func (o *serveOptions) setFlag(name string, src *serveOptions) {
 		o.JWTAudience = src.JWTAudience
 	case "jwt-iss":
 		o.JWTIssuer = src.JWTIssuer
+	case "dev-token-on-network":
+		o.DevTokenOnNetwork = src.DevTokenOnNetwork
 	case "drain-timeout":
 		o.DrainTimeout = src.DrainTimeout
 	}

@@ -179,3 +179,62 @@ func TestTenantCommand(t *testing.T) {
 		t.Error("--registry without --postgres validated")
 	}
 }
+
+func TestLoopbackOnly(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080":        true,
+		"127.0.0.2:8080":        true,
+		"[::1]:8080":            true,
+		"[::ffff:127.0.0.1]:80": true,
+		"localhost:8080":        true,
+		"0.0.0.0:8080":          false,
+		":8080":                 false,
+		"[::]:8080":             false,
+		"192.168.1.10:8080":     false,
+		"[2001:db8::1]:8080":    false,
+		"10.0.0.1:8080":         false,
+		"no-port":               false,
+	} {
+		if got := loopbackOnly(t.Context(), addr); got != want {
+			t.Errorf("loopbackOnly(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// The development token is refused on an address other machines reach
+// (before anything listens), unless allowed; JWTs are not.
+func TestServe_DevTokenOnNetwork(t *testing.T) {
+	tests := []struct {
+		name string
+		o    serveOptions
+		ok   bool
+	}{
+		{"loopback", serveOptions{Addr: "127.0.0.1:8080"}, true},
+		{"every interface", serveOptions{Addr: "0.0.0.0:8080"}, false},
+		{"every interface, no host", serveOptions{Addr: ":8080"}, false},
+		{"LAN address", serveOptions{Addr: "192.168.1.10:8080"}, false},
+		{"allowed", serveOptions{Addr: "0.0.0.0:8080", DevTokenOnNetwork: true}, true},
+		{"JWTs", serveOptions{Addr: "0.0.0.0:8080", JWTAlg: "EdDSA"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.o.Tenant = "dev"
+			err := tt.o.checkExposure(t.Context(), tt.o.Addr)
+			if tt.ok != (err == nil) {
+				t.Fatalf("checkExposure(%s) = %v, want ok %v", tt.o.Addr, err, tt.ok)
+			}
+			if err != nil && (!strings.Contains(err.Error(), "--dev-token-on-network") || !strings.Contains(err.Error(), tt.o.Addr)) {
+				t.Fatalf("error %q names neither the flag nor the address", err)
+			}
+		})
+	}
+	// uno serve refuses before it listens or touches the data directory.
+	data := filepath.Join(t.TempDir(), "data")
+	err := run(t.Context(), []string{"serve", "--addr", "0.0.0.0:0", "--data", data})
+	if err == nil || !strings.Contains(err.Error(), "--dev-token-on-network") {
+		t.Fatalf("uno serve --addr 0.0.0.0:0 = %v, want the development token refused", err)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Fatalf("the refused server made its data directory: %v", err)
+	}
+}
