@@ -59,11 +59,24 @@ type serveOptions struct {
 	DevTokenOnNetwork bool `json:"dev-token-on-network"`
 	// DrainTimeout bounds the graceful shutdown on SIGTERM or SIGINT.
 	DrainTimeout duration `json:"drain-timeout"`
+	// The HTTP server's limits (net/http.Server's fields of the same
+	// names). WebSocket sessions and live query streams outlive the
+	// read and write timeouts.
+	ReadHeaderTimeout duration `json:"read-header-timeout"`
+	ReadTimeout       duration `json:"read-timeout"`
+	WriteTimeout      duration `json:"write-timeout"`
+	IdleTimeout       duration `json:"idle-timeout"`
+	MaxHeaderBytes    int      `json:"max-header-bytes"`
 }
 
 // The defaults of the settings whose zero value takes a default.
 const (
-	defaultDrainTimeout = 30 * time.Second
+	defaultDrainTimeout      = 30 * time.Second
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultReadTimeout       = 30 * time.Second
+	defaultWriteTimeout      = 2 * time.Minute // a 5.5 MB gzipped uno.wasm on a slow link
+	defaultIdleTimeout       = 2 * time.Minute
+	defaultMaxHeaderBytes    = 64 << 10
 )
 
 // duration is a time.Duration as a flag and in the config file, written
@@ -127,15 +140,23 @@ func (o *serveOptions) validate() error {
 			return fmt.Errorf("max-drift %q: want a positive duration such as 24h", o.MaxDrift)
 		}
 	}
-	for name, d := range map[string]*duration{"drain-timeout": &o.DrainTimeout} {
+	for name, d := range map[string]*duration{"drain-timeout": &o.DrainTimeout, "read-header-timeout": &o.ReadHeaderTimeout,
+		"read-timeout": &o.ReadTimeout, "write-timeout": &o.WriteTimeout, "idle-timeout": &o.IdleTimeout} {
 		if *d < 0 {
 			return fmt.Errorf("%s %s: must not be negative (0 takes the default)", name, d)
 		}
 	}
-	for d, def := range map[*duration]time.Duration{&o.DrainTimeout: defaultDrainTimeout} {
+	if o.MaxHeaderBytes < 0 || o.MaxHeaderBytes > 0 && o.MaxHeaderBytes < 4096 {
+		return fmt.Errorf("max-header-bytes %d: want at least 4096 (0 takes the default)", o.MaxHeaderBytes)
+	}
+	for d, def := range map[*duration]time.Duration{&o.DrainTimeout: defaultDrainTimeout, &o.ReadHeaderTimeout: defaultReadHeaderTimeout,
+		&o.ReadTimeout: defaultReadTimeout, &o.WriteTimeout: defaultWriteTimeout, &o.IdleTimeout: defaultIdleTimeout} {
 		if *d == 0 {
 			*d = duration(def)
 		}
+	}
+	if o.MaxHeaderBytes == 0 {
+		o.MaxHeaderBytes = defaultMaxHeaderBytes
 	}
 	return nil
 }
@@ -181,7 +202,7 @@ its log and exits 0. What is still open after --drain-timeout is cut, and
 the exit status is 1.
 
 Settings can also come from a JSON file (--config) whose keys are the flag
-names, for example {"addr": "0.0.0.0:8080", "max-push-txs": 500}; flags
+names, for example {"addr": "127.0.0.1:9000", "max-push-txs": 500}; flags
 given on the command line win over it. Unknown keys are refused. The file
 alone can set per-collection rules:
 {"rules": {"todos": {"owner": "owner", "private_read": true}, "plans": {"read_only": true}}}
@@ -225,8 +246,14 @@ each user receives only their rows; read_only: no client writes).`,
 	f.StringVar(&o.Postgres, "postgres", "", "keep the event log in Postgres at this DSN instead of SQLite in the data directory")
 	f.StringVar(&o.Web, "web", "", "serve this directory's files (a web app, such as examples/web after wasm/build.sh) at /: regular files inside it only, no dotfiles, a directory's index.html")
 	f.BoolVar(&o.DevTokenOnNetwork, "dev-token-on-network", false, "allow the development token on an address other machines reach (whoever holds the token reads and writes the tenant)")
-	o.DrainTimeout = duration(defaultDrainTimeout)
+	o.DrainTimeout, o.ReadHeaderTimeout, o.ReadTimeout = duration(defaultDrainTimeout), duration(defaultReadHeaderTimeout), duration(defaultReadTimeout)
+	o.WriteTimeout, o.IdleTimeout = duration(defaultWriteTimeout), duration(defaultIdleTimeout)
 	f.Var(&o.DrainTimeout, "drain-timeout", "on SIGTERM or SIGINT, how long sessions may take to finish before they are cut")
+	f.Var(&o.ReadHeaderTimeout, "read-header-timeout", "time to read a request's headers")
+	f.Var(&o.ReadTimeout, "read-timeout", "time to read a whole request (WebSocket sessions and live queries outlive it)")
+	f.Var(&o.WriteTimeout, "write-timeout", "time to write a response (WebSocket sessions and live queries outlive it: each of their frames or events has 10s)")
+	f.Var(&o.IdleTimeout, "idle-timeout", "how long a kept-alive connection may wait for its next request")
+	f.IntVar(&o.MaxHeaderBytes, "max-header-bytes", defaultMaxHeaderBytes, "largest request header block, in bytes")
 	return cmd
 }
 
@@ -321,7 +348,17 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		defer w.Close()
 		handler = w
 	}
-	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	// WebSocket sessions are hijacked connections, which net/http
+	// clears of its deadlines; live query streams clear the read
+	// deadline and extend the write deadline per event (server.Server).
+	hs := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: time.Duration(o.ReadHeaderTimeout),
+		ReadTimeout:       time.Duration(o.ReadTimeout),
+		WriteTimeout:      time.Duration(o.WriteTimeout),
+		IdleTimeout:       time.Duration(o.IdleTimeout),
+		MaxHeaderBytes:    o.MaxHeaderBytes,
+	}
 	fmt.Fprintf(out, "uno serve: listening on http://%s (sync endpoint ws://%s/v1/sync)\n", ln.Addr(), ln.Addr())
 	fmt.Fprintf(out, "data: %s\n", o.DataDir)
 	if dev != nil {
@@ -440,6 +477,16 @@ func (o *serveOptions) setFlag(name string, src *serveOptions) {
 		o.DevTokenOnNetwork = src.DevTokenOnNetwork
 	case "drain-timeout":
 		o.DrainTimeout = src.DrainTimeout
+	case "read-header-timeout":
+		o.ReadHeaderTimeout = src.ReadHeaderTimeout
+	case "read-timeout":
+		o.ReadTimeout = src.ReadTimeout
+	case "write-timeout":
+		o.WriteTimeout = src.WriteTimeout
+	case "idle-timeout":
+		o.IdleTimeout = src.IdleTimeout
+	case "max-header-bytes":
+		o.MaxHeaderBytes = src.MaxHeaderBytes
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/unosync/uno/internal/pgtest"
 	"github.com/unosync/uno/server"
 )
@@ -31,6 +32,9 @@ func TestServeOptions_Validate(t *testing.T) {
 		{"bad drift", func(o *serveOptions) { o.MaxDrift = "soon" }, "max-drift"},
 		{"good drift", func(o *serveOptions) { o.MaxDrift = "2h" }, ""},
 		{"negative drain timeout", func(o *serveOptions) { o.DrainTimeout = duration(-time.Second) }, "drain-timeout"},
+		{"negative write timeout", func(o *serveOptions) { o.WriteTimeout = duration(-time.Second) }, "write-timeout"},
+		{"tiny header limit", func(o *serveOptions) { o.MaxHeaderBytes = 100 }, "max-header-bytes"},
+		{"timeouts", func(o *serveOptions) { o.ReadTimeout, o.IdleTimeout = duration(time.Second), duration(time.Minute) }, ""},
 		{"private read without owner", func(o *serveOptions) { o.Rules = map[string]ruleOptions{"notes": {PrivateRead: true}} }, "owner"},
 		{"owner rule", func(o *serveOptions) { o.Rules = map[string]ruleOptions{"notes": {Owner: "owner", PrivateRead: true}} }, ""},
 	}
@@ -43,6 +47,30 @@ func TestServeOptions_Validate(t *testing.T) {
 				t.Fatalf("validate() = %v, want an error mentioning %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// Zero takes the defaults, which uno serve --help states.
+func TestServeOptions_Defaults(t *testing.T) {
+	o := serveOptions{Addr: "127.0.0.1:8080", DataDir: "d", ReadTimeout: duration(time.Second)}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := serveOptions{Addr: "127.0.0.1:8080", DataDir: "d", ReadTimeout: duration(time.Second),
+		DrainTimeout: duration(defaultDrainTimeout), ReadHeaderTimeout: duration(defaultReadHeaderTimeout),
+		WriteTimeout: duration(defaultWriteTimeout), IdleTimeout: duration(defaultIdleTimeout), MaxHeaderBytes: defaultMaxHeaderBytes}
+	if diff := cmp.Diff(want, o); diff != "" {
+		t.Fatalf("validated options (-want +got):\n%s", diff)
+	}
+	var help strings.Builder
+	cmd := serveCmd(Options{})
+	cmd.SetOut(&help)
+	cmd.Help()
+	for _, s := range []string{"--drain-timeout duration", "(default 30s)", "--read-header-timeout duration", "(default 10s)",
+		"--write-timeout duration", "(default 2m0s)", "--max-header-bytes int", "(default 65536)", "--dev-token-on-network", "SIGTERM", "LOCK"} {
+		if !strings.Contains(help.String(), s) {
+			t.Errorf("uno serve --help lacks %q", s)
+		}
 	}
 }
 

@@ -202,6 +202,10 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request, tenant string
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	ctx := r.Context()
+	// The stream outlives the HTTP server's read and write timeouts:
+	// no read deadline, and WriteTimeout for each event.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
 	var last []byte
 	for {
 		head, err := s.cfg.Log.Head(ctx, tenant)
@@ -214,6 +218,7 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request, tenant string
 		}
 		if !bytes.Equal(body, last) {
 			last = body
+			rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 			fmt.Fprintf(w, "event: result\ndata: %s\n\n", body)
 			flusher.Flush()
 		}

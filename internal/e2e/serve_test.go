@@ -176,6 +176,13 @@ func TestServe_SIGTERMDrains(t *testing.T) {
 	if err := c.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A live query.
+	events, streamEnded := liveQuery(t, ctx, addr, p.token, "items")
+	select {
+	case <-events:
+	case err := <-streamEnded:
+		t.Fatal(err)
+	}
 
 	// A raw session with one push acknowledged, and one sent just before
 	// the signal (in flight, or not yet read).
@@ -218,6 +225,17 @@ func TestServe_SIGTERMDrains(t *testing.T) {
 	case <-shutdownSeen.seen:
 	case <-ctx.Done():
 		t.Fatal("the client's connection never ended with CodeShuttingDown")
+	}
+
+	// The live query ends (a client's EventSource reconnects).
+	for ended := false; !ended; {
+		select {
+		case <-events:
+		case <-streamEnded:
+			ended = true
+		case <-ctx.Done():
+			t.Fatal("the live query did not end")
+		}
 	}
 
 	if !p.wait(drain) {
@@ -414,4 +432,88 @@ func TestServe_DataDirLock(t *testing.T) {
 		t.Fatal("SIGKILL did not end uno serve")
 	}
 	startUno(t, freeAddr(t), dataDir) // fails the test unless it serves
+}
+
+// WebSocket sessions and live query streams (Server-Sent Events) live on
+// past uno serve's read and write timeouts, which bound the other
+// requests: net/http clears its deadlines from hijacked connections, and
+// a stream extends its own per event.
+func TestServe_LongSessionsOutliveTimeouts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const timeout = time.Second
+	addr := freeAddr(t)
+	p := startUno(t, addr, t.TempDir(), "--read-timeout", timeout.String(), "--write-timeout", timeout.String(),
+		"--read-header-timeout", timeout.String(), "--idle-timeout", timeout.String())
+	site := crdt.SiteID{0x7e}
+	ws, _ := dialSite(t, ctx, "ws://"+addr+"/v1/sync", p.token, site)
+
+	events, streamErr := liveQuery(t, ctx, addr, p.token, "c")
+	nextEvent := func(what string) string {
+		t.Helper()
+		select {
+		case data := <-events:
+			return data
+		case err := <-streamErr:
+			t.Fatalf("%s: %v", what, err)
+		case <-ctx.Done():
+			t.Fatalf("%s: no event", what)
+		}
+		return ""
+	}
+	nextEvent("the first result")
+
+	// A write every 250ms for 4 times the timeouts: each is acknowledged
+	// on the session and streamed as a new result.
+	start := time.Now()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for seq := uint64(1); time.Since(start) < 4*timeout; seq++ {
+		<-tick.C
+		ws.send(t, ctx, &usync.Push{Txs: []crdt.Tx{tx(site, seq)}})
+		if a := nextOf[*usync.Ack](t, ctx, ws); a.HighWater != seq {
+			t.Fatalf("after %s: Ack %+v, want high-water %d", time.Since(start).Round(time.Millisecond), a, seq)
+		}
+		for want := fmt.Sprintf(`"n":%d`, seq); ; { // the site's cumulative count
+			if data := nextEvent(fmt.Sprintf("after %s", time.Since(start).Round(time.Millisecond))); strings.Contains(data, want) {
+				break
+			}
+		}
+	}
+}
+
+// liveQuery opens the live query of a collection (Server-Sent Events) and
+// returns its events' data, and the error that ends the stream.
+func liveQuery(t *testing.T, ctx context.Context, addr, token, coll string) (<-chan string, <-chan error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/v1/collections/"+coll+"?live=1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != 200 {
+		t.Fatalf("live query: %s", resp.Status)
+	}
+	events := make(chan string)
+	ended := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				select {
+				case events <- data:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+		ended <- fmt.Errorf("the stream ended: %v", sc.Err())
+	}()
+	return events, ended
 }
