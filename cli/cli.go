@@ -33,7 +33,7 @@ func rootCmd(o Options) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(o), migrateCmd(), tenantCmd(), projectionCmd(o), benchCmd())
+	root.AddCommand(serveCmd(o), migrateCmd(), tenantCmd(), projectionCmd(o), benchCmd(), versionCmd())
 	return root
 }
 

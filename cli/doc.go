@@ -1,5 +1,5 @@
 // Package cli is the uno command (serve, migrate, tenant, projection,
-// bench) as a library, so that an application can build its own uno
+// bench, version) as a library, so that an application can build its own uno
 // binary with its projections compiled in:
 //
 //	func main() {

@@ -1,20 +1,25 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -59,6 +64,54 @@ type serveOptions struct {
 	Schema *schemaOptions `json:"schema"`
 	// Web is a directory of static files (a web app) served at /.
 	Web string `json:"web"`
+	// DevTokenOnNetwork allows the development token on an address other
+	// machines reach (refused by default).
+	DevTokenOnNetwork bool `json:"dev-token-on-network"`
+	// DrainTimeout bounds the graceful shutdown on SIGTERM or SIGINT.
+	DrainTimeout duration `json:"drain-timeout"`
+	// The HTTP server's limits (net/http.Server's fields of the same
+	// names). WebSocket sessions and live query streams outlive the
+	// read and write timeouts.
+	ReadHeaderTimeout duration `json:"read-header-timeout"`
+	ReadTimeout       duration `json:"read-timeout"`
+	WriteTimeout      duration `json:"write-timeout"`
+	IdleTimeout       duration `json:"idle-timeout"`
+	MaxHeaderBytes    int      `json:"max-header-bytes"`
+}
+
+// The defaults of the settings whose zero value takes a default.
+const (
+	defaultDrainTimeout      = 30 * time.Second
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultReadTimeout       = 30 * time.Second
+	defaultWriteTimeout      = 2 * time.Minute // a 5.5 MB gzipped uno.wasm on a slow link
+	defaultIdleTimeout       = 2 * time.Minute
+	defaultMaxHeaderBytes    = 64 << 10
+)
+
+// duration is a time.Duration as a flag and in the config file, written
+// as Go writes durations ("30s", "2m").
+type duration time.Duration
+
+func (d *duration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want a duration such as 30s or 2m")
+	}
+	*d = duration(v)
+	return nil
+}
+
+func (d *duration) String() string { return time.Duration(*d).String() }
+
+func (d *duration) Type() string { return "duration" }
+
+func (d *duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration such as \"30s\"")
+	}
+	return d.Set(s)
 }
 
 // schemaOptions is a crdt.Schema in the config file: field kinds by
@@ -130,6 +183,24 @@ func (o *serveOptions) validate() error {
 			return fmt.Errorf("max-drift %q: want a positive duration such as 24h", o.MaxDrift)
 		}
 	}
+	for name, d := range map[string]*duration{"drain-timeout": &o.DrainTimeout, "read-header-timeout": &o.ReadHeaderTimeout,
+		"read-timeout": &o.ReadTimeout, "write-timeout": &o.WriteTimeout, "idle-timeout": &o.IdleTimeout} {
+		if *d < 0 {
+			return fmt.Errorf("%s %s: must not be negative (0 takes the default)", name, d)
+		}
+	}
+	if o.MaxHeaderBytes < 0 || o.MaxHeaderBytes > 0 && o.MaxHeaderBytes < 4096 {
+		return fmt.Errorf("max-header-bytes %d: want at least 4096 (0 takes the default)", o.MaxHeaderBytes)
+	}
+	for d, def := range map[*duration]time.Duration{&o.DrainTimeout: defaultDrainTimeout, &o.ReadHeaderTimeout: defaultReadHeaderTimeout,
+		&o.ReadTimeout: defaultReadTimeout, &o.WriteTimeout: defaultWriteTimeout, &o.IdleTimeout: defaultIdleTimeout} {
+		if *d == 0 {
+			*d = duration(def)
+		}
+	}
+	if o.MaxHeaderBytes == 0 {
+		o.MaxHeaderBytes = defaultMaxHeaderBytes
+	}
 	return nil
 }
 
@@ -157,10 +228,24 @@ func serveCmd(app Options) *cobra.Command {
 		Long: `Runs uno's sync server. With no flags it listens on 127.0.0.1:8080,
 keeps its event log in ./uno-data/log.db and prints a development token
 that clients pass as client.Config.Token (kept in ./uno-data/dev-token, so
-it survives restarts).
+it survives restarts). The development token stays on this machine: on an
+address other machines reach, use JWTs (--jwt-alg) or say so with
+--dev-token-on-network.
+
+One server owns a data directory: it locks the LOCK file in it while it
+runs (the kernel releases the lock when the process ends, even killed),
+and a second uno serve on the same directory stops at once, naming the
+first.
+
+On SIGTERM (what Docker, systemd and Kubernetes send) or SIGINT the server
+drains: it stops accepting connections and requests, ends live query
+streams, lets the pushes being appended commit and get their Acks, closes
+each sync session with code 1402 (shutting down: clients reconnect), closes
+its log and exits 0. What is still open after --drain-timeout is cut, and
+the exit status is 1.
 
 Settings can also come from a JSON file (--config) whose keys are the flag
-names, for example {"addr": "0.0.0.0:8080", "max-push-txs": 500}; flags
+names, for example {"addr": "127.0.0.1:9000", "max-push-txs": 500}; flags
 given on the command line win over it. Unknown keys are refused. The file
 alone can set per-collection rules:
 {"rules": {"todos": {"owner": "owner", "private_read": true}, "plans": {"read_only": true}}}
@@ -202,21 +287,49 @@ each user receives only their rows; read_only: no client writes).`,
 	f.StringVar(&o.JWTIssuer, "jwt-iss", "", "required JWT issuer")
 	f.BoolVar(&o.Registry, "registry", false, "admit only tenants registered with uno tenant create (needs --postgres)")
 	f.StringVar(&o.Postgres, "postgres", "", "keep the event log in Postgres at this DSN instead of SQLite in the data directory")
-	f.StringVar(&o.Web, "web", "", "serve this directory's files (a web app, such as examples/web after wasm/build.sh) at /")
+	f.StringVar(&o.Web, "web", "", "serve this directory's files (a web app, such as examples/web after wasm/build.sh) at /: regular files inside it only, no dotfiles, a directory's index.html")
+	f.BoolVar(&o.DevTokenOnNetwork, "dev-token-on-network", false, "allow the development token on an address other machines reach (whoever holds the token reads and writes the tenant)")
+	o.DrainTimeout, o.ReadHeaderTimeout, o.ReadTimeout = duration(defaultDrainTimeout), duration(defaultReadHeaderTimeout), duration(defaultReadTimeout)
+	o.WriteTimeout, o.IdleTimeout = duration(defaultWriteTimeout), duration(defaultIdleTimeout)
+	f.Var(&o.DrainTimeout, "drain-timeout", "on SIGTERM or SIGINT, how long sessions may take to finish before they are cut")
+	f.Var(&o.ReadHeaderTimeout, "read-header-timeout", "time to read a request's headers")
+	f.Var(&o.ReadTimeout, "read-timeout", "time to read a whole request (WebSocket sessions and live queries outlive it)")
+	f.Var(&o.WriteTimeout, "write-timeout", "time to write a response (WebSocket sessions and live queries outlive it: each of their frames or events has 10s)")
+	f.Var(&o.IdleTimeout, "idle-timeout", "how long a kept-alive connection may wait for its next request")
+	f.IntVar(&o.MaxHeaderBytes, "max-header-bytes", defaultMaxHeaderBytes, "largest request header block, in bytes")
 	return cmd
 }
 
-func serve(ctx context.Context, o serveOptions, app Options, out interface{ Write([]byte) (int, error) }) error {
+func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) error {
+	// SIGTERM is what Docker, systemd and Kubernetes send; SIGINT is ^C.
+	// Either drains the server (below).
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.LogLevel)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if err := o.checkExposure(ctx, o.Addr); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	unlock, err := lockDir(o.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	if err := o.checkExposure(ctx, ln.Addr().String()); err != nil { // as resolved
+		return err
+	}
 	var log server.Log
-	var err error
 	if o.Postgres != "" {
 		log, err = pglog.Open(ctx, o.Postgres, app.Projections...)
 	} else {
@@ -269,19 +382,27 @@ func serve(ctx context.Context, o serveOptions, app Options, out interface{ Writ
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
-	ln, err := net.Listen("tcp", o.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
+	defer srv.Close() // after a drain, or on an early return
 	var handler http.Handler = srv
 	if o.Web != "" {
-		if fi, err := os.Stat(o.Web); err != nil || !fi.IsDir() {
-			return fmt.Errorf("web: %s is not a directory", o.Web)
+		w, err := newWeb(srv, o.Web)
+		if err != nil {
+			return err
 		}
-		handler = withWeb(srv, o.Web)
+		defer w.Close()
+		handler = w
 	}
-	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	// WebSocket sessions are hijacked connections, which net/http
+	// clears of its deadlines; live query streams clear the read
+	// deadline and extend the write deadline per event (server.Server).
+	hs := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: time.Duration(o.ReadHeaderTimeout),
+		ReadTimeout:       time.Duration(o.ReadTimeout),
+		WriteTimeout:      time.Duration(o.WriteTimeout),
+		IdleTimeout:       time.Duration(o.IdleTimeout),
+		MaxHeaderBytes:    o.MaxHeaderBytes,
+	}
 	fmt.Fprintf(out, "uno serve: listening on http://%s (sync endpoint ws://%s/v1/sync)\n", ln.Addr(), ln.Addr())
 	fmt.Fprintf(out, "data: %s\n", o.DataDir)
 	if dev != nil {
@@ -296,17 +417,65 @@ func serve(ctx context.Context, o serveOptions, app Options, out interface{ Writ
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return err
+		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	fmt.Fprintln(out, "uno serve: shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	drain := time.Duration(o.DrainTimeout)
+	fmt.Fprintf(out, "uno serve: shutting down (draining for up to %s)\n", drain)
+	// Both at once: hs.Shutdown closes the listener and waits for the
+	// HTTP requests, among them the live query streams srv.Shutdown
+	// ends; srv.Shutdown lets the sessions finish their appends and
+	// closes them with CodeShuttingDown. The log closes after both.
+	dctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	srv.Close() // ends the WebSocket sessions, which Shutdown does not track
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- hs.Shutdown(dctx) }()
+	serr := srv.Shutdown(dctx)
+	herr := <-httpDone
+	if herr != nil {
+		hs.Close()
 	}
+	if err := cmp.Or(serr, herr); err != nil {
+		return fmt.Errorf("drain: cut what was still open after --drain-timeout %s: %w", drain, err)
+	}
+	fmt.Fprintln(out, "uno serve: stopped")
 	return nil
+}
+
+// checkExposure refuses the development token on an address other
+// machines reach, unless --dev-token-on-network allows it: whoever holds
+// the token reads and writes the whole tenant.
+func (o *serveOptions) checkExposure(ctx context.Context, addr string) error {
+	if o.JWTAlg != "" || o.DevTokenOnNetwork || loopbackOnly(ctx, addr) {
+		return nil
+	}
+	return fmt.Errorf("--addr %s: other machines can reach it, and the development token lets whoever holds it "+
+		"read and write tenant %q: use JWTs (--jwt-alg, --jwt-key), listen on 127.0.0.1, "+
+		"or allow it with --dev-token-on-network", o.Addr, o.Tenant)
+}
+
+// loopbackOnly reports whether a server listening on addr (host:port) is
+// reachable from this machine only: its host is a loopback address, or a
+// name whose addresses are all loopback ones. An empty host is every
+// interface.
+func loopbackOnly(ctx context.Context, addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.Unmap().IsLoopback()
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(ips) == 0 {
+		return false
+	}
+	for _, ip := range ips {
+		if !ip.Unmap().IsLoopback() {
+			return false
+		}
+	}
+	return true
 }
 
 // setFlag copies the named flag's value from src into o.
@@ -348,6 +517,20 @@ func (o *serveOptions) setFlag(name string, src *serveOptions) {
 		o.JWTAudience = src.JWTAudience
 	case "jwt-iss":
 		o.JWTIssuer = src.JWTIssuer
+	case "dev-token-on-network":
+		o.DevTokenOnNetwork = src.DevTokenOnNetwork
+	case "drain-timeout":
+		o.DrainTimeout = src.DrainTimeout
+	case "read-header-timeout":
+		o.ReadHeaderTimeout = src.ReadHeaderTimeout
+	case "read-timeout":
+		o.ReadTimeout = src.ReadTimeout
+	case "write-timeout":
+		o.WriteTimeout = src.WriteTimeout
+	case "idle-timeout":
+		o.IdleTimeout = src.IdleTimeout
+	case "max-header-bytes":
+		o.MaxHeaderBytes = src.MaxHeaderBytes
 	}
 }
 

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/unosync/uno/internal/pgtest"
 	"github.com/unosync/uno/server/pglog"
 )
@@ -29,6 +31,10 @@ func TestServeOptions_Validate(t *testing.T) {
 		{"tiny message limit", func(o *serveOptions) { o.MaxMessage = 10 }, "max-message-bytes"},
 		{"bad drift", func(o *serveOptions) { o.MaxDrift = "soon" }, "max-drift"},
 		{"good drift", func(o *serveOptions) { o.MaxDrift = "2h" }, ""},
+		{"negative drain timeout", func(o *serveOptions) { o.DrainTimeout = duration(-time.Second) }, "drain-timeout"},
+		{"negative write timeout", func(o *serveOptions) { o.WriteTimeout = duration(-time.Second) }, "write-timeout"},
+		{"tiny header limit", func(o *serveOptions) { o.MaxHeaderBytes = 100 }, "max-header-bytes"},
+		{"timeouts", func(o *serveOptions) { o.ReadTimeout, o.IdleTimeout = duration(time.Second), duration(time.Minute) }, ""},
 		{"private read without owner", func(o *serveOptions) { o.Rules = map[string]ruleOptions{"notes": {PrivateRead: true}} }, "owner"},
 		{"owner rule", func(o *serveOptions) { o.Rules = map[string]ruleOptions{"notes": {Owner: "owner", PrivateRead: true}} }, ""},
 		{"schema", func(o *serveOptions) {
@@ -53,6 +59,30 @@ func TestServeOptions_Validate(t *testing.T) {
 	}
 }
 
+// Zero takes the defaults, which uno serve --help states.
+func TestServeOptions_Defaults(t *testing.T) {
+	o := serveOptions{Addr: "127.0.0.1:8080", DataDir: "d", ReadTimeout: duration(time.Second)}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := serveOptions{Addr: "127.0.0.1:8080", DataDir: "d", ReadTimeout: duration(time.Second),
+		DrainTimeout: duration(defaultDrainTimeout), ReadHeaderTimeout: duration(defaultReadHeaderTimeout),
+		WriteTimeout: duration(defaultWriteTimeout), IdleTimeout: duration(defaultIdleTimeout), MaxHeaderBytes: defaultMaxHeaderBytes}
+	if diff := cmp.Diff(want, o); diff != "" {
+		t.Fatalf("validated options (-want +got):\n%s", diff)
+	}
+	var help strings.Builder
+	cmd := serveCmd(Options{})
+	cmd.SetOut(&help)
+	cmd.Help()
+	for _, s := range []string{"--drain-timeout duration", "(default 30s)", "--read-header-timeout duration", "(default 10s)",
+		"--write-timeout duration", "(default 2m0s)", "--max-header-bytes int", "(default 65536)", "--dev-token-on-network", "SIGTERM", "LOCK"} {
+		if !strings.Contains(help.String(), s) {
+			t.Errorf("uno serve --help lacks %q", s)
+		}
+	}
+}
+
 func TestLoadConfig(t *testing.T) {
 	dir := t.TempDir()
 	write := func(s string) string {
@@ -68,6 +98,12 @@ func TestLoadConfig(t *testing.T) {
 	}
 	if o.Addr != "0.0.0.0:9000" || o.MaxPushTxs != 50 || len(o.Origins) != 1 || o.Rules["todos"].Owner != "by" {
 		t.Fatalf("loaded %+v", o)
+	}
+	if err := loadConfig(write(`{"drain-timeout": "5s"}`), &o); err != nil || time.Duration(o.DrainTimeout) != 5*time.Second {
+		t.Fatalf("drain-timeout: %v, %v", err, o.DrainTimeout)
+	}
+	if err := loadConfig(write(`{"drain-timeout": 5}`), &o); err == nil || !strings.Contains(err.Error(), "duration") {
+		t.Fatalf("a duration as a number: %v", err)
 	}
 	if err := loadConfig(write(`{"adr": "x"}`), &o); err == nil || !strings.Contains(err.Error(), "unknown field") {
 		t.Fatalf("unknown key: %v", err)
@@ -178,5 +214,64 @@ func TestTenantCommand(t *testing.T) {
 	}
 	if err := (&serveOptions{Addr: "127.0.0.1:1", DataDir: "d", Registry: true}).validate(); err == nil {
 		t.Error("--registry without --postgres validated")
+	}
+}
+
+func TestLoopbackOnly(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080":        true,
+		"127.0.0.2:8080":        true,
+		"[::1]:8080":            true,
+		"[::ffff:127.0.0.1]:80": true,
+		"localhost:8080":        true,
+		"0.0.0.0:8080":          false,
+		":8080":                 false,
+		"[::]:8080":             false,
+		"192.168.1.10:8080":     false,
+		"[2001:db8::1]:8080":    false,
+		"10.0.0.1:8080":         false,
+		"no-port":               false,
+	} {
+		if got := loopbackOnly(t.Context(), addr); got != want {
+			t.Errorf("loopbackOnly(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// The development token is refused on an address other machines reach
+// (before anything listens), unless allowed; JWTs are not.
+func TestServe_DevTokenOnNetwork(t *testing.T) {
+	tests := []struct {
+		name string
+		o    serveOptions
+		ok   bool
+	}{
+		{"loopback", serveOptions{Addr: "127.0.0.1:8080"}, true},
+		{"every interface", serveOptions{Addr: "0.0.0.0:8080"}, false},
+		{"every interface, no host", serveOptions{Addr: ":8080"}, false},
+		{"LAN address", serveOptions{Addr: "192.168.1.10:8080"}, false},
+		{"allowed", serveOptions{Addr: "0.0.0.0:8080", DevTokenOnNetwork: true}, true},
+		{"JWTs", serveOptions{Addr: "0.0.0.0:8080", JWTAlg: "EdDSA"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.o.Tenant = "dev"
+			err := tt.o.checkExposure(t.Context(), tt.o.Addr)
+			if tt.ok != (err == nil) {
+				t.Fatalf("checkExposure(%s) = %v, want ok %v", tt.o.Addr, err, tt.ok)
+			}
+			if err != nil && (!strings.Contains(err.Error(), "--dev-token-on-network") || !strings.Contains(err.Error(), tt.o.Addr)) {
+				t.Fatalf("error %q names neither the flag nor the address", err)
+			}
+		})
+	}
+	// uno serve refuses before it listens or touches the data directory.
+	data := filepath.Join(t.TempDir(), "data")
+	err := run(t.Context(), []string{"serve", "--addr", "0.0.0.0:0", "--data", data})
+	if err == nil || !strings.Contains(err.Error(), "--dev-token-on-network") {
+		t.Fatalf("uno serve --addr 0.0.0.0:0 = %v, want the development token refused", err)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Fatalf("the refused server made its data directory: %v", err)
 	}
 }

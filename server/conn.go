@@ -44,7 +44,7 @@ type conn struct {
 func (c *conn) run(reqCtx context.Context) error {
 	ctx, cancel := context.WithCancel(reqCtx)
 	defer cancel()
-	stop := context.AfterFunc(c.s.ctx, cancel)
+	stop := context.AfterFunc(c.s.cut, cancel)
 	defer stop()
 
 	frames := make(chan []byte)
@@ -82,6 +82,13 @@ func (c *conn) loop(ctx context.Context, frames <-chan []byte, readErr <-chan er
 		}
 		if c.sess.Closed() {
 			return nil
+		}
+		if c.s.ctx.Err() != nil {
+			// The server is draining. ready appended and acknowledged
+			// every push received so far; close, and the client
+			// reconnects (to another node, or to this one once back).
+			c.sess.Fail(usync.Errorf(usync.CodeShuttingDown, "server shutting down: reconnect"))
+			continue
 		}
 		// Wake for the next frame, or for log growth when the client has
 		// credit (no credit: the log is not read for it at all).
@@ -201,8 +208,10 @@ func (c *conn) next(ctx context.Context, frames <-chan []byte, readErr <-chan er
 		return c.deliver(ctx)
 	case err := <-readErr:
 		return err
+	case <-c.s.ctx.Done(): // the loop closes the session
+		return nil
 	case <-ctx.Done():
-		c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "server shutting down"))
+		c.sess.Fail(usync.Errorf(usync.CodeShuttingDown, "server shutting down: reconnect"))
 		c.ready(context.Background())
 		return ctx.Err()
 	}

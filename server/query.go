@@ -235,6 +235,10 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request, id tenancy.Id
 		defer t.Stop()
 		expired = t.C
 	}
+	// The stream outlives the HTTP server's read and write timeouts:
+	// no read deadline, and WriteTimeout for each event.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
 	var last []byte
 	for {
 		head, err := s.cfg.Log.Head(ctx, id.Tenant)
@@ -247,12 +251,14 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request, id tenancy.Id
 		}
 		if !bytes.Equal(body, last) {
 			last = body
+			rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 			fmt.Fprintf(w, "event: result\ndata: %s\n\n", body)
 			flusher.Flush()
 		}
 		select {
 		case <-s.cfg.Log.Wait(ctx, id.Tenant, head):
 		case <-expired:
+			rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 			fmt.Fprintf(w, "event: expired\ndata: {\"code\":%d,\"error\":\"the token expired: reconnect with a fresh one\"}\n\n", usync.CodeTokenExpired)
 			flusher.Flush()
 			return

@@ -158,8 +158,16 @@ type Server struct {
 	closed bool
 	wg     gosync.WaitGroup
 
-	ctx    context.Context // ends when the server closes
+	// ctx ends when the server starts closing (Shutdown or Close): new
+	// sessions and queries are refused, live queries end, and each
+	// session closes with CodeShuttingDown once its appends are done.
+	ctx    context.Context
 	cancel context.CancelFunc
+	// cut ends when the sessions must stop at once, appending or not:
+	// at Close, or when Shutdown's context ends.
+	cut     context.Context
+	cutNow  context.CancelFunc
+	release gosync.Once // frees the codec and the cache
 }
 
 // New returns a server over cfg.Log.
@@ -172,9 +180,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, codec: codec, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, m: newMetrics(), rate: tenancy.NewLimiter(0)}
+	cut, cutNow := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, codec: codec, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, cut: cut, cutNow: cutNow, m: newMetrics(), rate: tenancy.NewLimiter(0)}
 	if s.cache, err = newQueryCache(s.m); err != nil {
 		cancel()
+		cutNow()
 		return nil, err
 	}
 	if _, canForget := cfg.Log.(Retainer); cfg.Registry != nil && canForget {
@@ -192,17 +202,63 @@ func New(cfg Config) (*Server, error) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// Close ends every sync connection (clients reconnect elsewhere or later)
-// and waits for them. It does not close the log.
+// Close ends every sync connection at once, even one appending a push
+// (its client pushes it again on reconnecting), and waits for them. It
+// does not close the log. [Server.Shutdown] is the graceful way.
 func (s *Server) Close() error {
+	s.stop()
+	s.cutNow()
+	s.wg.Wait()
+	s.free()
+	return nil
+}
+
+// Shutdown stops the server gracefully. At once it refuses new sync
+// connections and ends the live query streams (Server-Sent Events); each
+// sync session finishes the pushes it is appending, sends their Acks, and
+// closes with CodeShuttingDown (WebSocket close code
+// CloseCode(CodeShuttingDown)), a retryable code: clients reconnect, to
+// another node or to this one once it is back. Shutdown waits for the
+// sessions until ctx ends, then cuts those left as Close does and returns
+// ctx's error.
+//
+// It does not close the log, which the sessions use until Shutdown
+// returns, nor the listener: with an http.Server, call its Shutdown
+// alongside (it waits for the query streams this one ends; it does not
+// track WebSocket sessions, which are hijacked connections).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.cutNow()
+		<-done
+	}
+	s.cutNow()
+	s.free()
+	return err
+}
+
+// stop refuses new sessions and tells the running ones to close.
+func (s *Server) stop() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
 	s.cancel()
-	s.wg.Wait()
-	s.codec.Close()
-	s.cache.Close()
-	return nil
+}
+
+func (s *Server) free() {
+	s.release.Do(func() {
+		s.codec.Close()
+		s.cache.Close()
+	})
 }
 
 // serveReady answers /readyz: whether the log answers. The reason stays
@@ -250,7 +306,7 @@ func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		ws.Close(CloseCode(usync.CodeUnavailable), "server closing")
+		ws.Close(CloseCode(usync.CodeShuttingDown), "server shutting down: reconnect")
 		return
 	}
 	s.wg.Add(1)

@@ -36,6 +36,7 @@ const (
 	CodeRateLimited        Code = 1302 // too many requests: back off
 	CodeUnavailable        Code = 1400 // the server cannot serve now: retry later
 	CodeInternal           Code = 1401 // a server bug
+	CodeShuttingDown       Code = 1402 // the server is shutting down: reconnect (to another node, or to this one once it is back)
 )
 
 var codeNames = map[Code]string{
@@ -60,6 +61,7 @@ var codeNames = map[Code]string{
 	CodeRateLimited:        "rate limited",
 	CodeUnavailable:        "unavailable",
 	CodeInternal:           "internal error",
+	CodeShuttingDown:       "shutting down",
 }
 
 func (c Code) String() string {
@@ -73,7 +75,7 @@ func (c Code) String() string {
 // backing off) rather than give up or surface it to the app.
 func (c Code) Retryable() bool {
 	switch c {
-	case CodeSlowConsumer, CodeRateLimited, CodeUnavailable, CodeInternal, CodeResync:
+	case CodeSlowConsumer, CodeRateLimited, CodeUnavailable, CodeInternal, CodeResync, CodeShuttingDown:
 		return true
 	}
 	return false
@@ -158,6 +160,7 @@ var (
 	ErrRateLimited        = &Error{Code: CodeRateLimited}
 	ErrUnavailable        = &Error{Code: CodeUnavailable}
 	ErrInternal           = &Error{Code: CodeInternal}
+	ErrShuttingDown       = &Error{Code: CodeShuttingDown}
 )
 
 func asError(err error, target **Error) bool { return errors.As(err, target) }

@@ -35,6 +35,7 @@ var allCodes = []usync.Code{
 	usync.CodeRateLimited,
 	usync.CodeUnavailable,
 	usync.CodeInternal,
+	usync.CodeShuttingDown,
 }
 
 // sentinels pairs every code with its Err variable.
@@ -63,6 +64,7 @@ var sentinels = []struct {
 	{usync.CodeRateLimited, usync.ErrRateLimited},
 	{usync.CodeUnavailable, usync.ErrUnavailable},
 	{usync.CodeInternal, usync.ErrInternal},
+	{usync.CodeShuttingDown, usync.ErrShuttingDown},
 }
 
 // allTypes lists every message type, in value order.
@@ -121,6 +123,7 @@ func TestCode_Retryable(t *testing.T) {
 		usync.CodeUnavailable:  true,
 		usync.CodeInternal:     true,
 		usync.CodeResync:       true,
+		usync.CodeShuttingDown: true,
 	}
 	for _, c := range allCodes {
 		if got := c.Retryable(); got != want[c] {

@@ -36,7 +36,7 @@ var sessAllCodes = []usync.Code{
 	usync.CodeBadCompression, usync.CodeUnexpected, usync.CodeUnauthorized, usync.CodeTokenExpired,
 	usync.CodeForbidden, usync.CodeGap, usync.CodeMalformedTx, usync.CodeClockDrift, usync.CodeInvalidTx,
 	usync.CodeWrongSite, usync.CodeResync, usync.CodeSlowConsumer, usync.CodeRateLimited,
-	usync.CodeUnavailable, usync.CodeInternal,
+	usync.CodeUnavailable, usync.CodeInternal, usync.CodeShuttingDown,
 }
 
 // sessCheckStepErr checks a Step's outcome: an error closes the session
