@@ -151,7 +151,7 @@ type Server struct {
 	streams atomic.Int64
 	m       *metrics
 	rate    *tenancy.Limiter
-	sizes   sizeCache                        // tenants' sizes, for quotas
+	quotas  *tenancy.Quotas                  // tenants' usage, for quotas
 	cache   *ristretto.Cache[string, []byte] // query results
 
 	mu     gosync.Mutex // guards closed and wg.Add against Close's wg.Wait
@@ -181,7 +181,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cut, cutNow := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, codec: codec, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, cut: cut, cutNow: cutNow, m: newMetrics(), rate: tenancy.NewLimiter(0)}
+	s := &Server{cfg: cfg, codec: codec, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, cut: cut, cutNow: cutNow, m: newMetrics(), rate: tenancy.NewLimiter(0), quotas: tenancy.NewQuotas(0, 0)}
 	if s.cache, err = newQueryCache(s.m); err != nil {
 		cancel()
 		cutNow()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 // existing rows go on; its byte quota refuses every write once reached.
 func TestQuotas(t *testing.T) {
 	ctx := context.Background()
-	pg := newPG(t, tenancy.Tenant{ID: "small", MaxRows: 5}, tenancy.Tenant{ID: "tiny", MaxBytes: 1})
+	pg := newPG(t, tenancy.Tenant{ID: "small", MaxRows: 5}, tenancy.Tenant{ID: "tiny", MaxBytes: tinyQuota})
 	l, reg := pg.log, pg.reg
 	var skew atomic.Int64 // moves the server's clock, for the size cache
 	e := startServerWith(t, server.Config{Log: l, Auth: tenantByToken{}, Registry: reg, Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
@@ -64,22 +65,41 @@ func TestQuotas(t *testing.T) {
 		t.Fatalf("r0 after an update within the quota: %v, %v", d.Fields, err)
 	}
 
-	// Bytes: the first push gets in (the tenant was empty), the next is
-	// refused.
+	// Bytes: each write counts as it is admitted, so a burst of writes
+	// faster than the size is measured again never takes the tenant over
+	// its quota (it once overshot 7×); the writes over it are refused.
 	tiny := open("tiny")
-	if err := tiny.Collection("items").Put(ctx, "a", map[string]any{"n": 1}); err != nil {
+	for i := range 20 {
+		if err := tiny.Collection("items").Put(ctx, fmt.Sprint("r", i), map[string]any{"text": strings.Repeat("x", 300)}); err != nil {
+			t.Fatal(err)
+		}
+		syncCtx(t, tiny) // one push each
+	}
+	rej, _ = tiny.Rejections(ctx, 0, 0)
+	if len(rej) == 0 || len(rej) == 20 {
+		t.Fatalf("%d of 20 writes refused: want the quota to admit some and refuse the rest", len(rej))
+	}
+	for _, r := range rej {
+		if usync.Code(r.Code) != usync.CodeQuotaExceeded {
+			t.Fatalf("rejection %+v, want CodeQuotaExceeded", r)
+		}
+	}
+	if _, bytes, _ := l.SnapshotSize(ctx, "tiny"); bytes > tinyQuota {
+		t.Fatalf("tiny holds %d bytes, quota %d", bytes, tinyQuota)
+	}
+	// Measured again later, the quota still holds.
+	skew.Store(int64(10 * time.Second))
+	if err := tiny.Collection("items").Put(ctx, "late", map[string]any{"text": strings.Repeat("x", 300)}); err != nil {
 		t.Fatal(err)
 	}
 	syncCtx(t, tiny)
-	skew.Store(int64(10 * time.Second)) // the cached size expires
-	if err := tiny.Collection("items").Put(ctx, "b", map[string]any{"n": 2}); err != nil {
-		t.Fatal(err)
-	}
-	syncCtx(t, tiny)
-	if rej, _ := tiny.Rejections(ctx, 0, 0); len(rej) != 1 || usync.Code(rej[0].Code) != usync.CodeQuotaExceeded {
-		t.Fatalf("tiny's rejections %+v, want one CodeQuotaExceeded", rej)
+	if _, bytes, _ := l.SnapshotSize(ctx, "tiny"); bytes > tinyQuota {
+		t.Fatalf("tiny holds %d bytes after a measurement, quota %d", bytes, tinyQuota)
 	}
 }
+
+// tinyQuota is the byte quota of TestQuotas's tenant "tiny": a few rows.
+const tinyQuota = 4000
 
 // Retention deletes a tenant's old log entries; a client whose cursor fell behind the log
 // bootstraps again from the read model and converges, as does a new one.
