@@ -170,6 +170,11 @@ func (l *Log) inTenant(ctx context.Context, tenant string, fn func(pgx.Tx) error
 	})
 }
 
+// PoolStat reports the connection pool's statistics (connections held,
+// acquired, waited for): what an operator watches, and how tests count
+// the queries idle sessions make.
+func (l *Log) PoolStat() *pgxpool.Stat { return l.pool.Stat() }
+
 // Close implements Log.
 func (l *Log) Close() error {
 	l.waiters.Close()
