@@ -259,7 +259,10 @@ func (c *conn) ready(ctx context.Context) error {
 				if errors.As(err, &se) {
 					c.sess.Fail(se)
 				} else {
-					c.sess.AppendFailed(err)
+					// The details (a database's error names hosts, roles
+					// and tables) go to the operator's log only.
+					c.s.cfg.Logger.Error("append", "tenant", c.tenant, "user", c.user, "err", err)
+					c.sess.AppendFailed(errors.New("the event log is unavailable"))
 				}
 			} else {
 				for _, seq := range seqs {
@@ -312,12 +315,12 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 	}
 	hw, err := c.s.cfg.Log.HighWater(ctx, tenant, h.Site)
 	if err != nil {
-		c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "read high-water: %v", err))
+		c.sess.Fail(c.s.unavailable("read high-water", err, "tenant", tenant))
 		return nil
 	}
 	head, err := c.s.cfg.Log.Head(ctx, tenant)
 	if err != nil {
-		c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "read head: %v", err))
+		c.sess.Fail(c.s.unavailable("read head", err, "tenant", tenant))
 		return nil
 	}
 	// A client with no cursor bootstraps from the rows read model (as of
@@ -332,7 +335,7 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 	first := uint64(1)
 	if ls, ok := c.s.cfg.Log.(Retainer); ok {
 		if first, err = ls.LogStart(ctx, tenant); err != nil {
-			c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "read log start: %v", err))
+			c.sess.Fail(c.s.unavailable("read log start", err, "tenant", tenant))
 			return nil
 		}
 	}
@@ -355,7 +358,7 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 	} else if sn, ok := c.s.cfg.Log.(Snapshotter); ok && (h.Cursor == 0 || behind) && head > 0 {
 		rows, bytes, err := sn.SnapshotSize(ctx, tenant)
 		if err != nil {
-			c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "snapshot size: %v", err))
+			c.sess.Fail(c.s.unavailable("snapshot size", err, "tenant", tenant))
 			return nil
 		}
 		c.snap = &usync.Snapshot{Seq: head, TotalRows: rows, TotalBytes: bytes}
@@ -365,7 +368,7 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 		} else {
 			sites, err := sn.SnapshotSites(ctx, tenant)
 			if err != nil {
-				c.sess.Fail(usync.Errorf(usync.CodeUnavailable, "snapshot sites: %v", err))
+				c.sess.Fail(c.s.unavailable("snapshot sites", err, "tenant", tenant))
 				return nil
 			}
 			c.snap.Sites = sites
@@ -576,7 +579,8 @@ func (c *conn) deliverSnapshot(ctx context.Context, after crdt.RowKey) error {
 		for _, r := range rows {
 			ok, err := c.snapshotAdmits(r)
 			if err != nil {
-				c.sess.Fail(usync.Errorf(usync.CodeInternal, "snapshot row %s/%s: %v", r.Collection, r.Row, err))
+				c.s.cfg.Logger.Error("snapshot row", "tenant", c.tenant, "collection", r.Collection, "row", r.Row, "err", err)
+				c.sess.Fail(usync.Errorf(usync.CodeInternal, "snapshot row %s/%s does not decode", r.Collection, r.Row))
 				return c.ready(ctx)
 			}
 			if ok {

@@ -15,7 +15,7 @@ func (s *Server) ApplyRetention(ctx context.Context) error {
 	if s.cfg.Registry == nil || !ok {
 		return errors.New("server: retention needs a registry and a log that forgets entries")
 	}
-	tenants, err := s.cfg.Registry.List(ctx)
+	tenants, err := s.cfg.Registry.Retained(ctx)
 	if err != nil {
 		return err
 	}

@@ -95,7 +95,7 @@ func (c *conn) checkRules(ctx context.Context, tx *crdt.Tx, batch map[crdt.RowKe
 	}
 	states, err := rs.RowStates(ctx, c.tenant, keys)
 	if err != nil {
-		return usync.Errorf(usync.CodeUnavailable, "read rows: %v", err)
+		return c.s.unavailable("read rows", err, "tenant", c.tenant)
 	}
 	for i, k := range keys {
 		field := rules[k.Collection].Owner
@@ -107,7 +107,8 @@ func (c *conn) checkRules(ctx context.Context, tx *crdt.Tx, batch map[crdt.RowKe
 		if st := states[i].State; st != nil && current == nil {
 			row, err := crdt.DecodeRow(st)
 			if err != nil {
-				return usync.Errorf(usync.CodeInternal, "row %s/%s: %v", k.Collection, k.Row, err)
+				c.s.cfg.Logger.Error("rules: row state", "tenant", c.tenant, "collection", k.Collection, "row", k.Row, "err", err)
+				return usync.Errorf(usync.CodeInternal, "row %s/%s does not decode", k.Collection, k.Row)
 			}
 			current = fieldValue(row, field)
 		}

@@ -57,13 +57,17 @@ type Registry interface {
 	// Tenant returns the tenant's entry, or an error wrapping
 	// ErrUnknownTenant.
 	Tenant(ctx context.Context, id string) (Tenant, error)
-	// List returns every tenant, by ID.
-	List(ctx context.Context) ([]Tenant, error)
+	// Retained returns the tenants that have a retention, by ID, with
+	// only ID and RetentionDays set: what the server's retention job
+	// needs, and no more (the server's role may not list tenants).
+	Retained(ctx context.Context) ([]Tenant, error)
 }
 
 // Admin is a registry that can also be administered (uno tenant).
 type Admin interface {
 	Registry
+	// List returns every tenant, by ID.
+	List(ctx context.Context) ([]Tenant, error)
 	// Create adds a tenant (ErrTenantExists if it is there).
 	Create(ctx context.Context, t Tenant) error
 	// SetLimits changes a tenant's limits to t's.

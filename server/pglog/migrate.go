@@ -108,6 +108,26 @@ var migrations = []migration{
 		up:   []string{`DROP INDEX uno_events_site`},
 		down: []string{`CREATE UNIQUE INDEX uno_events_site ON uno_events (tenant_id, site, site_seq)`},
 	},
+	{ // 6: the registry under row-level security: the server's role reads
+		// only the entry of the tenant it sets, and learns which tenants
+		// have a retention (IDs and days only) through a function that
+		// runs as the owner. Not FORCEd: the owner (uno tenant) sees every
+		// entry.
+		up: []string{
+			`ALTER TABLE uno_tenants ENABLE ROW LEVEL SECURITY`,
+			`CREATE POLICY tenant_isolation ON uno_tenants
+				USING (tenant_id = NULLIF(current_setting('uno.tenant', true), ''))
+				WITH CHECK (tenant_id = NULLIF(current_setting('uno.tenant', true), ''))`,
+			`CREATE FUNCTION uno_retained_tenants() RETURNS TABLE (tenant_id text, retention_days integer)
+				LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT
+				AS $$ SELECT tenant_id, retention_days FROM uno_tenants WHERE retention_days > 0 ORDER BY tenant_id $$`,
+		},
+		down: []string{
+			`DROP FUNCTION uno_retained_tenants()`,
+			`DROP POLICY tenant_isolation ON uno_tenants`,
+			`ALTER TABLE uno_tenants DISABLE ROW LEVEL SECURITY`,
+		},
+	},
 }
 
 // backfillRowDocs fills the doc column of every row from its state. The

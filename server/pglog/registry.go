@@ -35,8 +35,15 @@ func (r *Registry) Close() { r.pool.Close() }
 func (r *Registry) Tenant(ctx context.Context, id string) (tenancy.Tenant, error) {
 	t := tenancy.Tenant{ID: id}
 	var status string
-	err := r.pool.QueryRow(ctx, `SELECT status, ops_per_sec, max_rows, max_bytes, retention_days, created_at FROM uno_tenants WHERE tenant_id = $1`, id).
-		Scan(&status, &t.OpsPerSec, &t.MaxRows, &t.MaxBytes, &t.RetentionDays, &t.CreatedAt)
+	// In a transaction scoped to the tenant: the server's role sees only
+	// that tenant's entry (row-level security on uno_tenants).
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT set_config('uno.tenant', $1, true)`, id); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT status, ops_per_sec, max_rows, max_bytes, retention_days, created_at FROM uno_tenants WHERE tenant_id = $1`, id).
+			Scan(&status, &t.OpsPerSec, &t.MaxRows, &t.MaxBytes, &t.RetentionDays, &t.CreatedAt)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return tenancy.Tenant{}, fmt.Errorf("%w: %q", tenancy.ErrUnknownTenant, id)
 	}
@@ -77,7 +84,28 @@ func (r *Registry) SetLimits(ctx context.Context, t tenancy.Tenant) error {
 	return nil
 }
 
-// List returns every tenant, by ID.
+// Retained implements tenancy.Registry, through uno_retained_tenants(), a
+// function that runs as the tables' owner and returns only IDs and
+// retentions.
+func (r *Registry) Retained(ctx context.Context) ([]tenancy.Tenant, error) {
+	rows, err := r.pool.Query(ctx, `SELECT tenant_id, retention_days FROM uno_retained_tenants()`)
+	if err != nil {
+		return nil, fmt.Errorf("list retained tenants: %w", err)
+	}
+	var out []tenancy.Tenant
+	for rows.Next() {
+		var t tenancy.Tenant
+		if err := rows.Scan(&t.ID, &t.RetentionDays); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// List returns every tenant, by ID. Connect as the tables' owner: the
+// server's role sees none (row-level security).
 func (r *Registry) List(ctx context.Context) ([]tenancy.Tenant, error) {
 	rows, err := r.pool.Query(ctx, `SELECT tenant_id, status, ops_per_sec, max_rows, max_bytes, retention_days, created_at FROM uno_tenants ORDER BY tenant_id`)
 	if err != nil {
