@@ -30,6 +30,7 @@ type conn struct {
 	rewritten bool
 
 	started    time.Time       // when the connection was accepted
+	pushed     []time.Time     // when each Push not yet acknowledged arrived, oldest first
 	stalled    time.Time       // since when the client has had no credit while behind
 	expires    time.Time       // when the session's token expires (zero: never)
 	limits     tenancy.Tenant  // the tenant's registry entry (zero limits: none)
@@ -187,10 +188,17 @@ func (c *conn) next(ctx context.Context, frames <-chan []byte, readErr <-chan er
 	case <-stall: // the loop re-checks and ends the session
 		return nil
 	case b := <-frames:
+		c.s.m.bytesIn.Add(float64(len(b)))
 		m, err := c.s.codec.Decode(b)
 		if err != nil {
 			c.sess.Fail(asSyncError(err))
 			return nil
+		}
+		if _, ok := m.(*usync.Push); ok {
+			// Each Push the session takes gets one Ack, in order (the
+			// session bounds the pushes in flight).
+			c.s.m.pushes.Inc()
+			c.pushed = append(c.pushed, time.Now())
 		}
 		c.sess.Step(m) // a protocol error closes the session with its code
 	case <-logGrew:
@@ -240,7 +248,7 @@ func (c *conn) ready(ctx context.Context) error {
 			txs, rejects, err := c.validate(ctx, rd.Append)
 			var seqs []uint64
 			if err == nil {
-				seqs, txs, rejects, err = c.append(ctx, txs, rejects)
+				seqs, _, rejects, err = c.append(ctx, txs, rejects)
 			}
 			if err == nil && len(rejects) > 0 {
 				err = c.reject(ctx, rejects)
@@ -253,11 +261,13 @@ func (c *conn) ready(ctx context.Context) error {
 					c.sess.AppendFailed(err)
 				}
 			} else {
+				appended := 0
 				for _, seq := range seqs {
 					if seq != 0 {
-						c.s.m.appended.Inc()
+						appended++
 					}
 				}
+				c.s.m.appended.Add(float64(appended))
 				c.sess.Appended(seqs)
 			}
 		}
@@ -405,7 +415,13 @@ func (c *conn) reauthenticate(ctx context.Context, a *usync.Auth) {
 // that fails, so each refusal costs one retry.
 func (c *conn) append(ctx context.Context, txs []crdt.Tx, rejects []rejection) ([]uint64, []crdt.Tx, []rejection, error) {
 	for {
+		start := time.Now()
 		seqs, err := c.s.cfg.Log.Append(ctx, c.tenant, txs)
+		now := time.Now()
+		c.s.m.appendTime.Observe(now.Sub(start).Seconds())
+		if err == nil {
+			c.s.appends.record(c.tenant, seqs, now)
+		}
 		var big *RowTooLargeError
 		if !errors.As(err, &big) {
 			return seqs, txs, rejects, err
@@ -527,8 +543,7 @@ func (c *conn) reject(ctx context.Context, rejects []rejection) error {
 			}
 			m.Rows = rows
 		}
-		c.s.m.rejects.WithLabelValues(r.code.String()).Inc()
-		c.sess.RejectTx(m)
+		c.sess.RejectTx(m) // counted when written
 	}
 	return nil
 }
@@ -689,12 +704,26 @@ func (c *conn) write(ctx context.Context, m usync.Message) error {
 	case *usync.ErrorMessage:
 		c.s.m.rejects.WithLabelValues(m.Code.String()).Inc()
 	case *usync.Reject:
+		// Every refused transaction, whether the session (a gap) or the
+		// server's rules refused it, is counted here, once.
 		c.s.m.rejects.WithLabelValues(m.Code.String()).Inc()
 	}
 	c.s.m.bytesOut.Add(float64(len(b)))
 	wctx, cancel := context.WithTimeout(ctx, c.s.cfg.WriteTimeout)
 	defer cancel()
-	return c.ws.Write(wctx, websocket.MessageBinary, b)
+	if err := c.ws.Write(wctx, websocket.MessageBinary, b); err != nil {
+		return err
+	}
+	switch m := m.(type) {
+	case *usync.Ack:
+		if len(c.pushed) > 0 {
+			c.s.m.pushAck.Observe(time.Since(c.pushed[0]).Seconds())
+			c.pushed = c.pushed[1:]
+		}
+	case *usync.Changes:
+		c.s.appends.observe(c.s.m.delivery, c.tenant, m.Changes, time.Now())
+	}
+	return nil
 }
 
 // encodeChanges encodes a Changes from the encodings the log keeps of its

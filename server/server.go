@@ -150,6 +150,7 @@ type Server struct {
 	conns   atomic.Int64
 	streams atomic.Int64
 	m       *metrics
+	appends *appendTimes // when this process appended recent entries, for uno_delivery_seconds
 	rate    *tenancy.Limiter
 	sizes   sizeCache                        // tenants' sizes, for quotas
 	cache   *ristretto.Cache[string, []byte] // query results
@@ -172,7 +173,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, codec: codec, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, m: newMetrics(), rate: tenancy.NewLimiter(0)}
+	s := &Server{cfg: cfg, codec: codec, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, m: newMetrics(), rate: tenancy.NewLimiter(0),
+		appends: newAppendTimes(appendTenants)}
 	if s.cache, err = newQueryCache(s.m); err != nil {
 		cancel()
 		return nil, err
