@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -51,5 +53,17 @@ func TestAppendTimes_Bounds(t *testing.T) {
 	}
 	if len(a.tenants) != 2 {
 		t.Fatalf("%d tenants kept, want at most 2", len(a.tenants))
+	}
+}
+
+// A disabled level costs no allocation on the hot path.
+func TestConn_LogDisabledAllocs(t *testing.T) {
+	c := &conn{s: &Server{cfg: Config{Logger: slog.New(slog.DiscardHandler)}}, sess: usync.NewServerSession(usync.ServerConfig{}), tenant: "t", user: "u"}
+	ctx := context.Background()
+	n := testing.AllocsPerRun(100, func() {
+		c.log(ctx, slog.LevelDebug, "push", slog.Int("txs", 3), slog.Int("appended", 3), slog.Int("rejected", 0), slog.Uint64("high_water", 9))
+	})
+	if n != 0 {
+		t.Fatalf("a disabled log record costs %v allocations, want 0", n)
 	}
 }
