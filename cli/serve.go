@@ -39,6 +39,7 @@ type serveOptions struct {
 	Addr           string   `json:"addr"`
 	DataDir        string   `json:"data"`
 	LogLevel       string   `json:"log-level"`
+	LogFormat      string   `json:"log-format"`
 	Tenant         string   `json:"tenant"`
 	MaxConnections int      `json:"max-connections"`
 	MaxFrameBytes  int      `json:"max-frame-bytes"`
@@ -273,6 +274,7 @@ each user receives only their rows; read_only: no client writes).`,
 	f.StringVar(&o.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	f.StringVar(&o.DataDir, "data", "uno-data", "directory for the server's data")
 	f.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.LogFormat, "log-format", "text", "text or json (one JSON object a line)")
 	f.StringVar(&o.Tenant, "tenant", "dev", "the tenant the development token grants")
 	f.IntVar(&o.MaxConnections, "max-connections", 0, "concurrent sync connections (0: 10,000)")
 	f.IntVar(&o.MaxFrameBytes, "max-frame-bytes", 0, "largest frame on the wire (0: 4 MiB)")
@@ -309,7 +311,16 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.LogLevel)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	var logs slog.Handler
+	switch o.LogFormat {
+	case "text", "":
+		logs = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+	case "json":
+		logs = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", o.LogFormat)
+	}
+	logger := slog.New(logs)
 	if err := o.checkExposure(ctx, o.Addr); err != nil {
 		return err
 	}
@@ -487,6 +498,8 @@ func (o *serveOptions) setFlag(name string, src *serveOptions) {
 		o.DataDir = src.DataDir
 	case "log-level":
 		o.LogLevel = src.LogLevel
+	case "log-format":
+		o.LogFormat = src.LogFormat
 	case "tenant":
 		o.Tenant = src.Tenant
 	case "max-connections":

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 
 	usync "github.com/unosync/uno/sync"
 	"github.com/unosync/uno/tenancy"
@@ -12,8 +14,31 @@ import (
 // turns its refusal into the protocol's code: the one place that decides
 // who a sync session, a query or a live stream acts as. An identity whose
 // expiry has passed is refused as expired, whatever the Authenticator
-// says.
-func (s *Server) authenticate(ctx context.Context, token string) (tenancy.Identity, error) {
+// says. A refusal is logged at Warn with the remote address it came from,
+// never with the token.
+func (s *Server) authenticate(ctx context.Context, token, remote string) (tenancy.Identity, error) {
+	id, err := s.identify(ctx, token)
+	if err != nil {
+		se := asSyncError(err)
+		reason := se.Message
+		if token != "" { // an Authenticator may quote what it refused
+			reason = strings.ReplaceAll(reason, token, "<token>")
+		}
+		s.refusedAuth(ctx, remote, se.Code, reason)
+		return tenancy.Identity{}, se
+	}
+	return id, nil
+}
+
+// refusedAuth logs a refused authentication. reason must not hold the
+// token.
+func (s *Server) refusedAuth(ctx context.Context, remote string, code usync.Code, reason string) {
+	s.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "authentication refused",
+		slog.Int("code", int(code)), slog.String("remote", remote), slog.String("reason", reason))
+}
+
+// identify is authenticate without the log.
+func (s *Server) identify(ctx context.Context, token string) (tenancy.Identity, error) {
 	id, err := s.cfg.Auth.Authenticate(ctx, token)
 	switch {
 	case errors.Is(err, tenancy.ErrExpired):

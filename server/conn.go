@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -30,6 +32,10 @@ type conn struct {
 	rewritten bool
 
 	started    time.Time       // when the connection was accepted
+	remote     string          // the client's address
+	bytesIn    int64           // frame bytes received
+	bytesOut   int64           // frame bytes sent
+	pushed     []time.Time     // when each Push not yet acknowledged arrived, oldest first
 	stalled    time.Time       // since when the client has had no credit while behind
 	expires    time.Time       // when the session's token expires (zero: never)
 	limits     tenancy.Tenant  // the tenant's registry entry (zero limits: none)
@@ -71,8 +77,40 @@ func (c *conn) run(reqCtx context.Context) error {
 	// Close the WebSocket (with its code) before the deferred cancel: a
 	// cancelled read would drop the connection without a close frame.
 	err := c.loop(ctx, frames, readErr)
-	c.close(err)
+	code, reason := c.close(err)
+	level := slog.LevelInfo
+	if c.tenant == "" {
+		level = slog.LevelDebug // never opened: refusals are logged at Warn
+	}
+	c.log(reqCtx, level, "session end", slog.String("remote", c.remote), slog.Duration("duration", time.Since(c.started)),
+		slog.Int("close_code", int(code)), slog.String("reason", reason), slog.Int64("bytes_in", c.bytesIn), slog.Int64("bytes_out", c.bytesOut))
 	return err
+}
+
+// log logs msg with the session's tenant, user and site, then attrs. It
+// costs nothing more than the call when level is disabled (attrs must be
+// cheap to make: no slog.Any).
+func (c *conn) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	l := c.s.cfg.Logger
+	if !l.Enabled(ctx, level) {
+		return
+	}
+	l.LogAttrs(ctx, level, msg, append([]slog.Attr{slog.String("tenant", c.tenant), slog.String("user", c.user),
+		slog.String("site", c.sess.Site().String())}, attrs...)...)
+}
+
+// refuse ends the session before it opens, logging why at Warn (err's
+// code goes to the client).
+func (c *conn) refuse(ctx context.Context, err error) {
+	se := asSyncError(err)
+	c.log(ctx, slog.LevelWarn, "session refused", slog.String("remote", c.remote), slog.Int("code", int(se.Code)), slog.String("reason", se.Message))
+	c.sess.Refuse(se)
+}
+
+// expire ends the session whose token expired.
+func (c *conn) expire(ctx context.Context) {
+	c.log(ctx, slog.LevelWarn, "token expired", slog.String("remote", c.remote), slog.Time("expires", c.expires))
+	c.sess.Fail(usync.Errorf(usync.CodeTokenExpired, "the token expired: reconnect with a fresh one"))
 }
 
 func (c *conn) loop(ctx context.Context, frames <-chan []byte, readErr <-chan error) error {
@@ -105,6 +143,8 @@ func (c *conn) loop(ctx context.Context, frames <-chan []byte, readErr <-chan er
 				c.stalled = time.Now()
 			}
 			if time.Since(c.stalled) >= c.s.cfg.StallTimeout {
+				c.log(ctx, slog.LevelWarn, "slow consumer", slog.String("remote", c.remote), slog.Uint64("cursor", c.sess.Cursor()),
+					slog.Duration("stalled", time.Since(c.stalled)))
 				c.sess.Fail(usync.Errorf(usync.CodeSlowConsumer, "no credit for %s while behind: reconnect and resume from your cursor", c.s.cfg.StallTimeout))
 				continue
 			}
@@ -119,14 +159,16 @@ func (c *conn) loop(ctx context.Context, frames <-chan []byte, readErr <-chan er
 			// HelloTimeout to say who it is.
 			helloBy := c.started.Add(c.s.cfg.HelloTimeout)
 			if !time.Now().Before(helloBy) {
-				c.sess.Fail(usync.Errorf(usync.CodeUnauthorized, "no Hello within %s", c.s.cfg.HelloTimeout))
+				err := usync.Errorf(usync.CodeUnauthorized, "no Hello within %s", c.s.cfg.HelloTimeout)
+				c.s.refusedAuth(ctx, c.remote, err.Code, err.Message)
+				c.sess.Fail(err)
 				continue
 			}
 			deadline = helloBy
 		}
 		if !c.expires.IsZero() && c.sess.Open() {
 			if c.expired() {
-				c.sess.Fail(usync.Errorf(usync.CodeTokenExpired, "the token expired: reconnect with a fresh one"))
+				c.expire(ctx)
 				continue
 			}
 			if deadline.IsZero() || c.expires.Before(deadline) {
@@ -194,10 +236,18 @@ func (c *conn) next(ctx context.Context, frames <-chan []byte, readErr <-chan er
 	case <-stall: // the loop re-checks and ends the session
 		return nil
 	case b := <-frames:
+		c.bytesIn += int64(len(b))
+		c.s.m.bytesIn.Add(float64(len(b)))
 		m, err := c.s.codec.Decode(b)
 		if err != nil {
 			c.sess.Fail(asSyncError(err))
 			return nil
+		}
+		if _, ok := m.(*usync.Push); ok {
+			// Each Push the session takes gets one Ack, in order (the
+			// session bounds the pushes in flight).
+			c.s.m.pushes.Inc()
+			c.pushed = append(c.pushed, time.Now())
 		}
 		c.sess.Step(m) // a protocol error closes the session with its code
 	case <-logGrew:
@@ -231,7 +281,7 @@ func (c *conn) ready(ctx context.Context) error {
 			c.reauthenticate(ctx, rd.Reauthenticate)
 		}
 		if len(rd.Append) > 0 && c.expired() {
-			c.sess.Fail(usync.Errorf(usync.CodeTokenExpired, "the token expired: reconnect with a fresh one"))
+			c.expire(ctx)
 			c.sess.Advance(rd)
 			continue
 		}
@@ -249,7 +299,7 @@ func (c *conn) ready(ctx context.Context) error {
 			txs, rejects, err := c.validate(ctx, rd.Append)
 			var seqs []uint64
 			if err == nil {
-				seqs, txs, rejects, err = c.append(ctx, txs, rejects)
+				seqs, _, rejects, err = c.append(ctx, txs, rejects)
 			}
 			if err == nil && len(rejects) > 0 {
 				err = c.reject(ctx, rejects)
@@ -257,19 +307,23 @@ func (c *conn) ready(ctx context.Context) error {
 			if err != nil {
 				var se *usync.Error
 				if errors.As(err, &se) {
+					if se.Code == usync.CodeUnavailable || se.Code == usync.CodeInternal {
+						c.log(ctx, slog.LevelError, "push failed", slog.String("err", se.Message))
+					}
 					c.sess.Fail(se)
 				} else {
-					// The details (a database's error names hosts, roles
-					// and tables) go to the operator's log only.
-					c.s.cfg.Logger.Error("append", "tenant", c.tenant, "user", c.user, "err", err)
-					c.sess.AppendFailed(errors.New("the event log is unavailable"))
+					c.sess.Fail(c.s.unavailable("append", err, "tenant", c.tenant))
 				}
 			} else {
+				appended := 0
 				for _, seq := range seqs {
 					if seq != 0 {
-						c.s.m.appended.Inc()
+						appended++
 					}
 				}
+				c.s.m.appended.Add(float64(appended))
+				c.log(ctx, slog.LevelDebug, "push", slog.Int("txs", len(rd.Append)), slog.Int("appended", appended),
+					slog.Int("rejected", len(rejects)), slog.Uint64("high_water", rd.Append[len(rd.Append)-1].Seq))
 				c.sess.Appended(seqs)
 			}
 		}
@@ -295,7 +349,7 @@ func unixMilli(t time.Time) int64 {
 }
 
 func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
-	id, err := c.s.authenticate(ctx, h.Token)
+	id, err := c.s.authenticate(ctx, h.Token, c.remote) // logs a refusal
 	if err != nil {
 		c.sess.Refuse(err)
 		return nil
@@ -304,13 +358,13 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 	c.user, c.expires = id.User, id.Expires
 	t, err := c.s.admit(ctx, tenant)
 	if err != nil {
-		c.sess.Refuse(err)
+		c.refuse(ctx, err)
 		return nil
 	}
 	c.limits = t
 	c.tenant = tenant
 	if c.scope, err = newScope(h.Subscriptions, c.s.cfg.Rules, c.user); err != nil {
-		c.sess.Refuse(err)
+		c.refuse(ctx, err)
 		return nil
 	}
 	hw, err := c.s.cfg.Log.HighWater(ctx, tenant, h.Site)
@@ -346,7 +400,7 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 		// cursor (entries it repeats are joins, idempotent).
 		prev, err := newScope(h.Previous, c.s.cfg.Rules, c.user)
 		if err != nil {
-			c.sess.Refuse(err)
+			c.refuse(ctx, err)
 			return nil
 		}
 		c.prev, resubscribe = &prev, true
@@ -378,6 +432,8 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 	now := c.s.cfg.Now().UnixMilli()
 	c.sess.Accept(usync.AcceptParams{HighWater: hw, Head: head, LogStart: logStart, SnapshotAfter: after, Snapshot: resubscribe,
 		ServerTime: crdt.MakeTimestamp(max(now, 0), 0), Expires: unixMilli(c.expires)})
+	c.log(ctx, slog.LevelInfo, "session start", slog.String("remote", c.remote), slog.Uint64("cursor", h.Cursor),
+		slog.Uint64("head", head), slog.Bool("snapshot", c.snap != nil))
 	return nil
 }
 
@@ -386,24 +442,24 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 // one, and the session now expires with it; any other closes the session:
 // the tenant never changes within a session.
 func (c *conn) reauthenticate(ctx context.Context, a *usync.Auth) {
-	id, err := c.s.authenticate(ctx, a.Token)
+	id, err := c.s.authenticate(ctx, a.Token, c.remote) // logs a refusal
 	if err != nil {
 		c.sess.Refuse(err)
 		return
 	}
 	tenant, until := id.Tenant, id.Expires
 	if tenant != c.tenant {
-		c.sess.Refuse(usync.Errorf(usync.CodeForbidden, "the token is for another tenant than the session's: reconnect to change tenants"))
+		c.refuse(ctx, usync.Errorf(usync.CodeForbidden, "the token is for another tenant than the session's: reconnect to change tenants"))
 		return
 	}
 	if id.User != c.user {
 		// The session's scope and write rules are the user's.
-		c.sess.Refuse(usync.Errorf(usync.CodeForbidden, "the token is for another user than the session's: reconnect to change users"))
+		c.refuse(ctx, usync.Errorf(usync.CodeForbidden, "the token is for another user than the session's: reconnect to change users"))
 		return
 	}
 	t, err := c.s.admit(ctx, tenant)
 	if err != nil {
-		c.sess.Refuse(err)
+		c.refuse(ctx, err)
 		return
 	}
 	c.limits, c.expires = t, until
@@ -417,7 +473,13 @@ func (c *conn) reauthenticate(ctx context.Context, a *usync.Auth) {
 // that fails, so each refusal costs one retry.
 func (c *conn) append(ctx context.Context, txs []crdt.Tx, rejects []rejection) ([]uint64, []crdt.Tx, []rejection, error) {
 	for {
+		start := time.Now()
 		seqs, err := c.s.cfg.Log.Append(ctx, c.tenant, txs)
+		now := time.Now()
+		c.s.m.appendTime.Observe(now.Sub(start).Seconds())
+		if err == nil {
+			c.s.appends.record(c.tenant, seqs, now)
+		}
 		var big *RowTooLargeError
 		if !errors.As(err, &big) {
 			return seqs, txs, rejects, err
@@ -511,7 +573,7 @@ func (c *conn) reject(ctx context.Context, rejects []rejection) error {
 			}
 			rows, err := rs.RowStates(ctx, c.tenant, keys)
 			if err != nil {
-				return err
+				return fmt.Errorf("read refused rows: %w", err)
 			}
 			// The same read rules as every path: a row the session may
 			// not read goes back without its state (the client then
@@ -527,8 +589,7 @@ func (c *conn) reject(ctx context.Context, rejects []rejection) error {
 			}
 			m.Rows = rows
 		}
-		c.s.m.rejects.WithLabelValues(r.code.String()).Inc()
-		c.sess.RejectTx(m)
+		c.sess.RejectTx(m) // counted and logged when written
 	}
 	return nil
 }
@@ -579,8 +640,8 @@ func (c *conn) deliverSnapshot(ctx context.Context, after crdt.RowKey) error {
 		for _, r := range rows {
 			ok, err := c.snapshotAdmits(r)
 			if err != nil {
-				c.s.cfg.Logger.Error("snapshot row", "tenant", c.tenant, "collection", r.Collection, "row", r.Row, "err", err)
-				c.sess.Fail(usync.Errorf(usync.CodeInternal, "snapshot row %s/%s does not decode", r.Collection, r.Row))
+				c.log(ctx, slog.LevelError, "decode snapshot row", slog.String("collection", r.Collection), slog.String("row", r.Row), slog.String("err", err.Error()))
+				c.sess.Fail(usync.Errorf(usync.CodeInternal, "a stored row does not decode: retry later"))
 				return c.ready(ctx)
 			}
 			if ok {
@@ -690,12 +751,38 @@ func (c *conn) write(ctx context.Context, m usync.Message) error {
 	case *usync.ErrorMessage:
 		c.s.m.rejects.WithLabelValues(m.Code.String()).Inc()
 	case *usync.Reject:
+		// Every refused transaction, whether the session (a gap) or the
+		// server's rules refused it, is counted and logged here, once.
 		c.s.m.rejects.WithLabelValues(m.Code.String()).Inc()
+		c.log(ctx, slog.LevelWarn, "write refused", slog.Uint64("seq", m.Seq), slog.Int("code", int(m.Code)), slog.String("reason", loggedReason(m.Reason)))
 	}
 	c.s.m.bytesOut.Add(float64(len(b)))
+	c.bytesOut += int64(len(b))
 	wctx, cancel := context.WithTimeout(ctx, c.s.cfg.WriteTimeout)
 	defer cancel()
-	return c.ws.Write(wctx, websocket.MessageBinary, b)
+	if err := c.ws.Write(wctx, websocket.MessageBinary, b); err != nil {
+		return err
+	}
+	switch m := m.(type) {
+	case *usync.Ack:
+		if len(c.pushed) > 0 {
+			c.s.m.pushAck.Observe(time.Since(c.pushed[0]).Seconds())
+			c.pushed = c.pushed[1:]
+		}
+	case *usync.Changes:
+		c.s.appends.observe(c.s.m.delivery, c.tenant, m.Changes, time.Now())
+	}
+	return nil
+}
+
+// loggedReason is a refusal's reason as the server's log keeps it: a
+// malformed value's refusal quotes part of the value, which stays out.
+func loggedReason(reason string) string {
+	invalid := crdt.ErrInvalidValue.Error()
+	if before, _, ok := strings.Cut(reason, invalid); ok {
+		return before + invalid
+	}
+	return reason
 }
 
 // encodeChanges encodes a Changes from the encodings the log keeps of its
@@ -715,19 +802,29 @@ func (c *conn) encodeChanges(ch *usync.Changes) ([]byte, error) {
 }
 
 // close ends the WebSocket with a close code carrying the protocol code.
-func (c *conn) close(err error) {
+// It returns the session's close code and reason: the server's, or the
+// client's when the client closed it (StatusAbnormalClosure, with the
+// error, when the connection just dropped).
+func (c *conn) close(err error) (websocket.StatusCode, string) {
 	var se *usync.Error
+	var ce websocket.CloseError
 	switch {
 	case err == nil:
 		c.ws.Close(websocket.StatusNormalClosure, "")
+		return websocket.StatusNormalClosure, ""
 	case errors.As(err, &se):
 		reason := se.Error()
 		if len(reason) > 120 { // a close frame's reason is at most 123 bytes
 			reason = reason[:120]
 		}
 		c.ws.Close(CloseCode(se.Code), reason)
+		return CloseCode(se.Code), reason
+	case errors.As(err, &ce):
+		c.ws.CloseNow()
+		return ce.Code, ce.Reason
 	default:
 		c.ws.CloseNow()
+		return websocket.StatusAbnormalClosure, err.Error()
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -91,13 +92,19 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request) {
 func (s *Server) httpIdentity(r *http.Request) (tenancy.Identity, error) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {
-		return tenancy.Identity{}, usync.Errorf(usync.CodeUnauthorized, "send the token as Authorization: Bearer <token>")
+		const reason = "send the token as Authorization: Bearer <token>"
+		s.refusedAuth(r.Context(), r.RemoteAddr, usync.CodeUnauthorized, reason)
+		return tenancy.Identity{}, usync.Errorf(usync.CodeUnauthorized, reason)
 	}
-	id, err := s.authenticate(r.Context(), token)
+	id, err := s.authenticate(r.Context(), token, r.RemoteAddr)
 	if err != nil {
 		return tenancy.Identity{}, err
 	}
 	if _, err := s.admit(r.Context(), id.Tenant); err != nil {
+		if se := (*usync.Error)(nil); errors.As(err, &se) && se.Code == usync.CodeForbidden {
+			s.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "request refused", slog.String("tenant", id.Tenant), slog.String("user", id.User),
+				slog.String("remote", r.RemoteAddr), slog.Int("code", int(se.Code)), slog.String("reason", se.Message))
+		}
 		return tenancy.Identity{}, err
 	}
 	return id, nil
@@ -259,6 +266,8 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request, id tenancy.Id
 		case <-s.cfg.Log.Wait(ctx, id.Tenant, head):
 		case <-expired:
 			rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			s.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "token expired", slog.String("tenant", id.Tenant), slog.String("user", id.User),
+				slog.String("remote", r.RemoteAddr), slog.String("stream", r.URL.Path))
 			fmt.Fprintf(w, "event: expired\ndata: {\"code\":%d,\"error\":\"the token expired: reconnect with a fresh one\"}\n\n", usync.CodeTokenExpired)
 			flusher.Flush()
 			return

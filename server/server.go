@@ -74,7 +74,9 @@ type Config struct {
 	// transaction is appended as an empty one, so the site's sequence has
 	// no gap and no replica sees its changes; its client gets a Reject with
 	// the rows' server states and rolls it back.
-	// UserFrom(ctx) names the session's user. Rules run before it.
+	// UserFrom(ctx) names the session's user. Rules run before it. The
+	// error's message goes to the client and to the server's log: it
+	// should name rows and fields, not quote values.
 	Validate func(ctx context.Context, tenant string, tx *crdt.Tx) error
 	// Rules restrict writing and reading collections, by name (for
 	// example: only a row's owner may write it). Refused writes are
@@ -86,7 +88,14 @@ type Config struct {
 	RetentionInterval time.Duration
 	// Now returns the time; default time.Now.
 	Now func() time.Time
-	// Logger receives diagnostics; default discard.
+	// Logger receives the server's structured logs; default discard. At
+	// Info: each sync session's start (tenant, user, site, remote
+	// address, cursor) and end (duration, close code and reason, bytes in
+	// and out). At Warn: refused authentications (code, remote address;
+	// never the token), refused sessions and writes (tenant, user, site,
+	// seq, code, reason; never row values), slow consumers and expired
+	// tokens. At Error: internal errors with their details, which clients
+	// never see (they get a coded error). At Debug: each push.
 	Logger *slog.Logger
 }
 
@@ -150,6 +159,7 @@ type Server struct {
 	conns   atomic.Int64
 	streams atomic.Int64
 	m       *metrics
+	appends *appendTimes // when this process appended recent entries, for uno_delivery_seconds
 	rate    *tenancy.Limiter
 	quotas  *tenancy.Quotas                  // tenants' usage, for quotas
 	cache   *ristretto.Cache[string, []byte] // query results
@@ -181,7 +191,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cut, cutNow := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, codec: codec, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, cut: cut, cutNow: cutNow, m: newMetrics(), rate: tenancy.NewLimiter(0), quotas: tenancy.NewQuotas(0, 0)}
+	s := &Server{cfg: cfg, codec: codec, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, cut: cut, cutNow: cutNow, m: newMetrics(), rate: tenancy.NewLimiter(0),
+		quotas: tenancy.NewQuotas(0, 0), appends: newAppendTimes(appendTenants)}
 	if s.cache, err = newQueryCache(s.m); err != nil {
 		cancel()
 		cutNow()
@@ -315,6 +326,6 @@ func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {
 	s.m.connections.Inc()
 	s.m.accepted.Inc()
 	defer s.m.connections.Dec()
-	c := &conn{s: s, ws: ws, sess: usync.NewServerSession(s.cfg.Session), started: time.Now()}
+	c := &conn{s: s, ws: ws, sess: usync.NewServerSession(s.cfg.Session), started: time.Now(), remote: r.RemoteAddr}
 	c.run(r.Context()) // closes the WebSocket with the session's code
 }
