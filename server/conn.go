@@ -238,6 +238,16 @@ func (c *conn) next(ctx context.Context, frames <-chan []byte, readErr <-chan er
 	case b := <-frames:
 		c.bytesIn += int64(len(b))
 		c.s.m.bytesIn.Add(float64(len(b)))
+		// A frame holds its share of MaxPushBytes from decoding until
+		// what it asks for is done (a push appended and acknowledged):
+		// the server holds only so many large pushes at once, and the
+		// others wait, their clients slowed by TCP.
+		w, waited := c.s.frameWeight(b), time.Now()
+		if err := c.s.inFlight.Acquire(ctx, w); err != nil {
+			return err
+		}
+		c.s.m.pushWait.Observe(time.Since(waited).Seconds())
+		defer c.s.inFlight.Release(w)
 		m, err := c.s.codec.Decode(b)
 		if err != nil {
 			c.sess.Fail(asSyncError(err))
@@ -250,6 +260,7 @@ func (c *conn) next(ctx context.Context, frames <-chan []byte, readErr <-chan er
 			c.pushed = append(c.pushed, time.Now())
 		}
 		c.sess.Step(m) // a protocol error closes the session with its code
+		return c.ready(ctx)
 	case <-logGrew:
 		// The waiter fired: wait anew next time, even if this wake-up
 		// brings nothing (another node's notification, a reconnection),
@@ -265,7 +276,6 @@ func (c *conn) next(ctx context.Context, frames <-chan []byte, readErr <-chan er
 		c.ready(context.Background())
 		return ctx.Err()
 	}
-	return nil
 }
 
 // ready does what the session asks until it asks for nothing.

@@ -15,6 +15,7 @@ type metrics struct {
 	reg          *prometheus.Registry
 	connections  prometheus.Gauge
 	streams      prometheus.Gauge
+	pushWait     prometheus.Histogram
 	accepted     prometheus.Counter
 	reauths      prometheus.Counter
 	pushes       prometheus.Counter
@@ -42,6 +43,11 @@ func newMetrics() *metrics {
 		reg: prometheus.NewRegistry(),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "uno_connections", Help: "Open sync connections.",
+		}),
+		pushWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "uno_frame_wait_seconds",
+			Help:    "How long received frames waited for room under MaxPushBytes (the bytes held until their pushes are acknowledged).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}),
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "uno_live_streams", Help: "Open live query streams (Server-Sent Events).",
@@ -100,7 +106,7 @@ func newMetrics() *metrics {
 			Name: "uno_delivery_seconds", Help: "Time from appending a log entry to sending it to a connection, for entries this process appended.", Buckets: latencyBuckets,
 		}),
 	}
-	m.reg.MustRegister(m.connections, m.streams, m.accepted, m.reauths, m.pushes, m.acks, m.appended, m.rejects, m.delivered, m.lag, m.bytesIn, m.bytesOut, m.snapshotRows, m.resumes, m.resubscribes, m.retained,
+	m.reg.MustRegister(m.connections, m.streams, m.pushWait, m.accepted, m.reauths, m.pushes, m.acks, m.appended, m.rejects, m.delivered, m.lag, m.bytesIn, m.bytesOut, m.snapshotRows, m.resumes, m.resubscribes, m.retained,
 		m.appendTime, m.pushAck, m.delivery,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

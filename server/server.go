@@ -16,6 +16,7 @@ import (
 	"github.com/unosync/uno/crdt"
 	usync "github.com/unosync/uno/sync"
 	"github.com/unosync/uno/tenancy"
+	"golang.org/x/sync/semaphore"
 )
 
 // Config configures a Server. Log and Auth are required.
@@ -43,6 +44,12 @@ type Config struct {
 	// Changes or Snapshot message; a single entry or row larger than it
 	// still goes alone (rows are at most MaxRowBytes). Default 1 MiB.
 	BatchBytes int
+	// MaxPushBytes bounds the bytes of frames the server holds at once,
+	// over all connections, from decoding until their pushes are
+	// appended and acknowledged (a compressed frame counts as the largest
+	// message it may decompress to, at most the bound). Frames over the
+	// bound wait. Default 64 MiB.
+	MaxPushBytes int64
 	// HelloTimeout is how long a new connection may take to send its
 	// Hello: until then it holds a connection slot. Default 10s.
 	HelloTimeout time.Duration
@@ -124,6 +131,9 @@ func (c *Config) validate() error {
 	if c.BatchBytes <= 0 {
 		c.BatchBytes = 1 << 20
 	}
+	if c.MaxPushBytes <= 0 {
+		c.MaxPushBytes = 64 << 20
+	}
 	if c.HelloTimeout <= 0 {
 		c.HelloTimeout = 10 * time.Second
 	}
@@ -153,16 +163,17 @@ func (c *Config) validate() error {
 // Server-Sent Events with ?live=1), /healthz, /readyz and Prometheus
 // /metrics.
 type Server struct {
-	cfg     Config
-	codec   *usync.Codec
-	mux     *http.ServeMux
-	conns   atomic.Int64
-	streams atomic.Int64
-	m       *metrics
-	appends *appendTimes // when this process appended recent entries, for uno_delivery_seconds
-	rate    *tenancy.Limiter
-	quotas  *tenancy.Quotas                  // tenants' usage, for quotas
-	cache   *ristretto.Cache[string, []byte] // query results
+	cfg      Config
+	codec    *usync.Codec
+	mux      *http.ServeMux
+	conns    atomic.Int64
+	streams  atomic.Int64
+	m        *metrics
+	appends  *appendTimes // when this process appended recent entries, for uno_delivery_seconds
+	rate     *tenancy.Limiter
+	inFlight *semaphore.Weighted              // MaxPushBytes
+	quotas   *tenancy.Quotas                  // tenants' usage, for quotas
+	cache    *ristretto.Cache[string, []byte] // query results
 
 	mu     gosync.Mutex // guards closed and wg.Add against Close's wg.Wait
 	closed bool
@@ -192,7 +203,7 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cut, cutNow := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, codec: codec, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, cut: cut, cutNow: cutNow, m: newMetrics(), rate: tenancy.NewLimiter(0),
-		quotas: tenancy.NewQuotas(0, 0), appends: newAppendTimes(appendTenants)}
+		quotas: tenancy.NewQuotas(0, 0), appends: newAppendTimes(appendTenants), inFlight: semaphore.NewWeighted(cfg.MaxPushBytes)}
 	if s.cache, err = newQueryCache(s.m); err != nil {
 		cancel()
 		cutNow()
@@ -281,6 +292,17 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Write([]byte("ready\n"))
+}
+
+// frameWeight is what a frame counts towards MaxPushBytes: its length, or
+// for a compressed one the largest message it may decompress to; at most
+// MaxPushBytes, so that any frame can go.
+func (s *Server) frameWeight(b []byte) int64 {
+	w := int64(len(b))
+	if usync.Compressed(b) {
+		w = int64(s.codec.Limits().MaxMessageBytes)
+	}
+	return min(w, s.cfg.MaxPushBytes)
 }
 
 // unavailable logs an internal failure with its details and returns the

@@ -106,6 +106,10 @@ func (c *Codec) Close() {
 	c.zdec.Close()
 }
 
+// Compressed reports whether a frame's payload is compressed (and may
+// decompress to up to MaxMessageBytes).
+func Compressed(frame []byte) bool { return len(frame) > 0 && frame[0]&flagZstd != 0 }
+
 // Limits returns the codec's limits with defaults filled in.
 func (c *Codec) Limits() CodecConfig { return c.cfg }
 

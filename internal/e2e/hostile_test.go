@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/sqlitelog"
 	usync "github.com/unosync/uno/sync"
 )
 
@@ -395,5 +399,76 @@ func TestHostile_DeclaredSchemaIsEnforced(t *testing.T) {
 	}
 	if _, ok := rejected[4]; ok {
 		t.Error("a declared write was refused")
+	}
+}
+
+// concurrentLog is a log that records how many appends run at once. Each
+// append waits a moment for another to join it, so appends that may
+// overlap do.
+type concurrentLog struct {
+	testLog
+	now, peak atomic.Int32
+}
+
+func (l *concurrentLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint64, error) {
+	n := l.now.Add(1)
+	defer l.now.Add(-1)
+	for p := l.peak.Load(); n > p && !l.peak.CompareAndSwap(p, n); p = l.peak.Load() {
+	}
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for l.now.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	return l.testLog.Append(ctx, tenant, txs)
+}
+
+// Finding 6: concurrent large pushes are bounded by MaxPushBytes: with
+// room for one compressed frame, four clients pushing 1.8 MB at once are
+// decoded and appended one at a time, and all are acknowledged.
+func TestHostile_LargePushesInFlightAreBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		maxBytes int64
+		wantPeak int32 // at most; 0: more than one expected
+	}{
+		{"bounded", 16 << 20, 1},
+		{"unbounded", 1 << 30, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := sqlitelog.Open(context.Background(), filepath.Join(t.TempDir(), "server.db"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			cl := &concurrentLog{testLog: l}
+			e := startServerWith(t, server.Config{Log: cl, MaxPushBytes: tc.maxBytes})
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			var wg sync.WaitGroup
+			for i := range 4 {
+				site := crdt.SiteID{0xf0, byte(i)}
+				p, _ := openRaw(t, ctx, e.url, site, e.auth.Token, 4)
+				tx := pushTx(site, 1,
+					setOp("blobs", fmt.Sprint("a", i), "body", []byte(`"`+randomText(900<<10)+`"`)),
+					setOp("blobs", fmt.Sprint("b", i), "body", []byte(`"`+randomText(900<<10)+`"`)))
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					p.send(t, ctx, &usync.Push{Txs: []crdt.Tx{tx}})
+					if a := nextOf[*usync.Ack](t, ctx, p); a.HighWater != 1 {
+						t.Errorf("Ack %+v", a)
+					}
+				}()
+			}
+			wg.Wait()
+			peak := cl.peak.Load()
+			t.Logf("MaxPushBytes %d: at most %d appends at once", tc.maxBytes, peak)
+			if tc.wantPeak > 0 && peak > tc.wantPeak {
+				t.Fatalf("%d appends ran at once, want at most %d", peak, tc.wantPeak)
+			}
+			if tc.wantPeak == 0 && peak < 2 {
+				t.Fatalf("without the bound the appends never overlapped: the test shows nothing")
+			}
+		})
 	}
 }
