@@ -34,7 +34,9 @@ func (r oneTenant) Tenant(_ context.Context, id string) (tenancy.Tenant, error) 
 	return r.t, nil
 }
 
-func (r oneTenant) Retained(context.Context) ([]tenancy.Tenant, error) { return []tenancy.Tenant{r.t}, nil }
+func (r oneTenant) Retained(context.Context) ([]tenancy.Tenant, error) {
+	return []tenancy.Tenant{r.t}, nil
+}
 
 // retainingLog is the embedded log with a fake retention: Retain reports
 // one entry deleted and deletes nothing (so LogStart stays 1), enough to
