@@ -22,6 +22,7 @@ import (
 // the owner.
 type pgEnv struct {
 	admin string
+	app   string // the application role's DSN
 	log   *pglog.Log
 	reg   *pglog.Registry
 }
@@ -43,12 +44,13 @@ func newPG(t *testing.T, tenants ...tenancy.Tenant) *pgEnv {
 			t.Fatal(err)
 		}
 	}
-	l, err := pglog.Open(ctx, pgtest.NewAppRole(t, admin))
+	app := pgtest.NewAppRole(t, admin)
+	l, err := pglog.Open(ctx, app)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	return &pgEnv{admin: admin, log: l, reg: reg}
+	return &pgEnv{admin: admin, app: app, log: l, reg: reg}
 }
 
 // The same offline-edits scenario through a server whose log is a real
