@@ -25,6 +25,7 @@ import (
 
 // unoProc is `uno serve` as a child process, with what it printed.
 type unoProc struct {
+	addr   string // host:port it listens on
 	cmd    *exec.Cmd
 	token  string
 	exited chan struct{} // closed once the process has exited
@@ -40,7 +41,7 @@ type unoProc struct {
 // test ends, if it still runs.
 func startUno(t *testing.T, addr, dataDir string, args ...string) *unoProc {
 	t.Helper()
-	p := &unoProc{exited: make(chan struct{})}
+	p := &unoProc{addr: addr, exited: make(chan struct{})}
 	p.cmd = exec.Command(unoBinary, append([]string{"serve", "--addr", addr, "--data", dataDir, "--log-level", "warn"}, args...)...)
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
