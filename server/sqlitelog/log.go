@@ -30,6 +30,9 @@ type Log struct {
 	stmts   map[string]*sql.Stmt // the append path's statements, prepared once
 
 	tails *tails // tenants' newest entries and heads, in memory
+	// publish is held by the committer from a commit until its entries
+	// are in tails; deletions take it to forget a tenant (see forget).
+	publish gosync.Mutex
 
 	mu         gosync.Mutex // guards the fields below
 	cond       *gosync.Cond // signalled when the committer stops
@@ -258,13 +261,20 @@ func (l *Log) commitGroup(group []*appendReq) {
 			return
 		}
 	}
+	l.publish.Lock()
 	if err := tx.Commit(); err != nil {
+		l.publish.Unlock()
 		finish(fmt.Errorf("append: commit: %w", err))
 		return
 	}
 	for _, r := range group {
 		if r.err == nil {
 			l.tails.add(r.tenant, r.txs, r.enc, r.seqs, r.head)
+		}
+	}
+	l.publish.Unlock()
+	for _, r := range group {
+		if r.err == nil {
 			l.waiters.Advanced(r.tenant, r.head)
 		}
 	}
