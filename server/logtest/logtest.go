@@ -25,14 +25,29 @@ func Run(t *testing.T, open func(t *testing.T) server.Log) {
 	t.Run("ConcurrentAppendersAndTailingReader", func(t *testing.T) { testConcurrent(t, open(t)) })
 	t.Run("InvalidInput", func(t *testing.T) { testInvalid(t, open(t)) })
 	t.Run("Closed", func(t *testing.T) { testClosed(t, open(t)) })
-	// Logs with a rows read model must keep it equal to the merged state.
+	t.Run("ReadBoundedByBytes", func(t *testing.T) { testReadBytes(t, open(t)) })
+	// Each capability a log has is checked.
 	probe := open(t)
 	if _, ok := probe.(server.RowHasher); ok {
+		// Logs with a rows read model must keep it equal to the merged state.
 		t.Run("RowsReadModelIsTheMergedState", func(t *testing.T) { testRowsReadModel(t, open(t)) })
 		t.Run("ConcurrentAppendsToSharedRows", func(t *testing.T) { testSharedRows(t, open(t)) })
 	}
+	if _, ok := probe.(server.RowStater); ok {
+		t.Run("RowStates", func(t *testing.T) { testRowStates(t, open(t)) })
+		t.Run("AppendRefusesTooLargeRows", func(t *testing.T) { testRowTooLarge(t, open(t)) })
+	}
+	if _, ok := probe.(server.Snapshotter); ok {
+		t.Run("SnapshotChunks", func(t *testing.T) { testSnapshot(t, open(t)) })
+	}
 	if _, ok := probe.(server.RowQuerier); ok {
 		t.Run("QueryRows", func(t *testing.T) { testQueryRows(t, open(t)) })
+	}
+	if _, ok := probe.(server.EncodedTail); ok {
+		t.Run("EncodedTail", func(t *testing.T) { testEncodedTail(t, open(t)) })
+	}
+	if _, ok := probe.(server.Retainer); ok {
+		t.Run("Retain", func(t *testing.T) { testRetainer(t, open(t)) })
 	}
 	probe.Close()
 }
@@ -296,7 +311,7 @@ func txs(site crdt.SiteID, from, to uint64) []crdt.Tx {
 
 func site(b byte) crdt.SiteID { return crdt.SiteID{b, 0xAA} }
 
-func mustAppend(t *testing.T, l server.Log, tenant string, in []crdt.Tx) []uint64 {
+func mustAppend(t testing.TB, l server.Log, tenant string, in []crdt.Tx) []uint64 {
 	t.Helper()
 	seqs, err := l.Append(context.Background(), tenant, in)
 	if err != nil {
@@ -308,7 +323,7 @@ func mustAppend(t *testing.T, l server.Log, tenant string, in []crdt.Tx) []uint6
 	return seqs
 }
 
-func readAll(t *testing.T, l server.Log, tenant string) []usync.Change {
+func readAll(t testing.TB, l server.Log, tenant string) []usync.Change {
 	t.Helper()
 	var out []usync.Change
 	var after uint64
