@@ -69,6 +69,27 @@ func Open(ctx context.Context, path string, opts *Options) (*Log, error) {
 		o = *opts
 	}
 	o.fill()
+	db, err := openDB(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{db: db, waiters: wake.New(), stmts: map[string]*sql.Stmt{},
+		tails: newTails(o.CacheBytes, o.CacheTenants)}
+	l.cond = gosync.NewCond(&l.mu)
+	for _, q := range appendStmts {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open log %s: prepare: %w", path, err)
+		}
+		l.stmts[q] = st
+	}
+	return l, nil
+}
+
+// openDB opens (creating if needed) the database at path and moves its
+// schema to SchemaVersion.
+func openDB(ctx context.Context, path string) (*sql.DB, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("sqlitelog: log path %q: want a file name without ? or #", path)
 	}
@@ -87,18 +108,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Log, error) {
 		db.Close()
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
-	l := &Log{db: db, waiters: wake.New(), stmts: map[string]*sql.Stmt{},
-		tails: newTails(o.CacheBytes, o.CacheTenants)}
-	l.cond = gosync.NewCond(&l.mu)
-	for _, q := range appendStmts {
-		st, err := db.PrepareContext(ctx, q)
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open log %s: prepare: %w", path, err)
-		}
-		l.stmts[q] = st
-	}
-	return l, nil
+	return db, nil
 }
 
 const (

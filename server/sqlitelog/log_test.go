@@ -11,6 +11,7 @@ import (
 	"github.com/unosync/uno/server"
 	"github.com/unosync/uno/server/logtest"
 	"github.com/unosync/uno/server/sqlitelog"
+	"github.com/unosync/uno/tenancy"
 )
 
 func openLog(t *testing.T) *sqlitelog.Log {
@@ -25,6 +26,39 @@ func openLog(t *testing.T) *sqlitelog.Log {
 
 func TestSQLiteLog(t *testing.T) {
 	logtest.Run(t, func(t *testing.T) server.Log { return openLog(t) })
+}
+
+func TestSQLiteRegistry(t *testing.T) {
+	logtest.RunRegistry(t, func(t *testing.T) (tenancy.Admin, server.Log) {
+		l, err := sqlitelog.Open(context.Background(), filepath.Join(t.TempDir(), "log.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Registry(), l
+	})
+}
+
+// A registry opened apart from the log (uno tenant) works on the same
+// file.
+func TestSQLiteRegistry_OpenedApart(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "log.db")
+	reg, err := sqlitelog.OpenRegistry(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Create(ctx, tenancy.Tenant{ID: "acme", RetentionDays: 3}); err != nil {
+		t.Fatal(err)
+	}
+	reg.Close()
+	l, err := sqlitelog.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if tn, err := l.Registry().Tenant(ctx, "acme"); err != nil || tn.RetentionDays != 3 {
+		t.Fatalf("Tenant(acme) through the log = %+v, %v", tn, err)
+	}
 }
 
 // With no room for entries in memory, every read goes to the database.
