@@ -40,6 +40,8 @@ type Log struct {
 
 	inline []Projection // folded in every append
 	async  []*projector // one worker each
+
+	encoded *encodings // entries lately appended or read, encoded
 }
 
 // pgChannel carries wake-ups between server nodes: each append notifies
@@ -74,7 +76,7 @@ func Open(ctx context.Context, dsn string, projections ...Projection) (*Log, err
 		return nil, fmt.Errorf("%w: postgres schema is at version %d, this uno needs %d: run uno migrate up", ErrSchemaVersion, v, SchemaVersion)
 	}
 	lctx, stop := context.WithCancel(context.Background())
-	l := &Log{pool: pool, waiters: wake.New(), stop: stop, done: make(chan struct{})}
+	l := &Log{pool: pool, waiters: wake.New(), stop: stop, done: make(chan struct{}), encoded: newEncodings(encodedBytes)}
 	seen := map[string]bool{"rows": true}
 	for _, p := range projections {
 		if err := p.validate(); err != nil {
@@ -220,6 +222,11 @@ func (l *Log) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint6
 		return nil, fmt.Errorf("append: %w", err)
 	}
 	if head > 0 {
+		for i, seq := range seqs {
+			if seq != 0 {
+				l.encoded.put(tenant, seq, &txs[i], encoded[i])
+			}
+		}
 		l.advanced(tenant, head)
 	}
 	return seqs, nil
@@ -631,7 +638,9 @@ func (l *Log) Read(ctx context.Context, tenant string, after uint64, limit, maxB
 	var out []usync.Change
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
 		var err error
-		out, err = readEvents(ctx, tx, tenant, after, limit, maxBytes)
+		out, err = readEvents(ctx, tx, tenant, after, limit, maxBytes, func(seq uint64, t *crdt.Tx, enc []byte) {
+			l.encoded.put(tenant, seq, t, enc)
+		})
 		return err
 	})
 	if err != nil {
