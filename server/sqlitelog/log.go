@@ -3,6 +3,7 @@ package sqlitelog
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -12,11 +13,12 @@ import (
 
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/internal/rowmodel"
 	"github.com/unosync/uno/server/internal/wake"
 	usync "github.com/unosync/uno/sync"
 	"github.com/unosync/uno/tenancy"
 
-	_ "modernc.org/sqlite" // the embedded log's driver
+	"modernc.org/sqlite"
 )
 
 // Log is the embedded event log: one SQLite file (WAL,
@@ -98,10 +100,11 @@ func openDB(ctx context.Context, path string) (*sql.DB, error) {
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	d, err := newDriver()
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
+	db := sql.OpenDB(connector{d: d, dsn: "file:" + path + "?" + q.Encode()})
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
 	if err := migrate(ctx, db, SchemaVersion); err != nil {
@@ -110,6 +113,35 @@ func openDB(ctx context.Context, path string) (*sql.DB, error) {
 	}
 	return db, nil
 }
+
+// newDriver returns a SQLite driver of the log's own, with the functions
+// the log's queries call registered on it alone (not on the process's
+// "sqlite" driver).
+func newDriver() (*sqlite.Driver, error) {
+	d := &sqlite.Driver{}
+	// uno_order_key(json) is rowmodel.OrderKey: the query order.
+	err := d.RegisterDeterministicScalarFunction("uno_order_key", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		switch v := args[0].(type) {
+		case nil:
+			return rowmodel.OrderKey(nil)
+		case string:
+			return rowmodel.OrderKey([]byte(v))
+		case []byte:
+			return rowmodel.OrderKey(v)
+		}
+		return nil, fmt.Errorf("uno_order_key: %T is not JSON text", args[0])
+	})
+	return d, err
+}
+
+// connector opens connections to dsn with the log's driver.
+type connector struct {
+	d   *sqlite.Driver
+	dsn string
+}
+
+func (c connector) Connect(context.Context) (driver.Conn, error) { return c.d.Open(c.dsn) }
+func (c connector) Driver() driver.Driver                        { return c.d }
 
 const (
 	sqlHead      = `SELECT seq FROM heads WHERE tenant = ?`
