@@ -53,6 +53,11 @@ type encoding struct {
 	enc  []byte
 }
 
+// same reports whether e was kept for tx.
+func (e *encoding) same(tx *crdt.Tx) bool {
+	return e.site == tx.Site && e.seq == tx.Seq && e.time == tx.Time && e.ops == len(tx.Ops)
+}
+
 func (e *encoding) cost() int { return len(e.enc) + len(e.key.tenant) + 128 }
 
 func newEncodings(max int) *encodings {
@@ -68,6 +73,9 @@ func (c *encodings) put(tenant string, seq uint64, tx *crdt.Tx, enc []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.m[e.key]; ok {
+		if o := old.Value.(*encoding); o.same(tx) {
+			return // every connection reads the same entries
+		}
 		c.bytes -= old.Value.(*encoding).cost()
 		c.fifo.Remove(old)
 	}
@@ -95,8 +103,8 @@ func (c *encodings) get(tenant string, entries []usync.Change) ([][]byte, bool) 
 		if !ok {
 			return nil, false
 		}
-		e, tx := el.Value.(*encoding), &entries[i].Tx
-		if e.site != tx.Site || e.seq != tx.Seq || e.time != tx.Time || e.ops != len(tx.Ops) {
+		e := el.Value.(*encoding)
+		if !e.same(&entries[i].Tx) {
 			return nil, false // another transaction: the tenant's log started again
 		}
 		out[i] = e.enc
