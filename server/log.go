@@ -96,14 +96,21 @@ type RowHasher interface {
 }
 
 // RowQuerier is the capability of a log whose rows read model answers the
-// query API.
+// query API. Every log orders and pages alike: ordered by a field, rows
+// go by its value's type — missing or null, strings, numbers, false,
+// true, arrays, objects — then strings by their UTF-8 bytes, numbers by
+// their exact value (no float64 rounding), arrays and objects as equals,
+// then by ID in byte order; a cursor resumes exactly after its row. A
+// filter on a number matches it exactly (1 matches 1.0), on null only a
+// field holding null.
 type RowQuerier interface {
 	QueryRows(ctx context.Context, tenant string, q RowQuery) ([]QueryRow, error)
 }
 
 // EncodedTail is the capability of a log that keeps its newest entries
 // encoded: Encoded returns the encodings of entries (consecutive, as Read
-// returns them), or false. A fan-out then encodes each entry once.
+// returned them for the tenant), or false. A fan-out then encodes each
+// entry once.
 type EncodedTail interface {
 	Encoded(tenant string, entries []usync.Change) ([][]byte, bool)
 }
@@ -113,8 +120,11 @@ type Retainer interface {
 	// LogStart returns the oldest sequence number the log still holds
 	// (the head + 1 when it holds none, 1 for a tenant with no log).
 	LogStart(ctx context.Context, tenant string) (uint64, error)
-	// Retain deletes the tenant's entries appended before the time (but
-	// none a projection has not folded yet) and returns how many.
+	// Retain deletes the tenant's entries up to the newest appended
+	// before the time (but none a projection has not folded yet) and
+	// returns how many. The head, the sites' marks and the read models
+	// stay, so appends stay idempotent; a reader whose cursor is behind
+	// the cut reads the first entry held and sees the gap.
 	Retain(ctx context.Context, tenant string, before time.Time) (int64, error)
 }
 

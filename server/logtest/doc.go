@@ -1,5 +1,20 @@
-// Package logtest holds the conformance suite every server.Log
-// implementation runs: idempotent appends, gap-free commit-ordered
-// sequence numbers under concurrent appenders, per-site FIFO, reading from
-// a cursor, wake-ups and tenant isolation.
+// Package logtest holds the conformance suites every event log runs.
+//
+// [Run] checks the server.Log contract: idempotent appends, gap-free
+// commit-ordered sequence numbers under concurrent appenders, per-site
+// FIFO, reading from a cursor within a byte bound, wake-ups and tenant
+// isolation. It then checks each capability the log implements, found by
+// type assertion: the rows read model (RowHasher: equal to the merged
+// state; RowStater: states of named rows, and Append refusing a row over
+// server.MaxRowBytes), Snapshotter (chunks bounded by rows and bytes,
+// resumable), RowQuerier (filters, one order both logs share, cursor
+// pages), EncodedTail (the encodings are the entries') and Retainer
+// (retention keeps heads and marks; a reader behind the cut sees the gap).
+//
+// [RunRegistry] checks a tenancy.Admin registry with the log on the same
+// store: creation, limits, suspension, export and deletion of a tenant's
+// data.
+//
+// Both logs (server/sqlitelog and server/pglog) implement every
+// capability and run both suites.
 package logtest

@@ -1,10 +1,13 @@
 package logtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -25,14 +28,30 @@ func Run(t *testing.T, open func(t *testing.T) server.Log) {
 	t.Run("ConcurrentAppendersAndTailingReader", func(t *testing.T) { testConcurrent(t, open(t)) })
 	t.Run("InvalidInput", func(t *testing.T) { testInvalid(t, open(t)) })
 	t.Run("Closed", func(t *testing.T) { testClosed(t, open(t)) })
-	// Logs with a rows read model must keep it equal to the merged state.
+	t.Run("ReadBoundedByBytes", func(t *testing.T) { testReadBytes(t, open(t)) })
+	// Each capability a log has is checked.
 	probe := open(t)
 	if _, ok := probe.(server.RowHasher); ok {
+		// Logs with a rows read model must keep it equal to the merged state.
 		t.Run("RowsReadModelIsTheMergedState", func(t *testing.T) { testRowsReadModel(t, open(t)) })
 		t.Run("ConcurrentAppendsToSharedRows", func(t *testing.T) { testSharedRows(t, open(t)) })
 	}
+	if _, ok := probe.(server.RowStater); ok {
+		t.Run("RowStates", func(t *testing.T) { testRowStates(t, open(t)) })
+		t.Run("AppendRefusesTooLargeRows", func(t *testing.T) { testRowTooLarge(t, open(t)) })
+	}
+	if _, ok := probe.(server.Snapshotter); ok {
+		t.Run("SnapshotChunks", func(t *testing.T) { testSnapshot(t, open(t)) })
+	}
 	if _, ok := probe.(server.RowQuerier); ok {
 		t.Run("QueryRows", func(t *testing.T) { testQueryRows(t, open(t)) })
+		t.Run("QueryRowsOrderAndPages", func(t *testing.T) { testQueryOrder(t, open(t)) })
+	}
+	if _, ok := probe.(server.EncodedTail); ok {
+		t.Run("EncodedTail", func(t *testing.T) { testEncodedTail(t, open(t)) })
+	}
+	if _, ok := probe.(server.Retainer); ok {
+		t.Run("Retain", func(t *testing.T) { testRetainer(t, open(t)) })
 	}
 	probe.Close()
 }
@@ -296,7 +315,7 @@ func txs(site crdt.SiteID, from, to uint64) []crdt.Tx {
 
 func site(b byte) crdt.SiteID { return crdt.SiteID{b, 0xAA} }
 
-func mustAppend(t *testing.T, l server.Log, tenant string, in []crdt.Tx) []uint64 {
+func mustAppend(t testing.TB, l server.Log, tenant string, in []crdt.Tx) []uint64 {
 	t.Helper()
 	seqs, err := l.Append(context.Background(), tenant, in)
 	if err != nil {
@@ -308,7 +327,7 @@ func mustAppend(t *testing.T, l server.Log, tenant string, in []crdt.Tx) []uint6
 	return seqs
 }
 
-func readAll(t *testing.T, l server.Log, tenant string) []usync.Change {
+func readAll(t testing.TB, l server.Log, tenant string) []usync.Change {
 	t.Helper()
 	var out []usync.Change
 	var after uint64
@@ -570,4 +589,240 @@ func testClosed(t *testing.T, l server.Log) {
 	if _, err := l.Read(ctx, "t1", 0, 1, 0); !errors.Is(err, server.ErrLogClosed) {
 		t.Errorf("Read after Close: %v", err)
 	}
+}
+
+// orderRow is a row of testQueryOrder: its ID and what it does to the
+// field v (see there).
+type orderRow struct {
+	id, v string
+}
+
+// testQueryOrder: ordered by a field holding every kind of JSON value —
+// integers around and beyond 2^53 and beyond int64, decimals, strings
+// (byte order, escapes), booleans, null, cleared and missing fields,
+// arrays and objects — pages of any size, both ways, see every alive row
+// once, in the query order both logs share (see server/internal/rowmodel:
+// missing or null < strings < numbers < false < true < arrays <
+// objects; strings by bytes, numbers exactly, arrays and objects all
+// equal; then ID in byte order). Filters on those values match as that
+// order compares.
+func testQueryOrder(t *testing.T, l server.Log) {
+	defer l.Close()
+	ctx := context.Background()
+	// In the order: v is a JSON value, "" for a row without v, "cleared"
+	// for a row whose v was set and then set to null.
+	want := []orderRow{
+		{"n1", ""}, {"n2", "null"}, {"n3", "cleared"},
+		{"s1", `""`}, {"s2", `"10"`}, {"s3", `"B"`}, {"s0", `"a"`}, {"s4", `"a"`}, {"s6", `"ab"`}, {"s5", `"\u00e9"`},
+		{"m1", `-123456789012345678901234567891`}, {"m18", `-123456789012345678901234567890`},
+		{"m2", `-9007199254740993`}, {"m3", `-9007199254740992`}, {"m4", `-1.5`}, {"m5", `-1e-7`},
+		{"m6", `0`}, {"m7", `-0.0`}, {"m8", `1e-7`}, {"m10", `1.0`}, {"m9", `1`}, {"m11", `2.5`},
+		{"m12", `9007199254740992`}, {"m13", `9007199254740993`}, {"m14", `9007199254740994`},
+		{"m15", `1E20`}, {"m16", `123456789012345678901234567890`}, {"m17", `123456789012345678901234567891`},
+		{"b1", `false`}, {"b0", `true`}, {"b2", `true`},
+		{"a1", `[1,2,3]`}, {"a2", `[2]`}, {"o1", `{"x":1}`},
+	}
+	w := &writer{t: t, l: l, tenant: "t1", site: site(1), replica: &crdt.State{}}
+	// Written in another order than the IDs', some in one transaction.
+	for i := len(want) - 1; i >= 0; i -= 2 {
+		group := []orderRow{want[i]}
+		if i > 0 {
+			group = append(group, want[i-1])
+		}
+		w.write(func(b *crdt.Builder) error {
+			for _, r := range group {
+				k := crdt.RowKey{Collection: "vals", Row: r.id}
+				if err := b.Set(k, "other", crdt.KindRegister, []byte(`1`)); err != nil {
+					return err
+				}
+				v := r.v
+				if v == "cleared" {
+					v = `5`
+				}
+				if v != "" {
+					if err := b.Set(k, "v", crdt.KindRegister, []byte(v)); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+	}
+	w.write(set("vals", "n3", "v", `null`))
+	w.write(set("vals", "d1", "v", `7`))
+	w.write(func(b *crdt.Builder) error {
+		_, err := b.Delete(crdt.RowKey{Collection: "vals", Row: "d1"})
+		return err
+	})
+	other := &writer{t: t, l: l, tenant: "t2", site: site(2), replica: &crdt.State{}}
+	other.write(set("vals", "x", "v", `9007199254740993`))
+
+	q := l.(server.RowQuerier)
+	page := func(rq server.RowQuery) ([]server.QueryRow, error) {
+		rq.Collection = "vals"
+		return q.QueryRows(ctx, "t1", rq)
+	}
+	all := func(rq server.RowQuery) []server.QueryRow {
+		t.Helper()
+		var out []server.QueryRow
+		for range 200 {
+			p, err := page(rq)
+			if err != nil {
+				t.Fatalf("%+v: %v", rq, err)
+			}
+			out = append(out, p...)
+			if len(p) < rq.Limit {
+				return out
+			}
+			last := p[len(p)-1]
+			rq.After = &server.QueryCursor{Value: last.Order, ID: last.ID}
+		}
+		t.Fatalf("%+v: pages do not end", rq)
+		return nil
+	}
+	wantIDs := func(rows []orderRow) (out []string) {
+		for _, r := range rows {
+			out = append(out, r.id)
+		}
+		return out
+	}
+	ids := func(rs []server.QueryRow) (out []string) {
+		for _, r := range rs {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	ascending := wantIDs(want)
+	descending := slices.Clone(ascending)
+	slices.Reverse(descending)
+	values := map[string]string{}
+	for _, r := range want {
+		values[r.id] = r.v
+	}
+	for _, limit := range []int{1, 2, 3, 5, 7, 100} {
+		for _, desc := range []bool{false, true} {
+			got := all(server.RowQuery{Order: "v", Desc: desc, Limit: limit})
+			exp := ascending
+			if desc {
+				exp = descending
+			}
+			if fmt.Sprint(ids(got)) != fmt.Sprint(exp) {
+				t.Fatalf("order v, limit %d, desc %v:\n got %v\nwant %v", limit, desc, ids(got), exp)
+			}
+			if limit != 3 {
+				continue
+			}
+			for _, r := range got {
+				v := values[r.ID]
+				if v == "" || v == "cleared" {
+					v = "null"
+				}
+				if !sameJSON(r.Order, []byte(v)) {
+					t.Errorf("row %s ordered by %s, its v is %s", r.ID, r.Order, v)
+				}
+			}
+		}
+	}
+	// A cursor may spell its value in any way that means it.
+	for _, c := range []struct {
+		after server.QueryCursor
+		desc  bool
+		want  string
+	}{
+		{server.QueryCursor{Value: []byte(`1.00`), ID: "m10"}, false, "m9"},
+		{server.QueryCursor{Value: []byte(`10e-1`), ID: "m9"}, true, "m10"},
+		{server.QueryCursor{Value: []byte(`9.007199254740993e15`), ID: "m13"}, false, "m14"},
+		{server.QueryCursor{Value: []byte(`"\u0061"`), ID: "s0"}, false, "s4"},
+		{server.QueryCursor{Value: []byte(`null`), ID: "n3"}, false, "s1"},
+		{server.QueryCursor{Value: nil, ID: "n2"}, false, "n3"},
+		{server.QueryCursor{Value: []byte(`"é"`), ID: "s5"}, true, "s6"},
+		{server.QueryCursor{Value: []byte(`[]`), ID: "a1"}, false, "a2"},
+		{server.QueryCursor{Value: []byte(`-1e-6`), ID: "zz"}, false, "m5"},
+	} {
+		got, err := page(server.RowQuery{Order: "v", Desc: c.desc, After: &c.after, Limit: 1})
+		if err != nil || len(got) != 1 || got[0].ID != c.want {
+			t.Errorf("after %s/%s (desc %v): %v, %v; want %s", c.after.Value, c.after.ID, c.desc, ids(got), err, c.want)
+		}
+	}
+	for _, bad := range []string{`nul`, `"a`, `1e`, `{`} {
+		if _, err := page(server.RowQuery{Order: "v", After: &server.QueryCursor{Value: []byte(bad), ID: "a"}, Limit: 1}); !errors.Is(err, usync.ErrBadMessage) {
+			t.Errorf("cursor value %s: %v, want ErrBadMessage", bad, err)
+		}
+	}
+	// Filters match values as the order compares them.
+	for _, c := range []struct {
+		v    string
+		want []string
+	}{
+		{`9007199254740993`, []string{"m13"}},
+		{`9007199254740992`, []string{"m12"}},
+		{`123456789012345678901234567891`, []string{"m17"}},
+		{`1`, []string{"m10", "m9"}},
+		{`0`, []string{"m6", "m7"}},
+		{`1e20`, []string{"m15"}},
+		{`"\u00e9"`, []string{"s5"}},
+		{`"a"`, []string{"s0", "s4"}},
+		{`null`, []string{"n2", "n3"}},
+		{`true`, []string{"b0", "b2"}},
+		{`[2]`, []string{"a2"}},
+		{`7`, nil},
+	} {
+		got := all(server.RowQuery{Where: []server.FieldValue{{Field: "v", Value: []byte(c.v)}}, Limit: 2})
+		if fmt.Sprint(ids(got)) != fmt.Sprint(c.want) {
+			t.Errorf("where v = %s: %v, want %v", c.v, ids(got), c.want)
+		}
+	}
+	if got, err := q.QueryRows(ctx, "t2", server.RowQuery{Collection: "vals", Order: "v", Limit: 10}); err != nil || fmt.Sprint(ids(got)) != "[x]" {
+		t.Errorf("t2: %v, %v", ids(got), err)
+	}
+}
+
+// sameJSON reports whether a and b are the same JSON value, numbers
+// compared exactly.
+func sameJSON(a, b []byte) bool {
+	decode := func(v []byte) (any, bool) {
+		d := json.NewDecoder(bytes.NewReader(v))
+		d.UseNumber()
+		var x any
+		return x, d.Decode(&x) == nil
+	}
+	x, ok1 := decode(a)
+	y, ok2 := decode(b)
+	return ok1 && ok2 && sameValue(x, y)
+}
+
+func sameValue(x, y any) bool {
+	switch x := x.(type) {
+	case json.Number:
+		y, ok := y.(json.Number)
+		if !ok {
+			return false
+		}
+		rx, ok1 := new(big.Rat).SetString(string(x))
+		ry, ok2 := new(big.Rat).SetString(string(y))
+		return ok1 && ok2 && rx.Cmp(ry) == 0
+	case []any:
+		y, ok := y.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !sameValue(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		y, ok := y.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, v := range x {
+			if w, ok := y[k]; !ok || !sameValue(v, w) {
+				return false
+			}
+		}
+		return true
+	}
+	return x == y
 }

@@ -20,6 +20,12 @@
 // every node's listener wakes its readers, which then read the log (a
 // notification is never trusted beyond a wake-up).
 //
+// # Memory
+//
+// The encodings of the entries a node appends or reads lately are kept
+// (16 MiB at most), so a fan-out to many connections encodes each entry
+// once ([Log.Encoded]).
+//
 // # Projections, registry, retention
 //
 // Applications add read models as [Projection]s, inline or async with a

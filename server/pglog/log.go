@@ -40,6 +40,8 @@ type Log struct {
 
 	inline []Projection // folded in every append
 	async  []*projector // one worker each
+
+	encoded *encodings // entries lately appended or read, encoded
 }
 
 // pgChannel carries wake-ups between server nodes: each append notifies
@@ -74,7 +76,7 @@ func Open(ctx context.Context, dsn string, projections ...Projection) (*Log, err
 		return nil, fmt.Errorf("%w: postgres schema is at version %d, this uno needs %d: run uno migrate up", ErrSchemaVersion, v, SchemaVersion)
 	}
 	lctx, stop := context.WithCancel(context.Background())
-	l := &Log{pool: pool, waiters: wake.New(), stop: stop, done: make(chan struct{})}
+	l := &Log{pool: pool, waiters: wake.New(), stop: stop, done: make(chan struct{}), encoded: newEncodings(encodedBytes)}
 	seen := map[string]bool{"rows": true}
 	for _, p := range projections {
 		if err := p.validate(); err != nil {
@@ -225,6 +227,11 @@ func (l *Log) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint6
 		return nil, fmt.Errorf("append: %w", err)
 	}
 	if head > 0 {
+		for i, seq := range seqs {
+			if seq != 0 {
+				l.encoded.put(tenant, seq, &txs[i], encoded[i])
+			}
+		}
 		l.advanced(tenant, head)
 	}
 	return seqs, nil
@@ -636,7 +643,9 @@ func (l *Log) Read(ctx context.Context, tenant string, after uint64, limit, maxB
 	var out []usync.Change
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
 		var err error
-		out, err = readEvents(ctx, tx, tenant, after, limit, maxBytes)
+		out, err = readEvents(ctx, tx, tenant, after, limit, maxBytes, func(seq uint64, t *crdt.Tx, enc []byte) {
+			l.encoded.put(tenant, seq, t, enc)
+		})
 		return err
 	})
 	if err != nil {
@@ -849,9 +858,13 @@ func loadPGRows(ctx context.Context, tx pgx.Tx, tenant string, txs []crdt.Tx) (m
 	return rows, res.Err()
 }
 
-// QueryRows answers a query over the rows read model (the doc column):
-// equality filters on fields, ordered by a field (jsonb order; a missing
-// field counts as null) or by ID.
+// QueryRows implements server.RowQuerier over the rows read model (the
+// doc column): equality filters on fields (jsonb equality), ordered by a
+// field or by ID. Ordered by a field, rows follow the query order both
+// logs share (rowmodel.OrderKey) rather than jsonb's, whose strings
+// follow the database's collation: by the value's rank (a missing field
+// as null, then strings, numbers, false, true, arrays, objects), its
+// number (numeric, exact), its string in byte order, then ID.
 func (l *Log) QueryRows(ctx context.Context, tenant string, q server.RowQuery) ([]server.QueryRow, error) {
 	var b strings.Builder
 	args := []any{tenant, q.Collection}
@@ -860,6 +873,14 @@ func (l *Log) QueryRows(ctx context.Context, tenant string, q server.RowQuery) (
 		args = append(args, q.Order)
 		ord = `coalesce(doc->$3, 'null'::jsonb)`
 	}
+	// The order's parts, as rowmodel.OrderParts gives them for a cursor.
+	const (
+		rank = `CASE jsonb_typeof(doc->$3) WHEN 'string' THEN 1 WHEN 'number' THEN 2
+			WHEN 'boolean' THEN CASE WHEN doc->$3 = 'true'::jsonb THEN 4 ELSE 3 END
+			WHEN 'array' THEN 5 WHEN 'object' THEN 6 ELSE 0 END`
+		num = `CASE WHEN jsonb_typeof(doc->$3) = 'number' THEN (doc->$3)::numeric ELSE 0 END`
+		str = `(CASE WHEN jsonb_typeof(doc->$3) = 'string' THEN doc->>$3 ELSE '' END) COLLATE "C"`
+	)
 	fmt.Fprintf(&b, `SELECT id, doc::text, (%s)::text FROM uno_rows WHERE tenant_id = $1 AND coll = $2 AND doc IS NOT NULL`, ord)
 	for _, w := range q.Where {
 		fmt.Fprintf(&b, ` AND doc->$%d = $%d::jsonb`, len(args)+1, len(args)+2)
@@ -874,12 +895,18 @@ func (l *Log) QueryRows(ctx context.Context, tenant string, q server.RowQuery) (
 			fmt.Fprintf(&b, ` AND id COLLATE "C" %s $%d COLLATE "C"`, cmp, len(args)+1)
 			args = append(args, q.After.ID)
 		} else {
-			fmt.Fprintf(&b, ` AND (%s, id COLLATE "C") %s ($%d::jsonb, $%d COLLATE "C")`, ord, cmp, len(args)+1, len(args)+2)
-			args = append(args, string(q.After.Value), q.After.ID)
+			r, n, s, err := rowmodel.OrderParts(q.After.Value)
+			if err != nil {
+				return nil, usync.Errorf(usync.CodeBadMessage, "cursor value: %v", err)
+			}
+			k := len(args)
+			fmt.Fprintf(&b, ` AND (%s, %s, %s, id COLLATE "C") %s ($%d::int, $%d::numeric, $%d::text COLLATE "C", $%d COLLATE "C")`,
+				rank, num, str, cmp, k+1, k+2, k+3, k+4)
+			args = append(args, r, n, s, q.After.ID)
 		}
 	}
 	if q.Order != "" {
-		fmt.Fprintf(&b, ` ORDER BY %s%s, id COLLATE "C"%s`, ord, dir, dir)
+		fmt.Fprintf(&b, ` ORDER BY %[2]s%[1]s, %[3]s%[1]s, %[4]s%[1]s, id COLLATE "C"%[1]s`, dir, rank, num, str)
 	} else {
 		fmt.Fprintf(&b, ` ORDER BY id COLLATE "C"%s`, dir)
 	}

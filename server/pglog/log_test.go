@@ -87,3 +87,24 @@ func TestPGLog_RowStates(t *testing.T) {
 		}
 	}
 }
+
+// The entries a node appends or reads are kept encoded: a fan-out
+// encodes them once.
+func TestPGLog_HoldsNewestEncoded(t *testing.T) {
+	ctx := context.Background()
+	l := openPG(t)
+	for seq := uint64(1); seq <= 3; seq++ {
+		tx := crdt.Tx{Site: crdt.SiteID{1}, Seq: seq, Time: crdt.Timestamp(seq), Ops: []crdt.Op{
+			{Type: crdt.OpSet, Kind: crdt.KindRegister, Collection: "c", Row: "r", Field: "f", CL: 1, Value: []byte(`1`)}}}
+		if _, err := l.Append(ctx, "t1", []crdt.Tx{tx}); err != nil {
+			t.Fatal(err)
+		}
+		chs, err := l.Read(ctx, "t1", seq-1, 10, 0)
+		if err != nil || len(chs) != 1 {
+			t.Fatalf("Read = %v, %v", chs, err)
+		}
+		if encs, ok := l.Encoded("t1", chs); !ok || string(encs[0]) != string(crdt.EncodeTx(&tx)) {
+			t.Fatalf("entry %d: not held encoded (%v)", seq, ok)
+		}
+	}
+}

@@ -285,7 +285,7 @@ func foldRebuild(ctx context.Context, tx pgx.Tx, p Projection, path, tenant stri
 	if err := tx.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM uno_heads WHERE tenant_id = $1`, tenant).Scan(&head); err != nil {
 		return 0, err
 	}
-	chs, err := readEvents(ctx, tx, tenant, reached[tenant], rebuildBatch, 0)
+	chs, err := readEvents(ctx, tx, tenant, reached[tenant], rebuildBatch, 0, nil)
 	if err != nil || len(chs) == 0 {
 		return 0, err
 	}
@@ -313,8 +313,9 @@ func rebuildTenants(ctx context.Context, q querier) ([]string, error) {
 
 // readEvents reads up to limit of the tenant's entries after seq, and at
 // most maxBytes of encodings (at least one entry; 0: no byte bound), in a
-// transaction scoped to the tenant.
-func readEvents(ctx context.Context, q querier, tenant string, after uint64, limit, maxBytes int) ([]usync.Change, error) {
+// transaction scoped to the tenant. keep, if not nil, is handed each
+// entry with its encoding.
+func readEvents(ctx context.Context, q querier, tenant string, after uint64, limit, maxBytes int, keep func(seq uint64, tx *crdt.Tx, enc []byte)) ([]usync.Change, error) {
 	rows, err := q.Query(ctx, `SELECT seq, tx FROM uno_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, tenant, int64(after), limit)
 	if err != nil {
 		return nil, err
@@ -334,6 +335,9 @@ func readEvents(ctx context.Context, q querier, tenant string, after uint64, lim
 		t, err := crdt.DecodeTx(b)
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: %w", seq, err)
+		}
+		if keep != nil {
+			keep(seq, t, b)
 		}
 		out = append(out, usync.Change{Seq: seq, Tx: *t})
 	}

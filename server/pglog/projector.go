@@ -104,7 +104,7 @@ func (pr *projector) step(ctx context.Context, tenant string) (int, error) {
 		if err := tx.QueryRow(ctx, `SELECT seq FROM uno_checkpoints WHERE tenant_id = $1 AND projection = $2 FOR UPDATE`, tenant, pr.p.Name).Scan(&cp); err != nil {
 			return err
 		}
-		chs, err := readEvents(ctx, tx, tenant, cp, projectBatch, 0)
+		chs, err := readEvents(ctx, tx, tenant, cp, projectBatch, 0, nil)
 		if err != nil || len(chs) == 0 {
 			return err
 		}

@@ -54,15 +54,20 @@ func (r *Registry) Tenant(ctx context.Context, id string) (tenancy.Tenant, error
 	return t, nil
 }
 
-// Create adds a tenant.
+// Create adds a tenant, active, with t's limits; ErrTenantExists if the
+// registry holds it.
 func (r *Registry) Create(ctx context.Context, t tenancy.Tenant) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
-	_, err := r.pool.Exec(ctx, `INSERT INTO uno_tenants (tenant_id, ops_per_sec, max_rows, max_bytes, retention_days) VALUES ($1, $2, $3, $4, $5)`,
+	tag, err := r.pool.Exec(ctx, `INSERT INTO uno_tenants (tenant_id, ops_per_sec, max_rows, max_bytes, retention_days) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (tenant_id) DO NOTHING`,
 		t.ID, t.OpsPerSec, t.MaxRows, t.MaxBytes, t.RetentionDays)
 	if err != nil {
 		return fmt.Errorf("create tenant %q: %w", t.ID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: %q", tenancy.ErrTenantExists, t.ID)
 	}
 	return nil
 }
@@ -104,10 +109,11 @@ func (r *Registry) Retained(ctx context.Context) ([]tenancy.Tenant, error) {
 	return out, rows.Err()
 }
 
-// List returns every tenant, by ID. Connect as the tables' owner: the
+// List returns every tenant, by ID (byte order, as the SQLite
+// registry). Connect as the tables' owner: the
 // server's role sees none (row-level security).
 func (r *Registry) List(ctx context.Context) ([]tenancy.Tenant, error) {
-	rows, err := r.pool.Query(ctx, `SELECT tenant_id, status, ops_per_sec, max_rows, max_bytes, retention_days, created_at FROM uno_tenants ORDER BY tenant_id`)
+	rows, err := r.pool.Query(ctx, `SELECT tenant_id, status, ops_per_sec, max_rows, max_bytes, retention_days, created_at FROM uno_tenants ORDER BY tenant_id COLLATE "C"`)
 	if err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}

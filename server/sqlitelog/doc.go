@@ -1,8 +1,9 @@
 // Package sqlitelog is uno's embedded event log: one SQLite file
 // (modernc.org/sqlite, WAL, synchronous=FULL) holding every tenant's log,
-// its per-site high-water marks and the rows read model. It is what
-// `uno serve` runs with no setup, and it passes the same conformance suite
-// (server/logtest) as the Postgres log.
+// its per-site high-water marks, the rows read model and the tenant
+// registry. It is what `uno serve` runs with no setup, and it passes the
+// same conformance suites (server/logtest) as the Postgres log, every
+// capability and the registry included.
 //
 // # Appends
 //
@@ -19,6 +20,13 @@
 // The newest entries of the tenants appended to most recently stay in
 // memory, decoded and encoded, so tailing readers and the fan-out do not
 // query and encode them again; [Options] bound them by bytes and tenants.
+//
+// # Retention and tenants
+//
+// [Log.Retain] forgets a tenant's entries older than a time (the heads,
+// marks and rows stay), as the Postgres log does. [Log.Registry] (or
+// [OpenRegistry], for the uno tenant command) is the tenant registry in
+// the same file, with the administration pglog.Registry offers.
 //
 // # Schema
 //

@@ -3,6 +3,7 @@ package sqlitelog
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -12,11 +13,12 @@ import (
 
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/internal/rowmodel"
 	"github.com/unosync/uno/server/internal/wake"
 	usync "github.com/unosync/uno/sync"
 	"github.com/unosync/uno/tenancy"
 
-	_ "modernc.org/sqlite" // the embedded log's driver
+	"modernc.org/sqlite"
 )
 
 // Log is the embedded event log: one SQLite file (WAL,
@@ -30,6 +32,9 @@ type Log struct {
 	stmts   map[string]*sql.Stmt // the append path's statements, prepared once
 
 	tails *tails // tenants' newest entries and heads, in memory
+	// publish is held by the committer from a commit until its entries
+	// are in tails; deletions take it to forget a tenant (see forget).
+	publish gosync.Mutex
 
 	mu         gosync.Mutex // guards the fields below
 	cond       *gosync.Cond // signalled when the committer stops
@@ -66,23 +71,9 @@ func Open(ctx context.Context, path string, opts *Options) (*Log, error) {
 		o = *opts
 	}
 	o.fill()
-	if path == "" || strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("sqlitelog: log path %q: want a file name without ? or #", path)
-	}
-	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "busy_timeout(5000)")
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	db, err := openDB(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("open log %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(8)
-	db.SetMaxIdleConns(8)
-	if err := migrate(ctx, db, SchemaVersion); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open log %s: %w", path, err)
+		return nil, err
 	}
 	l := &Log{db: db, waiters: wake.New(), stmts: map[string]*sql.Stmt{},
 		tails: newTails(o.CacheBytes, o.CacheTenants)}
@@ -97,6 +88,60 @@ func Open(ctx context.Context, path string, opts *Options) (*Log, error) {
 	}
 	return l, nil
 }
+
+// openDB opens (creating if needed) the database at path and moves its
+// schema to SchemaVersion.
+func openDB(ctx context.Context, path string) (*sql.DB, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlitelog: log path %q: want a file name without ? or #", path)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Set("_txlock", "immediate")
+	d, err := newDriver()
+	if err != nil {
+		return nil, fmt.Errorf("open log %s: %w", path, err)
+	}
+	db := sql.OpenDB(connector{d: d, dsn: "file:" + path + "?" + q.Encode()})
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	if err := migrate(ctx, db, SchemaVersion); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open log %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// newDriver returns a SQLite driver of the log's own, with the functions
+// the log's queries call registered on it alone (not on the process's
+// "sqlite" driver).
+func newDriver() (*sqlite.Driver, error) {
+	d := &sqlite.Driver{}
+	// uno_order_key(json) is rowmodel.OrderKey: the query order.
+	err := d.RegisterDeterministicScalarFunction("uno_order_key", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		switch v := args[0].(type) {
+		case nil:
+			return rowmodel.OrderKey(nil)
+		case string:
+			return rowmodel.OrderKey([]byte(v))
+		case []byte:
+			return rowmodel.OrderKey(v)
+		}
+		return nil, fmt.Errorf("uno_order_key: %T is not JSON text", args[0])
+	})
+	return d, err
+}
+
+// connector opens connections to dsn with the log's driver.
+type connector struct {
+	d   *sqlite.Driver
+	dsn string
+}
+
+func (c connector) Connect(context.Context) (driver.Conn, error) { return c.d.Open(c.dsn) }
+func (c connector) Driver() driver.Driver                        { return c.d }
 
 const (
 	sqlHead      = `SELECT seq FROM heads WHERE tenant = ?`
@@ -258,13 +303,20 @@ func (l *Log) commitGroup(group []*appendReq) {
 			return
 		}
 	}
+	l.publish.Lock()
 	if err := tx.Commit(); err != nil {
+		l.publish.Unlock()
 		finish(fmt.Errorf("append: commit: %w", err))
 		return
 	}
 	for _, r := range group {
 		if r.err == nil {
 			l.tails.add(r.tenant, r.txs, r.enc, r.seqs, r.head)
+		}
+	}
+	l.publish.Unlock()
+	for _, r := range group {
+		if r.err == nil {
 			l.waiters.Advanced(r.tenant, r.head)
 		}
 	}

@@ -5,11 +5,13 @@ import (
 	"database/sql"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
 	"github.com/unosync/uno/server/logtest"
 	"github.com/unosync/uno/server/sqlitelog"
+	"github.com/unosync/uno/tenancy"
 )
 
 func openLog(t *testing.T) *sqlitelog.Log {
@@ -24,6 +26,114 @@ func openLog(t *testing.T) *sqlitelog.Log {
 
 func TestSQLiteLog(t *testing.T) {
 	logtest.Run(t, func(t *testing.T) server.Log { return openLog(t) })
+}
+
+func TestSQLiteRegistry(t *testing.T) {
+	logtest.RunRegistry(t, func(t *testing.T) (tenancy.Admin, server.Log) {
+		l, err := sqlitelog.Open(context.Background(), filepath.Join(t.TempDir(), "log.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Registry(), l
+	})
+}
+
+// A registry opened apart from the log (uno tenant) works on the same
+// file.
+func TestSQLiteRegistry_OpenedApart(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "log.db")
+	reg, err := sqlitelog.OpenRegistry(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Create(ctx, tenancy.Tenant{ID: "acme", RetentionDays: 3}); err != nil {
+		t.Fatal(err)
+	}
+	reg.Close()
+	l, err := sqlitelog.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if tn, err := l.Registry().Tenant(ctx, "acme"); err != nil || tn.RetentionDays != 3 {
+		t.Fatalf("Tenant(acme) through the log = %+v, %v", tn, err)
+	}
+}
+
+// With no room for entries in memory, every read goes to the database.
+func TestSQLiteLog_NoEntriesInMemory(t *testing.T) {
+	logtest.Run(t, func(t *testing.T) server.Log {
+		l, err := sqlitelog.Open(context.Background(), filepath.Join(t.TempDir(), "log.db"), &sqlitelog.Options{CacheBytes: 1, CacheTenants: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	})
+}
+
+// Entries appended before schema version 3 recorded no time: they count
+// as appended at the migration, so retention keeps them until they are
+// older than its cut.
+func TestSQLiteLog_UpgradeDatesOldEntries(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	l, err := sqlitelog.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := crdt.Tx{Site: crdt.SiteID{1}, Seq: 1, Time: 1, Ops: []crdt.Op{
+		{Type: crdt.OpSet, Kind: crdt.KindRegister, Collection: "c", Row: "r", Field: "f", CL: 1, Value: []byte(`1`)}}}
+	if _, err := l.Append(ctx, "t1", []crdt.Tx{tx}); err != nil {
+		t.Fatal(err)
+	}
+	// What a log of version 3 holds of entries from before it.
+	for _, q := range []string{`UPDATE events SET appended_at = 0`, `PRAGMA user_version = 3`} {
+		if _, err := l.DB().Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	migrated := time.Now()
+	if l, err = sqlitelog.Open(ctx, path, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var at int64
+	if err := l.DB().QueryRow(`SELECT appended_at FROM events`).Scan(&at); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.UnixMilli(at).Sub(migrated); d < -time.Minute || d > time.Minute {
+		t.Fatalf("an old entry is dated %v, the migration ran at %v", time.UnixMilli(at), migrated)
+	}
+	if n, err := l.Retain(ctx, "t1", migrated.Add(-time.Minute)); err != nil || n != 0 {
+		t.Fatalf("Retain before the migration = %d, %v; want 0", n, err)
+	}
+	if n, err := l.Retain(ctx, "t1", migrated.Add(time.Minute)); err != nil || n != 1 {
+		t.Fatalf("Retain after the migration = %d, %v; want 1", n, err)
+	}
+}
+
+// Retention deletes in bounded batches and gets every entry.
+func TestSQLiteLog_RetainInBatches(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t)
+	const n = 25_000
+	var txs []crdt.Tx
+	for seq := uint64(1); seq <= n; seq++ {
+		txs = append(txs, crdt.Tx{Site: crdt.SiteID{1}, Seq: seq, Time: crdt.Timestamp(seq), Ops: []crdt.Op{
+			{Type: crdt.OpSet, Kind: crdt.KindRegister, Collection: "c", Row: "r", Field: "f", CL: 1, Value: []byte(`1`)}}})
+	}
+	if _, err := l.Append(ctx, "t1", txs); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := l.Retain(ctx, "t1", time.Now().Add(time.Hour)); err != nil || got != n {
+		t.Fatalf("Retain = %d, %v; want %d", got, err, n)
+	}
+	if start, err := l.LogStart(ctx, "t1"); err != nil || start != n+1 {
+		t.Fatalf("LogStart = %d, %v; want %d", start, err, n+1)
+	}
 }
 
 // A log file written before rows kept JSON documents gets them when it is
@@ -63,5 +173,25 @@ func TestSQLiteLog_UpgradesRowDocs(t *testing.T) {
 	rows, err := l.QueryRows(ctx, "t1", server.RowQuery{Collection: "todos", Where: []server.FieldValue{{Field: "title", Value: []byte(`"hi"`)}}, Limit: 10})
 	if err != nil || len(rows) != 1 || string(rows[0].Doc) != `{"title":"hi"}` {
 		t.Fatalf("after the upgrade: %+v, %v", rows, err)
+	}
+}
+
+// The newest entries are kept encoded: a fan-out encodes them once.
+func TestSQLiteLog_HoldsNewestEncoded(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t)
+	for seq := uint64(1); seq <= 3; seq++ {
+		tx := crdt.Tx{Site: crdt.SiteID{1}, Seq: seq, Time: crdt.Timestamp(seq), Ops: []crdt.Op{
+			{Type: crdt.OpSet, Kind: crdt.KindRegister, Collection: "c", Row: "r", Field: "f", CL: 1, Value: []byte(`1`)}}}
+		if _, err := l.Append(ctx, "t1", []crdt.Tx{tx}); err != nil {
+			t.Fatal(err)
+		}
+		chs, err := l.Read(ctx, "t1", seq-1, 10, 0)
+		if err != nil || len(chs) != 1 {
+			t.Fatalf("Read = %v, %v", chs, err)
+		}
+		if encs, ok := l.Encoded("t1", chs); !ok || string(encs[0]) != string(crdt.EncodeTx(&tx)) {
+			t.Fatalf("entry %d: not held encoded (%v)", seq, ok)
+		}
 	}
 }

@@ -82,10 +82,20 @@ var migrations = []migration{
 			retention_days INTEGER NOT NULL DEFAULT 0 CHECK (retention_days >= 0),
 			created_at     INTEGER NOT NULL
 		) WITHOUT ROWID`,
-			// 0 for entries appended before: kept until retention sees
-			// them as of the migration (see Retain).
+			// Unix milliseconds; 0 for entries appended before, which
+			// the next step dates.
 			`ALTER TABLE events ADD COLUMN appended_at INTEGER NOT NULL DEFAULT 0`),
 		down: stmts(`ALTER TABLE events DROP COLUMN appended_at`, `DROP TABLE tenants`),
+	},
+	{
+		// Retention deletes entries appended before a time; an entry's
+		// age before version 3 is unknown, so it counts from the
+		// migration: such entries stay until a retention pass after it
+		// finds them older. (Nothing restores the zeros going down:
+		// version 3 treats both alike.)
+		name: "entries appended before version 3 count as appended at the migration",
+		up:   stmts(`UPDATE events SET appended_at = CAST(unixepoch('subsec') * 1000 AS INTEGER) WHERE appended_at = 0`),
+		down: stmts(),
 	},
 }
 

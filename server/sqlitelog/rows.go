@@ -137,30 +137,43 @@ func (l *Log) RowStates(ctx context.Context, tenant string, keys []crdt.RowKey) 
 	return out, nil
 }
 
-// QueryRows answers a query over the rows read model with SQLite's JSON
-// functions. Ordered by a field, values sort as SQLite compares them
-// (numbers before text); rows without the field come first.
+// QueryRows implements server.RowQuerier with SQLite's JSON functions.
+// Ordered by a field, rows follow the query order both logs share
+// (rowmodel.OrderKey: a missing field as null, then strings, numbers
+// exactly, booleans, arrays, objects), then ID, all in byte order; a
+// filter on a scalar matches as that order compares (1 matches 1.0), on
+// null only a field that holds null.
 func (l *Log) QueryRows(ctx context.Context, tenant string, q server.RowQuery) ([]server.QueryRow, error) {
 	if err := l.check(); err != nil {
 		return nil, err
 	}
 	var b strings.Builder
+	// ?1 is the order field's path: doc -> ?1 is its JSON text, verbatim
+	// (numbers keep every digit), NULL if missing.
 	b.WriteString(`SELECT id, doc, `)
-	// The order key is (has the field, its value, id): never NULL, so a
-	// cursor compares with it as a row value.
-	key := `id`
 	if q.Order != "" {
-		key = `json_type(doc, ?1) IS NOT NULL, ifnull(json_extract(doc, ?1), 0), id`
-		b.WriteString(`json_extract(doc, ?1), json_type(doc, ?1)`)
+		b.WriteString(`doc -> ?1`)
 	} else {
-		b.WriteString(`NULL, NULL`)
+		b.WriteString(`NULL`)
 	}
 	b.WriteString(` FROM rows WHERE tenant = ?2 AND coll = ?3 AND doc IS NOT NULL`)
 	args := []any{jsonPath(q.Order), tenant, q.Collection}
 	for _, w := range q.Where {
 		n := len(args)
-		fmt.Fprintf(&b, ` AND json_extract(doc, ?%d) IS json_extract(?%d, '$') AND json_type(doc, ?%d) = json_type(?%d, '$')`, n+1, n+2, n+1, n+2)
-		args = append(args, jsonPath(w.Field), string(w.Value))
+		switch rank, _, _, err := rowmodel.OrderParts(w.Value); {
+		case err != nil:
+			return nil, usync.Errorf(usync.CodeBadMessage, "where %s: %v", w.Field, err)
+		case rank == rowmodel.RankNull:
+			fmt.Fprintf(&b, ` AND json_type(doc, ?%d) = 'null'`, n+1)
+			args = append(args, jsonPath(w.Field))
+		case rank == rowmodel.RankArray || rank == rowmodel.RankObject:
+			fmt.Fprintf(&b, ` AND json_extract(doc, ?%d) IS json_extract(?%d, '$') AND json_type(doc, ?%d) = json_type(?%d, '$')`, n+1, n+2, n+1, n+2)
+			args = append(args, jsonPath(w.Field), string(w.Value))
+		default:
+			key, _ := rowmodel.OrderKey(w.Value)
+			fmt.Fprintf(&b, ` AND uno_order_key(doc -> ?%d) = ?%d`, n+1, n+2)
+			args = append(args, jsonPath(w.Field), key)
+		}
 	}
 	cmp, dir := ">", ""
 	if q.Desc {
@@ -168,32 +181,20 @@ func (l *Log) QueryRows(ctx context.Context, tenant string, q server.RowQuery) (
 	}
 	if q.After != nil {
 		n := len(args)
-		has, val := 0, any(0)
-		if q.Order != "" && string(q.After.Value) != "null" {
-			has = 1
-			var v any
-			if err := json.Unmarshal(q.After.Value, &v); err != nil {
-				return nil, usync.Errorf(usync.CodeBadMessage, "cursor value: %v", err)
-			}
-			switch v := v.(type) {
-			case bool: // json_extract gives 1 or 0
-				val = map[bool]int{true: 1, false: 0}[v]
-			case string, float64:
-				val = v
-			default:
-				val = string(q.After.Value)
-			}
-		}
 		if q.Order == "" {
 			fmt.Fprintf(&b, ` AND id %s ?%d`, cmp, n+1)
 			args = append(args, q.After.ID)
 		} else {
-			fmt.Fprintf(&b, ` AND (%s) %s (?%d, ?%d, ?%d)`, key, cmp, n+1, n+2, n+3)
-			args = append(args, has, val, q.After.ID)
+			key, err := rowmodel.OrderKey(q.After.Value)
+			if err != nil {
+				return nil, usync.Errorf(usync.CodeBadMessage, "cursor value: %v", err)
+			}
+			fmt.Fprintf(&b, ` AND (uno_order_key(doc -> ?1), id) %s (?%d, ?%d)`, cmp, n+1, n+2)
+			args = append(args, key, q.After.ID)
 		}
 	}
 	if q.Order != "" {
-		fmt.Fprintf(&b, ` ORDER BY json_type(doc, ?1) IS NOT NULL%[1]s, ifnull(json_extract(doc, ?1), 0)%[1]s, id%[1]s`, dir)
+		fmt.Fprintf(&b, ` ORDER BY uno_order_key(doc -> ?1)%[1]s, id%[1]s`, dir)
 	} else {
 		fmt.Fprintf(&b, ` ORDER BY id%s`, dir)
 	}
@@ -207,35 +208,17 @@ func (l *Log) QueryRows(ctx context.Context, tenant string, q server.RowQuery) (
 	for rows.Next() {
 		var r server.QueryRow
 		var doc string
-		var val any
-		var typ sql.NullString
-		if err := rows.Scan(&r.ID, &doc, &val, &typ); err != nil {
+		var order sql.NullString
+		if err := rows.Scan(&r.ID, &doc, &order); err != nil {
 			return nil, fmt.Errorf("query rows: %w", err)
 		}
-		r.Doc = json.RawMessage(doc)
-		r.Order = sqliteJSON(val, typ.String)
+		r.Doc, r.Order = json.RawMessage(doc), json.RawMessage("null")
+		if order.Valid {
+			r.Order = json.RawMessage(order.String)
+		}
 		out = append(out, r)
 	}
 	return out, rows.Err()
-}
-
-// sqliteJSON turns a json_extract result back into JSON.
-func sqliteJSON(v any, typ string) json.RawMessage {
-	switch typ {
-	case "", "null":
-		return json.RawMessage("null")
-	case "true", "false":
-		return json.RawMessage(typ)
-	case "object", "array":
-		switch v := v.(type) {
-		case string:
-			return json.RawMessage(v)
-		case []byte:
-			return json.RawMessage(v)
-		}
-	}
-	b, _ := json.Marshal(v)
-	return b
 }
 
 // jsonPath is the SQLite JSON path of a top-level field.

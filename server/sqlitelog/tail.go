@@ -58,6 +58,14 @@ func (c *tails) add(tenant string, txs []crdt.Tx, encs [][]byte, seqs []uint64, 
 	if len(t.entries) > 0 && t.entries[len(t.entries)-1].Seq != t.head {
 		c.drop(t) // not contiguous with what it holds
 	}
+	for _, seq := range seqs {
+		if seq != 0 {
+			if seq != t.head+1 {
+				c.drop(t) // the head moved without this log (a deletion by another process)
+			}
+			break
+		}
+	}
 	for i, seq := range seqs {
 		if seq != 0 {
 			t.entries = append(t.entries, usync.Change{Seq: seq, Tx: txs[i]})
@@ -83,6 +91,18 @@ func (c *tails) add(tenant string, txs []crdt.Tx, encs [][]byte, seqs []uint64, 
 		c.drop(old.Value.(*tail))
 		c.lru.Remove(old)
 		delete(c.m, old.Value.(*tail).tenant)
+	}
+}
+
+// forget removes the tenant: its entries and head are read from the
+// database again.
+func (c *tails) forget(tenant string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[tenant]; ok {
+		c.drop(e.Value.(*tail))
+		c.lru.Remove(e)
+		delete(c.m, tenant)
 	}
 }
 
@@ -126,7 +146,8 @@ func (c *tails) read(tenant string, after uint64, limit, maxBytes int) ([]usync.
 	return append([]usync.Change(nil), t.entries[i:i+n]...), true
 }
 
-// encodings returns the encodings of entries (consecutive), if held.
+// encodings returns the encodings of entries (consecutive, the tenant's
+// as Read returned them), if held.
 func (c *tails) encodings(tenant string, entries []usync.Change) ([][]byte, bool) {
 	if len(entries) == 0 {
 		return nil, false
@@ -143,7 +164,18 @@ func (c *tails) encodings(tenant string, entries []usync.Change) ([][]byte, bool
 		return nil, false
 	}
 	i := int(first - t.entries[0].Seq)
+	for j := range entries {
+		if !sameTx(&entries[j].Tx, &t.entries[i+j].Tx) {
+			return nil, false // not this tenant's entries
+		}
+	}
 	return t.encoded[i : i+len(entries)], true
+}
+
+// sameTx reports whether a and b are the same transaction of a tenant's
+// log, where (site, seq) names one.
+func sameTx(a, b *crdt.Tx) bool {
+	return a.Site == b.Site && a.Seq == b.Seq && a.Time == b.Time && len(a.Ops) == len(b.Ops)
 }
 
 // size returns the bytes and tenants held.
