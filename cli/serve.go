@@ -165,9 +165,6 @@ func (o *serveOptions) validate() error {
 			return fmt.Errorf("%s %d: must not be negative (0 takes the default)", name, v)
 		}
 	}
-	if o.Registry && o.Postgres == "" {
-		return errors.New("registry: the tenant registry lives in Postgres: add --postgres")
-	}
 	if o.MaxMessage != 0 && o.MaxMessage < 1024 {
 		return fmt.Errorf("max-message-bytes %d: want at least 1024", o.MaxMessage)
 	}
@@ -287,7 +284,7 @@ each user receives only their rows; read_only: no client writes).`,
 	f.StringVar(&o.JWTKey, "jwt-key", "", "file with the JWT key: a PEM public key (EdDSA, ES256) or the secret (HS256)")
 	f.StringVar(&o.JWTAudience, "jwt-aud", "", "required JWT audience")
 	f.StringVar(&o.JWTIssuer, "jwt-iss", "", "required JWT issuer")
-	f.BoolVar(&o.Registry, "registry", false, "admit only tenants registered with uno tenant create (needs --postgres)")
+	f.BoolVar(&o.Registry, "registry", false, "admit only tenants registered with uno tenant create, and enforce their limits")
 	f.StringVar(&o.Postgres, "postgres", "", "keep the event log in Postgres at this DSN instead of SQLite in the data directory")
 	f.StringVar(&o.Web, "web", "", "serve this directory's files (a web app, such as examples/web after wasm/build.sh) at /: regular files inside it only, no dotfiles, a directory's index.html")
 	f.BoolVar(&o.DevTokenOnNetwork, "dev-token-on-network", false, "allow the development token on an address other machines reach (whoever holds the token reads and writes the tenant)")
@@ -341,10 +338,21 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		return err
 	}
 	var log server.Log
-	if o.Postgres != "" {
+	var registry tenancy.Registry
+	switch {
+	case o.Postgres != "":
 		log, err = pglog.Open(ctx, o.Postgres, app.Projections...)
-	} else {
-		log, err = sqlitelog.Open(ctx, filepath.Join(o.DataDir, "log.db"), nil)
+	case len(app.Projections) > 0:
+		// A projection folds inside a Postgres transaction (its Fold
+		// takes a pgx.Tx): the embedded log keeps the rows read model only.
+		return fmt.Errorf("this uno has %d projections (%s...): they need the Postgres log: add --postgres", len(app.Projections), app.Projections[0].Name)
+	default:
+		var sl *sqlitelog.Log
+		sl, err = sqlitelog.Open(ctx, filepath.Join(o.DataDir, "log.db"), nil)
+		if err == nil && o.Registry {
+			registry = sl.Registry()
+		}
+		log = sl
 	}
 	if err != nil {
 		return err
@@ -364,8 +372,7 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		}
 		auth = dev
 	}
-	var registry tenancy.Registry
-	if o.Registry {
+	if o.Registry && o.Postgres != "" {
 		reg, err := pglog.OpenRegistry(ctx, o.Postgres)
 		if err != nil {
 			return err

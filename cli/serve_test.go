@@ -212,8 +212,11 @@ func TestTenantCommand(t *testing.T) {
 			t.Errorf("uno %v succeeded", bad)
 		}
 	}
-	if err := (&serveOptions{Addr: "127.0.0.1:1", DataDir: "d", Registry: true}).validate(); err == nil {
-		t.Error("--registry without --postgres validated")
+	if err := (&serveOptions{Addr: "127.0.0.1:1", DataDir: "d", Registry: true}).validate(); err != nil {
+		t.Errorf("--registry on the embedded log: %v", err)
+	}
+	if err := run(t.Context(), []string{"tenant", "list", "--postgres", dsn, "--data", t.TempDir()}); err == nil {
+		t.Error("tenant list with both --postgres and --data succeeded")
 	}
 }
 
@@ -273,5 +276,16 @@ func TestServe_DevTokenOnNetwork(t *testing.T) {
 	}
 	if _, err := os.Stat(data); !os.IsNotExist(err) {
 		t.Fatalf("the refused server made its data directory: %v", err)
+	}
+}
+
+// Where the embedded log cannot do what the binary asks, uno serve says
+// so: projections need Postgres.
+func TestServe_ProjectionsNeedPostgres(t *testing.T) {
+	root := rootCmd(Options{Projections: []pglog.Projection{{Name: "stats"}}})
+	root.SetArgs([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir()})
+	err := root.ExecuteContext(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "--postgres") {
+		t.Fatalf("uno serve with a projection on the embedded log: %v, want a refusal naming --postgres", err)
 	}
 }

@@ -3,22 +3,26 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/unosync/uno/server/pglog"
+	"github.com/unosync/uno/server/sqlitelog"
 	"github.com/unosync/uno/tenancy"
 )
 
 func tenantCmd() *cobra.Command {
-	var dsn string
+	var dsn, dataDir string
 	var lim tenancy.Tenant
 	cmd := &cobra.Command{
 		Use:   "tenant create ID|list|limits ID|suspend ID|resume ID|delete ID|export ID",
-		Short: "Administer the tenant registry in Postgres",
+		Short: "Administer the tenant registry",
 		Long: `Creates, lists, sets the limits of, suspends, resumes, deletes (with all
-their data) and exports (the log as JSON lines) tenants in the Postgres
-registry that uno serve --registry enforces: unregistered and suspended
+their data) and exports (the log as JSON lines) tenants in the registry
+that uno serve --registry enforces — in Postgres (--postgres, as the tables'
+owner) or in the embedded log of a data directory (--data; delete needs
+the server stopped): unregistered and suspended
 tenants are refused; --ops-per-sec caps a tenant's pushed transactions per
 second per node; --max-rows and --max-bytes cap its read model (pushes
 over them are refused with code 1205); --retention-days has the server
@@ -26,13 +30,34 @@ delete older log entries (clients behind them bootstrap again). limits
 changes only the flags given; sessions opened after it see the change.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if dsn == "" {
-				return errors.New("--postgres DSN is required")
-			}
 			ctx := cmd.Context()
-			reg, err := pglog.OpenRegistry(ctx, dsn)
-			if err != nil {
-				return err
+			var reg tenancy.Admin
+			switch {
+			case dsn != "" && dataDir != "":
+				return errors.New("--postgres or --data, not both")
+			case dsn != "":
+				r, err := pglog.OpenRegistry(ctx, dsn)
+				if err != nil {
+					return err
+				}
+				reg = r
+			case dataDir != "":
+				if args[0] == "delete" {
+					// The server keeps recent entries in memory: delete
+					// only while no server uses the directory.
+					release, err := lockDir(dataDir)
+					if err != nil {
+						return fmt.Errorf("tenant delete: stop uno serve first: %w", err)
+					}
+					defer release()
+				}
+				r, err := sqlitelog.OpenRegistry(ctx, filepath.Join(dataDir, "log.db"))
+				if err != nil {
+					return err
+				}
+				reg = r
+			default:
+				return errors.New("--postgres DSN or --data DIR is required: where the registry is")
 			}
 			defer reg.Close()
 			out := cmd.OutOrStdout()
@@ -125,7 +150,8 @@ changes only the flags given; sessions opened after it see the change.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dsn, "postgres", "", "the database's DSN (as the tables' owner for delete and export)")
+	cmd.Flags().StringVar(&dsn, "postgres", "", "the registry in Postgres: the database's DSN, as the tables' owner")
+	cmd.Flags().StringVar(&dataDir, "data", "", "the registry in the embedded log of this uno serve data directory")
 	cmd.Flags().IntVar(&lim.OpsPerSec, "ops-per-sec", 0, "create, limits: cap on pushed transactions per second per node (0: none)")
 	cmd.Flags().Int64Var(&lim.MaxRows, "max-rows", 0, "create, limits: cap on the rows of the tenant's read model (0: none)")
 	cmd.Flags().Int64Var(&lim.MaxBytes, "max-bytes", 0, "create, limits: cap on the bytes of the tenant's row states (0: none)")
