@@ -2,6 +2,9 @@ package sqlitelog
 
 import (
 	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/unosync/uno/crdt"
@@ -37,5 +40,36 @@ func TestTails_Bounds(t *testing.T) {
 	c.forget("t6")
 	if _, ok := c.head("t6"); ok {
 		t.Fatal("a forgotten tenant's head is still known")
+	}
+}
+
+// Finding 6: 150 appends of 700 KB kept a gigabyte of entries in memory
+// (4,096 per tenant, no byte bound). The log now holds at most its
+// CacheBytes (64 MiB by default) of them, whatever they weigh.
+func TestLog_LargeEntriesStayBounded(t *testing.T) {
+	ctx := t.Context()
+	l, err := Open(ctx, filepath.Join(t.TempDir(), "log.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	value := []byte(`"` + strings.Repeat("x", 700<<10) + `"`)
+	for i := range 150 {
+		tx := crdt.Tx{Site: crdt.SiteID{1}, Seq: uint64(i + 1), Time: crdt.Timestamp(i + 1), Ops: []crdt.Op{
+			{Type: crdt.OpSet, Kind: crdt.KindRegister, Collection: "c", Row: fmt.Sprint("r", i), Field: "f", CL: 1, Value: value}}}
+		if _, err := l.Append(ctx, "t1", []crdt.Tx{tx}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held, _ := l.tails.size()
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	t.Logf("entries held in memory: %d MiB; heap in use: %d MiB", held>>20, ms.HeapInuse>>20)
+	if held > 64<<20 {
+		t.Fatalf("the log holds %d bytes of entries, bound 64 MiB", held)
+	}
+	if ms.HeapInuse > 128<<20 {
+		t.Fatalf("heap in use %d MiB after 105 MB of appends", ms.HeapInuse>>20)
 	}
 }
