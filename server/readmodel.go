@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -67,8 +66,3 @@ type QueryRow struct {
 	Order json.RawMessage
 }
 
-// rowQuerier is the optional capability of a log whose rows read model
-// answers queries (both logs here have one).
-type rowQuerier interface {
-	QueryRows(ctx context.Context, tenant string, q RowQuery) ([]QueryRow, error)
-}
