@@ -39,6 +39,7 @@ var clientCodes = []struct {
 	err  error
 	code int
 }{
+	{client.ErrRowTooLarge, int(usync.CodeRowTooLarge)}, // the code a server's refusal has too
 	{client.ErrInvalidName, CodeInvalidName},
 	{client.ErrInvalidID, CodeInvalidID},
 	{client.ErrInvalidValue, CodeInvalidValue},

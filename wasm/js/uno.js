@@ -14,7 +14,8 @@ export const codes = Object.freeze({
   unknownCollection: 2005, unknownField: 2006, kindMismatch: 2007, notFound: 2008,
   closed: 2009, locked: 2010, badArgument: 2011, noServer: 2012, internal: 2099,
   // Protocol codes a web app meets most.
-  unauthorized: 1100, tokenExpired: 1101, forbidden: 1102, invalidTx: 1203, quotaExceeded: 1205,
+  unauthorized: 1100, tokenExpired: 1101, forbidden: 1102, malformedTx: 1201, invalidTx: 1203, quotaExceeded: 1205,
+  rowTooLarge: 1206, shuttingDown: 1402,
 });
 
 /** An Error with the numeric code of what went wrong. */
