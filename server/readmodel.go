@@ -65,4 +65,3 @@ type QueryRow struct {
 	Doc   json.RawMessage
 	Order json.RawMessage
 }
-
