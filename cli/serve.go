@@ -46,6 +46,10 @@ type serveOptions struct {
 	MaxMessage     int      `json:"max-message-bytes"`
 	MaxPushTxs     int      `json:"max-push-txs"`
 	BatchRows      int      `json:"batch-rows"`
+	BatchBytes     int      `json:"batch-bytes"`
+	MaxPushBytes   int64    `json:"max-push-bytes"`
+	MaxStreams     int      `json:"max-streams"`
+	HelloTimeout   string   `json:"hello-timeout"`
 	MaxDrift       string   `json:"max-drift"`
 	Origins        []string `json:"origins"`
 	Postgres       string   `json:"postgres"`
@@ -160,7 +164,8 @@ func (o *serveOptions) validate() error {
 		return errors.New("data: want a directory")
 	}
 	for name, v := range map[string]int{"max-connections": o.MaxConnections, "max-frame-bytes": o.MaxFrameBytes,
-		"max-message-bytes": o.MaxMessage, "max-push-txs": o.MaxPushTxs, "batch-rows": o.BatchRows} {
+		"max-message-bytes": o.MaxMessage, "max-push-txs": o.MaxPushTxs, "batch-rows": o.BatchRows,
+		"batch-bytes": o.BatchBytes, "max-push-bytes": int(min(o.MaxPushBytes, 1<<40)), "max-streams": o.MaxStreams} {
 		if v < 0 {
 			return fmt.Errorf("%s %d: must not be negative (0 takes the default)", name, v)
 		}
@@ -175,6 +180,11 @@ func (o *serveOptions) validate() error {
 	}
 	if _, err := o.Schema.schema(); err != nil {
 		return err
+	}
+	if o.HelloTimeout != "" {
+		if d, err := time.ParseDuration(o.HelloTimeout); err != nil || d <= 0 {
+			return fmt.Errorf("hello-timeout %q: want a positive duration such as 10s", o.HelloTimeout)
+		}
 	}
 	if o.MaxDrift != "" {
 		if d, err := time.ParseDuration(o.MaxDrift); err != nil || d <= 0 {
@@ -278,6 +288,10 @@ each user receives only their rows; read_only: no client writes).`,
 	f.IntVar(&o.MaxMessage, "max-message-bytes", 0, "largest message after decompression (0: 16 MiB)")
 	f.IntVar(&o.MaxPushTxs, "max-push-txs", 0, "most transactions in one push (0: 1,000)")
 	f.IntVar(&o.BatchRows, "batch-rows", 0, "most log entries or snapshot rows per message (0: 500)")
+	f.IntVar(&o.BatchBytes, "batch-bytes", 0, "most bytes of log entries or row states per message; one larger still goes alone (0: 1 MiB)")
+	f.Int64Var(&o.MaxPushBytes, "max-push-bytes", 0, "bytes of received frames held at once, over all connections, until their pushes are acknowledged; others wait (0: 64 MiB)")
+	f.IntVar(&o.MaxStreams, "max-streams", 0, "most live query streams (Server-Sent Events) at once (0: 1000)")
+	f.StringVar(&o.HelloTimeout, "hello-timeout", "", "how long a new connection may take to say Hello (default 10s)")
 	f.StringVar(&o.MaxDrift, "max-drift", "", "how far ahead of the server's clock a write may be stamped (empty: 24h)")
 	f.StringSliceVar(&o.Origins, "origins", nil, "browser origins allowed besides the server's host")
 	f.StringVar(&o.JWTAlg, "jwt-alg", "", "verify JWTs with this algorithm (EdDSA, ES256, HS256) instead of the development token")
@@ -381,6 +395,7 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		registry = reg
 	}
 	drift, _ := time.ParseDuration(o.MaxDrift) // validated; empty means the default
+	hello, _ := time.ParseDuration(o.HelloTimeout)
 	rules := map[string]server.Rule{}
 	for coll, r := range o.Rules {
 		rules[coll] = server.Rule{ReadOnly: r.ReadOnly, Owner: r.Owner, PrivateRead: r.PrivateRead}
@@ -393,6 +408,10 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		OriginPatterns: o.Origins,
 		MaxConnections: o.MaxConnections,
 		BatchRows:      o.BatchRows,
+		BatchBytes:     o.BatchBytes,
+		MaxPushBytes:   o.MaxPushBytes,
+		MaxStreams:     o.MaxStreams,
+		HelloTimeout:   hello,
 		MaxDrift:       drift,
 		Registry:       registry,
 		Rules:          rules,
@@ -519,6 +538,14 @@ func (o *serveOptions) setFlag(name string, src *serveOptions) {
 		o.MaxPushTxs = src.MaxPushTxs
 	case "batch-rows":
 		o.BatchRows = src.BatchRows
+	case "batch-bytes":
+		o.BatchBytes = src.BatchBytes
+	case "max-push-bytes":
+		o.MaxPushBytes = src.MaxPushBytes
+	case "max-streams":
+		o.MaxStreams = src.MaxStreams
+	case "hello-timeout":
+		o.HelloTimeout = src.HelloTimeout
 	case "max-drift":
 		o.MaxDrift = src.MaxDrift
 	case "origins":

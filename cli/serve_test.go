@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/pflag"
 	"github.com/unosync/uno/internal/pgtest"
 	"github.com/unosync/uno/server/pglog"
 )
@@ -31,6 +33,12 @@ func TestServeOptions_Validate(t *testing.T) {
 		{"tiny message limit", func(o *serveOptions) { o.MaxMessage = 10 }, "max-message-bytes"},
 		{"bad drift", func(o *serveOptions) { o.MaxDrift = "soon" }, "max-drift"},
 		{"good drift", func(o *serveOptions) { o.MaxDrift = "2h" }, ""},
+		{"bad hello timeout", func(o *serveOptions) { o.HelloTimeout = "-1s" }, "hello-timeout"},
+		{"negative push bytes", func(o *serveOptions) { o.MaxPushBytes = -1 }, "max-push-bytes"},
+		{"negative batch bytes", func(o *serveOptions) { o.BatchBytes = -1 }, "batch-bytes"},
+		{"bounds", func(o *serveOptions) {
+			o.HelloTimeout, o.MaxPushBytes, o.BatchBytes, o.MaxStreams = "5s", 32<<20, 512<<10, 10
+		}, ""},
 		{"negative drain timeout", func(o *serveOptions) { o.DrainTimeout = duration(-time.Second) }, "drain-timeout"},
 		{"negative write timeout", func(o *serveOptions) { o.WriteTimeout = duration(-time.Second) }, "write-timeout"},
 		{"tiny header limit", func(o *serveOptions) { o.MaxHeaderBytes = 100 }, "max-header-bytes"},
@@ -288,4 +296,49 @@ func TestServe_ProjectionsNeedPostgres(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--postgres") {
 		t.Fatalf("uno serve with a projection on the embedded log: %v, want a refusal naming --postgres", err)
 	}
+}
+
+// Every flag of uno serve can come from the config file: setFlag copies
+// each one (a flag it forgets would be silently ignored in a file).
+func TestServe_EveryFlagInTheConfigFile(t *testing.T) {
+	cmd := rootCmd(Options{})
+	serve, _, err := cmd.Find([]string{"serve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags := map[string]bool{}
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[serveOptions]()) {
+		if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag != "" {
+			tags[tag] = true
+		}
+	}
+	// src has every field set; setFlag must copy each flag's.
+	var src serveOptions
+	sv := reflect.ValueOf(&src).Elem()
+	for i := range sv.NumField() {
+		switch f := sv.Field(i); f.Kind() {
+		case reflect.String:
+			f.SetString("x")
+		case reflect.Int, reflect.Int64:
+			f.SetInt(7)
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Slice:
+			f.Set(reflect.MakeSlice(f.Type(), 1, 1))
+		}
+	}
+	serve.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Name == "config" || f.Name == "help" {
+			return
+		}
+		if !tags[f.Name] {
+			t.Errorf("flag --%s has no config file key", f.Name)
+			return
+		}
+		var dst serveOptions
+		dst.setFlag(f.Name, &src)
+		if reflect.ValueOf(dst).IsZero() {
+			t.Errorf("setFlag does not copy --%s", f.Name)
+		}
+	})
 }
