@@ -68,19 +68,9 @@ func TestHostile_PoisonedPushIsRefused(t *testing.T) {
 			pushTx(site, 4, setOp("todos", "", "title", []byte(`"no id"`))),
 			pushTx(site, 5, setOp("todos", "t3", "title", []byte(`"fine"`))),
 		}})
-		rejected := map[uint64]usync.Code{}
-		for {
-			m := p.recv(t, ctx)
-			if r, ok := m.(*usync.Reject); ok {
-				rejected[r.Seq] = r.Code
-				continue
-			}
-			if a, ok := m.(*usync.Ack); ok {
-				if a.HighWater != 5 {
-					t.Fatalf("Ack %+v, want high-water 5", a)
-				}
-				break
-			}
+		rejected, ack := untilAck(t, ctx, p)
+		if ack.HighWater != 5 {
+			t.Fatalf("Ack %+v, want high-water 5", ack)
 		}
 		for seq := uint64(1); seq <= 4; seq++ {
 			if rejected[seq] != usync.CodeMalformedTx {
@@ -119,6 +109,21 @@ func TestHostile_PoisonedPushIsRefused(t *testing.T) {
 			t.Fatalf("query API: %d %s", code, body)
 		}
 	})
+}
+
+// untilAck reads a raw session's messages up to the next Ack and returns
+// the codes of the transactions rejected before it, by seq.
+func untilAck(t *testing.T, ctx context.Context, p *rawPeer) (map[uint64]usync.Code, *usync.Ack) {
+	t.Helper()
+	rejected := map[uint64]usync.Code{}
+	for {
+		switch m := p.recv(t, ctx).(type) {
+		case *usync.Reject:
+			rejected[m.Seq] = m.Code
+		case *usync.Ack:
+			return rejected, m
+		}
+	}
 }
 
 func httpGet(t *testing.T, url, token string) (int, string) {
@@ -381,17 +386,7 @@ func TestHostile_DeclaredSchemaIsEnforced(t *testing.T) {
 		pushTx(site, 3, setOp("todos", "t1", "votes", []byte(`5`))), // a register write to a counter
 		pushTx(site, 4, setOp("todos", "t1", "title", []byte(`"declared"`))),
 	}})
-	rejected := map[uint64]usync.Code{}
-	for {
-		m := p.recv(t, ctx)
-		if r, ok := m.(*usync.Reject); ok {
-			rejected[r.Seq] = r.Code
-			continue
-		}
-		if _, ok := m.(*usync.Ack); ok {
-			break
-		}
-	}
+	rejected, _ := untilAck(t, ctx, p)
 	for seq := uint64(1); seq <= 3; seq++ {
 		if rejected[seq] != usync.CodeInvalidTx {
 			t.Errorf("tx %d: rejected with %v, want %v", seq, rejected[seq], usync.CodeInvalidTx)

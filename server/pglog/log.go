@@ -17,7 +17,6 @@ import (
 	"github.com/unosync/uno/server/internal/rowmodel"
 	"github.com/unosync/uno/server/internal/wake"
 	usync "github.com/unosync/uno/sync"
-	"github.com/unosync/uno/tenancy"
 )
 
 // Log is the event log on PostgreSQL: the system of record for
@@ -200,13 +199,8 @@ func (l *Log) Close() error {
 // append rolls back and runs again with the head lock taken first. So the
 // lock covers only the writes, not the reads or the work in Go.
 func (l *Log) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint64, error) {
-	if err := tenancy.ValidTenant(tenant); err != nil {
+	if err := rowmodel.CheckAppend(tenant, txs); err != nil {
 		return nil, err
-	}
-	for i := range txs {
-		if err := txs[i].Validate(); err != nil {
-			return nil, usync.Errorf(usync.CodeMalformedTx, "%v", err)
-		}
 	}
 	if l.closed() {
 		return nil, server.ErrLogClosed

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/server/internal/rowmodel"
 	usync "github.com/unosync/uno/sync"
 )
 
@@ -321,25 +322,5 @@ func readEvents(ctx context.Context, q querier, tenant string, after uint64, lim
 		return nil, err
 	}
 	defer rows.Close()
-	var out []usync.Change
-	size := 0
-	for rows.Next() {
-		var seq uint64
-		var b []byte
-		if err := rows.Scan(&seq, &b); err != nil {
-			return nil, err
-		}
-		if size += len(b); len(out) > 0 && maxBytes > 0 && size > maxBytes {
-			break
-		}
-		t, err := crdt.DecodeTx(b)
-		if err != nil {
-			return nil, fmt.Errorf("entry %d: %w", seq, err)
-		}
-		if keep != nil {
-			keep(seq, t, b)
-		}
-		out = append(out, usync.Change{Seq: seq, Tx: *t})
-	}
-	return out, rows.Err()
+	return rowmodel.CollectEntries(rows, maxBytes, keep)
 }

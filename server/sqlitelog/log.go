@@ -16,7 +16,6 @@ import (
 	"github.com/unosync/uno/server/internal/rowmodel"
 	"github.com/unosync/uno/server/internal/wake"
 	usync "github.com/unosync/uno/sync"
-	"github.com/unosync/uno/tenancy"
 
 	"modernc.org/sqlite"
 )
@@ -210,13 +209,8 @@ func (l *Log) check() error {
 // commits them with one fsync. Append returns only after that commit, so
 // an acknowledgement built on its result is always durable.
 func (l *Log) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint64, error) {
-	if err := tenancy.ValidTenant(tenant); err != nil {
+	if err := rowmodel.CheckAppend(tenant, txs); err != nil {
 		return nil, err
-	}
-	for i := range txs {
-		if err := txs[i].Validate(); err != nil {
-			return nil, usync.Errorf(usync.CodeMalformedTx, "%v", err)
-		}
 	}
 	req := &appendReq{ctx: ctx, tenant: tenant, txs: txs, done: make(chan struct{})}
 	l.mu.Lock()
@@ -425,24 +419,11 @@ func (l *Log) Read(ctx context.Context, tenant string, after uint64, limit, maxB
 		return nil, fmt.Errorf("read log: %w", err)
 	}
 	defer rows.Close()
-	var out []usync.Change
-	size := 0
-	for rows.Next() {
-		var seq uint64
-		var b []byte
-		if err := rows.Scan(&seq, &b); err != nil {
-			return nil, fmt.Errorf("read log: %w", err)
-		}
-		if size += len(b); len(out) > 0 && maxBytes > 0 && size > maxBytes {
-			break
-		}
-		t, err := crdt.DecodeTx(b)
-		if err != nil {
-			return nil, fmt.Errorf("read log: entry %d: %w", seq, err)
-		}
-		out = append(out, usync.Change{Seq: seq, Tx: *t})
+	out, err := rowmodel.CollectEntries(rows, maxBytes, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read log: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Wait implements Log.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/unosync/uno/crdt"
 	usync "github.com/unosync/uno/sync"
+	"github.com/unosync/uno/tenancy"
 )
 
 // Fold applies transactions, in log order, to the rows they touch: the
@@ -259,4 +260,46 @@ func CollectSnapshot(rows Scanner, limit, maxBytes int) ([]usync.SnapshotRow, bo
 		out = append(out, r)
 	}
 	return out, false, rows.Err()
+}
+
+// CollectEntries reads log entries, rows of (seq, encoded tx), into
+// Changes: at most maxBytes of encodings (at least one entry; 0: no byte
+// bound). keep, if not nil, is handed each entry with its encoding.
+func CollectEntries(rows Scanner, maxBytes int, keep func(seq uint64, tx *crdt.Tx, enc []byte)) ([]usync.Change, error) {
+	var out []usync.Change
+	size := 0
+	for rows.Next() {
+		var seq uint64
+		var b []byte
+		if err := rows.Scan(&seq, &b); err != nil {
+			return nil, err
+		}
+		if size += len(b); len(out) > 0 && maxBytes > 0 && size > maxBytes {
+			break
+		}
+		t, err := crdt.DecodeTx(b)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", seq, err)
+		}
+		if keep != nil {
+			keep(seq, t, b)
+		}
+		out = append(out, usync.Change{Seq: seq, Tx: *t})
+	}
+	return out, rows.Err()
+}
+
+// CheckAppend checks what every log checks before an append: the tenant
+// ID and each transaction's structure (the server ran the full rules
+// before; this keeps a log that another caller uses as strict).
+func CheckAppend(tenant string, txs []crdt.Tx) error {
+	if err := tenancy.ValidTenant(tenant); err != nil {
+		return err
+	}
+	for i := range txs {
+		if err := txs[i].Validate(); err != nil {
+			return usync.Errorf(usync.CodeMalformedTx, "%v", err)
+		}
+	}
+	return nil
 }
