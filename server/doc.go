@@ -13,9 +13,12 @@
 // snapshots, Reject, the query API and its live streams) filters them
 // through the same read rules for the same identity ([Rule], scope).
 // Every buffer, cache, batch and wait is bounded by bytes or time: batches
-// by BatchRows and BatchBytes, rows by [MaxRowBytes], connections before
-// Hello by HelloTimeout, live streams by MaxStreams and their token's
-// expiry.
+// by BatchRows and BatchBytes, rows by [MaxRowBytes], frames being
+// appended by MaxPushBytes, connections before Hello by HelloTimeout,
+// live streams by MaxStreams and their token's expiry, tenants' usage and
+// rate buckets by count (they evict). A wake-up that brings nothing makes
+// a session read once and wait again, never spin. Errors a client sees
+// are codes; a database's details stay in the operator's log.
 //
 // # Event log
 //
@@ -52,10 +55,20 @@
 // session or stream ends at its expiry unless the client renews its token
 // in band (Auth).
 //
+// # Operations
+//
+// [Server.Shutdown] drains: new sessions are refused, live streams end,
+// appends in flight commit and are acknowledged, then each session closes
+// with CodeShuttingDown (its client reconnects, to another node or later).
+// Config.Logger receives structured records of sessions (start, end with
+// the close code), refusals and internal errors; /metrics has counters
+// and latency histograms (append, push to ack, delivery).
+//
 // # Tenancy
 //
 // The tenant always comes from the token and is an explicit argument of
 // every log call, never taken from a payload or a context. With a
-// tenancy.Registry, tenants have rate limits, row and byte quotas
-// (CodeQuotaExceeded) and a retention.
+// tenancy.Registry (both logs have one), tenants have rate limits, row
+// and byte quotas (CodeQuotaExceeded; the incoming transaction counts) and
+// a retention.
 package server
