@@ -60,6 +60,8 @@ var run = newPace()
 func newPace() *pace {
 	p := &pace{}
 	if s := os.Getenv("UNO_BROWSER_SLOWDOWN"); s != "" {
+		// A bad value is reported, not fatal: the measured slowdown
+		// still holds.
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil || f <= 0 {
 			fmt.Fprintf(os.Stderr, "browser tests: UNO_BROWSER_SLOWDOWN=%q is not a positive number; ignored\n", s)
@@ -149,17 +151,21 @@ func (p *pace) slowdown() float64 {
 func ratio(d, quiet time.Duration) float64 { return float64(d) / float64(quiet) }
 
 // deadline is how long tb waits for a step that takes quiet on a quiet
-// machine: margin × slowdown × quiet, at least floor, at most ceiling,
-// and ending grace before tb's own deadline.
+// machine: derive(quiet), ending grace before tb's own deadline.
 func (p *pace) deadline(tb testing.TB, quiet time.Duration) time.Duration {
-	d := time.Duration(margin * p.slowdown() * float64(quiet))
-	d = min(max(d, floor), ceiling)
+	d := p.derive(quiet)
 	if t, ok := tb.(interface{ Deadline() (time.Time, bool) }); ok {
 		if end, ok := t.Deadline(); ok {
 			d = max(min(d, time.Until(end)-grace), time.Second)
 		}
 	}
 	return d.Round(time.Millisecond)
+}
+
+// derive is margin × slowdown × quiet, at least floor, at most ceiling.
+func (p *pace) derive(quiet time.Duration) time.Duration {
+	d := time.Duration(margin * p.slowdown() * float64(quiet))
+	return min(max(d, floor), ceiling)
 }
 
 // String says what was measured and the slowdown derived from it.
@@ -183,4 +189,52 @@ func (p *pace) String() string {
 		fmt.Fprintf(&b, " (load average %s)", strings.Join(strings.Fields(string(load))[:3], " "))
 	}
 	return b.String()
+}
+
+func TestPace_Deadline(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		p     *pace
+		quiet time.Duration
+		want  time.Duration
+	}{
+		{"nothing measured: the floor", &pace{}, quietPage, floor},
+		{"quiet machine: the floor", &pace{spin: quietSpin, launch: quietLaunch, page: quietPage}, quietPage, floor},
+		{"faster than quiet: the floor", &pace{spin: quietSpin / 2, page: quietPage / 2}, quietPage, floor},
+		{"calibration 10x slower, before any page", &pace{spin: 10 * quietSpin}, quietPage, margin * 10 * quietPage},
+		{"launch 8x slower", &pace{spin: quietSpin, launch: 8 * quietLaunch}, quietPage, margin * 8 * quietPage},
+		{"a page 10x slower", &pace{spin: quietSpin, launch: quietLaunch, page: 30 * time.Second}, quietPage, margin * 10 * quietPage},
+		{"the largest ratio wins", &pace{spin: 3 * quietSpin, launch: 12 * quietLaunch, page: 6 * quietPage}, quietPage, margin * 12 * quietPage},
+		{"a longer step", &pace{page: 5 * quietPage}, 40 * time.Second, margin * 5 * 40 * time.Second},
+		{"the ceiling", &pace{page: 100 * quietPage}, 40 * time.Second, ceiling},
+		{"override replaces the measurements", &pace{override: 2, page: 10 * quietPage}, 10 * time.Second, margin * 2 * 10 * time.Second},
+		{"override below the floor", &pace{override: 0.1}, quietPage, floor},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := c.p.derive(c.quiet); got != c.want {
+				t.Errorf("derive(%s) = %s, want %s (%s)", c.quiet, got, c.want, c.p)
+			}
+		})
+	}
+}
+
+// A deadline ends grace before the test's own (go test -timeout).
+func TestPace_DeadlineBeforeTheTests(t *testing.T) {
+	end, ok := t.Deadline()
+	if !ok {
+		t.Skip("no -timeout")
+	}
+	p := pace{page: 1000 * quietPage}
+	if got := p.deadline(t, time.Hour); got > time.Until(end)-grace+time.Second {
+		t.Errorf("deadline %s, but the test ends in %s", got, time.Until(end).Round(time.Second))
+	}
+}
+
+func TestPace_Override(t *testing.T) {
+	for env, want := range map[string]float64{"": 0, "3": 3, "0.5": 0.5, "0": 0, "-2": 0, "fast": 0} {
+		t.Setenv("UNO_BROWSER_SLOWDOWN", env)
+		if got := newPace().override; got != want {
+			t.Errorf("UNO_BROWSER_SLOWDOWN=%q: override %g, want %g", env, got, want)
+		}
+	}
 }
