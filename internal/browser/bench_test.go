@@ -2,6 +2,7 @@ package browser
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -116,7 +117,7 @@ func BenchmarkBrowserSync10k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	sctx, cancel := context.WithTimeout(ctx, run.deadline(b, 5*time.Second))
 	defer cancel()
 	if err := seed.Sync(sctx); err != nil {
 		b.Fatal(err)
@@ -129,14 +130,17 @@ func BenchmarkBrowserSync10k(b *testing.B) {
 		br.open(name, srv.url(fmt.Sprint("sync", n)))
 		// Poll in the page, recording when the database became up to date.
 		var ms float64
-		br.eval(name, `new Promise((resolve) => {
+		v := br.do(map[string]any{"cmd": "eval", "profile": name, "timeout": run.deadline(b, 5*time.Second), "js": `new Promise((resolve) => {
 			const check = () => {
 				const s = window.unoStatus;
 				if (s && s.state === 'upToDate' && s.bootstrap.Done) resolve(performance.now());
 				else setTimeout(check, 5);
 			};
 			check();
-		})`, &ms)
+		})`})
+		if err := json.Unmarshal(v, &ms); err != nil {
+			b.Fatal(err)
+		}
 		var n int
 		br.eval(name, `uno.collection('items').find().then(rs => rs.length)`, &n)
 		if n != rows {

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/unosync/uno/client"
 )
@@ -24,16 +23,16 @@ func TestBrowser_OfflineEditsConverge(t *testing.T) {
 	for _, p := range []string{"a", "b"} {
 		b.launch(p, filepath.Join(t.TempDir(), p))
 		b.open(p, srv.url("todos"))
-		b.waitFor(p, upToDate, 30*time.Second)
+		b.waitFor(p, upToDate)
 	}
 	b.addTodo("a", "buy milk")
 	b.addTodo("a", "walk the dog")
-	b.waitFor("b", `document.querySelectorAll('#list li').length === 2`, 20*time.Second)
+	b.waitFor("b", `document.querySelectorAll('#list li').length === 2`)
 	b.screenshot("a", "offline-1-synced.png")
 
 	srv.stop()
 	for _, p := range []string{"a", "b"} {
-		b.waitFor(p, `!document.getElementById('offline').hidden`, 30*time.Second)
+		b.waitFor(p, `!document.getElementById('offline').hidden`)
 	}
 	b.screenshot("a", "offline-2-banner.png")
 	// Concurrent offline edits: a ticks the first todo and adds one; b
@@ -42,15 +41,15 @@ func TestBrowser_OfflineEditsConverge(t *testing.T) {
 	b.addTodo("a", "from a, offline")
 	b.eval("b", `document.querySelectorAll('#list li button')[1].click()`, nil)
 	b.addTodo("b", "from b, offline")
-	b.waitFor("a", `document.getElementById('pending').textContent !== '0 pending'`, 10*time.Second)
+	b.waitFor("a", `document.getElementById('pending').textContent !== '0 pending'`)
 
 	srv = startServe(t, addr, data)
 	for _, p := range []string{"a", "b"} {
-		b.waitFor(p, upToDate+` && document.getElementById('offline').hidden`, 60*time.Second)
+		b.waitFor(p, upToDate+` && document.getElementById('offline').hidden`)
 	}
 	// Each has the other's writes: 3 todos, the first done.
 	for _, p := range []string{"a", "b"} {
-		b.waitFor(p, `document.querySelectorAll('#list li').length === 3 && document.querySelector('#list li').classList.contains('done')`, 30*time.Second)
+		b.waitFor(p, `document.querySelectorAll('#list li').length === 3 && document.querySelector('#list li').classList.contains('done')`)
 	}
 	b.screenshot("b", "offline-3-converged.png")
 	var ha, hb string
@@ -67,7 +66,7 @@ func TestBrowser_OfflineEditsConverge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer native.Close()
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, b.step())
 	defer cancel()
 	if err := native.Sync(sctx); err != nil {
 		t.Fatal(err)
@@ -93,19 +92,19 @@ func TestBrowser_Persistence(t *testing.T) {
 	local := fmt.Sprintf("http://%s/#db=local", addr) // no token: no sync
 	b.open("p", local)
 	b.addTodo("p", "survives a reload")
-	b.do(map[string]any{"cmd": "reload", "profile": "p", "ready": appReady})
-	b.waitFor("p", `document.querySelectorAll('#list li').length === 1`, 20*time.Second)
+	b.page(map[string]any{"cmd": "reload", "profile": "p", "ready": appReady})
+	b.waitFor("p", `document.querySelectorAll('#list li').length === 1`)
 
 	b.addTodo("p", "survives a tab crash")
 	b.do(map[string]any{"cmd": "crash", "profile": "p"})
-	b.do(map[string]any{"cmd": "newPage", "profile": "p", "url": local, "ready": appReady})
-	b.waitFor("p", `document.querySelectorAll('#list li').length === 2`, 20*time.Second)
+	b.page(map[string]any{"cmd": "newPage", "profile": "p", "url": local, "ready": appReady})
+	b.waitFor("p", `document.querySelectorAll('#list li').length === 2`)
 
 	b.addTodo("p", "survives a browser restart")
 	b.do(map[string]any{"cmd": "close", "profile": "p"})
 	b.launch("p", dir)
 	b.open("p", local)
-	b.waitFor("p", `document.querySelectorAll('#list li').length === 3`, 20*time.Second)
+	b.waitFor("p", `document.querySelectorAll('#list li').length === 3`)
 
 	// And a browser killed (SIGKILL, every process of the profile) right
 	// after the write returned.
@@ -114,10 +113,9 @@ func TestBrowser_Persistence(t *testing.T) {
 		t.Fatal("no browser process of the profile to kill")
 	}
 	b.do(map[string]any{"cmd": "forget", "profile": "p"})
-	time.Sleep(200 * time.Millisecond)
 	b.launch("p", dir)
 	b.open("p", local)
-	b.waitFor("p", `document.querySelectorAll('#list li').length === 4`, 20*time.Second)
+	b.waitFor("p", `document.querySelectorAll('#list li').length === 4`)
 	if got := b.titles("p"); !slices.Equal(got, []string{"survives a reload", "survives a tab crash", "survives a browser restart", "survives a browser kill"}) {
 		t.Fatalf("after the restarts: %v", got)
 	}
@@ -137,7 +135,7 @@ func TestBrowser_TwoTabsAndRemoteWatch(t *testing.T) {
 	b.launch("p", filepath.Join(t.TempDir(), "p"))
 	local := fmt.Sprintf("http://%s/#db=alone", addr)
 	b.open("p", local)
-	b.do(map[string]any{"cmd": "newPage", "profile": "p", "url": local, "ready": `document.getElementById('error').hidden === false`})
+	b.page(map[string]any{"cmd": "newPage", "profile": "p", "url": local, "ready": `document.getElementById('error').hidden === false`})
 	var msg string
 	b.eval("p", `document.getElementById('error').textContent`, &msg)
 	if want := "(code 2010)"; !strings.HasSuffix(msg, want) {
@@ -148,14 +146,14 @@ func TestBrowser_TwoTabsAndRemoteWatch(t *testing.T) {
 	// With the server: two tabs, one database name.
 	b.launch("tabs", filepath.Join(t.TempDir(), "tabs"))
 	b.open("tabs", srv.url("tabs"))
-	b.waitFor("tabs", upToDate, 30*time.Second)
+	b.waitFor("tabs", upToDate)
 	b.addTodo("tabs", "from the first tab")
-	b.do(map[string]any{"cmd": "newPage", "profile": "tabs", "url": srv.url("tabs"), "ready": appReady})
-	b.waitFor("tabs", `!document.getElementById('tabnote').hidden && document.querySelectorAll('#list li').length === 1`, 30*time.Second)
+	b.page(map[string]any{"cmd": "newPage", "profile": "tabs", "url": srv.url("tabs"), "ready": appReady})
+	b.waitFor("tabs", `!document.getElementById('tabnote').hidden && document.querySelectorAll('#list li').length === 1`)
 	b.addTodo("tabs", "from the second tab")
 	b.screenshot("tabs", "second-tab.png")
 	b.do(map[string]any{"cmd": "switchPage", "profile": "tabs", "index": 0})
-	b.waitFor("tabs", `document.querySelectorAll('#list li').length === 2`, 30*time.Second)
+	b.waitFor("tabs", `document.querySelectorAll('#list li').length === 2`)
 	b.do(map[string]any{"cmd": "close", "profile": "tabs"})
 
 	// A native client writes; a page's watch callback sees it.
@@ -173,5 +171,5 @@ func TestBrowser_TwoTabsAndRemoteWatch(t *testing.T) {
 	if err := native.Collection("todos").Put(ctx, "remote2", map[string]any{"title": "second remote write", "done": false, "created": 2}); err != nil {
 		t.Fatal(err)
 	}
-	b.waitFor("p", `window.seen.some(ts => ts.includes('second remote write'))`, 30*time.Second)
+	b.waitFor("p", `window.seen.some(ts => ts.includes('second remote write'))`)
 }

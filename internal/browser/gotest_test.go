@@ -36,24 +36,35 @@ func TestBrowser_StoreSuites(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pkgs := map[string]string{"store": "./store", "idbvfs": "./store/idbvfs"}
+	// Each package, and how long its tests take in Chromium on a quiet
+	// machine.
+	pkgs := map[string]struct {
+		path  string
+		quiet time.Duration
+	}{
+		"store":  {"./store", 40 * time.Second},
+		"idbvfs": {"./store/idbvfs", 8 * time.Second},
+	}
 	for name, pkg := range pkgs {
-		cmd := exec.Command("go", "test", "-c", "-o", filepath.Join(dir, name+".test.wasm"), pkg)
+		cmd := exec.Command("go", "test", "-c", "-o", filepath.Join(dir, name+".test.wasm"), pkg.path)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s's tests for js: %v\n%s", pkg, err, out)
+			t.Fatalf("build %s's tests for js: %v\n%s", pkg.path, err, out)
 		}
 	}
 	hs := httptest.NewServer(http.FileServer(http.Dir(dir)))
 	defer hs.Close()
 	b := newBrowser(t)
-	for name := range pkgs {
+	for name, pkg := range pkgs {
 		t.Run(name, func(t *testing.T) {
 			b.t = t
 			b.launch(name, filepath.Join(t.TempDir(), "profile"))
 			b.do(map[string]any{"cmd": "goto", "profile": name, "url": hs.URL + "/gotest.html?bin=" + name + ".test.wasm&args=-test.v"})
-			b.waitFor(name, `window.goExit !== undefined`, 10*time.Minute)
+			timeout := run.deadline(t, pkg.quiet)
+			start := time.Now()
+			b.do(map[string]any{"cmd": "waitFor", "profile": name, "js": `window.goExit !== undefined`, "timeout": timeout})
+			t.Logf("%s's tests ended in Chromium after %s (deadline %s)", name, time.Since(start).Round(time.Millisecond), timeout)
 			var code int
 			b.eval(name, `window.goExit`, &code)
 			var out []string

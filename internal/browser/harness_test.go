@@ -2,7 +2,6 @@ package browser
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -139,7 +138,9 @@ func (s *serveProc) stop() {
 	}
 }
 
-// browser is the Chromium driver (wasm/test/browser.mjs).
+// browser is the Chromium driver (wasm/test/browser.mjs). Every command
+// it sends carries a deadline derived from the run's pace (run), never a
+// fixed one.
 type browser struct {
 	t     testing.TB
 	cmd   *exec.Cmd
@@ -147,10 +148,17 @@ type browser struct {
 	out   *bufio.Scanner
 	mu    sync.Mutex
 	names map[string]bool
+	// closest is the command that came closest to its deadline.
+	closest struct {
+		what     string
+		took, of time.Duration
+	}
 }
 
 func newBrowser(t testing.TB) *browser {
 	t.Helper()
+	spin := run.calibrate()
+	t.Logf("pace: this calibration %s/round; %s; step deadline %s", spin.Round(10*time.Microsecond), run, run.deadline(t, quietPage))
 	cmd := exec.Command("node", filepath.Join(root, "wasm/test/browser.mjs"))
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
@@ -167,6 +175,9 @@ func newBrowser(t testing.TB) *browser {
 	b := &browser{t: t, cmd: cmd, in: in, out: bufio.NewScanner(out), names: map[string]bool{}}
 	b.out.Buffer(make([]byte, 1<<20), 16<<20)
 	t.Cleanup(func() {
+		if b.closest.of > 0 {
+			t.Logf("pace: %s; the closest call: %s took %s of its %s deadline", run, b.closest.what, b.closest.took.Round(time.Millisecond), b.closest.of)
+		}
 		for name := range b.names {
 			if t.Failed() {
 				if logs, err := b.try(map[string]any{"cmd": "logs", "profile": name}); err == nil {
@@ -180,23 +191,50 @@ func newBrowser(t testing.TB) *browser {
 		go func() { cmd.Wait(); close(done) }()
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(run.deadline(t, time.Second)):
 			cmd.Process.Kill()
 		}
 	})
 	return b
 }
 
-// try sends one command and returns its value.
+// step is the deadline of one ordinary step (a page becoming usable, a
+// write reaching another browser, the offline banner showing): on a quiet
+// machine each takes at most about as long as the first page.
+func (b *browser) step() time.Duration {
+	return run.deadline(b.t, quietPage)
+}
+
+// try sends one command and returns its value. The command's deadline
+// ("timeout", in ms) is the step's unless cmd has one; the driver applies
+// it, and if the driver does not answer within floor more, try kills it.
 func (b *browser) try(cmd map[string]any) (json.RawMessage, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	timeout, ok := cmd["timeout"].(time.Duration)
+	if !ok {
+		timeout = b.step()
+	}
+	cmd["timeout"] = timeout.Milliseconds()
 	line, _ := json.Marshal(cmd)
+	start := time.Now()
 	if _, err := b.in.Write(append(line, '\n')); err != nil {
 		return nil, err
 	}
-	if !b.out.Scan() {
+	scanned := make(chan bool, 1)
+	go func() { scanned <- b.out.Scan() }()
+	select {
+	case ok = <-scanned:
+	case <-time.After(timeout + floor):
+		b.cmd.Process.Kill()
+		<-scanned
+		return nil, fmt.Errorf("the browser driver did not answer within %s; killed it", timeout+floor)
+	}
+	if !ok {
 		return nil, fmt.Errorf("the browser driver ended: %v", b.out.Err())
+	}
+	if took := time.Since(start); float64(took)/float64(timeout) > float64(b.closest.took)/float64(max(b.closest.of, 1)) {
+		b.closest.what, b.closest.took, b.closest.of = fmt.Sprint(cmd["cmd"]), took, timeout
 	}
 	var r struct {
 		OK    bool            `json:"ok"`
@@ -207,12 +245,13 @@ func (b *browser) try(cmd map[string]any) (json.RawMessage, error) {
 		return nil, fmt.Errorf("driver: %v: %s", err, b.out.Bytes())
 	}
 	if !r.OK {
-		return nil, fmt.Errorf("%s", r.Error)
+		return nil, fmt.Errorf("%s (deadline %s; %s)", r.Error, timeout, run)
 	}
 	return r.Value, nil
 }
 
-// do sends a command and fails the test on error.
+// do sends a command and fails the test on error. A "timeout"
+// (time.Duration) in cmd replaces the step's deadline.
 func (b *browser) do(cmd map[string]any) json.RawMessage {
 	b.t.Helper()
 	v, err := b.try(cmd)
@@ -229,12 +268,32 @@ const appReady = `window.uno !== undefined`
 func (b *browser) launch(name, dir string) {
 	b.t.Helper()
 	b.names[name] = true
-	b.do(map[string]any{"cmd": "launch", "profile": name, "dir": dir})
+	timeout := b.step()
+	start := time.Now()
+	b.do(map[string]any{"cmd": "launch", "profile": name, "dir": dir, "timeout": timeout})
+	took := time.Since(start)
+	run.sawLaunch(took)
+	b.t.Logf("launch %s: %s (deadline %s)", name, took.Round(time.Millisecond), timeout)
 }
 
+// open loads url in the profile's page and waits until the app is
+// usable, recording how long that took in the run's pace.
 func (b *browser) open(name, url string) {
 	b.t.Helper()
-	b.do(map[string]any{"cmd": "goto", "profile": name, "url": url, "ready": appReady})
+	b.page(map[string]any{"cmd": "goto", "profile": name, "url": url, "ready": appReady})
+}
+
+// page runs a command that loads a page and waits for its ready
+// condition (goto, newPage, reload), and records how long it took.
+func (b *browser) page(cmd map[string]any) {
+	b.t.Helper()
+	timeout := b.step()
+	cmd["timeout"] = timeout
+	start := time.Now()
+	b.do(cmd)
+	took := time.Since(start)
+	run.sawPage(took)
+	b.t.Logf("%s %s: usable in %s (deadline %s)", cmd["cmd"], cmd["profile"], took.Round(time.Millisecond), timeout)
 }
 
 // eval evaluates a JavaScript expression (a Promise is awaited) in the
@@ -249,9 +308,10 @@ func (b *browser) eval(name, js string, dst any) {
 	}
 }
 
-func (b *browser) waitFor(name, js string, timeout time.Duration) {
+// waitFor waits until js is true in the profile's page, for one step.
+func (b *browser) waitFor(name, js string) {
 	b.t.Helper()
-	b.do(map[string]any{"cmd": "waitFor", "profile": name, "js": js, "timeout": timeout.Milliseconds()})
+	b.do(map[string]any{"cmd": "waitFor", "profile": name, "js": js})
 }
 
 func (b *browser) screenshot(name, file string) {
@@ -259,16 +319,16 @@ func (b *browser) screenshot(name, file string) {
 	b.do(map[string]any{"cmd": "screenshot", "profile": name, "path": filepath.Join(artifacts(b.t), file)})
 }
 
-// addTodo adds a todo through the page's form, as a user would.
+// addTodo adds a todo through the page's form, as a user would, and
+// waits until the list shows it (the write is committed).
 func (b *browser) addTodo(name, title string) {
 	b.t.Helper()
 	js, _ := json.Marshal(title)
-	b.eval(name, fmt.Sprintf(`(async () => {
-		const n = document.querySelectorAll('#list li').length;
+	b.eval(name, fmt.Sprintf(`(() => {
 		document.getElementById('title').value = %s;
 		document.getElementById('new').requestSubmit();
-		for (let i = 0; i < 500 && document.querySelectorAll('#list li').length === n; i++) await new Promise(r => setTimeout(r, 10));
 	})()`, js), nil)
+	b.waitFor(name, fmt.Sprintf(`[...document.querySelectorAll('#list li span')].some(s => s.textContent === %s)`, js))
 }
 
 // titles returns the titles the page lists, in order.
@@ -282,23 +342,39 @@ func (b *browser) titles(name string) []string {
 // upToDate is true when the page's database is synced with nothing pending.
 const upToDate = `document.getElementById('status').dataset.state === 'upToDate' && document.getElementById('pending').textContent === '0 pending'`
 
-var _ = context.Background
-
 // killProfile SIGKILLs every process whose command line names the profile
-// directory (the browser and its helpers) and returns how many.
+// directory (the browser and its helpers), waits until they are gone and
+// returns how many there were.
 func killProfile(t testing.TB, dir string) int {
 	t.Helper()
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	n := 0
+	for _, pid := range profilePIDs(dir) {
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			n++
+		}
+	}
+	deadline := run.deadline(t, time.Second)
+	for end := time.Now().Add(deadline); len(profilePIDs(dir)) > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("the profile's processes outlived a SIGKILL by %s: %v", deadline, profilePIDs(dir))
+		}
+	}
+	return n
+}
+
+// profilePIDs lists the processes whose command line names the profile
+// directory (a killed process that is not yet reaped has none).
+func profilePIDs(dir string) []int {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var pids []int
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
 		if err != nil || !strings.Contains(string(b), "--user-data-dir="+dir) {
 			continue
 		}
-		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-		if err == nil && syscall.Kill(pid, syscall.SIGKILL) == nil {
-			n++
+		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
+			pids = append(pids, pid)
 		}
 	}
-	return n
+	return pids
 }

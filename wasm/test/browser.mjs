@@ -4,7 +4,10 @@
 // "value": ...} or {"ok": false, "error": "..."}. It drives Debian's
 // Chromium through playwright-core (never a downloaded browser), each
 // profile a persistent context in its own directory, so a profile's
-// IndexedDB survives closing and relaunching it.
+// IndexedDB survives closing and relaunching it. Every command carries
+// its deadline in ms ("timeout"), which the Go harness derives from what
+// the run measured (a loaded machine gets longer ones); the driver has no
+// deadline of its own.
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
 
@@ -22,55 +25,74 @@ function profile(name) {
   return p;
 }
 
+// ms is a command's deadline: it must have one.
+function ms(timeout) {
+  if (!(timeout > 0)) throw new Error('the command has no timeout (ms): the Go harness sends one with every command');
+  return timeout;
+}
+
+// within rejects if promise has not settled after timeout ms.
+function within(promise, timeout, what) {
+  let timer;
+  const expired = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result after ${timeout} ms`)), timeout);
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
 function watchPage(p, page) {
   page.on('console', (m) => p.logs.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => p.logs.push(`pageerror: ${e.message}`));
 }
 
 const commands = {
-  async launch({ profile: name, dir }) {
-    const context = await chromium.launchPersistentContext(dir, { executablePath, headless: true, args });
+  async launch({ profile: name, dir, timeout }) {
+    const context = await chromium.launchPersistentContext(dir, { executablePath, headless: true, args, timeout: ms(timeout) });
     const p = { context, page: context.pages()[0] ?? await context.newPage(), logs: [] };
     watchPage(p, p.page);
     profiles.set(name, p);
   },
-  async goto({ profile: name, url, ready }) {
+  // Loads url, then waits until ready is true; timeout bounds both.
+  async goto({ profile: name, url, ready, timeout }) {
     const p = profile(name);
-    await p.page.goto(url);
-    if (ready) await p.page.waitForFunction(ready, null, { timeout: 30000 });
+    const end = Date.now() + ms(timeout);
+    await p.page.goto(url, { timeout });
+    if (ready) await p.page.waitForFunction(ready, null, { timeout: Math.max(1, end - Date.now()) });
   },
-  async newPage({ profile: name, url, ready }) {
+  async newPage({ profile: name, url, ready, timeout }) {
     const p = profile(name);
-    p.page = await p.context.newPage();
+    const end = Date.now() + ms(timeout);
+    p.page = await within(p.context.newPage(), timeout, 'newPage');
     watchPage(p, p.page);
-    if (url) await p.page.goto(url);
-    if (ready) await p.page.waitForFunction(ready, null, { timeout: 30000 });
+    if (url) await p.page.goto(url, { timeout: Math.max(1, end - Date.now()) });
+    if (ready) await p.page.waitForFunction(ready, null, { timeout: Math.max(1, end - Date.now()) });
   },
   // Makes the profile's index-th open page (tab) the one commands go to.
-  async switchPage({ profile: name, index }) {
+  async switchPage({ profile: name, index, timeout }) {
     const p = profile(name);
     p.page = p.context.pages()[index];
-    await p.page.bringToFront();
+    await within(p.page.bringToFront(), ms(timeout), 'switchPage');
   },
-  async reload({ profile: name, ready }) {
+  async reload({ profile: name, ready, timeout }) {
     const p = profile(name);
-    await p.page.reload();
-    if (ready) await p.page.waitForFunction(ready, null, { timeout: 30000 });
+    const end = Date.now() + ms(timeout);
+    await p.page.reload({ timeout });
+    if (ready) await p.page.waitForFunction(ready, null, { timeout: Math.max(1, end - Date.now()) });
   },
   // Crashes the tab's renderer, as a tab crash would.
-  async crash({ profile: name }) {
+  async crash({ profile: name, timeout }) {
     const p = profile(name);
-    await p.page.goto('chrome://crash').catch(() => {});
-    await p.page.close().catch(() => {});
+    await p.page.goto('chrome://crash', { timeout: ms(timeout) }).catch(() => {});
+    await within(p.page.close(), timeout, 'close the crashed page').catch(() => {});
   },
-  async eval({ profile: name, js }) {
-    return await profile(name).page.evaluate(js);
+  async eval({ profile: name, js, timeout }) {
+    return await within(profile(name).page.evaluate(js), ms(timeout), 'eval');
   },
   async waitFor({ profile: name, js, timeout }) {
-    await profile(name).page.waitForFunction(js, null, { timeout: timeout ?? 30000 });
+    await profile(name).page.waitForFunction(js, null, { timeout: ms(timeout) });
   },
-  async screenshot({ profile: name, path }) {
-    await profile(name).page.screenshot({ path, fullPage: true });
+  async screenshot({ profile: name, path, timeout }) {
+    await profile(name).page.screenshot({ path, fullPage: true, timeout: ms(timeout) });
   },
   // Runs js under the CPU profiler and returns the functions with the most
   // self time (for investigations).
