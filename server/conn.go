@@ -532,13 +532,13 @@ func (c *conn) validate(ctx context.Context, txs []crdt.Tx) ([]crdt.Tx, []reject
 			err = usync.Errorf(usync.CodeRowTooLarge, "transaction of about %d bytes, over the %d one may carry: split it", n, c.s.cfg.Limits.MaxRowBytes)
 		}
 		if err == nil {
-			err = c.checkQuota(ctx, &txs[i], &quota)
-		}
-		if err == nil {
 			err = c.checkRules(ctx, &txs[i], owners)
 		}
 		if err == nil && c.s.cfg.Validate != nil {
 			err = c.s.cfg.Validate(ctx, c.tenant, &txs[i])
+		}
+		if err == nil { // last: it counts what it admits
+			err = c.checkQuota(ctx, &txs[i], &quota)
 		}
 		if err == nil {
 			continue
