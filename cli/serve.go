@@ -355,14 +355,22 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 	var registry tenancy.Registry
 	switch {
 	case o.Postgres != "":
+		if err := app.checkProjections(true); err != nil {
+			return err
+		}
 		log, err = pglog.Open(ctx, o.Postgres, app.Projections...)
-	case len(app.Projections) > 0:
-		// A projection folds inside a Postgres transaction (its Fold
-		// takes a pgx.Tx): the embedded log keeps the rows read model only.
-		return fmt.Errorf("this uno has %d projections (%s...): they need the Postgres log: add --postgres", len(app.Projections), app.Projections[0].Name)
 	default:
+		if err := app.checkProjections(false); err != nil {
+			return err
+		}
+		// The data directory is this server's: it sets up the
+		// projections' tables itself (zero setup).
+		path := filepath.Join(o.DataDir, "log.db")
+		if err := sqlitelog.SetupProjections(ctx, path, app.SQLiteProjections...); err != nil {
+			return err
+		}
 		var sl *sqlitelog.Log
-		sl, err = sqlitelog.Open(ctx, filepath.Join(o.DataDir, "log.db"), nil)
+		sl, err = sqlitelog.Open(ctx, path, &sqlitelog.Options{Projections: app.SQLiteProjections, Logger: logger})
 		if err == nil && o.Registry {
 			registry = sl.Registry()
 		}

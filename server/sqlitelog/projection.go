@@ -119,9 +119,10 @@ func tableExists(ctx context.Context, q interface {
 // schema moved up, as Open does), the tables of the projections that do
 // not exist yet. A projection that gets a new table on a log that already
 // holds entries is then rebuilt (RebuildProjection), so it starts equal
-// to the log, not empty. It may run while a server uses the file.
+// to the log, not empty. It may run while a server uses the file. With no
+// projections it does nothing.
 func SetupProjections(ctx context.Context, path string, ps ...Projection) error {
-	if err := validateAll(ps); err != nil {
+	if err := validateAll(ps); err != nil || len(ps) == 0 {
 		return err
 	}
 	db, err := openDB(ctx, path)
