@@ -245,6 +245,12 @@ runs (the kernel releases the lock when the process ends, even killed),
 and a second uno serve on the same directory stops at once, naming the
 first.
 
+A binary built with projections (package cli) folds them on the log it
+runs: cli.Options.SQLiteProjections on the embedded log (their missing
+tables are created at start), cli.Options.Projections with --postgres.
+A projection with a fold for the other log only is refused, naming the
+flag that selects that log.
+
 On SIGTERM (what Docker, systemd and Kubernetes send) or SIGINT the server
 drains: it stops accepting connections and requests, ends live query
 streams, lets the pushes being appended commit and get their Acks, closes
