@@ -7,14 +7,49 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/unosync/uno/bench"
 	"github.com/unosync/uno/server/pglog"
+	"github.com/unosync/uno/server/sqlitelog"
 )
 
 // Options are what an application adds to the uno command.
 type Options struct {
-	// Projections are the application's projections: uno serve --postgres
-	// folds them, uno projection setup creates their tables and uno
-	// projection rebuild replays them.
+	// Projections are the application's projections on the Postgres
+	// log: uno serve --postgres folds them, uno projection setup
+	// --postgres creates their tables and uno projection rebuild
+	// --postgres replays them.
 	Projections []pglog.Projection
+	// SQLiteProjections are the application's projections on the
+	// embedded SQLite log (the default of uno serve): uno serve folds
+	// them (creating their tables if missing), uno projection
+	// setup|list|rebuild --data DIR administers them. A projection with
+	// a fold for each log appears in both lists under one name; one in
+	// one list only makes uno serve refuse the other log.
+	SQLiteProjections []sqlitelog.Projection
+}
+
+// checkProjections refuses to serve a projection on a log it has no fold
+// for, naming the flag that selects the log it has one for.
+func (o Options) checkProjections(postgres bool) error {
+	pg, lite := map[string]bool{}, map[string]bool{}
+	for _, p := range o.Projections {
+		pg[p.Name] = true
+	}
+	for _, p := range o.SQLiteProjections {
+		lite[p.Name] = true
+	}
+	if postgres {
+		for _, p := range o.SQLiteProjections {
+			if !pg[p.Name] {
+				return fmt.Errorf("projection %s has a fold for the SQLite log only (cli.Options.SQLiteProjections): serve it on the embedded log (drop --postgres; --data DIR), or give it a Postgres fold in cli.Options.Projections", p.Name)
+			}
+		}
+		return nil
+	}
+	for _, p := range o.Projections {
+		if !lite[p.Name] {
+			return fmt.Errorf("projection %s has a fold for the Postgres log only (cli.Options.Projections): add --postgres DSN, or give it a SQLite fold in cli.Options.SQLiteProjections", p.Name)
+		}
+	}
+	return nil
 }
 
 // Run runs the uno command with args (without the program name).

@@ -245,6 +245,12 @@ runs (the kernel releases the lock when the process ends, even killed),
 and a second uno serve on the same directory stops at once, naming the
 first.
 
+A binary built with projections (package cli) folds them on the log it
+runs: cli.Options.SQLiteProjections on the embedded log (their missing
+tables are created at start), cli.Options.Projections with --postgres.
+A projection with a fold for the other log only is refused, naming the
+flag that selects that log.
+
 On SIGTERM (what Docker, systemd and Kubernetes send) or SIGINT the server
 drains: it stops accepting connections and requests, ends live query
 streams, lets the pushes being appended commit and get their Acks, closes
@@ -355,14 +361,22 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 	var registry tenancy.Registry
 	switch {
 	case o.Postgres != "":
+		if err := app.checkProjections(true); err != nil {
+			return err
+		}
 		log, err = pglog.Open(ctx, o.Postgres, app.Projections...)
-	case len(app.Projections) > 0:
-		// A projection folds inside a Postgres transaction (its Fold
-		// takes a pgx.Tx): the embedded log keeps the rows read model only.
-		return fmt.Errorf("this uno has %d projections (%s...): they need the Postgres log: add --postgres", len(app.Projections), app.Projections[0].Name)
 	default:
+		if err := app.checkProjections(false); err != nil {
+			return err
+		}
+		// The data directory is this server's: it sets up the
+		// projections' tables itself (zero setup).
+		path := filepath.Join(o.DataDir, "log.db")
+		if err := sqlitelog.SetupProjections(ctx, path, app.SQLiteProjections...); err != nil {
+			return err
+		}
 		var sl *sqlitelog.Log
-		sl, err = sqlitelog.Open(ctx, filepath.Join(o.DataDir, "log.db"), nil)
+		sl, err = sqlitelog.Open(ctx, path, &sqlitelog.Options{Projections: app.SQLiteProjections, Logger: logger})
 		if err == nil && o.Registry {
 			registry = sl.Registry()
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/unosync/uno/internal/pgtest"
 	"github.com/unosync/uno/server/pglog"
+	"github.com/unosync/uno/server/sqlitelog"
 )
 
 func TestServeOptions_Validate(t *testing.T) {
@@ -287,14 +288,22 @@ func TestServe_DevTokenOnNetwork(t *testing.T) {
 	}
 }
 
-// Where the embedded log cannot do what the binary asks, uno serve says
-// so: projections need Postgres.
-func TestServe_ProjectionsNeedPostgres(t *testing.T) {
-	root := rootCmd(Options{Projections: []pglog.Projection{{Name: "stats"}}})
+// A projection is served only on a log it has a fold for: uno serve
+// says which flag selects the other.
+func TestServe_ProjectionsNeedTheirLog(t *testing.T) {
+	pgOnly := Options{Projections: []pglog.Projection{{Name: "stats"}}}
+	root := rootCmd(pgOnly)
 	root.SetArgs([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir()})
 	err := root.ExecuteContext(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "--postgres") {
-		t.Fatalf("uno serve with a projection on the embedded log: %v, want a refusal naming --postgres", err)
+	if err == nil || !strings.Contains(err.Error(), "--postgres") || !strings.Contains(err.Error(), "SQLiteProjections") {
+		t.Fatalf("uno serve with a Postgres-only projection on the embedded log: %v, want a refusal naming --postgres", err)
+	}
+	liteOnly := Options{SQLiteProjections: []sqlitelog.Projection{{Name: "stats"}}}
+	root = rootCmd(liteOnly)
+	root.SetArgs([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--postgres", "postgres://127.0.0.1:1/x"})
+	err = root.ExecuteContext(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "drop --postgres") {
+		t.Fatalf("uno serve --postgres with a SQLite-only projection: %v, want a refusal naming --postgres and --data", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"os/signal"
@@ -10,10 +11,11 @@ import (
 	"github.com/unosync/uno/cli"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server/pglog"
+	"github.com/unosync/uno/server/sqlitelog"
 	usync "github.com/unosync/uno/sync"
 )
 
-// Projection returns the collection_stats projection.
+// Projection returns the collection_stats projection on the Postgres log.
 func Projection(async bool) pglog.Projection {
 	return pglog.Projection{
 		Name:  "collection_stats",
@@ -30,10 +32,29 @@ func Projection(async bool) pglog.Projection {
 	}
 }
 
+// SQLiteProjection returns the collection_stats projection on the
+// embedded SQLite log: the same counts, folded with database/sql.
+func SQLiteProjection(async bool) sqlitelog.Projection {
+	return sqlitelog.Projection{
+		Name:  "collection_stats",
+		Async: async,
+		Tables: []sqlitelog.Table{{Name: "collection_stats", Columns: `
+			tenant   TEXT    NOT NULL,
+			coll     TEXT    NOT NULL,
+			txs      INTEGER NOT NULL,
+			ops      INTEGER NOT NULL,
+			deletes  INTEGER NOT NULL,
+			last_seq INTEGER NOT NULL,
+			PRIMARY KEY (tenant, coll)`}},
+		Fold: foldSQLite,
+	}
+}
+
 type counts struct{ txs, ops, deletes, last int64 }
 
-// fold adds a batch's counts per collection with one upsert.
-func fold(ctx context.Context, tx pgx.Tx, tenant string, chs []usync.Change) error {
+// tally counts a batch per collection, collections in the order first
+// seen.
+func tally(chs []usync.Change) ([]string, map[string]*counts) {
 	by := map[string]*counts{}
 	var colls []string
 	for _, ch := range chs {
@@ -56,6 +77,12 @@ func fold(ctx context.Context, tx pgx.Tx, tenant string, chs []usync.Change) err
 			c.last = int64(ch.Seq)
 		}
 	}
+	return colls, by
+}
+
+// fold adds a batch's counts per collection with one upsert.
+func fold(ctx context.Context, tx pgx.Tx, tenant string, chs []usync.Change) error {
+	colls, by := tally(chs)
 	if len(colls) == 0 {
 		return nil
 	}
@@ -75,11 +102,35 @@ func fold(ctx context.Context, tx pgx.Tx, tenant string, chs []usync.Change) err
 	return err
 }
 
+// foldSQLite adds a batch's counts with an upsert per collection.
+func foldSQLite(ctx context.Context, tx *sql.Tx, tenant string, chs []usync.Change) error {
+	colls, by := tally(chs)
+	for _, name := range colls {
+		c := by[name]
+		_, err := tx.ExecContext(ctx, `INSERT INTO collection_stats (tenant, coll, txs, ops, deletes, last_seq)
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (tenant, coll) DO UPDATE SET
+				txs = txs + excluded.txs,
+				ops = ops + excluded.ops,
+				deletes = deletes + excluded.deletes,
+				last_seq = max(last_seq, excluded.last_seq)`,
+			tenant, name, c.txs, c.ops, c.deletes, c.last)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	p := Projection(os.Getenv("UNO_STATS_ASYNC") == "1")
-	if err := cli.Run(ctx, os.Args[1:], cli.Options{Projections: []pglog.Projection{p}}); err != nil {
+	async := os.Getenv("UNO_STATS_ASYNC") == "1"
+	o := cli.Options{
+		Projections:       []pglog.Projection{Projection(async)},
+		SQLiteProjections: []sqlitelog.Projection{SQLiteProjection(async)},
+	}
+	if err := cli.Run(ctx, os.Args[1:], o); err != nil {
 		fmt.Fprintln(os.Stderr, "stats:", err)
 		os.Exit(1)
 	}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,15 +17,27 @@ import (
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/internal/pgtest"
 	"github.com/unosync/uno/server/pglog"
+	"github.com/unosync/uno/server/sqlitelog"
+	usync "github.com/unosync/uno/sync"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// statsLog is what the test uses of either log.
+type statsLog interface {
+	Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint64, error)
+	Read(ctx context.Context, tenant string, after uint64, limit, maxBytes int) ([]usync.Change, error)
+	Head(ctx context.Context, tenant string) (uint64, error)
+	Checkpoint(ctx context.Context, tenant, projection string) (uint64, error)
+	RowsHash(ctx context.Context, tenant string) ([32]byte, error)
+	Close() error
+}
 
 // workload appends random transactions (sets, counters and row deletes
 // over three collections) of one site to a tenant's log.
 type workload struct {
 	t       *testing.T
-	l       *pglog.Log
+	l       statsLog
 	tenant  string
 	site    crdt.SiteID
 	seq     uint64
@@ -61,7 +75,7 @@ func (w *workload) run(n int) {
 }
 
 // expected recomputes the projection from the tenant's whole log.
-func expected(t *testing.T, l *pglog.Log, tenant string) map[string]counts {
+func expected(t *testing.T, l statsLog, tenant string) map[string]counts {
 	chs, err := l.Read(context.Background(), tenant, 0, 1_000_000, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +100,8 @@ func expected(t *testing.T, l *pglog.Log, tenant string) map[string]counts {
 	return out
 }
 
-// table reads collection_stats of a tenant (as the owner, a superuser).
+// table reads collection_stats of a tenant from Postgres (as the owner,
+// a superuser).
 func table(t *testing.T, admin, tenant string) map[string]counts {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, admin)
@@ -98,6 +113,29 @@ func table(t *testing.T, admin, tenant string) map[string]counts {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return scanCounts(t, rows)
+}
+
+// sqliteTable reads collection_stats of a tenant from a SQLite log file.
+func sqliteTable(t *testing.T, path, tenant string) map[string]counts {
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT coll, txs, ops, deletes, last_seq FROM collection_stats WHERE tenant = ?`, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	return scanCounts(t, rows)
+}
+
+func scanCounts(t *testing.T, rows interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
+}) map[string]counts {
 	out := map[string]counts{}
 	for rows.Next() {
 		var name string
@@ -114,7 +152,7 @@ func table(t *testing.T, admin, tenant string) map[string]counts {
 }
 
 // settle waits until the async projection has folded the tenant's log.
-func settle(t *testing.T, l *pglog.Log, tenant string) {
+func settle(t *testing.T, l statsLog, tenant string) {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(20 * time.Second)
@@ -134,73 +172,37 @@ func settle(t *testing.T, l *pglog.Log, tenant string) {
 	}
 }
 
-func check(t *testing.T, l *pglog.Log, admin string, tenants ...string) {
+func check(t *testing.T, l statsLog, table func(tenant string) map[string]counts, tenants ...string) {
 	t.Helper()
 	for _, tenant := range tenants {
-		want, got := expected(t, l, tenant), table(t, admin, tenant)
+		want, got := expected(t, l, tenant), table(tenant)
 		if fmt.Sprint(want) != fmt.Sprint(got) {
 			t.Fatalf("tenant %s:\n table %v\n  want %v", tenant, got, want)
 		}
 	}
 }
 
-// The projection, inline and async, equals the log's counts after a random
-// workload over two tenants, stays exact across a restart (nothing folded
-// twice), and after a rebuild — made while appends continue, through the
-// uno projection rebuild command — equals them again though its table had
-// been corrupted. The rows read model rebuilt the same way hashes as
-// before, as each replica does.
-func TestCollectionStats(t *testing.T) {
-	for _, async := range []bool{false, true} {
-		t.Run(map[bool]string{false: "inline", true: "async"}[async], func(t *testing.T) {
-			ctx := context.Background()
-			admin := pgtest.NewDatabase(t)
-			if err := pglog.Migrate(ctx, admin, pglog.SchemaVersion); err != nil {
-				t.Fatal(err)
-			}
-			app := pgtest.NewAppRole(t, admin) // before the projection's table: setup copies the grants
-			p := Projection(async)
-			if _, err := pglog.Open(ctx, app, p); err == nil {
-				t.Fatal("the log opened with the projection's table missing")
-			}
-			if err := cli.Run(ctx, []string{"projection", "setup", "--postgres", admin}, cli.Options{Projections: []pglog.Projection{p}}); err != nil {
-				t.Fatal(err)
-			}
-			l, err := pglog.Open(ctx, app, p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ws := []*workload{
-				{t: t, l: l, tenant: "alpha", site: crdt.SiteID{1}, rng: rand.New(rand.NewPCG(1, 2))},
-				{t: t, l: l, tenant: "beta", site: crdt.SiteID{2}, rng: rand.New(rand.NewPCG(3, 4))},
-			}
-			for _, w := range ws {
-				w.run(60)
-			}
-			if async {
-				settle(t, l, "alpha")
-				settle(t, l, "beta")
-			}
-			check(t, l, admin, "alpha", "beta")
+// backend is one log the test runs the projection on.
+type backend struct {
+	flags   []string // the uno projection flags naming the log
+	open    func() (statsLog, error)
+	table   func(tenant string) map[string]counts
+	corrupt func(t *testing.T)
+	rows    bool // the rows read model can be rebuilt too
+}
 
-			// Restart: the reopened log folds only what is new.
-			l.Close()
-			if l, err = pglog.Open(ctx, app, p); err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			for _, w := range ws {
-				w.l = l
-				w.run(20)
-			}
-			if async {
-				settle(t, l, "alpha")
-				settle(t, l, "beta")
-			}
-			check(t, l, admin, "alpha", "beta")
-
-			// Corrupt the table, then rebuild while a writer keeps
-			// appending: the swap folds what arrived meanwhile.
+func postgresBackend(t *testing.T, async bool) backend {
+	ctx := context.Background()
+	admin := pgtest.NewDatabase(t)
+	if err := pglog.Migrate(ctx, admin, pglog.SchemaVersion); err != nil {
+		t.Fatal(err)
+	}
+	app := pgtest.NewAppRole(t, admin) // before the projection's table: setup copies the grants
+	return backend{
+		flags: []string{"--postgres", admin},
+		open:  func() (statsLog, error) { return pglog.Open(ctx, app, Projection(async)) },
+		table: func(tenant string) map[string]counts { return table(t, admin, tenant) },
+		corrupt: func(t *testing.T) {
 			conn, err := pgx.Connect(ctx, admin)
 			if err != nil {
 				t.Fatal(err)
@@ -209,53 +211,151 @@ func TestCollectionStats(t *testing.T) {
 			if _, err := conn.Exec(ctx, `UPDATE collection_stats SET ops = 0, txs = 0`); err != nil {
 				t.Fatal(err)
 			}
-			hashBefore, err := l.RowsHash(ctx, "alpha")
+		},
+		rows: true,
+	}
+}
+
+func sqliteBackend(t *testing.T, async bool) backend {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "log.db")
+	return backend{
+		flags: []string{"--data", dir},
+		open: func() (statsLog, error) {
+			return sqlitelog.Open(context.Background(), path, &sqlitelog.Options{Projections: []sqlitelog.Projection{SQLiteProjection(async)}})
+		},
+		table: func(tenant string) map[string]counts { return sqliteTable(t, path, tenant) },
+		corrupt: func(t *testing.T) {
+			db, err := sql.Open("sqlite", path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var stop atomic.Bool
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for !stop.Load() {
-					ws[0].run(1)
-				}
-			}()
-			for _, name := range []string{"collection_stats", "rows"} {
-				if err := cli.Run(ctx, []string{"projection", "rebuild", name, "--postgres", admin}, cli.Options{Projections: []pglog.Projection{p}}); err != nil {
-					stop.Store(true)
-					wg.Wait()
-					t.Fatalf("rebuild %s: %v", name, err)
-				}
+			defer db.Close()
+			if _, err := db.Exec(`UPDATE collection_stats SET ops = 0, txs = 0`); err != nil {
+				t.Fatal(err)
 			}
+		},
+	}
+}
+
+// The projection, on either log, inline and async, equals the log's
+// counts after a random workload over two tenants, stays exact across a
+// restart (nothing folded twice), and after a rebuild — made while
+// appends continue, through the uno projection rebuild command — equals
+// them again though its table had been corrupted. On Postgres the rows
+// read model rebuilt the same way hashes as before, as each replica does.
+func TestCollectionStats(t *testing.T) {
+	for _, logName := range []string{"sqlite", "postgres"} {
+		for _, async := range []bool{false, true} {
+			t.Run(logName+"/"+map[bool]string{false: "inline", true: "async"}[async], func(t *testing.T) {
+				be := sqliteBackend
+				if logName == "postgres" {
+					be = postgresBackend
+				}
+				testCollectionStats(t, be(t, async), async)
+			})
+		}
+	}
+}
+
+func testCollectionStats(t *testing.T, b backend, async bool) {
+	ctx := context.Background()
+	opts := cli.Options{
+		Projections:       []pglog.Projection{Projection(async)},
+		SQLiteProjections: []sqlitelog.Projection{SQLiteProjection(async)},
+	}
+	if l, err := b.open(); err == nil {
+		l.Close()
+		t.Fatal("the log opened with the projection's table missing")
+	}
+	if err := cli.Run(ctx, append([]string{"projection", "setup"}, b.flags...), opts); err != nil {
+		t.Fatal(err)
+	}
+	l, err := b.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := []*workload{
+		{t: t, l: l, tenant: "alpha", site: crdt.SiteID{1}, rng: rand.New(rand.NewPCG(1, 2))},
+		{t: t, l: l, tenant: "beta", site: crdt.SiteID{2}, rng: rand.New(rand.NewPCG(3, 4))},
+	}
+	for _, w := range ws {
+		w.run(60)
+	}
+	if async {
+		settle(t, l, "alpha")
+		settle(t, l, "beta")
+	}
+	check(t, l, b.table, "alpha", "beta")
+
+	// Restart: the reopened log folds only what is new.
+	l.Close()
+	if l, err = b.open(); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, w := range ws {
+		w.l = l
+		w.run(20)
+	}
+	if async {
+		settle(t, l, "alpha")
+		settle(t, l, "beta")
+	}
+	check(t, l, b.table, "alpha", "beta")
+
+	// Corrupt the table, then rebuild while a writer keeps appending:
+	// the swap folds what arrived meanwhile.
+	b.corrupt(t)
+	hashBefore, err := l.RowsHash(ctx, "alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			ws[0].run(1)
+		}
+	}()
+	names := []string{"collection_stats"}
+	if b.rows {
+		names = append(names, "rows")
+	}
+	for _, name := range names {
+		if err := cli.Run(ctx, append([]string{"projection", "rebuild", name}, b.flags...), opts); err != nil {
 			stop.Store(true)
 			wg.Wait()
-			t.Logf("%d transactions appended during the rebuilds", ws[0].seq-80)
-			if async {
-				settle(t, l, "alpha")
-			}
-			check(t, l, admin, "alpha", "beta")
-			hash, err := l.RowsHash(ctx, "alpha")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if hash != ws[0].replica.Hash() {
-				t.Fatal("rebuilt rows read model differs from the replica")
-			}
-			if ws[0].seq == 80 && hash != hashBefore {
-				t.Fatal("no concurrent writes, yet the rows hash changed")
-			}
-			// After the swap, appends and folds go to the new tables.
-			ws[1].run(5)
-			if async {
-				settle(t, l, "beta")
-			}
-			check(t, l, admin, "beta")
-			if h, _ := l.RowsHash(ctx, "beta"); h != ws[1].replica.Hash() {
-				t.Fatal("rows read model of beta differs after the swap")
-			}
-		})
+			t.Fatalf("rebuild %s: %v", name, err)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("%d transactions appended during the rebuilds", ws[0].seq-80)
+	if async {
+		settle(t, l, "alpha")
+	}
+	check(t, l, b.table, "alpha", "beta")
+	hash, err := l.RowsHash(ctx, "alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hash != ws[0].replica.Hash() {
+		t.Fatal("rows read model differs from the replica after the rebuild")
+	}
+	if ws[0].seq == 80 && hash != hashBefore {
+		t.Fatal("no concurrent writes, yet the rows hash changed")
+	}
+	// After the swap, appends and folds go to the new tables.
+	ws[1].run(5)
+	if async {
+		settle(t, l, "beta")
+	}
+	check(t, l, b.table, "beta")
+	if h, _ := l.RowsHash(ctx, "beta"); h != ws[1].replica.Hash() {
+		t.Fatal("rows read model of beta differs after the swap")
 	}
 }
 
@@ -280,5 +380,11 @@ func TestProjectionValidation(t *testing.T) {
 		if err := pglog.SetupProjections(context.Background(), "postgres://127.0.0.1:1/x", p); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+	// The SQLite projection is checked the same way.
+	lite := SQLiteProjection(false)
+	lite.Tables = []sqlitelog.Table{{Name: "x", Columns: "tenant TEXT NOT NULL, coll TEXT, PRIMARY KEY (coll)"}}
+	if err := sqlitelog.SetupProjections(context.Background(), filepath.Join(t.TempDir(), "log.db"), lite); err == nil {
+		t.Error("SQLite, key not tenant: accepted")
 	}
 }

@@ -1,7 +1,7 @@
 // Package sqlitelog is uno's embedded event log: one SQLite file
 // (modernc.org/sqlite, WAL, synchronous=FULL) holding every tenant's log,
 // its per-site high-water marks, the rows read model and the tenant
-// registry. It is what `uno serve` runs with no setup, and it passes the
+// registry, and the application's projections. It is what `uno serve` runs with no setup, and it passes the
 // same conformance suites (server/logtest) as the Postgres log, every
 // capability and the registry included.
 //
@@ -20,6 +20,28 @@
 // The newest entries of the tenants appended to most recently stay in
 // memory, decoded and encoded, so tailing readers and the fan-out do not
 // query and encode them again; [Options] bound them by bytes and tenants.
+//
+// # Projections
+//
+// An application's read models are [Projection]s: a Go fold of log
+// entries into tables in the same file (each keyed by tenant first).
+// [SetupProjections] creates their tables (and fills new ones from the
+// log); [Options].Projections has Open fold them:
+//
+//   - inline ones in the append transaction, under the savepoint of the
+//     append they fold: never behind the log, and a failing fold fails
+//     that append only (nothing of it is appended);
+//   - async ones on a worker goroutine each, woken by appends, a batch
+//     per transaction with the projection's checkpoint (table
+//     checkpoints), so restarts fold every entry exactly once;
+//     [Log.Checkpoint] says how far one is.
+//
+// [RebuildProjection] replays the whole log into fresh copies of a
+// projection's tables and swaps them in in one write transaction, which
+// SQLite's one writer serialises with appends and async batches: it may
+// run while a server runs on the file. [Log.Retain] deletes no entry an
+// async projection has not folded. The projection API mirrors
+// pglog.Projection, with database/sql (*sql.Tx) in place of pgx.
 //
 // # Retention and tenants
 //

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	gosync "sync"
@@ -31,6 +32,12 @@ type Log struct {
 	stmts   map[string]*sql.Stmt // the append path's statements, prepared once
 
 	tails *tails // tenants' newest entries and heads, in memory
+
+	inline []Projection // folded in every append
+	async  []*projector // one worker each
+	stop   func()       // stops the workers
+	work   gosync.WaitGroup
+	logger *slog.Logger
 	// publish is held by the committer from a commit until its entries
 	// are in tails; deletions take it to forget a tenant (see forget).
 	publish gosync.Mutex
@@ -52,6 +59,13 @@ type Options struct {
 	// CacheTenants bounds the tenants whose newest entries and head are
 	// kept in memory. Default 10,000.
 	CacheTenants int
+	// Projections are the application's read models, folded inline or
+	// by a worker per async projection (see [Projection]). Their tables
+	// must exist: SetupProjections creates them. Default none.
+	Projections []Projection
+	// Logger receives the async projections' failures (they are
+	// retried). Default: discarded.
+	Logger *slog.Logger
 }
 
 func (o *Options) fill() {
@@ -60,6 +74,9 @@ func (o *Options) fill() {
 	}
 	if o.CacheTenants <= 0 {
 		o.CacheTenants = 10_000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 }
 
@@ -74,8 +91,12 @@ func Open(ctx context.Context, path string, opts *Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkProjections(ctx, db, o.Projections); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open log %s: %w", path, err)
+	}
 	l := &Log{db: db, waiters: wake.New(), stmts: map[string]*sql.Stmt{},
-		tails: newTails(o.CacheBytes, o.CacheTenants)}
+		tails: newTails(o.CacheBytes, o.CacheTenants), logger: o.Logger}
 	l.cond = gosync.NewCond(&l.mu)
 	for _, q := range appendStmts {
 		st, err := db.PrepareContext(ctx, q)
@@ -85,7 +106,27 @@ func Open(ctx context.Context, path string, opts *Options) (*Log, error) {
 		}
 		l.stmts[q] = st
 	}
+	for _, p := range o.Projections {
+		if p.Async {
+			l.async = append(l.async, newProjector(l, p))
+		} else {
+			l.inline = append(l.inline, p)
+		}
+	}
+	wctx, stop := context.WithCancel(context.Background())
+	l.stop = stop
+	for _, pr := range l.async {
+		l.work.Add(1)
+		go func() {
+			defer l.work.Done()
+			pr.run(wctx)
+		}()
+	}
 	return l, nil
+}
+
+func (l *Log) logf(format string, args ...any) {
+	l.logger.Warn(fmt.Sprintf(format, args...))
 }
 
 // openDB opens (creating if needed) the database at path and moves its
@@ -187,6 +228,8 @@ func (l *Log) Close() error {
 		l.cond.Wait()
 	}
 	l.mu.Unlock()
+	l.stop()
+	l.work.Wait() // an async batch under way rolls back
 	l.waiters.Close()
 	return l.db.Close()
 }
@@ -201,7 +244,7 @@ func (l *Log) check() error {
 }
 
 // Append implements Log. In the same transaction it folds each appended
-// transaction into the rows read model.
+// transaction into the rows read model and the inline projections.
 //
 // Appends from concurrent callers are committed together (group commit):
 // one committer takes every request waiting, applies each under its own
@@ -312,6 +355,9 @@ func (l *Log) commitGroup(group []*appendReq) {
 	for _, r := range group {
 		if r.err == nil {
 			l.waiters.Advanced(r.tenant, r.head)
+			for _, pr := range l.async {
+				pr.kick(r.tenant)
+			}
 		}
 	}
 	finish(nil)
@@ -364,6 +410,17 @@ func (l *Log) appendOne(ctx context.Context, at *appendTx, tenant string, txs []
 	}
 	if err := saveFold(ctx, at, tenant, fold); err != nil {
 		return nil, 0, nil, err
+	}
+	if len(l.inline) > 0 {
+		var chs []usync.Change
+		for i, seq := range seqs {
+			if seq != 0 {
+				chs = append(chs, usync.Change{Seq: seq, Tx: txs[i]})
+			}
+		}
+		if err := l.foldInline(ctx, at.tx, tenant, chs); err != nil {
+			return nil, 0, nil, err
+		}
 	}
 	return seqs, head, encs, nil
 }

@@ -97,6 +97,16 @@ var migrations = []migration{
 		up:   stmts(`UPDATE events SET appended_at = CAST(unixepoch('subsec') * 1000 AS INTEGER) WHERE appended_at = 0`),
 		down: stmts(),
 	},
+	{
+		name: "async projections' checkpoints",
+		up: stmts(`CREATE TABLE checkpoints (
+			tenant     TEXT    NOT NULL,
+			projection TEXT    NOT NULL,
+			seq        INTEGER NOT NULL,
+			PRIMARY KEY (tenant, projection)
+		) WITHOUT ROWID`),
+		down: stmts(`DROP TABLE checkpoints`),
+	},
 }
 
 // SchemaVersion is the schema version this uno writes.

@@ -2,6 +2,8 @@ package sqlitelog
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -35,12 +37,13 @@ func (l *Log) LogStart(ctx context.Context, tenant string) (uint64, error) {
 // Retain implements server.Retainer: it deletes the tenant's entries up
 // to the newest one appended before the time (so the log stays gap-free
 // from LogStart even if the clock went back) and returns how many. The
-// rows read model is folded in the append transaction, so no entry is
-// unfolded. The heads, the sites' high-water marks and the rows stay:
-// appends remain idempotent, and a reader whose cursor falls behind the
-// log reads the first entry held (a gap it sees) and bootstraps from a
-// snapshot. Entries appended before schema version 3 count as appended
-// when the log was migrated.
+// rows read model and the inline projections are folded in the append
+// transaction; it deletes no entry past the checkpoint of an async
+// projection of the log, so no entry goes unfolded. The heads, the
+// sites' high-water marks and the rows stay: appends remain idempotent,
+// and a reader whose cursor falls behind the log reads the first entry
+// held (a gap it sees) and bootstraps from a snapshot. Entries appended
+// before schema version 3 count as appended when the log was migrated.
 //
 // It deletes in batches of a bounded size, each its own transaction, then
 // forgets the tenant's entries kept in memory: once it returns, no reader
@@ -54,6 +57,19 @@ func (l *Log) Retain(ctx context.Context, tenant string, before time.Time) (int6
 		tenant, before.UnixMilli()).Scan(&cut)
 	if err != nil {
 		return 0, fmt.Errorf("retain log of %s: %w", tenant, err)
+	}
+	if cut == 0 {
+		return 0, nil
+	}
+	for _, pr := range l.async {
+		// Checkpoints only move forward: deleting up to one read here
+		// stays safe.
+		var folded int64
+		err := l.db.QueryRowContext(ctx, `SELECT seq FROM checkpoints WHERE tenant = ? AND projection = ?`, tenant, pr.p.Name).Scan(&folded)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return 0, fmt.Errorf("retain log of %s: %w", tenant, err)
+		}
+		cut = min(cut, folded)
 	}
 	if cut == 0 {
 		return 0, nil

@@ -1,0 +1,159 @@
+package sqlitelog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	gosync "sync"
+	"time"
+)
+
+// projector is an async projection's worker: it folds the tenants whose
+// logs grew (kicked by the log's commits) from their checkpoints, a batch
+// per transaction with the checkpoint. At start it visits every tenant
+// with a log, so entries appended while no server ran (or before a
+// restart) are folded too.
+type projector struct {
+	l *Log
+	p Projection
+
+	mu    gosync.Mutex
+	dirty map[string]bool
+	wake  chan struct{} // 1-buffered
+}
+
+// projectBatch is the most entries folded in one transaction: appends
+// wait for SQLite's one writer at most that long.
+const projectBatch = 500
+
+func newProjector(l *Log, p Projection) *projector {
+	return &projector{l: l, p: p, dirty: map[string]bool{}, wake: make(chan struct{}, 1)}
+}
+
+func (pr *projector) kick(tenant string) {
+	pr.mu.Lock()
+	pr.dirty[tenant] = true
+	pr.mu.Unlock()
+	select {
+	case pr.wake <- struct{}{}:
+	default:
+	}
+}
+
+// runProjector folds until ctx is done.
+func (pr *projector) run(ctx context.Context) {
+	if tenants, err := pr.tenants(ctx); err == nil {
+		for _, t := range tenants {
+			pr.kick(t)
+		}
+	}
+	backoff := 100 * time.Millisecond
+	for {
+		select {
+		case <-pr.wake:
+		case <-ctx.Done():
+			return
+		}
+		pr.mu.Lock()
+		dirty := pr.dirty
+		pr.dirty = map[string]bool{}
+		pr.mu.Unlock()
+		failed := false
+		for tenant := range dirty {
+			if err := pr.catchUp(ctx, tenant); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				pr.l.logf("projection %s: tenant %s: %v (retrying)", pr.p.Name, tenant, err)
+				failed = true
+				pr.kick(tenant) // again, after the backoff
+			}
+		}
+		if !failed {
+			backoff = 100 * time.Millisecond
+			continue
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+func (pr *projector) tenants(ctx context.Context) ([]string, error) {
+	rows, err := pr.l.db.QueryContext(ctx, `SELECT tenant FROM heads`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// catchUp folds the tenant's entries after its checkpoint.
+func (pr *projector) catchUp(ctx context.Context, tenant string) error {
+	for {
+		n, err := pr.step(ctx, tenant)
+		if err != nil || n < projectBatch {
+			return err
+		}
+	}
+}
+
+// step folds one batch in one write transaction with the checkpoint:
+// SQLite's one writer keeps anyone else (a rebuild, another process)
+// from folding the same entries meanwhile.
+func (pr *projector) step(ctx context.Context, tenant string) (int, error) {
+	var n int
+	err := inTx(ctx, pr.l.db, func(tx *sql.Tx) error {
+		var cp uint64
+		err := tx.QueryRowContext(ctx, `SELECT seq FROM checkpoints WHERE tenant = ? AND projection = ?`, tenant, pr.p.Name).Scan(&cp)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		chs, err := readEntries(ctx, tx, tenant, cp, projectBatch)
+		if err != nil || len(chs) == 0 {
+			return err
+		}
+		if err := pr.p.Fold(ctx, tx, tenant, chs); err != nil {
+			return fmt.Errorf("projection %s: %w", pr.p.Name, err)
+		}
+		n = len(chs)
+		_, err = tx.ExecContext(ctx, `INSERT INTO checkpoints (tenant, projection, seq) VALUES (?, ?, ?)
+			ON CONFLICT (tenant, projection) DO UPDATE SET seq = excluded.seq`, tenant, pr.p.Name, int64(chs[n-1].Seq))
+		return err
+	})
+	return n, err
+}
+
+// Checkpoint returns how far projection has folded tenant's log: the
+// tenant's head for the rows read model and inline projections, the
+// committed checkpoint for async ones.
+func (l *Log) Checkpoint(ctx context.Context, tenant, projection string) (uint64, error) {
+	async := false
+	for _, pr := range l.async {
+		async = async || pr.p.Name == projection
+	}
+	if !async {
+		return l.Head(ctx, tenant)
+	}
+	if err := l.check(); err != nil {
+		return 0, err
+	}
+	var seq uint64
+	err := l.db.QueryRowContext(ctx, `SELECT seq FROM checkpoints WHERE tenant = ? AND projection = ?`, tenant, projection).Scan(&seq)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("read checkpoint: %w", err)
+	}
+	return seq, nil
+}
