@@ -87,7 +87,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Log, error) {
 		o = *opts
 	}
 	o.fill()
-	db, err := openDB(ctx, path)
+	db, err := openDB(ctx, path, "immediate")
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +131,12 @@ func (l *Log) logf(format string, args ...any) {
 
 // openDB opens (creating if needed) the database at path and moves its
 // schema to SchemaVersion.
-func openDB(ctx context.Context, path string) (*sql.DB, error) {
+//
+// txlock is how its transactions begin: "immediate" takes the writer
+// lock at BEGIN (the log's appends), "deferred" at the first write (a
+// rebuild, whose replay writes only TEMP tables and so never holds the
+// lock appends wait for).
+func openDB(ctx context.Context, path, txlock string) (*sql.DB, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("sqlitelog: log path %q: want a file name without ? or #", path)
 	}
@@ -139,7 +144,7 @@ func openDB(ctx context.Context, path string) (*sql.DB, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "busy_timeout(5000)")
-	q.Set("_txlock", "immediate")
+	q.Set("_txlock", txlock)
 	d, err := newDriver()
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", path, err)

@@ -125,7 +125,7 @@ func SetupProjections(ctx context.Context, path string, ps ...Projection) error 
 	if err := validateAll(ps); err != nil || len(ps) == 0 {
 		return err
 	}
-	db, err := openDB(ctx, path)
+	db, err := openDB(ctx, path, "deferred")
 	if err != nil {
 		return fmt.Errorf("setup projections: %w", err)
 	}
@@ -133,6 +133,10 @@ func SetupProjections(ctx context.Context, path string, ps ...Projection) error 
 	for _, p := range ps {
 		created := false
 		err := inTx(ctx, db, func(tx *sql.Tx) error {
+			// Take the writer lock before reading (see rebuild's swap).
+			if _, err := tx.ExecContext(ctx, `UPDATE main.heads SET seq = seq WHERE 0`); err != nil {
+				return err
+			}
 			for _, t := range p.Tables {
 				ok, err := tableExists(ctx, tx, t.Name)
 				if err != nil {
@@ -250,7 +254,7 @@ func RebuildProjection(ctx context.Context, path string, p Projection, progress 
 	if err := p.validate(); err != nil {
 		return err
 	}
-	db, err := openDB(ctx, path)
+	db, err := openDB(ctx, path, "deferred")
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", p.Name, err)
 	}
@@ -313,8 +317,13 @@ func rebuild(ctx context.Context, db *sql.DB, p Projection, progress RebuildProg
 		}
 	}
 	// The swap: fold what arrived meanwhile and put the copies in place,
-	// holding the writer lock throughout.
+	// holding the writer lock throughout. A write first takes the lock
+	// (and waits for an append in progress) before anything is read, so
+	// what it reads is the newest state.
 	err = inTx(ctx, conn, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE main.heads SET seq = seq WHERE 0`); err != nil {
+			return err
+		}
 		tenants, err := rebuildTenants(ctx, tx)
 		if err != nil {
 			return err

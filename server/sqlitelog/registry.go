@@ -36,7 +36,7 @@ func (l *Log) Registry() *Registry { return &Registry{db: l.db, log: l} }
 // reach: delete tenants through the server log's [Log.Registry], or with
 // the server stopped.
 func OpenRegistry(ctx context.Context, path string) (*Registry, error) {
-	db, err := openDB(ctx, path)
+	db, err := openDB(ctx, path, "immediate")
 	if err != nil {
 		return nil, fmt.Errorf("tenant registry: %w", err)
 	}
