@@ -215,7 +215,7 @@ func TestHostile_LargeRowsStaySyncable(t *testing.T) {
 // the Hello deadline, so a real client gets in.
 func TestHostile_HelloDeadline(t *testing.T) {
 	const slots = 3
-	e := startServerWith(t, server.Config{MaxConnections: slots, HelloTimeout: 500 * time.Millisecond})
+	e := startServerWith(t, server.Config{MaxConnections: slots, HelloTimeout: 2 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	closed := make(chan websocket.StatusCode, slots)

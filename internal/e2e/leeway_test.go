@@ -21,7 +21,7 @@ import (
 // CodeTokenExpired and the query API refuses it (HTTP used to accept a
 // token for 30 s more while the WebSocket closed it at once).
 func TestAuth_OneLeewayEverywhere(t *testing.T) {
-	const leeway = 3 * time.Second
+	const leeway = 5 * time.Second
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
