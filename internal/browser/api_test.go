@@ -33,6 +33,8 @@ func TestBrowser_API(t *testing.T) {
 		try { await c.get('missing'); } catch (e) { r.notFound = {isError: e instanceof Error, name: e.name, code: e.code}; }
 		try { await uno.collection('bad name!').put('x', {}); } catch (e) { r.badName = e.code; }
 		try { await c.put('', {}); } catch (e) { r.badID = e.code; }
+		// A row over the 2 MiB any message carries, of values each under 1 MiB.
+		try { await c.put('big', {a: 'x'.repeat(900000), b: 'y'.repeat(900000), c: 'z'.repeat(900000)}); } catch (e) { r.tooLarge = e.code; }
 		try { await uno.transaction().put('things', 'd', {t: 1}).increment('things', 'a', 'title', 1).commit(); } catch (e) { r.kind = e.code; }
 		try { await c.get('d'); r.atomic = false; } catch (e) { r.atomic = e.code === 2008; }
 		try { await uno.sync(); } catch (e) { r.noServer = e.code; }
@@ -61,7 +63,7 @@ func TestBrowser_API(t *testing.T) {
 	if nf["isError"] != true || nf["name"] != "UnoError" || nf["code"] != float64(2008) {
 		t.Errorf("get of a missing row: %v", nf)
 	}
-	for key, want := range map[string]float64{"badName": 2001, "badID": 2002, "kind": 2007, "noServer": 2012} {
+	for key, want := range map[string]float64{"badName": 2001, "badID": 2002, "kind": 2007, "noServer": 2012, "tooLarge": 1206} {
 		if report[key] != want {
 			t.Errorf("%s: code %v, want %v", key, report[key], want)
 		}
