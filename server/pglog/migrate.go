@@ -110,8 +110,8 @@ var migrations = []migration{
 	},
 	{ // 6: the registry under row-level security: the server's role reads
 		// only the entry of the tenant it sets, and learns which tenants
-		// have a retention (IDs and days only) through a function that
-		// runs as the owner. Not FORCEd: the owner (uno tenant) sees every
+		// exist (IDs) and have a retention (IDs and days) through
+		// functions that run as the owner. Not FORCEd: the owner (uno tenant) sees every
 		// entry.
 		up: []string{
 			`ALTER TABLE uno_tenants ENABLE ROW LEVEL SECURITY`,
@@ -121,8 +121,14 @@ var migrations = []migration{
 			`CREATE FUNCTION uno_retained_tenants() RETURNS TABLE (tenant_id text, retention_days integer)
 				LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT
 				AS $$ SELECT tenant_id, retention_days FROM uno_tenants WHERE retention_days > 0 ORDER BY tenant_id $$`,
+			// Async projections visit every registered tenant when a log
+			// opens: IDs only.
+			`CREATE FUNCTION uno_tenant_ids() RETURNS SETOF text
+				LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT
+				AS $$ SELECT tenant_id FROM uno_tenants ORDER BY tenant_id $$`,
 		},
 		down: []string{
+			`DROP FUNCTION uno_tenant_ids()`,
 			`DROP FUNCTION uno_retained_tenants()`,
 			`DROP POLICY tenant_isolation ON uno_tenants`,
 			`ALTER TABLE uno_tenants DISABLE ROW LEVEL SECURITY`,

@@ -14,7 +14,8 @@ import (
 // tenants whose logs grew (kicked by appends here and, through
 // LISTEN/NOTIFY, on other nodes) from their checkpoints, a batch per
 // transaction with the checkpoint. At start it visits every tenant of the
-// registry, so entries appended while no node ran are folded too.
+// registry (through uno_tenant_ids(): the server's role may not read the
+// registry), so entries appended while no node ran are folded too.
 type projector struct {
 	l *Log
 	p Projection
@@ -42,7 +43,7 @@ func (pr *projector) kick(tenant string) {
 }
 
 func (pr *projector) run(ctx context.Context) {
-	if rows, err := pr.l.pool.Query(ctx, `SELECT tenant_id FROM uno_tenants`); err == nil {
+	if rows, err := pr.l.pool.Query(ctx, `SELECT uno_tenant_ids()`); err == nil {
 		tenants, _ := pgx.CollectRows(rows, pgx.RowTo[string])
 		for _, t := range tenants {
 			pr.kick(t)
