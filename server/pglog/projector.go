@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	gosync "sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/unosync/uno/server/internal/wake"
 )
 
 // projector is an async projection's worker on one node: it folds the
@@ -20,27 +19,17 @@ type projector struct {
 	l *Log
 	p Projection
 
-	mu    gosync.Mutex
-	dirty map[string]bool
-	wake  chan struct{} // 1-buffered
+	queue *wake.Tenants
 }
 
 // projectBatch is the most entries folded in one transaction.
 const projectBatch = 500
 
 func newProjector(l *Log, p Projection) *projector {
-	return &projector{l: l, p: p, dirty: map[string]bool{}, wake: make(chan struct{}, 1)}
+	return &projector{l: l, p: p, queue: wake.NewTenants()}
 }
 
-func (pr *projector) kick(tenant string) {
-	pr.mu.Lock()
-	pr.dirty[tenant] = true
-	pr.mu.Unlock()
-	select {
-	case pr.wake <- struct{}{}:
-	default:
-	}
-}
+func (pr *projector) kick(tenant string) { pr.queue.Kick(tenant) }
 
 func (pr *projector) run(ctx context.Context) {
 	if rows, err := pr.l.pool.Query(ctx, `SELECT uno_tenant_ids()`); err == nil {
@@ -49,38 +38,7 @@ func (pr *projector) run(ctx context.Context) {
 			pr.kick(t)
 		}
 	}
-	backoff := 100 * time.Millisecond
-	for {
-		select {
-		case <-pr.wake:
-		case <-ctx.Done():
-			return
-		}
-		pr.mu.Lock()
-		dirty := pr.dirty
-		pr.dirty = map[string]bool{}
-		pr.mu.Unlock()
-		failed := false
-		for tenant := range dirty {
-			if err := pr.catchUp(ctx, tenant); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				failed = true
-				pr.kick(tenant) // again, after the backoff
-			}
-		}
-		if !failed {
-			backoff = 100 * time.Millisecond
-			continue
-		}
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return
-		}
-		backoff = min(2*backoff, 10*time.Second)
-	}
+	pr.queue.Work(ctx, pr.catchUp, func(string, error) {})
 }
 
 // catchUp folds the tenant's entries after its checkpoint.
