@@ -389,7 +389,14 @@ func foldRebuild(ctx context.Context, tx *sql.Tx, p Projection, tenant string, r
 
 // rebuildTenants lists the tenants of the registry and those with a log.
 func rebuildTenants(ctx context.Context, tx *sql.Tx) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT tenant FROM tenants UNION SELECT tenant FROM heads ORDER BY 1`)
+	return queryTenants(ctx, tx, `SELECT tenant FROM tenants UNION SELECT tenant FROM heads ORDER BY 1`)
+}
+
+// queryTenants runs a query of one text column: tenant IDs.
+func queryTenants(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, query string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}

@@ -43,20 +43,7 @@ func (pr *projector) run(ctx context.Context) {
 }
 
 func (pr *projector) tenants(ctx context.Context) ([]string, error) {
-	rows, err := pr.l.db.QueryContext(ctx, `SELECT tenant FROM heads`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryTenants(ctx, pr.l.db, `SELECT tenant FROM heads`)
 }
 
 // catchUp folds the tenant's entries after its checkpoint.
