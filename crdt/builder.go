@@ -165,7 +165,7 @@ func precheck(t OpType, field string, kind Kind) error {
 	return op.validate()
 }
 
-// Set writes value to a register (kind register or doc).
+// Set writes value to a register.
 func (b *Builder) Set(k RowKey, field string, kind Kind, value []byte) error {
 	if err := precheck(OpSet, field, kind); err != nil {
 		return err
@@ -325,6 +325,7 @@ func (r *Row) Clone() *Row {
 			Name: f.Name, Kind: f.Kind, CL: f.CL,
 			Register: Register{Entries: slices.Clone(f.Register.Entries), Context: slices.Clone(f.Register.Context)},
 			Counter:  Counter{Parts: slices.Clone(f.Counter.Parts)},
+			Doc:      f.Doc.clone(),
 		}
 		if f.Set.Members != nil {
 			ms := make([]Member, len(f.Set.Members))
@@ -335,4 +336,29 @@ func (r *Row) Clone() *Row {
 		}
 	}
 	return out
+}
+
+// Change adds Automerge change chunks, authored by the transaction's site,
+// to a doc field. Changes to one field in a transaction share one op.
+func (b *Builder) Change(k RowKey, field string, changes []byte) error {
+	if err := precheck(OpChange, field, KindDoc); err != nil {
+		return err
+	}
+	if _, err := docChanges(changes, b.tx.Site); err != nil {
+		return err
+	}
+	br, err := b.live(k)
+	if err != nil {
+		return err
+	}
+	if _, err := b.field(k, br, field, KindDoc); err != nil {
+		return err
+	}
+	if i := b.findOp(br, field, nil, false); i >= 0 {
+		b.tx.Ops[i].Value = append(slices.Clip(b.tx.Ops[i].Value), changes...)
+		b.replay(br)
+		return nil
+	}
+	return b.append(k, br, Op{Type: OpChange, Kind: KindDoc, Collection: k.Collection, Row: k.Row, Field: field,
+		CL: br.cur.CL, Value: changes})
 }

@@ -274,7 +274,9 @@ func TestBuilder_KindMismatch(t *testing.T) {
 		{"set a counter", func(b *crdt.Builder) error { return b.Set(keyR0, "n", crdt.KindRegister, []byte(`1`)) }},
 		{"remove from a counter", func(b *crdt.Builder) error { return b.Remove(keyR0, "n", []byte(`1`)) }},
 		{"set a set", func(b *crdt.Builder) error { return b.Set(keyR0, "tags", crdt.KindRegister, []byte(`1`)) }},
-		{"set a register as a doc", func(b *crdt.Builder) error { return b.Set(keyR0, "title", crdt.KindDoc, []byte(`1`)) }},
+		{"change a register", func(b *crdt.Builder) error {
+			return errors.Join(b.Set(keyR0, "new", crdt.KindRegister, []byte(`1`)), b.Change(keyR0, "new", must(emptyChange(siteA, 1))))
+		}},
 		{"increment a register set earlier in the tx", func(b *crdt.Builder) error {
 			return errors.Join(b.Set(keyR0, "new", crdt.KindRegister, []byte(`1`)), b.Increment(keyR0, "new", 1))
 		}},

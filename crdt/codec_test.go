@@ -40,7 +40,7 @@ var (
 	genOp = rapid.Custom(func(t *rapid.T) crdt.Op {
 		op := crdt.Op{Collection: genName.Draw(t, "collection"), Row: genName.Draw(t, "row")}
 		odd := rapid.Uint64Range(0, 1<<62).Draw(t, "life")*2 + 1
-		switch typ := rapid.SampledFrom([]crdt.OpType{crdt.OpSet, crdt.OpIncrement, crdt.OpAdd, crdt.OpRemove, crdt.OpDelete, crdt.OpRevive}).Draw(t, "type"); typ {
+		switch typ := rapid.SampledFrom([]crdt.OpType{crdt.OpSet, crdt.OpIncrement, crdt.OpAdd, crdt.OpRemove, crdt.OpDelete, crdt.OpRevive, crdt.OpChange}).Draw(t, "type"); typ {
 		case crdt.OpDelete:
 			op.Type, op.CL = typ, odd+1
 		case crdt.OpRevive:
@@ -50,7 +50,7 @@ var (
 			op.Field = rapid.StringN(1, 12, 64).Draw(t, "field")
 			switch typ {
 			case crdt.OpSet:
-				op.Kind = rapid.SampledFrom([]crdt.Kind{crdt.KindRegister, crdt.KindDoc}).Draw(t, "kind")
+				op.Kind = crdt.KindRegister
 				op.Value = genBytes.Draw(t, "value")
 				var ctx crdt.Context // a context is sorted by site, one dot per site
 				for _, d := range genDots.Draw(t, "context") {
@@ -64,17 +64,25 @@ var (
 				op.Kind, op.Value = crdt.KindSet, genBytes.Draw(t, "member")
 			case crdt.OpRemove:
 				op.Kind, op.Value, op.Tags = crdt.KindSet, genBytes.Draw(t, "member"), genDots.Draw(t, "tags")
+			case crdt.OpChange:
+				op.Kind, op.Value = crdt.KindDoc, genBytes.Draw(t, "changes")
 			}
 		}
 		return op
 	})
 	genTx = rapid.Custom(func(t *rapid.T) *crdt.Tx {
-		return &crdt.Tx{
+		tx := &crdt.Tx{
 			Site: genSite.Filter(func(s crdt.SiteID) bool { return !s.IsZero() }).Draw(t, "site"),
 			Seq:  rapid.Uint64Min(1).Draw(t, "seq"),
 			Time: genTimestamp.Draw(t, "time"),
 			Ops:  rapid.SliceOfN(genOp, 0, 5).Draw(t, "ops"),
 		}
+		for i := range tx.Ops { // doc changes must be Automerge changes by the site
+			if op := &tx.Ops[i]; op.Type == crdt.OpChange {
+				op.Value = must(emptyChange(tx.Site, uint64(i+1)))
+			}
+		}
+		return tx
 	})
 	// genRow makes arbitrary rows of valid kinds, each field holding only
 	// its kind's part (the encoding keeps only that), with the sorted
@@ -96,6 +104,18 @@ var (
 			case crdt.KindSet:
 				for range rapid.IntRange(0, 3).Draw(t, "members") {
 					f.Set.Members = append(f.Set.Members, crdt.Member{Value: genBytes.Draw(t, "value"), Adds: genDots.Draw(t, "adds"), Removes: genDots.Draw(t, "removes")})
+				}
+			case crdt.KindDoc:
+				for range rapid.IntRange(0, 3).Draw(t, "chunks") {
+					f.Doc.Chunks = append(f.Doc.Chunks, genBytes.Draw(t, "chunk"))
+				}
+				for range rapid.IntRange(0, 3).Draw(t, "clock") {
+					f.Doc.Clock = append(f.Doc.Clock, crdt.DocClock{Site: genSite.Draw(t, "site"), Seq: rapid.Uint64().Draw(t, "seq")})
+				}
+				for range rapid.IntRange(0, 3).Draw(t, "heads") {
+					var h crdt.ChangeHash
+					copy(h[:], rapid.SliceOfN(rapid.Byte(), 32, 32).Draw(t, "hash"))
+					f.Doc.Heads = append(f.Doc.Heads, crdt.DocHead{Hash: h, Site: genSite.Draw(t, "site"), Seq: rapid.Uint64().Draw(t, "seq")})
 				}
 			default:
 				for range rapid.IntRange(0, 3).Draw(t, "entries") {
@@ -122,6 +142,10 @@ func sortRow(r *crdt.Row) {
 	r.Fields = slices.CompactFunc(r.Fields, func(a, b crdt.Field) bool { return a.Name == b.Name })
 	for i := range r.Fields {
 		f := &r.Fields[i]
+		slices.SortStableFunc(f.Doc.Clock, func(a, b crdt.DocClock) int { return a.Site.Compare(b.Site) })
+		f.Doc.Clock = slices.CompactFunc(f.Doc.Clock, func(a, b crdt.DocClock) bool { return a.Site == b.Site })
+		slices.SortStableFunc(f.Doc.Heads, func(a, b crdt.DocHead) int { return a.Hash.Compare(b.Hash) })
+		f.Doc.Heads = slices.CompactFunc(f.Doc.Heads, func(a, b crdt.DocHead) bool { return a.Hash == b.Hash })
 		slices.SortStableFunc(f.Register.Entries, func(a, b crdt.Entry) int { return a.Dot.Compare(b.Dot) })
 		f.Register.Entries = slices.CompactFunc(f.Register.Entries, func(a, b crdt.Entry) bool { return a.Dot.Compare(b.Dot) == 0 })
 		slices.SortStableFunc(f.Register.Context, func(a, b crdt.Dot) int { return a.Site.Compare(b.Site) })
@@ -202,7 +226,7 @@ func validTxEncodings(tb testing.TB) [][]byte {
 	})
 	a.write(tb, ts(2), func(b *crdt.Builder) error {
 		_, err := b.Delete(keyR1)
-		return errors.Join(err, b.Remove(keyR0, "tags", []byte(`"x"`)), b.Set(keyR0, "body", crdt.KindDoc, []byte{0x85, 0x6f, 0x4a, 0x83}))
+		return errors.Join(err, b.Remove(keyR0, "tags", []byte(`"x"`)), b.Change(keyR0, "body", must(emptyChange(siteA, 1))))
 	})
 	a.write(tb, ts(3), deleteRow(keyR0))
 	var out [][]byte
@@ -273,7 +297,7 @@ func TestDecodeRow_Bad(t *testing.T) {
 		{"nil", nil},
 		{"empty", []byte{}},
 		{"format 0", []byte{0x00, 0x01, 0x00, 0x00}},
-		{"format 2", []byte{0x02, 0x01, 0x00, 0x00}},
+		{"format 3", []byte{0x03, 0x01, 0x00, 0x00}},
 		{"no CL", []byte{0x01}},
 		{"CL varint overflows 64 bits", cat([]byte{0x01}, bytes.Repeat([]byte{0xff}, 10), []byte{0x01, 0x00, 0x00})},
 		{"CL varint unterminated", []byte{0x01, 0x80}},

@@ -4,7 +4,8 @@
 // and servers share.
 //
 // The package is pure: no IO, no goroutines, no reading of the clock (time
-// comes in as a value). It builds for every platform, GOOS=js included.
+// comes in as a value). It builds for every platform, GOOS=js included;
+// only the Automerge bindings are platform files.
 //
 // # Model
 //
@@ -17,7 +18,14 @@
 //     turns that into conflict records and multi-value fields.
 //   - counter: a PN-counter ([Counter]); each site only grows its own part.
 //   - set: an add-wins observed-remove set ([Set]).
-//   - doc: reserved for Automerge documents; bytes are kept as they are.
+//   - doc: an Automerge document ([DocState]) for collaborative text and
+//     nested maps and lists. An [OpChange] carries Automerge changes, each
+//     authored by the transaction's site (the Automerge actor ID is the
+//     site ID); the state is the union of the changes, so applying them is
+//     a join like every other op. [Document] reads and edits a state:
+//     natively through automerge-go (cgo), in the browser through
+//     @automerge/automerge; a build without either still stores, merges
+//     and syncs doc fields, and returns [ErrDocUnavailable] for edits.
 //
 // A row's life is a causal length ([Row.CL]): odd while alive, even once
 // deleted. A delete beats concurrent updates of the same life, writing to a

@@ -89,7 +89,7 @@ const (
 	KindRegister Kind = 1 // last writer wins by (timestamp, site); any JSON value
 	KindCounter  Kind = 2 // PN-counter: per-site increments summed
 	KindSet      Kind = 3 // add-wins observed-remove set of JSON scalars
-	KindDoc      Kind = 4 // reserved for Automerge documents; opaque bytes, LWW for now
+	KindDoc      Kind = 4 // an Automerge document: changes merged by Automerge (see DocState)
 )
 
 var kindNames = map[Kind]string{KindRegister: "register", KindCounter: "counter", KindSet: "set", KindDoc: "doc"}
@@ -119,15 +119,16 @@ type OpType uint8
 
 // Operation types.
 const (
-	OpSet       OpType = 1 // register or doc: replace the value
+	OpSet       OpType = 1 // register: replace the value
 	OpIncrement OpType = 2 // counter: the writer's new cumulative parts
 	OpAdd       OpType = 3 // set: add a member
 	OpRemove    OpType = 4 // set: remove the observed adds of a member
 	OpDelete    OpType = 5 // row: end the current life (CL becomes even)
 	OpRevive    OpType = 6 // row: start a new life (CL becomes odd)
+	OpChange    OpType = 7 // doc: add Automerge changes (Value holds the change chunks)
 )
 
-var opNames = map[OpType]string{OpSet: "set", OpIncrement: "increment", OpAdd: "add", OpRemove: "remove", OpDelete: "delete", OpRevive: "revive"}
+var opNames = map[OpType]string{OpSet: "set", OpIncrement: "increment", OpAdd: "add", OpRemove: "remove", OpDelete: "delete", OpRevive: "revive", OpChange: "change"}
 
 func (t OpType) String() string {
 	if n, ok := opNames[t]; ok {
@@ -150,8 +151,9 @@ type Op struct {
 	// the (odd) life written into; for OpDelete the new even length; for
 	// OpRevive the new odd length.
 	CL uint64
-	// Value is the JSON value (OpSet on a register), the document bytes
-	// (OpSet on a doc) or the JSON scalar member (OpAdd, OpRemove).
+	// Value is the JSON value (OpSet), the JSON scalar member (OpAdd,
+	// OpRemove) or Automerge change chunks, concatenated, each authored
+	// by the transaction's site (OpChange).
 	Value []byte
 	// Context is, for OpSet, the field's causal context the writer saw:
 	// every value it covers is overwritten by this one.
@@ -178,7 +180,8 @@ type Tx struct {
 }
 
 // Validate checks that the transaction and each of its ops are well formed.
-// It returns an error wrapping ErrMalformedOp otherwise.
+// It returns an error wrapping ErrMalformedOp otherwise, or ErrInvalidValue
+// for doc changes that are not Automerge changes authored by the site.
 func (t *Tx) Validate() error {
 	if t.Site.IsZero() {
 		return fmt.Errorf("%w: transaction without a site", ErrMalformedOp)
@@ -187,8 +190,14 @@ func (t *Tx) Validate() error {
 		return fmt.Errorf("%w: transaction with sequence number 0", ErrMalformedOp)
 	}
 	for i := range t.Ops {
-		if err := t.Ops[i].validate(); err != nil {
+		op := &t.Ops[i]
+		if err := op.validate(); err != nil {
 			return err
+		}
+		if op.Type == OpChange {
+			if _, err := docChanges(op.Value, t.Site); err != nil {
+				return fmt.Errorf("%s.%s: %w", op.Collection, op.Field, err)
+			}
 		}
 	}
 	return nil

@@ -7,7 +7,7 @@ import (
 )
 
 // Field is the merge state of one field in one life of a row. Exactly one of
-// Register (kinds register and doc), Counter and Set is used, per Kind.
+// Register, Counter, Set and Doc is used, per Kind.
 type Field struct {
 	_        struct{} `cbor:",toarray"`
 	Name     string
@@ -16,6 +16,7 @@ type Field struct {
 	Register Register
 	Counter  Counter
 	Set      Set
+	Doc      DocState
 }
 
 // outranks orders field states of different lives or kinds: a later life
@@ -43,6 +44,8 @@ func (f Field) Join(o Field) Field {
 		out.Counter = f.Counter.Join(o.Counter)
 	case KindSet:
 		out.Set = f.Set.Join(o.Set)
+	case KindDoc:
+		out.Doc = f.Doc.Join(o.Doc)
 	default:
 		out.Register = f.Register.Join(o.Register)
 	}
@@ -139,6 +142,13 @@ func (r *Row) Apply(op *Op, d Dot) (Effect, error) {
 	if err := op.validate(); err != nil {
 		return Effect{}, err
 	}
+	var changes []amChangeHeader
+	if op.Type == OpChange {
+		var err error
+		if changes, err = docChanges(op.Value, d.Site); err != nil {
+			return Effect{}, fmt.Errorf("%w: %w", ErrMalformedOp, err)
+		}
+	}
 	before := r.CL
 	switch op.Type {
 	case OpDelete, OpRevive:
@@ -175,6 +185,8 @@ func (r *Row) Apply(op *Op, d Dot) (Effect, error) {
 	case OpRemove:
 		eff.Changed = !f.Set.knows(op.Value, op.Tags, true)
 		f.Set.merge(op.Value, nil, op.Tags)
+	case OpChange:
+		eff.Changed = f.Doc.apply(changes)
 	}
 	eff.Changed = eff.Changed || !ok || r.CL != before
 	return eff, nil
@@ -219,7 +231,9 @@ func (op *Op) validate() error {
 	var ok bool
 	switch op.Type {
 	case OpSet:
-		ok = op.Kind == KindRegister || op.Kind == KindDoc
+		ok = op.Kind == KindRegister
+	case OpChange:
+		ok = op.Kind == KindDoc
 	case OpIncrement:
 		ok = op.Kind == KindCounter
 	case OpAdd, OpRemove:

@@ -12,15 +12,22 @@ import (
 //
 //	row      = version:byte(1) cl:uvarint nsites:uvarint site[16]... nfields:uvarint field...
 //	field    = name:bytes kind:byte cl:uvarint body
-//	register = nentries:uvarint (dot value:bytes)... nctx:uvarint dot...      (kinds register, doc)
+//	register = nentries:uvarint (dot value:bytes)... nctx:uvarint dot...
 //	counter  = nparts:uvarint (site:uvarint p:uvarint n:uvarint)...
 //	set      = nmembers:uvarint (value:bytes nadds:uvarint dot... nremoves:uvarint dot...)...
+//	doc      = nchunks:uvarint chunk:bytes... nclock:uvarint (site:uvarint seq:uvarint)...
+//	           nheads:uvarint (hash[32] site:uvarint seq:uvarint)...
 //	dot      = site:uvarint time:uvarint
 //	bytes    = len:uvarint byte...
 //
 // Sites are numbered in order of first use while encoding, which is
-// deterministic, so equal rows have equal encodings.
-const rowFormat = 1
+// deterministic, so equal rows have equal encodings. A doc's chunks are a
+// representation (see [DocState]): the canonical encoding the state hash is
+// built from leaves them out.
+//
+// Format 1 stored doc fields as registers of opaque bytes; they decode as
+// empty documents.
+const rowFormat = 2
 
 type rowEncoder struct {
 	buf   []byte
@@ -51,7 +58,9 @@ func (e *rowEncoder) dots(ds []Dot) {
 
 // EncodeRow returns the canonical encoding of a row state. Equal rows have
 // equal encodings; the state hash is built from them.
-func EncodeRow(r *Row) []byte {
+func EncodeRow(r *Row) []byte { return encodeRow(r, false) }
+
+func encodeRow(r *Row, canonical bool) []byte {
 	// The body is encoded first to learn the site table, then prefixed.
 	e := rowEncoder{buf: make([]byte, 0, 64+48*len(r.Fields)), sites: map[SiteID]uint64{}}
 	e.uvarint(uint64(len(r.Fields)))
@@ -74,6 +83,26 @@ func EncodeRow(r *Row) []byte {
 				e.bytes(m.Value)
 				e.dots(m.Adds)
 				e.dots(m.Removes)
+			}
+		case KindDoc:
+			if canonical {
+				e.uvarint(0)
+			} else {
+				e.uvarint(uint64(len(f.Doc.Chunks)))
+				for _, c := range f.Doc.Chunks {
+					e.bytes(c)
+				}
+			}
+			e.uvarint(uint64(len(f.Doc.Clock)))
+			for _, c := range f.Doc.Clock {
+				e.uvarint(e.site(c.Site))
+				e.uvarint(c.Seq)
+			}
+			e.uvarint(uint64(len(f.Doc.Heads)))
+			for _, h := range f.Doc.Heads {
+				e.buf = append(e.buf, h.Hash[:]...)
+				e.uvarint(e.site(h.Site))
+				e.uvarint(h.Seq)
 			}
 		default:
 			e.uvarint(uint64(len(f.Register.Entries)))
@@ -179,6 +208,18 @@ func (d *rowDecoder) dots() []Dot {
 	return out
 }
 
+func (d *rowDecoder) register() Register {
+	n := d.count(3)
+	var r Register
+	r.Entries = make([]Entry, 0, n)
+	for range n {
+		dt := d.dot()
+		r.Entries = append(r.Entries, Entry{Dot: dt, Value: d.bytes()})
+	}
+	r.Context = d.dots()
+	return r
+}
+
 // DecodeRow decodes a row state written by [EncodeRow]. Malformed input
 // returns an error wrapping ErrDecode; it never panics.
 func DecodeRow(b []byte) (*Row, error) {
@@ -187,8 +228,9 @@ func DecodeRow(b []byte) (*Row, error) {
 	}
 	// Decoded values point into one private copy of b.
 	d := rowDecoder{b: append([]byte(nil), b...)}
-	if v := d.byte1(); d.err == nil && v != rowFormat {
-		return nil, fmt.Errorf("%w: row format %d, want %d", ErrDecode, v, rowFormat)
+	format := d.byte1()
+	if d.err == nil && format != rowFormat && format != 1 {
+		return nil, fmt.Errorf("%w: row format %d, want %d", ErrDecode, format, rowFormat)
 	}
 	r := &Row{CL: d.uvarint()}
 	nsites := d.count(16)
@@ -216,14 +258,36 @@ func DecodeRow(b []byte) (*Row, error) {
 				v := d.bytes()
 				f.Set.Members = append(f.Set.Members, Member{Value: v, Adds: d.dots(), Removes: d.dots()})
 			}
-		case KindRegister, KindDoc:
-			n := d.count(3)
-			f.Register.Entries = make([]Entry, 0, n)
-			for range n {
-				dt := d.dot()
-				f.Register.Entries = append(f.Register.Entries, Entry{Dot: dt, Value: d.bytes()})
+		case KindDoc:
+			if format == 1 {
+				d.register() // opaque bytes from before doc fields merged: dropped
+				break
 			}
-			f.Register.Context = d.dots()
+			n := d.count(1)
+			f.Doc.Chunks = make([][]byte, 0, n)
+			for range n {
+				f.Doc.Chunks = append(f.Doc.Chunks, d.bytes())
+			}
+			n = d.count(2)
+			for range n {
+				s := d.site()
+				f.Doc.Clock = append(f.Doc.Clock, DocClock{Site: s, Seq: d.uvarint()})
+			}
+			n = d.count(34)
+			for range n {
+				var h DocHead
+				if len(d.b) < 32 {
+					d.fail("truncated head")
+					break
+				}
+				copy(h.Hash[:], d.b[:32])
+				d.b = d.b[32:]
+				h.Site = d.site()
+				h.Seq = d.uvarint()
+				f.Doc.Heads = append(f.Doc.Heads, h)
+			}
+		case KindRegister:
+			f.Register = d.register()
 		default:
 			d.fail("field %q: unknown kind %d", f.Name, f.Kind)
 		}
@@ -261,6 +325,16 @@ func (f *Field) checkOrder() error {
 	for i := 1; i < len(f.Register.Context); i++ {
 		if f.Register.Context[i-1].Site.Compare(f.Register.Context[i].Site) >= 0 {
 			return bad("context")
+		}
+	}
+	for i := 1; i < len(f.Doc.Clock); i++ {
+		if f.Doc.Clock[i-1].Site.Compare(f.Doc.Clock[i].Site) >= 0 {
+			return bad("doc clock")
+		}
+	}
+	for i := 1; i < len(f.Doc.Heads); i++ {
+		if f.Doc.Heads[i-1].Hash.Compare(f.Doc.Heads[i].Hash) >= 0 {
+			return bad("doc heads")
 		}
 	}
 	for i := 1; i < len(f.Counter.Parts); i++ {

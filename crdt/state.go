@@ -126,7 +126,7 @@ func (h *Hasher) Add(k RowKey, r *Row) {
 	h.buf = h.buf[:0]
 	h.buf = appendString(h.buf, k.Collection)
 	h.buf = appendString(h.buf, k.Row)
-	row := EncodeRow(r)
+	row := encodeRow(r, true)
 	h.buf = appendString(h.buf, string(row))
 	h.sum.Write(h.buf)
 }

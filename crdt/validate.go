@@ -18,6 +18,12 @@ import (
 // MaxIDBytes is the longest row ID, in bytes.
 const MaxIDBytes = 256
 
+// DocValidator, when set, decodes Automerge change chunks in full and
+// returns an error if they do not decode. The platform file with the
+// Automerge library sets it; without it [ValidateTx] checks the chunks'
+// headers, checksums and authors only.
+var DocValidator func(changes []byte) error
+
 // Defaults of [Limits].
 const (
 	DefaultMaxValueBytes = 1 << 20 // 1 MiB
@@ -200,8 +206,10 @@ func (s *Schema) KindOf(collection, field string) (k Kind, ok bool) {
 // Values: a register's OpSet carries exactly one JSON value (no trailing
 // bytes), at most l.MaxValueBytes long and nested at most l.MaxDepth deep;
 // a set's OpAdd and OpRemove carry a JSON scalar (a string, number or
-// boolean); a doc's OpSet carries at most l.MaxValueBytes of bytes (their
-// contents are not checked yet); other ops carry no value. A JSON value
+// boolean); a doc's OpChange carries at most l.MaxValueBytes of Automerge
+// change chunks, each authored by the transaction's site (the actor ID is
+// the site ID) and, in builds with the Automerge library ([DocValidator]),
+// decoding in full; other ops carry no value. A JSON value
 // must also be one every reader stores as it is, Postgres jsonb included:
 // its strings are valid UTF-8 with no \u0000 and no unpaired surrogate
 // escape, and its numbers are at most 128 bytes long, have an exponent of
@@ -211,6 +219,7 @@ func (s *Schema) KindOf(collection, field string) (k Kind, ok bool) {
 // The error wraps ErrMalformedOp, ErrInvalidName, ErrInvalidID,
 // ErrInvalidValue or ErrUndeclared, and names the transaction, the op's
 // index and its collection, row and field. ValidateTx does not allocate
+// for a transaction without doc changes (they are hashed to be checked)
 // unless it fails.
 func ValidateTx(tx *Tx, s *Schema, l Limits) error {
 	if err := tx.Validate(); err != nil {
@@ -253,9 +262,14 @@ func validateOp(op *Op, s *Schema, l *Limits) error {
 	switch {
 	case op.Type == OpSet && op.Kind == KindRegister:
 		return validJSON(op.Value, l, false)
-	case op.Type == OpSet: // a doc (Tx.Validate allows no other kind)
+	case op.Type == OpChange: // Tx.Validate checked the change headers
 		if len(op.Value) > l.MaxValueBytes {
-			return fmt.Errorf("%w: doc of %d bytes exceeds %d (Limits.MaxValueBytes)", ErrInvalidValue, len(op.Value), l.MaxValueBytes)
+			return fmt.Errorf("%w: doc changes of %d bytes exceed %d (Limits.MaxValueBytes)", ErrInvalidValue, len(op.Value), l.MaxValueBytes)
+		}
+		if DocValidator != nil {
+			if err := DocValidator(op.Value); err != nil {
+				return fmt.Errorf("%w: %v", ErrInvalidValue, err)
+			}
 		}
 		return nil
 	case op.Type == OpAdd || op.Type == OpRemove:
@@ -292,7 +306,7 @@ func unused(op *Op) error {
 	switch {
 	case op.IsRowOp() && (op.Field != "" || op.Kind != 0):
 		return fmt.Errorf("%w: a %s op names no field and no kind", ErrMalformedOp, op.Type)
-	case len(op.Value) > 0 && op.Type != OpSet && op.Type != OpAdd && op.Type != OpRemove:
+	case len(op.Value) > 0 && op.Type != OpSet && op.Type != OpAdd && op.Type != OpRemove && op.Type != OpChange:
 		return fmt.Errorf("%w: a %s op carries no value, got %d bytes", ErrInvalidValue, op.Type, len(op.Value))
 	case len(op.Context) > 0 && op.Type != OpSet:
 		return fmt.Errorf("%w: a %s op carries no causal context", ErrMalformedOp, op.Type)

@@ -1,0 +1,262 @@
+//go:build cgo && (linux || darwin) && (amd64 || arm64)
+
+package crdt
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/automerge/automerge-go"
+)
+
+// DocEditing reports whether this build can read and edit doc fields.
+// It is true natively with cgo (automerge-go) and in the browser
+// (@automerge/automerge); false otherwise, where doc edits return
+// [ErrDocUnavailable].
+const DocEditing = true
+
+func init() {
+	DocCompactor = compactAutomerge
+	DocValidator = validateAutomerge
+}
+
+func compactAutomerge(chunks [][]byte, heads []DocHead) ([]byte, bool) {
+	d, err := loadChunks(chunks)
+	if err != nil || !sameHeads(d.Heads(), heads) {
+		return nil, false
+	}
+	return d.Save(), true
+}
+
+func validateAutomerge(changes []byte) error {
+	_, err := automerge.LoadChanges(changes)
+	return err
+}
+
+func loadChunks(chunks [][]byte) (*automerge.Doc, error) {
+	d := automerge.New()
+	for _, c := range chunks {
+		if err := d.LoadIncremental(c); err != nil {
+			return nil, fmt.Errorf("%w: doc: %v", ErrDecode, err)
+		}
+	}
+	return d, nil
+}
+
+func sameHeads(got []automerge.ChangeHash, want []DocHead) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for _, g := range got {
+		if !slices.ContainsFunc(want, func(h DocHead) bool { return h.Hash == ChangeHash(g) }) {
+			return false
+		}
+	}
+	return true
+}
+
+// Document is an open Automerge document: a doc field's state loaded for
+// reading and editing. Edits accumulate until [Document.Commit] turns them
+// into one change authored by the site. A Document is not safe for
+// concurrent use.
+type Document struct {
+	am    *automerge.Doc
+	dirty bool
+}
+
+// OpenDocument loads a doc field's state; edits are authored by site.
+func OpenDocument(s *DocState, site SiteID) (*Document, error) {
+	d, err := loadChunks(s.Chunks)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.SetActorID(site.String()); err != nil {
+		return nil, err
+	}
+	return &Document{am: d}, nil
+}
+
+// Apply loads Automerge change chunks (an [OpChange] value) into the document.
+func (d *Document) Apply(changes []byte) error {
+	if err := d.am.LoadIncremental(changes); err != nil {
+		return fmt.Errorf("%w: doc: %v", ErrDecode, err)
+	}
+	return nil
+}
+
+// Heads returns the document's heads, sorted.
+func (d *Document) Heads() []ChangeHash {
+	hs := d.am.Heads()
+	out := make([]ChangeHash, len(hs))
+	for i, h := range hs {
+		out[i] = ChangeHash(h)
+	}
+	slices.SortFunc(out, ChangeHash.Compare)
+	return out
+}
+
+// Save returns the document saved whole.
+func (d *Document) Save() []byte { return d.am.Save() }
+
+// Commit ends the current edits: it returns them as one change chunk, or
+// nil if there were none. ts stamps the change (Automerge keeps
+// milliseconds).
+func (d *Document) Commit(ts Timestamp) ([]byte, error) {
+	if !d.dirty {
+		return nil, nil
+	}
+	d.dirty = false
+	t := ts.Time()
+	h, err := d.am.Commit("", automerge.CommitOptions{Time: &t})
+	if err != nil {
+		return nil, err
+	}
+	ch, err := d.am.Change(h)
+	if err != nil {
+		return nil, err
+	}
+	return ch.Save(), nil
+}
+
+func (d *Document) path(p Path) (*automerge.Path, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	return d.am.Path(slices.Clone([]any(p))...), nil
+}
+
+func (d *Document) edited(err error, p Path) error {
+	if err != nil {
+		return fmt.Errorf("%w %s: %v", ErrDocPath, p, err)
+	}
+	d.dirty = true
+	return nil
+}
+
+// Put sets the value at p, a JSON value, creating missing maps on the
+// way. Strings are stored as scalar strings; use [Document.Splice] for
+// collaborative text. An index one past the end of a list appends.
+func (d *Document) Put(p Path, value []byte) error {
+	if len(p) == 0 {
+		return fmt.Errorf("%w: cannot replace the root map (put its keys)", ErrDocPath)
+	}
+	v, err := docValue(value)
+	if err != nil {
+		return err
+	}
+	ap, err := d.path(p)
+	if err != nil {
+		return err
+	}
+	return d.edited(ap.Set(v), p)
+}
+
+// Insert inserts a JSON value into the list at p before index i.
+func (d *Document) Insert(p Path, i int, value []byte) error {
+	v, err := docValue(value)
+	if err != nil {
+		return err
+	}
+	ap, err := d.path(p)
+	if err != nil {
+		return err
+	}
+	return d.edited(ap.List().Insert(i, v), p)
+}
+
+// Delete removes the map key or list element at p.
+func (d *Document) Delete(p Path) error {
+	if len(p) == 0 {
+		return fmt.Errorf("%w: cannot delete the root map", ErrDocPath)
+	}
+	ap, err := d.path(p)
+	if err != nil {
+		return err
+	}
+	return d.edited(ap.Delete(), p)
+}
+
+// Splice edits the text at p: deletes del characters at pos and inserts
+// text there. A missing value at p becomes an empty text first.
+// Positions count Unicode code points.
+func (d *Document) Splice(p Path, pos, del int, text string) error {
+	if pos < 0 || del < 0 {
+		return fmt.Errorf("%w %s: negative position or count", ErrDocPath, p)
+	}
+	ap, err := d.path(p)
+	if err != nil {
+		return err
+	}
+	v, err := ap.Get()
+	if err != nil {
+		return fmt.Errorf("%w %s: %v", ErrDocPath, p, err)
+	}
+	switch v.Kind() {
+	case automerge.KindVoid:
+		if err := ap.Set(automerge.NewText("")); err != nil {
+			return d.edited(err, p)
+		}
+	case automerge.KindText:
+	default:
+		return fmt.Errorf("%w %s: holds a %v, not text", ErrDocPath, p, v.Kind())
+	}
+	t := ap.Text()
+	if n := t.Len(); pos > n || pos+del > n {
+		return fmt.Errorf("%w %s: splice at %d deleting %d in a text of %d characters", ErrDocPath, p, pos, del, n)
+	}
+	return d.edited(t.Splice(pos, del, text), p)
+}
+
+// Increment adds delta to the counter at p, creating it (at zero) if missing.
+func (d *Document) Increment(p Path, delta int64) error {
+	ap, err := d.path(p)
+	if err != nil {
+		return err
+	}
+	return d.edited(ap.Counter().Inc(delta), p)
+}
+
+// Text returns the text at p.
+func (d *Document) Text(p Path) (string, error) {
+	ap, err := d.path(p)
+	if err != nil {
+		return "", err
+	}
+	v, err := ap.Get()
+	if err != nil {
+		return "", fmt.Errorf("%w %s: %v", ErrDocPath, p, err)
+	}
+	switch v.Kind() {
+	case automerge.KindText:
+		return v.Text().Get()
+	case automerge.KindStr:
+		return v.Str(), nil
+	case automerge.KindVoid:
+		return "", nil
+	}
+	return "", fmt.Errorf("%w %s: holds a %v, not text", ErrDocPath, p, v.Kind())
+}
+
+// Get returns the value at p as JSON: maps as objects, lists as arrays,
+// text and strings as strings, counters as numbers, bytes as base64,
+// timestamps as RFC 3339 strings; null when nothing is there.
+func (d *Document) Get(p Path) ([]byte, error) {
+	ap, err := d.path(p)
+	if err != nil {
+		return nil, err
+	}
+	var v *automerge.Value
+	if len(p) == 0 {
+		v = d.am.Root()
+	} else if v, err = ap.Get(); err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrDocPath, p, err)
+	}
+	return json.Marshal(v.Interface())
+}
+
+// JSON returns the whole document as a JSON object.
+func (d *Document) JSON() ([]byte, error) { return d.Get(nil) }
+
+// Close releases the document.
+func (d *Document) Close() {}

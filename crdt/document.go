@@ -1,0 +1,112 @@
+package crdt
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrDocUnavailable is returned for reading or editing a doc field in a
+// build without an Automerge library: a native build with CGO_ENABLED=0
+// or for a platform automerge-go does not support. Such a build still
+// stores, syncs and merges doc fields (their bytes); build with cgo on
+// linux or darwin (amd64, arm64) to read and edit them.
+var ErrDocUnavailable = errors.New("crdt: doc editing unavailable in this build: it has no Automerge library (build with CGO_ENABLED=1 on linux or darwin, amd64 or arm64)")
+
+// ErrDocPath reports a path that does not lead where an edit needs: a
+// key of something that is not a map, an index beyond a list, text
+// editing of something that is not text.
+var ErrDocPath = errors.New("crdt: doc path")
+
+// Path addresses a value inside a document: map keys (string) and list
+// indexes (int), from the root map. An empty path is the root.
+type Path []any
+
+func (p Path) String() string {
+	var b strings.Builder
+	for _, s := range p {
+		switch s := s.(type) {
+		case string:
+			b.WriteString("/" + s)
+		default:
+			fmt.Fprintf(&b, "/%v", s)
+		}
+	}
+	if b.Len() == 0 {
+		return "/"
+	}
+	return b.String()
+}
+
+// check refuses path segments other than strings and non-negative ints.
+func (p Path) check() error {
+	for i, s := range p {
+		switch s := s.(type) {
+		case string:
+		case int:
+			if s < 0 {
+				return fmt.Errorf("%w: segment %d is a negative index", ErrDocPath, i)
+			}
+		default:
+			return fmt.Errorf("%w: segment %d is a %T (use string keys and int indexes)", ErrDocPath, i, s)
+		}
+	}
+	return nil
+}
+
+// ParsePath decodes a JSON array of strings and integers, such as
+// ["items", 0, "title"], into a Path.
+func ParsePath(b []byte) (Path, error) {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("%w: want a JSON array of keys and indexes: %v", ErrDocPath, err)
+	}
+	p := make(Path, len(raw))
+	for i, r := range raw {
+		var s string
+		var n int
+		switch {
+		case json.Unmarshal(r, &s) == nil:
+			p[i] = s
+		case json.Unmarshal(r, &n) == nil && n >= 0:
+			p[i] = n
+		default:
+			return nil, fmt.Errorf("%w: segment %d is %s (use strings and non-negative integers)", ErrDocPath, i, r)
+		}
+	}
+	return p, nil
+}
+
+// docValue converts a JSON value into the Go values the Automerge
+// bindings store: objects, arrays, strings (as scalar strings, not
+// text), integers, floats, booleans and null.
+func docValue(b []byte) (any, error) {
+	var v any
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidValue, err)
+	}
+	return fromJSON(v), nil
+}
+
+func fromJSON(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		f, _ := v.Float64()
+		return f
+	case map[string]any:
+		for k, x := range v {
+			v[k] = fromJSON(x)
+		}
+	case []any:
+		for i, x := range v {
+			v[i] = fromJSON(x)
+		}
+	}
+	return v
+}
