@@ -213,3 +213,27 @@ func (s *DocState) Bytes() []byte {
 	}
 	return out
 }
+
+// CheckNext checks that the doc changes in value, written by site, follow
+// on from what the state holds: each change is the site's next one, or
+// one the state already has. A replica receives a site's transactions in
+// order, so a change that skips one was made by a buggy or hostile writer;
+// the server refuses it (the error wraps ErrInvalidValue) rather than
+// letting a document hold a change Automerge cannot apply.
+func (s *DocState) CheckNext(site SiteID, value []byte) error {
+	chs, err := docChanges(value, site)
+	if err != nil {
+		return err
+	}
+	next := s.seq(site) + 1
+	for _, ch := range chs {
+		switch {
+		case ch.Seq < next:
+		case ch.Seq == next:
+			next++
+		default:
+			return fmt.Errorf("%w: Automerge change %d of site %s follows its change %d (the changes in between are missing)", ErrInvalidValue, ch.Seq, site, next-1)
+		}
+	}
+	return nil
+}
