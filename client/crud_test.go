@@ -11,8 +11,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/unosync/uno/client"
-	"github.com/unosync/uno/crdt"
-	"github.com/unosync/uno/store"
 )
 
 type todo struct {
@@ -237,25 +235,6 @@ func getErr(c *client.Client, collection, id string) error {
 	return err
 }
 
-// A declared doc field takes bytes and shows them as base64.
-func TestCollection_DocField(t *testing.T) {
-	ctx := context.Background()
-	schema := &store.Schema{Collections: []store.Collection{{Name: "notes", Fields: []store.Field{{Name: "body", Kind: crdt.KindDoc}}}}}
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			c := open(t, b, client.Config{Schema: schema})
-			must(t, c.Collection("notes").Put(ctx, "n1", map[string]any{"body": []byte("hi")}))
-			wantFields(t, c, "notes", "n1", map[string]string{"body": `"aGk="`})
-			var out struct {
-				Body []byte `json:"body"`
-			}
-			must(t, get(t, c, "notes", "n1").Decode(&out))
-			if string(out.Body) != "hi" {
-				t.Errorf("decoded body %q, want hi", out.Body)
-			}
-		})
-	}
-}
 
 // A document whose values are already JSON (map[string]json.RawMessage, as
 // the browser bridge passes them) is stored as the same values, compacted;

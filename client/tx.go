@@ -15,8 +15,9 @@ import (
 // changes. A Tx is only valid inside the function given to [Client.Tx] and
 // must not be used by other goroutines.
 type Tx struct {
-	c *Client
-	b *crdt.Builder
+	c    *Client
+	b    *crdt.Builder
+	docs []*DocEdit // opened with Doc, committed when fn returns
 }
 
 // Tx runs fn in a transaction. If fn returns an error, nothing it did is
@@ -26,9 +27,13 @@ func (c *Client) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := c.check(); err != nil {
 		return err
 	}
+	var tx *Tx
 	commit, err := c.store.Write(ctx, func(b *crdt.Builder) error {
-		tx := &Tx{c: c, b: b}
+		tx = &Tx{c: c, b: b}
 		if err := fn(tx); err != nil {
+			return err
+		}
+		if err := tx.commitDocs(); err != nil {
 			return err
 		}
 		if b.Len() > c.cfg.MaxTxOps {
@@ -36,6 +41,9 @@ func (c *Client) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 		}
 		return nil
 	})
+	if tx != nil {
+		tx.releaseDocs(err == nil)
+	}
 	if err != nil {
 		return err
 	}
@@ -100,6 +108,8 @@ func kindHint(k crdt.Kind) string {
 		return "change it with Increment"
 	case crdt.KindSet:
 		return "change it with Add and Remove"
+	case crdt.KindDoc:
+		return "edit it with Tx.Doc or Collection.EditDoc"
 	}
 	return "write it with Put or Patch"
 }
@@ -143,16 +153,9 @@ func (tx *Tx) put(collection, id string, doc any, mustExist bool) error {
 	}
 	writes := make([]write, 0, len(fields))
 	for name, v := range fields {
-		kind, err := tx.kind(collection, name, crdt.KindRegister, crdt.KindDoc)
+		kind, err := tx.kind(collection, name, crdt.KindRegister)
 		if err != nil {
 			return err
-		}
-		if kind == crdt.KindDoc {
-			var raw []byte
-			if err := json.Unmarshal(v, &raw); err != nil {
-				return fmt.Errorf("%w: doc field %s.%s wants bytes (base64 in JSON): %w", ErrInvalidValue, collection, name, err)
-			}
-			v = raw
 		}
 		writes = append(writes, write{name, kind, v})
 	}
@@ -306,7 +309,8 @@ func (tx *Tx) Get(collection, id string) (Doc, error) {
 type Doc struct {
 	ID string
 	// Fields maps each field to its JSON value: a register's value, a
-	// counter's number, a set's members as an array, a doc's bytes as base64.
+	// counter's number, a set's members as an array, a doc's document as a
+	// JSON object (text as strings, counters as numbers).
 	Fields map[string]json.RawMessage
 	// Siblings maps each multi-value field that holds concurrent values to
 	// all of them; write the field to resolve them.

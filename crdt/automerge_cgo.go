@@ -29,9 +29,18 @@ func compactAutomerge(chunks [][]byte, heads []DocHead) ([]byte, bool) {
 	return d.Save(), true
 }
 
+// validateAutomerge decodes each change chunk in full.
 func validateAutomerge(changes []byte) error {
-	_, err := automerge.LoadChanges(changes)
-	return err
+	chs, err := splitChanges(changes, maxDecodeBytes)
+	if err != nil {
+		return err
+	}
+	for _, ch := range chs {
+		if err := decodeChange(ch.Raw); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func loadChunks(chunks [][]byte) (*automerge.Doc, error) {

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"cmp"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -16,7 +15,8 @@ import (
 // FieldValue is what one field of an alive row shows.
 type FieldValue struct {
 	// JSON is the field's value: a register's resolved value, a counter's
-	// number, a set's members as an array, a doc's bytes as a base64 string.
+	// number, a set's members as an array, a doc's document as a JSON
+	// object (see [DocJSON]).
 	JSON json.RawMessage
 	// Siblings holds the concurrent values of a multi-value register, when
 	// there is more than one.
@@ -53,11 +53,8 @@ func resolveField(s *Schema, collection string, f *crdt.Field) (FieldValue, bool
 		}
 		return FieldValue{JSON: append(b, ']')}, true
 	case crdt.KindDoc:
-		w, ok := f.Register.Winner()
-		if !ok {
-			return FieldValue{}, false
-		}
-		return FieldValue{JSON: strconv.AppendQuote(nil, base64.StdEncoding.EncodeToString(w.Value))}, true
+		b, ok := DocJSON(&f.Doc)
+		return FieldValue{JSON: b}, ok
 	}
 	res, ok := s.PolicyOf(collection, f.Name).Resolve(f.Register.Entries)
 	if !ok {
@@ -66,15 +63,34 @@ func resolveField(s *Schema, collection string, f *crdt.Field) (FieldValue, bool
 	return FieldValue{JSON: res.Value.Data, Siblings: res.Siblings}, true
 }
 
+// DocJSON renders a doc field's document as a JSON object: text as
+// strings, counters as numbers (crdt.Document.JSON). ok is false in a build
+// without the Automerge library (crdt.DocEditing), where a doc field shows
+// no value, and for a document that does not load (it should not happen:
+// the changes were checked before they were stored).
+func DocJSON(d *crdt.DocState) (json.RawMessage, bool) {
+	if !crdt.DocEditing {
+		return nil, false
+	}
+	doc, err := crdt.OpenDocument(d, crdt.SiteID{})
+	if err != nil {
+		return nil, false
+	}
+	defer doc.Close()
+	b, err := doc.JSON()
+	return b, err == nil
+}
+
 // columnValue converts a field to the value stored in its SQL column:
 // NULL, INTEGER (integers, booleans, counters), REAL, TEXT (strings; objects,
-// arrays and sets as JSON text) or BLOB (docs). Queries compare these.
+// arrays and sets as JSON text; docs as their JSON, or as BLOB bytes in a
+// build without the Automerge library). Queries compare these.
 func columnValue(s *Schema, collection string, f *crdt.Field) any {
 	if f.Kind == crdt.KindDoc {
-		if w, ok := f.Register.Winner(); ok {
-			return w.Value
+		if b, ok := DocJSON(&f.Doc); ok {
+			return string(b)
 		}
-		return nil
+		return f.Doc.Bytes()
 	}
 	if f.Kind == crdt.KindCounter {
 		return f.Counter.Value()
