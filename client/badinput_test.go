@@ -198,7 +198,7 @@ func TestClient_BadInput(t *testing.T) {
 		{"add to a declared counter", true, add("todos", "t1", "views", "x"), client.ErrKindMismatch},
 		{"add to a declared register", true, add("todos", "t9", "title", "x"), client.ErrKindMismatch},
 		{"increment a declared set", true, inc("todos", "t1", "tags"), client.ErrKindMismatch},
-		{"doc field that is not bytes", true, put("todos", "t1", map[string]any{"title": "changed", "body": 5}), client.ErrInvalidValue},
+		{"doc field written whole", true, put("todos", "t1", map[string]any{"title": "changed", "body": 5}), client.ErrKindMismatch},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {

@@ -235,7 +235,6 @@ func getErr(c *client.Client, collection, id string) error {
 	return err
 }
 
-
 // A document whose values are already JSON (map[string]json.RawMessage, as
 // the browser bridge passes them) is stored as the same values, compacted;
 // a value that is not JSON is refused and writes nothing.

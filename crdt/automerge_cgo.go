@@ -119,6 +119,11 @@ func (d *Document) Commit(ts Timestamp) ([]byte, error) {
 	t := ts.Time()
 	h, err := d.am.Commit("", automerge.CommitOptions{Time: &t})
 	if err != nil {
+		// automerge-go says so in words only, and asking for the heads
+		// first would commit the edits itself.
+		if err.Error() == "Commit is empty" {
+			return nil, nil
+		}
 		return nil, err
 	}
 	ch, err := d.am.Change(h)
@@ -192,6 +197,9 @@ func (d *Document) Delete(p Path) error {
 func (d *Document) Splice(p Path, pos, del int, text string) error {
 	if pos < 0 || del < 0 {
 		return fmt.Errorf("%w %s: negative position or count", ErrDocPath, p)
+	}
+	if del == 0 && text == "" {
+		return nil
 	}
 	ap, err := d.path(p)
 	if err != nil {

@@ -232,6 +232,22 @@ func TestSQLite_OneConnection(t *testing.T) {
 	}
 }
 
+// docWrite writes text into a doc field through the Automerge binding.
+func docWrite(b *crdt.Builder, k crdt.RowKey, field, text string) error {
+	d, err := crdt.OpenDocument(&crdt.DocState{}, b.Tx().Site)
+	if err != nil {
+		return err
+	}
+	if err := d.Splice(crdt.Path{"text"}, 0, 0, text); err != nil {
+		return err
+	}
+	ch, err := d.Commit(b.Tx().Time)
+	if err != nil {
+		return err
+	}
+	return b.Change(k, field, ch)
+}
+
 func TestSQLite_Tables(t *testing.T) {
 	ctx := t.Context()
 	s, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "uno.db"), store.Options{})
@@ -249,7 +265,7 @@ func TestSQLite_Tables(t *testing.T) {
 			b.Set(k("a"), "done", crdt.KindRegister, []byte(`true`)),
 			b.Set(k("a"), "score", crdt.KindRegister, []byte(`2.5`)),
 			b.Set(k("a"), "meta", crdt.KindRegister, []byte(`{"a": [1, 2]}`)),
-			b.Set(k("a"), "body", crdt.KindDoc, []byte{0, 1, 2}),
+			docWrite(b, k("a"), "body", "hi"),
 			b.Set(k("b"), "title", crdt.KindRegister, []byte(`"walk"`)),
 			b.Set(k("b"), "done", crdt.KindRegister, []byte(`null`)),
 			b.Set(k("gone"), "title", crdt.KindRegister, []byte(`"x"`)),
@@ -283,8 +299,8 @@ func TestSQLite_Tables(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []row{
-		{ID: "a", Title: "buy milk", N: int64(3), Tags: `["food","home"]`, Done: int64(1), Score: 2.5, Meta: `{"a":[1,2]}`, Body: []byte{0, 1, 2},
-			Types: "text integer text integer real text blob"},
+		{ID: "a", Title: "buy milk", N: int64(3), Tags: `["food","home"]`, Done: int64(1), Score: 2.5, Meta: `{"a":[1,2]}`, Body: `{"text":"hi"}`,
+			Types: "text integer text integer real text text"},
 		{ID: "b", Title: "walk", Types: "text null null null null null null"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

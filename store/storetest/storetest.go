@@ -1327,12 +1327,15 @@ func (s *suite) testValidation(t *testing.T) {
 		{"a value of MaxValueBytes+1", crdt.KindRegister, str(mib + 1)},
 		{"an object set member", crdt.KindSet, []byte(`{"a":1}`)},
 		{"a null set member", crdt.KindSet, []byte(`null`)},
-		{"a doc of MaxValueBytes+1", crdt.KindDoc, make([]byte, mib+1)},
+		{"doc changes that are not Automerge changes", crdt.KindDoc, []byte("not a change")},
 	}
 	build := func(k crdt.RowKey, kind crdt.Kind, v []byte) func(b *crdt.Builder) error {
 		return func(b *crdt.Builder) error {
-			if kind == crdt.KindSet {
+			switch kind {
+			case crdt.KindSet:
 				return b.Add(k, "f", v)
+			case crdt.KindDoc:
+				return b.Change(k, "f", v)
 			}
 			return b.Set(k, "f", kind, v)
 		}
@@ -1375,8 +1378,11 @@ func (s *suite) testValidation(t *testing.T) {
 			// then the bad value.
 			tx := clone(t, good)
 			op := crdt.Op{Type: crdt.OpSet, Kind: tt.kind, Collection: "todos", Row: "a", Field: "f", CL: 1, Value: tt.value}
-			if tt.kind == crdt.KindSet {
+			switch tt.kind {
+			case crdt.KindSet:
 				op.Type = crdt.OpAdd
+			case crdt.KindDoc:
+				op.Type = crdt.OpChange
 			}
 			tx.Ops = append(tx.Ops, op)
 			for _, batch := range [][]*crdt.Tx{{tx}, {good, tx}} {
