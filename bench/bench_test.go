@@ -32,3 +32,6 @@ func BenchmarkBootstrap(b *testing.B)    { Bootstrap(testB{b}) }
 // tests may link.
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func BenchmarkDocTraceLocal(b *testing.B) { DocTraceLocal(testB{b}) }
+func BenchmarkDocTraceSync(b *testing.B)  { DocTraceSync(testB{b}) }

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/store"
 )
 
 // ErrDocUnavailable is crdt.ErrDocUnavailable: this build cannot read or
@@ -215,12 +216,7 @@ func (c *Client) read(ctx context.Context, collection, id, field string, fn func
 			state = &f.Doc
 		}
 	}
-	doc, err := crdt.OpenDocument(state, crdt.SiteID{})
-	if err != nil {
-		return err
-	}
-	defer doc.Close()
-	return fn(doc)
+	return store.ReadDoc(state, fn)
 }
 
 // docKey names a doc field.

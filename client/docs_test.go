@@ -258,3 +258,34 @@ func TestDiffPaths(t *testing.T) {
 		}
 	}
 }
+
+// A document that grows past the compaction threshold is saved whole
+// (crdt.DocState.Compact) on both replicas, at different points; they
+// still agree, and the text survives.
+func TestDoc_LargeDocumentCompacts(t *testing.T) {
+	ctx := context.Background()
+	a := open(t, sqliteBackend, client.Config{Schema: notesSchema})
+	r := open(t, memoryBackend, client.Config{Schema: notesSchema})
+	var want strings.Builder
+	line := strings.Repeat("all work and no play ", 20) + "\n"
+	for i := range 300 {
+		must(t, a.Collection("notes").Splice(ctx, "n1", "body", client.Path{"text"}, want.Len(), 0, line))
+		want.WriteString(line)
+		if i%97 == 0 {
+			exchange(t, a, r)
+		}
+	}
+	exchange(t, a, r)
+	for _, c := range []*client.Client{a, r} {
+		if got := text(t, c, "n1"); got != want.String() {
+			t.Fatalf("text of %d bytes, want %d", len(got), want.Len())
+		}
+	}
+	if hash(t, a) != hash(t, r) {
+		t.Error("hashes differ")
+	}
+	row := outbox(t, a)
+	if len(row) != 300 {
+		t.Errorf("outbox holds %d transactions, want 300", len(row))
+	}
+}

@@ -72,6 +72,10 @@ func sameHeads(got []automerge.ChangeHash, want []DocHead) bool {
 type Document struct {
 	am    *automerge.Doc
 	dirty bool
+	// texts remembers the text objects Splice found, by path: finding one
+	// walks the document from the root. Any edit but a splice, and any
+	// change applied, may replace them, so those forget them.
+	texts map[string]*automerge.Text
 }
 
 // OpenDocument loads a doc field's state; edits are authored by site.
@@ -88,6 +92,7 @@ func OpenDocument(s *DocState, site SiteID) (*Document, error) {
 
 // Apply loads Automerge change chunks (an [OpChange] value) into the document.
 func (d *Document) Apply(changes []byte) error {
+	d.texts = nil
 	if err := d.am.LoadIncremental(changes); err != nil {
 		return fmt.Errorf("%w: doc: %v", ErrDecode, err)
 	}
@@ -141,6 +146,7 @@ func (d *Document) path(p Path) (*automerge.Path, error) {
 }
 
 func (d *Document) edited(err error, p Path) error {
+	d.texts = nil
 	if err != nil {
 		return fmt.Errorf("%w %s: %v", ErrDocPath, p, err)
 	}
@@ -201,6 +207,17 @@ func (d *Document) Splice(p Path, pos, del int, text string) error {
 	if del == 0 && text == "" {
 		return nil
 	}
+	key := p.String()
+	if t := d.texts[key]; t != nil {
+		if n := t.Len(); pos > n || pos+del > n {
+			return fmt.Errorf("%w %s: splice at %d deleting %d in a text of %d characters", ErrDocPath, p, pos, del, n)
+		}
+		if err := t.Splice(pos, del, text); err != nil {
+			return fmt.Errorf("%w %s: splice at %d deleting %d: %v", ErrDocPath, p, pos, del, err)
+		}
+		d.dirty = true
+		return nil
+	}
 	ap, err := d.path(p)
 	if err != nil {
 		return err
@@ -218,11 +235,22 @@ func (d *Document) Splice(p Path, pos, del int, text string) error {
 	default:
 		return fmt.Errorf("%w %s: holds a %v, not text", ErrDocPath, p, v.Kind())
 	}
-	t := ap.Text()
+	v, err = ap.Get()
+	if err != nil || v.Kind() != automerge.KindText {
+		return fmt.Errorf("%w %s: no text: %v", ErrDocPath, p, err)
+	}
+	t := v.Text()
 	if n := t.Len(); pos > n || pos+del > n {
 		return fmt.Errorf("%w %s: splice at %d deleting %d in a text of %d characters", ErrDocPath, p, pos, del, n)
 	}
-	return d.edited(t.Splice(pos, del, text), p)
+	if err := d.edited(t.Splice(pos, del, text), p); err != nil {
+		return err
+	}
+	if d.texts == nil {
+		d.texts = map[string]*automerge.Text{}
+	}
+	d.texts[key] = t
+	return nil
 }
 
 // Increment adds delta to the counter at p, creating it (at zero) if missing.

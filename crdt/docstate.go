@@ -123,11 +123,13 @@ func (s *DocState) apply(chs []amChangeHeader) bool {
 }
 
 // Compaction thresholds: changes are folded into a saved document once
-// there are more than docCompactChunks of them or they outweigh it (and
-// docCompactBytes), so the cost of saving is amortised over the changes.
+// they outweigh it and docCompactBytes, so the saved document at most
+// doubles in bytes between compactions and the cost of saving (its size)
+// is amortised over the changes; or once there are docCompactChunks of
+// them, so a long run of small changes does not slow loading.
 const (
-	docCompactChunks = 256
-	docCompactBytes  = 16 << 10
+	docCompactBytes  = 64 << 10
+	docCompactChunks = 4096
 )
 
 func (s *DocState) maybeCompact() {

@@ -63,30 +63,23 @@ func resolveField(s *Schema, collection string, f *crdt.Field) (FieldValue, bool
 	return FieldValue{JSON: res.Value.Data, Siblings: res.Siblings}, true
 }
 
-// DocJSON renders a doc field's document as a JSON object: text as
-// strings, counters as numbers (crdt.Document.JSON). ok is false in a build
-// without the Automerge library (crdt.DocEditing), where a doc field shows
-// no value, and for a document that does not load (it should not happen:
-// the changes were checked before they were stored).
-func DocJSON(d *crdt.DocState) (json.RawMessage, bool) {
-	if !crdt.DocEditing {
-		return nil, false
-	}
-	doc, err := crdt.OpenDocument(d, crdt.SiteID{})
-	if err != nil {
-		return nil, false
-	}
-	defer doc.Close()
-	b, err := doc.JSON()
-	return b, err == nil
-}
+// DocColumnMaxBytes bounds the documents whose JSON a doc field's column
+// holds: rendering a document costs time in its size, and a column is
+// written on every change, so typing into a large document would pay it
+// on every keystroke. A larger document's column is NULL; Get, Find and
+// Watch still show it (they render it when read).
+const DocColumnMaxBytes = 64 << 10
 
 // columnValue converts a field to the value stored in its SQL column:
 // NULL, INTEGER (integers, booleans, counters), REAL, TEXT (strings; objects,
-// arrays and sets as JSON text; docs as their JSON, or as BLOB bytes in a
-// build without the Automerge library). Queries compare these.
+// arrays and sets as JSON text; docs up to DocColumnMaxBytes as their JSON,
+// or as BLOB bytes in a build without the Automerge library). Queries
+// compare these.
 func columnValue(s *Schema, collection string, f *crdt.Field) any {
 	if f.Kind == crdt.KindDoc {
+		if f.Doc.Len() > DocColumnMaxBytes {
+			return nil
+		}
 		if b, ok := DocJSON(&f.Doc); ok {
 			return string(b)
 		}

@@ -1,0 +1,7 @@
+//go:build cgo && (linux || darwin) && (amd64 || arm64)
+
+package bench
+
+import "testing"
+
+func BenchmarkDocTraceAutomerge(b *testing.B) { DocTraceAutomerge(testB{b}) }
