@@ -13,13 +13,8 @@ import (
 	"time"
 
 	"github.com/unosync/uno/client"
-	"github.com/unosync/uno/crdt"
-	"github.com/unosync/uno/store"
 )
 
-var notesSchema = &store.Schema{Collections: []store.Collection{{Name: "notes", Fields: []store.Field{
-	{Name: "title"}, {Name: "body", Kind: crdt.KindDoc}, {Name: "views", Kind: crdt.KindCounter}, {Name: "tags", Kind: crdt.KindSet},
-}}}}
 
 func text(tb testing.TB, c *client.Client, id string) string {
 	tb.Helper()

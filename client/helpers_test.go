@@ -299,3 +299,8 @@ func waitClosed(tb testing.TB, w *client.Watch) {
 		}
 	}
 }
+
+// notesSchema declares notes with a doc field beside the other kinds.
+var notesSchema = &store.Schema{Collections: []store.Collection{{Name: "notes", Fields: []store.Field{
+	{Name: "title"}, {Name: "body", Kind: crdt.KindDoc}, {Name: "views", Kind: crdt.KindCounter}, {Name: "tags", Kind: crdt.KindSet},
+}}}}
