@@ -46,6 +46,10 @@ type amChangeHeader struct {
 	Deps  []ChangeHash
 	Actor []byte
 	Seq   uint64
+	// StartOp is the counter of the change's first operation: one more
+	// than the highest its author had seen, so it grows with the
+	// document's operations.
+	StartOp uint64
 }
 
 // splitChanges parses b as one or more concatenated change chunks, the
@@ -142,5 +146,25 @@ func (h *amChangeHeader) parse(c []byte) error {
 		return bad("sequence number")
 	}
 	h.Seq = seq
+	c = c[m:]
+	start, m := binary.Uvarint(c)
+	if m <= 0 {
+		return bad("start op")
+	}
+	h.StartOp = start
 	return nil
+}
+
+// changeStartOp reads the start op of an uncompressed change chunk
+// without hashing it; ok is false for any other chunk.
+func changeStartOp(b []byte) (start uint64, ok bool) {
+	typ, contents, _, err := amChunk(b)
+	if err != nil || typ != amChange {
+		return 0, false
+	}
+	var h amChangeHeader
+	if h.parse(contents) != nil {
+		return 0, false
+	}
+	return h.StartOp, true
 }

@@ -122,25 +122,46 @@ func (s *DocState) apply(chs []amChangeHeader) bool {
 	return changed
 }
 
-// Compaction thresholds: changes are folded into a saved document once
-// they outweigh it and docCompactBytes, so the saved document at most
-// doubles in bytes between compactions and the cost of saving (its size)
-// is amortised over the changes; or once there are docCompactChunks of
-// them, so a long run of small changes does not slow loading.
+// Compaction thresholds. Loading and saving a document costs time in its
+// operations, so changes are folded into a saved document once they hold
+// as many operations as it (and docCompactOps): the saved document at
+// least doubles between compactions, and their cost is amortised over the
+// changes. A change's operations are counted by its start op, the
+// author's operation counter. A long run of changes is folded too
+// (docCompactChunks), and changes that make the state large
+// (docCompactBytes), whatever their operations, since a row's state has a
+// size limit.
 const (
-	docCompactBytes  = 64 << 10
+	docCompactOps    = 16 << 10
 	docCompactChunks = 4096
+	docCompactBytes  = 512 << 10
 )
 
 func (s *DocState) maybeCompact() {
 	if DocCompactor == nil || len(s.Chunks) < 2 {
 		return
 	}
-	first, rest := len(s.Chunks[0]), s.Len()-len(s.Chunks[0])
-	if len(s.Chunks) <= docCompactChunks && (rest < docCompactBytes || rest < first) {
+	if len(s.Chunks) > docCompactChunks || s.Len()-len(s.Chunks[0]) >= docCompactBytes {
+		s.Compact()
 		return
 	}
-	s.Compact()
+	// The operations before the first change left are in saved documents.
+	// (Compressed changes, which only large changes are, count by bytes.)
+	saved, last := uint64(0), uint64(0)
+	first := true
+	for _, c := range s.Chunks {
+		start, ok := changeStartOp(c)
+		if !ok { // a saved document, or a compressed change
+			continue
+		}
+		if first {
+			saved, first = start-1, false
+		}
+		saved, last = min(saved, start-1), max(last, start)
+	}
+	if ops := last - saved; !first && ops >= docCompactOps && ops >= saved {
+		s.Compact()
+	}
 }
 
 // Compact replaces the chunks by one saved document when the build can

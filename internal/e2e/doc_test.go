@@ -1,0 +1,155 @@
+//go:build cgo && (linux || darwin) && (amd64 || arm64)
+
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/unosync/uno/client"
+	"github.com/unosync/uno/server"
+)
+
+var textPath = client.Path{"text"}
+
+func noteText(t *testing.T, c *client.Client, id string) string {
+	t.Helper()
+	s, err := c.Collection("notes").Text(context.Background(), id, "body", textPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func noteJSON(t *testing.T, c *client.Client, id string) string {
+	t.Helper()
+	b, err := c.Collection("notes").ReadDoc(context.Background(), id, "body", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Three clients edit one note's text and structure offline, beside
+// ordinary fields, and sync through the server in random orders: they
+// end with the same document and hashes equal to the server's read model.
+func TestDoc_OfflineEditsConvergeThroughServer(t *testing.T) {
+	ctx := context.Background()
+	e := startServer(t)
+	cs := []*client.Client{e.client(t, "a", true), e.client(t, "b", true), e.client(t, "c", true)}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(cs[0].Collection("notes").EditDoc(ctx, "n1", "body", func(d *client.DocEdit) error {
+		return errors.Join(d.Splice(textPath, 0, 0, "shared start"), d.Put(client.Path{"meta"}, map[string]any{}),
+			d.Increment(client.Path{"edits"}, 0))
+	}))
+	for _, c := range cs {
+		syncCtx(t, c)
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
+	words, inserted := 0, len("shared start")
+	for round := range 3 {
+		for i, c := range cs {
+			for range 5 {
+				must(c.Tx(ctx, func(tx *client.Tx) error {
+					d, err := tx.Doc("notes", "n1", "body")
+					if err != nil {
+						return err
+					}
+					cur, err := d.Text(textPath)
+					if err != nil {
+						return err
+					}
+					pos := rng.IntN(len([]rune(cur)) + 1)
+					words++
+					w := fmt.Sprintf(" w%d-%d ", i, words)
+					inserted += len(w)
+					return errors.Join(d.Splice(textPath, pos, 0, w),
+						d.Put(client.Path{"meta", fmt.Sprint("by", i)}, round), d.Increment(client.Path{"edits"}, 1),
+						tx.Increment("notes", "n1", "saves", 1))
+				}))
+			}
+		}
+		for _, i := range rng.Perm(len(cs)) {
+			syncCtx(t, cs[i])
+		}
+	}
+	for _, c := range cs {
+		syncCtx(t, c)
+	}
+	want := noteJSON(t, cs[0], "n1")
+	text := noteText(t, cs[0], "n1")
+	// Insertions land inside earlier ones at random, so words split; but
+	// every character inserted anywhere is there once.
+	if len(text) != inserted {
+		t.Errorf("text of %d bytes, want %d: %q", len(text), inserted, text)
+	}
+	if !strings.Contains(want, fmt.Sprintf(`"edits":%d`, words)) {
+		t.Errorf("doc %s: want edits %d", want, words)
+	}
+	rows, err := e.log.RowsHash(ctx, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cs {
+		if got := noteJSON(t, c, "n1"); got != want {
+			t.Errorf("client %d: %s, want %s", i, got, want)
+		}
+		if h, _ := c.Hash(ctx); h != rows {
+			t.Errorf("client %d's hash differs from the server's read model", i)
+		}
+	}
+}
+
+// A large document reaches a new client by bootstrap, alone in its
+// byte-bounded batch, and keeps merging after.
+func TestDoc_LargeDocumentBootstraps(t *testing.T) {
+	ctx := context.Background()
+	e := startServerWith(t, server.Config{BatchBytes: 64 << 10})
+	a := e.client(t, "a", true)
+	line := strings.Repeat("x", 4000) + "\n"
+	for i := range 50 { // 200 KB of text in 50 transactions
+		if i%10 == 0 && i > 0 {
+			syncCtx(t, a)
+		}
+		if err := a.Collection("notes").Splice(ctx, "big", "body", textPath, i*len(line), 0, line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Tx(ctx, func(tx *client.Tx) error {
+		for i := range 400 {
+			if err := tx.Put("notes", fmt.Sprint("small", i), map[string]any{"i": i}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	syncCtx(t, a)
+	b := e.client(t, "b", true) // a new client bootstraps from the rows
+	syncCtx(t, b)
+	if st := b.Status(); !st.Bootstrap.Done || st.Bootstrap.Rows != 401 {
+		t.Fatalf("bootstrap %+v, want 401 rows", st.Bootstrap)
+	}
+	if got := noteText(t, b, "big"); got != strings.Repeat(line, 50) {
+		t.Fatalf("b's text: %d bytes, want %d", len(got), 50*len(line))
+	}
+	if err := b.Collection("notes").Splice(ctx, "big", "body", textPath, 0, 1, "y"); err != nil {
+		t.Fatal(err)
+	}
+	syncCtx(t, b)
+	syncCtx(t, a)
+	if !strings.HasPrefix(noteText(t, a, "big"), "y") {
+		t.Error("b's edit after its bootstrap did not reach a")
+	}
+}
