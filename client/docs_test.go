@@ -15,7 +15,6 @@ import (
 	"github.com/unosync/uno/client"
 )
 
-
 func text(tb testing.TB, c *client.Client, id string) string {
 	tb.Helper()
 	s, err := c.Collection("notes").Text(context.Background(), id, "body", client.Path{"text"})
