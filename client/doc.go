@@ -14,10 +14,30 @@
 //
 // Data is collections of rows of fields. A field is a register (any JSON
 // value, last writer wins), a counter ([Collection.Increment]), a set of
-// scalars ([Collection.Add], [Collection.Remove]) or a doc (reserved for
-// collaborative documents). Declare them in Config.Schema to have the client
-// enforce names and kinds, choose conflict policies per field and create
-// indexes; without a schema any valid name may be written.
+// scalars ([Collection.Add], [Collection.Remove]) or a doc: an Automerge
+// document of collaborative text, nested maps and lists, and counters.
+// Declare them in Config.Schema to have the client enforce names and
+// kinds, choose conflict policies per field and create indexes; without a
+// schema any valid name may be written.
+//
+// # Collaborative documents
+//
+// A doc field is edited, never written whole: [Tx.Doc] (or
+// [Collection.EditDoc]) opens it in a transaction, whose edits —
+// [DocEdit.Splice] of text, [DocEdit.Put], [DocEdit.Insert] and
+// [DocEdit.Delete] at a [Path] of map keys and list indexes,
+// [DocEdit.Increment] of a counter inside — become one Automerge change
+// that commits atomically with the transaction's other writes. Concurrent
+// edits merge as Automerge merges them: text character by character (two
+// words typed at one place at once stay whole), map keys by key, counters
+// by sum. [Collection.Text] and [Collection.ReadDoc] read it;
+// [Collection.WatchDoc] follows it, with the paths each change touched.
+// Rows show a doc as its JSON (text as strings), and so does the field's
+// SQL column for documents up to 64 KiB (store.DocColumnMaxBytes).
+// Natively this needs cgo (automerge-go); in the browser the client loads
+// @automerge/automerge the first time a doc field is used. A build without
+// either stores and syncs doc fields but returns [ErrDocUnavailable] for
+// reading and editing them.
 //
 // Several changes commit atomically with [Client.Tx]. [Collection.Find]
 // queries with filters, order and limit; [Collection.Watch] is the same
