@@ -299,3 +299,36 @@ func reportDocBytes(b B, path string) {
 	}
 	b.ReportMetric(float64(size), "db-bytes")
 }
+
+// docRows runs the trace benchmarks, Rounds times each (the medians are
+// shown), and returns their rows; one row saying why when they cannot run.
+func docRows(o Options, run func(string, func(B)) result) []Row {
+	if !crdt.DocEditing {
+		return []Row{{Workload: "doc fields: not measured", Uno: crdt.ErrDocUnavailable.Error()}}
+	}
+	if _, err := LoadTrace(); err != nil {
+		return []Row{{Workload: "doc fields: not measured", Uno: err.Error()}}
+	}
+	var local, am, e2e []result
+	for i := range o.Rounds {
+		local = append(local, run(fmt.Sprintf("DocTraceLocal (round %d/%d)", i+1, o.Rounds), DocTraceLocal))
+		am = append(am, run(fmt.Sprintf("its ceiling, automerge-go (round %d/%d)", i+1, o.Rounds), DocTraceAutomerge))
+	}
+	for i := range o.Rounds {
+		e2e = append(e2e, run(fmt.Sprintf("DocTraceSync (round %d/%d)", i+1, o.Rounds), DocTraceSync))
+	}
+	l, a, s := median(local), median(am), median(e2e)
+	ratio := float64(l.NsPerOp()) / float64(a.NsPerOp())
+	return []Row{{
+		Workload: fmt.Sprintf("automerge-paper trace (259,778 edits, %d per transaction) into a doc field, local store, sync=FULL", TraceEditsPerTx),
+		Uno:      fmt.Sprintf("%.0f edits/s (%s), row %.0f KB, db %.0f KB", l.Extra["edits/s"], dur(l), l.Extra["row-bytes"]/1e3, l.Extra["db-bytes"]/1e3),
+		Ceiling:  fmt.Sprintf("automerge-go: %.0f edits/s (%s), saved %.0f KB", a.Extra["edits/s"], dur(a), a.Extra["saved-bytes"]/1e3),
+		Ratio:    fmt.Sprintf("%.2f× the time", ratio),
+		Target:   "≤ 1.5× the time",
+		Pass:     ratio <= 1.5,
+		Checked:  true,
+	}, {
+		Workload: "the same trace end to end: writer → uno serve → a second client's WatchDoc",
+		Uno:      fmt.Sprintf("%.0f edits/s (%s), %.0f KB of changes pushed", s.Extra["edits/s"], dur(s), s.Extra["change-bytes"]/1e3),
+	}}
+}

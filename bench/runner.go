@@ -27,6 +27,11 @@ type Options struct {
 	// server (an admin DSN): each run creates a database and a role of
 	// its own there and drops them after.
 	Sync bool
+	// Docs also runs the doc field benchmarks: the automerge-paper editing
+	// trace into a doc field, locally beside automerge-go and end to end
+	// through a server. They need the trace (see LoadTrace) and a build
+	// with the Automerge library.
+	Docs bool
 }
 
 // Row is one line of the results table.
@@ -114,10 +119,13 @@ func Run(o Options) ([]Row, error) {
 	rows = append(rows, Row{Workload: "query returning 100 of 10,000 rows (indexed)", Uno: dur(q) + "/query"})
 	w := run("WatchLatency", WatchLatency, timed)
 	rows = append(rows, Row{Workload: "watch: write → notification of a 100-row live query", Uno: dur(w)})
+	once := benchTime{n: 1} // each is a whole scenario
+	if err == nil && o.Docs {
+		rows = append(rows, docRows(o, func(name string, f func(B)) result { return run(name, f, once) })...)
+	}
 	if err != nil || !o.Sync {
 		return rows, err
 	}
-	once := benchTime{n: 1} // each is a whole scenario
 	su := run("SyncUpdates", SyncUpdates, once)
 	rate := su.Extra["updates/s"]
 	rows = append(rows, Row{Workload: "sync: 2 clients × 10,000 field updates through uno serve, durable",

@@ -96,5 +96,6 @@ the targets. Results are kept in bench/RESULTS.md.`,
 	cmd.Flags().DurationVar(&opts.BenchTime, "benchtime", 0, "time per benchmark (default 2s)")
 	cmd.Flags().IntVar(&opts.Rounds, "rounds", 0, "rounds of each benchmark beside its ceiling; medians are shown (default 3)")
 	cmd.Flags().BoolVar(&opts.Sync, "sync", false, "also run the sync and query API benchmarks (starts uno serve; needs the Go toolchain; the query API over Postgres too when UNO_PG_DSN is set)")
+	cmd.Flags().BoolVar(&opts.Docs, "docs", false, "also run the doc field benchmarks: the automerge-paper editing trace locally beside automerge-go, and end to end (reads the trace from $UNO_DATA or ../shared/data)")
 	return cmd
 }
