@@ -8,10 +8,14 @@ package crdt_test
 
 import (
 	"bytes"
+	_ "embed"
+	"encoding/json"
 	"errors"
+	"math"
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/unosync/uno/crdt"
 )
@@ -354,4 +358,60 @@ func TestDocument_Compaction(t *testing.T) {
 	ch := commit(t, d, ts(9))
 	a.write(t, ts(9), func(b *crdt.Builder) error { return b.Change(keyR0, "doc", ch) })
 	wantJSON(t, openDoc(t, docOf(t, &a.state, keyR0, "doc"), siteB), `{"log":"xxxxxy","n":5}`)
+}
+
+// allTypes is a document saved by @automerge/automerge holding every
+// datatype (node wasm/test/automerge-interop.mjs DIR alltypes writes it),
+// embedded so that the test also runs in a browser, which has no files.
+//
+//go:embed testdata/automerge-alltypes.bin
+var allTypes []byte
+
+// Both bindings show every datatype as the same JSON, byte for byte.
+func TestDocument_EveryDatatypeAsJSON(t *testing.T) {
+	d := openDoc(t, &crdt.DocState{Chunks: [][]byte{allTypes}}, siteA)
+	want, err := json.Marshal(map[string]any{
+		"str":       `scalar "quoted" <tag> & é`,
+		"text":      "text with 😀",
+		"emptyText": "",
+		"int":       -42,
+		"big":       int64(9007199254740993),
+		"uint":      uint64(math.MaxUint64),
+		"f64":       0.1,
+		"f64int":    3.0,
+		"yes":       true,
+		"nothing":   nil,
+		"when":      time.UnixMilli(1700000000123),
+		"counter":   -5,
+		"bytes":     []byte{0, 1, 2, 250, 255},
+		"list":      []any{"first", map[string]any{"a": 2, "z": 1}, []any{}, 7, "text in a list"},
+		"emptyMap":  map[string]any{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantJSON(t, d, string(want))
+	for _, tc := range []struct {
+		path crdt.Path
+		want string
+	}{
+		{crdt.Path{"list", 1}, `{"a":2,"z":1}`},
+		{crdt.Path{"list", 4}, `"text in a list"`},
+		{crdt.Path{"when"}, string(must2(json.Marshal(time.UnixMilli(1700000000123))))},
+		{crdt.Path{"big"}, `9007199254740993`},
+	} {
+		if got, err := d.Get(tc.path); err != nil || string(got) != tc.want {
+			t.Errorf("Get(%s) = %s, %v; want %s", tc.path, got, err, tc.want)
+		}
+	}
+	if s, err := d.Text(crdt.Path{"list", 4}); err != nil || s != "text in a list" {
+		t.Errorf("Text of text in a list = %q, %v", s, err)
+	}
+}
+
+func must2[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

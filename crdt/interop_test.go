@@ -198,4 +198,13 @@ func TestDocument_InteropWithAutomergeJS(t *testing.T) {
 	if a.state.Hash() != js.state.Hash() {
 		t.Fatal("the Go and JavaScript sites' replicas differ")
 	}
+
+	// The script still writes testdata/automerge-alltypes.bin as it is
+	// (see TestDocument_EveryDatatypeAsJSON).
+	automergeInterop(t, dir, "alltypes")
+	fresh := openDoc(t, &crdt.DocState{Chunks: [][]byte{readFile(t, dir, "alltypes.bin")}}, siteA)
+	committed := openDoc(t, &crdt.DocState{Chunks: [][]byte{readFile(t, "testdata", "automerge-alltypes.bin")}}, siteA)
+	if !slices.Equal(fresh.Heads(), committed.Heads()) {
+		t.Fatalf("automerge-interop.mjs alltypes writes a document with heads %x; testdata/automerge-alltypes.bin has %x (regenerate it)", fresh.Heads(), committed.Heads())
+	}
 }

@@ -12,6 +12,10 @@
 //     js.heads and js.marks.
 //   node automerge-interop.mjs DIR marks
 //     reads go2.save (Go's save of js.save) and checks the marks survived.
+//   node automerge-interop.mjs DIR alltypes
+//     writes alltypes.bin, a document holding every Automerge datatype
+//     through the low-level API (crdt/testdata/automerge-alltypes.bin,
+//     which both Go bindings must show as the same JSON, is its output).
 //
 // It exits non-zero with a message on the first mismatch.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -19,8 +23,8 @@ import { join } from 'node:path';
 import * as A from '@automerge/automerge';
 
 const [dir, phase] = process.argv.slice(2);
-if (!dir || !['edit', 'marks'].includes(phase)) {
-  console.error('usage: node automerge-interop.mjs DIR edit|marks');
+if (!dir || !['edit', 'marks', 'alltypes'].includes(phase)) {
+  console.error('usage: node automerge-interop.mjs DIR edit|marks|alltypes');
   process.exit(2);
 }
 const read = (name) => new Uint8Array(readFileSync(join(dir, name)));
@@ -83,6 +87,35 @@ if (phase === 'edit') {
   write('js.json', json(doc));
   write('js.heads', JSON.stringify(A.getHeads(doc)));
   write('js.marks', JSON.stringify(marks));
+} else if (phase === 'alltypes') {
+  const h = A.getBackend(A.init({ actor: '0d000000000000000000000000000000' }));
+  h.put('_root', 'str', 'scalar "quoted" <tag> & é', 'str');
+  const t = h.putObject('_root', 'text', '');
+  h.splice(t, 0, 0, 'text with 😀');
+  h.putObject('_root', 'emptyText', '');
+  h.put('_root', 'int', -42, 'int');
+  h.put('_root', 'big', 9007199254740993n, 'int');
+  h.put('_root', 'uint', 18446744073709551615n, 'uint');
+  h.put('_root', 'f64', 0.1, 'f64');
+  h.put('_root', 'f64int', 3, 'f64');
+  h.put('_root', 'yes', true, 'boolean');
+  h.put('_root', 'nothing', null, 'null');
+  h.put('_root', 'when', new Date(1700000000123), 'timestamp');
+  h.put('_root', 'counter', 10, 'counter');
+  h.increment('_root', 'counter', -15);
+  h.put('_root', 'bytes', new Uint8Array([0, 1, 2, 250, 255]), 'bytes');
+  const l = h.putObject('_root', 'list', []);
+  h.insert(l, 0, 'first', 'str');
+  const m = h.insertObject(l, 1, {});
+  h.put(m, 'z', 1, 'int');
+  h.put(m, 'a', 2, 'int');
+  h.insertObject(l, 2, []);
+  h.insert(l, 3, 7, 'counter');
+  const tl = h.insertObject(l, 4, '');
+  h.splice(tl, 0, 0, 'text in a list');
+  h.putObject('_root', 'emptyMap', {});
+  h.commit(null, 1700000000000);
+  write('alltypes.bin', h.save());
 } else {
   const doc = A.load(read('go2.save'));
   const want = readFileSync(join(dir, 'js.marks'), 'utf8');
