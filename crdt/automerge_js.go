@@ -518,10 +518,12 @@ func (d *Document) write(s slot, v any) error {
 	panic(fmt.Sprintf("crdt: docValue returned a %T", v))
 }
 
+// maxExactInt bounds the integers a JavaScript number holds exactly.
+const maxExactInt = 1 << 53
+
 // jsInt returns i as a JavaScript number, or a BigInt beyond 2^53.
 func jsInt(i int64) js.Value {
-	const exact = 1 << 53
-	if -exact < i && i < exact {
+	if -maxExactInt < i && i < maxExactInt {
 		return js.ValueOf(i)
 	}
 	return js.Global().Get("BigInt").Invoke(strconv.FormatInt(i, 10))
@@ -674,10 +676,15 @@ func (d *Document) Splice(p Path, pos, del int, text string) error {
 	})
 }
 
-// Increment adds delta to the counter at p, creating it (at zero) if missing.
+// Increment adds delta to the counter at p, creating it (at zero) if
+// missing. @automerge/automerge takes deltas within ±2^53 only; a larger
+// one returns an error wrapping ErrInvalidValue.
 func (d *Document) Increment(p Path, delta int64) error {
 	if len(p) == 0 {
 		return fmt.Errorf("%w: the root is a map, not a counter", ErrDocPath)
+	}
+	if delta <= -maxExactInt || delta >= maxExactInt {
+		return fmt.Errorf("%w: increment by %d: @automerge/automerge takes deltas within ±2^53", ErrInvalidValue, delta)
 	}
 	return d.edit(p, func() error {
 		s, err := d.ensure(p)
@@ -693,7 +700,7 @@ func (d *Document) Increment(p Path, delta int64) error {
 		default:
 			return fmt.Errorf("%w %s: holds a %s, not a counter", ErrDocPath, p, s.cur.typ)
 		}
-		d.h.Call("increment", s.obj, s.prop, jsInt(delta))
+		d.h.Call("increment", s.obj, s.prop, delta)
 		return nil
 	})
 }

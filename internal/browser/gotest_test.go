@@ -52,7 +52,7 @@ func TestBrowser_StoreSuites(t *testing.T) {
 	}{
 		"store":  {"./store", "-test.v", 40 * time.Second},
 		"idbvfs": {"./store/idbvfs", "-test.v", 8 * time.Second},
-		"crdt":   {"./crdt", "-test.v -test.run=^TestDocument_", 5 * time.Second},
+		"crdt":   {"./crdt", "-test.v -test.run=^(TestDocument|TestAutomergeModule)_", 5 * time.Second},
 	}
 	for name, pkg := range pkgs {
 		cmd := exec.Command("go", "test", "-c", "-o", filepath.Join(dir, name+".test.wasm"), pkg.path)
