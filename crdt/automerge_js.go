@@ -376,14 +376,14 @@ func (d *Document) resolve(p Path) (amValue, error) {
 	return cur, nil
 }
 
-// slot is where a write at a path lands: key prop (string or int) of the
-// map or list obj, holding cur. A write at index n of a list of n values
-// appends.
+// slot is where a write at a path lands: key prop of the map obj, or
+// index prop of the list obj of length n, holding cur. A write to a slot
+// with ins set inserts before prop; ensure sets it for index n (the write
+// appends).
 type slot struct {
 	obj  js.Value
-	prop any
-	list bool
-	n    int // the list's length
+	prop any // string or int
+	n    int
 	ins  bool
 	cur  amValue
 }
@@ -404,7 +404,7 @@ func (d *Document) ensure(p Path) (slot, error) {
 		if err != nil {
 			return slot{}, err
 		}
-		s := slot{obj: obj, prop: key, list: true, n: d.length(obj)}
+		s := slot{obj: obj, prop: key, n: d.length(obj)}
 		if key < s.n {
 			s.cur = d.get(obj, key)
 		} else {
@@ -499,7 +499,7 @@ func (d *Document) write(s slot, v any) error {
 			return err
 		}
 		for i, x := range v {
-			if err := d.write(slot{obj: id, prop: i, list: true, n: i, ins: true}, x); err != nil {
+			if err := d.write(slot{obj: id, prop: i, n: i, ins: true}, x); err != nil {
 				return err
 			}
 		}
@@ -619,7 +619,7 @@ func (d *Document) Insert(p Path, i int, value []byte) error {
 		if i > n {
 			return fmt.Errorf("%w %s: insert at index %d beyond the end of a list of %d", ErrDocPath, p, i, n)
 		}
-		return d.write(slot{obj: obj, prop: i, list: true, n: n, ins: true}, v)
+		return d.write(slot{obj: obj, prop: i, n: n, ins: true}, v)
 	})
 }
 
