@@ -259,7 +259,9 @@ func OpenDocument(s *DocState, site SiteID) (*Document, error) {
 	return &Document{h: h}, nil
 }
 
-// Apply loads Automerge change chunks (an [OpChange] value) into the document.
+// Apply loads Automerge change chunks (an [OpChange] value) into the
+// document. Bytes that are not whole change chunks return an error
+// wrapping ErrDecode and change nothing (automerge-go ignores them).
 func (d *Document) Apply(changes []byte) error {
 	if len(changes) == 0 {
 		return nil
