@@ -5,7 +5,11 @@
 //
 // The package is pure: no IO, no goroutines, no reading of the clock (time
 // comes in as a value). It builds for every platform, GOOS=js included;
-// only the Automerge bindings are platform files.
+// only the Automerge bindings are platform files. The browser binding is
+// the one exception to purity: it loads @automerge/automerge the first
+// time a doc field is used, through globalThis.__unoLoadAutomerge (which
+// wasm/js/uno.js installs), and blocks the calling goroutine until the
+// module is there.
 //
 // # Model
 //
@@ -26,6 +30,9 @@
 //     natively through automerge-go (cgo), in the browser through
 //     @automerge/automerge; a build without either still stores, merges
 //     and syncs doc fields, and returns [ErrDocUnavailable] for edits.
+//     Both bindings write the same bytes and show the same JSON; text
+//     positions ([Document.Splice]) count Unicode code points natively and
+//     UTF-16 code units in the browser.
 //
 // A row's life is a causal length ([Row.CL]): odd while alive, even once
 // deleted. A delete beats concurrent updates of the same life, writing to a

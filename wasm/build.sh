@@ -1,25 +1,58 @@
 #!/bin/sh
 # Builds the uno client for browsers into OUT (default wasm/dist):
 # uno.wasm (the Go client, GOOS=js GOARCH=wasm), wasm_exec.js (Go's
-# loader), uno.js (the ES module) and uno.d.ts (its types), and prints
-# their sizes raw and gzipped. Run from anywhere. UNO_WASM_LDFLAGS replaces
-# the linker flags (default: -s -w, no symbols); set it empty to keep the
-# function names a CPU profile shows.
+# loader), uno.js (the ES module) and uno.d.ts (its types), and in
+# automerge/ the files of @automerge/automerge (its ES modules and
+# automerge.wasm) that a page downloads the first time it uses a doc
+# field. It prints their sizes raw and gzipped: the core download (what
+# every page loads) and the Automerge addition. Run from anywhere, after
+# npm ci --prefix wasm. UNO_WASM_LDFLAGS replaces the linker flags
+# (default: -s -w, no symbols); set it empty to keep the function names a
+# CPU profile shows.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/wasm/dist}
+am=$root/wasm/node_modules/@automerge/automerge
+if [ ! -f "$am/dist/automerge.wasm" ]; then
+	echo "@automerge/automerge is missing: run npm ci --prefix wasm" >&2
+	exit 1
+fi
 mkdir -p "$out"
 cd "$root"
 GOOS=js GOARCH=wasm go build -trimpath -ldflags="${UNO_WASM_LDFLAGS--s -w}" -o "$out/uno.wasm" ./wasm/cmd/uno-wasm
 cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" "$out/wasm_exec.js"
 cp wasm/js/uno.js wasm/js/uno.d.ts "$out/"
-total=0
-totalgz=0
-for f in uno.wasm wasm_exec.js uno.js uno.d.ts; do
-	raw=$(wc -c <"$out/$f")
-	gz=$(gzip -9 -c "$out/$f" | wc -c)
-	total=$((total + raw))
-	totalgz=$((totalgz + gz))
-	printf '%-14s %10d bytes raw %10d gzipped\n' "$f" "$raw" "$gz"
-done
-printf '%-14s %10d bytes raw %10d gzipped\n' total "$total" "$totalgz"
+
+# The browser entry of @automerge/automerge ("slim": the WebAssembly is
+# fetched, not inlined as base64) and the modules it imports, laid out as
+# in the package; uno.js's useAutomerge loads entrypoints/slim.js and
+# initialises it with automerge.wasm.
+rm -rf "$out/automerge"
+mkdir -p "$out/automerge/entrypoints" "$out/automerge/generated" "$out/automerge/wasm_bindgen_output/web"
+cp "$am"/dist/mjs/*.js "$out/automerge/"
+cp "$am/dist/mjs/entrypoints/slim.js" "$out/automerge/entrypoints/"
+cp "$am/dist/mjs/generated/release-info.js" "$out/automerge/generated/"
+cp "$am/dist/mjs/wasm_bindgen_output/web/automerge_wasm.js" "$out/automerge/wasm_bindgen_output/web/"
+cp "$am/dist/automerge.wasm" "$am/LICENSE" "$out/automerge/"
+
+# sizes LABEL FILE...: one line per file and a total, raw and gzipped.
+sizes() {
+	label=$1
+	shift
+	total=0
+	totalgz=0
+	for f in "$@"; do
+		raw=$(wc -c <"$out/$f")
+		gz=$(gzip -9 -c "$out/$f" | wc -c)
+		total=$((total + raw))
+		totalgz=$((totalgz + gz))
+		printf '  %-52s %10d bytes raw %10d gzipped\n' "$f" "$raw" "$gz"
+	done
+	printf '%-54s %10d bytes raw %10d gzipped\n' "$label" "$total" "$totalgz"
+}
+echo "core, what every page downloads:"
+sizes "core download" uno.wasm wasm_exec.js uno.js
+printf '%-54s %10d bytes raw (types, not downloaded)\n' uno.d.ts "$(wc -c <"$out/uno.d.ts")"
+echo "Automerge, downloaded the first time a doc field is used:"
+# shellcheck disable=SC2046 # file names have no spaces
+sizes "Automerge addition (automerge/)" $(cd "$out" && find automerge -type f -name '*.js' -o -type f -name '*.wasm' | sort)

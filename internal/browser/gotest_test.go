@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +17,9 @@ import (
 // IndexedDB, and the IndexedDB VFS's tests — run inside Chromium: the test
 // binaries are built for GOOS=js and run in a page (wasm/test/gotest.html,
 // with an in-memory file system for their temporary directories), on the
-// browser's real IndexedDB.
+// browser's real IndexedDB. So do crdt's Document tests, on the browser
+// binding of doc fields: @automerge/automerge as build.sh lays it out,
+// loaded by uno.js the first time a test opens a document.
 func TestBrowser_StoreSuites(t *testing.T) {
 	dir := t.TempDir()
 	goroot, err := exec.Command("go", "env", "GOROOT").Output()
@@ -27,6 +30,7 @@ func TestBrowser_StoreSuites(t *testing.T) {
 		{filepath.Join(strings.TrimSpace(string(goroot)), "lib/wasm/wasm_exec.js"), "wasm_exec.js"},
 		{filepath.Join(root, "wasm/test/memfs.js"), "memfs.js"},
 		{filepath.Join(root, "wasm/test/gotest.html"), "gotest.html"},
+		{filepath.Join(built.web, "uno/uno.js"), "uno.js"},
 	} {
 		b, err := os.ReadFile(f.from)
 		if err != nil {
@@ -36,14 +40,19 @@ func TestBrowser_StoreSuites(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Each package, and how long its tests take in Chromium on a quiet
-	// machine.
+	if out, err := exec.Command("cp", "-r", filepath.Join(built.web, "uno/automerge"), dir).CombinedOutput(); err != nil {
+		t.Fatalf("copy the Automerge files: %v\n%s", err, out)
+	}
+	// Each package, the tests to run, and how long they take in Chromium
+	// on a quiet machine.
 	pkgs := map[string]struct {
 		path  string
+		args  string
 		quiet time.Duration
 	}{
-		"store":  {"./store", 40 * time.Second},
-		"idbvfs": {"./store/idbvfs", 8 * time.Second},
+		"store":  {"./store", "-test.v", 40 * time.Second},
+		"idbvfs": {"./store/idbvfs", "-test.v", 8 * time.Second},
+		"crdt":   {"./crdt", "-test.v -test.run=^(TestDocument|TestAutomergeModule)_", 5 * time.Second},
 	}
 	for name, pkg := range pkgs {
 		cmd := exec.Command("go", "test", "-c", "-o", filepath.Join(dir, name+".test.wasm"), pkg.path)
@@ -60,7 +69,7 @@ func TestBrowser_StoreSuites(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			b.t = t
 			b.launch(name, filepath.Join(t.TempDir(), "profile"))
-			b.do(map[string]any{"cmd": "goto", "profile": name, "url": hs.URL + "/gotest.html?bin=" + name + ".test.wasm&args=-test.v"})
+			b.do(map[string]any{"cmd": "goto", "profile": name, "url": hs.URL + "/gotest.html?bin=" + name + ".test.wasm&args=" + url.QueryEscape(pkg.args)})
 			timeout := run.deadline(t, pkg.quiet)
 			start := time.Now()
 			b.do(map[string]any{"cmd": "waitFor", "profile": name, "js": `window.goExit !== undefined`, "timeout": timeout})

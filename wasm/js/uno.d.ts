@@ -36,6 +36,11 @@ export interface OpenOptions {
   backoffMaxMs?: number;
   /** Where uno.wasm is (default: beside uno.js). */
   wasmURL?: string | URL;
+  /**
+   * The directory of the Automerge files (default: automerge/ beside
+   * uno.js), downloaded the first time a doc field is used. See useAutomerge.
+   */
+  automergeURL?: string | URL;
 }
 
 /** A row: its id and its fields' values; multi-value fields' concurrent values in _siblings. */
@@ -107,7 +112,14 @@ export interface Database {
   close(): Promise<void>;
 }
 
-/** Loads uno.wasm (once); open calls it. */
-export declare function load(wasmURL?: string | URL): Promise<unknown>;
+/**
+ * Installs globalThis.__unoLoadAutomerge, the loader of @automerge/automerge
+ * the client calls the first time a doc field is used; baseURL is the
+ * directory of the Automerge files build.sh copies (default: automerge/
+ * beside uno.js). load calls it unless the page set the loader itself.
+ */
+export declare function useAutomerge(baseURL?: string | URL): void;
+/** Loads uno.wasm (once); open calls it. automergeURL: see useAutomerge. */
+export declare function load(wasmURL?: string | URL, automergeURL?: string | URL): Promise<unknown>;
 /** Opens the database; rejects with code locked when another tab has it open. */
 export declare function open(options: OpenOptions): Promise<Database>;

@@ -35,12 +35,40 @@ function wrap(e) {
 let loading = null;
 
 /**
+ * Makes doc fields (Automerge documents) loadable: installs
+ * globalThis.__unoLoadAutomerge, which the client calls the first time a
+ * doc field is used, so an app without doc fields never downloads
+ * Automerge. baseURL is the directory of the Automerge files build.sh
+ * copies (automerge/ beside this module by default): the ES modules of
+ * @automerge/automerge and automerge.wasm. load calls it unless the page
+ * has set globalThis.__unoLoadAutomerge itself: an app that bundles
+ * @automerge/automerge 3.x can set it to () => import('@automerge/automerge').
+ */
+export function useAutomerge(baseURL = new URL('./automerge/', import.meta.url)) {
+  const base = new URL(baseURL, import.meta.url);
+  let loaded = null;
+  globalThis.__unoLoadAutomerge = () => {
+    loaded ??= (async () => {
+      const am = await import(new URL('entrypoints/slim.js', base).href);
+      if (!am.isWasmInitialized()) await am.initializeWasm(new URL('automerge.wasm', base).href);
+      return am;
+    })().catch((e) => {
+      loaded = null; // a later use tries again
+      throw e;
+    });
+    return loaded;
+  };
+}
+
+/**
  * Loads the WebAssembly client once. wasmURL defaults to uno.wasm beside
  * this module; wasm_exec.js (Go's loader) must be loaded first or sit
- * beside this module as wasm_exec.js.
+ * beside this module as wasm_exec.js. automergeURL is useAutomerge's
+ * baseURL, used unless globalThis.__unoLoadAutomerge is already set.
  */
-export function load(wasmURL = new URL('./uno.wasm', import.meta.url)) {
+export function load(wasmURL = new URL('./uno.wasm', import.meta.url), automergeURL = undefined) {
   if (loading) return loading;
+  if (typeof globalThis.__unoLoadAutomerge !== 'function') useAutomerge(automergeURL);
   loading = (async () => {
     if (typeof globalThis.Go !== 'function') {
       await import(new URL('./wasm_exec.js', import.meta.url).href);
@@ -63,7 +91,7 @@ export function load(wasmURL = new URL('./uno.wasm', import.meta.url)) {
  * database: in another tab open fails with code `locked`.
  */
 export async function open(options) {
-  const bridge = await load(options.wasmURL);
+  const bridge = await load(options.wasmURL, options.automergeURL);
   const name = options.name;
   if (!name) throw new UnoError(codes.badArgument, 'open: options.name is required');
   let release = null;
