@@ -11,7 +11,7 @@ import (
 	"pgregory.net/rapid"
 )
 
-func openDoc(t interface{ Fatalf(string, ...any) }, st *crdt.DocState, site crdt.SiteID) *crdt.Document {
+func openDocR(t interface{ Fatalf(string, ...any) }, st *crdt.DocState, site crdt.SiteID) *crdt.Document {
 	d, err := crdt.OpenDocument(st, site)
 	if err != nil {
 		t.Fatalf("OpenDocument: %v", err)
@@ -26,7 +26,7 @@ func TestDocument_RandomEditsConverge(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		n := rapid.IntRange(2, 4).Draw(t, "replicas")
 		s := newDocSim(n, func(t *rapid.T, i int, st *crdt.DocState, seq uint64) []byte {
-			d := openDoc(t, st, crdt.SiteID{0: byte(i + 1), 15: 7})
+			d := openDocR(t, st, crdt.SiteID{0: byte(i + 1), 15: 7})
 			defer d.Close()
 			for range rapid.IntRange(1, 3).Draw(t, "edits") {
 				var err error
@@ -67,7 +67,7 @@ func TestDocument_RandomEditsConverge(t *testing.T) {
 }
 
 func docJSON(t interface{ Fatalf(string, ...any) }, st *crdt.DocState) []byte {
-	d := openDoc(t, st, crdt.SiteID{})
+	d := openDocR(t, st, crdt.SiteID{})
 	defer d.Close()
 	b, err := d.JSON()
 	if err != nil {
@@ -97,7 +97,7 @@ func TestDocument_ConcurrentInsertsDoNotInterleave(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		d0 := openDoc(t, &crdt.DocState{}, s1)
+		d0 := openDocR(t, &crdt.DocState{}, s1)
 		must0(t, d0.Splice(crdt.Path{"text"}, 0, 0, base))
 		c0, _ := d0.Commit(1)
 		if c0 != nil {
@@ -111,7 +111,7 @@ func TestDocument_ConcurrentInsertsDoNotInterleave(t *testing.T) {
 		// Each site types its word one character per change, not seeing the other's.
 		for k, w := range []string{w1, w2} {
 			site := []crdt.SiteID{s1, s2}[k]
-			d := openDoc(t, &shared, site)
+			d := openDocR(t, &shared, site)
 			seq := uint64(2)
 			for j, r := range w {
 				must0(t, d.Splice(crdt.Path{"text"}, pos+j, 0, string(r)))
@@ -123,7 +123,7 @@ func TestDocument_ConcurrentInsertsDoNotInterleave(t *testing.T) {
 		}
 		r := st.Row(docKey)
 		f, _ := r.Field("body")
-		d := openDoc(t, &f.Doc, crdt.SiteID{})
+		d := openDocR(t, &f.Doc, crdt.SiteID{})
 		got, err := d.Text(crdt.Path{"text"})
 		must0(t, err)
 		if !strings.Contains(got, w1) || !strings.Contains(got, w2) || len(got) != len(base)+len(w1)+len(w2) {
