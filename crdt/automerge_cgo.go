@@ -204,11 +204,11 @@ func (d *Document) Splice(p Path, pos, del int, text string) error {
 	if pos < 0 || del < 0 {
 		return fmt.Errorf("%w %s: negative position or count", ErrDocPath, p)
 	}
-	if del == 0 && text == "" {
-		return nil
-	}
 	key := p.String()
 	if t := d.texts[key]; t != nil {
+		if del == 0 && text == "" {
+			return nil
+		}
 		if n := t.Len(); pos > n || pos+del > n {
 			return fmt.Errorf("%w %s: splice at %d deleting %d in a text of %d characters", ErrDocPath, p, pos, del, n)
 		}
@@ -242,6 +242,9 @@ func (d *Document) Splice(p Path, pos, del int, text string) error {
 	t := v.Text()
 	if n := t.Len(); pos > n || pos+del > n {
 		return fmt.Errorf("%w %s: splice at %d deleting %d in a text of %d characters", ErrDocPath, p, pos, del, n)
+	}
+	if del == 0 && text == "" { // the text exists now, and nothing else changes
+		return nil
 	}
 	if err := d.edited(t.Splice(pos, del, text), p); err != nil {
 		return err

@@ -167,7 +167,7 @@ func (e *env) create(title string) error {
 		if err != nil {
 			return err
 		}
-		return errors.Join(d.Put(textPath, ""), d.Splice(textPath, 0, 0, ""), d.Put(editorsPath, map[string]any{}),
+		return errors.Join(d.Splice(textPath, 0, 0, ""), d.Put(editorsPath, map[string]any{}),
 			d.Put(append(editorsPath, e.as), time.Now().UTC().Format(time.RFC3339)))
 	})
 	if err != nil {
