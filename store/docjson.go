@@ -33,7 +33,7 @@ func DocJSON(d *crdt.DocState) (json.RawMessage, bool) {
 }
 
 // openDocs holds the documents DocJSON rendered last.
-var openDocs = docRenderer{max: 16, docs: map[docID]*openDoc{}}
+var openDocs = docRenderer{max: 16}
 
 // The documents kept open also make compaction cheap: compacting a doc
 // field saves the open document that holds its chunks instead of loading
@@ -63,8 +63,7 @@ func ReadDoc(d *crdt.DocState, fn func(*crdt.Document) error) error {
 type docRenderer struct {
 	mu   sync.Mutex
 	max  int
-	docs map[docID]*openDoc
-	lru  []docID // least recently used first
+	docs []*openDoc // least recently used first
 }
 
 // docID names a document by its first chunk: its length and checksum.
@@ -73,9 +72,13 @@ type docID struct {
 	sum uint32
 }
 
+// openDoc is an open document and the chunks of a state it holds. Several
+// may share an ID: versions of one document in different replicas of a
+// process, or one replica's before and after a write.
 type openDoc struct {
+	id     docID
 	doc    *crdt.Document
-	chunks [][]byte // the state's chunks the document holds
+	chunks [][]byte
 }
 
 func idOf(first []byte) docID {
@@ -96,38 +99,44 @@ func (r *docRenderer) render(d *crdt.DocState) (json.RawMessage, error) {
 	return out, err
 }
 
-// with runs fn on d's document, opening it or bringing the open one up
-// to date.
+// find returns the open document with the most of chunks (which extend
+// its own), or nil.
+func (r *docRenderer) find(chunks [][]byte) *openDoc {
+	id := idOf(chunks[0])
+	var best *openDoc
+	for _, o := range r.docs {
+		if o.id == id && extends(chunks, o.chunks) && (best == nil || len(o.chunks) > len(best.chunks)) {
+			best = o
+		}
+	}
+	return best
+}
+
+// with runs fn on d's document, opening it or bringing an open one up to
+// date.
 func (r *docRenderer) with(d *crdt.DocState, fn func(*crdt.Document) error) error {
-	id := idOf(d.Chunks[0])
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	o := r.docs[id]
-	if o != nil && !extends(d.Chunks, o.chunks) {
-		o.doc.Close()
-		delete(r.docs, id)
-		o = nil
-	}
+	o := r.find(d.Chunks)
 	if o == nil {
 		doc, err := crdt.OpenDocument(d, crdt.SiteID{})
 		if err != nil {
 			return err
 		}
-		o = &openDoc{doc: doc, chunks: slices.Clone(d.Chunks)}
-		r.docs[id] = o
-	} else if err := r.catchUp(id, o, d.Chunks); err != nil {
+		o = &openDoc{id: idOf(d.Chunks[0]), doc: doc, chunks: slices.Clone(d.Chunks)}
+		r.add(o)
+	} else if err := r.catchUp(o, d.Chunks); err != nil {
 		return err
 	}
-	r.touch(id)
+	r.touch(o)
 	return fn(o.doc)
 }
 
 // catchUp applies the chunks of chunks (which extend o's) o lacks.
-func (r *docRenderer) catchUp(id docID, o *openDoc, chunks [][]byte) error {
+func (r *docRenderer) catchUp(o *openDoc, chunks [][]byte) error {
 	for _, c := range chunks[len(o.chunks):] {
 		if err := o.doc.Apply(c); err != nil {
-			o.doc.Close()
-			delete(r.docs, id)
+			r.remove(o)
 			return err
 		}
 	}
@@ -138,23 +147,15 @@ func (r *docRenderer) catchUp(id docID, o *openDoc, chunks [][]byte) error {
 // compact saves the open document holding chunks (brought up to date), or
 // has load do it, and keeps the document open under the saved chunk.
 func (r *docRenderer) compact(chunks [][]byte, heads []crdt.DocHead, load func([][]byte, []crdt.DocHead) ([]byte, bool)) ([]byte, bool) {
-	id := idOf(chunks[0])
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	o := r.docs[id]
-	if o == nil || !extends(chunks, o.chunks) || r.catchUp(id, o, chunks) != nil {
+	o := r.find(chunks)
+	if o == nil || r.catchUp(o, chunks) != nil {
 		return load(chunks, heads)
 	}
 	saved := o.doc.Save()
-	delete(r.docs, id)
-	r.lru = slices.DeleteFunc(r.lru, func(x docID) bool { return x == id })
-	nid := idOf(saved)
-	if old := r.docs[nid]; old != nil {
-		old.doc.Close()
-	}
-	o.chunks = [][]byte{saved}
-	r.docs[nid] = o
-	r.touch(nid)
+	o.id, o.chunks = idOf(saved), [][]byte{saved}
+	r.touch(o)
 	return saved, true
 }
 
@@ -171,14 +172,20 @@ func extends(chunks, prefix [][]byte) bool {
 	return true
 }
 
-func (r *docRenderer) touch(id docID) {
-	r.lru = slices.DeleteFunc(r.lru, func(x docID) bool { return x == id })
-	r.lru = append(r.lru, id)
-	for len(r.lru) > r.max {
-		if o := r.docs[r.lru[0]]; o != nil {
-			o.doc.Close()
-		}
-		delete(r.docs, r.lru[0])
-		r.lru = r.lru[1:]
+func (r *docRenderer) add(o *openDoc) {
+	r.docs = append(r.docs, o)
+	for len(r.docs) > r.max {
+		r.docs[0].doc.Close()
+		r.docs = r.docs[1:]
 	}
+}
+
+func (r *docRenderer) touch(o *openDoc) {
+	r.docs = slices.DeleteFunc(r.docs, func(x *openDoc) bool { return x == o })
+	r.docs = append(r.docs, o)
+}
+
+func (r *docRenderer) remove(o *openDoc) {
+	o.doc.Close()
+	r.docs = slices.DeleteFunc(r.docs, func(x *openDoc) bool { return x == o })
 }
