@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,5 +152,61 @@ func TestDoc_LargeDocumentBootstraps(t *testing.T) {
 	syncCtx(t, a)
 	if !strings.HasPrefix(noteText(t, a, "big"), "y") {
 		t.Error("b's edit after its bootstrap did not reach a")
+	}
+}
+
+// Edits from several goroutines on two clients, while their sync loops
+// apply each other's changes in the background, never lose each other.
+func TestDoc_ConcurrentEditorsWithLiveSync(t *testing.T) {
+	ctx := context.Background()
+	e := startServer(t)
+	a, b := e.client(t, "a", false), e.client(t, "b", false)
+	if err := a.Collection("notes").EditDoc(ctx, "n1", "body", func(d *client.DocEdit) error {
+		return errors.Join(d.Splice(textPath, 0, 0, "|"), d.Increment(client.Path{"n"}, 0)) // made once, then shared
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { s, _ := b.Collection("notes").Text(ctx, "n1", "body", textPath); return s == "|" })
+	const goroutines, edits = 2, 30
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*goroutines*edits)
+	for ci, c := range []*client.Client{a, b} {
+		for g := range goroutines {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				mark := string(rune('a' + ci*goroutines + g))
+				for range edits {
+					errs <- c.Collection("notes").EditDoc(ctx, "n1", "body", func(d *client.DocEdit) error {
+						cur, err := d.Text(textPath)
+						if err != nil {
+							return err
+						}
+						return errors.Join(d.Splice(textPath, len([]rune(cur))/2, 0, mark), d.Increment(client.Path{"n"}, 1))
+					})
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := 1 + 2*goroutines*edits
+	waitFor(t, func() bool {
+		ja, jb := noteJSON(t, a, "n1"), noteJSON(t, b, "n1")
+		return ja == jb && len(noteText(t, a, "n1")) == want
+	})
+	text := noteText(t, a, "n1")
+	for m := range 2 * goroutines {
+		if n := strings.Count(text, string(rune('a'+m))); n != edits {
+			t.Errorf("editor %d's characters: %d, want %d", m, n, edits)
+		}
+	}
+	if !strings.Contains(noteJSON(t, b, "n1"), fmt.Sprintf(`"n":%d`, 2*goroutines*edits)) {
+		t.Errorf("counter: %s", noteJSON(t, b, "n1"))
 	}
 }
