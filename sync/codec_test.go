@@ -18,6 +18,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/crdt/crdttest"
 	usync "github.com/unosync/uno/sync"
 )
 
@@ -161,7 +162,7 @@ func genContext() *rapid.Generator[crdt.Context] {
 // right kind with a field name and an odd causal length, deletes with an
 // even one, revives with an odd one.
 func genOp() *rapid.Generator[crdt.Op] {
-	types := []crdt.OpType{crdt.OpSet, crdt.OpIncrement, crdt.OpAdd, crdt.OpRemove, crdt.OpDelete, crdt.OpRevive}
+	types := []crdt.OpType{crdt.OpSet, crdt.OpIncrement, crdt.OpAdd, crdt.OpRemove, crdt.OpDelete, crdt.OpRevive, crdt.OpChange}
 	return rapid.Custom(func(t *rapid.T) crdt.Op {
 		op := crdt.Op{
 			Type:       rapid.SampledFrom(types).Draw(t, "type"),
@@ -182,13 +183,11 @@ func genOp() *rapid.Generator[crdt.Op] {
 		op.CL = odd
 		switch op.Type {
 		case crdt.OpSet:
-			op.Kind = rapid.SampledFrom([]crdt.Kind{crdt.KindRegister, crdt.KindDoc}).Draw(t, "kind")
-			if op.Kind == crdt.KindDoc {
-				op.Value = genBytes(32).Draw(t, "doc")
-			} else {
-				op.Value = genJSON().Draw(t, "value")
-			}
+			op.Kind = crdt.KindRegister
+			op.Value = genJSON().Draw(t, "value")
 			op.Context = genContext().Draw(t, "context")
+		case crdt.OpChange:
+			op.Kind = crdt.KindDoc // genTx fills in changes by the transaction's site
 		case crdt.OpIncrement:
 			op.Kind = crdt.KindCounter
 			op.P = rapid.Uint64().Draw(t, "p")
@@ -212,6 +211,11 @@ func genTx() *rapid.Generator[crdt.Tx] {
 			Seq:  rapid.Uint64Min(1).Draw(t, "seq"),
 			Time: genTime().Draw(t, "time"),
 			Ops:  rapid.SliceOfN(genOp(), 0, 4).Draw(t, "ops"),
+		}
+		for i := range tx.Ops {
+			if op := &tx.Ops[i]; op.Type == crdt.OpChange {
+				op.Value, _ = crdttest.EmptyChange(tx.Site, uint64(i+1))
+			}
 		}
 		if err := tx.Validate(); err != nil {
 			t.Fatalf("generator made an invalid tx: %v", err)

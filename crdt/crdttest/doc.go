@@ -1,0 +1,4 @@
+// Package crdttest helps tests of packages built on crdt: it makes
+// Automerge changes byte for byte without the Automerge library, so doc
+// fields can be tested in every build. Apps never link it.
+package crdttest
