@@ -172,8 +172,8 @@ func DocTraceLocal(b B) {
 // DocTraceSync replays the trace into a doc field on one client while a
 // second client, syncing through an in-process server (the embedded
 // SQLite log), follows; an iteration ends when the second client's text
-// is the trace's final text. It reports edits/s end to end and the
-// bytes of changes pushed.
+// is the trace's final text. It reports edits/s end to end, the bytes of
+// changes pushed and the frame bytes the server received and sent.
 func DocTraceSync(b B) {
 	t := loadTraceOrFatal(b)
 	ctx := context.Background()
@@ -232,6 +232,10 @@ func DocTraceSync(b B) {
 		pushed = txs
 		b.ReportMetric(float64(len(t.Patches))/elapsed.Seconds(), "edits/s")
 		b.ReportMetric(float64(pushed), "change-bytes")
+		// What the sockets carried (frames, compressed), both ways.
+		metrics := &serverProcess{url: e.url}
+		b.ReportMetric(scrape(b, metrics, "uno_bytes_in_total"), "wire-bytes-in")
+		b.ReportMetric(scrape(b, metrics, "uno_bytes_out_total"), "wire-bytes-out")
 		b.StartTimer()
 	}
 }
@@ -329,6 +333,7 @@ func docRows(o Options, run func(string, func(B)) result) []Row {
 		Checked:  true,
 	}, {
 		Workload: "the same trace end to end: writer → uno serve → a second client's WatchDoc",
-		Uno:      fmt.Sprintf("%.0f edits/s (%s), %.0f KB of changes pushed", s.Extra["edits/s"], dur(s), s.Extra["change-bytes"]/1e3),
+		Uno: fmt.Sprintf("%.0f edits/s (%s); changes %.0f KB, on the wire %.0f KB in and %.0f KB out", s.Extra["edits/s"], dur(s),
+			s.Extra["change-bytes"]/1e3, s.Extra["wire-bytes-in"]/1e3, s.Extra["wire-bytes-out"]/1e3),
 	}}
 }
