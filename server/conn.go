@@ -477,10 +477,11 @@ func (c *conn) reauthenticate(ctx context.Context, a *usync.Auth) {
 	c.sess.Reauthenticated(unixMilli(until))
 }
 
-// append appends txs. A transaction that would make a row larger than
-// any message carries is refused (CodeRowTooLarge) and appended empty,
-// and the others are appended again: the log appends nothing of a call
-// that fails, so each refusal costs one retry.
+// append appends txs. A transaction the log refuses (*TxRefusedError: it
+// would make a row larger than any message carries, or a doc change skips
+// one of its site's changes) is refused with the error's code and
+// appended empty, and the others are appended again: the log appends
+// nothing of a call that fails, so each refusal costs one retry.
 func (c *conn) append(ctx context.Context, txs []crdt.Tx, rejects []rejection) ([]uint64, []crdt.Tx, []rejection, error) {
 	for {
 		start := time.Now()
@@ -490,18 +491,18 @@ func (c *conn) append(ctx context.Context, txs []crdt.Tx, rejects []rejection) (
 		if err == nil {
 			c.s.appends.record(c.tenant, seqs, now)
 		}
-		var big *RowTooLargeError
-		if !errors.As(err, &big) {
+		var refused *TxRefusedError
+		if !errors.As(err, &refused) {
 			return seqs, txs, rejects, err
 		}
-		i := slices.IndexFunc(txs, func(t crdt.Tx) bool { return t.Site == big.Tx.Site && t.Seq == big.Tx.Seq })
+		i := slices.IndexFunc(txs, func(t crdt.Tx) bool { return t.Site == refused.Tx.Site && t.Seq == refused.Tx.Seq })
 		if i < 0 || len(txs[i].Ops) == 0 {
 			return nil, nil, nil, fmt.Errorf("append: %w", err) // not one of ours: a bug
 		}
 		orig := txs[i]
 		txs = slices.Clone(txs)
 		txs[i] = crdt.Tx{Site: orig.Site, Seq: orig.Seq, Time: orig.Time}
-		rejects = append(rejects, rejection{tx: &orig, code: usync.CodeRowTooLarge, why: big.Error()})
+		rejects = append(rejects, rejection{tx: &orig, code: refused.Code, why: refused.Error()})
 	}
 }
 

@@ -37,8 +37,10 @@ type Log interface {
 	// site's earlier ones fails the whole call with an error matching
 	// usync.ErrGap, appending nothing. The caller has validated the
 	// transactions (crdt rules); a log with a rows read model fails the
-	// call with a *RowTooLargeError, appending nothing, when a
-	// transaction would make a row larger than MaxRowBytes.
+	// call with a *TxRefusedError, appending nothing, when a transaction
+	// breaks a rule only the merged state can check: it would make a row
+	// larger than MaxRowBytes (wrapping a *RowTooLargeError), or a doc
+	// change skips one of its site's changes (CodeMalformedTx).
 	Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint64, error)
 
 	// HighWater returns the highest sequence number of site in the
@@ -133,8 +135,13 @@ type Retainer interface {
 // transaction that would make a row larger.
 const MaxRowBytes = rowmodel.DefaultMaxRowBytes
 
-// RowTooLargeError is how a log refuses a transaction that would make a
-// row's merged state larger than MaxRowBytes: Append fails, appending
-// nothing, and the server refuses Tx (CodeRowTooLarge) and appends the
-// others again.
+// TxRefusedError is how a log refuses one transaction of an Append: Append
+// fails, appending nothing, and the server refuses Tx with Code (a Reject
+// to its client), appends it empty in its place, so the site's sequence
+// stays gap-free, and appends the others again.
+type TxRefusedError = rowmodel.RefusedError
+
+// RowTooLargeError says why a transaction that would make a row's merged
+// state larger than MaxRowBytes was refused: a *TxRefusedError
+// (CodeRowTooLarge) wraps it.
 type RowTooLargeError = rowmodel.TooLargeError

@@ -258,6 +258,11 @@ func (l *Log) appendRead(ctx context.Context, tenant string, txs []crdt.Tx, enco
 		if se := (*usync.Error)(nil); errors.As(err, &se) && se.Code == usync.CodeGap {
 			return nil, 0, errStale // the missing entries may have been appended since
 		}
+		if re := (*rowmodel.RefusedError)(nil); errors.As(err, &re) {
+			// Rows guessed new may exist: refuse only on what the
+			// head lock shows.
+			return nil, 0, errStale
+		}
 		return nil, 0, err
 	}
 	if p.n == 0 {

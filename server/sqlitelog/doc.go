@@ -13,7 +13,8 @@
 // savepoint and commits them with one fsync. The rows read model is
 // folded in the same transaction, so it is always exactly the log's
 // state. A transaction that would make a row larger than
-// server.MaxRowBytes fails its append with a *server.RowTooLargeError.
+// server.MaxRowBytes fails its append with a *server.TxRefusedError
+// wrapping a *server.RowTooLargeError.
 //
 // # Memory
 //

@@ -195,3 +195,11 @@ func TestSQLiteLog_HoldsNewestEncoded(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkSQLiteLog_AppendDocChange100KB(b *testing.B) {
+	l, err := sqlitelog.Open(context.Background(), filepath.Join(b.TempDir(), "log.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	logtest.BenchmarkAppendDocChange(b, l, 100<<10)
+}
