@@ -196,6 +196,11 @@ func Keys(txs []crdt.Tx) []crdt.RowKey {
 // as it does a document that does not load. Such a build still stores,
 // syncs and merges them.
 func Doc(r *crdt.Row) []byte {
+	return render(r, func(f *crdt.Field) ([]byte, bool) { return docJSON(&f.Doc) })
+}
+
+// render is Doc with docs rendered by doc.
+func render(r *crdt.Row, doc func(*crdt.Field) ([]byte, bool)) []byte {
 	if !r.Alive() {
 		return nil
 	}
@@ -222,7 +227,7 @@ func Doc(r *crdt.Row) []byte {
 			}
 			b = append(b, ']')
 		case crdt.KindDoc:
-			j, ok := docJSON(&f.Doc)
+			j, ok := doc(f)
 			if !ok {
 				b = b[:n]
 				continue
