@@ -130,6 +130,40 @@ type Retainer interface {
 	Retain(ctx context.Context, tenant string, before time.Time) (int64, error)
 }
 
+// Compactor is the capability of a log that can drop the doc changes of
+// old entries: the rows read model already holds every doc field merged
+// (crdt compacts a long run of changes into one saved Automerge
+// document), so the log need not keep each change once every replica
+// that reads the log is past it.
+//
+// Compaction keeps every transaction (possibly with no ops left), so
+// appends stay idempotent by (site, seq) and the numbering stays
+// gap-free. It records the tenant's compaction floor: a replica whose
+// cursor is below it can no longer catch up from the log and bootstraps
+// from a snapshot, as one behind a retained log's start does. Read
+// serves no entry below the floor (a reader behind it sees a gap), so a
+// session reading while a compaction runs is told to resync rather than
+// receive an entry without its changes. Rebuilding a projection folds the
+// compacted entries as they now are: without their doc changes.
+type Compactor interface {
+	// CompactFloor returns the tenant's compaction floor: the entries
+	// below it may have lost their doc changes, and a cursor below
+	// floor-1 bootstraps (1 when nothing was compacted).
+	CompactFloor(ctx context.Context, tenant string) (uint64, error)
+	// Compact drops the doc changes (OpChange ops) of the tenant's
+	// entries below before, capped at the head + 1 and at what every
+	// async projection has folded, and moves the floor there. It is
+	// idempotent and resumes where an interrupted run stopped.
+	Compact(ctx context.Context, tenant string, before uint64) (Compaction, error)
+}
+
+// Compaction is what one Compact did.
+type Compaction struct {
+	Floor     uint64 // the tenant's floor after it
+	Rewritten int64  // entries rewritten (those that held doc changes)
+	Saved     int64  // bytes of encoded entries saved
+}
+
 // MaxRowBytes is the largest merged state a row may have: small enough
 // that any row fits one sync message. A log's Append refuses a
 // transaction that would make a row larger.

@@ -179,3 +179,94 @@ func BenchmarkAppendDocChange(b *testing.B, l server.Log, docBytes int) {
 		mustAppend(b, l, "t1", []crdt.Tx{tx})
 	}
 }
+
+// testCompactor: Compact drops the doc changes of the entries below its
+// bound, moves the floor there (capped at the head + 1) and changes
+// nothing else: the head, the marks, the rows read model and the
+// numbering; Read serves nothing below the floor; it is idempotent and
+// per tenant.
+func testCompactor(t *testing.T, l server.Log) {
+	defer l.Close()
+	ctx := context.Background()
+	c := l.(server.Compactor)
+	floor := func(tenant string) uint64 {
+		t.Helper()
+		f, err := c.CompactFloor(ctx, tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if f := floor("t1"); f != 1 {
+		t.Fatalf("floor of an empty log = %d, want 1", f)
+	}
+	if res, err := c.Compact(ctx, "t1", 10); err != nil || res.Floor != 1 || res.Rewritten != 0 {
+		t.Fatalf("Compact of an empty log = %+v, %v", res, err)
+	}
+	s := site(1)
+	ed := newDocEditor(t, s)
+	var chs [][]byte
+	for i := range 6 {
+		chs = append(chs, ed.splice(i*20, "twenty characters.. ", "text"))
+	}
+	for i, ch := range chs { // entries 1..6, each with a doc change; 2 and 4 set a title too
+		tx := docChange(s, uint64(i+1), "d", "body", ch)
+		if i%2 == 1 {
+			tx.Ops = append(tx.Ops, crdt.Op{Type: crdt.OpSet, Kind: crdt.KindRegister, Collection: "docs", Row: "d", Field: "title", CL: 1, Value: []byte(`"v"`)})
+		}
+		mustAppend(t, l, "t1", []crdt.Tx{tx})
+	}
+	mustAppend(t, l, "t1", txs(site(2), 1, 2))                              // entries 7, 8: no doc changes
+	mustAppend(t, l, "t2", []crdt.Tx{docChange(s, 1, "d", "body", chs[0])}) // another tenant
+	hash := func(tenant string) [32]byte { h, _ := l.(server.RowHasher).RowsHash(ctx, tenant); return h }
+	before := hash("t1")
+
+	res, err := c.Compact(ctx, "t1", 5)
+	if err != nil || res.Floor != 5 || res.Rewritten != 4 || res.Saved <= 0 {
+		t.Fatalf("Compact(5) = %+v, %v; want floor 5, 4 entries rewritten, bytes saved", res, err)
+	}
+	if f := floor("t1"); f != 5 {
+		t.Fatalf("floor after Compact(5) = %d", f)
+	}
+	if hash("t1") != before {
+		t.Fatal("Compact changed the rows read model")
+	}
+	if h, _ := l.Head(ctx, "t1"); h != 8 {
+		t.Fatalf("head after Compact = %d, want 8", h)
+	}
+	// Nothing below the floor is served: a reader behind it sees a gap.
+	for _, after := range []uint64{0, 3} {
+		got, err := l.Read(ctx, "t1", after, 100, 0)
+		if err != nil || len(got) != 4 || got[0].Seq != 5 || len(got[0].Tx.Ops) != 2 {
+			t.Fatalf("Read(after %d) = %v, %v; want entries 5..8 as appended", after, seqsOf(got), err)
+		}
+	}
+	if res, err := c.Compact(ctx, "t1", 5); err != nil || res.Rewritten != 0 || res.Floor != 5 {
+		t.Fatalf("Compact(5) again = %+v, %v; want nothing rewritten", res, err)
+	}
+	// Appends stay idempotent and numbered on.
+	if seqs := mustAppend(t, l, "t1", []crdt.Tx{docChange(s, 2, "d", "body", chs[1])}); seqs[0] != 0 {
+		t.Fatalf("re-append of a compacted entry gave %v", seqs)
+	}
+	if seqs := mustAppend(t, l, "t1", txs(site(2), 3, 3)); seqs[0] != 9 {
+		t.Fatalf("append after Compact gave %v, want [9]", seqs)
+	}
+	// The bound is capped at the head + 1.
+	before = hash("t1")
+	res, err = c.Compact(ctx, "t1", 1000)
+	if err != nil || res.Floor != 10 || res.Rewritten != 2 {
+		t.Fatalf("Compact(1000) = %+v, %v; want floor 10 (head 9 + 1), entries 5 and 6 rewritten", res, err)
+	}
+	if got, err := l.Read(ctx, "t1", 0, 100, 0); err != nil || len(got) != 0 {
+		t.Fatalf("Read after compacting everything = %v, %v; want nothing", seqsOf(got), err)
+	}
+	if hash("t1") != before {
+		t.Fatal("Compact changed the rows read model")
+	}
+	if f := floor("t2"); f != 1 {
+		t.Fatalf("t1's compaction moved t2's floor to %d", f)
+	}
+	if got := readAll(t, l, "t2"); len(got) != 1 || len(got[0].Tx.Ops) != 2 {
+		t.Fatal("t1's compaction changed t2's log")
+	}
+}

@@ -59,6 +59,9 @@ func Run(t *testing.T, open func(t *testing.T) server.Log) {
 	if _, ok := probe.(server.Retainer); ok {
 		t.Run("Retain", func(t *testing.T) { testRetainer(t, open(t)) })
 	}
+	if _, ok := probe.(server.Compactor); ok && crdt.DocEditing {
+		t.Run("Compact", func(t *testing.T) { testCompactor(t, open(t)) })
+	}
 	probe.Close()
 }
 

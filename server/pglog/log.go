@@ -644,7 +644,11 @@ func (l *Log) Read(ctx context.Context, tenant string, after uint64, limit, maxB
 	var out []usync.Change
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
 		var err error
-		out, err = readEvents(ctx, tx, tenant, after, limit, maxBytes, func(seq uint64, t *crdt.Tx, enc []byte) {
+		// Nothing below the compaction floor: a reader behind it sees a
+		// gap. (Projections read every entry, with readEvents.)
+		out, err = queryEvents(ctx, tx, `SELECT seq, tx FROM uno_events WHERE tenant_id = $1
+			AND seq > greatest($2, coalesce((SELECT compact_floor FROM uno_heads WHERE tenant_id = $1), 1) - 1)
+			ORDER BY seq LIMIT $3`, tenant, after, limit, maxBytes, func(seq uint64, t *crdt.Tx, enc []byte) {
 			l.encoded.put(tenant, seq, t, enc)
 		})
 		return err

@@ -481,7 +481,9 @@ func (l *Log) Read(ctx context.Context, tenant string, after uint64, limit, maxB
 	if out, ok := l.tails.read(tenant, after, limit, maxBytes); ok {
 		return out, nil
 	}
-	rows, err := l.db.QueryContext(ctx, `SELECT seq, tx FROM events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?`, tenant, int64(after), limit)
+	// Nothing below the compaction floor: a reader behind it sees a gap.
+	rows, err := l.db.QueryContext(ctx, `SELECT seq, tx FROM events WHERE tenant = ?1
+		AND seq > max(?2, coalesce((SELECT compact_floor FROM heads WHERE tenant = ?1), 1) - 1) ORDER BY seq LIMIT ?3`, tenant, int64(after), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read log: %w", err)
 	}

@@ -89,7 +89,8 @@ func TestSQLiteLog_UpgradeDatesOldEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What a log of version 3 holds of entries from before it.
-	for _, q := range []string{`UPDATE events SET appended_at = 0`, `DROP TABLE checkpoints`, `PRAGMA user_version = 3`} {
+	for _, q := range []string{`UPDATE events SET appended_at = 0`, `DROP TABLE checkpoints`,
+		`ALTER TABLE heads DROP COLUMN compacted`, `ALTER TABLE heads DROP COLUMN compact_floor`, `PRAGMA user_version = 3`} {
 		if _, err := l.DB().Exec(q); err != nil {
 			t.Fatal(err)
 		}
@@ -202,4 +203,48 @@ func BenchmarkSQLiteLog_AppendDocChange100KB(b *testing.B) {
 		b.Fatal(err)
 	}
 	logtest.BenchmarkAppendDocChange(b, l, 100<<10)
+}
+
+// Compaction keeps every transaction and its other ops: only the doc
+// changes go.
+func TestSQLiteLog_CompactKeepsOtherOps(t *testing.T) {
+	if !crdt.DocEditing {
+		t.Fatal("this test makes Automerge changes: build with cgo")
+	}
+	ctx := context.Background()
+	l := openLog(t)
+	site := crdt.SiteID{1}
+	d, err := crdt.OpenDocument(&crdt.DocState{}, site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Splice(crdt.Path{"text"}, 0, 0, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := d.Commit(crdt.MakeTimestamp(1_700_000_000_000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := crdt.Tx{Site: site, Seq: 1, Time: crdt.MakeTimestamp(1_700_000_000_000, 0), Ops: []crdt.Op{
+		{Type: crdt.OpRevive, Collection: "notes", Row: "n", CL: 1},
+		{Type: crdt.OpChange, Kind: crdt.KindDoc, Collection: "notes", Row: "n", Field: "body", CL: 1, Value: ch},
+		{Type: crdt.OpSet, Kind: crdt.KindRegister, Collection: "notes", Row: "n", Field: "title", CL: 1, Value: []byte(`"t"`)},
+	}}
+	if _, err := l.Append(ctx, "t1", []crdt.Tx{tx}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := l.Compact(ctx, "t1", 2); err != nil || res.Rewritten != 1 {
+		t.Fatalf("Compact = %+v, %v", res, err)
+	}
+	var b []byte
+	if err := l.DB().QueryRowContext(ctx, `SELECT tx FROM events WHERE tenant = 't1' AND seq = 1`).Scan(&b); err != nil {
+		t.Fatal(err)
+	}
+	got, err := crdt.DecodeTx(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Site != site || got.Seq != 1 || len(got.Ops) != 2 || got.Ops[0].Type != crdt.OpRevive || got.Ops[1].Type != crdt.OpSet {
+		t.Fatalf("compacted entry %+v, want the revive and the set of tx 1", got)
+	}
 }

@@ -107,6 +107,15 @@ var migrations = []migration{
 		) WITHOUT ROWID`),
 		down: stmts(`DROP TABLE checkpoints`),
 	},
+	{
+		// compact_floor: entries below it may have lost their doc
+		// changes (readers behind it bootstrap); compacted: entries
+		// below it are rewritten (where an interrupted run resumes).
+		name: "log compaction: each tenant's floor and progress",
+		up: stmts(`ALTER TABLE heads ADD COLUMN compact_floor INTEGER NOT NULL DEFAULT 1`,
+			`ALTER TABLE heads ADD COLUMN compacted INTEGER NOT NULL DEFAULT 1`),
+		down: stmts(`ALTER TABLE heads DROP COLUMN compacted`, `ALTER TABLE heads DROP COLUMN compact_floor`),
+	},
 }
 
 // SchemaVersion is the schema version this uno writes.

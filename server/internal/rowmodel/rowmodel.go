@@ -373,3 +373,15 @@ func CheckAppend(tenant string, txs []crdt.Tx) error {
 	}
 	return nil
 }
+
+// CompactTx returns t without its doc changes (OpChange ops), and whether
+// it had any: what log compaction keeps of an entry.
+func CompactTx(t *crdt.Tx) (crdt.Tx, bool) {
+	out := crdt.Tx{Site: t.Site, Seq: t.Seq, Time: t.Time}
+	for _, op := range t.Ops {
+		if op.Type != crdt.OpChange {
+			out.Ops = append(out.Ops, op)
+		}
+	}
+	return out, len(out.Ops) != len(t.Ops)
+}
