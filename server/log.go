@@ -152,8 +152,9 @@ type Compactor interface {
 	CompactFloor(ctx context.Context, tenant string) (uint64, error)
 	// Compact drops the doc changes (OpChange ops) of the tenant's
 	// entries below before, capped at the head + 1 and at what every
-	// async projection has folded, and moves the floor there. It is
-	// idempotent and resumes where an interrupted run stopped.
+	// async projection has folded, and moves the floor past the last
+	// entry it rewrote (entries it left as they were stay readable). It
+	// is idempotent and resumes where an interrupted run stopped.
 	Compact(ctx context.Context, tenant string, before uint64) (Compaction, error)
 }
 

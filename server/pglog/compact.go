@@ -74,10 +74,10 @@ func (l *Log) Compact(ctx context.Context, tenant string, before uint64) (server
 		return server.Compaction{}, fmt.Errorf("compact log of %s: %w", tenant, err)
 	}
 	before = min(before, head+1)
+	res := server.Compaction{Floor: floor}
 	if before <= done {
-		return server.Compaction{Floor: floor}, nil
+		return res, nil
 	}
-	res := server.Compaction{Floor: max(floor, before)}
 	for done < before {
 		err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
 			return compactBatchPG(ctx, tx, tenant, before, &done, &res)
@@ -135,13 +135,20 @@ func compactBatchPG(ctx context.Context, tx pgx.Tx, tenant string, before uint64
 			return err
 		}
 	}
+	// The floor moves past the entries rewritten (not past those left
+	// as they were: a replica that needs only those still reads them).
+	top := uint64(1)
+	if len(seqs) > 0 {
+		top = uint64(seqs[len(seqs)-1]) + 1
+	}
 	if _, err := tx.Exec(ctx, `UPDATE uno_heads SET compact_floor = greatest(compact_floor, $2), compacted = greatest(compacted, $3)
-		WHERE tenant_id = $1`, tenant, int64(before), int64(next)); err != nil {
+		WHERE tenant_id = $1`, tenant, int64(top), int64(next)); err != nil {
 		return err
 	}
 	// The caller's transaction commits after this returns; counting
 	// before it does overstates only a failed run's report.
 	*done = next
+	res.Floor = max(res.Floor, top)
 	res.Rewritten += int64(len(seqs))
 	res.Saved += saved
 	return nil

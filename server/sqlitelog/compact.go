@@ -35,9 +35,9 @@ func (l *Log) CompactFloor(ctx context.Context, tenant string) (uint64, error) {
 
 // Compact implements server.Compactor. It rewrites the entries in
 // batches of a bounded size, each its own transaction, which moves the
-// floor first (readers never see a rewritten entry above the floor) and
-// records how far it got; then it forgets the tenant's entries kept in
-// memory.
+// floor past the entries it rewrites (readers never see a rewritten entry
+// above the floor) and records how far it got; then it forgets the
+// tenant's entries kept in memory.
 func (l *Log) Compact(ctx context.Context, tenant string, before uint64) (server.Compaction, error) {
 	if err := l.check(); err != nil {
 		return server.Compaction{}, err
@@ -59,9 +59,9 @@ func (l *Log) Compact(ctx context.Context, tenant string, before uint64) (server
 		}
 		before = min(before, folded+1)
 	}
-	res := server.Compaction{Floor: max(floor, before)}
+	res := server.Compaction{Floor: floor}
 	if before <= done {
-		return server.Compaction{Floor: floor}, nil
+		return res, nil
 	}
 	defer l.forget(tenant)
 	for done < before {
@@ -84,9 +84,6 @@ func (l *Log) compactBatch(ctx context.Context, tenant string, before uint64, do
 		return 0, err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `UPDATE heads SET compact_floor = max(compact_floor, ?) WHERE tenant = ?`, int64(before), tenant); err != nil {
-		return 0, err
-	}
 	rows, err := tx.QueryContext(ctx, `SELECT seq, tx FROM events WHERE tenant = ? AND seq >= ? AND seq < ? ORDER BY seq LIMIT ?`,
 		tenant, int64(*done), int64(before), compactBatch)
 	if err != nil {
@@ -131,13 +128,22 @@ func (l *Log) compactBatch(ctx context.Context, tenant string, before uint64, do
 			return 0, err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE heads SET compacted = max(compacted, ?) WHERE tenant = ?`, int64(next), tenant); err != nil {
+	// The floor moves past the entries rewritten (not past those
+	// left as they were: a replica that needs only those still reads
+	// them), in the transaction that rewrites them.
+	top := uint64(1)
+	if len(rewrites) > 0 {
+		top = rewrites[len(rewrites)-1].seq + 1
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE heads SET compact_floor = max(compact_floor, ?), compacted = max(compacted, ?) WHERE tenant = ?`,
+		int64(top), int64(next), tenant); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, err
 	}
 	*done = next
+	res.Floor = max(res.Floor, top)
 	res.Rewritten += rewritten
 	res.Saved += saved
 	return n, nil
