@@ -153,3 +153,21 @@ func compactBatchPG(ctx context.Context, tx pgx.Tx, tenant string, before uint64
 	res.Saved += saved
 	return nil
 }
+
+// Tenants lists the registered tenants, in order, through
+// uno_tenant_ids() (row-level security hides the other tenants' heads
+// from the server's role): what uno compact visits without --tenant.
+func (l *Log) Tenants(ctx context.Context) ([]string, error) {
+	if l.closed() {
+		return nil, server.ErrLogClosed
+	}
+	rows, err := l.pool.Query(ctx, `SELECT uno_tenant_ids()`)
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	ts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	return ts, nil
+}

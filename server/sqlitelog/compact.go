@@ -148,3 +148,16 @@ func (l *Log) compactBatch(ctx context.Context, tenant string, before uint64, do
 	res.Saved += saved
 	return n, nil
 }
+
+// Tenants lists the tenants with a log, in byte order: what uno compact
+// visits without --tenant.
+func (l *Log) Tenants(ctx context.Context) ([]string, error) {
+	if err := l.check(); err != nil {
+		return nil, err
+	}
+	ts, err := queryTenants(ctx, l.db, `SELECT tenant FROM heads ORDER BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	return ts, nil
+}
