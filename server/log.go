@@ -52,7 +52,9 @@ type Log interface {
 
 	// Read returns up to limit entries of the tenant with sequence numbers
 	// above after, in order, and at most about maxBytes of encoded
-	// transactions (always at least one entry when there is one).
+	// transactions (always at least one entry when there is one). A
+	// log that compacts (Compactor) serves none below its compaction
+	// floor: a reader behind it sees a gap, as behind a retention cut.
 	Read(ctx context.Context, tenant string, after uint64, limit, maxBytes int) ([]usync.Change, error)
 
 	// Wait returns a channel that is closed once the tenant's head is
