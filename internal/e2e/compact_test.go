@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/unosync/uno/client"
+	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
 )
 
@@ -110,4 +112,65 @@ func TestCompaction_OfflineClientBootstraps(t *testing.T) {
 	}
 	t.Run("sqlite", func(t *testing.T) { run(t, server.Config{}) })
 	t.Run("postgres", func(t *testing.T) { run(t, server.Config{Log: newPG(t).log}) })
+}
+
+// The background compaction (Config.CompactInterval) goes as far as the
+// tenant's live sessions allow: a session connected at an old cursor
+// keeps the entries after it; once it ends, the next pass compacts them.
+func TestCompaction_BackgroundSparesLiveSessions(t *testing.T) {
+	logKinds(t, server.Config{CompactInterval: 50 * time.Millisecond}, func(t *testing.T, e *env) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cp := e.log.(server.Compactor)
+		floorIs := func(want uint64) {
+			t.Helper()
+			for {
+				f, err := cp.CompactFloor(ctx, "dev")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f == want {
+					return
+				}
+				if f > want || ctx.Err() != nil { // floors only rise
+					t.Fatalf("compaction floor %d, want %d", f, want)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		site := crdt.SiteID{0xc0, 1}
+		w, _ := openRaw(t, ctx, e.url, site, e.auth.Token, 16)
+		ed := newDocEditor(t, site)
+		push := func(seq uint64) {
+			t.Helper()
+			ch := ed.change(func(d *crdt.Document) error { return d.Splice(crdt.Path{"text"}, 0, 0, "x") })
+			var ops []crdt.Op
+			if seq == 1 {
+				ops = append(ops, reviveOp("notes", "n1"))
+			}
+			if rejected, _ := pushAll(t, ctx, w, pushTx(site, seq, append(ops, changeOp("notes", "n1", "body", ch))...)); len(rejected) > 0 {
+				t.Fatalf("tx %d refused: %v", seq, rejected)
+			}
+		}
+		// A reader connected at cursor 4, with no credit: it stays there.
+		for seq := uint64(1); seq <= 4; seq++ {
+			push(seq)
+		}
+		behind := dialRaw(t, ctx, e.url, e.auth.Token, 0, 4)
+		for seq := uint64(5); seq <= 10; seq++ {
+			push(seq)
+		}
+		// The writer's own session is at the head; the reader's at 4. A
+		// pass now (besides the background ones) stops there.
+		if err := e.server.ApplyCompaction(ctx); err != nil {
+			t.Fatal(err)
+		}
+		floorIs(5)
+		if got, err := e.log.Read(ctx, "dev", 4, 100, 0); err != nil || len(got) != 6 || got[0].Seq != 5 || len(got[0].Tx.Ops) != 1 {
+			t.Fatalf("entries after the live cursor: %d, %v; want 5..10 with their changes", len(got), err)
+		}
+		behind.ws.Close(websocket.StatusNormalClosure, "")
+		push(11) // the tenant is written to: the next pass visits it
+		floorIs(12)
+	})
 }
