@@ -60,9 +60,9 @@ type Options struct {
 	// CacheTenants bounds the tenants whose newest entries and head are
 	// kept in memory. Default 10,000.
 	CacheTenants int
-	// DocCacheBytes bounds the doc fields' documents kept open to render
-	// rows as JSON after a change (rowmodel.DocCache), by state bytes.
-	// Default 64 MiB.
+	// DocCacheBytes bounds the memory of the doc fields' documents kept
+	// open to render rows as JSON after a change (rowmodel.DocCache; an
+	// open document takes about 500 bytes per character). Default 256 MiB.
 	DocCacheBytes int
 	// Projections are the application's read models, folded inline or
 	// by a worker per async projection (see [Projection]). Their tables

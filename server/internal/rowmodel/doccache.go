@@ -13,8 +13,12 @@ import (
 // that rendering a row again after a change applies only the chunks added
 // since, rather than loading the whole document: loading a 100 KB text
 // costs Automerge about 200 ms, applying a one-character change well
-// under one. It is bounded by the state bytes of the documents it holds
-// (least recently rendered go first) and safe for concurrent use. A log
+// under one. An open document is large: Automerge holds about 500 bytes
+// of memory per character (a 100 KB text takes about 50 MB, whatever its
+// saved size), so each document weighs docWeight times its JSON's length
+// (at least its state's), and the cache is bounded by that estimate of
+// memory (least recently rendered go first): it keeps the few documents
+// being edited open, not every one. It is safe for concurrent use. A log
 // keeps one and renders through [DocCache.Doc].
 //
 // A cached document is used only when the state is the cached one plus
@@ -22,7 +26,7 @@ import (
 // else (a compaction, a rolled-back append, a concurrent writer) loads the
 // state afresh.
 type DocCache struct {
-	max int // bytes of state, over all documents
+	max int // estimated bytes of memory, over all documents
 
 	mu    sync.Mutex
 	size  int
@@ -30,8 +34,13 @@ type DocCache struct {
 	byKey map[docKey]*list.Element
 }
 
-// DefaultDocCacheBytes bounds a DocCache by default.
-const DefaultDocCacheBytes = 64 << 20
+// DefaultDocCacheBytes bounds a DocCache by default: the estimated
+// memory of its open documents.
+const DefaultDocCacheBytes = 256 << 20
+
+// docWeight is the estimated memory of an open document per byte of its
+// JSON (measured: about 500 bytes per character of text).
+const docWeight = 512
 
 type docKey struct {
 	tenant string
@@ -43,11 +52,11 @@ type docEntry struct {
 	key    docKey
 	doc    *crdt.Document
 	chunks [][]byte // the checksum and length of each chunk loaded: a chunk's first 12 bytes at most
-	bytes  int
+	bytes  int      // the estimated memory it holds
 }
 
-// NewDocCache returns a cache of documents holding at most maxBytes of
-// their states (0: DefaultDocCacheBytes).
+// NewDocCache returns a cache of documents holding at most about
+// maxBytes of memory (0: DefaultDocCacheBytes).
 func NewDocCache(maxBytes int) *DocCache {
 	if maxBytes <= 0 {
 		maxBytes = DefaultDocCacheBytes
@@ -90,11 +99,11 @@ func (c *DocCache) json(key docKey, s *crdt.DocState) ([]byte, bool) {
 	for _, ch := range s.Chunks {
 		e.chunks = append(e.chunks, bytes.Clone(chunkID(ch)))
 	}
-	e.bytes = s.Len()
 	j, err := e.doc.JSON()
 	if err != nil {
 		return nil, false
 	}
+	e.bytes = max(s.Len(), docWeight*len(j))
 	c.put(e)
 	return j, true
 }
