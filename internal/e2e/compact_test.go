@@ -81,6 +81,9 @@ func TestCompaction_OfflineClientBootstraps(t *testing.T) {
 		if got := text(c); !strings.HasPrefix(got, "A:start.") || len(got) != len("A:start.")+n {
 			t.Fatalf("C holds %q", got)
 		}
+		if starts := find(logs.records(t), "session start", map[string]any{"site": c.Site().String()}); len(starts) != 1 {
+			t.Fatalf("C's sessions: %v; want the one it kept throughout", starts)
+		}
 		// B comes back below the floor: it bootstraps and pushes its edit.
 		syncCtx(t, b)
 		starts := find(logs.records(t), "session start", map[string]any{"site": b.Site().String()})
