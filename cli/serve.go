@@ -74,6 +74,9 @@ type serveOptions struct {
 	DevTokenOnNetwork bool `json:"dev-token-on-network"`
 	// DrainTimeout bounds the graceful shutdown on SIGTERM or SIGINT.
 	DrainTimeout duration `json:"drain-timeout"`
+	// CompactInterval is how often the server compacts the logs written
+	// to through it (0: never; the flag's default is 1h).
+	CompactInterval duration `json:"compact-interval"`
 	// The HTTP server's limits (net/http.Server's fields of the same
 	// names). WebSocket sessions and live query streams outlive the
 	// read and write timeouts.
@@ -92,6 +95,7 @@ const (
 	defaultWriteTimeout      = 2 * time.Minute // a 5.5 MB gzipped uno.wasm on a slow link
 	defaultIdleTimeout       = 2 * time.Minute
 	defaultMaxHeaderBytes    = 64 << 10
+	defaultCompactInterval   = time.Hour
 )
 
 // duration is a time.Duration as a flag and in the config file, written
@@ -196,6 +200,9 @@ func (o *serveOptions) validate() error {
 		if *d < 0 {
 			return fmt.Errorf("%s %s: must not be negative (0 takes the default)", name, d)
 		}
+	}
+	if o.CompactInterval < 0 {
+		return fmt.Errorf("compact-interval %s: must not be negative (0: never compact)", &o.CompactInterval)
 	}
 	if o.MaxHeaderBytes < 0 || o.MaxHeaderBytes > 0 && o.MaxHeaderBytes < 4096 {
 		return fmt.Errorf("max-header-bytes %d: want at least 4096 (0 takes the default)", o.MaxHeaderBytes)
@@ -316,6 +323,8 @@ each user receives only their rows; read_only: no client writes).`,
 	f.Var(&o.WriteTimeout, "write-timeout", "time to write a response (WebSocket sessions and live queries outlive it: each of their frames or events has 10s)")
 	f.Var(&o.IdleTimeout, "idle-timeout", "how long a kept-alive connection may wait for its next request")
 	f.IntVar(&o.MaxHeaderBytes, "max-header-bytes", defaultMaxHeaderBytes, "largest request header block, in bytes")
+	o.CompactInterval = duration(defaultCompactInterval)
+	f.Var(&o.CompactInterval, "compact-interval", "how often to compact the logs written to through this server: drop doc changes every live client is past (those that come back later bootstrap); 0: never")
 	return cmd
 }
 
@@ -417,18 +426,19 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 	schema, _ := o.Schema.schema() // validated
 	srv, err := server.New(server.Config{
 		Log: log, Auth: auth, Logger: logger, Schema: schema,
-		Codec:          usync.CodecConfig{MaxFrameBytes: o.MaxFrameBytes, MaxMessageBytes: o.MaxMessage},
-		Session:        usync.ServerConfig{Limits: usync.Limits{MaxPushTxs: uint32(o.MaxPushTxs), MaxMessageBytes: uint32(o.MaxMessage)}},
-		OriginPatterns: o.Origins,
-		MaxConnections: o.MaxConnections,
-		BatchRows:      o.BatchRows,
-		BatchBytes:     o.BatchBytes,
-		MaxPushBytes:   o.MaxPushBytes,
-		MaxStreams:     o.MaxStreams,
-		HelloTimeout:   hello,
-		MaxDrift:       drift,
-		Registry:       registry,
-		Rules:          rules,
+		Codec:           usync.CodecConfig{MaxFrameBytes: o.MaxFrameBytes, MaxMessageBytes: o.MaxMessage},
+		Session:         usync.ServerConfig{Limits: usync.Limits{MaxPushTxs: uint32(o.MaxPushTxs), MaxMessageBytes: uint32(o.MaxMessage)}},
+		OriginPatterns:  o.Origins,
+		MaxConnections:  o.MaxConnections,
+		BatchRows:       o.BatchRows,
+		BatchBytes:      o.BatchBytes,
+		MaxPushBytes:    o.MaxPushBytes,
+		MaxStreams:      o.MaxStreams,
+		HelloTimeout:    hello,
+		MaxDrift:        drift,
+		Registry:        registry,
+		Rules:           rules,
+		CompactInterval: cmp.Or(time.Duration(o.CompactInterval), -1), // 0: never
 	})
 	if err != nil {
 		return err
@@ -582,6 +592,8 @@ func (o *serveOptions) setFlag(name string, src *serveOptions) {
 		o.DevTokenOnNetwork = src.DevTokenOnNetwork
 	case "drain-timeout":
 		o.DrainTimeout = src.DrainTimeout
+	case "compact-interval":
+		o.CompactInterval = src.CompactInterval
 	case "read-header-timeout":
 		o.ReadHeaderTimeout = src.ReadHeaderTimeout
 	case "read-timeout":

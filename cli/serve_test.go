@@ -43,6 +43,8 @@ func TestServeOptions_Validate(t *testing.T) {
 		{"negative drain timeout", func(o *serveOptions) { o.DrainTimeout = duration(-time.Second) }, "drain-timeout"},
 		{"negative write timeout", func(o *serveOptions) { o.WriteTimeout = duration(-time.Second) }, "write-timeout"},
 		{"tiny header limit", func(o *serveOptions) { o.MaxHeaderBytes = 100 }, "max-header-bytes"},
+		{"negative compact interval", func(o *serveOptions) { o.CompactInterval = duration(-time.Minute) }, "compact-interval"},
+		{"no compaction", func(o *serveOptions) { o.CompactInterval = 0 }, ""},
 		{"timeouts", func(o *serveOptions) { o.ReadTimeout, o.IdleTimeout = duration(time.Second), duration(time.Minute) }, ""},
 		{"private read without owner", func(o *serveOptions) { o.Rules = map[string]ruleOptions{"notes": {PrivateRead: true}} }, "owner"},
 		{"owner rule", func(o *serveOptions) { o.Rules = map[string]ruleOptions{"notes": {Owner: "owner", PrivateRead: true}} }, ""},
@@ -85,7 +87,8 @@ func TestServeOptions_Defaults(t *testing.T) {
 	cmd.SetOut(&help)
 	cmd.Help()
 	for _, s := range []string{"--drain-timeout duration", "(default 30s)", "--read-header-timeout duration", "(default 10s)",
-		"--write-timeout duration", "(default 2m0s)", "--max-header-bytes int", "(default 65536)", "--dev-token-on-network", "SIGTERM", "LOCK"} {
+		"--write-timeout duration", "(default 2m0s)", "--max-header-bytes int", "(default 65536)", "--dev-token-on-network", "SIGTERM", "LOCK",
+		"--compact-interval duration", "(default 1h0m0s)"} {
 		if !strings.Contains(help.String(), s) {
 			t.Errorf("uno serve --help lacks %q", s)
 		}
@@ -110,6 +113,9 @@ func TestLoadConfig(t *testing.T) {
 	}
 	if err := loadConfig(write(`{"drain-timeout": "5s"}`), &o); err != nil || time.Duration(o.DrainTimeout) != 5*time.Second {
 		t.Fatalf("drain-timeout: %v, %v", err, o.DrainTimeout)
+	}
+	if err := loadConfig(write(`{"compact-interval": "10m"}`), &o); err != nil || time.Duration(o.CompactInterval) != 10*time.Minute {
+		t.Fatalf("compact-interval: %v, %v", err, o.CompactInterval)
 	}
 	if err := loadConfig(write(`{"drain-timeout": 5}`), &o); err == nil || !strings.Contains(err.Error(), "duration") {
 		t.Fatalf("a duration as a number: %v", err)

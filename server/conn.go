@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -42,6 +43,11 @@ type conn struct {
 	wait       <-chan struct{} // closed when the log grows past waitFrom
 	waitFrom   uint64
 	waitCancel context.CancelFunc
+	// pos is where the replica needs the log from (for compaction):
+	// its cursor, or a bootstrap's snapshot seq. tracked: the session
+	// is in the server's sessions.
+	pos     atomic.Uint64
+	tracked bool
 }
 
 // run serves the connection until it ends. Frames are read by a goroutine
@@ -77,6 +83,9 @@ func (c *conn) run(reqCtx context.Context) error {
 	// Close the WebSocket (with its code) before the deferred cancel: a
 	// cancelled read would drop the connection without a close frame.
 	err := c.loop(ctx, frames, readErr)
+	if c.tracked {
+		c.s.sessions.remove(c)
+	}
 	code, reason := c.close(err)
 	level := slog.LevelInfo
 	if c.tenant == "" {
@@ -117,6 +126,9 @@ func (c *conn) loop(ctx context.Context, frames <-chan []byte, readErr <-chan er
 	for {
 		if err := c.ready(ctx); err != nil {
 			return err
+		}
+		if c.tracked {
+			c.pos.Store(c.position())
 		}
 		if c.sess.Closed() {
 			return nil
@@ -373,6 +385,11 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 	}
 	c.limits = t
 	c.tenant = tenant
+	// Tracked from here, at the cursor it comes with, so that a
+	// compaction does not move past it while the session starts.
+	c.pos.Store(h.Cursor)
+	c.s.sessions.add(c)
+	c.tracked = true
 	if c.scope, err = newScope(h.Subscriptions, c.s.cfg.Rules, c.user); err != nil {
 		c.refuse(ctx, err)
 		return nil
@@ -402,6 +419,16 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 			c.sess.Fail(c.s.unavailable("read log start", err, "tenant", tenant))
 			return nil
 		}
+	}
+	// So does one below the compaction floor: the entries after it may
+	// have lost their doc changes.
+	if cp, ok := c.s.cfg.Log.(Compactor); ok {
+		floor, err := cp.CompactFloor(ctx, tenant)
+		if err != nil {
+			c.sess.Fail(c.s.unavailable("read compaction floor", err, "tenant", tenant))
+			return nil
+		}
+		first = max(first, floor)
 	}
 	behind := h.Cursor > 0 && h.Cursor+1 < first
 	if _, ok := c.s.cfg.Log.(Snapshotter); ok && h.Resubscribe && h.Cursor > 0 && h.Cursor <= head && !behind {
@@ -447,6 +474,16 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 	return nil
 }
 
+// position returns where the replica needs the log from: its cursor, or
+// the snapshot's seq while it bootstraps.
+func (c *conn) position() uint64 {
+	p := c.sess.Cursor()
+	if c.snap != nil {
+		p = max(p, c.snap.Seq)
+	}
+	return p
+}
+
 // reauthenticate verifies the token of an Auth on the open session. A
 // valid token of the session's tenant (still admitted) replaces the old
 // one, and the session now expires with it; any other closes the session:
@@ -477,10 +514,11 @@ func (c *conn) reauthenticate(ctx context.Context, a *usync.Auth) {
 	c.sess.Reauthenticated(unixMilli(until))
 }
 
-// append appends txs. A transaction that would make a row larger than
-// any message carries is refused (CodeRowTooLarge) and appended empty,
-// and the others are appended again: the log appends nothing of a call
-// that fails, so each refusal costs one retry.
+// append appends txs. A transaction the log refuses (*TxRefusedError: it
+// would make a row larger than any message carries, or a doc change skips
+// one of its site's changes) is refused with the error's code and
+// appended empty, and the others are appended again: the log appends
+// nothing of a call that fails, so each refusal costs one retry.
 func (c *conn) append(ctx context.Context, txs []crdt.Tx, rejects []rejection) ([]uint64, []crdt.Tx, []rejection, error) {
 	for {
 		start := time.Now()
@@ -489,19 +527,20 @@ func (c *conn) append(ctx context.Context, txs []crdt.Tx, rejects []rejection) (
 		c.s.m.appendTime.Observe(now.Sub(start).Seconds())
 		if err == nil {
 			c.s.appends.record(c.tenant, seqs, now)
+			c.s.sessions.appended(c.tenant)
 		}
-		var big *RowTooLargeError
-		if !errors.As(err, &big) {
+		var refused *TxRefusedError
+		if !errors.As(err, &refused) {
 			return seqs, txs, rejects, err
 		}
-		i := slices.IndexFunc(txs, func(t crdt.Tx) bool { return t.Site == big.Tx.Site && t.Seq == big.Tx.Seq })
+		i := slices.IndexFunc(txs, func(t crdt.Tx) bool { return t.Site == refused.Tx.Site && t.Seq == refused.Tx.Seq })
 		if i < 0 || len(txs[i].Ops) == 0 {
 			return nil, nil, nil, fmt.Errorf("append: %w", err) // not one of ours: a bug
 		}
 		orig := txs[i]
 		txs = slices.Clone(txs)
 		txs[i] = crdt.Tx{Site: orig.Site, Seq: orig.Seq, Time: orig.Time}
-		rejects = append(rejects, rejection{tx: &orig, code: usync.CodeRowTooLarge, why: big.Error()})
+		rejects = append(rejects, rejection{tx: &orig, code: refused.Code, why: refused.Error()})
 	}
 }
 

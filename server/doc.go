@@ -28,12 +28,28 @@
 // has seen everything up to n. Readers wait for new entries with
 // [Log.Wait] instead of polling. What a log can do beyond that it says by
 // implementing capability interfaces: [Snapshotter], [RowStater],
-// [RowHasher], [RowQuerier], [EncodedTail], [Retainer]. Two
+// [RowHasher], [RowQuerier], [EncodedTail], [Retainer], [Compactor]. Two
 // implementations pass the conformance suite in package logtest: package
 // sqlitelog, the embedded default, and package pglog on Postgres. Both
 // keep the rows read model (the merged state of every row, and its values
 // as a JSON document) inline, in the append transaction; new clients
-// bootstrap from it in resumable chunks.
+// bootstrap from it in resumable chunks. A doc field reads there as its
+// Automerge document's JSON (rendered through a bounded cache of open
+// documents, so a small change to a large document stays cheap); a
+// transaction the merged state refuses (a row too large, a doc change
+// that skips one of its site's) is refused with a code, alone
+// ([TxRefusedError]).
+//
+// # Compaction
+//
+// The rows read model holds every doc field merged, so the log need not
+// keep each doc change forever: [Server.Compact] rewrites a tenant's
+// entries without their doc changes up to the lowest cursor among its
+// live sessions, and moves the tenant's compaction floor; a replica that
+// comes back below it bootstraps, as one behind a retention cut does.
+// The server runs [Server.ApplyCompaction] every
+// [Config.CompactInterval] for the tenants written to through it; uno
+// compact runs it by hand.
 //
 // # Read side
 //

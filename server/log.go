@@ -37,8 +37,10 @@ type Log interface {
 	// site's earlier ones fails the whole call with an error matching
 	// usync.ErrGap, appending nothing. The caller has validated the
 	// transactions (crdt rules); a log with a rows read model fails the
-	// call with a *RowTooLargeError, appending nothing, when a
-	// transaction would make a row larger than MaxRowBytes.
+	// call with a *TxRefusedError, appending nothing, when a transaction
+	// breaks a rule only the merged state can check: it would make a row
+	// larger than MaxRowBytes (wrapping a *RowTooLargeError), or a doc
+	// change skips one of its site's changes (CodeMalformedTx).
 	Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint64, error)
 
 	// HighWater returns the highest sequence number of site in the
@@ -50,7 +52,9 @@ type Log interface {
 
 	// Read returns up to limit entries of the tenant with sequence numbers
 	// above after, in order, and at most about maxBytes of encoded
-	// transactions (always at least one entry when there is one).
+	// transactions (always at least one entry when there is one). A
+	// log that compacts (Compactor) serves none below its compaction
+	// floor: a reader behind it sees a gap, as behind a retention cut.
 	Read(ctx context.Context, tenant string, after uint64, limit, maxBytes int) ([]usync.Change, error)
 
 	// Wait returns a channel that is closed once the tenant's head is
@@ -128,13 +132,53 @@ type Retainer interface {
 	Retain(ctx context.Context, tenant string, before time.Time) (int64, error)
 }
 
+// Compactor is the capability of a log that can drop the doc changes of
+// old entries: the rows read model already holds every doc field merged
+// (crdt compacts a long run of changes into one saved Automerge
+// document), so the log need not keep each change once every replica
+// that reads the log is past it.
+//
+// Compaction keeps every transaction (possibly with no ops left), so
+// appends stay idempotent by (site, seq) and the numbering stays
+// gap-free. It records the tenant's compaction floor: a replica whose
+// cursor is below it can no longer catch up from the log and bootstraps
+// from a snapshot, as one behind a retained log's start does. Read
+// serves no entry below the floor (a reader behind it sees a gap), so a
+// session reading while a compaction runs is told to resync rather than
+// receive an entry without its changes. Rebuilding a projection folds the
+// compacted entries as they now are: without their doc changes.
+type Compactor interface {
+	// CompactFloor returns the tenant's compaction floor: the entries
+	// below it may have lost their doc changes, and a cursor below
+	// floor-1 bootstraps (1 when nothing was compacted).
+	CompactFloor(ctx context.Context, tenant string) (uint64, error)
+	// Compact drops the doc changes (OpChange ops) of the tenant's
+	// entries below before, capped at the head + 1 and at what every
+	// async projection has folded, and moves the floor past the last
+	// entry it rewrote (entries it left as they were stay readable). It
+	// is idempotent and resumes where an interrupted run stopped.
+	Compact(ctx context.Context, tenant string, before uint64) (Compaction, error)
+}
+
+// Compaction is what one Compact did.
+type Compaction struct {
+	Floor     uint64 // the tenant's floor after it
+	Rewritten int64  // entries rewritten (those that held doc changes)
+	Saved     int64  // bytes of encoded entries saved
+}
+
 // MaxRowBytes is the largest merged state a row may have: small enough
 // that any row fits one sync message. A log's Append refuses a
 // transaction that would make a row larger.
 const MaxRowBytes = rowmodel.DefaultMaxRowBytes
 
-// RowTooLargeError is how a log refuses a transaction that would make a
-// row's merged state larger than MaxRowBytes: Append fails, appending
-// nothing, and the server refuses Tx (CodeRowTooLarge) and appends the
-// others again.
+// TxRefusedError is how a log refuses one transaction of an Append: Append
+// fails, appending nothing, and the server refuses Tx with Code (a Reject
+// to its client), appends it empty in its place, so the site's sequence
+// stays gap-free, and appends the others again.
+type TxRefusedError = rowmodel.RefusedError
+
+// RowTooLargeError says why a transaction that would make a row's merged
+// state larger than MaxRowBytes was refused: a *TxRefusedError
+// (CodeRowTooLarge) wraps it.
 type RowTooLargeError = rowmodel.TooLargeError

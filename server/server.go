@@ -93,6 +93,10 @@ type Config struct {
 	// than their tenants' retention (with a Registry that lists tenants and
 	// the Postgres log). Default 1h.
 	RetentionInterval time.Duration
+	// CompactInterval is how often the server compacts the logs of the
+	// tenants written to through it (ApplyCompaction), with a log that
+	// compacts. Default 1h; negative: never.
+	CompactInterval time.Duration
 	// Now returns the time; default time.Now.
 	Now func() time.Time
 	// Logger receives the server's structured logs; default discard. At
@@ -149,6 +153,9 @@ func (c *Config) validate() error {
 	if c.RetentionInterval <= 0 {
 		c.RetentionInterval = time.Hour
 	}
+	if c.CompactInterval == 0 {
+		c.CompactInterval = time.Hour
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -174,6 +181,7 @@ type Server struct {
 	inFlight *semaphore.Weighted              // MaxPushBytes
 	quotas   *tenancy.Quotas                  // tenants' usage, for quotas
 	cache    *ristretto.Cache[string, []byte] // query results
+	sessions *sessions                        // live sessions' positions, for compaction
 
 	mu     gosync.Mutex // guards closed and wg.Add against Close's wg.Wait
 	closed bool
@@ -203,7 +211,8 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cut, cutNow := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, codec: codec, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, cut: cut, cutNow: cutNow, m: newMetrics(), rate: tenancy.NewLimiter(0),
-		quotas: tenancy.NewQuotas(0, 0), appends: newAppendTimes(appendTenants), inFlight: semaphore.NewWeighted(cfg.MaxPushBytes)}
+		quotas: tenancy.NewQuotas(0, 0), appends: newAppendTimes(appendTenants), inFlight: semaphore.NewWeighted(cfg.MaxPushBytes),
+		sessions: newSessions()}
 	if s.cache, err = newQueryCache(s.m); err != nil {
 		cancel()
 		cutNow()
@@ -212,6 +221,10 @@ func New(cfg Config) (*Server, error) {
 	if _, canForget := cfg.Log.(Retainer); cfg.Registry != nil && canForget {
 		s.wg.Add(1)
 		go s.retain()
+	}
+	if _, ok := cfg.Log.(Compactor); ok && cfg.CompactInterval > 0 {
+		s.wg.Add(1)
+		go s.compact()
 	}
 	s.mux.HandleFunc("GET /v1/sync", s.serveSync)
 	s.mux.HandleFunc("GET /v1/collections/{name}", s.serveQuery)

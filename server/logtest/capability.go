@@ -376,6 +376,7 @@ func testRetainer(t *testing.T, l server.Log) {
 
 // testRowTooLarge: a transaction that would make a row's merged state
 // larger than server.MaxRowBytes fails the append with a
+// *server.TxRefusedError (CodeRowTooLarge) wrapping a
 // *server.RowTooLargeError naming it, and the append adds nothing: head,
 // marks, entries and rows are as before; the others then append alone.
 func testRowTooLarge(t *testing.T, l server.Log) {
@@ -408,6 +409,10 @@ func testRowTooLarge(t *testing.T, l server.Log) {
 	ok := w2.tx(set("docs", "b", "v", `1`))
 	tooLarge := w2.tx(set("docs", "a", "z", big('z'), "w", `1`))
 	_, err := l.Append(ctx, "t1", []crdt.Tx{ok, tooLarge})
+	var refused *server.TxRefusedError
+	if !errors.As(err, &refused) || refused.Code != usync.CodeRowTooLarge || refused.Tx == nil || refused.Tx.Seq != tooLarge.Seq {
+		t.Fatalf("Append of a too large row: %v, want a *server.TxRefusedError naming tx %d with CodeRowTooLarge", err, tooLarge.Seq)
+	}
 	var e *server.RowTooLargeError
 	if !errors.As(err, &e) {
 		t.Fatalf("Append of a too large row: %v, want a *server.RowTooLargeError", err)

@@ -8,8 +8,13 @@
 // state; RowStater: states of named rows, and Append refusing a row over
 // server.MaxRowBytes), Snapshotter (chunks bounded by rows and bytes,
 // resumable), RowQuerier (filters, one order both logs share, cursor
-// pages), EncodedTail (the encodings are the entries') and Retainer
-// (retention keeps heads and marks; a reader behind the cut sees the gap).
+// pages; doc fields as JSON), EncodedTail (the encodings are the
+// entries'), Retainer (retention keeps heads and marks; a reader behind
+// the cut sees the gap) and Compactor (doc changes dropped below a bound,
+// nothing else changed; nothing served below the floor). Append's
+// refusal of a doc change that skips one of its site's is checked with
+// the rows read model. The cases that make Automerge changes run in
+// builds with the Automerge library (crdt.DocEditing).
 //
 // [RunRegistry] checks a tenancy.Admin registry with the log on the same
 // store: creation, limits, suspension, export and deletion of a tenant's

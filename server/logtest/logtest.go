@@ -39,6 +39,9 @@ func Run(t *testing.T, open func(t *testing.T) server.Log) {
 	if _, ok := probe.(server.RowStater); ok {
 		t.Run("RowStates", func(t *testing.T) { testRowStates(t, open(t)) })
 		t.Run("AppendRefusesTooLargeRows", func(t *testing.T) { testRowTooLarge(t, open(t)) })
+		if crdt.DocEditing { // the cases make Automerge changes
+			t.Run("AppendRefusesDocGaps", func(t *testing.T) { testDocGap(t, open(t)) })
+		}
 	}
 	if _, ok := probe.(server.Snapshotter); ok {
 		t.Run("SnapshotChunks", func(t *testing.T) { testSnapshot(t, open(t)) })
@@ -46,12 +49,18 @@ func Run(t *testing.T, open func(t *testing.T) server.Log) {
 	if _, ok := probe.(server.RowQuerier); ok {
 		t.Run("QueryRows", func(t *testing.T) { testQueryRows(t, open(t)) })
 		t.Run("QueryRowsOrderAndPages", func(t *testing.T) { testQueryOrder(t, open(t)) })
+		if crdt.DocEditing {
+			t.Run("QueryRowsDocFieldsAsJSON", func(t *testing.T) { testDocQuery(t, open(t)) })
+		}
 	}
 	if _, ok := probe.(server.EncodedTail); ok {
 		t.Run("EncodedTail", func(t *testing.T) { testEncodedTail(t, open(t)) })
 	}
 	if _, ok := probe.(server.Retainer); ok {
 		t.Run("Retain", func(t *testing.T) { testRetainer(t, open(t)) })
+	}
+	if _, ok := probe.(server.Compactor); ok && crdt.DocEditing {
+		t.Run("Compact", func(t *testing.T) { testCompactor(t, open(t)) })
 	}
 	probe.Close()
 }

@@ -32,5 +32,7 @@
 // checkpoint, rebuilt with [RebuildProjection]. [Registry] is the tenant
 // registry (table uno_tenants) with its administration; [Log.Retain]
 // forgets entries older than a tenant's retention once every async
-// projection has folded them.
+// projection has folded them; [Log.Compact] drops the doc changes of old
+// entries and moves the tenant's compaction floor (columns of
+// uno_heads), below which [Log.Read] serves nothing.
 package pglog

@@ -40,7 +40,8 @@ type Log struct {
 	inline []Projection // folded in every append
 	async  []*projector // one worker each
 
-	encoded *encodings // entries lately appended or read, encoded
+	encoded *encodings         // entries lately appended or read, encoded
+	docs    *rowmodel.DocCache // open documents of doc fields, for rendering rows
 }
 
 // pgChannel carries wake-ups between server nodes: each append notifies
@@ -75,7 +76,8 @@ func Open(ctx context.Context, dsn string, projections ...Projection) (*Log, err
 		return nil, fmt.Errorf("%w: postgres schema is at version %d, this uno needs %d: run uno migrate up", ErrSchemaVersion, v, SchemaVersion)
 	}
 	lctx, stop := context.WithCancel(context.Background())
-	l := &Log{pool: pool, waiters: wake.New(), stop: stop, done: make(chan struct{}), encoded: newEncodings(encodedBytes)}
+	l := &Log{pool: pool, waiters: wake.New(), stop: stop, done: make(chan struct{}), encoded: newEncodings(encodedBytes),
+		docs: rowmodel.NewDocCache(0)}
 	seen := map[string]bool{"rows": true}
 	for _, p := range projections {
 		if err := p.validate(); err != nil {
@@ -253,10 +255,15 @@ func (l *Log) appendRead(ctx context.Context, tenant string, txs []crdt.Tx, enco
 	if err := l.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, 0, err
 	}
-	p, err := planAppend(txs, encoded, v)
+	p, err := planAppend(tenant, txs, encoded, v, l.docs)
 	if err != nil {
 		if se := (*usync.Error)(nil); errors.As(err, &se) && se.Code == usync.CodeGap {
 			return nil, 0, errStale // the missing entries may have been appended since
+		}
+		if re := (*rowmodel.RefusedError)(nil); errors.As(err, &re) {
+			// Rows guessed new may exist: refuse only on what the
+			// head lock shows.
+			return nil, 0, errStale
 		}
 		return nil, 0, err
 	}
@@ -297,7 +304,7 @@ func (l *Log) appendLocked(ctx context.Context, tenant string, txs []crdt.Tx, en
 	if err := br.Close(); err != nil {
 		return nil, 0, err
 	}
-	p, err := planAppend(txs, encoded, v)
+	p, err := planAppend(tenant, txs, encoded, v, l.docs)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -470,17 +477,17 @@ type rowWrites struct {
 	docs        [][]byte // JSON text; nil (NULL) for a deleted row
 }
 
-func (w *rowWrites) add(k crdt.RowKey, r *storedRow, rank int64, state []byte) {
+func (w *rowWrites) add(k crdt.RowKey, r *storedRow, rank int64, state, doc []byte) {
 	w.colls, w.ids = append(w.colls, k.Collection), append(w.ids, k.Row)
 	w.prev, w.ranks = append(w.prev, r.seq), append(w.ranks, rank)
 	w.states = append(w.states, state)
-	w.docs = append(w.docs, rowmodel.Doc(r.row))
+	w.docs = append(w.docs, doc)
 }
 
 // planAppend decides which transactions are new (above their site's mark,
 // in order: a transaction further on is a gap) and merges them into the
 // rows of v, which it changes.
-func planAppend(txs []crdt.Tx, encoded [][]byte, v *appendView) (*appendPlan, error) {
+func planAppend(tenant string, txs []crdt.Tx, encoded [][]byte, v *appendView, docs *rowmodel.DocCache) (*appendPlan, error) {
 	p := &appendPlan{ranks: make([]int64, len(txs))}
 	marks := make(map[crdt.SiteID]uint64, len(v.marks))
 	var sites []crdt.SiteID // in order of first append
@@ -533,7 +540,7 @@ func planAppend(txs []crdt.Tx, encoded [][]byte, v *appendView) (*appendPlan, er
 		if v.rows[k].stored {
 			w = &p.changedRows
 		}
-		w.add(k, v.rows[k], int64(fold.Seq(k)), states[i])
+		w.add(k, v.rows[k], int64(fold.Seq(k)), states[i], docs.Doc(tenant, k, v.rows[k].row))
 	}
 	return p, nil
 }
@@ -637,7 +644,11 @@ func (l *Log) Read(ctx context.Context, tenant string, after uint64, limit, maxB
 	var out []usync.Change
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
 		var err error
-		out, err = readEvents(ctx, tx, tenant, after, limit, maxBytes, func(seq uint64, t *crdt.Tx, enc []byte) {
+		// Nothing below the compaction floor: a reader behind it sees a
+		// gap. (Projections read every entry, with readEvents.)
+		out, err = queryEvents(ctx, tx, `SELECT seq, tx FROM uno_events WHERE tenant_id = $1
+			AND seq > greatest($2, coalesce((SELECT compact_floor FROM uno_heads WHERE tenant_id = $1), 1) - 1)
+			ORDER BY seq LIMIT $3`, tenant, after, limit, maxBytes, func(seq uint64, t *crdt.Tx, enc []byte) {
 			l.encoded.put(tenant, seq, t, enc)
 		})
 		return err

@@ -16,7 +16,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // openPG migrates a fresh database as its owner and opens the log as an
 // application role under row-level security, as production should.
-func openPG(t *testing.T) *pglog.Log {
+func openPG(t testing.TB) *pglog.Log {
 	t.Helper()
 	admin := pgtest.NewDatabase(t)
 	if err := pglog.Migrate(context.Background(), admin, pglog.SchemaVersion); err != nil {
@@ -107,4 +107,8 @@ func TestPGLog_HoldsNewestEncoded(t *testing.T) {
 			t.Fatalf("entry %d: not held encoded (%v)", seq, ok)
 		}
 	}
+}
+
+func BenchmarkPGLog_AppendDocChange100KB(b *testing.B) {
+	logtest.BenchmarkAppendDocChange(b, openPG(b), 100<<10)
 }

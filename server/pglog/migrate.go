@@ -134,6 +134,17 @@ var migrations = []migration{
 			`ALTER TABLE uno_tenants DISABLE ROW LEVEL SECURITY`,
 		},
 	},
+	{ // 7: log compaction: each tenant's floor (entries below it may have
+		// lost their doc changes; readers behind it bootstrap) and
+		// progress (entries below it are rewritten); the rows' documents
+		// rendered again (doc fields as JSON).
+		up: []string{`ALTER TABLE uno_heads
+			ADD COLUMN compact_floor bigint NOT NULL DEFAULT 1,
+			ADD COLUMN compacted     bigint NOT NULL DEFAULT 1`},
+		// Doc fields render as their documents' JSON from this version.
+		upGo: backfillRowDocs,
+		down: []string{`ALTER TABLE uno_heads DROP COLUMN compacted, DROP COLUMN compact_floor`},
+	},
 }
 
 // backfillRowDocs fills the doc column of every row from its state. The

@@ -317,7 +317,12 @@ func rebuildTenants(ctx context.Context, q querier) ([]string, error) {
 // transaction scoped to the tenant. keep, if not nil, is handed each
 // entry with its encoding.
 func readEvents(ctx context.Context, q querier, tenant string, after uint64, limit, maxBytes int, keep func(seq uint64, tx *crdt.Tx, enc []byte)) ([]usync.Change, error) {
-	rows, err := q.Query(ctx, `SELECT seq, tx FROM uno_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, tenant, int64(after), limit)
+	return queryEvents(ctx, q, `SELECT seq, tx FROM uno_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, tenant, after, limit, maxBytes, keep)
+}
+
+// queryEvents runs query, of (tenant, after, limit), for log entries.
+func queryEvents(ctx context.Context, q querier, query, tenant string, after uint64, limit, maxBytes int, keep func(seq uint64, tx *crdt.Tx, enc []byte)) ([]usync.Change, error) {
+	rows, err := q.Query(ctx, query, tenant, int64(after), limit)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,8 @@
 // savepoint and commits them with one fsync. The rows read model is
 // folded in the same transaction, so it is always exactly the log's
 // state. A transaction that would make a row larger than
-// server.MaxRowBytes fails its append with a *server.RowTooLargeError.
+// server.MaxRowBytes fails its append with a *server.TxRefusedError
+// wrapping a *server.RowTooLargeError.
 //
 // # Memory
 //
@@ -46,7 +47,9 @@
 // # Retention and tenants
 //
 // [Log.Retain] forgets a tenant's entries older than a time (the heads,
-// marks and rows stay), as the Postgres log does. [Log.Registry] (or
+// marks and rows stay), as the Postgres log does. [Log.Compact] drops
+// the doc changes of old entries and moves the tenant's compaction floor
+// (columns of heads), below which [Log.Read] serves nothing. [Log.Registry] (or
 // [OpenRegistry], for the uno tenant command) is the tenant registry in
 // the same file, with the administration pglog.Registry offers.
 //

@@ -31,7 +31,8 @@ type Log struct {
 	waiters *wake.Waiters
 	stmts   map[string]*sql.Stmt // the append path's statements, prepared once
 
-	tails *tails // tenants' newest entries and heads, in memory
+	tails *tails             // tenants' newest entries and heads, in memory
+	docs  *rowmodel.DocCache // open documents of doc fields, for rendering rows
 
 	inline []Projection // folded in every append
 	async  []*projector // one worker each
@@ -59,6 +60,10 @@ type Options struct {
 	// CacheTenants bounds the tenants whose newest entries and head are
 	// kept in memory. Default 10,000.
 	CacheTenants int
+	// DocCacheBytes bounds the memory of the doc fields' documents kept
+	// open to render rows as JSON after a change (rowmodel.DocCache; an
+	// open document takes about 500 bytes per character). Default 256 MiB.
+	DocCacheBytes int
 	// Projections are the application's read models, folded inline or
 	// by a worker per async projection (see [Projection]). Their tables
 	// must exist: SetupProjections creates them. Default none.
@@ -96,7 +101,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Log, error) {
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
 	l := &Log{db: db, waiters: wake.New(), stmts: map[string]*sql.Stmt{},
-		tails: newTails(o.CacheBytes, o.CacheTenants), logger: o.Logger}
+		tails: newTails(o.CacheBytes, o.CacheTenants), docs: rowmodel.NewDocCache(o.DocCacheBytes), logger: o.Logger}
 	l.cond = gosync.NewCond(&l.mu)
 	for _, q := range appendStmts {
 		st, err := db.PrepareContext(ctx, q)
@@ -476,7 +481,9 @@ func (l *Log) Read(ctx context.Context, tenant string, after uint64, limit, maxB
 	if out, ok := l.tails.read(tenant, after, limit, maxBytes); ok {
 		return out, nil
 	}
-	rows, err := l.db.QueryContext(ctx, `SELECT seq, tx FROM events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?`, tenant, int64(after), limit)
+	// Nothing below the compaction floor: a reader behind it sees a gap.
+	rows, err := l.db.QueryContext(ctx, `SELECT seq, tx FROM events WHERE tenant = ?1
+		AND seq > max(?2, coalesce((SELECT compact_floor FROM heads WHERE tenant = ?1), 1) - 1) ORDER BY seq LIMIT ?3`, tenant, int64(after), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read log: %w", err)
 	}

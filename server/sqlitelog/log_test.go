@@ -89,7 +89,8 @@ func TestSQLiteLog_UpgradeDatesOldEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What a log of version 3 holds of entries from before it.
-	for _, q := range []string{`UPDATE events SET appended_at = 0`, `DROP TABLE checkpoints`, `PRAGMA user_version = 3`} {
+	for _, q := range []string{`UPDATE events SET appended_at = 0`, `DROP TABLE checkpoints`,
+		`ALTER TABLE heads DROP COLUMN compacted`, `ALTER TABLE heads DROP COLUMN compact_floor`, `PRAGMA user_version = 3`} {
 		if _, err := l.DB().Exec(q); err != nil {
 			t.Fatal(err)
 		}
@@ -194,4 +195,12 @@ func TestSQLiteLog_HoldsNewestEncoded(t *testing.T) {
 			t.Fatalf("entry %d: not held encoded (%v)", seq, ok)
 		}
 	}
+}
+
+func BenchmarkSQLiteLog_AppendDocChange100KB(b *testing.B) {
+	l, err := sqlitelog.Open(context.Background(), filepath.Join(b.TempDir(), "log.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	logtest.BenchmarkAppendDocChange(b, l, 100<<10)
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server/internal/rowmodel"
@@ -107,6 +108,23 @@ var migrations = []migration{
 		) WITHOUT ROWID`),
 		down: stmts(`DROP TABLE checkpoints`),
 	},
+	{
+		// compact_floor: entries below it may have lost their doc
+		// changes (readers behind it bootstrap); compacted: entries
+		// below it are rewritten (where an interrupted run resumes).
+		// Rows with doc fields render them as their documents' JSON
+		// from this version: their docs are rendered again.
+		name: "log compaction: each tenant's floor and progress; doc fields rendered as JSON",
+		up: func(ctx context.Context, tx *sql.Tx) error {
+			err := stmts(`ALTER TABLE heads ADD COLUMN compact_floor INTEGER NOT NULL DEFAULT 1`,
+				`ALTER TABLE heads ADD COLUMN compacted INTEGER NOT NULL DEFAULT 1`)(ctx, tx)
+			if err != nil {
+				return err
+			}
+			return fillRowDocs(ctx, tx, true)
+		},
+		down: stmts(`ALTER TABLE heads DROP COLUMN compacted`, `ALTER TABLE heads DROP COLUMN compact_floor`),
+	},
 }
 
 // SchemaVersion is the schema version this uno writes.
@@ -158,6 +176,12 @@ func addRowDocs(ctx context.Context, tx *sql.Tx) error {
 	if _, err := tx.ExecContext(ctx, `ALTER TABLE rows ADD COLUMN doc TEXT`); err != nil {
 		return err
 	}
+	return fillRowDocs(ctx, tx, false)
+}
+
+// fillRowDocs renders the doc column of every row from its state, or
+// with docFields only of the rows with a doc field.
+func fillRowDocs(ctx context.Context, tx *sql.Tx, docFields bool) error {
 	rows, err := tx.QueryContext(ctx, `SELECT tenant, coll, id, state FROM rows`)
 	if err != nil {
 		return err
@@ -175,6 +199,9 @@ func addRowDocs(ctx context.Context, tx *sql.Tx) error {
 		if err != nil {
 			rows.Close()
 			return fmt.Errorf("row %s/%s: %w", d.coll, d.id, err)
+		}
+		if docFields && !slices.ContainsFunc(r.Fields, func(f crdt.Field) bool { return f.Kind == crdt.KindDoc }) {
+			continue
 		}
 		if doc := rowmodel.Doc(r); doc != nil {
 			d.doc = string(doc)

@@ -38,7 +38,7 @@ func saveFold(ctx context.Context, at *appendTx, tenant string, f *rowmodel.Fold
 	}
 	for i, k := range f.Changed() {
 		var doc any // NULL for a deleted row
-		if d := rowmodel.Doc(f.Rows[k]); d != nil {
+		if d := at.l.docs.Doc(tenant, k, f.Rows[k]); d != nil {
 			doc = string(d)
 		}
 		if _, err := at.stmt(ctx, sqlSaveState).ExecContext(ctx, tenant, k.Collection, k.Row, int64(f.Seq(k)), states[i], doc); err != nil {

@@ -1,7 +1,6 @@
 package rowmodel
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -35,8 +34,25 @@ type Fold struct {
 // (crdt.Limits): small enough that one row always fits a sync message.
 const DefaultMaxRowBytes = crdt.DefaultMaxRowBytes
 
+// RefusedError is how a fold refuses one transaction: applied, it would
+// break a rule only the merged state can check (a row over MaxRowBytes, a
+// doc change that skips one of its site's changes). The append fails,
+// appending nothing; the caller refuses Tx with Code, replaces it by an
+// empty transaction of the same site and seq (so the site's sequence
+// stays gap-free) and appends again.
+type RefusedError struct {
+	Tx   *crdt.Tx
+	Code usync.Code
+	Err  error // why, naming the transaction
+}
+
+func (e *RefusedError) Error() string { return e.Err.Error() }
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
 // TooLargeError names the row that went over the limit and the
-// transaction that last changed it.
+// transaction that last changed it. A fold returns it wrapped in a
+// *RefusedError (CodeRowTooLarge).
 type TooLargeError struct {
 	Tx    *crdt.Tx
 	Key   crdt.RowKey
@@ -51,7 +67,11 @@ func (e *TooLargeError) Error() string {
 
 func (e *TooLargeError) Unwrap() error { return crdt.ErrRowTooLarge }
 
-// Apply folds one transaction, numbered seq, into the rows.
+// Apply folds one transaction, numbered seq, into the rows. A doc change
+// that skips one of its site's changes fails it with a *RefusedError
+// (CodeMalformedTx): a replica gets a site's changes in order, so only a
+// buggy or hostile writer sends one, and no replica could apply it. After
+// an error the fold is spent: the caller drops it.
 func (f *Fold) Apply(t *crdt.Tx, seq uint64) error {
 	if f.Rows == nil {
 		f.Rows = map[crdt.RowKey]*crdt.Row{}
@@ -71,6 +91,14 @@ func (f *Fold) Apply(t *crdt.Tx, seq uint64) error {
 			}
 			f.Rows[k] = r
 		}
+		if op.Type == crdt.OpChange {
+			if s := docBefore(r, op); s != nil {
+				if err := s.CheckNext(t.Site, op.Value); err != nil {
+					return &RefusedError{Tx: t, Code: usync.CodeMalformedTx,
+						Err: fmt.Errorf("tx %s/%d, doc field %s/%.40q %s: %w", t.Site, t.Seq, k.Collection, k.Row, op.Field, err)}
+				}
+			}
+		}
 		if _, err := r.Apply(op, d); err != nil {
 			return err
 		}
@@ -82,10 +110,28 @@ func (f *Fold) Apply(t *crdt.Tx, seq uint64) error {
 	return nil
 }
 
+// docBefore returns the doc state a change op applies to in r: the
+// field's state, an empty one when the op starts the field (a new life,
+// a field not written yet, or one of a lower kind), or nil when the row
+// ignores the op (an older life, a field of a higher kind).
+func docBefore(r *crdt.Row, op *crdt.Op) *crdt.DocState {
+	if op.CL < r.CL {
+		return nil
+	}
+	f, ok := r.Field(op.Field)
+	switch {
+	case !ok || f.CL < op.CL || f.Kind < crdt.KindDoc:
+		return &crdt.DocState{}
+	case f.Kind > crdt.KindDoc:
+		return nil
+	}
+	return &f.Doc
+}
+
 // States returns the encoded states of the changed rows, in Changed's
-// order. A row over MaxRowBytes fails it with a *TooLargeError naming
-// the transaction that last changed the row: the caller refuses that
-// transaction and folds the others again.
+// order. A row over MaxRowBytes fails it with a *RefusedError wrapping a
+// *TooLargeError, naming the transaction that last changed the row: the
+// caller refuses that transaction and folds the others again.
 func (f *Fold) States() ([][]byte, error) {
 	max := f.MaxRowBytes
 	if max <= 0 {
@@ -95,7 +141,8 @@ func (f *Fold) States() ([][]byte, error) {
 	for i, k := range f.order {
 		out[i] = crdt.EncodeRow(f.Rows[k])
 		if len(out[i]) > max {
-			return nil, &TooLargeError{Tx: f.last[k], Key: k, Bytes: len(out[i]), Max: max}
+			return nil, &RefusedError{Tx: f.last[k], Code: usync.CodeRowTooLarge,
+				Err: &TooLargeError{Tx: f.last[k], Key: k, Bytes: len(out[i]), Max: max}}
 		}
 	}
 	return out, nil
@@ -138,11 +185,22 @@ func Keys(txs []crdt.Tx) []crdt.RowKey {
 
 // Doc renders a row's merged state as the JSON object other services
 // read: each field's value (a register's last-writer-wins value, a
-// counter's number, a set's members, a doc's bytes as base64). A deleted
+// counter's number, a set's members, a doc field's Automerge document
+// materialised: its root map as an object, text as strings). A deleted
 // row has no document (nil). A register value that is not one JSON value
 // (only a log written before the server validated pushes can hold one)
 // becomes a JSON string, so a document is always exactly its fields.
+//
+// A build without the Automerge library (crdt.DocEditing false: a server
+// built with CGO_ENABLED=0) cannot read doc fields: it leaves them out,
+// as it does a document that does not load. Such a build still stores,
+// syncs and merges them.
 func Doc(r *crdt.Row) []byte {
+	return render(r, func(f *crdt.Field) ([]byte, bool) { return docJSON(&f.Doc) })
+}
+
+// render is Doc with docs rendered by doc.
+func render(r *crdt.Row, doc func(*crdt.Field) ([]byte, bool)) []byte {
 	if !r.Alive() {
 		return nil
 	}
@@ -169,15 +227,12 @@ func Doc(r *crdt.Row) []byte {
 			}
 			b = append(b, ']')
 		case crdt.KindDoc:
-			e, ok := f.Register.Winner()
+			j, ok := doc(f)
 			if !ok {
 				b = b[:n]
 				continue
 			}
-			// The base64 alphabet needs no escaping in JSON.
-			b = append(b, '"')
-			b = base64.StdEncoding.AppendEncode(b, e.Value)
-			b = append(b, '"')
+			b = append(b, j...)
 		default:
 			e, ok := f.Register.Winner()
 			if !ok {
@@ -188,6 +243,21 @@ func Doc(r *crdt.Row) []byte {
 		}
 	}
 	return append(b, '}')
+}
+
+// docJSON returns the JSON materialisation of a doc field's state, or
+// false when the build cannot read documents or the state does not load.
+func docJSON(s *crdt.DocState) ([]byte, bool) {
+	if !crdt.DocEditing {
+		return nil, false
+	}
+	d, err := crdt.OpenDocument(s, crdt.SiteID{})
+	if err != nil {
+		return nil, false
+	}
+	defer d.Close()
+	j, err := d.JSON()
+	return j, err == nil
 }
 
 // appendJSONValue appends v if it is one JSON value, else v as a JSON
@@ -302,4 +372,16 @@ func CheckAppend(tenant string, txs []crdt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// CompactTx returns t without its doc changes (OpChange ops), and whether
+// it had any: what log compaction keeps of an entry.
+func CompactTx(t *crdt.Tx) (crdt.Tx, bool) {
+	out := crdt.Tx{Site: t.Site, Seq: t.Seq, Time: t.Time}
+	for _, op := range t.Ops {
+		if op.Type != crdt.OpChange {
+			out.Ops = append(out.Ops, op)
+		}
+	}
+	return out, len(out.Ops) != len(t.Ops)
 }
