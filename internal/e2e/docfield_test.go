@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/jackc/pgx/v5"
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/crdt/crdttest"
 	"github.com/unosync/uno/server"
 	usync "github.com/unosync/uno/sync"
 )
@@ -246,6 +247,41 @@ func TestHostile_DocChanges(t *testing.T) {
 			if h, _ := c.Hash(ctx); h != want {
 				t.Fatalf("replica %s differs from the read model", name)
 			}
+		}
+	})
+}
+
+// A doc change that depends on a change the document does not have
+// passes every check of its own, but Automerge would hold it back (and
+// every change after it) forever: the server refuses it with a code and
+// the rest of the push appends.
+func TestHostile_DocChangeWithUnknownDependency(t *testing.T) {
+	logKinds(t, server.Config{}, func(t *testing.T, e *env) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		site := crdt.SiteID{0xd0, 4}
+		p, _ := openRaw(t, ctx, e.url, site, e.auth.Token, 16)
+		ed := newDocEditor(t, site)
+		ch1 := ed.change(func(d *crdt.Document) error { return d.Splice(crdt.Path{"text"}, 0, 0, "a") })
+		bogus, _ := crdttest.EmptyChange(site, 2, crdt.ChangeHash{0xba, 0xd})
+		rejected, ack := pushAll(t, ctx, p,
+			pushTx(site, 1, reviveOp("notes", "n1"), changeOp("notes", "n1", "body", ch1)),
+			pushTx(site, 2, changeOp("notes", "n1", "body", bogus)),
+			pushTx(site, 3, setOp("notes", "n1", "title", []byte(`"fine"`))),
+		)
+		if ack.HighWater != 3 || len(rejected) != 1 || rejected[2] != usync.CodeMalformedTx {
+			t.Fatalf("Ack %+v, refused %v: want high-water 3 and tx 2 refused with %d", ack, rejected, usync.CodeMalformedTx)
+		}
+		// The document has the first change, and a replica that reads the
+		// rows gets the same state as the log's read model.
+		c := e.client(t, "c", true)
+		syncCtx(t, c)
+		if s, err := c.Collection("notes").Text(ctx, "n1", "body", crdt.Path{"text"}); err != nil || s != "a" {
+			t.Fatalf("text %q, %v; want a", s, err)
+		}
+		want, _ := e.log.RowsHash(ctx, "dev")
+		if h, _ := c.Hash(ctx); h != want {
+			t.Error("the client's hash differs from the read model's")
 		}
 	})
 }

@@ -492,7 +492,7 @@ func planAppend(tenant string, txs []crdt.Tx, encoded [][]byte, v *appendView, d
 	marks := make(map[crdt.SiteID]uint64, len(v.marks))
 	var sites []crdt.SiteID // in order of first append
 	// The fold numbers rows by rank: the queued writes add the head.
-	fold := rowmodel.Fold{Rows: make(map[crdt.RowKey]*crdt.Row, len(v.rows))}
+	fold := rowmodel.Fold{Rows: make(map[crdt.RowKey]*crdt.Row, len(v.rows)), Docs: docs, Tenant: tenant}
 	for k, r := range v.rows {
 		fold.Rows[k] = r.row
 	}

@@ -17,7 +17,7 @@ import (
 // newFold returns the rows read model's fold for one append: rows are
 // read, inside the append transaction, as the fold first touches them.
 func newFold(ctx context.Context, at *appendTx, tenant string) *rowmodel.Fold {
-	return &rowmodel.Fold{Load: func(k crdt.RowKey) (*crdt.Row, error) {
+	return &rowmodel.Fold{Docs: at.l.docs, Tenant: tenant, Load: func(k crdt.RowKey) (*crdt.Row, error) {
 		var state []byte
 		err := at.stmt(ctx, sqlRowState).QueryRowContext(ctx, tenant, k.Collection, k.Row).Scan(&state)
 		switch {

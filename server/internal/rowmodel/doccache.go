@@ -3,6 +3,7 @@ package rowmodel
 import (
 	"bytes"
 	"container/list"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -71,6 +72,43 @@ func (c *DocCache) Doc(tenant string, k crdt.RowKey, r *crdt.Row) []byte {
 		return Doc(r)
 	}
 	return render(r, func(f *crdt.Field) ([]byte, bool) { return c.json(docKey{tenant, k, f.Name}, &f.Doc) })
+}
+
+// Verify checks that Automerge applies every change of the doc state s of
+// the tenant's row k: that the document's heads are the state's. A change
+// whose dependencies the document lacks passes every check of its own —
+// it decodes, its author and sequence number are right — but Automerge
+// holds it back, and every change after it, forever; a replica would show
+// a document without them. A build without Automerge checks nothing.
+func (c *DocCache) Verify(tenant string, k crdt.RowKey, field string, s *crdt.DocState) error {
+	if c == nil || !crdt.DocEditing || len(s.Chunks) == 0 {
+		return nil
+	}
+	key := docKey{tenant, k, field}
+	e := c.take(key)
+	if e == nil || !e.follows(s) {
+		d, err := crdt.OpenDocument(s, crdt.SiteID{})
+		if err != nil {
+			return err
+		}
+		e = &docEntry{key: key, doc: d}
+	} else {
+		for _, ch := range s.Chunks[len(e.chunks):] {
+			if err := e.doc.Apply(ch); err != nil {
+				return err
+			}
+		}
+	}
+	if !sameHeads(e.doc.Heads(), s.Heads) {
+		return fmt.Errorf("%w: a change depends on changes the document does not have", crdt.ErrInvalidValue)
+	}
+	e.chunks = e.chunks[:0]
+	for _, ch := range s.Chunks {
+		e.chunks = append(e.chunks, bytes.Clone(chunkID(ch)))
+	}
+	e.bytes = max(e.bytes, s.Len())
+	c.put(e)
+	return nil
 }
 
 // json returns the JSON of the doc state s of key.

@@ -24,6 +24,10 @@ type Fold struct {
 	// MaxRowBytes bounds a row's encoded merged state. Default
 	// DefaultMaxRowBytes.
 	MaxRowBytes int
+	// Docs, if set, verifies that Automerge applies each doc change
+	// (DocCache.Verify) for Tenant; a change it would hold back is refused.
+	Docs   *DocCache
+	Tenant string
 
 	seqs  map[crdt.RowKey]uint64
 	last  map[crdt.RowKey]*crdt.Tx // the transaction that last changed each row
@@ -68,8 +72,8 @@ func (e *TooLargeError) Error() string {
 func (e *TooLargeError) Unwrap() error { return crdt.ErrRowTooLarge }
 
 // Apply folds one transaction, numbered seq, into the rows. A doc change
-// that skips one of its site's changes fails it with a *RefusedError
-// (CodeMalformedTx): a replica gets a site's changes in order, so only a
+// that skips one of its site's changes, or (with Docs) depends on changes
+// the document lacks, fails it with a *RefusedError (CodeMalformedTx): a replica gets a site's changes in order, so only a
 // buggy or hostile writer sends one, and no replica could apply it. After
 // an error the fold is spent: the caller drops it.
 func (f *Fold) Apply(t *crdt.Tx, seq uint64) error {
@@ -101,6 +105,14 @@ func (f *Fold) Apply(t *crdt.Tx, seq uint64) error {
 		}
 		if _, err := r.Apply(op, d); err != nil {
 			return err
+		}
+		if op.Type == crdt.OpChange && f.Docs != nil {
+			if fd, ok := r.Field(op.Field); ok && fd.Kind == crdt.KindDoc {
+				if err := f.Docs.Verify(f.Tenant, k, op.Field, &fd.Doc); err != nil {
+					return &RefusedError{Tx: t, Code: usync.CodeMalformedTx,
+						Err: fmt.Errorf("tx %s/%d, doc field %s/%.40q %s: %w", t.Site, t.Seq, k.Collection, k.Row, op.Field, err)}
+				}
+			}
 		}
 		if _, seen := f.seqs[k]; !seen {
 			f.order = append(f.order, k)
