@@ -4,4 +4,4 @@ package bench
 
 import "testing"
 
-func BenchmarkDocTraceAutomerge(b *testing.B) { DocTraceAutomerge(testB{b}) }
+func BenchmarkDocTraceAutomerge(b *testing.B) { needTrace(b); DocTraceAutomerge(testB{b}) }
