@@ -136,6 +136,7 @@ func Register() {
 	api.Set("call", js.FuncOf(jsCall))
 	api.Set("watch", js.FuncOf(jsWatch))
 	api.Set("watchDoc", js.FuncOf(jsWatchDoc))
+	api.Set("editDocWith", js.FuncOf(jsEditDocWith))
 	api.Set("onStatus", js.FuncOf(jsOnStatus))
 	api.Set("stop", js.FuncOf(func(_ js.Value, args []js.Value) any {
 		if len(args) > 0 {
@@ -396,6 +397,62 @@ func (o *docOp) apply(e *client.DocEdit) error {
 		}
 		return e.Increment(p, o.Increment.Delta)
 	}
+}
+
+// errEditsFunc reports that the function giving a doc field's edits threw
+// or returned something that is not edits; uno.js rethrows what it threw.
+var errEditsFunc = errors.New("editDoc: the edits function failed")
+
+// jsEditDocWith(id, collection, rowID, field, fn) → Promise<null>: fn
+// receives the doc field's document (JSON) inside the transaction and
+// returns its edits (JSON, an array of docOp), applied in that
+// transaction, or null to abort it (errEditsFunc). fn runs synchronously
+// on the transaction's goroutine, so it sees the document as the edits
+// will change it: a change merged from the server cannot come between.
+func jsEditDocWith(_ js.Value, args []js.Value) any {
+	return promise(func() (any, error) {
+		if len(args) < 5 || args[4].Type() != js.TypeFunction {
+			return nil, badArgf("editDocWith: want id, collection, row id, field, function")
+		}
+		c, err := st.get(args[0].Int())
+		if err != nil {
+			return nil, err
+		}
+		coll, rid, field, fn := args[1].String(), args[2].String(), args[3].String(), args[4]
+		return nil, c.Collection(coll).EditDoc(context.Background(), rid, field, func(e *client.DocEdit) error {
+			d, err := e.JSON()
+			if err != nil {
+				return err
+			}
+			out, err := call1(fn, string(d))
+			if err != nil {
+				return err
+			}
+			if out.Type() != js.TypeString {
+				return errEditsFunc
+			}
+			var edits []docOp
+			if err := json.Unmarshal([]byte(out.String()), &edits); err != nil {
+				return badArgf("editDoc: edits: %v", err)
+			}
+			for i := range edits {
+				if err := edits[i].apply(e); err != nil {
+					return fmt.Errorf("edit %d of %s.%s: %w", i+1, coll, field, err)
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// call1 calls fn with one argument; an exception becomes errEditsFunc.
+func call1(fn js.Value, arg any) (v js.Value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", errEditsFunc, r)
+		}
+	}()
+	return fn.Invoke(arg), nil
 }
 
 // docPath decodes a path; a missing one is the root.

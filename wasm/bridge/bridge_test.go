@@ -387,3 +387,45 @@ func TestBridge_WatchDoc(t *testing.T) {
 		t.Errorf("watchDoc without a callback: %d, want -1", code)
 	}
 }
+
+// editDocWith's function sees the document inside the transaction and
+// returns the edits; one that fails aborts the transaction.
+func TestBridge_EditDocWith(t *testing.T) {
+	c := open(t)
+	if err := c.edit("n", splice([]any{"text"}, 0, 0, "abc")); err != nil {
+		t.Fatal(err)
+	}
+	api := js.Global().Get("__uno")
+	var seen []string
+	with := func(edits string) *jsError {
+		fn := js.FuncOf(func(_ js.Value, a []js.Value) any {
+			seen = append(seen, a[0].String())
+			if edits == "" {
+				return js.Null()
+			}
+			return edits
+		})
+		defer fn.Release()
+		_, err := settle(api.Call("editDocWith", c.id, "notes", "n", "body", fn))
+		return err
+	}
+	if err := with(`[{"splice":{"path":["text"],"pos":3,"del":0,"text":"d"}}]`); err != nil {
+		t.Fatal(err)
+	}
+	if err := with(""); err == nil {
+		t.Error("a function returning null did not abort")
+	}
+	if err := with(`[{"splice":{"path":["text"],"pos":0,"del":0,"text":"x"}},{"splice":{"path":["text"],"pos":9,"del":0,"text":"x"}}]`); err == nil || err.Code != CodeDocPath {
+		t.Errorf("a splice beyond the text: %v, want code %d", err, CodeDocPath)
+	}
+	if err := with(`[]`); err != nil {
+		t.Errorf("no edits: %v", err)
+	}
+	want := []string{`{"text":"abc"}`, `{"text":"abcd"}`, `{"text":"abcd"}`, `{"text":"abcd"}`}
+	if !slices.Equal(seen, want) {
+		t.Errorf("the function saw %q, want %q", seen, want)
+	}
+	if got := c.readDoc("n", nil); got != `{"text":"abcd"}` {
+		t.Errorf("document %s", got)
+	}
+}

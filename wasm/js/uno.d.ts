@@ -133,8 +133,16 @@ export interface Collection {
    * kindMismatch, a bad path (or position) with docPath, a value that is
    * not JSON with invalidValue, a malformed edit with badArgument.
    */
-  /** Applies the edits to the doc field, in order, in one transaction (all or none), creating the row if needed. */
-  editDoc(id: string, field: string, edits: DocEdit[]): Promise<void>;
+  /**
+   * Applies the edits to the doc field, in order, in one transaction (all
+   * or none), creating the row if needed. edits may be a function instead:
+   * it receives the document as JSON ({} for a new one) inside the
+   * transaction and returns the edits (or nothing), so no change merged
+   * from elsewhere comes between what it read and what it edits (as Go's
+   * Collection.EditDoc). It must not be async; what it throws, editDoc
+   * rejects with.
+   */
+  editDoc(id: string, field: string, edits: DocEdit[] | ((doc: { [key: string]: JSONValue }) => DocEdit[] | void)): Promise<void>;
   /** editDoc with one splice: deletes del UTF-16 code units at pos of the text at path and inserts text there. */
   splice(id: string, field: string, path: DocPath, pos: number, del: number, text: string): Promise<void>;
   /** The value at path (default: the whole document, an object) as JSON; null where nothing is. */

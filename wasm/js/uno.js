@@ -246,9 +246,32 @@ class Collection {
    * needed), in order, in one transaction: all or none. Each edit is one
    * of {splice: {path, pos, del, text}}, {put: {path, value}},
    * {insert: {path, index, value}}, {delete: {path}},
-   * {increment: {path, delta}}; see uno.d.ts.
+   * {increment: {path, delta}}; see uno.d.ts. edits may also be a
+   * function of the document (as JSON) returning the edits: it runs inside
+   * the transaction, so no change merged from elsewhere comes between what
+   * it read and its edits.
    */
-  async editDoc(id, field, edits) { return this._write({ op: 'doc', id, field, edits: docEdits(edits) }); }
+  async editDoc(id, field, edits) {
+    if (typeof edits !== 'function') return this._write({ op: 'doc', id, field, edits: docEdits(edits) });
+    // The function runs inside the transaction, on the document as the
+    // edits will change it; what it throws is rethrown here.
+    let thrown = null;
+    const fn = (doc) => {
+      thrown = null;
+      try {
+        return JSON.stringify(docEdits(edits(JSON.parse(doc)) ?? []));
+      } catch (e) {
+        thrown = { e };
+        return null;
+      }
+    };
+    try {
+      await this.db._b.editDocWith(this.db._id, this.name, id, field, fn);
+    } catch (e) {
+      if (thrown) throw thrown.e;
+      throw wrap(e);
+    }
+  }
   /** Deletes del characters at pos of the text at path, and inserts text there. */
   splice(id, field, path, pos, del, text) { return this.editDoc(id, field, [{ splice: { path, pos, del, text } }]); }
   /** The value at path (default: the whole document) of a doc field, as JSON (null where nothing is). */
