@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/crdt"
@@ -173,4 +174,48 @@ func TestBrowser_NotesOfflineEditsMerge(t *testing.T) {
 	if got := hex.EncodeToString(h[:]); got != ha {
 		t.Fatalf("the native client's hash %s differs from the browsers' %s", got, ha)
 	}
+
+	// Online, an edit shows live in the other page, and the caret there
+	// stays by the text it was in.
+	b.eval("a", `(() => {
+		const a = document.getElementById('text');
+		a.focus();
+		const at = a.value.indexOf('Monday');
+		a.setSelectionRange(at, at);
+	})()`, nil)
+	b.typeNote("b", 0, "Note: ")
+	b.waitFor("a", `(() => {
+		const a = document.getElementById('text');
+		return a.value.startsWith('Note: Update:') && a.selectionStart === a.value.indexOf('Monday') && a.selectionEnd === a.selectionStart;
+	})()`)
+	// So does one from the native client (as the terminal app makes it;
+	// it counts code points where the pages count UTF-16 code units).
+	sync := func() {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, b.step())
+		defer cancel()
+		if err := native.Sync(sctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sync() // a has b's edit: so has the server
+	notes := native.Collection("notes")
+	if text, err := notes.Text(ctx, id, "body", client.Path{"text"}); err != nil || text != "Note: "+want {
+		t.Fatalf("the native client's text: %q, %v; want %q", text, err, "Note: "+want)
+	}
+	if err := notes.Splice(ctx, id, "body", client.Path{"text"}, utf8.RuneCountInString("Note: "+want), 0, " (Go)"); err != nil {
+		t.Fatal(err)
+	}
+	sync()
+	for _, p := range []string{"a", "b"} {
+		b.waitFor(p, fmt.Sprintf(`document.getElementById('text').value === %s`, mustJSON("Note: "+want+" (Go)")))
+	}
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }
