@@ -209,9 +209,11 @@ async function pass(id) {
       if (!(Date.parse(doc.editors?.[me]) > Date.now() - 60000)) edits.push({ put: { path: ['editors', me], value: now() } });
       return edits;
     });
+    if (id !== current) return; // another note was opened meanwhile
     base = typed;
   } else {
     const doc = await notes.readDoc(id, 'body');
+    if (id !== current) return;
     if (typeof doc.text !== 'string') {
       // The note has not arrived yet: typing now would make a second
       // text (see the new note form).
@@ -219,7 +221,6 @@ async function pass(id) {
     }
     shown = doc.text;
   }
-  if (id !== current) return;
   if (area.value !== typed) {
     again = true; // typed meanwhile: send that first
     return;
