@@ -7,6 +7,7 @@
 // Open it from `uno serve --web examples/web`: the todo page links here
 // with the development token.
 import { open, codes } from './uno/uno.js';
+import { apply, diff, mapPos, rebase } from './splice.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.hash.slice(1));
@@ -59,32 +60,6 @@ db.onStatus((s) => {
 
 // now is an RFC 3339 time to the second, as the terminal app writes.
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-
-// diff returns one splice turning a into b: the common prefix and suffix
-// stay. Positions are UTF-16 code units (string indexes), as the client
-// counts them in the browser; a surrogate pair is never split.
-function diff(a, b) {
-  const n = Math.min(a.length, b.length);
-  let p = 0;
-  while (p < n && a.charCodeAt(p) === b.charCodeAt(p)) p++;
-  if (p > 0 && isHigh(a.charCodeAt(p - 1))) p--;
-  let s = 0;
-  while (s < a.length - p && s < b.length - p && a.charCodeAt(a.length - 1 - s) === b.charCodeAt(b.length - 1 - s)) s++;
-  if (s > 0 && isLow(a.charCodeAt(a.length - s))) s--;
-  return { pos: p, del: a.length - p - s, ins: b.slice(p, b.length - s) };
-}
-const isHigh = (c) => c >= 0xd800 && c <= 0xdbff;
-const isLow = (c) => c >= 0xdc00 && c <= 0xdfff;
-
-// rebase moves the splice l, made on a text, past the splice r made on
-// the same text elsewhere: positions after r shift by what r inserted
-// and deleted; l's text goes before r's at the same place.
-function rebase(l, r) {
-  const shift = r.ins.length - r.del;
-  const start = l.pos <= r.pos ? l.pos : l.pos >= r.pos + r.del ? l.pos + shift : r.pos + r.ins.length;
-  const end = l.pos + l.del <= r.pos ? l.pos + l.del : l.pos + l.del >= r.pos + r.del ? l.pos + l.del + shift : r.pos;
-  return { pos: start, del: Math.max(0, end - start), ins: l.ins };
-}
 
 // The notes, oldest first.
 let current = null; // the open note's ID
@@ -202,9 +177,9 @@ async function pass(id) {
     const from = base;
     await notes.editDoc(id, 'body', (doc) => {
       const t = doc.text;
-      const s = rebase(local, diff(from, t));
-      shown = t.slice(0, s.pos) + s.ins + t.slice(s.pos + s.del);
-      const edits = [{ splice: { path: text, pos: s.pos, del: s.del, text: s.ins } }];
+      const splices = rebase(local, diff(from, t));
+      shown = splices.reduce(apply, t);
+      const edits = splices.map((s) => ({ splice: { path: text, pos: s.pos, del: s.del, text: s.ins } }));
       // Who edited, at most once a minute each.
       if (!(Date.parse(doc.editors?.[me]) > Date.now() - 60000)) edits.push({ put: { path: ['editors', me], value: now() } });
       return edits;
@@ -235,10 +210,9 @@ async function pass(id) {
 function show(t) {
   if (area.value === t) return;
   const d = diff(area.value, t);
-  const map = (x) => x <= d.pos ? x : x >= d.pos + d.del ? x + d.ins.length - d.del : d.pos + d.ins.length;
   const { selectionStart: s, selectionEnd: e, selectionDirection: dir, scrollTop } = area;
   area.value = t;
-  area.setSelectionRange(map(s), map(e), dir);
+  area.setSelectionRange(mapPos(s, d), mapPos(e, d), dir);
   area.scrollTop = scrollTop;
 }
 
