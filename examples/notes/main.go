@@ -162,14 +162,12 @@ func (e *env) create(title string) error {
 			return err
 		}
 		// The text object is made once, here: two replicas that each
-		// created it would make two texts, and Automerge keeps one. A
-		// splice of nothing makes none natively (and Put makes a plain
-		// string, not text), so one character is inserted and deleted.
+		// created it would make two texts, and Automerge keeps one.
 		d, err := tx.Doc("notes", id, "body")
 		if err != nil {
 			return err
 		}
-		return errors.Join(d.Splice(textPath, 0, 0, " "), d.Splice(textPath, 0, 1, ""), d.Put(editorsPath, map[string]any{}),
+		return errors.Join(d.Put(textPath, ""), d.Splice(textPath, 0, 0, ""), d.Put(editorsPath, map[string]any{}),
 			d.Put(append(editorsPath, e.as), time.Now().UTC().Format(time.RFC3339)))
 	})
 	if err != nil {
