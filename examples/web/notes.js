@@ -88,14 +88,13 @@ $('new').onsubmit = async (ev) => {
   if (!title) return;
   $('title').value = '';
   const id = crypto.randomUUID();
-  // The text is made once, with the note: two replicas that each made it
-  // would hold two texts, and Automerge keeps one. A splice of nothing
-  // makes none natively, so one character is inserted and deleted.
+  // The text is made once, with the note (a splice of nothing makes an
+  // empty one): two replicas that each made it would hold two texts, and
+  // Automerge keeps one.
   const tx = db.transaction()
     .put('notes', id, { title, created: now() })
     .editDoc('notes', id, 'body', [
-      { splice: { path: text, pos: 0, del: 0, text: ' ' } },
-      { splice: { path: text, pos: 0, del: 1, text: '' } },
+      { splice: { path: text, pos: 0, del: 0, text: '' } },
       { put: { path: ['editors'], value: { [me]: now() } } },
     ]);
   try {
