@@ -19,7 +19,8 @@
 // tests use (install them with npm ci --prefix wasm). test/ runs Go tests
 // built for GOOS=js under Node: test/go_js_wasm_exec wraps Go's own
 // runner and preloads test/node-setup.cjs, which installs fake-indexeddb
-// as the global indexedDB and the Automerge loader.
+// as the global indexedDB and the Automerge loader. The bridge's tests
+// run there too, driving globalThis.__uno as uno.js does.
 // test/automerge-interop.mjs is the JavaScript end of crdt's interop test
 // with automerge-go.
 package wasm

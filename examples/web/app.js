@@ -14,6 +14,9 @@ function showError(e) {
   $('error').textContent = `${e.message} (code ${e.code ?? '?'})`;
 }
 
+// The notes page shares the server and the token, not the database.
+$('notes-link').href = 'notes.html#' + new URLSearchParams([...params].filter(([k]) => k === 'token' || k === 'server'));
+
 const name = params.get('db') ?? 'todos';
 // An app in front of a person retries sooner than the 30 s default.
 const options = { name, server: token ? server : '', token, backoffMaxMs: 3000 };

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/unosync/uno/client"
+	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/store"
 	usync "github.com/unosync/uno/sync"
 )
@@ -32,6 +33,8 @@ const (
 	CodeLocked            = 2010 // the database is open in another tab (set by the JS module)
 	CodeBadArgument       = 2011
 	CodeNoServer          = 2012
+	CodeDocPath           = 2013 // a doc path leads nowhere an edit can go (crdt.ErrDocPath)
+	CodeDocUnavailable    = 2014 // @automerge/automerge could not be loaded (client.ErrDocUnavailable)
 	CodeInternal          = 2099
 )
 
@@ -50,6 +53,8 @@ var clientCodes = []struct {
 	{client.ErrNotFound, CodeNotFound},
 	{client.ErrClosed, CodeClosed},
 	{client.ErrNoServer, CodeNoServer},
+	{crdt.ErrDocPath, CodeDocPath},
+	{client.ErrDocUnavailable, CodeDocUnavailable},
 }
 
 // codeOf gives an error its numeric code.
@@ -130,6 +135,8 @@ func Register() {
 	api.Set("open", js.FuncOf(jsOpen))
 	api.Set("call", js.FuncOf(jsCall))
 	api.Set("watch", js.FuncOf(jsWatch))
+	api.Set("watchDoc", js.FuncOf(jsWatchDoc))
+	api.Set("editDocWith", js.FuncOf(jsEditDocWith))
 	api.Set("onStatus", js.FuncOf(jsOnStatus))
 	api.Set("stop", js.FuncOf(func(_ js.Value, args []js.Value) any {
 		if len(args) > 0 {
@@ -275,13 +282,14 @@ func arg(method string, a []json.RawMessage, i int, dst any) error {
 
 // op is one write of a transaction.
 type op struct {
-	Op         string                     `json:"op"` // put, patch, delete, increment, add, remove
+	Op         string                     `json:"op"` // put, patch, delete, increment, add, remove, doc
 	Collection string                     `json:"collection"`
 	ID         string                     `json:"id"`
 	Doc        map[string]json.RawMessage `json:"doc"`
 	Field      string                     `json:"field"`
 	Delta      int64                      `json:"delta"`
 	Member     json.RawMessage            `json:"member"`
+	Edits      []docOp                    `json:"edits"` // of a doc field (op doc)
 }
 
 func (o *op) apply(tx *client.Tx) error {
@@ -298,8 +306,161 @@ func (o *op) apply(tx *client.Tx) error {
 		return tx.Add(o.Collection, o.ID, o.Field, o.Member)
 	case "remove":
 		return tx.Remove(o.Collection, o.ID, o.Field, o.Member)
+	case "doc":
+		e, err := tx.Doc(o.Collection, o.ID, o.Field)
+		if err != nil {
+			return err
+		}
+		for i := range o.Edits {
+			if err := o.Edits[i].apply(e); err != nil {
+				return fmt.Errorf("edit %d of %s.%s: %w", i+1, o.Collection, o.Field, err)
+			}
+		}
+		return nil
 	}
-	return badArgf("transaction: unknown operation %q (want put, patch, delete, increment, add or remove)", o.Op)
+	return badArgf("transaction: unknown operation %q (want put, patch, delete, increment, add, remove or doc)", o.Op)
+}
+
+// docOp is one edit of a doc field: exactly one of its members is set.
+// Paths are JSON arrays of keys and indexes (crdt.ParsePath); text
+// positions count UTF-16 code units, as JavaScript strings do.
+type docOp struct {
+	Splice *struct {
+		Path json.RawMessage `json:"path"`
+		Pos  int             `json:"pos"`
+		Del  int             `json:"del"`
+		Text string          `json:"text"`
+	} `json:"splice"`
+	Put *struct {
+		Path  json.RawMessage `json:"path"`
+		Value json.RawMessage `json:"value"`
+	} `json:"put"`
+	Insert *struct {
+		Path  json.RawMessage `json:"path"`
+		Index int             `json:"index"`
+		Value json.RawMessage `json:"value"`
+	} `json:"insert"`
+	Delete *struct {
+		Path json.RawMessage `json:"path"`
+	} `json:"delete"`
+	Increment *struct {
+		Path  json.RawMessage `json:"path"`
+		Delta int64           `json:"delta"`
+	} `json:"increment"`
+}
+
+func (o *docOp) apply(e *client.DocEdit) error {
+	n := 0
+	for _, set := range []bool{o.Splice != nil, o.Put != nil, o.Insert != nil, o.Delete != nil, o.Increment != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return badArgf("want one of splice, put, insert, delete or increment, got %d", n)
+	}
+	switch {
+	case o.Splice != nil:
+		p, err := docPath(o.Splice.Path)
+		if err != nil {
+			return err
+		}
+		return e.Splice(p, o.Splice.Pos, o.Splice.Del, o.Splice.Text)
+	case o.Put != nil:
+		p, err := docPath(o.Put.Path)
+		if err != nil {
+			return err
+		}
+		if o.Put.Value == nil {
+			return badArgf("put %s: no value (null stores null)", p)
+		}
+		return e.Put(p, o.Put.Value)
+	case o.Insert != nil:
+		p, err := docPath(o.Insert.Path)
+		if err != nil {
+			return err
+		}
+		if o.Insert.Value == nil {
+			return badArgf("insert %s: no value (null inserts null)", p)
+		}
+		return e.Insert(p, o.Insert.Index, o.Insert.Value)
+	case o.Delete != nil:
+		p, err := docPath(o.Delete.Path)
+		if err != nil {
+			return err
+		}
+		return e.Delete(p)
+	default:
+		p, err := docPath(o.Increment.Path)
+		if err != nil {
+			return err
+		}
+		return e.Increment(p, o.Increment.Delta)
+	}
+}
+
+// errEditsFunc reports that the function giving a doc field's edits threw
+// or returned something that is not edits; uno.js rethrows what it threw.
+var errEditsFunc = errors.New("editDoc: the edits function failed")
+
+// jsEditDocWith(id, collection, rowID, field, fn) → Promise<null>: fn
+// receives the doc field's document (JSON) inside the transaction and
+// returns its edits (JSON, an array of docOp), applied in that
+// transaction, or null to abort it (errEditsFunc). fn runs synchronously
+// on the transaction's goroutine, so it sees the document as the edits
+// will change it: a change merged from the server cannot come between.
+func jsEditDocWith(_ js.Value, args []js.Value) any {
+	return promise(func() (any, error) {
+		if len(args) < 5 || args[4].Type() != js.TypeFunction {
+			return nil, badArgf("editDocWith: want id, collection, row id, field, function")
+		}
+		c, err := st.get(args[0].Int())
+		if err != nil {
+			return nil, err
+		}
+		coll, rid, field, fn := args[1].String(), args[2].String(), args[3].String(), args[4]
+		return nil, c.Collection(coll).EditDoc(context.Background(), rid, field, func(e *client.DocEdit) error {
+			d, err := e.JSON()
+			if err != nil {
+				return err
+			}
+			out, err := call1(fn, string(d))
+			if err != nil {
+				return err
+			}
+			if out.Type() != js.TypeString {
+				return errEditsFunc
+			}
+			var edits []docOp
+			if err := json.Unmarshal([]byte(out.String()), &edits); err != nil {
+				return badArgf("editDoc: edits: %v", err)
+			}
+			for i := range edits {
+				if err := edits[i].apply(e); err != nil {
+					return fmt.Errorf("edit %d of %s.%s: %w", i+1, coll, field, err)
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// call1 calls fn with one argument; an exception becomes errEditsFunc.
+func call1(fn js.Value, arg any) (v js.Value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", errEditsFunc, r)
+		}
+	}()
+	return fn.Invoke(arg), nil
+}
+
+// docPath decodes a path; a missing one is the root.
+func docPath(b json.RawMessage) (client.Path, error) {
+	if len(b) == 0 || string(b) == "null" {
+		return client.Path{}, nil
+	}
+	return crdt.ParsePath(b)
 }
 
 // doc is a row as JavaScript sees it: its fields' values, and the
@@ -383,6 +544,23 @@ func call(c *client.Client, id int, method string, a []json.RawMessage) (any, er
 			return nil, err
 		}
 		return docs(ds), nil
+	case "readDoc", "text":
+		var coll, rid, field string
+		var path json.RawMessage
+		if err := errors.Join(arg(method, a, 0, &coll), arg(method, a, 1, &rid), arg(method, a, 2, &field)); err != nil {
+			return nil, err
+		}
+		if len(a) > 3 {
+			path = a[3]
+		}
+		p, err := docPath(path)
+		if err != nil {
+			return nil, err
+		}
+		if method == "text" {
+			return c.Collection(coll).Text(ctx, rid, field, p)
+		}
+		return c.Collection(coll).ReadDoc(ctx, rid, field, p)
 	case "sync":
 		return nil, c.Sync(ctx)
 	case "pending":
@@ -512,4 +690,47 @@ func jsOnStatus(_ js.Value, args []js.Value) any {
 		}
 	}()
 	return lid
+}
+
+// docUpdate is a client.DocUpdate as JavaScript sees it.
+type docUpdate struct {
+	Doc   json.RawMessage `json:"doc"`
+	Paths []client.Path   `json:"paths"`
+}
+
+// jsWatchDoc(id, collection, rowID, field, callback) → watch id. The
+// callback receives the doc field's document and the paths that changed
+// ({doc, paths}, JSON) now and after each change; on an error it
+// receives (null, message, code) and the watch ends. stop(watch id) ends
+// it.
+func jsWatchDoc(_ js.Value, args []js.Value) any {
+	if len(args) < 5 || args[4].Type() != js.TypeFunction {
+		return -1
+	}
+	c, err := st.get(args[0].Int())
+	if err != nil {
+		return -1
+	}
+	ctx, wid := st.listen(context.Background())
+	coll, rid, field, cb := args[1].String(), args[2].String(), args[3].String(), args[4]
+	go func() {
+		w, err := c.Collection(coll).WatchDoc(ctx, rid, field)
+		if err != nil {
+			invoke(cb, js.Null(), err.Error(), codeOf(err))
+			return
+		}
+		defer w.Close()
+		for u := range w.C {
+			paths := u.Paths
+			if paths == nil {
+				paths = []client.Path{} // [] in JavaScript, not null
+			}
+			b, _ := json.Marshal(docUpdate{Doc: u.JSON, Paths: paths})
+			invoke(cb, string(b))
+		}
+		if err := w.Err(); err != nil && ctx.Err() == nil {
+			invoke(cb, js.Null(), err.Error(), codeOf(err))
+		}
+	}()
+	return wid
 }

@@ -4,7 +4,12 @@
 export declare const codes: Readonly<{
   invalidName: 2001; invalidID: 2002; invalidValue: 2003; tooLarge: 2004;
   unknownCollection: 2005; unknownField: 2006; kindMismatch: 2007; notFound: 2008;
-  closed: 2009; locked: 2010; badArgument: 2011; noServer: 2012; internal: 2099;
+  closed: 2009; locked: 2010; badArgument: 2011; noServer: 2012;
+  /** A doc path leads nowhere the edit can go: a key of a non-map, an index beyond a list, a splice of something that is not text, a position beyond the text. */
+  docPath: 2013;
+  /** @automerge/automerge could not be loaded (see useAutomerge), so doc fields cannot be read or edited now. */
+  docUnavailable: 2014;
+  internal: 2099;
   unauthorized: 1100; tokenExpired: 1101; forbidden: 1102; malformedTx: 1201; invalidTx: 1203; quotaExceeded: 1205;
   rowTooLarge: 1206; shuttingDown: 1402;
 }>;
@@ -70,6 +75,39 @@ export interface Status {
   bootstrap: { Rows: number; TotalRows: number; Done: boolean };
 }
 
+/**
+ * A place in a doc field's document: map keys (strings) and list indexes
+ * (integers from 0) from the root map, as ["items", 0, "title"]; a string
+ * is a one-key path ("text" is ["text"]); [] is the root.
+ */
+export type DocPath = string | (string | number)[];
+
+/**
+ * One edit of a doc field. Text positions (pos, del) count UTF-16 code
+ * units, as JavaScript strings do ("😀".length is 2; a native Go client
+ * counts Unicode code points): take them from string indexes, and never
+ * split a surrogate pair.
+ */
+export type DocEdit =
+  /** Deletes del characters at pos of the text at path and inserts text there; a missing value becomes an empty text first. Concurrent splices elsewhere merge character by character. */
+  | { splice: { path: DocPath; pos: number; del: number; text: string } }
+  /** Sets the value at path, creating missing maps on the way. Strings are stored whole, not as collaborative text (use splice); an index one past the end of a list appends. */
+  | { put: { path: DocPath; value: JSONValue } }
+  /** Inserts value into the list at path before index. */
+  | { insert: { path: DocPath; index: number; value: JSONValue } }
+  /** Removes the map key or list element at path. */
+  | { delete: { path: DocPath } }
+  /** Adds delta to the counter at path, creating it at 0; concurrent increments add up. */
+  | { increment: { path: DocPath; delta: number } };
+
+/** A doc field's document after a change. */
+export interface DocUpdate {
+  /** The document as JSON (text as strings); null while the row does not exist. */
+  doc: { [key: string]: JSONValue } | null;
+  /** The paths the change touched (the leaves, or the smallest lists and texts, whose values differ from the last update); [] in the first update. */
+  paths: (string | number)[][];
+}
+
 export interface Rejection { ID: number; Seq: number; Code: number; Reason: string }
 
 export interface Collection {
@@ -85,6 +123,38 @@ export interface Collection {
   find(query?: Query): Promise<Row[]>;
   /** Calls cb with the result now and after each change; returns a function that stops it. */
   watch(query: Query | undefined, cb: (rows: Row[]) => void, onError?: (err: UnoError) => void): () => void;
+
+  /*
+   * Doc fields: Automerge documents (collaborative text, nested maps and
+   * lists, counters) that are edited, never written whole; rows show them
+   * as JSON. The first use downloads @automerge/automerge (see
+   * useAutomerge); if it cannot be loaded these reject with code
+   * docUnavailable. A field that holds another kind rejects with
+   * kindMismatch, a bad path (or position) with docPath, a value that is
+   * not JSON with invalidValue, a malformed edit with badArgument.
+   */
+  /**
+   * Applies the edits to the doc field, in order, in one transaction (all
+   * or none), creating the row if needed. edits may be a function instead:
+   * it receives the document as JSON ({} for a new one) inside the
+   * transaction and returns the edits (or nothing), so no change merged
+   * from elsewhere comes between what it read and what it edits (as Go's
+   * Collection.EditDoc). It must not be async; what it throws, editDoc
+   * rejects with.
+   */
+  editDoc(id: string, field: string, edits: DocEdit[] | ((doc: { [key: string]: JSONValue }) => DocEdit[] | void)): Promise<void>;
+  /** editDoc with one splice: deletes del UTF-16 code units at pos of the text at path and inserts text there. */
+  splice(id: string, field: string, path: DocPath, pos: number, del: number, text: string): Promise<void>;
+  /** The value at path (default: the whole document, an object) as JSON; null where nothing is. */
+  readDoc(id: string, field: string, path?: DocPath): Promise<JSONValue>;
+  /** The text (or string) at path; "" where nothing is. */
+  text(id: string, field: string, path: DocPath): Promise<string>;
+  /**
+   * Calls cb with the document now and after each committed change (local
+   * or from the server); updates a slow callback has not taken are
+   * coalesced, never lost. Returns a function that stops it.
+   */
+  watchDoc(id: string, field: string, cb: (update: DocUpdate) => void, onError?: (err: UnoError) => void): () => void;
 }
 
 export interface Transaction {
@@ -94,6 +164,8 @@ export interface Transaction {
   increment(collection: string, id: string, field: string, delta?: number): Transaction;
   add(collection: string, id: string, field: string, member: JSONValue): Transaction;
   remove(collection: string, id: string, field: string, member: JSONValue): Transaction;
+  /** Queues edits of a doc field (see Collection.editDoc); they commit with the transaction's other writes. */
+  editDoc(collection: string, id: string, field: string, edits: DocEdit[]): Transaction;
   /** Applies the queued writes in one atomic local transaction. */
   commit(): Promise<void>;
 }

@@ -7,12 +7,20 @@
 //   const db = await open({ name: 'todos', server: 'ws://localhost:8080/v1/sync', token });
 //   await db.collection('todos').put('t1', { title: 'Buy milk', done: false });
 //   db.collection('todos').watch({ orderBy: 'title' }, (rows) => render(rows));
+//
+// Doc fields (Automerge documents: collaborative text, nested maps and
+// lists, counters) are edited, never written whole:
+//
+//   const notes = db.collection('notes');
+//   await notes.editDoc('n1', 'body', [{ splice: { path: ['text'], pos: 0, del: 0, text: 'Hello' } }]);
+//   notes.watchDoc('n1', 'body', ({ doc, paths }) => render(doc.text));
 
 /** Error codes of errors that are not protocol errors (those are 1000–1999). */
 export const codes = Object.freeze({
   invalidName: 2001, invalidID: 2002, invalidValue: 2003, tooLarge: 2004,
   unknownCollection: 2005, unknownField: 2006, kindMismatch: 2007, notFound: 2008,
-  closed: 2009, locked: 2010, badArgument: 2011, noServer: 2012, internal: 2099,
+  closed: 2009, locked: 2010, badArgument: 2011, noServer: 2012, docPath: 2013, docUnavailable: 2014,
+  internal: 2099,
   // Protocol codes a web app meets most.
   unauthorized: 1100, tokenExpired: 1101, forbidden: 1102, malformedTx: 1201, invalidTx: 1203, quotaExceeded: 1205,
   rowTooLarge: 1206, shuttingDown: 1402,
@@ -176,6 +184,31 @@ class Database {
   }
 }
 
+// docPath accepts a key for a one-key path.
+function docPath(path) {
+  if (path === undefined || path === null) return [];
+  return typeof path === 'string' ? [path] : path;
+}
+
+// docEdit lists the members each kind of doc edit needs besides its path.
+const docEdit = { splice: ['pos', 'del', 'text'], put: ['value'], insert: ['index', 'value'], delete: [], increment: ['delta'] };
+
+// docEdits checks the shape of doc edits and normalises their paths.
+function docEdits(edits) {
+  if (!Array.isArray(edits)) throw new UnoError(codes.badArgument, 'editDoc: edits must be an array of {splice|put|insert|delete|increment: {...}}');
+  return edits.map((e, i) => {
+    const kinds = Object.keys(e ?? {});
+    if (kinds.length !== 1 || !(kinds[0] in docEdit)) {
+      throw new UnoError(codes.badArgument, `editDoc: edit ${i + 1} has keys ${JSON.stringify(kinds)}: want one of splice, put, insert, delete or increment`);
+    }
+    const op = { ...e[kinds[0]], path: docPath(e[kinds[0]]?.path) };
+    for (const k of docEdit[kinds[0]]) {
+      if (op[k] === undefined) throw new UnoError(codes.badArgument, `editDoc: edit ${i + 1} (${kinds[0]}) has no ${k}${k === 'value' ? ' (null stores null)' : ''}`);
+    }
+    return { [kinds[0]]: op };
+  });
+}
+
 function row(d) {
   const out = { ...d.fields, id: d.id };
   if (d.siblings) out._siblings = d.siblings;
@@ -207,6 +240,61 @@ class Collection {
   add(id, field, member) { return this._write({ op: 'add', id, field, member }); }
   /** Removes a member from a set field. */
   remove(id, field, member) { return this._write({ op: 'remove', id, field, member }); }
+
+  /**
+   * Applies edits to the doc field `field` of the row (creating the row if
+   * needed), in order, in one transaction: all or none. Each edit is one
+   * of {splice: {path, pos, del, text}}, {put: {path, value}},
+   * {insert: {path, index, value}}, {delete: {path}},
+   * {increment: {path, delta}}; see uno.d.ts. edits may also be a
+   * function of the document (as JSON) returning the edits: it runs inside
+   * the transaction, so no change merged from elsewhere comes between what
+   * it read and its edits.
+   */
+  async editDoc(id, field, edits) {
+    if (typeof edits !== 'function') return this._write({ op: 'doc', id, field, edits: docEdits(edits) });
+    // The function runs inside the transaction, on the document as the
+    // edits will change it; what it throws is rethrown here.
+    let thrown = null;
+    const fn = (doc) => {
+      thrown = null;
+      try {
+        return JSON.stringify(docEdits(edits(JSON.parse(doc)) ?? []));
+      } catch (e) {
+        thrown = { e };
+        return null;
+      }
+    };
+    try {
+      await this.db._b.editDocWith(this.db._id, this.name, id, field, fn);
+    } catch (e) {
+      if (thrown) throw thrown.e;
+      throw wrap(e);
+    }
+  }
+  /** Deletes del characters at pos of the text at path, and inserts text there. */
+  splice(id, field, path, pos, del, text) { return this.editDoc(id, field, [{ splice: { path, pos, del, text } }]); }
+  /** The value at path (default: the whole document) of a doc field, as JSON (null where nothing is). */
+  readDoc(id, field, path) { return this.db._call('readDoc', this.name, id, field, docPath(path)); }
+  /** The text at path of a doc field ('' where nothing is). */
+  text(id, field, path) { return this.db._call('text', this.name, id, field, docPath(path)); }
+
+  /**
+   * Calls cb with the doc field's document ({doc, paths}: the document as
+   * JSON, null while the row does not exist, and the paths that changed
+   * since the last call, [] the first time) now and after each change,
+   * local or from the server; returns a function that stops it.
+   */
+  watchDoc(id, field, cb, onError) {
+    const b = this.db._b;
+    const wid = b.watchDoc(this.db._id, this.name, id, field, (update, err, code) => {
+      if (update === null) { onError?.(new UnoError(code, err)); return; }
+      cb(JSON.parse(update));
+    });
+    const stop = () => { b.stop(wid); this.db._stops.delete(stop); };
+    this.db._stops.add(stop);
+    return stop;
+  }
 
   /** The row, or an error with code notFound. */
   async get(id) { return row(await this.db._call('get', this.name, id)); }
@@ -240,6 +328,8 @@ class Transaction {
   increment(collection, id, field, delta = 1) { this.ops.push({ op: 'increment', collection, id, field, delta }); return this; }
   add(collection, id, field, member) { this.ops.push({ op: 'add', collection, id, field, member }); return this; }
   remove(collection, id, field, member) { this.ops.push({ op: 'remove', collection, id, field, member }); return this; }
+  /** Queues edits of a doc field (see Collection.editDoc). */
+  editDoc(collection, id, field, edits) { this.ops.push({ op: 'doc', collection, id, field, edits: docEdits(edits) }); return this; }
   /** Applies every queued write in one atomic local transaction. */
   commit() { return this.db._call('tx', this.ops); }
 }
