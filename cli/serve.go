@@ -470,6 +470,9 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		fmt.Fprintf(out, "development token (tenant %q): %s\n", dev.Tenant, dev.Token)
 		if o.Web != "" {
 			fmt.Fprintf(out, "web app: http://%s/#token=%s\n", ln.Addr(), dev.Token)
+			if _, err := os.Stat(filepath.Join(o.Web, "notes.html")); err == nil {
+				fmt.Fprintf(out, "notes: http://%s/notes.html#token=%s\n", ln.Addr(), dev.Token)
+			}
 		}
 	} else {
 		fmt.Fprintf(out, "tokens: JWT %s\n", o.JWTAlg)
