@@ -149,18 +149,7 @@ func DocTraceLocal(b B) {
 		}
 		notes := c.Collection("notes")
 		b.StartTimer()
-		for _, batch := range t.batches(TraceEditsPerTx) {
-			if err := notes.EditDoc(ctx, "paper", "body", func(e *client.DocEdit) error {
-				for _, p := range batch {
-					if err := e.Splice(tracePath, p.Pos, p.Del, p.Ins); err != nil {
-						return err
-					}
-				}
-				return nil
-			}); err != nil {
-				b.Fatal(err)
-			}
-		}
+		replayTrace(b, notes, t)
 		b.StopTimer()
 		checkTraceText(b, c, t)
 		c.Close()
@@ -194,18 +183,7 @@ func DocTraceSync(b B) {
 		b.StartTimer()
 		start := time.Now()
 		var pushed int
-		for _, batch := range t.batches(TraceEditsPerTx) {
-			if err := writer.Collection("notes").EditDoc(ctx, "paper", "body", func(e *client.DocEdit) error {
-				for _, p := range batch {
-					if err := e.Splice(tracePath, p.Pos, p.Del, p.Ins); err != nil {
-						return err
-					}
-				}
-				return nil
-			}); err != nil {
-				b.Fatal(err)
-			}
-		}
+		replayTrace(b, writer.Collection("notes"), t)
 		want, _ := json.Marshal(map[string]string{"text": t.End})
 		deadline := time.After(10 * time.Minute)
 	wait:
@@ -265,6 +243,24 @@ func writerChanges(ctx context.Context, e *syncEnv) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// replayTrace splices the trace into notes/paper's body, TraceEditsPerTx
+// edits to a transaction.
+func replayTrace(b B, notes *client.Collection, t *Trace) {
+	b.Helper()
+	for _, batch := range t.batches(TraceEditsPerTx) {
+		if err := notes.EditDoc(context.Background(), "paper", "body", func(e *client.DocEdit) error {
+			for _, p := range batch {
+				if err := e.Splice(tracePath, p.Pos, p.Del, p.Ins); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 var traceSchema = &store.Schema{Collections: []store.Collection{{Name: "notes", Fields: []store.Field{{Name: "body", Kind: crdt.KindDoc}}}}}
