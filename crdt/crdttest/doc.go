@@ -1,4 +1,5 @@
 // Package crdttest helps tests of packages built on crdt: it makes
 // Automerge changes byte for byte without the Automerge library, so doc
-// fields can be tested in every build. Apps never link it.
+// fields can be tested in every build (EmptyChange), and real ones through
+// the library (Editor). Apps never link it.
 package crdttest

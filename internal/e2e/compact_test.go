@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/crdt/crdttest"
 	"github.com/unosync/uno/server"
 )
 
@@ -145,10 +146,10 @@ func TestCompaction_BackgroundSparesLiveSessions(t *testing.T) {
 		}
 		site := crdt.SiteID{0xc0, 1}
 		w, _ := openRaw(t, ctx, e.url, site, e.auth.Token, 16)
-		ed := newDocEditor(t, site)
+		ed := crdttest.NewEditor(t, site)
 		push := func(seq uint64) {
 			t.Helper()
-			ch := ed.change(func(d *crdt.Document) error { return d.Splice(crdt.Path{"text"}, 0, 0, "x") })
+			ch := ed.Change(func(d *crdt.Document) error { return d.Splice(crdt.Path{"text"}, 0, 0, "x") })
 			var ops []crdt.Op
 			if seq == 1 {
 				ops = append(ops, reviveOp("notes", "n1"))

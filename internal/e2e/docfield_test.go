@@ -16,36 +16,6 @@ import (
 	usync "github.com/unosync/uno/sync"
 )
 
-// docEditor makes one site's Automerge changes to one document, in order.
-type docEditor struct {
-	t    testing.TB
-	doc  *crdt.Document
-	site crdt.SiteID
-}
-
-func newDocEditor(t testing.TB, site crdt.SiteID) *docEditor {
-	t.Helper()
-	d, err := crdt.OpenDocument(&crdt.DocState{}, site)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	return &docEditor{t: t, doc: d, site: site}
-}
-
-// change runs fn on the document and returns the change it made.
-func (e *docEditor) change(fn func(d *crdt.Document) error) []byte {
-	e.t.Helper()
-	if err := fn(e.doc); err != nil {
-		e.t.Fatal(err)
-	}
-	ch, err := e.doc.Commit(crdt.MakeTimestamp(time.Now().UnixMilli(), 0))
-	if err != nil || ch == nil {
-		e.t.Fatalf("commit doc change: %v", err)
-	}
-	return ch
-}
-
 // changeOp is a doc change to field of coll/row in its first life.
 func changeOp(coll, row, field string, changes []byte) crdt.Op {
 	return crdt.Op{Type: crdt.OpChange, Kind: crdt.KindDoc, Collection: coll, Row: row, Field: field, CL: 1, Value: changes}
@@ -87,8 +57,8 @@ func TestDocField_ServedAsJSON(t *testing.T) {
 		defer cancel()
 		site := crdt.SiteID{0xd0, 1}
 		p, _ := openRaw(t, ctx, e.url, site, e.auth.Token, 16)
-		ed := newDocEditor(t, site)
-		ch := ed.change(func(d *crdt.Document) error {
+		ed := crdttest.NewEditor(t, site)
+		ch := ed.Change(func(d *crdt.Document) error {
 			if err := d.Splice(crdt.Path{"text"}, 0, 0, "hello world"); err != nil {
 				return err
 			}
@@ -125,7 +95,7 @@ func TestDocField_ServedAsJSON(t *testing.T) {
 			t.Fatalf("query API row %s: want body {text: hello world, meta: {author: ada, rev: 3}}", body)
 		}
 		// An edit shows in the next query.
-		ch2 := ed.change(func(d *crdt.Document) error { return d.Splice(crdt.Path{"text"}, 5, 6, ", doc") })
+		ch2 := ed.Change(func(d *crdt.Document) error { return d.Splice(crdt.Path{"text"}, 5, 6, ", doc") })
 		if rejected, _ := pushAll(t, ctx, p, pushTx(site, 2, changeOp("notes", "n1", "body", ch2))); len(rejected) > 0 {
 			t.Fatalf("edit refused: %v", rejected)
 		}
@@ -175,12 +145,12 @@ func TestHostile_DocChanges(t *testing.T) {
 
 		site := crdt.SiteID{0xd0, 2}
 		p, _ := openRaw(t, ctx, e.url, site, e.auth.Token, 16)
-		ed := newDocEditor(t, site)
-		ch1 := ed.change(func(d *crdt.Document) error { return d.Splice(crdt.Path{"text"}, 0, 0, "a") })
-		ed.change(func(d *crdt.Document) error { return d.Splice(crdt.Path{"text"}, 1, 0, "b") }) // never sent
-		ch3 := ed.change(func(d *crdt.Document) error { return d.Splice(crdt.Path{"text"}, 2, 0, "c") })
+		ed := crdttest.NewEditor(t, site)
+		ch1 := ed.Change(func(d *crdt.Document) error { return d.Splice(crdt.Path{"text"}, 0, 0, "a") })
+		ed.Change(func(d *crdt.Document) error { return d.Splice(crdt.Path{"text"}, 1, 0, "b") }) // never sent
+		ch3 := ed.Change(func(d *crdt.Document) error { return d.Splice(crdt.Path{"text"}, 2, 0, "c") })
 		other := crdt.SiteID{0xd0, 3}
-		foreign := newDocEditor(t, other).change(func(d *crdt.Document) error { return d.Splice(crdt.Path{"text"}, 0, 0, "x") })
+		foreign := crdttest.NewEditor(t, other).Change(func(d *crdt.Document) error { return d.Splice(crdt.Path{"text"}, 0, 0, "x") })
 		head, _ := e.log.Head(ctx, "dev")
 		rejected, ack := pushAll(t, ctx, p,
 			pushTx(site, 1, reviveOp("notes", "n1"), changeOp("notes", "n1", "body", ch1)),
@@ -261,8 +231,8 @@ func TestHostile_DocChangeWithUnknownDependency(t *testing.T) {
 		defer cancel()
 		site := crdt.SiteID{0xd0, 4}
 		p, _ := openRaw(t, ctx, e.url, site, e.auth.Token, 16)
-		ed := newDocEditor(t, site)
-		ch1 := ed.change(func(d *crdt.Document) error { return d.Splice(crdt.Path{"text"}, 0, 0, "a") })
+		ed := crdttest.NewEditor(t, site)
+		ch1 := ed.Change(func(d *crdt.Document) error { return d.Splice(crdt.Path{"text"}, 0, 0, "a") })
 		bogus, _ := crdttest.EmptyChange(site, 2, crdt.ChangeHash{0xba, 0xd})
 		rejected, ack := pushAll(t, ctx, p,
 			pushTx(site, 1, reviveOp("notes", "n1"), changeOp("notes", "n1", "body", ch1)),

@@ -8,47 +8,10 @@ import (
 	"testing"
 
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/crdt/crdttest"
 	"github.com/unosync/uno/server"
 	usync "github.com/unosync/uno/sync"
 )
-
-// docEditor makes one site's Automerge changes to one document, in
-// order, as a client editing a doc field does.
-type docEditor struct {
-	t    testing.TB
-	doc  *crdt.Document
-	site crdt.SiteID
-	n    int64
-}
-
-func newDocEditor(t testing.TB, site crdt.SiteID) *docEditor {
-	t.Helper()
-	d, err := crdt.OpenDocument(&crdt.DocState{}, site)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	return &docEditor{t: t, doc: d, site: site}
-}
-
-// change runs fn on the document and returns the change it makes.
-func (e *docEditor) change(fn func(d *crdt.Document) error) []byte {
-	e.t.Helper()
-	if err := fn(e.doc); err != nil {
-		e.t.Fatal(err)
-	}
-	e.n++
-	ch, err := e.doc.Commit(crdt.MakeTimestamp(1_700_000_000_000+e.n, 0))
-	if err != nil || ch == nil {
-		e.t.Fatalf("commit doc change: %v", err)
-	}
-	return ch
-}
-
-// splice returns a change inserting text at pos of the text at path.
-func (e *docEditor) splice(pos int, text string, path ...any) []byte {
-	return e.change(func(d *crdt.Document) error { return d.Splice(crdt.Path(path), pos, 0, text) })
-}
 
 // docChange is a transaction of site, numbered seq, carrying doc changes
 // to field of docs/row.
@@ -67,10 +30,10 @@ func testDocGap(t *testing.T, l server.Log) {
 	defer l.Close()
 	ctx := context.Background()
 	s := site(1)
-	ed := newDocEditor(t, s)
-	ch1 := ed.splice(0, "a", "text")
-	ch2 := ed.splice(1, "b", "text")
-	ch3 := ed.splice(2, "c", "text")
+	ed := crdttest.NewEditor(t, s)
+	ch1 := ed.Splice(0, "a", "text")
+	ch2 := ed.Splice(1, "b", "text")
+	ch3 := ed.Splice(2, "c", "text")
 	mustAppend(t, l, "t1", []crdt.Tx{docChange(s, 1, "d", "body", ch1)})
 	other := txs(site(2), 1, 1)
 	skip := docChange(s, 2, "d", "body", ch3)
@@ -105,9 +68,9 @@ func testDocGap(t *testing.T, l server.Log) {
 	}
 	// A new row's doc starts at the site's first change: a second
 	// document of the same site must start at its change 1 too.
-	ed2 := newDocEditor(t, s)
-	ed2.splice(0, "x", "text")
-	late := ed2.splice(1, "y", "text")
+	ed2 := crdttest.NewEditor(t, s)
+	ed2.Splice(0, "x", "text")
+	late := ed2.Splice(1, "y", "text")
 	if _, err := l.Append(ctx, "t1", []crdt.Tx{docChange(s, 4, "e", "body", late)}); !errors.As(err, &refused) {
 		t.Fatalf("a new doc starting at the site's change 2: %v, want a *server.TxRefusedError", err)
 	}
@@ -119,8 +82,8 @@ func testDocQuery(t *testing.T, l server.Log) {
 	defer l.Close()
 	ctx := context.Background()
 	s := site(1)
-	ed := newDocEditor(t, s)
-	ch := ed.change(func(d *crdt.Document) error {
+	ed := crdttest.NewEditor(t, s)
+	ch := ed.Change(func(d *crdt.Document) error {
 		if err := d.Splice(crdt.Path{"text"}, 0, 0, "hello doc"); err != nil {
 			return err
 		}
@@ -150,7 +113,7 @@ func testDocQuery(t *testing.T, l server.Log) {
 		t.Fatalf("doc field as served: %s; want body {text: hello doc, meta: {tags: [a b], n: 2}}", rows[0].Doc)
 	}
 	// A later change shows in the next query.
-	mustAppend(t, l, "t1", []crdt.Tx{docChange(s, 2, "d", "body", ed.splice(9, "!", "text"))})
+	mustAppend(t, l, "t1", []crdt.Tx{docChange(s, 2, "d", "body", ed.Splice(9, "!", "text"))})
 	rows, err = l.(server.RowQuerier).QueryRows(ctx, "t1", server.RowQuery{Collection: "docs", Limit: 10})
 	if err != nil || len(rows) != 1 || json.Unmarshal(rows[0].Doc, &got) != nil || got.Body.Text != "hello doc!" {
 		t.Fatalf("after a second change: %v %v", rows, err)
@@ -164,18 +127,18 @@ func testDocQuery(t *testing.T, l server.Log) {
 func BenchmarkAppendDocChange(b *testing.B, l server.Log, docBytes int) {
 	defer l.Close()
 	s := site(1)
-	ed := newDocEditor(b, s)
+	ed := crdttest.NewEditor(b, s)
 	text := make([]byte, docBytes)
 	for i := range text {
 		text[i] = 'a' + byte(i%26)
 	}
-	mustAppend(b, l, "t1", []crdt.Tx{docChange(s, 1, "d", "body", ed.splice(0, string(text), "text"))})
+	mustAppend(b, l, "t1", []crdt.Tx{docChange(s, 1, "d", "body", ed.Splice(0, string(text), "text"))})
 	seq := uint64(1)
 	b.ResetTimer()
 	for b.Loop() {
 		b.StopTimer()
 		seq++
-		tx := docChange(s, seq, "d", "body", ed.splice(int(seq), "x", "text"))
+		tx := docChange(s, seq, "d", "body", ed.Splice(int(seq), "x", "text"))
 		b.StartTimer()
 		mustAppend(b, l, "t1", []crdt.Tx{tx})
 	}
@@ -206,10 +169,10 @@ func testCompactor(t *testing.T, l server.Log) {
 		t.Fatalf("Compact of an empty log = %+v, %v", res, err)
 	}
 	s := site(1)
-	ed := newDocEditor(t, s)
+	ed := crdttest.NewEditor(t, s)
 	var chs [][]byte
 	for i := range 6 {
-		chs = append(chs, ed.splice(i*20, "twenty characters.. ", "text"))
+		chs = append(chs, ed.Splice(i*20, "twenty characters.. ", "text"))
 	}
 	for i, ch := range chs { // entries 1..6, each with a doc change; 2 and 4 set a title too
 		tx := docChange(s, uint64(i+1), "d", "body", ch)
