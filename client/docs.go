@@ -225,6 +225,11 @@ type docKey struct {
 	field string
 }
 
+// maxEditDocs bounds the documents a client keeps open for editing. An
+// open document is large (about 500 bytes of memory per character of
+// text), and an app edits a few at a time.
+const maxEditDocs = 4
+
 // docCache keeps the documents recent transactions edited open, so the
 // next edit of a document does not load it again. A cached document is
 // used only if its heads are the stored state's: any change applied

@@ -33,7 +33,12 @@ func DocJSON(d *crdt.DocState) (json.RawMessage, bool) {
 }
 
 // openDocs holds the documents DocJSON rendered last.
-var openDocs = docRenderer{max: 16}
+var openDocs = docRenderer{max: 16, maxBytes: 256 << 20}
+
+// docWeight estimates an open document's memory per byte of its JSON (or
+// of its state, before it is rendered): Automerge holds about 500 bytes
+// per character of text, whatever the saved size.
+const docWeight = 512
 
 // The documents kept open also make compaction cheap: compacting a doc
 // field saves the open document that holds its chunks instead of loading
@@ -60,10 +65,13 @@ func ReadDoc(d *crdt.DocState, fn func(*crdt.Document) error) error {
 	return openDocs.with(d, fn)
 }
 
+// docRenderer keeps at most max documents open, and at most maxBytes of
+// their estimated memory (docWeight), least recently used going first.
 type docRenderer struct {
-	mu   sync.Mutex
-	max  int
-	docs []*openDoc // least recently used first
+	mu       sync.Mutex
+	max      int
+	maxBytes int
+	docs     []*openDoc // least recently used first
 }
 
 // docID names a document by its first chunk: its length and checksum.
@@ -79,6 +87,7 @@ type openDoc struct {
 	id     docID
 	doc    *crdt.Document
 	chunks [][]byte
+	weight int // estimated memory
 }
 
 func idOf(first []byte) docID {
@@ -96,7 +105,20 @@ func (r *docRenderer) render(d *crdt.DocState) (json.RawMessage, error) {
 		out, err = doc.JSON()
 		return err
 	})
+	if err == nil {
+		r.weigh(d, docWeight*len(out))
+	}
 	return out, err
+}
+
+// weigh records that the open document of d weighs at least w.
+func (r *docRenderer) weigh(d *crdt.DocState, w int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if o := r.find(d.Chunks); o != nil && w > o.weight {
+		o.weight = w
+		r.evict()
+	}
 }
 
 // find returns the open document with the most of chunks (which extend
@@ -123,7 +145,7 @@ func (r *docRenderer) with(d *crdt.DocState, fn func(*crdt.Document) error) erro
 		if err != nil {
 			return err
 		}
-		o = &openDoc{id: idOf(d.Chunks[0]), doc: doc, chunks: slices.Clone(d.Chunks)}
+		o = &openDoc{id: idOf(d.Chunks[0]), doc: doc, chunks: slices.Clone(d.Chunks), weight: docWeight * d.Len()}
 		r.add(o)
 	} else if err := r.catchUp(o, d.Chunks); err != nil {
 		return err
@@ -141,6 +163,11 @@ func (r *docRenderer) catchUp(o *openDoc, chunks [][]byte) error {
 		}
 	}
 	o.chunks = slices.Clone(chunks)
+	var n int
+	for _, c := range chunks {
+		n += len(c)
+	}
+	o.weight = max(o.weight, docWeight*n)
 	return nil
 }
 
@@ -174,7 +201,18 @@ func extends(chunks, prefix [][]byte) bool {
 
 func (r *docRenderer) add(o *openDoc) {
 	r.docs = append(r.docs, o)
-	for len(r.docs) > r.max {
+	r.evict()
+}
+
+// evict closes the least recently used documents over the bounds; the
+// most recent one stays, however large.
+func (r *docRenderer) evict() {
+	total := 0
+	for _, o := range r.docs {
+		total += o.weight
+	}
+	for len(r.docs) > 1 && (len(r.docs) > r.max || total > r.maxBytes) {
+		total -= r.docs[0].weight
 		r.docs[0].doc.Close()
 		r.docs = r.docs[1:]
 	}
