@@ -163,11 +163,6 @@ func (r *docRenderer) catchUp(o *openDoc, chunks [][]byte) error {
 		}
 	}
 	o.chunks = slices.Clone(chunks)
-	var n int
-	for _, c := range chunks {
-		n += len(c)
-	}
-	o.weight = max(o.weight, docWeight*n)
 	return nil
 }
 
