@@ -679,3 +679,35 @@ func TestErrInvalidName(t *testing.T) {
 		t.Errorf("store.MaxIDBytes = %d, crdt.MaxIDBytes = %d", store.MaxIDBytes, crdt.MaxIDBytes)
 	}
 }
+
+// A doc field's column holds its JSON up to DocColumnMaxBytes of state,
+// and NULL beyond, while the row still shows the document.
+func TestSQLite_DocColumnBound(t *testing.T) {
+	ctx := t.Context()
+	s, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "uno.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	k := func(id string) crdt.RowKey { return crdt.RowKey{Collection: "notes", Row: id} }
+	mustWrite(t, s, func(b *crdt.Builder) error {
+		return errors.Join(docWrite(b, k("small"), "body", "hi"),
+			docWrite(b, k("large"), "body", strings.Repeat("abcdefghij", store.DocColumnMaxBytes/4)))
+	})
+	for id, wantNull := range map[string]bool{"small": false, "large": true} {
+		var col sql.NullString
+		if err := s.DB().QueryRowContext(ctx, `SELECT body FROM notes WHERE id = ?`, id).Scan(&col); err != nil {
+			t.Fatal(err)
+		}
+		if col.Valid == wantNull {
+			t.Errorf("%s: column %.40q (valid %v), want NULL %v", id, col.String, col.Valid, wantNull)
+		}
+		r, err := s.Row(ctx, "notes", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := store.Resolve(nil, "notes", r)["body"]; !strings.HasPrefix(string(v.JSON), `{"text":"`) {
+			t.Errorf("%s: the row shows body %.40s, want the document", id, v.JSON)
+		}
+	}
+}
