@@ -254,7 +254,7 @@ func (c *docCache) take(k docKey, state *crdt.DocState, site crdt.SiteID) (*crdt
 		c.order = slices.DeleteFunc(c.order, func(x docKey) bool { return x == k })
 	}
 	c.mu.Unlock()
-	if ok && sameHeads(d.Heads(), state.Heads) {
+	if ok && state.HeadsAre(d.Heads()) {
 		return d, nil
 	}
 	if ok {
@@ -278,18 +278,6 @@ func (c *docCache) put(k docKey, d *crdt.Document) {
 		delete(c.docs, c.order[0])
 		c.order = c.order[1:]
 	}
-}
-
-func sameHeads(got []crdt.ChangeHash, want []crdt.DocHead) bool {
-	if len(got) != len(want) {
-		return false
-	}
-	for i := range got { // both sorted by hash
-		if !bytes.Equal(got[i][:], want[i].Hash[:]) {
-			return false
-		}
-	}
-	return true
 }
 
 // DocUpdate is a doc field's document after a change, with the paths the

@@ -23,7 +23,7 @@ func init() {
 
 func compactAutomerge(chunks [][]byte, heads []DocHead) ([]byte, bool) {
 	d, err := loadChunks(chunks)
-	if err != nil || !sameHeads(d.Heads(), heads) {
+	if err != nil || !(&DocState{Heads: heads}).HeadsAre(amHeads(d)) {
 		return nil, false
 	}
 	return d.Save(), true
@@ -51,18 +51,6 @@ func loadChunks(chunks [][]byte) (*automerge.Doc, error) {
 		}
 	}
 	return d, nil
-}
-
-func sameHeads(got []automerge.ChangeHash, want []DocHead) bool {
-	if len(got) != len(want) {
-		return false
-	}
-	for _, g := range got {
-		if !slices.ContainsFunc(want, func(h DocHead) bool { return h.Hash == ChangeHash(g) }) {
-			return false
-		}
-	}
-	return true
 }
 
 // Document is an open Automerge document: a doc field's state loaded for
@@ -101,12 +89,17 @@ func (d *Document) Apply(changes []byte) error {
 
 // Heads returns the document's heads, sorted.
 func (d *Document) Heads() []ChangeHash {
-	hs := d.am.Heads()
+	out := amHeads(d.am)
+	slices.SortFunc(out, ChangeHash.Compare)
+	return out
+}
+
+func amHeads(d *automerge.Doc) []ChangeHash {
+	hs := d.Heads()
 	out := make([]ChangeHash, len(hs))
 	for i, h := range hs {
 		out[i] = ChangeHash(h)
 	}
-	slices.SortFunc(out, ChangeHash.Compare)
 	return out
 }
 

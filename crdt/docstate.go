@@ -71,6 +71,22 @@ func (s *DocState) setSeq(site SiteID, seq uint64) {
 	s.Clock = slices.Insert(s.Clock, i, DocClock{Site: site, Seq: seq})
 }
 
+// HeadsAre reports whether hs, in any order, are the state's heads: what
+// Automerge shows for a document that applied every change of the state
+// (a change whose dependencies are missing is held back, and the heads
+// differ).
+func (s *DocState) HeadsAre(hs []ChangeHash) bool {
+	if len(hs) != len(s.Heads) {
+		return false
+	}
+	for _, h := range hs {
+		if !slices.ContainsFunc(s.Heads, func(x DocHead) bool { return x.Hash == h }) {
+			return false
+		}
+	}
+	return true
+}
+
 // Contains reports whether the state holds the change (site, seq).
 func (s *DocState) Contains(site SiteID, seq uint64) bool { return seq <= s.seq(site) }
 

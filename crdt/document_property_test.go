@@ -73,7 +73,7 @@ func docJSON(t interface{ Fatalf(string, ...any) }, st *crdt.DocState) []byte {
 	if err != nil {
 		t.Fatalf("JSON: %v", err)
 	}
-	if !crdt.SameHeadsForTest(d.Heads(), st.Heads) {
+	if !st.HeadsAre(d.Heads()) {
 		t.Fatalf("Automerge heads %v, state heads %v", d.Heads(), st.Heads)
 	}
 	return b

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"container/list"
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/unosync/uno/crdt"
@@ -99,7 +98,7 @@ func (c *DocCache) Verify(tenant string, k crdt.RowKey, field string, s *crdt.Do
 			}
 		}
 	}
-	if !sameHeads(e.doc.Heads(), s.Heads) {
+	if !s.HeadsAre(e.doc.Heads()) {
 		return fmt.Errorf("%w: a change depends on changes the document does not have", crdt.ErrInvalidValue)
 	}
 	e.chunks = e.chunks[:0]
@@ -129,7 +128,7 @@ func (c *DocCache) json(key docKey, s *crdt.DocState) ([]byte, bool) {
 				return docJSON(s)
 			}
 		}
-		if !sameHeads(e.doc.Heads(), s.Heads) {
+		if !s.HeadsAre(e.doc.Heads()) {
 			return docJSON(s)
 		}
 	}
@@ -162,18 +161,6 @@ func (e *docEntry) follows(s *crdt.DocState) bool {
 // chunkID identifies an Automerge chunk by its header: magic, checksum
 // (the first bytes of its hash), type and length.
 func chunkID(ch []byte) []byte { return ch[:min(len(ch), 12):min(len(ch), 12)] }
-
-func sameHeads(got []crdt.ChangeHash, want []crdt.DocHead) bool {
-	if len(got) != len(want) {
-		return false
-	}
-	for _, h := range got {
-		if !slices.ContainsFunc(want, func(w crdt.DocHead) bool { return w.Hash == h }) {
-			return false
-		}
-	}
-	return true
-}
 
 // take removes key's entry from the cache and returns it (nil if none):
 // a Document is not safe for concurrent use, so a renderer holds it alone.
