@@ -166,14 +166,8 @@ func compactAutomerge(chunks [][]byte, heads []DocHead) ([]byte, bool) {
 	if err := loadChunks(h, chunks); err != nil {
 		return nil, false
 	}
-	got := handleHeads(h)
-	if len(got) != len(heads) {
+	if !(&DocState{Heads: heads}).HeadsAre(handleHeads(h)) {
 		return nil, false
-	}
-	for _, g := range got {
-		if !slices.ContainsFunc(heads, func(h DocHead) bool { return h.Hash == g }) {
-			return nil, false
-		}
 	}
 	return goBytes(h.Call("save")), true
 }
