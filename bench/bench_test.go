@@ -34,8 +34,9 @@ func BenchmarkBootstrap(b *testing.B)    { Bootstrap(testB{b}) }
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-func BenchmarkDocTraceLocal(b *testing.B) { needTrace(b); DocTraceLocal(testB{b}) }
-func BenchmarkDocTraceSync(b *testing.B)  { needTrace(b); DocTraceSync(testB{b}) }
+func BenchmarkDocTraceLocal(b *testing.B)        { needTrace(b); DocTraceLocal(testB{b}) }
+func BenchmarkDocTraceLocalRelaxed(b *testing.B) { needTrace(b); DocTraceLocalRelaxed(testB{b}) }
+func BenchmarkDocTraceSync(b *testing.B)         { needTrace(b); DocTraceSync(testB{b}) }
 
 // needTrace skips a trace benchmark, saying why, on a machine without the
 // trace: it is read from the shared data directory, never downloaded.

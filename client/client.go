@@ -194,7 +194,6 @@ type Client struct {
 	mu       sync.Mutex
 	closed   bool
 	watchers map[*Watch]struct{}
-	docs     *docCache
 	wg       sync.WaitGroup // watch goroutines
 
 	syncMu        sync.Mutex
@@ -237,7 +236,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		st = s
 	}
-	c := &Client{cfg: cfg, store: st, watchers: map[*Watch]struct{}{}, docs: newDocCache(maxEditDocs), statusSubs: map[chan Status]func() bool{},
+	c := &Client{cfg: cfg, store: st, watchers: map[*Watch]struct{}{}, statusSubs: map[chan Status]func() bool{},
 		upToDate: make(chan struct{}), syncWake: make(chan struct{}, 1), syncNow: make(chan struct{}, 1), barriers: make(chan chan uint64), reauths: make(chan chan error)}
 	if cfg.Server != "" && !cfg.ManualSync {
 		ctx, cancel := context.WithCancel(context.Background())

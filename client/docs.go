@@ -33,6 +33,7 @@ type DocEdit struct {
 	key   crdt.RowKey
 	field string
 	doc   *crdt.Document
+	base  [][]byte // the chunks of the state doc was opened at
 }
 
 // Doc opens a doc field of a row for editing, creating the row if needed.
@@ -61,28 +62,38 @@ func (tx *Tx) Doc(collection, id, field string) (*DocEdit, error) {
 		}
 		state = &f.Doc
 	}
-	d, err := tx.c.docs.take(docKey{k, field}, state, tx.b.Tx().Site)
+	d, err := store.TakeDoc(state, tx.b.Tx().Site)
 	if err != nil {
 		return nil, err
 	}
-	e := &DocEdit{tx: tx, key: k, field: field, doc: d}
+	e := &DocEdit{tx: tx, key: k, field: field, doc: d, base: slices.Clip(state.Chunks)}
 	tx.docs = append(tx.docs, e)
 	return e, nil
 }
 
-// commitDocs turns each opened document's edits into a change op.
+// commitDocs turns each opened document's edits into a change op. Each
+// document goes back to the store's open documents (store.KeepDoc) as
+// soon as it holds the field's new state, before the change is applied:
+// the store renders the field's column from it, a compaction the change
+// brings saves it, and the next edit takes it again. If the transaction
+// then fails, the store holds a document of a state never stored, which
+// no stored state matches: the next edit opens the stored one.
 func (tx *Tx) commitDocs() error {
-	for _, e := range tx.docs {
+	for len(tx.docs) > 0 {
+		e := tx.docs[0]
 		ch, err := e.doc.Commit(tx.b.Tx().Time)
+		if err == nil && ch != nil && len(ch) > tx.c.cfg.MaxValueBytes {
+			err = fmt.Errorf("%w: doc change of %d bytes to %s.%s, max %d (Config.MaxValueBytes): commit smaller edits", ErrTooLarge, len(ch), e.key.Collection, e.field, tx.c.cfg.MaxValueBytes)
+		}
 		if err != nil {
 			return fmt.Errorf("doc %s/%s.%s: %w", e.key.Collection, e.key.Row, e.field, err)
 		}
+		tx.docs = tx.docs[1:]
 		if ch == nil {
+			store.KeepDoc(e.base, e.doc, tx.b.Tx().Site)
 			continue
 		}
-		if len(ch) > tx.c.cfg.MaxValueBytes {
-			return fmt.Errorf("%w: doc change of %d bytes to %s.%s, max %d (Config.MaxValueBytes): commit smaller edits", ErrTooLarge, len(ch), e.key.Collection, e.field, tx.c.cfg.MaxValueBytes)
-		}
+		store.KeepDoc(append(e.base, ch), e.doc, tx.b.Tx().Site)
 		if err := tx.b.Change(e.key, e.field, ch); err != nil {
 			return err
 		}
@@ -90,16 +101,13 @@ func (tx *Tx) commitDocs() error {
 	return nil
 }
 
-// releaseDocs hands the opened documents back to the cache if the
-// transaction committed; otherwise they hold edits that never happened
-// and are dropped.
-func (tx *Tx) releaseDocs(committed bool) {
-	if !committed {
-		return
-	}
+// releaseDocs drops the documents a failed transaction opened and did
+// not hand back: they hold edits that never happened.
+func (tx *Tx) releaseDocs() {
 	for _, e := range tx.docs {
-		tx.c.docs.put(docKey{e.key, e.field}, e.doc)
+		e.doc.Close()
 	}
+	tx.docs = nil
 }
 
 // Splice edits the text at path: deletes del characters at pos and
@@ -217,67 +225,6 @@ func (c *Client) read(ctx context.Context, collection, id, field string, fn func
 		}
 	}
 	return store.ReadDoc(state, fn)
-}
-
-// docKey names a doc field.
-type docKey struct {
-	row   crdt.RowKey
-	field string
-}
-
-// maxEditDocs bounds the documents a client keeps open for editing. An
-// open document is large (about 500 bytes of memory per character of
-// text), and an app edits a few at a time.
-const maxEditDocs = 4
-
-// docCache keeps the documents recent transactions edited open, so the
-// next edit of a document does not load it again. A cached document is
-// used only if its heads are the stored state's: any change applied
-// since (a merge from the server) makes it stale, and it is reloaded.
-type docCache struct {
-	mu    sync.Mutex
-	max   int
-	docs  map[docKey]*crdt.Document
-	order []docKey // least recently used first
-}
-
-func newDocCache(max int) *docCache {
-	return &docCache{max: max, docs: map[docKey]*crdt.Document{}}
-}
-
-// take removes and returns k's document if it is state's, else opens state.
-func (c *docCache) take(k docKey, state *crdt.DocState, site crdt.SiteID) (*crdt.Document, error) {
-	c.mu.Lock()
-	d, ok := c.docs[k]
-	if ok {
-		delete(c.docs, k)
-		c.order = slices.DeleteFunc(c.order, func(x docKey) bool { return x == k })
-	}
-	c.mu.Unlock()
-	if ok && state.HeadsAre(d.Heads()) {
-		return d, nil
-	}
-	if ok {
-		d.Close()
-	}
-	return crdt.OpenDocument(state, site)
-}
-
-// put caches d as k's document, evicting the least recently used.
-func (c *docCache) put(k docKey, d *crdt.Document) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if old, ok := c.docs[k]; ok {
-		old.Close()
-		c.order = slices.DeleteFunc(c.order, func(x docKey) bool { return x == k })
-	}
-	c.docs[k] = d
-	c.order = append(c.order, k)
-	for len(c.order) > c.max {
-		c.docs[c.order[0]].Close()
-		delete(c.docs, c.order[0])
-		c.order = c.order[1:]
-	}
 }
 
 // DocUpdate is a doc field's document after a change, with the paths the

@@ -42,7 +42,7 @@ func (c *Client) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 		return nil
 	})
 	if tx != nil {
-		tx.releaseDocs(err == nil)
+		tx.releaseDocs()
 	}
 	if err != nil {
 		return err

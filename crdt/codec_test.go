@@ -195,6 +195,23 @@ func TestEncodeRow_RoundTrip(t *testing.T) {
 		if clone := crdt.EncodeRow(r.Clone()); !bytes.Equal(clone, enc) {
 			t.Fatalf("Clone encodes differently")
 		}
+		// The split encoding is the row without its documents' chunks,
+		// and knows the full encoding's length.
+		split, full := crdt.EncodeRowSplit(r)
+		if full != len(enc) {
+			t.Fatalf("EncodeRowSplit full length %d, EncodeRow %d bytes", full, len(enc))
+		}
+		lean, err := crdt.DecodeRow(split)
+		if err != nil {
+			t.Fatalf("DecodeRow(split): %v", err)
+		}
+		want := r.Clone()
+		for i := range want.Fields {
+			want.Fields[i].Doc.Chunks = nil
+		}
+		if diff := cmp.Diff(want, lean, cmpOpts...); diff != "" {
+			t.Fatalf("split round trip (-want +got):\n%s", diff)
+		}
 	})
 }
 

@@ -60,6 +60,34 @@ func (e *rowEncoder) dots(ds []Dot) {
 // equal encodings; the state hash is built from them.
 func EncodeRow(r *Row) []byte { return encodeRow(r, false) }
 
+// EncodeRowSplit returns a row's encoding without its doc fields' chunks
+// (the canonical encoding: DecodeRow reads it back with the chunks left
+// out), and the length EncodeRow would return. A store that keeps a
+// document's chunks apart, appending a change instead of rewriting the
+// document, stores the first and checks the second against the row size
+// limit.
+func EncodeRowSplit(r *Row) (split []byte, full int) {
+	split = encodeRow(r, true)
+	full = len(split)
+	for i := range r.Fields {
+		if d := &r.Fields[i].Doc; r.Fields[i].Kind == KindDoc && len(d.Chunks) > 0 {
+			full += uvarintLen(uint64(len(d.Chunks))) - 1
+			for _, c := range d.Chunks {
+				full += uvarintLen(uint64(len(c))) + len(c)
+			}
+		}
+	}
+	return split, full
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
+
 func encodeRow(r *Row, canonical bool) []byte {
 	// The body is encoded first to learn the site table, then prefixed.
 	e := rowEncoder{buf: make([]byte, 0, 64+48*len(r.Fields)), sites: map[SiteID]uint64{}}

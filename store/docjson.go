@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"slices"
@@ -65,6 +64,34 @@ func ReadDoc(d *crdt.DocState, fn func(*crdt.Document) error) error {
 	return openDocs.with(d, fn)
 }
 
+// TakeDoc returns the document of a doc field's state to edit, with edits
+// authored by site: an open one (see DocJSON), which is no longer shared,
+// or a newly loaded one. The caller owns it: it hands it back with KeepDoc
+// once its edits are stored, or drops it.
+//
+// A client editing a document thus uses one open document for typing,
+// for the JSON its column shows and for compaction, instead of loading
+// every change twice.
+func TakeDoc(d *crdt.DocState, site crdt.SiteID) (*crdt.Document, error) {
+	if len(d.Chunks) == 0 {
+		return crdt.OpenDocument(d, site)
+	}
+	return openDocs.take(d, site)
+}
+
+// KeepDoc hands a document back to the open documents: doc holds exactly
+// the document chunks make (the state it was taken for and the changes it
+// committed since). Edits to it were authored by site. Handing it back
+// before the changes are applied to the state lets a compaction they
+// bring save it instead of loading the chunks again.
+func KeepDoc(chunks [][]byte, doc *crdt.Document, site crdt.SiteID) {
+	if len(chunks) == 0 {
+		doc.Close()
+		return
+	}
+	openDocs.keep(chunks, doc, site)
+}
+
 // docRenderer keeps at most max documents open, and at most maxBytes of
 // their estimated memory (docWeight), least recently used going first.
 type docRenderer struct {
@@ -87,7 +114,8 @@ type openDoc struct {
 	id     docID
 	doc    *crdt.Document
 	chunks [][]byte
-	weight int // estimated memory
+	site   crdt.SiteID // the author of edits made to doc (zero: read only)
+	weight int         // estimated memory
 }
 
 func idOf(first []byte) docID {
@@ -127,7 +155,7 @@ func (r *docRenderer) find(chunks [][]byte) *openDoc {
 	id := idOf(chunks[0])
 	var best *openDoc
 	for _, o := range r.docs {
-		if o.id == id && extends(chunks, o.chunks) && (best == nil || len(o.chunks) > len(best.chunks)) {
+		if o.id == id && hasPrefix(chunks, o.chunks) && (best == nil || len(o.chunks) > len(best.chunks)) {
 			best = o
 		}
 	}
@@ -152,6 +180,39 @@ func (r *docRenderer) with(d *crdt.DocState, fn func(*crdt.Document) error) erro
 	}
 	r.touch(o)
 	return fn(o.doc)
+}
+
+// take removes and returns an open document of d's that site edits, or
+// opens one.
+func (r *docRenderer) take(d *crdt.DocState, site crdt.SiteID) (*crdt.Document, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id := idOf(d.Chunks[0])
+	var best *openDoc
+	for _, o := range r.docs {
+		if o.id == id && o.site == site && hasPrefix(d.Chunks, o.chunks) && (best == nil || len(o.chunks) > len(best.chunks)) {
+			best = o
+		}
+	}
+	if best == nil {
+		return crdt.OpenDocument(d, site)
+	}
+	if err := r.catchUp(best, d.Chunks); err != nil {
+		return nil, err
+	}
+	r.docs = slices.DeleteFunc(r.docs, func(x *openDoc) bool { return x == best })
+	return best.doc, nil
+}
+
+// keep adds doc, holding chunks, to the open documents.
+func (r *docRenderer) keep(chunks [][]byte, doc *crdt.Document, site crdt.SiteID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range chunks {
+		n += len(c)
+	}
+	r.add(&openDoc{id: idOf(chunks[0]), doc: doc, chunks: slices.Clone(chunks), site: site, weight: docWeight * n})
 }
 
 // catchUp applies the chunks of chunks (which extend o's) o lacks.
@@ -179,19 +240,6 @@ func (r *docRenderer) compact(chunks [][]byte, heads []crdt.DocHead, load func([
 	o.id, o.chunks = idOf(saved), [][]byte{saved}
 	r.touch(o)
 	return saved, true
-}
-
-// extends reports whether chunks begins with the chunks of prefix.
-func extends(chunks, prefix [][]byte) bool {
-	if len(chunks) < len(prefix) {
-		return false
-	}
-	for i, p := range prefix {
-		if !bytes.Equal(chunks[i], p) {
-			return false
-		}
-	}
-	return true
 }
 
 func (r *docRenderer) add(o *openDoc) {

@@ -11,6 +11,9 @@ import (
 // and record their version in PRAGMA user_version.
 type migration struct {
 	up, down []string
+	// downGo, if set, runs before down, in the same transaction: for data
+	// that SQL alone cannot move back.
+	downGo func(context.Context, *sql.Tx) error
 }
 
 // migrations lists every step; version n is migrations[n-1]. Append only.
@@ -99,6 +102,7 @@ var migrations = []migration{
 			`ALTER TABLE _uno_replica DROP COLUMN subscriptions`,
 		},
 	},
+	chunksTable, // 6: documents' chunks, apart from their rows' states (chunks.go).
 }
 
 // SchemaVersion is the internal schema version this code writes.
@@ -129,12 +133,13 @@ func migrate(ctx context.Context, db *sql.DB, target int) error {
 	for cur != target {
 		var next int
 		var stmts []string
+		var fn func(context.Context, *sql.Tx) error
 		if target > cur {
 			next, stmts = cur+1, migrations[cur].up
 		} else {
-			next, stmts = cur-1, migrations[cur-1].down
+			next, stmts, fn = cur-1, migrations[cur-1].down, migrations[cur-1].downGo
 		}
-		if err := migrateStep(ctx, db, stmts, next); err != nil {
+		if err := migrateStep(ctx, db, fn, stmts, next); err != nil {
 			return fmt.Errorf("%w: %d to %d: %w", ErrMigration, cur, next, err)
 		}
 		cur = next
@@ -142,12 +147,17 @@ func migrate(ctx context.Context, db *sql.DB, target int) error {
 	return nil
 }
 
-func migrateStep(ctx context.Context, db *sql.DB, stmts []string, version int) error {
+func migrateStep(ctx context.Context, db *sql.DB, fn func(context.Context, *sql.Tx) error, stmts []string, version int) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	if fn != nil {
+		if err := fn(ctx, tx); err != nil {
+			return err
+		}
+	}
 	for _, s := range stmts {
 		if _, err := tx.ExecContext(ctx, s); err != nil {
 			return err

@@ -43,6 +43,8 @@ type SQLite struct {
 	colMu   sync.RWMutex
 	upserts map[string]upsertStmt // per collection, valid while its columns stay
 	rowSQLs map[string]string     // per collection: rowSQL(coll, true)
+
+	chunks *chunkCache // documents' chunks written or read last (chunks.go)
 }
 
 var _ Store = (*SQLite)(nil)
@@ -61,7 +63,8 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &SQLite{db: db, opts: o, declared: o.Schema.Declared(), cols: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{}, upserts: map[string]upsertStmt{}, rowSQLs: map[string]string{}}
+	s := &SQLite{db: db, opts: o, declared: o.Schema.Declared(), cols: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{}, upserts: map[string]upsertStmt{}, rowSQLs: map[string]string{},
+		chunks: newChunkCache(chunkCacheBytes, chunkCacheDocs)}
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -305,6 +308,8 @@ type writeTx struct {
 	pending map[string]map[string]bool
 	stmts   map[string]*sql.Stmt // s's statements bound to tx
 	upserts map[string]upsertStmt
+	base    map[chunkKey][][]byte   // documents' chunks as the table holds them
+	written map[chunkKey]chunkEntry // documents' chunks written, for the cache
 }
 
 // exec runs a statement prepared once per store and bound once per
@@ -349,7 +354,20 @@ func (s *SQLite) begin(ctx context.Context) (*writeTx, error) {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	return &writeTx{s: s, ctx: ctx, tx: tx, rows: map[crdt.RowKey]*crdt.Row{}, where: map[crdt.RowKey]place{},
-		pending: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{}}, nil
+		pending: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{},
+		base: map[chunkKey][][]byte{}, written: map[chunkKey]chunkEntry{}}, nil
+}
+
+// commit commits the transaction, then caches the documents' chunks it
+// wrote.
+func (w *writeTx) commit() error {
+	if err := w.tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	for ck, e := range w.written {
+		w.s.chunks.put(ck, e.heads, e.chunks)
+	}
+	return nil
 }
 
 // place says where a row's merge state is stored.
@@ -385,6 +403,11 @@ func (w *writeTx) get(k crdt.RowKey) (*crdt.Row, error) {
 	r, where, err := scanRow(st.QueryRowContext(w.ctx, k.Collection, k.Row), k)
 	if err != nil {
 		return nil, err
+	}
+	if r != nil {
+		if err := w.s.attach(w.ctx, w.tx, k, r, func(ck chunkKey, c [][]byte) { w.base[ck] = c }); err != nil {
+			return nil, err
+		}
 	}
 	w.rows[k], w.where[k] = r, where
 	return r, nil
@@ -447,10 +470,12 @@ func (w *writeTx) load(k crdt.RowKey) (*crdt.Row, error) {
 // put writes a row's new state: an alive row's values and state to its
 // collection's table, a deleted row's state to _uno_deleted.
 func (w *writeTx) put(k crdt.RowKey, r *crdt.Row) error {
-	return w.putState(k, r, crdt.EncodeRow(r))
+	state, _ := crdt.EncodeRowSplit(r)
+	return w.putState(k, r, state)
 }
 
-// putState is put for a row whose encoding (crdt.EncodeRow) is state.
+// putState is put for a row whose state, without its documents' chunks
+// (crdt.EncodeRowSplit), is state.
 func (w *writeTx) putState(k crdt.RowKey, r *crdt.Row, state []byte) error {
 	s := w.s
 	was := w.where[k]
@@ -467,7 +492,7 @@ func (w *writeTx) putState(k crdt.RowKey, r *crdt.Row, state []byte) error {
 			}
 		}
 		w.where[k] = nowhere
-		return nil
+		return w.dropChunks(k)
 	}
 	if !r.Alive() {
 		if was == inTable {
@@ -480,7 +505,7 @@ func (w *writeTx) putState(k crdt.RowKey, r *crdt.Row, state []byte) error {
 			return fmt.Errorf("write deleted row %s/%s: %w", k.Collection, k.Row, err)
 		}
 		w.where[k] = inDeleted
-		return nil
+		return w.putChunks(k, r)
 	}
 	if was == inDeleted {
 		if _, err := w.exec("", `DELETE FROM _uno_deleted WHERE coll = ? AND id = ?`, k.Collection, k.Row); err != nil {
@@ -508,7 +533,7 @@ func (w *writeTx) putState(k crdt.RowKey, r *crdt.Row, state []byte) error {
 		return fmt.Errorf("write %s/%s: %w", k.Collection, k.Row, err)
 	}
 	w.where[k] = inTable
-	return nil
+	return w.putChunks(k, r)
 }
 
 // upsert returns the collection's field columns and the statement that
@@ -605,8 +630,8 @@ func (s *SQLite) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 	if _, err := w.exec("", `INSERT INTO _uno_outbox (seq, tx) VALUES (?, ?)`, int64(tx.Seq), crdt.EncodeTx(tx)); err != nil {
 		return nil, fmt.Errorf("append outbox: %w", err)
 	}
-	if err := w.tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
+	if err := w.commit(); err != nil {
+		return nil, err
 	}
 	s.seq = tx.Seq
 	*s.clock = clock
@@ -713,8 +738,8 @@ func (s *SQLite) Reject(ctx context.Context, rej Rejection, rows []RowState) (*C
 	if _, err := w.exec("", `INSERT INTO _uno_rejections (seq, code, reason) VALUES (?, ?, ?)`, int64(rej.Seq), int(rej.Code), rej.Reason); err != nil {
 		return nil, fmt.Errorf("record rejection: %w", err)
 	}
-	if err := w.tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
+	if err := w.commit(); err != nil {
+		return nil, err
 	}
 	s.mergeColumns(w.pending)
 	return &Commit{Changed: changed}, nil
@@ -839,8 +864,8 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 			return nil, fmt.Errorf("save cursor: %w", err)
 		}
 	}
-	if err := w.tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
+	if err := w.commit(); err != nil {
+		return nil, err
 	}
 	*s.clock = clock
 	s.mergeColumns(w.pending)
@@ -853,7 +878,7 @@ type localTx struct {
 	tx     *crdt.Tx
 	keys   []crdt.RowKey
 	rows   []*crdt.Row
-	states [][]byte // crdt.EncodeRow(rows[i])
+	states [][]byte // crdt.EncodeRowSplit(rows[i])
 }
 
 // buildLocal runs fn against a builder for local transaction seq, stamped
@@ -877,8 +902,9 @@ func buildLocal(clock crdt.Clock, now time.Time, site crdt.SiteID, seq uint64, s
 	keys, rows := b.Touched()
 	states := make([][]byte, len(rows))
 	for i, r := range rows {
-		states[i] = crdt.EncodeRow(r)
-		if err := crdt.CheckRowBytes(keys[i], len(states[i]), crdt.Limits{}); err != nil {
+		var full int
+		states[i], full = crdt.EncodeRowSplit(r)
+		if err := crdt.CheckRowBytes(keys[i], full, crdt.Limits{}); err != nil {
 			return nil, clock, err
 		}
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -24,8 +25,31 @@ func (s *SQLite) Row(ctx context.Context, collection, id string) (*crdt.Row, err
 	if err != nil {
 		return nil, err
 	}
-	r, _, err := scanRow(st.QueryRowContext(ctx, collection, id), crdt.RowKey{Collection: collection, Row: id})
+	k := crdt.RowKey{Collection: collection, Row: id}
+	r, _, err := scanRow(st.QueryRowContext(ctx, collection, id), k)
+	if err != nil || r == nil || s.cached(k, r) {
+		return r, err
+	}
+	// A document's chunks are not cached: read the row again with them,
+	// in one snapshot.
+	err = s.read(ctx, func(tx *sql.Tx) error {
+		r, _, err = scanRow(tx.QueryRowContext(ctx, rowSQL(collection, table), collection, id), k)
+		if err != nil || r == nil {
+			return err
+		}
+		return s.attach(ctx, tx, k, r, nil)
+	})
 	return r, err
+}
+
+// read runs fn in a read transaction: one snapshot of the database.
+func (s *SQLite) read(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(tx)
 }
 
 // Query implements Store. It runs one SQL statement on the materialised
@@ -90,9 +114,36 @@ func (s *SQLite) Query(ctx context.Context, q Query) ([]Doc, error) {
 		b.WriteString(" LIMIT ?")
 		args = append(args, q.Limit)
 	}
-	rows, err := s.db.QueryContext(ctx, b.String(), args...)
+	out, err := s.queryRows(ctx, s.db, q.Collection, b.String(), args)
 	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", q.Collection, err)
+		return nil, err
+	}
+	for i := range out {
+		if !s.cached(crdt.RowKey{Collection: q.Collection, Row: out[i].ID}, out[i].Row) {
+			// A document's chunks are not cached: query again with them,
+			// in one snapshot.
+			err := s.read(ctx, func(tx *sql.Tx) error {
+				if out, err = s.queryRows(ctx, tx, q.Collection, b.String(), args); err != nil {
+					return err
+				}
+				for _, d := range out {
+					if err := s.attach(ctx, tx, crdt.RowKey{Collection: q.Collection, Row: d.ID}, d.Row, nil); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// queryRows runs a query of ids and row states, and decodes them.
+func (s *SQLite) queryRows(ctx context.Context, q querier, coll, query string, args []any) ([]Doc, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", coll, err)
 	}
 	defer rows.Close()
 	var out []Doc
@@ -100,16 +151,16 @@ func (s *SQLite) Query(ctx context.Context, q Query) ([]Doc, error) {
 		var id string
 		var state []byte
 		if err := rows.Scan(&id, &state); err != nil {
-			return nil, fmt.Errorf("query %s: %w", q.Collection, err)
+			return nil, fmt.Errorf("query %s: %w", coll, err)
 		}
 		r, err := crdt.DecodeRow(state)
 		if err != nil {
-			return nil, fmt.Errorf("%w: row %s/%s: %w", ErrCorrupt, q.Collection, id, err)
+			return nil, fmt.Errorf("%w: row %s/%s: %w", ErrCorrupt, coll, id, err)
 		}
 		out = append(out, Doc{ID: id, Row: r})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query %s: %w", q.Collection, err)
+		return nil, fmt.Errorf("query %s: %w", coll, err)
 	}
 	return out, nil
 }
