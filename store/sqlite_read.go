@@ -42,9 +42,10 @@ func (s *SQLite) Row(ctx context.Context, collection, id string) (*crdt.Row, err
 	return r, err
 }
 
-// read runs fn in a read transaction: one snapshot of the database.
+// read runs fn in a read transaction: one snapshot of the database. (A
+// read-only transaction begins DEFERRED: it takes no write lock.)
 func (s *SQLite) read(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
