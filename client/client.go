@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,8 +70,13 @@ type Config struct {
 	// indexes. Nil means undeclared: any valid name may be written, fields
 	// are registers unless first written as counters or sets.
 	Schema *store.Schema
+	// Durability says what a committed local write survives: a power cut
+	// (DurabilityFull, the default) or only the app crashing
+	// (DurabilityRelaxed). See Durability.
+	Durability Durability
 	// Synchronous is SQLite's synchronous level for Path: "FULL" (default),
-	// "NORMAL" or "EXTRA". See store.Options.
+	// "NORMAL" or "EXTRA". See store.Options. Durability is the simpler
+	// choice; DurabilityRelaxed means "NORMAL".
 	Synchronous string
 	// Server is the sync endpoint, such as ws://127.0.0.1:8080/v1/sync.
 	// Empty: the client works offline only.
@@ -133,6 +139,18 @@ type Config struct {
 func (c *Config) validate() error {
 	if c.Path == "" && c.Store == nil {
 		return errors.New("client: config: set Path (a SQLite file) or Store")
+	}
+	switch c.Durability {
+	case DurabilityFull:
+	case DurabilityRelaxed:
+		if c.Synchronous == "" {
+			c.Synchronous = "NORMAL"
+		}
+		if !strings.EqualFold(c.Synchronous, "NORMAL") {
+			return fmt.Errorf("client: config: DurabilityRelaxed is Synchronous NORMAL, not %q: set one of them", c.Synchronous)
+		}
+	default:
+		return fmt.Errorf("client: config: Durability %d: want DurabilityFull or DurabilityRelaxed", c.Durability)
 	}
 	if err := c.Schema.Validate(); err != nil {
 		return fmt.Errorf("client: config: %w", err)
@@ -209,6 +227,26 @@ type Client struct {
 	syncStop      context.CancelFunc
 	syncDone      chan struct{}
 }
+
+// Durability says what a committed local write survives.
+type Durability int
+
+const (
+	// DurabilityFull, the default: a local write is on disk (fsync'd)
+	// before Tx returns, and survives a power cut or an OS crash.
+	// Changes received from the server, and its acknowledgements of local
+	// writes, are stored without an fsync of their own: the server holds
+	// them, and the sync cursor moves in the same transaction, so a power
+	// cut can only make the client fetch them again.
+	DurabilityFull Durability = iota
+	// DurabilityRelaxed: commits do not wait for the disk. A local write
+	// survives the app crashing or being killed, but a power cut or an OS
+	// crash may lose the last writes made before it (those the OS had not
+	// yet written out) — the default of Couchbase Lite, for instance. What
+	// the server acknowledged is never lost: the client fetches it again.
+	// In the browser every commit is one IndexedDB transaction either way.
+	DurabilityRelaxed
+)
 
 // Open opens (or creates) the local store and returns a ready client.
 func Open(ctx context.Context, cfg Config) (*Client, error) {

@@ -195,11 +195,11 @@ func TestSQLite_DocChunksDeletedRow(t *testing.T) {
 		t.Fatalf("row written again: text %q", got)
 	}
 	s.chunks = newChunkCache(chunkCacheBytes, chunkCacheDocs)
-	w, err := s.begin(ctx)
+	w, err := s.begin(ctx, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.tx.Rollback()
+	defer w.end()
 	if _, err := w.get(noteKey); err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,9 @@ var registerVFS = sync.OnceValue(func() error {
 	return nil
 })
 
+// walJournal: the journal is not a WAL (see openDB): every commit syncs.
+const walJournal = false
+
 // openDB opens the SQLite database named path with
 // github.com/ncruces/go-sqlite3 on the IndexedDB VFS (package idbvfs).
 // Everything driver-specific lives in this file; the native build has its

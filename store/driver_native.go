@@ -10,6 +10,9 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
+// walJournal: the journal is a WAL, so synchronous=NORMAL commits without syncing.
+const walJournal = true
+
 // openDB opens the SQLite database at path with modernc.org/sqlite (pure
 // Go, no cgo). Everything driver-specific lives in this file; the browser
 // build has its own.

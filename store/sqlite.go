@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
@@ -45,6 +46,8 @@ type SQLite struct {
 	rowSQLs map[string]string     // per collection: rowSQL(coll, true)
 
 	chunks *chunkCache // documents' chunks written or read last (chunks.go)
+
+	testBegin func(*writeTx) // tests: called as each write transaction begins
 }
 
 var _ Store = (*SQLite)(nil)
@@ -303,6 +306,7 @@ type writeTx struct {
 	s       *SQLite
 	ctx     context.Context
 	tx      *sql.Tx
+	conn    *sql.Conn // a relaxed transaction's connection
 	rows    map[crdt.RowKey]*crdt.Row
 	where   map[crdt.RowKey]place // where each loaded row's state was
 	pending map[string]map[string]bool
@@ -348,14 +352,79 @@ func (w *writeTx) stmt(coll, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-func (s *SQLite) begin(ctx context.Context) (*writeTx, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+// begin starts a write transaction. A relaxed one commits without
+// syncing (see relaxedConn); end it with end.
+func (s *SQLite) begin(ctx context.Context, relaxed bool) (*writeTx, error) {
+	w := &writeTx{s: s, ctx: ctx, rows: map[crdt.RowKey]*crdt.Row{}, where: map[crdt.RowKey]place{},
+		pending: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{},
+		base: map[chunkKey][][]byte{}, written: map[chunkKey]chunkEntry{}}
+	var err error
+	if relaxed {
+		if w.conn, err = s.relaxedConn(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if w.conn != nil {
+		w.tx, err = w.conn.BeginTx(ctx, nil)
+	} else {
+		w.tx, err = s.db.BeginTx(ctx, nil)
+	}
+	if err != nil {
+		w.end()
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	if s.testBegin != nil {
+		s.testBegin(w)
+	}
+	return w, nil
+}
+
+// end rolls the transaction back unless it committed, and gives back a
+// relaxed transaction's connection.
+func (w *writeTx) end() {
+	if w.tx != nil {
+		w.tx.Rollback()
+	}
+	if w.conn != nil {
+		w.s.releaseConn(w.conn)
+		w.conn = nil
+	}
+}
+
+// Remote changes and acknowledgements are stored without syncing the
+// disk: both are recoverable from the server, and the sync cursor moves
+// in the same transaction, so losing them to a power cut only makes the
+// client fetch them again. The next synced commit (a local write) syncs
+// them too: the WAL is written in order. The store's Synchronous level
+// stays the one of local writes.
+//
+// relaxedConn returns a connection of the pool set to synchronous=NORMAL
+// (in WAL mode: commit without fsync), or nil when that would change
+// nothing (the level is NORMAL already, or the build's journal is not a
+// WAL: in the browser every commit is one IndexedDB transaction).
+func (s *SQLite) relaxedConn(ctx context.Context) (*sql.Conn, error) {
+	if !walJournal || s.opts.Synchronous == "NORMAL" {
+		return nil, nil
+	}
+	c, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	return &writeTx{s: s, ctx: ctx, tx: tx, rows: map[crdt.RowKey]*crdt.Row{}, where: map[crdt.RowKey]place{},
-		pending: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{},
-		base: map[chunkKey][][]byte{}, written: map[chunkKey]chunkEntry{}}, nil
+	if _, err := c.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return c, nil
+}
+
+// releaseConn sets a relaxed connection back to the store's level before
+// it returns to the pool, or drops it if that fails.
+func (s *SQLite) releaseConn(c *sql.Conn) {
+	// synchronous takes no parameter; the level is one withDefaults checked.
+	if _, err := c.ExecContext(context.Background(), `PRAGMA synchronous = `+s.opts.Synchronous); err != nil {
+		c.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	c.Close()
 }
 
 // commit commits the transaction, then caches the documents' chunks it
@@ -609,11 +678,11 @@ func (s *SQLite) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	w, err := s.begin(ctx)
+	w, err := s.begin(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	defer w.tx.Rollback()
+	defer w.end()
 	lt, clock, err := buildLocal(*s.clock, s.opts.Now(), s.site, s.seq+1, s.declared, w.get, fn)
 	if err != nil {
 		return nil, err
@@ -711,11 +780,11 @@ func (s *SQLite) Reject(ctx context.Context, rej Rejection, rows []RowState) (*C
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w, err := s.begin(ctx)
+	w, err := s.begin(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	defer w.tx.Rollback()
+	defer w.end()
 	pending, err := w.outboxAfter(rej.Seq)
 	if err != nil {
 		return nil, err
@@ -812,11 +881,11 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	w, err := s.begin(ctx)
+	w, err := s.begin(ctx, true)
 	if err != nil {
 		return nil, err
 	}
-	defer w.tx.Rollback()
+	defer w.end()
 	clock := *s.clock
 	wall := s.opts.Now()
 	var m merger

@@ -220,11 +220,14 @@ func (s *SQLite) Ack(ctx context.Context, seq uint64) error {
 	// Local writes do not touch _uno_replica (one page less per commit):
 	// the last seq and clock are recovered from the outbox on open. Before
 	// dropping outbox entries, save them here.
-	tx, err := s.db.BeginTx(ctx, nil)
+	// An acknowledgement is recoverable from the server: it commits
+	// without syncing (see relaxedConn).
+	w, err := s.begin(ctx, true)
 	if err != nil {
 		return fmt.Errorf("ack outbox: %w", err)
 	}
-	defer tx.Rollback()
+	defer w.end()
+	tx := w.tx
 	if _, err := tx.ExecContext(ctx, `UPDATE _uno_replica SET seq = max(seq, ?), clock = max(clock, ?) WHERE id = 1`,
 		int64(s.seq), int64(s.clock.Last())); err != nil {
 		return fmt.Errorf("ack outbox: %w", err)

@@ -1,0 +1,83 @@
+//go:build !js
+
+package store
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/unosync/uno/crdt"
+)
+
+// Local writes sync at the store's level; remote changes and
+// acknowledgements commit with synchronous=NORMAL (no fsync in WAL mode),
+// and the connection goes back to the pool at the store's level. (Not in
+// the browser: its journal is not a WAL, and every commit syncs.)
+func TestSQLite_RemoteCommitsRelaxed(t *testing.T) {
+	ctx := t.Context()
+	// One connection, so the pool's level after a relaxed commit is seen.
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "a.db"), Options{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	other, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "b.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
+	var levels []int
+	s.testBegin = func(w *writeTx) {
+		var level int
+		if err := w.tx.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&level); err != nil {
+			t.Error(err)
+		}
+		levels = append(levels, level)
+	}
+	pool := func() int {
+		var level int
+		if err := s.DB().QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&level); err != nil {
+			t.Fatal(err)
+		}
+		return level
+	}
+	const normal, full = 1, 2
+	write := func(st *SQLite, id string) *crdt.Tx {
+		c, err := st.Write(ctx, func(b *crdt.Builder) error {
+			return b.Set(crdt.RowKey{Collection: "c", Row: id}, "f", crdt.KindRegister, []byte(`1`))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Tx
+	}
+	steps := []struct {
+		name string
+		do   func()
+		want int
+	}{
+		{"a local write", func() { write(s, "mine") }, full},
+		{"remote changes", func() {
+			if _, err := s.ApplyAt(ctx, []*crdt.Tx{write(other, "theirs")}, 1); err != nil {
+				t.Fatal(err)
+			}
+		}, normal},
+		{"an acknowledgement", func() {
+			if err := s.Ack(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+		}, normal},
+		{"another local write", func() { write(s, "mine2") }, full},
+	}
+	for _, st := range steps {
+		levels = nil
+		st.do()
+		if len(levels) != 1 || levels[0] != st.want {
+			t.Errorf("%s: synchronous in its transaction %v, want %d", st.name, levels, st.want)
+		}
+		if got := pool(); got != full {
+			t.Errorf("after %s: the connection went back at synchronous %d, want %d", st.name, got, full)
+		}
+	}
+}
