@@ -330,3 +330,33 @@ func TestEcho_PendingDeliveriesAreBatched(t *testing.T) {
 	}
 	r.ws.Close(websocket.StatusNormalClosure, "")
 }
+
+// A filtered row an author's own write brings into its filter arrives
+// whole, with what others wrote while it was out of the filter: the
+// server leaves the author's transaction out of Changes but still sends
+// the row's state.
+func TestEcho_OwnWriteIntoFilterArrivesWhole(t *testing.T) {
+	ctx := context.Background()
+	e := startServerWith(t, server.Config{Auth: userAuth{}})
+	writer := userClient(t, e, "t1/writer", "", nil, nil)
+	bob := userClient(t, e, "t1/bob", "", []string{"todos"}, map[string]map[string]any{"todos": {"list": "home"}})
+	syncCtx(t, bob)
+	if err := writer.Collection("todos").Put(ctx, "t1", map[string]any{"list": "work", "title": "by writer"}); err != nil {
+		t.Fatal(err)
+	}
+	syncCtx(t, writer)
+	syncCtx(t, bob)
+	if got := ids(t, bob, "todos"); len(got) != 0 {
+		t.Fatalf("bob holds %v before moving t1 home", got)
+	}
+	// bob never saw t1: he writes just its list.
+	if err := bob.Collection("todos").Put(ctx, "t1", map[string]any{"list": "home"}); err != nil {
+		t.Fatal(err)
+	}
+	syncCtx(t, bob) // pushes (a manual Sync reads up to the head at Welcome)
+	syncCtx(t, bob) // reads past bob's write
+	d, err := bob.Collection("todos").Get(ctx, "t1")
+	if err != nil || string(d.Fields["title"]) != `"by writer"` || string(d.Fields["list"]) != `"home"` {
+		t.Fatalf("bob's t1 = %v, %v; want it whole: home, by writer", d.Fields, err)
+	}
+}
