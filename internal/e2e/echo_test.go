@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
@@ -23,7 +22,6 @@ type reader struct {
 	cursor  uint64
 	acked   uint64
 	changes []usync.Change // every entry received
-	frames  int            // Changes frames received
 }
 
 // until reads until the cursor reaches head and the Acks high-water hw.
@@ -38,7 +36,7 @@ func (r *reader) until(t *testing.T, ctx context.Context, head, hw uint64) {
 				t.Fatalf("Changes from %d with the cursor at %d: a gap", m.From, r.cursor)
 			}
 			r.changes = append(r.changes, m.Changes...)
-			r.cursor, r.frames = m.To, r.frames+1
+			r.cursor = m.To
 			r.p.send(t, ctx, &usync.Credit{N: 1})
 		case *usync.Reject, *usync.ErrorMessage:
 			t.Fatalf("got %T %+v", m, m)
@@ -280,7 +278,6 @@ func TestEcho_PendingDeliveriesAreBatched(t *testing.T) {
 		txn := tx([]crdt.SiteID{w1, w2}[k], seq[k])
 		if i >= small {
 			txn.Ops = []crdt.Op{setOp("c", fmt.Sprint("big", i), "text", []byte(`"`+randomText(1500)+`"`))}
-			txn.Ops[0].CL = 1
 		}
 		writers[k].send(t, ctx, &usync.Push{Txs: []crdt.Tx{txn}})
 		if _, ack := untilAck(t, ctx, writers[k]); ack.HighWater != seq[k] {
@@ -328,7 +325,6 @@ func TestEcho_PendingDeliveriesAreBatched(t *testing.T) {
 	if frames < 4 {
 		t.Errorf("%d Changes frames: the %d large entries cannot fit under the %d-byte bound in fewer than 4", frames, large, batchBytes)
 	}
-	r.ws.Close(websocket.StatusNormalClosure, "")
 }
 
 // A filtered row an author's own write brings into its filter arrives
