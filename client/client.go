@@ -274,8 +274,18 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		st = s
 	}
+	// The status counts the writes left pending when the replica was last
+	// open, offline too; writes and connections keep it from here.
+	pending, err := st.Pending(ctx)
+	if err != nil {
+		if cfg.Store == nil {
+			st.Close()
+		}
+		return nil, err
+	}
 	c := &Client{cfg: cfg, store: st, watchers: map[*Watch]struct{}{}, statusSubs: map[chan Status]func() bool{},
-		upToDate: make(chan struct{}), syncWake: make(chan struct{}, 1), syncNow: make(chan struct{}, 1), barriers: make(chan chan uint64), reauths: make(chan chan error)}
+		upToDate: make(chan struct{}), syncWake: make(chan struct{}, 1), syncNow: make(chan struct{}, 1), barriers: make(chan chan uint64), reauths: make(chan chan error),
+		status: Status{Pending: pending}}
 	if cfg.Server != "" && !cfg.ManualSync {
 		ctx, cancel := context.WithCancel(context.Background())
 		c.syncStop, c.syncDone = cancel, make(chan struct{})

@@ -182,6 +182,9 @@ func TestOpen_ReopenKeepsDataAndSite(t *testing.T) {
 	if got := ids(find(t, c, "todos", client.Query{Where: []client.Cond{client.Where("views", ">", 2)}})); len(got) != 1 || got[0] != "t1" {
 		t.Errorf("Find after reopen: %v, want [t1]", got)
 	}
+	if st := c.Status(); st.Pending != 2 {
+		t.Errorf("Status().Pending after reopen (offline) = %d, want 2", st.Pending)
+	}
 	if n := pending(t, c); n != 2 {
 		t.Errorf("Pending after reopen = %d, want 2", n)
 	}

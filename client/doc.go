@@ -83,6 +83,13 @@
 // server refuses (a rule, a quota, a write hook) is rolled back locally
 // and listed by [Client.Rejections] with its code.
 //
+// The server never sends a client its own transactions back: the
+// server's Ack (after its commit) drops them from the outbox, and the
+// replica applied them when they were written. A replica is therefore
+// one database file with its own site ID: two clients opened on copies
+// of one file share a site, and the server takes the second one's writes
+// for the first one's (already held) and sends neither the other's.
+//
 // # Errors
 //
 // Bad input returns an error matching one of the Err variables

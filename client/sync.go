@@ -499,6 +499,8 @@ func (d *syncDriver) run(ctx context.Context) (err error) {
 
 // status publishes the sync status and reports whether the replica is up
 // to date: welcomed, nothing pending, caught up with the announced head.
+// It runs on every pass of the loop: the store keeps its count of pending
+// writes (Store.Pending reads it, it does not count the outbox).
 func (d *syncDriver) status(ctx context.Context) (bool, error) {
 	n, err := d.c.store.Pending(ctx)
 	if err != nil {

@@ -50,7 +50,7 @@ func (c *Client) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	c.notify(commit.Changed)
 	if commit.Tx != nil {
 		// One more pending: the status says so at once, online or not
-		// (a connection recounts from the store).
+		// (a connection then reads the store's count, which it keeps).
 		c.setStatus(func(s *Status) {
 			s.Pending++
 			if s.State == StateUpToDate {

@@ -737,9 +737,10 @@ func (c *conn) deliver(ctx context.Context) error {
 		if head, err := c.s.cfg.Log.Head(ctx, c.tenant); err == nil {
 			c.s.m.lag.Observe(float64(head - from))
 		}
-		c.s.m.delivered.Add(float64(len(b.chs)))
 		c.rewritten = b.rewritten
-		c.sess.Deliver(b.chs, b.rows, b.to)
+		own := c.sess.Deliver(b.chs, b.rows, b.to) // never the client's own
+		c.s.m.delivered.Add(float64(len(b.chs) - own))
+		c.s.m.ownSkipped.Add(float64(own))
 		if err := c.ready(ctx); err != nil {
 			return err
 		}

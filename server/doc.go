@@ -63,7 +63,10 @@
 // Each connection runs a sync.ServerSession: the server acknowledges a
 // push only after its commit, sends log entries only against the client's
 // credits (it never buffers for a slow client, and tells one that stays
-// out of credit while behind to resume from its cursor), refuses
+// out of credit while behind to resume from its cursor), in batches of
+// whatever piled up, bounded by BatchRows and BatchBytes, never the
+// entries of the connection's own site (the Ack covered them; the
+// batch's range still does, so the cursor moves past them), refuses
 // transactions stamped too far ahead, and applies the optional write rule
 // ([Config.Validate]). Tokens are verified by a tenancy.Authenticator
 // (tenancy.DevAuth for development, tenancy.JWTAuth in production): it

@@ -112,9 +112,9 @@ type RowQuerier interface {
 }
 
 // EncodedTail is the capability of a log that keeps its newest entries
-// encoded: Encoded returns the encodings of entries (consecutive, as Read
-// returned them for the tenant), or false. A fan-out then encodes each
-// entry once.
+// encoded: Encoded returns the encodings of entries (in order, as Read
+// returned them for the tenant, though some may be left out: an author's
+// own), or false. A fan-out then encodes each entry once.
 type EncodedTail interface {
 	Encoded(tenant string, entries []usync.Change) ([][]byte, bool)
 }

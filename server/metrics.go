@@ -23,6 +23,7 @@ type metrics struct {
 	appended     prometheus.Counter
 	rejects      *prometheus.CounterVec
 	delivered    prometheus.Counter
+	ownSkipped   prometheus.Counter
 	lag          prometheus.Histogram
 	bytesIn      prometheus.Counter
 	bytesOut     prometheus.Counter
@@ -73,6 +74,9 @@ func newMetrics() *metrics {
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "uno_changes_delivered_total", Help: "Log entries sent to clients.",
 		}),
+		ownSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "uno_changes_own_skipped_total", Help: "Log entries not sent back to the connection that pushed them (its Ack covers them).",
+		}),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "uno_fanout_lag_entries",
 			Help:    "How far behind the tenant's head a connection was when it was sent a batch of changes.",
@@ -106,7 +110,7 @@ func newMetrics() *metrics {
 			Name: "uno_delivery_seconds", Help: "Time from appending a log entry to sending it to a connection, for entries this process appended.", Buckets: latencyBuckets,
 		}),
 	}
-	m.reg.MustRegister(m.connections, m.streams, m.pushWait, m.accepted, m.reauths, m.pushes, m.acks, m.appended, m.rejects, m.delivered, m.lag, m.bytesIn, m.bytesOut, m.snapshotRows, m.resumes, m.resubscribes, m.retained,
+	m.reg.MustRegister(m.connections, m.streams, m.pushWait, m.accepted, m.reauths, m.pushes, m.acks, m.appended, m.rejects, m.delivered, m.ownSkipped, m.lag, m.bytesIn, m.bytesOut, m.snapshotRows, m.resumes, m.resubscribes, m.retained,
 		m.appendTime, m.pushAck, m.delivery,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

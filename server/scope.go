@@ -75,7 +75,10 @@ func (s *scope) restricted() bool { return !s.all || len(s.filters) > 0 }
 // receive: ops of collections it does not subscribe to are left out, as
 // are ops of filtered collections, whose rows go instead as whole states
 // (read now) when they pass the filters. Entries left with no ops are
-// dropped. rewritten reports whether any entry lost ops.
+// dropped. rewritten reports whether any entry lost ops. The client's
+// own entries count here like any other (the session leaves them out of
+// Changes afterwards): a filtered row its write brings into the filters
+// must arrive whole, with what others wrote while it was out.
 func (c *conn) visible(ctx context.Context, chs []usync.Change) (out []usync.Change, rows []usync.SnapshotRow, rewritten bool, err error) {
 	if !c.scope.restricted() {
 		return chs, nil, false, nil

@@ -29,6 +29,10 @@ type SQLite struct {
 	declared *crdt.Schema // opts.Schema.Declared(), for crdt.ValidateTx
 	site     crdt.SiteID
 	closed   atomic.Bool
+	// pending counts the outbox entries: counted on open, then kept by
+	// Write and Ack (under mu), so Pending, which sync loops call on
+	// every pass, reads a number rather than counting the outbox.
+	pending atomic.Int64
 
 	stmtMu  sync.Mutex
 	stmts   map[string]*sql.Stmt // prepared statements by text
@@ -121,6 +125,11 @@ func (s *SQLite) init(ctx context.Context) error {
 	}
 	s.seq = seq
 	s.clock = crdt.NewClock(crdt.Timestamp(clock), s.opts.MaxDrift)
+	var outbox int64
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM _uno_outbox`).Scan(&outbox); err != nil {
+		return fmt.Errorf("count outbox: %w", err)
+	}
+	s.pending.Store(outbox)
 
 	names, err := queryStrings(ctx, tx, `SELECT name FROM _uno_collections ORDER BY name`)
 	if err != nil {
@@ -704,6 +713,7 @@ func (s *SQLite) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 	}
 	s.seq = tx.Seq
 	*s.clock = clock
+	s.pending.Add(1)
 	s.mergeColumns(w.pending)
 	return &Commit{Tx: tx, Changed: lt.keys}, nil
 }

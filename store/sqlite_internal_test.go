@@ -45,3 +45,58 @@ func TestSQLite_StmtSurvivesColumnChange(t *testing.T) {
 		t.Errorf("Row racing a column change = %+v, want the row with f0 and f1", r)
 	}
 }
+
+// TestSQLite_PendingIsKept checks that Pending, which a sync loop calls on
+// every pass, reads the count the store keeps (counted on open, kept by
+// Write and Ack) instead of counting the outbox, and that the count is
+// the outbox's across Writes, Acks, an Ack of nothing and a reopen.
+func TestSQLite_PendingIsKept(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "uno.db")
+	s, err := OpenSQLite(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(s *SQLite, n int) {
+		t.Helper()
+		var counted int
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM _uno_outbox`).Scan(&counted); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Pending(ctx); err != nil || got != n || counted != n {
+			t.Fatalf("Pending = %d, %v; the outbox holds %d; want %d", got, err, counted, n)
+		}
+	}
+	for i := range 5 {
+		if _, err := s.Write(ctx, func(b *crdt.Builder) error {
+			return b.Set(crdt.RowKey{Collection: "todos", Row: "a"}, "n", crdt.KindRegister, []byte{'0' + byte(i)})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want(s, 5)
+	for _, a := range []struct {
+		seq  uint64
+		left int
+	}{{2, 3}, {2, 3}, {1, 3}, {4, 1}} {
+		if err := s.Ack(ctx, a.seq); err != nil {
+			t.Fatal(err)
+		}
+		want(s, a.left)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = OpenSQLite(ctx, path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want(s, 1)
+	// Nothing is counted any more: with the outbox gone, Pending still answers.
+	if _, err := s.db.ExecContext(ctx, `ALTER TABLE _uno_outbox RENAME TO _uno_outbox_gone`); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Pending(ctx); err != nil || n != 1 {
+		t.Fatalf("Pending with the outbox renamed = %d, %v; want the kept 1", n, err)
+	}
+}

@@ -166,16 +166,13 @@ func (s *SQLite) queryRows(ctx context.Context, q querier, coll, query string, a
 	return out, nil
 }
 
-// Pending implements Store.
+// Pending implements Store. It reads a count kept in memory (counted on
+// open, kept by Write and Ack): it never queries.
 func (s *SQLite) Pending(ctx context.Context) (int, error) {
 	if err := s.check(); err != nil {
 		return 0, err
 	}
-	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM _uno_outbox`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count outbox: %w", err)
-	}
-	return n, nil
+	return int(s.pending.Load()), nil
 }
 
 // Outbox implements Store.
@@ -232,12 +229,18 @@ func (s *SQLite) Ack(ctx context.Context, seq uint64) error {
 		int64(s.seq), int64(s.clock.Last())); err != nil {
 		return fmt.Errorf("ack outbox: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM _uno_outbox WHERE seq <= ?`, int64(seq)); err != nil {
+	res, err := tx.ExecContext(ctx, `DELETE FROM _uno_outbox WHERE seq <= ?`, int64(seq))
+	if err != nil {
+		return fmt.Errorf("ack outbox: %w", err)
+	}
+	dropped, err := res.RowsAffected()
+	if err != nil {
 		return fmt.Errorf("ack outbox: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("ack outbox: %w", err)
 	}
+	s.pending.Add(-dropped)
 	return nil
 }
 

@@ -121,7 +121,9 @@ type Store interface {
 	// Query returns the alive rows of a collection that match q, in its order.
 	Query(ctx context.Context, q Query) ([]Doc, error)
 
-	// Pending returns the number of local transactions not yet acknowledged.
+	// Pending returns the number of local transactions not yet
+	// acknowledged. It is cheap (a count the store keeps, not a count of
+	// the outbox): sync loops call it on every pass.
 	Pending(ctx context.Context) (int, error)
 
 	// Outbox returns up to limit unacknowledged local transactions with

@@ -27,7 +27,8 @@
 // [ClientSession] and [ServerSession] are the two ends of one connection:
 // Hello and Welcome open it; Push and Ack carry the client's writes;
 // Changes, or Snapshot chunks while bootstrapping, carry the tenant's log
-// to the client against the credits it grants with Credit; Reject refuses
+// to the client against the credits it grants with Credit (never the
+// client's own transactions: the Ack covers those); Reject refuses
 // one pushed transaction; Ping and Pong are heartbeats and barriers; Error
 // ends the session with a code.
 //

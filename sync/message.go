@@ -140,8 +140,10 @@ type Change struct {
 
 // Changes carries log entries From < seq ≤ To in order (server → client).
 // The client applies the batch and moves its cursor to To in one
-// transaction. To may exceed the last change's Seq when entries in between
-// were filtered out.
+// transaction. Entries in between may be left out: those the client does
+// not subscribe to, and the client's own transactions, which the server
+// never sends back (the Ack told the client they are held). To covers
+// them all, so the cursor moves past them; a Changes may carry no entry.
 type Changes struct {
 	_       struct{} `cbor:",toarray"`
 	From    uint64

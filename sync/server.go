@@ -424,15 +424,45 @@ func (s *ServerSession) Want() (from uint64, snapshot bool, after crdt.RowKey, o
 
 // Deliver sends log entries after the cursor up to to (entries in
 // between that the client does not subscribe to are left out) and the
-// states of filtered rows they changed, using one credit.
-func (s *ServerSession) Deliver(changes []Change, rows []SnapshotRow, to uint64) {
+// states of filtered rows they changed, using one credit. It returns how
+// many of changes it left out as the session's own.
+//
+// The session's own transactions (of its site) never go back to it: the
+// Ack told the client they are held, and it applied them when it made
+// them. The Changes still covers them (To), so the client's cursor moves
+// past them; a batch of nothing but its own goes out empty for that. The
+// states in rows go out whoever wrote them: a filtered row's state holds
+// other sites' writes the client may not have (it joins its own again,
+// which changes nothing). Replicas that share a site (a copied database)
+// therefore never receive each other's transactions; they are broken
+// anyway, as the server holds the second one's pushes for the first's.
+func (s *ServerSession) Deliver(changes []Change, rows []SnapshotRow, to uint64) (own int) {
 	if s.state != serverOpen || s.credits == 0 || s.snapshot != nil || to <= s.cursor {
-		return
+		return 0
 	}
-	s.send(&Changes{From: s.cursor, To: to, Changes: changes, Rows: rows})
+	sent := changes
+	for i := range changes {
+		if changes[i].Tx.Site == s.site {
+			sent = s.others(changes)
+			break
+		}
+	}
+	s.send(&Changes{From: s.cursor, To: to, Changes: sent, Rows: rows})
 	s.cursor = to
 	s.head = max(s.head, to)
 	s.credits--
+	return len(changes) - len(sent)
+}
+
+// others returns a copy of changes without the session's own.
+func (s *ServerSession) others(changes []Change) []Change {
+	out := make([]Change, 0, len(changes))
+	for _, ch := range changes {
+		if ch.Tx.Site != s.site {
+			out = append(out, ch)
+		}
+	}
+	return out
 }
 
 // DeliverSnapshot sends one snapshot chunk, using one credit. After the

@@ -295,9 +295,32 @@ func (m *srvMachine) deliver(t *rapid.T) {
 		if to == from {
 			want = 0
 		}
-		m.s.Deliver(sessChanges(from, to), nil, to)
+		// Entries of both sites: the session's own (A's) stay out.
+		chs := sessChanges(from, to)
+		var others []usync.Change
+		for i := range chs {
+			if rapid.Bool().Draw(t, "own") {
+				chs[i].Tx.Site = siteA
+				continue
+			}
+			others = append(others, chs[i])
+		}
+		if own := m.s.Deliver(chs, nil, to); own != len(chs)-len(others) {
+			t.Fatalf("Deliver of %d entries, %d of them the session's own, says it left out %d", len(chs), len(chs)-len(others), own)
+		}
 		if m.s.Cursor() != to {
 			t.Fatalf("Deliver(…, %d) from %d: cursor %d", to, from, m.s.Cursor())
+		}
+		if send := m.s.Ready().Send; want == 1 {
+			c, ok := send[len(send)-1].(*usync.Changes)
+			if !ok || c.To != to || len(c.Changes) != len(others) {
+				t.Fatalf("Deliver (%d, %d] sent %T %+v; want Changes to %d with the %d entries of other sites", from, to, send[len(send)-1], send[len(send)-1], to, len(others))
+			}
+			for i := range others {
+				if c.Changes[i].Seq != others[i].Seq || c.Changes[i].Tx.Site == siteA {
+					t.Fatalf("Deliver (%d, %d] sent entry %d as tenant seq %d of %s; want %d", from, to, i, c.Changes[i].Seq, c.Changes[i].Tx.Site, others[i].Seq)
+				}
+			}
 		}
 	}
 	send := m.s.Ready().Send

@@ -151,6 +151,12 @@ func tenantLog(n uint64) []usync.Change {
 	return log
 }
 
+// echoLog is a tenant log of sites A and B: B1 A1 B2 A2 A3 B3.
+var echoLog = []usync.Change{
+	{Seq: 1, Tx: sessTx(siteB, 1)}, {Seq: 2, Tx: sessTx(siteA, 1)}, {Seq: 3, Tx: sessTx(siteB, 2)},
+	{Seq: 4, Tx: sessTx(siteA, 2)}, {Seq: 5, Tx: sessTx(siteA, 3)}, {Seq: 6, Tx: sessTx(siteB, 3)},
+}
+
 func runServer(t *testing.T, cfg usync.ServerConfig, steps []srvStep) *srvRig {
 	t.Helper()
 	r := &srvRig{t: t, codec: sessNewCodec(t), s: usync.NewServerSession(cfg)}
@@ -311,6 +317,21 @@ func TestServerSession_Transcripts(t *testing.T) {
 			srvStep{name: "Deliver 2 (up to the cursor: nothing)", do: deliver(log, 1, 2)},
 			srvStep{name: "Deliver 3", do: deliver(log, 2, 3), want: srvWant{Send: []usync.Message{changes(log, 2, 3)}}},
 			srvStep{name: "Deliver 4 with no credit left", do: deliver(log, 3, 4)},
+		)},
+		{name: "the session's own transactions are never delivered back", steps: append(open(siteA, 0, 0, 3),
+			srvStep{name: "Push A1 A2", do: in(push(txs(siteA, 1, 2)...)), want: srvWant{Append: txs(siteA, 1, 2)}},
+			srvStep{name: "Appended at 2, 4", do: appended(2, 4), want: srvWant{Send: []usync.Message{&usync.Ack{HighWater: 2, Seqs: []uint64{2, 4}}}}},
+			// B1 A1 B2 A2: B's go, A's are covered by To.
+			srvStep{name: "Deliver 1..4", do: deliver(echoLog, 0, 4), want: srvWant{Send: []usync.Message{
+				&usync.Changes{From: 0, To: 4, Changes: []usync.Change{echoLog[0], echoLog[2]}}}}},
+			wantWant(4, false, crdt.RowKey{}, true),
+			// Nothing but its own: an empty Changes still moves the cursor.
+			srvStep{name: "Deliver 5 (A3)", do: deliver(echoLog, 4, 5), want: srvWant{Send: []usync.Message{&usync.Changes{From: 4, To: 5}}}},
+			wantWant(5, false, crdt.RowKey{}, true),
+			srvStep{name: "Deliver 6 (B3)", do: deliver(echoLog, 5, 6), want: srvWant{Send: []usync.Message{changes(echoLog, 5, 6)}}},
+		)},
+		{name: "a third site's session receives them all", steps: append(open(sessSite(0xC3), 0, 6, 1),
+			srvStep{name: "Deliver 1..6", do: deliver(echoLog, 0, 6), want: srvWant{Send: []usync.Message{changes(echoLog, 0, 6)}}},
 		)},
 		{name: "snapshot, then Changes from its seq", steps: []srvStep{
 			{name: "Hello cursor 0", do: in(hello(siteA, 0, 4)), want: srvWant{Auth: hello(siteA, 0, 4)}},

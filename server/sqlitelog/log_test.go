@@ -11,6 +11,7 @@ import (
 	"github.com/unosync/uno/server"
 	"github.com/unosync/uno/server/logtest"
 	"github.com/unosync/uno/server/sqlitelog"
+	usync "github.com/unosync/uno/sync"
 	"github.com/unosync/uno/tenancy"
 )
 
@@ -194,6 +195,16 @@ func TestSQLiteLog_HoldsNewestEncoded(t *testing.T) {
 		if encs, ok := l.Encoded("t1", chs); !ok || string(encs[0]) != string(crdt.EncodeTx(&tx)) {
 			t.Fatalf("entry %d: not held encoded (%v)", seq, ok)
 		}
+	}
+	// A batch with entries left out (an author's own, for its connection)
+	// is served too.
+	all, err := l.Read(ctx, "t1", 0, 10, 0)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("Read = %v, %v", all, err)
+	}
+	gap := []usync.Change{all[0], all[2]}
+	if encs, ok := l.Encoded("t1", gap); !ok || len(encs) != 2 || string(encs[1]) != string(crdt.EncodeTx(&all[2].Tx)) {
+		t.Fatalf("entries 1 and 3: not served encoded (%v)", ok)
 	}
 }
 

@@ -146,8 +146,8 @@ func (c *tails) read(tenant string, after uint64, limit, maxBytes int) ([]usync.
 	return append([]usync.Change(nil), t.entries[i:i+n]...), true
 }
 
-// encodings returns the encodings of entries (consecutive, the tenant's
-// as Read returned them), if held.
+// encodings returns the encodings of entries (the tenant's, in order, as
+// Read returned them, though some may be left out), if held.
 func (c *tails) encodings(tenant string, entries []usync.Change) ([][]byte, bool) {
 	if len(entries) == 0 {
 		return nil, false
@@ -160,16 +160,29 @@ func (c *tails) encodings(tenant string, entries []usync.Change) ([][]byte, bool
 	}
 	t := e.Value.(*tail)
 	first, last := entries[0].Seq, entries[len(entries)-1].Seq
-	if len(t.entries) == 0 || first < t.entries[0].Seq || last > t.entries[len(t.entries)-1].Seq || last-first+1 != uint64(len(entries)) {
+	if len(t.entries) == 0 || first < t.entries[0].Seq || last > t.entries[len(t.entries)-1].Seq {
 		return nil, false
 	}
 	i := int(first - t.entries[0].Seq)
-	for j := range entries {
-		if !sameTx(&entries[j].Tx, &t.entries[i+j].Tx) {
-			return nil, false // not this tenant's entries
+	if last-first+1 == uint64(len(entries)) {
+		for j := range entries {
+			if !sameTx(&entries[j].Tx, &t.entries[i+j].Tx) {
+				return nil, false // not this tenant's entries
+			}
 		}
+		return t.encoded[i : i+len(entries)], true
 	}
-	return t.encoded[i : i+len(entries)], true
+	// Some left out (an author's own, for its connection): one by one.
+	out := make([][]byte, len(entries))
+	for j := range entries {
+		seq, base := entries[j].Seq, t.entries[0].Seq
+		k := seq - base
+		if seq < base || k >= uint64(len(t.entries)) || !sameTx(&entries[j].Tx, &t.entries[k].Tx) {
+			return nil, false
+		}
+		out[j] = t.encoded[k]
+	}
+	return out, true
 }
 
 // sameTx reports whether a and b are the same transaction of a tenant's
