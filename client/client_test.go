@@ -35,6 +35,21 @@ func TestOpen_CreatesFile(t *testing.T) {
 	}
 }
 
+// DurabilityRelaxed opens the file at synchronous=NORMAL; the default at
+// FULL.
+func TestOpen_Durability(t *testing.T) {
+	for d, want := range map[client.Durability]int{client.DurabilityFull: 2, client.DurabilityRelaxed: 1} {
+		c, err := client.Open(t.Context(), client.Config{Path: filepath.Join(t.TempDir(), "a.db"), Durability: d})
+		must(t, err)
+		var level int
+		must(t, c.DB().QueryRowContext(t.Context(), `PRAGMA synchronous`).Scan(&level))
+		c.Close()
+		if level != want {
+			t.Errorf("durability %d: synchronous %d, want %d", d, level, want)
+		}
+	}
+}
+
 func TestOpen_BadConfig(t *testing.T) {
 	mem := func(t *testing.T) store.Store {
 		m, err := store.NewMemory(store.Options{})
@@ -70,6 +85,12 @@ func TestOpen_BadConfig(t *testing.T) {
 		}, nil},
 		{"negative MaxTxOps", func(t *testing.T) client.Config {
 			return client.Config{Store: mem(t), MaxTxOps: -1}
+		}, nil},
+		{"relaxed durability with synchronous FULL", func(t *testing.T) client.Config {
+			return client.Config{Path: filepath.Join(t.TempDir(), "a.db"), Durability: client.DurabilityRelaxed, Synchronous: "FULL"}
+		}, nil},
+		{"unknown durability", func(t *testing.T) client.Config {
+			return client.Config{Path: filepath.Join(t.TempDir(), "a.db"), Durability: 7}
 		}, nil},
 	}
 	for _, tt := range tests {

@@ -85,10 +85,26 @@
 //
 // The server never sends a client its own transactions back: the
 // server's Ack (after its commit) drops them from the outbox, and the
-// replica applied them when they were written. A replica is therefore
-// one database file with its own site ID: two clients opened on copies
-// of one file share a site, and the server takes the second one's writes
-// for the first one's (already held) and sends neither the other's.
+// replica applied them when they were written. A replica is one database
+// file with its own site ID. If the file loses writes the server holds —
+// a power cut under DurabilityRelaxed, a file restored from an older
+// copy — the server's welcome says so (it holds later writes of the site
+// than the file has): the replica moves its sequence number past them, so
+// its new writes never reuse one, and bootstraps again, which brings them
+// back (a warning in the log says so). Two clients opened on copies of
+// one file share a site and keep doing that to each other: give each
+// replica its own file.
+//
+// # Durability
+//
+// Config.Durability chooses what a committed local write survives. By
+// default (DurabilityFull) every local write is fsync'd before Tx
+// returns. Changes received from the server and its acknowledgements
+// are stored without an fsync of their own: the server holds them and
+// the sync cursor moves in the same transaction, so a power cut can only
+// make the client fetch them again. DurabilityRelaxed syncs nothing: a
+// write survives the app crashing, not a power cut (which may lose the
+// last writes; those the server acknowledged come back as above).
 //
 // # Errors
 //

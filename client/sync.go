@@ -287,8 +287,20 @@ func isProtocol(err error) bool {
 }
 
 // connect runs one connection: until caught up (live false) or until it
-// ends (live true).
+// ends (live true). A connection that finds the server holding writes of
+// this replica its database lost (store.ErrLostWrites: a power cut under
+// relaxed durability, a file restored from an older copy) is followed at
+// once by one that bootstraps, which brings them back.
 func (c *Client) connect(ctx context.Context, live bool) error {
+	err := c.connectOnce(ctx, live)
+	if errors.Is(err, store.ErrLostWrites) && ctx.Err() == nil {
+		c.cfg.Logger.Warn("sync: the server holds writes this replica's database lost (a power cut with relaxed durability, or a file restored from an older copy); bootstrapping again to get them back", "err", err)
+		err = c.connectOnce(ctx, live)
+	}
+	return err
+}
+
+func (c *Client) connectOnce(ctx context.Context, live bool) error {
 	c.setStatus(func(s *Status) { s.State = StateConnecting })
 	codec, err := usync.NewCodec(usync.CodecConfig{})
 	if err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -372,6 +373,11 @@ func (m *Memory) Ack(ctx context.Context, seq uint64) error {
 	}
 	defer m.mu.Unlock()
 	m.outbox = slices.DeleteFunc(m.outbox, func(tx *crdt.Tx) bool { return tx.Seq <= seq })
+	if seq > m.seq {
+		was := m.seq
+		m.seq, m.cursor = seq, 0
+		return fmt.Errorf("%w: its writes %d to %d", ErrLostWrites, was+1, seq)
+	}
 	return nil
 }
 

@@ -214,9 +214,6 @@ func (s *SQLite) Ack(ctx context.Context, seq uint64) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Local writes do not touch _uno_replica (one page less per commit):
-	// the last seq and clock are recovered from the outbox on open. Before
-	// dropping outbox entries, save them here.
 	// An acknowledgement is recoverable from the server: it commits
 	// without syncing (see relaxedConn).
 	w, err := s.begin(ctx, true)
@@ -225,6 +222,18 @@ func (s *SQLite) Ack(ctx context.Context, seq uint64) error {
 	}
 	defer w.end()
 	tx := w.tx
+	lost := seq > s.seq
+	if lost {
+		// The server holds writes of ours we lost: go past them, and
+		// bootstrap again to get them back (ErrLostWrites).
+		if _, err := tx.ExecContext(ctx, `UPDATE _uno_replica SET seq = ?, clock = max(clock, ?), cursor = 0 WHERE id = 1`,
+			int64(seq), int64(s.clock.Last())); err != nil {
+			return fmt.Errorf("ack outbox: %w", err)
+		}
+	}
+	// Local writes do not touch _uno_replica (one page less per commit):
+	// the last seq and clock are recovered from the outbox on open. Before
+	// dropping outbox entries, save them here.
 	if _, err := tx.ExecContext(ctx, `UPDATE _uno_replica SET seq = max(seq, ?), clock = max(clock, ?) WHERE id = 1`,
 		int64(s.seq), int64(s.clock.Last())); err != nil {
 		return fmt.Errorf("ack outbox: %w", err)
@@ -241,6 +250,11 @@ func (s *SQLite) Ack(ctx context.Context, seq uint64) error {
 		return fmt.Errorf("ack outbox: %w", err)
 	}
 	s.pending.Add(-dropped)
+	if lost {
+		was := s.seq
+		s.seq = seq
+		return fmt.Errorf("%w: its writes %d to %d", ErrLostWrites, was+1, seq)
+	}
 	return nil
 }
 

@@ -29,6 +29,13 @@ var (
 	ErrGap = errors.New("store: gap in a site's transactions")
 	// ErrCorrupt reports stored data that does not decode.
 	ErrCorrupt = errors.New("store: corrupt data")
+	// ErrLostWrites reports, from Ack, that the server holds transactions
+	// of this replica that its database no longer has: a power cut lost
+	// the last commits (relaxed durability), or the file was restored from
+	// an older copy. The store has moved its sequence number past them, so
+	// new writes never reuse one, and its cursor back to 0: the next
+	// connection bootstraps from the server's rows, which hold them.
+	ErrLostWrites = errors.New("store: the server holds writes of this replica that its database lost")
 )
 
 // Store is a replica's local database: the merge state of every row, the
@@ -130,7 +137,8 @@ type Store interface {
 	// sequence numbers above after, in order.
 	Outbox(ctx context.Context, after uint64, limit int) ([]*crdt.Tx, error)
 
-	// Ack drops the outbox entries up to and including seq.
+	// Ack drops the outbox entries up to and including seq. A seq above
+	// the replica's last local one fails with ErrLostWrites (see there).
 	Ack(ctx context.Context, seq uint64) error
 
 	// Conflicts returns up to limit conflict records with IDs above after, oldest first.

@@ -638,11 +638,23 @@ func (s *suite) testOutbox(t *testing.T) {
 	if diff := cmp.Diff([]uint64{6}, page(0, 0)); diff != "" {
 		t.Errorf("Outbox after a new write (-want +got):\n%s", diff)
 	}
-	if err := r.Ack(ctx, 100); err != nil {
-		t.Fatalf("Ack beyond the last seq: %v", err)
+	// An Ack beyond the last write: the server holds writes the replica
+	// lost. The next write goes past them, and the cursor back to 0 so
+	// that the next connection bootstraps.
+	if _, err := r.ApplyAt(ctx, nil, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Ack(ctx, 100); !errors.Is(err, store.ErrLostWrites) {
+		t.Fatalf("Ack beyond the last seq = %v, want ErrLostWrites", err)
 	}
 	if n := pending(t, r); n != 0 {
 		t.Errorf("Pending after Ack(100) = %d, want 0", n)
+	}
+	if cur, err := r.Cursor(ctx); err != nil || cur != 0 {
+		t.Errorf("Cursor after Ack(100) = %d, %v; want 0", cur, err)
+	}
+	if c := set(t, r, "todos", "r0", "title", `"later"`); c.Tx.Seq != 101 {
+		t.Errorf("Seq after Ack(100) = %d, want 101", c.Tx.Seq)
 	}
 }
 
