@@ -935,13 +935,13 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 		}
 		entries[i] = ConflictEntry{ID: uint64(id), Record: r}
 	}
-	if _, err := w.exec("", `UPDATE _uno_replica SET clock = ? WHERE id = 1`, int64(clock.Last())); err != nil {
-		return nil, fmt.Errorf("save clock: %w", err)
-	}
+	// The clock and the cursor in one statement (0 leaves the cursor).
+	var cur int64
 	if cursor != nil {
-		if _, err := w.exec("", `UPDATE _uno_replica SET cursor = max(cursor, ?) WHERE id = 1`, int64(*cursor)); err != nil {
-			return nil, fmt.Errorf("save cursor: %w", err)
-		}
+		cur = int64(*cursor)
+	}
+	if _, err := w.exec("", `UPDATE _uno_replica SET clock = ?, cursor = max(cursor, ?) WHERE id = 1`, int64(clock.Last()), cur); err != nil {
+		return nil, fmt.Errorf("save clock and cursor: %w", err)
 	}
 	if err := w.commit(); err != nil {
 		return nil, err

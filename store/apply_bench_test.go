@@ -1,0 +1,43 @@
+package store_test
+
+import (
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/store"
+)
+
+// BenchmarkSQLite_ApplyOne applies remote one-field transactions one at a
+// time, each in its own commit with the cursor, as a client applies
+// changes that arrive one by one: the apply path's cost per transaction.
+func BenchmarkSQLite_ApplyOne(b *testing.B) {
+	ctx := b.Context()
+	src, err := store.OpenSQLite(ctx, filepath.Join(b.TempDir(), "src.db"), store.Options{Synchronous: "NORMAL"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	txs := make([]*crdt.Tx, b.N)
+	for i := range txs {
+		c, err := src.Write(ctx, func(bd *crdt.Builder) error {
+			return bd.Set(crdt.RowKey{Collection: "tasks", Row: strconv.Itoa(i % 100)}, "title", crdt.KindRegister, []byte(`"task number `+strconv.Itoa(i)+`"`))
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		txs[i] = c.Tx
+	}
+	dst, err := store.OpenSQLite(ctx, filepath.Join(b.TempDir(), "dst.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dst.Close()
+	b.ResetTimer()
+	for i, tx := range txs {
+		if _, err := dst.ApplyAt(ctx, []*crdt.Tx{tx}, uint64(i+1)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
