@@ -38,6 +38,10 @@ type SQLite struct {
 	stmts   map[string]*sql.Stmt // prepared statements by text
 	retired []*sql.Stmt          // forgotten statements, closed with the store
 
+	queueMu sync.Mutex
+	queue   []*writeReq   // writes waiting for the next group commit (Write)
+	commits atomic.Uint64 // group commits of local writes
+
 	mu    sync.Mutex // serialises writes; guards the fields below
 	clock *crdt.Clock
 	seq   uint64 // last local sequence number
@@ -682,40 +686,127 @@ func (s *SQLite) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	// Group commit: a write joins the queue, and whoever holds the write
+	// lock next commits everything queued in one SQL transaction, one
+	// fsync for all. Each write keeps its own transaction (sequence
+	// number, timestamp) and its own outcome: one whose function fails is
+	// left out, the others commit.
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	s.queueMu.Lock()
+	s.queue = append(s.queue, req)
+	s.queueMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
-		return nil, err
+	s.queueMu.Lock()
+	batch := s.queue[:min(len(s.queue), maxGroupCommit)]
+	s.queue = s.queue[len(batch):]
+	s.queueMu.Unlock()
+	if len(batch) > 0 {
+		s.writeBatch(batch)
 	}
-	w, err := s.begin(ctx, false)
-	if err != nil {
-		return nil, err
+	s.mu.Unlock()
+	<-req.done
+	if req.panic != nil {
+		panic(req.panic)
 	}
-	defer w.end()
-	lt, clock, err := buildLocal(*s.clock, s.opts.Now(), s.site, s.seq+1, s.declared, w.get, fn)
-	if err != nil {
-		return nil, err
-	}
-	if lt == nil {
-		return &Commit{}, nil // nothing built: no transaction, no sequence number used
-	}
-	tx := lt.tx
-	for i, k := range lt.keys {
-		if err := w.putState(k, lt.rows[i], lt.states[i]); err != nil {
-			return nil, err
+	return req.commit, req.err
+}
+
+// maxGroupCommit bounds the writes one SQL transaction commits.
+const maxGroupCommit = 64
+
+// writeReq is one Write waiting in the group commit queue.
+type writeReq struct {
+	ctx    context.Context
+	fn     func(b *crdt.Builder) error
+	commit *Commit
+	err    error
+	panic  any // fn panicked: Write panics again in its own goroutine
+	done   chan struct{}
+}
+
+// writeBatch commits the writes of batch in one SQL transaction, under mu.
+func (s *SQLite) writeBatch(batch []*writeReq) {
+	var ok []*writeReq
+	defer func() {
+		for _, r := range batch {
+			close(r.done)
+		}
+	}()
+	fail := func(err error) {
+		for _, r := range ok {
+			r.commit, r.err = nil, err
 		}
 	}
-	if _, err := w.exec("", `INSERT INTO _uno_outbox (seq, tx) VALUES (?, ?)`, int64(tx.Seq), crdt.EncodeTx(tx)); err != nil {
-		return nil, fmt.Errorf("append outbox: %w", err)
+	if err := s.check(); err != nil {
+		for _, r := range batch {
+			r.err = err
+		}
+		return
+	}
+	// The transaction outlives any one caller's context: each is checked
+	// before its function runs.
+	w, err := s.begin(context.Background(), false)
+	if err != nil {
+		for _, r := range batch {
+			r.err = err
+		}
+		return
+	}
+	defer w.end()
+	seq, clock := s.seq, *s.clock
+	for _, r := range batch {
+		if r.err = r.ctx.Err(); r.err != nil {
+			continue
+		}
+		lt, next, err := s.buildGuarded(r, clock, seq, w)
+		if r.panic != nil || err != nil {
+			r.err = err
+			continue
+		}
+		if lt == nil {
+			r.commit = &Commit{} // nothing built: no transaction, no sequence number used
+			continue
+		}
+		ok = append(ok, r)
+		for i, k := range lt.keys {
+			if err := w.putState(k, lt.rows[i], lt.states[i]); err != nil {
+				fail(err)
+				return
+			}
+			w.rows[k] = lt.rows[i] // what the next write of the batch reads
+		}
+		if _, err := w.exec("", `INSERT INTO _uno_outbox (seq, tx) VALUES (?, ?)`, int64(lt.tx.Seq), crdt.EncodeTx(lt.tx)); err != nil {
+			fail(fmt.Errorf("append outbox: %w", err))
+			return
+		}
+		seq, clock = lt.tx.Seq, next
+		r.commit = &Commit{Tx: lt.tx, Changed: lt.keys}
+	}
+	if len(ok) == 0 {
+		return
 	}
 	if err := w.commit(); err != nil {
-		return nil, err
+		fail(err)
+		return
 	}
-	s.seq = tx.Seq
+	s.commits.Add(1)
+	s.seq = seq
 	*s.clock = clock
-	s.pending.Add(1)
+	s.pending.Add(int64(len(ok)))
 	s.mergeColumns(w.pending)
-	return &Commit{Tx: tx, Changed: lt.keys}, nil
+}
+
+// buildGuarded runs buildLocal for r, recording a panic of r's function
+// in r rather than letting it stop the batch.
+func (s *SQLite) buildGuarded(r *writeReq, clock crdt.Clock, seq uint64, w *writeTx) (lt *localTx, next crdt.Clock, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.panic = p
+		}
+	}()
+	return buildLocal(clock, s.opts.Now(), s.site, seq+1, s.declared, w.get, func(b *crdt.Builder) error {
+		return r.fn(b)
+	})
 }
 
 // Apply implements Store.
