@@ -173,7 +173,7 @@ func (r *docRenderer) with(d *crdt.DocState, fn func(*crdt.Document) error) erro
 		if err != nil {
 			return err
 		}
-		o = &openDoc{id: idOf(d.Chunks[0]), doc: doc, chunks: slices.Clone(d.Chunks), weight: docWeight * d.Len()}
+		o = &openDoc{id: idOf(d.Chunks[0]), doc: doc, chunks: slices.Clip(d.Chunks), weight: docWeight * d.Len()}
 		r.add(o)
 	} else if err := r.catchUp(o, d.Chunks); err != nil {
 		return err
@@ -212,7 +212,7 @@ func (r *docRenderer) keep(chunks [][]byte, doc *crdt.Document, site crdt.SiteID
 	for _, c := range chunks {
 		n += len(c)
 	}
-	r.add(&openDoc{id: idOf(chunks[0]), doc: doc, chunks: slices.Clone(chunks), site: site, weight: docWeight * n})
+	r.add(&openDoc{id: idOf(chunks[0]), doc: doc, chunks: slices.Clip(chunks), site: site, weight: docWeight * n})
 }
 
 // catchUp applies the chunks of chunks (which extend o's) o lacks.
@@ -223,7 +223,7 @@ func (r *docRenderer) catchUp(o *openDoc, chunks [][]byte) error {
 			return err
 		}
 	}
-	o.chunks = slices.Clone(chunks)
+	o.chunks = slices.Clip(chunks)
 	return nil
 }
 
