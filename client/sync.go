@@ -417,6 +417,7 @@ type syncDriver struct {
 	nonce   uint64
 	waiting map[uint64]chan uint64 // barriers asked for, by Ping nonce
 	renew   renewal                // renewing the token in band
+	ahead   usync.Message          // a message read ahead (readAhead), stepped next
 }
 
 func (d *syncDriver) run(ctx context.Context) (err error) {
@@ -467,6 +468,11 @@ func (d *syncDriver) run(ctx context.Context) (err error) {
 		if d.sess.Open() {
 			reauths = d.c.reauths
 		}
+		if m := d.ahead; m != nil { // read ahead, not a batch of changes
+			d.ahead = nil
+			d.step(m)
+			continue
+		}
 		select {
 		case b := <-frames:
 			lastHeard = time.Now()
@@ -477,11 +483,8 @@ func (d *syncDriver) run(ctx context.Context) (err error) {
 				d.sess.Fail(se)
 				continue
 			}
-			d.sess.Step(m)
-			if nonce, head := d.sess.LastPong(); d.waiting[nonce] != nil {
-				d.waiting[nonce] <- head
-				delete(d.waiting, nonce)
-			}
+			d.step(m)
+			d.readAhead(frames)
 		case <-d.c.syncWake:
 		case <-d.c.syncNow: // a Sync call: this connection serves it
 		case r := <-d.c.barriers:
@@ -567,6 +570,42 @@ func (d *syncDriver) push(ctx context.Context) error {
 	}
 }
 
+// step feeds the session a message from the server.
+func (d *syncDriver) step(m usync.Message) {
+	d.sess.Step(m)
+	if nonce, head := d.sess.LastPong(); d.waiting[nonce] != nil {
+		d.waiting[nonce] <- head
+		delete(d.waiting, nonce)
+	}
+}
+
+// readAhead, after an Ack, steps a batch of changes that has arrived
+// already too, so that ready stores both in one transaction: an author's
+// Ack is usually followed at once by the Changes that moves its cursor
+// past its own entries. Any other message waits in d.ahead for the next
+// turn (it must not be stepped before the Ack is stored).
+func (d *syncDriver) readAhead(frames <-chan []byte) {
+	if rd := d.sess.Ready(); rd.Acked == 0 || rd.Apply != nil || len(rd.Rejected) > 0 || rd.Close != nil {
+		return
+	}
+	select {
+	case b := <-frames:
+		m, err := d.codec.Decode(b)
+		if err != nil {
+			var se *usync.Error
+			errors.As(err, &se)
+			d.sess.Fail(se)
+			return
+		}
+		if _, ok := m.(*usync.Changes); ok {
+			d.step(m)
+		} else {
+			d.ahead = m
+		}
+	default:
+	}
+}
+
 // ready does the session's IO in the order ClientReady documents.
 func (d *syncDriver) ready(ctx context.Context) error {
 	for d.sess.HasReady() {
@@ -585,13 +624,17 @@ func (d *syncDriver) ready(ctx context.Context) error {
 				return err
 			}
 		}
-		if rd.Acked > 0 {
-			if err := d.c.store.Ack(ctx, rd.Acked); err != nil {
+		// An Ack and a batch of changes that arrived together are stored
+		// in one transaction (see readAhead).
+		ack := rd.Acked
+		if _, changes := rd.Apply.(*usync.Changes); ack > 0 && !changes {
+			if err := d.c.store.Ack(ctx, ack); err != nil {
 				return err
 			}
+			ack = 0
 		}
 		if rd.Apply != nil {
-			if err := d.apply(ctx, rd.Apply); err != nil {
+			if err := d.apply(ctx, rd.Apply, ack); err != nil {
 				return err
 			}
 			d.sess.Applied()
@@ -615,7 +658,10 @@ func (d *syncDriver) ready(ctx context.Context) error {
 
 // apply applies a batch of changes, or a snapshot chunk, and moves the
 // cursor in the same local transaction.
-func (d *syncDriver) apply(ctx context.Context, m usync.Message) error {
+// apply stores a batch from the server and, with a Changes, the
+// acknowledgement of the outbox up to ack (0: none) in the same
+// transaction.
+func (d *syncDriver) apply(ctx context.Context, m usync.Message, ack uint64) error {
 	if sn, ok := m.(*usync.Snapshot); ok {
 		return d.applySnapshot(ctx, sn)
 	}
@@ -624,17 +670,14 @@ func (d *syncDriver) apply(ctx context.Context, m usync.Message) error {
 	for i := range ch.Changes {
 		txs[i] = &ch.Changes[i].Tx
 	}
-	var commit *store.Commit
-	var err error
-	if len(ch.Rows) == 0 {
-		commit, err = d.c.store.ApplyAt(ctx, txs, ch.To)
-	} else {
-		var rows []store.RowState
+	var rows []store.RowState
+	if len(ch.Rows) > 0 {
+		var err error
 		if rows, _, err = decodeRows(ch.Rows); err != nil {
 			return err
 		}
-		commit, err = d.c.store.ApplyRowsAt(ctx, txs, rows, ch.To)
 	}
+	commit, err := d.c.store.Receive(ctx, txs, rows, ch.To, ack)
 	if err != nil {
 		return err
 	}

@@ -139,6 +139,25 @@ func (m *Memory) SetSubscriptions(ctx context.Context, b []byte) error {
 	return nil
 }
 
+// Receive implements Store.
+func (m *Memory) Receive(ctx context.Context, txs []*crdt.Tx, rows []RowState, cursor, ack uint64) (*Commit, error) {
+	if ack > 0 {
+		if err := m.lock(); err != nil {
+			return nil, err
+		}
+		lost := ack > m.seq
+		m.mu.Unlock()
+		if lost {
+			return nil, m.Ack(ctx, ack)
+		}
+	}
+	c, err := m.apply(txs, rows, &cursor, nil)
+	if err != nil || ack == 0 {
+		return c, err
+	}
+	return c, m.Ack(ctx, ack)
+}
+
 // ApplyAt implements Store.
 func (m *Memory) ApplyAt(ctx context.Context, txs []*crdt.Tx, cursor uint64) (*Commit, error) {
 	return m.apply(txs, nil, &cursor, nil)

@@ -811,17 +811,17 @@ func (s *SQLite) buildGuarded(r *writeReq, clock crdt.Clock, seq uint64, w *writ
 
 // Apply implements Store.
 func (s *SQLite) Apply(ctx context.Context, txs []*crdt.Tx) (*Commit, error) {
-	return s.apply(ctx, txs, nil, nil, nil)
+	return s.apply(ctx, txs, nil, nil, nil, 0)
 }
 
 // MergeRows implements Store.
 func (s *SQLite) MergeRows(ctx context.Context, rows []RowState, marks map[crdt.SiteID]uint64, cursor uint64) (*Commit, error) {
-	return s.apply(ctx, nil, rows, &cursor, marks)
+	return s.apply(ctx, nil, rows, &cursor, marks, 0)
 }
 
 // ApplyRowsAt implements Store.
 func (s *SQLite) ApplyRowsAt(ctx context.Context, txs []*crdt.Tx, rows []RowState, cursor uint64) (*Commit, error) {
-	return s.apply(ctx, txs, rows, &cursor, nil)
+	return s.apply(ctx, txs, rows, &cursor, nil, 0)
 }
 
 // Subscriptions implements Store.
@@ -850,9 +850,22 @@ func (s *SQLite) SetSubscriptions(ctx context.Context, b []byte) error {
 	return nil
 }
 
+// Receive implements Store.
+func (s *SQLite) Receive(ctx context.Context, txs []*crdt.Tx, rows []RowState, cursor, ack uint64) (*Commit, error) {
+	if ack > 0 {
+		s.mu.Lock()
+		lost := ack > s.seq
+		s.mu.Unlock()
+		if lost {
+			return nil, s.Ack(ctx, ack)
+		}
+	}
+	return s.apply(ctx, txs, rows, &cursor, nil, ack)
+}
+
 // ApplyAt implements Store.
 func (s *SQLite) ApplyAt(ctx context.Context, txs []*crdt.Tx, cursor uint64) (*Commit, error) {
-	return s.apply(ctx, txs, nil, &cursor, nil)
+	return s.apply(ctx, txs, nil, &cursor, nil, 0)
 }
 
 // Observe implements Store.
@@ -973,7 +986,10 @@ func (s *SQLite) Cursor(ctx context.Context) (uint64, error) {
 	return c, nil
 }
 
-func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cursor *uint64, snapMarks map[crdt.SiteID]uint64) (*Commit, error) {
+// apply applies remote transactions and row states, moves the cursor if
+// given, and acknowledges the outbox up to ack (0: none, and ack must not
+// be above the last local write), in one relaxed transaction.
+func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cursor *uint64, snapMarks map[crdt.SiteID]uint64, ack uint64) (*Commit, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
@@ -1034,9 +1050,16 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 	if _, err := w.exec("", `UPDATE _uno_replica SET clock = ?, cursor = max(cursor, ?) WHERE id = 1`, int64(clock.Last()), cur); err != nil {
 		return nil, fmt.Errorf("save clock and cursor: %w", err)
 	}
+	var acked int64
+	if ack > 0 {
+		if acked, err = w.ackOutbox(ack); err != nil {
+			return nil, err
+		}
+	}
 	if err := w.commit(); err != nil {
 		return nil, err
 	}
+	s.pending.Add(-acked)
 	*s.clock = clock
 	s.mergeColumns(w.pending)
 	return &Commit{Changed: m.changed, Conflicts: entries}, nil

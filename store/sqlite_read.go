@@ -231,20 +231,9 @@ func (s *SQLite) Ack(ctx context.Context, seq uint64) error {
 			return fmt.Errorf("ack outbox: %w", err)
 		}
 	}
-	// Local writes do not touch _uno_replica (one page less per commit):
-	// the last seq and clock are recovered from the outbox on open. Before
-	// dropping outbox entries, save them here.
-	if _, err := tx.ExecContext(ctx, `UPDATE _uno_replica SET seq = max(seq, ?), clock = max(clock, ?) WHERE id = 1`,
-		int64(s.seq), int64(s.clock.Last())); err != nil {
-		return fmt.Errorf("ack outbox: %w", err)
-	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM _uno_outbox WHERE seq <= ?`, int64(seq))
+	dropped, err := w.ackOutbox(seq)
 	if err != nil {
-		return fmt.Errorf("ack outbox: %w", err)
-	}
-	dropped, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("ack outbox: %w", err)
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("ack outbox: %w", err)
@@ -256,6 +245,26 @@ func (s *SQLite) Ack(ctx context.Context, seq uint64) error {
 		return fmt.Errorf("%w: its writes %d to %d", ErrLostWrites, was+1, seq)
 	}
 	return nil
+}
+
+// ackOutbox drops the outbox entries up to seq and returns how many.
+func (w *writeTx) ackOutbox(seq uint64) (int64, error) {
+	// Local writes do not touch _uno_replica (one page less per commit):
+	// the last seq and clock are recovered from the outbox on open. Before
+	// dropping outbox entries, save them here.
+	if _, err := w.exec("", `UPDATE _uno_replica SET seq = max(seq, ?), clock = max(clock, ?) WHERE id = 1`,
+		int64(w.s.seq), int64(w.s.clock.Last())); err != nil {
+		return 0, fmt.Errorf("ack outbox: %w", err)
+	}
+	res, err := w.exec("", `DELETE FROM _uno_outbox WHERE seq <= ?`, int64(seq))
+	if err != nil {
+		return 0, fmt.Errorf("ack outbox: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("ack outbox: %w", err)
+	}
+	return n, nil
 }
 
 // Conflicts implements Store.

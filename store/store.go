@@ -96,6 +96,12 @@ type Store interface {
 	// of the filtered rows they changed.
 	ApplyRowsAt(ctx context.Context, txs []*crdt.Tx, rows []RowState, cursor uint64) (*Commit, error)
 
+	// Receive is ApplyRowsAt and Ack(ack) in one transaction (ack 0: no
+	// acknowledgement): what arrived from the server together, stored
+	// with one commit. An ack above the replica's last local write is
+	// Ack's ErrLostWrites, and nothing is applied.
+	Receive(ctx context.Context, txs []*crdt.Tx, rows []RowState, cursor, ack uint64) (*Commit, error)
+
 	// Subscriptions returns what SetSubscriptions last stored (nil if
 	// nothing): the sync client's record of the subscriptions the replica
 	// holds, opaque to the store.

@@ -77,6 +77,34 @@ func (s *suite) testSyncState(t *testing.T) {
 		t.Errorf("merged counter = %s, want 2", got)
 	}
 
+	// Receive: a batch and an acknowledgement of b's own writes in one
+	// transaction; an acknowledgement beyond b's writes applies nothing.
+	set(t, b, "todos", "b1", "title", `"mine"`)
+	set(t, b, "todos", "b2", "title", `"mine too"`)
+	set(t, a, "todos", "t2", "title", `"z"`)
+	last := outbox(t, a)[len(outbox(t, a))-1]
+	if _, err := b.Receive(ctx, []*crdt.Tx{last}, nil, 9, 1); err != nil {
+		t.Fatal(err)
+	}
+	if cur, err := b.Cursor(ctx); err != nil || cur != 9 {
+		t.Errorf("Cursor after Receive = %d, %v; want 9", cur, err)
+	}
+	if n := pending(t, b); n != 1 {
+		t.Errorf("Pending after Receive acknowledging 1 = %d, want 1", n)
+	}
+	if getRow(t, b, "todos", "t2") == nil {
+		t.Error("Receive did not apply the batch")
+	}
+	h := hash(t, b)
+	set(t, a, "todos", "t3", "title", `"w"`)
+	last = outbox(t, a)[len(outbox(t, a))-1]
+	if _, err := b.Receive(ctx, []*crdt.Tx{last}, nil, 10, 50); !errors.Is(err, store.ErrLostWrites) {
+		t.Errorf("Receive acknowledging beyond the last write = %v, want ErrLostWrites", err)
+	}
+	if hash(t, b) != h {
+		t.Error("Receive with ErrLostWrites applied its batch")
+	}
+
 	if got, err := b.Subscriptions(ctx); err != nil || got != nil {
 		t.Errorf("Subscriptions before any were set = %q, %v; want nil", got, err)
 	}
