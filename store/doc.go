@@ -26,17 +26,28 @@
 // one column per field, that the app may read with SQL and index (declare
 // indexes in a [Schema]). Values keep their SQLite type: strings are TEXT,
 // integers, booleans and counters INTEGER, other numbers REAL, objects,
-// arrays and sets JSON TEXT, docs BLOB. Deleted rows are removed from it.
-// The merge state of each row (clocks, causal length, counter parts, set
-// tags) is beside its values, in the _uno column; a deleted row leaves its
-// table and keeps its state in _uno_deleted. uno's own tables start with
+// arrays and sets JSON TEXT, docs their JSON (up to [DocColumnMaxBytes];
+// NULL above). Deleted rows are removed from it. The merge state of each
+// row (clocks, causal length, counter parts, set tags) is beside its
+// values, in the _uno column; a deleted row leaves its table and keeps its
+// state in _uno_deleted. A doc field's Automerge chunks are rows of
+// _uno_chunks, apart from the state: a change to a document appends one
+// row instead of rewriting the document. uno's own tables start with
 // _uno_.
 //
 // # Durability
 //
 // The SQLite store runs in WAL mode with synchronous=FULL by default: when
 // Write returns, the app's change, its merge metadata and its outbox entry
-// are on disk together, in one SQL transaction, or none of them is.
+// are on disk together, in one SQL transaction, or none of them is. Writes
+// from several goroutines waiting at once share one transaction and one
+// fsync (group commit), each keeping its own outcome. What comes from a
+// server (Apply, Receive, Ack) commits without an fsync of its own: the
+// server holds it and the cursor moves in the same transaction, so a
+// power cut can only make the replica fetch it again; the next synced
+// commit syncs it too. An Ack above the replica's last write means its
+// file lost writes the server holds (ErrLostWrites): the store moves its
+// sequence number past them and its cursor back to 0, to bootstrap again.
 // Internal schema changes are versioned migrations with up and down steps,
 // recorded in PRAGMA user_version.
 //
