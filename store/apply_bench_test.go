@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"database/sql"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
@@ -68,4 +69,45 @@ func BenchmarkSQLite_WriteConcurrent(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
+}
+
+// BenchmarkPlainRelaxedTx is ApplyOne's floor: a SQLite transaction of
+// two statements (an upsert of one row and an update of another) through
+// the same driver, in WAL mode with synchronous=NORMAL, as a replica's
+// relaxed commits are.
+func BenchmarkPlainRelaxedTx(b *testing.B) {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(b.TempDir(), "plain.db")+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{`CREATE TABLE t (id TEXT PRIMARY KEY, v BLOB)`, `CREATE TABLE r (id INTEGER PRIMARY KEY, c INTEGER)`, `INSERT INTO r VALUES (1, 0)`} {
+		if _, err := db.Exec(q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ins, err := db.Prepare(`INSERT INTO t (id, v) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET v = excluded.v`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	upd, err := db.Prepare(`UPDATE r SET c = ? WHERE id = 1`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		tx, err := db.Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tx.Stmt(ins).Exec(strconv.Itoa(i%100), []byte(`"task number `+strconv.Itoa(i)+`"`)); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tx.Stmt(upd).Exec(i); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
