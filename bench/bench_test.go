@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/internal/pgtest"
 )
 
@@ -44,4 +45,23 @@ func needTrace(b *testing.B) {
 	if _, err := LoadTrace(); errors.Is(err, ErrNoTrace) {
 		b.Skip(err)
 	}
+}
+
+func BenchmarkTwoClients(b *testing.B) {
+	benchModes(b, func(d client.Durability) func(B) { return ClientUpdates(TwoClients, d) })
+}
+func BenchmarkFiftyClients(b *testing.B) {
+	benchModes(b, func(d client.Durability) func(B) { return ClientUpdates(FiftyClients, d) })
+}
+func BenchmarkPacedOne(b *testing.B) {
+	benchModes(b, func(d client.Durability) func(B) { return PacedWatch(PacedOne, d) })
+}
+func BenchmarkPacedMany(b *testing.B) {
+	benchModes(b, func(d client.Durability) func(B) { return PacedWatch(PacedMany, d) })
+}
+
+// benchModes runs a real-client workload in both durability modes.
+func benchModes(b *testing.B, w func(client.Durability) func(B)) {
+	b.Run("full", func(b *testing.B) { w(client.DurabilityFull)(testB{b}) })
+	b.Run("relaxed", func(b *testing.B) { w(client.DurabilityRelaxed)(testB{b}) })
 }
