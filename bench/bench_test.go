@@ -65,3 +65,6 @@ func benchModes(b *testing.B, w func(client.Durability) func(B)) {
 	b.Run("full", func(b *testing.B) { w(client.DurabilityFull)(testB{b}) })
 	b.Run("relaxed", func(b *testing.B) { w(client.DurabilityRelaxed)(testB{b}) })
 }
+
+func BenchmarkWSEcho(b *testing.B)      { WSEcho(2000)(testB{b}) }
+func BenchmarkWSBroadcast(b *testing.B) { WSBroadcast(49, 2000)(testB{b}) }
