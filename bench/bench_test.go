@@ -10,7 +10,7 @@ import (
 )
 
 // Run with: go test ./bench -run '^$' -bench . -benchtime 2s
-// or, for the table with ratios and targets: go run ./cmd/uno bench
+// or, for the report with ratios, targets and charts: go run ./cmd/uno bench
 
 // testB is a *testing.B as a B.
 type testB struct{ *testing.B }
