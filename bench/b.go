@@ -1,13 +1,11 @@
 package bench
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 )
@@ -227,10 +225,4 @@ func (t *trial) fail(msg string) {
 		t.errs += "; "
 	}
 	t.errs += msg
-}
-
-// median returns the run with the median time per iteration.
-func median(rs []result) result {
-	slices.SortFunc(rs, func(a, b result) int { return cmp.Compare(a.NsPerOp(), b.NsPerOp()) })
-	return rs[len(rs)/2]
 }

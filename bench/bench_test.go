@@ -5,11 +5,12 @@ import (
 	"os"
 	"testing"
 
+	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/internal/pgtest"
 )
 
 // Run with: go test ./bench -run '^$' -bench . -benchtime 2s
-// or, for the table with ratios and targets: go run ./cmd/uno bench
+// or, for the report with ratios, targets and charts: go run ./cmd/uno bench
 
 // testB is a *testing.B as a B.
 type testB struct{ *testing.B }
@@ -45,3 +46,25 @@ func needTrace(b *testing.B) {
 		b.Skip(err)
 	}
 }
+
+func BenchmarkTwoClients(b *testing.B) {
+	benchModes(b, func(d client.Durability) func(B) { return ClientUpdates(TwoClients, d) })
+}
+func BenchmarkFiftyClients(b *testing.B) {
+	benchModes(b, func(d client.Durability) func(B) { return ClientUpdates(FiftyClients, d) })
+}
+func BenchmarkPacedOne(b *testing.B) {
+	benchModes(b, func(d client.Durability) func(B) { return PacedWatch(PacedOne, d) })
+}
+func BenchmarkPacedMany(b *testing.B) {
+	benchModes(b, func(d client.Durability) func(B) { return PacedWatch(PacedMany, d) })
+}
+
+// benchModes runs a real-client workload in both durability modes.
+func benchModes(b *testing.B, w func(client.Durability) func(B)) {
+	b.Run("full", func(b *testing.B) { w(client.DurabilityFull)(testB{b}) })
+	b.Run("relaxed", func(b *testing.B) { w(client.DurabilityRelaxed)(testB{b}) })
+}
+
+func BenchmarkWSEcho(b *testing.B)      { WSEcho(2000)(testB{b}) }
+func BenchmarkWSBroadcast(b *testing.B) { WSBroadcast(49, 2000)(testB{b}) }

@@ -21,14 +21,22 @@ import (
 // `uno serve` (its own process): the time until the client is up to date,
 // the bytes the server sent, and the client's peak RSS during the
 // bootstrap (the process's VmHWM, reset just before it).
-func Bootstrap(b B) { bootstrap(b, startServerProcess(b)) }
+func Bootstrap(b B) { bootstrap(b, startServerProcess(b), bootstrapRows()) }
 
-func bootstrap(b B, srv *serverProcess) {
-	const batch = 1000
-	rows := 100_000
+const bootstrapBatch = 1000
+
+// bootstrapRows is 100,000 or UNO_BOOTSTRAP_ROWS rounded up to a batch.
+func bootstrapRows() int {
 	if v, err := strconv.Atoi(os.Getenv("UNO_BOOTSTRAP_ROWS")); err == nil && v > 0 {
-		rows = (v + batch - 1) / batch * batch
+		return (v + bootstrapBatch - 1) / bootstrapBatch * bootstrapBatch
 	}
+	return 100_000
+}
+
+// bootstrap seeds srv with rows rows (a multiple of bootstrapBatch) and
+// measures a new client's bootstrap of them.
+func bootstrap(b B, srv *serverProcess, rows int) {
+	const batch = bootstrapBatch
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	// Seed: one peer pushes 100,000 rows of three fields, 1,000 per Push.

@@ -152,7 +152,7 @@ func BenchmarkBootstrapPG(b *testing.B) {
 	if err := pglog.Migrate(context.Background(), dsn, pglog.SchemaVersion); err != nil {
 		b.Fatal(err)
 	}
-	bootstrap(testB{b}, startServerProcess(testB{b}, "--postgres", pgtest.NewAppRole(b, dsn)))
+	bootstrap(testB{b}, startServerProcess(testB{b}, "--postgres", pgtest.NewAppRole(b, dsn)), bootstrapRows())
 }
 
 // BenchmarkQueryPage runs the query API benchmarks (see queryPage) over

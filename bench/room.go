@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,105 +85,112 @@ func roomPeer(ctx context.Context, p *peer, writes int, pace time.Duration, want
 // none back to its author). The server
 // runs as its own process so its CPU time per delivery can be measured.
 // It reports deliveries/s and server µs CPU/delivery.
-func Room(b B) {
-	const peers, writes = 50, 40
-	srv := startServerProcess(b)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var elapsed, cpu time.Duration
-	for range b.N() {
-		b.StopTimer()
-		ps := make([]*peer, peers)
-		for i := range ps {
-			p, _, err := dialPeer(ctx, srv.url, srv.token, 8)
-			if err != nil {
+func Room(b B) { room(50, 40)(b) }
+
+// room returns the room benchmark with peers peers writing writes each.
+func room(peers, writes int) func(B) {
+	return func(b B) {
+		srv := startServerProcess(b)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		var elapsed, cpu time.Duration
+		for range b.N() {
+			b.StopTimer()
+			ps := make([]*peer, peers)
+			for i := range ps {
+				p, _, err := dialPeer(ctx, srv.url, srv.token, 8)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ps[i] = p
+			}
+			// Each iteration adds to the same log: a peer wants the writes of
+			// this iteration, which follow everything already there.
+			cpu0 := srv.cpu(b)
+			b.StartTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			var failed atomic.Value
+			for _, p := range ps {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := roomPeer(ctx, p, writes, 0, (peers-1)*writes, nil); err != nil {
+						failed.Store(err)
+					}
+				}()
+			}
+			wg.Wait()
+			elapsed += time.Since(start)
+			b.StopTimer()
+			cpu += srv.cpu(b) - cpu0
+			for _, p := range ps {
+				p.close()
+			}
+			if err := failed.Load(); err != nil {
 				b.Fatal(err)
 			}
-			ps[i] = p
+			b.StartTimer()
+			_ = ctx
 		}
-		// Each iteration adds to the same log: a peer wants the writes of
-		// this iteration, which follow everything already there.
-		cpu0 := srv.cpu(b)
-		b.StartTimer()
-		start := time.Now()
-		var wg sync.WaitGroup
-		var failed atomic.Value
-		for _, p := range ps {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := roomPeer(ctx, p, writes, 0, (peers-1)*writes, nil); err != nil {
-					failed.Store(err)
-				}
-			}()
-		}
-		wg.Wait()
-		elapsed += time.Since(start)
-		b.StopTimer()
-		cpu += srv.cpu(b) - cpu0
-		for _, p := range ps {
-			p.close()
-		}
-		if err := failed.Load(); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		_ = ctx
+		deliveries := float64(b.N() * peers * (peers - 1) * writes)
+		b.ReportMetric(deliveries/elapsed.Seconds(), "deliveries/s")
+		b.ReportMetric(float64(cpu.Microseconds())/deliveries, "server-µs-cpu/delivery")
 	}
-	deliveries := float64(b.N() * peers * (peers - 1) * writes)
-	b.ReportMetric(deliveries/elapsed.Seconds(), "deliveries/s")
-	b.ReportMetric(float64(cpu.Microseconds())/deliveries, "server-µs-cpu/delivery")
 }
 
 // PacedLatency is the latency benchmark: one writer at 50 Hz, 49 readers;
 // p50 and p99 of the time from a write's push to its delivery at each reader.
-func PacedLatency(b B) {
-	const readers, writes = 49, 250 // 5 s at 50 Hz
-	srv := startServerProcess(b)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var mu sync.Mutex
-	var lat []time.Duration
-	for range b.N() {
-		ps := make([]*peer, readers+1)
-		for i := range ps {
-			p, _, err := dialPeer(ctx, srv.url, srv.token, 8)
-			if err != nil {
+func PacedLatency(b B) { pacedLatency(49, 250)(b) } // 5 s at 50 Hz
+
+// pacedLatency returns the latency benchmark with readers readers and
+// writes writes at 50 Hz.
+func pacedLatency(readers, writes int) func(B) {
+	return func(b B) {
+		srv := startServerProcess(b)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		var mu sync.Mutex
+		var lat []time.Duration
+		for range b.N() {
+			ps := make([]*peer, readers+1)
+			for i := range ps {
+				p, _, err := dialPeer(ctx, srv.url, srv.token, 8)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ps[i] = p
+			}
+			record := func(ch usync.Change) {
+				var sent int64
+				fmt.Sscan(string(ch.Tx.Ops[1].Value), &sent)
+				mu.Lock()
+				lat = append(lat, time.Since(time.Unix(0, sent)))
+				mu.Unlock()
+			}
+			var wg sync.WaitGroup
+			var failed atomic.Value
+			for i, p := range ps {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					n, pace, want, on := 0, time.Duration(0), writes, record
+					if i == 0 { // the writer, delivered nothing
+						n, pace, want, on = writes, 20*time.Millisecond, 0, nil
+					}
+					if err := roomPeer(ctx, p, n, pace, want, on); err != nil {
+						failed.Store(err)
+					}
+				}()
+			}
+			wg.Wait()
+			for _, p := range ps {
+				p.close()
+			}
+			if err := failed.Load(); err != nil {
 				b.Fatal(err)
 			}
-			ps[i] = p
 		}
-		record := func(ch usync.Change) {
-			var sent int64
-			fmt.Sscan(string(ch.Tx.Ops[1].Value), &sent)
-			mu.Lock()
-			lat = append(lat, time.Since(time.Unix(0, sent)))
-			mu.Unlock()
-		}
-		var wg sync.WaitGroup
-		var failed atomic.Value
-		for i, p := range ps {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				n, pace, want, on := 0, time.Duration(0), writes, record
-				if i == 0 { // the writer, delivered nothing
-					n, pace, want, on = writes, 20*time.Millisecond, 0, nil
-				}
-				if err := roomPeer(ctx, p, n, pace, want, on); err != nil {
-					failed.Store(err)
-				}
-			}()
-		}
-		wg.Wait()
-		for _, p := range ps {
-			p.close()
-		}
-		if err := failed.Load(); err != nil {
-			b.Fatal(err)
-		}
+		reportPercentiles(b, lat)
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }

@@ -1,150 +1,134 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"runtime"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/unosync/uno/client"
+	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
 )
 
 // Options configure Run.
 type Options struct {
-	// BenchTime is how long each benchmark runs; default 2s.
+	// BenchTime is how long each timed benchmark (the local ones and the
+	// fsync floor) runs per round; default 2s, 50ms with Quick.
 	BenchTime time.Duration
-	// Rounds is how many times each benchmark and its ceiling run,
-	// alternating; the table shows the medians. Default 3.
+	// Rounds is how many times each workload runs; workloads and their
+	// ceilings alternate, round by round. Tables show medians and the
+	// min–max over rounds. Default 5; 1 with Quick.
 	Rounds int
-	// Progress, if set, is told which benchmark is running.
-	Progress io.Writer
-	// Sync also runs the sync benchmarks (end-to-end throughput, fan-out,
-	// latency, bootstrap) and the query API's. Most start `uno serve` as a
-	// process, so they need the Go toolchain. The query API is measured
-	// over the SQLite log, and over Postgres too when UNO_PG_DSN names a
-	// server (an admin DSN): each run creates a database and a role of
-	// its own there and drops them after.
-	Sync bool
-	// Docs also runs the doc field benchmarks: the automerge-paper editing
-	// trace into a doc field, locally beside automerge-go and end to end
-	// through a server. They need the trace (see LoadTrace) and a build
-	// with the Automerge library.
-	Docs bool
+	// Quick runs every workload once at tiny sizes (2 clients × 20
+	// updates, 5 × 4, 5 paced writes, ...): a check that everything
+	// works, for tests and CI; its figures mean nothing. The doc trace
+	// workloads, which have no small size, are skipped.
+	Quick bool
+	// Only, if set, runs only these groups or workloads (see Workloads);
+	// the ceilings the selected ones are compared with run too.
+	Only []string
+	// Log, if set, receives the benchmarks' log output.
+	Log io.Writer
+	// Progress, if set, is called before each step.
+	Progress func(Step)
 }
 
-// Row is one line of the results table.
-type Row struct {
-	Workload string
-	Uno      string // uno's figure
-	Ceiling  string // the plain-SQLite figure, if any
-	Ratio    string
-	Target   string
-	Pass     bool
-	Checked  bool // the row has a target
+// Step is one run of one workload, as Progress reports it.
+type Step struct {
+	Workload      string
+	Round, Rounds int // 1-based
+	Done, Total   int // steps done before this one, and in all
 }
 
-// Run runs the local benchmarks, each beside its ceiling where it has one,
-// and returns the table rows. It runs each benchmark as go test -bench
-// does (see B), so figures match go test's.
-func Run(o Options) ([]Row, error) {
-	if o.BenchTime <= 0 {
-		o.BenchTime = 2 * time.Second
-	}
-	if o.Rounds <= 0 {
-		o.Rounds = 3
-	}
-	var err error // the first benchmark that failed; the others are skipped
-	run := func(name string, f func(B), bt benchTime) result {
-		if err != nil {
-			return result{}
+// Workload describes one workload Run knows.
+type Workload struct {
+	ID    string // the name for Options.Only and results.json
+	Group string // local, clients, ceilings, sync, query, docs
+	Title string
+	// Ceilings are the IDs of the workloads it is compared with.
+	Ceilings []string
+}
+
+// def is a workload with its body.
+type def struct {
+	Workload
+	f    func(B)
+	bt   benchTime
+	once bool   // one round whatever Options.Rounds says
+	skip string // why it is not run here
+}
+
+// sizes are the workloads' parameters, full or quick.
+type sizes struct {
+	two, fifty      Fanout
+	pacedOne, paced Paced
+	echo            int
+	bcastReceivers  int
+	bcastMessages   int
+	roomPeers       int
+	roomWrites      int
+	latReaders      int
+	latWrites       int
+	bootRows        int
+	queryRequests   int
+}
+
+func (o Options) sizes() sizes {
+	if o.Quick {
+		return sizes{
+			two: Fanout{2, 20}, fifty: Fanout{5, 4},
+			pacedOne: Paced{Receivers: 1, Hz: 50, Writes: 5}, paced: Paced{Receivers: 4, Hz: 20, Writes: 5},
+			echo: 50, bcastReceivers: 4, bcastMessages: 20,
+			roomPeers: 5, roomWrites: 4, latReaders: 4, latWrites: 5, bootRows: 1000, queryRequests: 20,
 		}
-		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "running %s...\n", name)
-		}
-		r, ferr := measure(f, bt, o.Progress)
-		if ferr != nil {
-			err = fmt.Errorf("bench: %s: %w", name, ferr)
-		}
-		return r
 	}
+	return sizes{
+		two: TwoClients, fifty: FiftyClients, pacedOne: PacedOne, paced: PacedMany,
+		echo: 2000, bcastReceivers: FiftyClients.Clients - 1, bcastMessages: FiftyClients.Clients * FiftyClients.Updates,
+		roomPeers: 50, roomWrites: 40, latReaders: 49, latWrites: 250, bootRows: bootstrapRows(), queryRequests: 1000,
+	}
+}
+
+var modes = []struct {
+	name string
+	d    client.Durability
+}{{"full", client.DurabilityFull}, {"relaxed", client.DurabilityRelaxed}}
+
+// defs lists every workload in the order a round runs them.
+func (o Options) defs() []def {
+	s := o.sizes()
 	timed := benchTime{d: o.BenchTime}
-	// pair runs a benchmark and its ceiling alternately, Rounds times,
-	// and returns the runs with the median ns/op of each.
-	pair := func(name string, f, ceiling func(B)) (result, result) {
-		var a, b []result
-		for i := range o.Rounds {
-			a = append(a, run(fmt.Sprintf("%s (round %d/%d)", name, i+1, o.Rounds), f, timed))
-			b = append(b, run(fmt.Sprintf("its ceiling (round %d/%d)", i+1, o.Rounds), ceiling, timed))
-		}
-		return median(a), median(b)
+	once := benchTime{n: 1}
+	d := []def{
+		{Workload: Workload{"local-tx1000", "local", fmt.Sprintf("1,000-op transactions (%d rows × %d fields), sync=FULL", TxOps/FieldsPerRow, FieldsPerRow), []string{"plain-tx1000"}}, f: WriteTx1000, bt: timed},
+		{Workload: Workload{"plain-tx1000", "local", "plain SQLite: the same rows, one log row each", nil}, f: PlainTx1000, bt: timed},
+		{Workload: Workload{"local-single", "local", "single-op transactions, sync=FULL", []string{"fsync-floor"}}, f: WriteSingle, bt: timed},
+		{Workload: Workload{"fsync-floor", "ceilings", "the fsync floor: plain SQLite, one row and one log row per transaction, sync=FULL", nil}, f: PlainSingle, bt: timed},
+		{Workload: Workload{"local-read", "local", "read by key (10,000 rows)", nil}, f: ReadByKey, bt: timed},
+		{Workload: Workload{"local-query", "local", "query returning 100 of 10,000 rows (indexed)", nil}, f: Query100, bt: timed},
+		{Workload: Workload{"local-watch", "local", "watch: write → notification of a 100-row live query", nil}, f: WatchLatency, bt: timed},
+		{Workload: Workload{"ws-echo", "ceilings", fmt.Sprintf("raw WebSocket echo on loopback, an update-sized frame, %s round trips", num(float64(s.echo))), nil}, f: WSEcho(s.echo), bt: once},
+		{Workload: Workload{"ws-broadcast", "ceilings", fmt.Sprintf("raw WebSocket broadcast on loopback: 1 sender, %d receivers, %s update-sized messages", s.bcastReceivers, num(float64(s.bcastMessages))), nil}, f: WSBroadcast(s.bcastReceivers, s.bcastMessages), bt: once},
 	}
-	var rows []Row
-
-	tx, plainTx := pair("WriteTx1000", WriteTx1000, PlainTx1000)
-	if err != nil {
-		return nil, err
+	for _, m := range modes {
+		d = append(d,
+			def{Workload: Workload{"clients-2-" + m.name, "clients", fmt.Sprintf("%d clients × %s updates, one per transaction, %s durability", s.two.Clients, num(float64(s.two.Updates)), m.name), []string{"fsync-floor"}}, f: ClientUpdates(s.two, m.d), bt: once},
+			def{Workload: Workload{"clients-50-" + m.name, "clients", fmt.Sprintf("%d clients × %d updates, each to the other %d, %s durability", s.fifty.Clients, s.fifty.Updates, s.fifty.Clients-1, m.name), []string{"ws-broadcast"}}, f: ClientUpdates(s.fifty, m.d), bt: once},
+			def{Workload: Workload{"paced-1-" + m.name, "clients", fmt.Sprintf("paced latency: 1 writer at %.0f Hz (%d writes), %d receiver, Put → Watch, %s durability", s.pacedOne.Hz, s.pacedOne.Writes, s.pacedOne.Receivers, m.name), []string{"ws-echo", "fsync-floor"}}, f: PacedWatch(s.pacedOne, m.d), bt: once},
+			def{Workload: Workload{"paced-49-" + m.name, "clients", fmt.Sprintf("paced latency: 1 writer at %.0f Hz (%d writes), %d receivers, Put → Watch, %s durability", s.paced.Hz, s.paced.Writes, s.paced.Receivers, m.name), []string{"ws-echo", "fsync-floor"}}, f: PacedWatch(s.paced, m.d), bt: once},
+		)
 	}
-	txRate, plainRate := tx.Extra["fieldops/s"], plainTx.Extra["fieldops/s"]
-	ratio := txRate / plainRate
-	rows = append(rows, Row{
-		Workload: fmt.Sprintf("1,000-op transactions (%d rows × %d fields), sync=FULL", TxOps/FieldsPerRow, FieldsPerRow),
-		Uno:      fmt.Sprintf("%.0f field ops/s", txRate),
-		Ceiling:  fmt.Sprintf("%.0f field ops/s", plainRate),
-		Ratio:    fmt.Sprintf("%.0f%%", 100*ratio),
-		Target:   "≥ 80,000/s and ≥ 40%",
-		Pass:     txRate >= 80_000 && ratio >= 0.40,
-		Checked:  true,
-	})
-
-	single, plainSingle := pair("WriteSingle", WriteSingle, PlainSingle)
-	if err != nil {
-		return nil, err
-	}
-	slow := float64(single.NsPerOp()) / float64(plainSingle.NsPerOp())
-	rows = append(rows, Row{
-		Workload: "single-op transactions, sync=FULL",
-		Uno:      fmt.Sprintf("%.0f tx/s (%s/tx)", single.Extra["tx/s"], dur(single)),
-		Ceiling:  fmt.Sprintf("%.0f tx/s (%s/tx)", plainSingle.Extra["tx/s"], dur(plainSingle)),
-		Ratio:    fmt.Sprintf("%.2f× the time", slow),
-		Target:   "≤ 1.3× the time",
-		Pass:     slow <= 1.3,
-		Checked:  true,
-	})
-
-	read := run("ReadByKey", ReadByKey, timed)
-	rows = append(rows, Row{Workload: "read by key (10,000 rows)", Uno: dur(read) + "/read"})
-	q := run("Query100", Query100, timed)
-	rows = append(rows, Row{Workload: "query returning 100 of 10,000 rows (indexed)", Uno: dur(q) + "/query"})
-	w := run("WatchLatency", WatchLatency, timed)
-	rows = append(rows, Row{Workload: "watch: write → notification of a 100-row live query", Uno: dur(w)})
-	once := benchTime{n: 1} // each is a whole scenario
-	if err == nil && o.Docs {
-		rows = append(rows, docRows(o, func(name string, f func(B)) result { return run(name, f, once) })...)
-	}
-	if err != nil || !o.Sync {
-		return rows, err
-	}
-	su := run("SyncUpdates", SyncUpdates, once)
-	rate := su.Extra["updates/s"]
-	rows = append(rows, Row{Workload: "sync: 2 clients × 10,000 field updates through uno serve, durable",
-		Uno: fmt.Sprintf("%.0f updates/s", rate), Target: "≥ 20,000/s", Pass: rate >= 20_000, Checked: true})
-	room := run("Room", Room, once)
-	dps, cpu := room.Extra["deliveries/s"], room.Extra["server-µs-cpu/delivery"]
-	rows = append(rows, Row{Workload: "room: 50 clients × 40 writes, every write to all 50",
-		Uno: fmt.Sprintf("%.0f deliveries/s, %.1f µs server CPU/delivery", dps, cpu), Target: "≥ 150,000/s, ≤ 5 µs",
-		Pass: dps >= 150_000 && cpu <= 5, Checked: true})
-	lat := run("PacedLatency", PacedLatency, once)
-	p99 := lat.Extra["p99-ms"]
-	rows = append(rows, Row{Workload: "latency: 1 writer at 50 Hz, 49 readers",
-		Uno: fmt.Sprintf("p50 %.2f ms, p99 %.2f ms", lat.Extra["p50-ms"], p99), Target: "p99 ≤ 10 ms", Pass: p99 <= 10, Checked: true})
-	boot := run("Bootstrap", Bootstrap, once)
-	rows = append(rows, Row{Workload: "bootstrap: a new client, 100,000 rows",
-		Uno: fmt.Sprintf("%.2f s, %.1f MB sent, client peak RSS %.0f MiB", boot.Extra["s/bootstrap"], boot.Extra["MB-sent"], boot.Extra["peak-RSS-MiB"])})
-	// The query API: 1,000 requests each, so that p99 is a 10th-slowest.
-	// Postgres only on a server of one's own (UNO_PG_DSN), in a database
-	// made for each run and dropped after it.
+	d = append(d,
+		def{Workload: Workload{"sync-updates", "sync", "2 clients × 10,000 field updates, 100 per transaction, durable", nil}, f: SyncUpdates, bt: once},
+		def{Workload: Workload{"room", "sync", fmt.Sprintf("room: %d load-generating peers × %d writes, every write to the other %d", s.roomPeers, s.roomWrites, s.roomPeers-1), []string{"ws-broadcast"}}, f: room(s.roomPeers, s.roomWrites), bt: once},
+		def{Workload: Workload{"room-latency", "sync", fmt.Sprintf("latency: 1 peer writing at 50 Hz (%d writes), %d reading peers, push → delivery", s.latWrites, s.latReaders), []string{"ws-echo"}}, f: pacedLatency(s.latReaders, s.latWrites), bt: once},
+		def{Workload: Workload{"bootstrap", "sync", fmt.Sprintf("bootstrap: a new client, %s rows (3 fields each)", num(float64(s.bootRows))), nil}, f: func(b B) { bootstrap(b, startServerProcess(b), s.bootRows) }, bt: once, once: true},
+	)
 	logs := []string{"sqlite"}
 	open := map[string]func(B) server.Log{"sqlite": sqliteLog}
 	if dsn := os.Getenv(pgDSNEnv); dsn != "" {
@@ -156,46 +140,197 @@ func Run(o Options) ([]Row, error) {
 	}
 	for _, backend := range logs {
 		for _, cached := range []bool{true, false} {
-			mode := "uncached (a write before each request)"
+			mode, title := "uncached", "uncached (a write before each request)"
 			if cached {
-				mode = "cached"
+				mode, title = "cached", "cached"
 			}
-			qp := run(fmt.Sprintf("QueryPage/%s/%s", backend, strings.Fields(mode)[0]), queryPage(open[backend], cached), benchTime{n: 1000})
-			rows = append(rows, Row{Workload: fmt.Sprintf("query API (%s log): a 100-row page of 10,000 over HTTP, %s", backend, mode),
-				Uno: fmt.Sprintf("p50 %.2f ms, p99 %.2f ms", qp.Extra["p50-ms"], qp.Extra["p99-ms"])})
+			d = append(d, def{Workload: Workload{"query-" + backend + "-" + mode, "query", fmt.Sprintf("query API (%s log): a 100-row page of 10,000 over HTTP, %s", backend, title), nil},
+				f: queryPage(open[backend], cached), bt: benchTime{n: s.queryRequests}, once: true})
 		}
 	}
-	return rows, err
+	docSkip := ""
+	switch {
+	case o.Quick:
+		docSkip = "skipped with --quick (the trace has no small size)"
+	case !crdt.DocEditing:
+		docSkip = crdt.ErrDocUnavailable.Error()
+	default:
+		if _, err := LoadTrace(); err != nil {
+			docSkip = err.Error()
+		}
+	}
+	trace := fmt.Sprintf("automerge-paper trace (259,778 edits, %d per transaction) into a doc field", TraceEditsPerTx)
+	d = append(d,
+		def{Workload: Workload{"doc-local", "docs", trace + ", local store, sync=FULL", []string{"doc-automerge"}}, f: DocTraceLocal, bt: once, skip: docSkip},
+		def{Workload: Workload{"doc-local-relaxed", "docs", trace + ", local store, sync=NORMAL", []string{"doc-automerge"}}, f: DocTraceLocalRelaxed, bt: once, skip: docSkip},
+		def{Workload: Workload{"doc-automerge", "docs", "automerge-go: the same trace, one commit per 100 edits", nil}, f: DocTraceAutomerge, bt: once, skip: docSkip},
+		def{Workload: Workload{"doc-sync", "docs", "the same trace end to end: writer → server → a second client's WatchDoc", nil}, f: DocTraceSync, bt: once, skip: docSkip},
+	)
+	return d
 }
 
-func dur(r result) string {
-	return time.Duration(r.NsPerOp()).Round(100 * time.Nanosecond).String()
+// Workloads lists the workloads Run knows, in the order it runs them
+// (with Options' sizes in their titles).
+func (o Options) Workloads() []Workload {
+	var ws []Workload
+	for _, d := range o.withDefaults().defs() {
+		ws = append(ws, d.Workload)
+	}
+	return ws
 }
 
-// Markdown writes rows as a Markdown table.
-func Markdown(w io.Writer, rows []Row) {
-	fmt.Fprintln(w, "| workload | uno | plain SQLite (ceiling) | uno / ceiling | target | met |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|")
-	for _, r := range rows {
-		met := ""
-		if r.Checked {
-			met = "no"
-			if r.Pass {
-				met = "yes"
+func (o Options) withDefaults() Options {
+	if o.Rounds <= 0 {
+		o.Rounds = 5
+		if o.Quick {
+			o.Rounds = 1
+		}
+	}
+	if o.BenchTime <= 0 {
+		o.BenchTime = 2 * time.Second
+		if o.Quick {
+			o.BenchTime = 50 * time.Millisecond
+		}
+	}
+	return o
+}
+
+// selected returns the defs Only picks, with their ceilings.
+func (o Options) selected() ([]def, error) {
+	all := o.defs()
+	if len(o.Only) == 0 {
+		return all, nil
+	}
+	want := map[string]bool{}
+	for _, name := range o.Only {
+		found := false
+		for _, d := range all {
+			if d.ID == name || d.Group == name {
+				want[d.ID], found = true, true
 			}
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", r.Workload, r.Uno, dash(r.Ceiling), dash(r.Ratio), dash(r.Target), dash(met))
+		if !found {
+			return nil, fmt.Errorf("bench: no workload or group %q (groups: local, clients, ceilings, sync, query, docs)", name)
+		}
+	}
+	for _, d := range all {
+		if want[d.ID] {
+			for _, c := range d.Ceilings {
+				want[c] = true
+			}
+		}
+	}
+	return slices.DeleteFunc(all, func(d def) bool { return !want[d.ID] }), nil
+}
+
+// Measured is one workload's figures.
+type Measured struct {
+	Workload
+	// Rounds holds each round's figures (ReportMetric's units, plus
+	// ns/op and iterations).
+	Rounds []map[string]float64 `json:"rounds"`
+	// Median, Min and Max are per figure, over rounds.
+	Median map[string]float64 `json:"median,omitempty"`
+	Min    map[string]float64 `json:"min,omitempty"`
+	Max    map[string]float64 `json:"max,omitempty"`
+	// Skipped says why it did not run; Error why it failed.
+	Skipped string `json:"skipped,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// ok reports whether m has figures.
+func (m *Measured) ok() bool { return m != nil && len(m.Median) > 0 }
+
+// Run runs the selected workloads, Rounds times each (alternating, so
+// that a workload and its ceiling see the same machine), and returns
+// the report. A workload that fails is recorded with its error and not
+// run again; Run then returns the report and an error naming it.
+func Run(o Options) (*Report, error) {
+	o = o.withDefaults()
+	defs, err := o.selected()
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{Date: time.Now().UTC(), Machine: machine(), Rounds: o.Rounds, BenchTime: o.BenchTime.String(), Quick: o.Quick, Only: o.Only,
+		byID: map[string]*Measured{}}
+	total := 0
+	for _, d := range defs {
+		m := &Measured{Workload: d.Workload, Skipped: d.skip}
+		r.Workloads = append(r.Workloads, m)
+		r.byID[d.ID] = m
+		if d.skip == "" {
+			total += d.rounds(o)
+		}
+	}
+	done := 0
+	for round := range o.Rounds {
+		for _, d := range defs {
+			m := r.byID[d.ID]
+			if d.skip != "" || round >= d.rounds(o) {
+				continue
+			}
+			if o.Progress != nil {
+				o.Progress(Step{Workload: d.ID, Round: round + 1, Rounds: d.rounds(o), Done: done, Total: total})
+			}
+			done++
+			if m.Error != "" {
+				continue
+			}
+			res, err := measure(d.f, d.bt, o.Log)
+			if err != nil {
+				m.Error = err.Error()
+				continue
+			}
+			fig := maps.Clone(res.Extra)
+			fig["ns/op"] = float64(res.NsPerOp())
+			fig["iterations"] = float64(res.N)
+			m.Rounds = append(m.Rounds, fig)
+		}
+	}
+	var errs []error
+	for _, m := range r.Workloads {
+		m.summarize()
+		if m.Error != "" {
+			errs = append(errs, fmt.Errorf("bench: %s: %s", m.ID, m.Error))
+		}
+	}
+	r.build()
+	return r, errors.Join(errs...)
+}
+
+func (d def) rounds(o Options) int {
+	if d.once {
+		return 1
+	}
+	return o.Rounds
+}
+
+// summarize sets the median, min and max of each figure.
+func (m *Measured) summarize() {
+	if len(m.Rounds) == 0 {
+		return
+	}
+	m.Median, m.Min, m.Max = map[string]float64{}, map[string]float64{}, map[string]float64{}
+	for unit := range m.Rounds[0] {
+		var vs []float64
+		for _, r := range m.Rounds {
+			vs = append(vs, r[unit])
+		}
+		slices.Sort(vs)
+		m.Median[unit], m.Min[unit], m.Max[unit] = vs[len(vs)/2], vs[0], vs[len(vs)-1]
 	}
 }
 
-func dash(s string) string {
-	if s == "" {
-		return "–"
+// num formats f with no decimals and thousands separated by commas.
+func num(f float64) string {
+	s := fmt.Sprintf("%.0f", f)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
 	}
 	return s
-}
-
-// Machine describes where the benchmarks ran.
-func Machine() string {
-	return fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), strings.TrimSpace(runtime.Version()))
 }

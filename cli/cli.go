@@ -3,11 +3,17 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/unosync/uno/bench"
 	"github.com/unosync/uno/server/pglog"
 	"github.com/unosync/uno/server/sqlitelog"
+	"golang.org/x/term"
 )
 
 // Options are what an application adds to the uno command.
@@ -74,28 +80,111 @@ func rootCmd(o Options) *cobra.Command {
 
 func benchCmd() *cobra.Command {
 	var opts bench.Options
+	var out string
+	var sync, docs bool
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Run the local benchmarks beside plain SQLite and print a table",
-		Long: `Runs uno's local benchmarks (writes, reads, queries, watches), each
-beside its ceiling — plain SQLite through the same driver doing the same
-writes — in the same run, and prints a Markdown table with the ratios and
-the targets. Results are kept in bench/RESULTS.md.`,
+		Short: "Run every benchmark beside its ceiling and write a report",
+		Long: `Runs uno's workloads — the local engine, real clients syncing through a
+server (2 and 50 clients, paced latency to 1 and 49 receivers, in both
+durability modes), the server under load generators, the query API and
+the doc fields — each beside its ceiling (the disk's fsync floor, plain
+SQLite, a raw WebSocket echo and broadcast, automerge-go) in the same
+run, and writes OUT/RESULTS.md (tables, targets met or not, the machine,
+charts in OUT/charts/*.svg) and OUT/results.json (every round's figures).
+
+Groups and workloads for --only: local, clients, ceilings, sync, query,
+docs, or a workload's name from results.json (the ceilings a workload is
+compared with always run too). The sync workloads start uno serve, so
+they need the Go toolchain; the query API runs over Postgres too when
+UNO_PG_DSN names a server; the doc workloads read the editing trace from
+$UNO_DATA or ../shared/data. --quick runs everything once at tiny sizes,
+to check that it works.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Progress = cmd.ErrOrStderr()
-			rows, err := bench.Run(opts)
-			if err != nil {
+			stderr := cmd.ErrOrStderr()
+			opts.Log = stderr
+			p := newProgress(stderr)
+			opts.Progress = p.step
+			r, runErr := bench.Run(opts)
+			p.finish()
+			if r == nil {
+				return runErr
+			}
+			r.Command = commandLine()
+			if err := r.Write(out); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "\nmachine: %s\n\n", bench.Machine())
-			bench.Markdown(cmd.OutOrStdout(), rows)
-			return nil
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s, %s and %s\n\n", filepath.Join(out, "RESULTS.md"), filepath.Join(out, "results.json"), filepath.Join(out, "charts"))
+			for _, t := range r.Targets {
+				met := "not met"
+				if t.Pass {
+					met = "met"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%-7s  %s: %s (target %s)\n", met, t.Workload, t.Uno, t.Target)
+			}
+			return runErr
 		},
 	}
-	cmd.Flags().DurationVar(&opts.BenchTime, "benchtime", 0, "time per benchmark (default 2s)")
-	cmd.Flags().IntVar(&opts.Rounds, "rounds", 0, "rounds of each benchmark beside its ceiling; medians are shown (default 3)")
-	cmd.Flags().BoolVar(&opts.Sync, "sync", false, "also run the sync and query API benchmarks (starts uno serve; needs the Go toolchain; the query API over Postgres too when UNO_PG_DSN is set)")
-	cmd.Flags().BoolVar(&opts.Docs, "docs", false, "also run the doc field benchmarks: the automerge-paper editing trace locally beside automerge-go, and end to end (reads the trace from $UNO_DATA or ../shared/data)")
+	cmd.Flags().DurationVar(&opts.BenchTime, "benchtime", 0, "time per round of each timed benchmark (default 2s; 50ms with --quick)")
+	cmd.Flags().IntVar(&opts.Rounds, "rounds", 5, "rounds of each workload, alternating with its ceilings; medians and min–max are shown (1 with --quick unless set)")
+	cmd.Flags().BoolVar(&opts.Quick, "quick", false, "one round at tiny sizes, to check that everything works (figures mean nothing; skips the doc trace)")
+	cmd.Flags().StringSliceVar(&opts.Only, "only", nil, "run only these groups or workloads (comma-separated): local, clients, ceilings, sync, query, docs, or a workload name")
+	cmd.Flags().StringVar(&out, "out", "bench", "directory for RESULTS.md, results.json and charts/")
+	cmd.Flags().BoolVar(&sync, "sync", false, "")
+	cmd.Flags().BoolVar(&docs, "docs", false, "")
+	cmd.Flags().MarkDeprecated("sync", "every workload runs by default now; use --only to choose")
+	cmd.Flags().MarkDeprecated("docs", "every workload runs by default now; use --only to choose")
+	cmd.PreRun = func(cmd *cobra.Command, _ []string) {
+		if opts.Quick && !cmd.Flags().Changed("rounds") {
+			opts.Rounds = 1
+		}
+	}
 	return cmd
+}
+
+// commandLine is how this process was started, as one shell line.
+func commandLine() string {
+	args := []string{filepath.Base(os.Args[0])}
+	for _, a := range os.Args[1:] {
+		if strings.ContainsAny(a, " '\"$") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		args = append(args, a)
+	}
+	return strings.Join(args, " ")
+}
+
+// progress shows uno bench's steps: a bar on a terminal, else a line
+// per step.
+type progress struct {
+	w   io.Writer
+	bar *progressbar.ProgressBar
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(w), progressbar.OptionShowCount(),
+			progressbar.OptionSetElapsedTime(true), progressbar.OptionSetPredictTime(false), progressbar.OptionSetWidth(30))
+	}
+	return p
+}
+
+func (p *progress) step(s bench.Step) {
+	desc := fmt.Sprintf("%s (round %d/%d)", s.Workload, s.Round, s.Rounds)
+	if p.bar == nil {
+		fmt.Fprintf(p.w, "[%d/%d] %s\n", s.Done+1, s.Total, desc)
+		return
+	}
+	p.bar.ChangeMax(s.Total)
+	p.bar.Describe(desc)
+	p.bar.Set(s.Done)
+}
+
+func (p *progress) finish() {
+	if p.bar != nil {
+		p.bar.Finish()
+		fmt.Fprintln(p.w)
+	}
 }

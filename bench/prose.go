@@ -1,0 +1,167 @@
+package bench
+
+// The static text of RESULTS.md: what each workload is and what its
+// figures have shown so far. Figures that change from run to run belong
+// in the tables, never here.
+
+const introProse = `Written by ` + "`uno bench`" + ` (bench/report.go): every figure here was measured
+together with its ceiling in the same run, on the same machine, with the
+command shown; results.json beside this file has every round's figures.
+Re-run before quoting: disks on shared machines vary by ±10% between runs.
+The same workloads run as Go benchmarks: ` + "`go test ./bench -run '^$' -bench NAME -benchtime 1x`" + `.
+
+`
+
+const clientsProse = `What users run: every peer is a real client (` + "`client.Client`" + ` on a SQLite
+file of its own, default settings apart from Durability), writing one
+update per transaction (one ` + "`Put`" + ` of one field), syncing in the background
+through a fresh in-process server (the embedded SQLite log, WAL,
+` + "`synchronous=FULL`" + `, group commit) on a loopback socket. Receivers learn of
+updates the way an app does, through ` + "`Watch`" + `. Every workload runs in both
+durability modes: **full** (the default: a local write is fsync'd before
+` + "`Put`" + ` returns) and **relaxed** (` + "`client.DurabilityRelaxed`" + `: commits do not wait
+for the disk; an app crash loses nothing, a power cut may lose the last
+writes, which the server then sends back).
+
+- **N clients × M updates**: each client sets the field of its own row M
+  times, all clients at once; the run ends when every client's ` + "`Watch`" + `
+  shows every row at its last value (a client's updates reach the others
+  in the order written). updates/s counts writes; deliveries/s counts
+  updates delivered to the other N−1 clients (the server never sends a
+  client its own updates), so 50 × 40 makes 49 × 50 × 40 = 98,000
+  deliveries.
+- **paced latency**: one writer ` + "`Put`" + `s a row at a fixed rate, the value
+  carrying a sequence number; a latency is the time from the start of the
+  ` + "`Put`" + ` call to a receiver's ` + "`Watch`" + ` showing that value, over every
+  receiver. ` + "`Watch`" + ` keeps only the newest result, so a value superseded
+  before a receiver looked is not counted (results.json has the share seen).
+- The ceilings: the 2-client figures are compared with the **fsync floor**
+  (the disk's sequential fsync'd single-row commit rate through the same
+  driver), the 50-client ones with a **raw WebSocket broadcast**, the
+  latencies with a **raw WebSocket echo** (see Ceilings). Full durability
+  may add at most two fsync floors to the p99 (the writer's commit and the
+  server's).
+
+`
+
+const localProse = `What the workloads are:
+
+- **uno** writes through ` + "`client.Collection.Put`" + ` / ` + "`client.Tx`" + `: per row it
+  reads the row's merge state, builds the ops, writes the values and the
+  merge state to the collection's table and, per transaction, one outbox
+  entry; all in one SQL transaction, WAL, ` + "`synchronous=FULL`" + `.
+- **The ceiling** is plain SQL through the same driver and settings, prepared
+  statements, a table of the same shape and indexes: the same rows inserted,
+  plus one log row per row written (standing in for an outbox).
+- A "field op" is one field written; a 1,000-op transaction writes 250 new
+  rows of 4 fields. Single-op transactions write one field of a new row.
+- Read by key and query read a store of 10,000 rows (` + "`synchronous=NORMAL`" + `
+  while seeding). The query filters on an indexed field, orders and returns
+  100 rows, decoding each row's merge state.
+- Watch latency is one ` + "`Patch`" + ` of a row in the live query's result (at
+  ` + "`synchronous=NORMAL`" + `) until the new result arrives on ` + "`Watch.C`" + `: the
+  write, the re-query of 100 rows and the delivery.
+
+What moved these numbers: prepared statements reused across transactions
+(statement preparation was a third of the CPU profile); each row's merge
+state kept in a ` + "`_uno`" + ` column of the collection's table, and the replica row
+not rewritten on every commit, so that a commit touches as many pages as
+the plain one; a compact binary row-state encoding (a site table instead
+of 16-byte site IDs in every dot).
+
+`
+
+const ceilingsProse = `What the machine itself does, measured in the same invocation:
+
+- **the fsync floor**: plain SQL through modernc.org/sqlite, WAL,
+  ` + "`synchronous=FULL`" + `, one row and one log row per transaction, one after
+  the other: the disk's sequential fsync'd commit rate. No durable
+  single-update write can be faster.
+- **raw WebSocket echo**: github.com/coder/websocket (the library the
+  client and server use) on loopback, one connection, a binary message the
+  size of one update frame (an encoded Push of one field), sent and echoed
+  back one at a time.
+- **raw WebSocket broadcast**: one sender, a server that writes every
+  message to each receiver's connection (a goroutine and a queue per
+  connection, as a sync server has), the same message size; no log, no
+  protocol.
+
+`
+
+const syncProse = `The server alone: ` + "`uno serve`" + ` as its own process (so its CPU time can be
+read from /proc), driven by load-generating peers that speak the protocol
+directly and keep no store, so these figures measure the server, not the
+clients' SQLite files. The first row is the older throughput workload: two
+real clients (SQLite files, background sync, 100 updates per transaction)
+and an in-process server.
+
+`
+
+const roomProse = `What moved server CPU per delivery (the room workload): the newest entries
+and head kept in memory (22.8 → 9.6 µs); group commit, every waiting append
+in one SQLite transaction with one fsync (→ 5.6 µs); each entry encoded
+once and the Changes frame written around it by hand (→ 4.8–5.4 µs);
+clients granting credits 4 at a time with a window of 8 (→ 4.4–4.9 µs).
+What is left is mostly one WebSocket write per delivery: room pushes are
+single transactions, so each Changes carries one entry. Coalescing
+deliveries per connection is the next lever.
+
+`
+
+const queryProse = "`GET /v1/collections/tasks?limit=100&after=<cursor>`" + ` with a bearer token,
+over real loopback HTTP (one kept-alive connection), to an in-process
+server. The tenant holds one collection of 10,000 rows of four register
+fields, appended as one transaction per row; the page is the 100 rows
+after the cursor the API returns after 5,000 rows. The SQLite log always;
+Postgres too when UNO_PG_DSN names a server (an admin DSN: each run creates
+a database and a role of its own and drops them after). Each figure is one
+request's round trip, body read.
+
+- **cached**: the same request repeated with no write in between; every
+  timed request is a cache hit. Each still authenticates and reads the
+  tenant's head.
+- **uncached**: before each request (untimed), one transaction updating a
+  row outside the page is appended, so the head moves and the request
+  rebuilds the page from the rows read model.
+
+The tails are mostly the Go garbage collector of the one process that runs
+the seeding, the server and the client (with ` + "`GOGC=off`" + ` the p99s halve).
+
+`
+
+const docsProse = `The automerge-paper editing trace (259,778 single-character edits of a
+LaTeX paper; josephg/editing-traces, CC BY 4.0, originally automerge-perf
+by Martin Kleppmann), read from ` + "`../shared/data`" + ` (or ` + "`$UNO_DATA`" + `; never
+downloaded: without it, or without the Automerge library in the build,
+these rows say why they were not measured). Edits go 100 to a transaction —
+an editor saving a burst of typing — and the final text is checked against
+the trace's. The ceiling is automerge-go (automerge-rs through cgo) doing
+the same edits with one commit per 100 edits, in memory.
+
+`
+
+const docsAfterProse = `Where the local figure's time goes: Automerge's own splices and commits
+(what the ceiling does); SQLite committing the row and encoding it — the
+doc's state is stored in the row, so each transaction rewrites up to a few
+hundred KB (saved document plus changes since the last compaction) to
+append a ~250-byte change; rendering the document's JSON into the SQL
+column (only while the state is under ` + "`store.DocColumnMaxBytes`" + `); the
+builder, validation and hashing of the change. What would meet the target:
+keep a doc's chunks in a table of their own (append the change, not the
+row), and share one open Automerge document between editing, rendering and
+compaction.
+
+`
+
+const notMeasuredProse = `## Not measured by uno bench
+
+These need a throwaway Postgres or a browser and run under ` + "`go test`" + ` only;
+their latest figures are in the git history of this file.
+
+- Postgres event log ingest beside its COPY ceiling:
+  ` + "`go test ./bench -run '^$' -bench 'PG' -benchtime 3x`" + ` (target ≥ 50,000 field ops/s and ≥ 20% of COPY).
+- Bootstrap of 1,000,000 rows, SQLite and Postgres logs:
+  ` + "`UNO_BOOTSTRAP_ROWS=1000000 go test ./bench -run '^$' -bench 'Bootstrap' -benchtime 1x -timeout 20m`" + ` (target ≤ 30 s, ≤ 300 MB).
+- The browser (download size, first page, local writes, sync of 10,000
+  rows): ` + "`./wasm/build.sh /tmp/dist && go test ./internal/browser -run '^$' -bench . -benchtime 3x`" + `.
+`

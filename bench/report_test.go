@@ -1,0 +1,139 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestReport_Quick runs the real-client workloads, the local ones and the
+// ceilings at --quick sizes and writes the report: every section is
+// there, every chart link names an SVG that parses, and results.json
+// has figures for every workload run. (The server-process, query API
+// and doc workloads are left out to keep it short: they build uno.)
+func TestReport_Quick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real clients for a few seconds")
+	}
+	var steps []Step
+	o := Options{Quick: true, Only: []string{"local", "clients", "ceilings"}, Progress: func(s Step) { steps = append(steps, s) }}
+	r, err := Run(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Command = "uno bench --quick --only local,clients,ceilings"
+	dir := t.TempDir()
+	if err := r.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) == 0 || steps[len(steps)-1].Done != steps[len(steps)-1].Total-1 {
+		t.Errorf("progress steps %+v", steps)
+	}
+
+	md, err := os.ReadFile(filepath.Join(dir, "RESULTS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"# Benchmark results", "## Machine and command", "## Targets", "## Charts",
+		"## Real clients through a server", "## Local engine", "## Ceilings", "## Not measured by uno bench", r.Command} {
+		if !bytes.Contains(md, []byte(h)) {
+			t.Errorf("RESULTS.md has no %q", h)
+		}
+	}
+	if bytes.Contains(md, []byte("failed:")) || bytes.Contains(md, []byte("not measured:")) {
+		t.Errorf("RESULTS.md reports a workload without figures:\n%s", md)
+	}
+	links := regexp.MustCompile(`!\[[^]]*\]\((charts/[^)]+\.svg)\)`).FindAllSubmatch(md, -1)
+	if len(links) != 4 {
+		t.Errorf("%d chart links, want 4", len(links))
+	}
+	for _, l := range links {
+		svg, err := os.ReadFile(filepath.Join(dir, string(l[1])))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if err := parseXML(svg); err != nil {
+			t.Errorf("%s: %v", l[1], err)
+		}
+		if !bytes.Contains(svg, []byte("<svg")) {
+			t.Errorf("%s is no SVG", l[1])
+		}
+	}
+
+	js, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Machine   Machine
+		Workloads []Measured
+		Targets   []Row
+	}
+	if err := json.Unmarshal(js, &got); err != nil {
+		t.Fatal(err)
+	}
+	// A test binary carries no module versions; uno bench's does.
+	if got.Machine.Go == "" || got.Machine.Cores == 0 {
+		t.Errorf("machine %+v", got.Machine)
+	}
+	byID := map[string]Measured{}
+	for _, w := range got.Workloads {
+		byID[w.ID] = w
+	}
+	want := 0
+	for _, w := range o.Workloads() {
+		if !strings.Contains("local clients ceilings", w.Group) {
+			continue
+		}
+		want++
+		m, ok := byID[w.ID]
+		switch {
+		case !ok:
+			t.Errorf("results.json has no %s", w.ID)
+		case len(m.Rounds) != 1 || len(m.Median) == 0:
+			t.Errorf("%s: %d rounds, median %v (error %q)", w.ID, len(m.Rounds), m.Median, m.Error)
+		}
+	}
+	if len(got.Workloads) != want {
+		t.Errorf("results.json has %d workloads, want %d", len(got.Workloads), want)
+	}
+	for _, id := range []string{"clients-2-full", "clients-2-relaxed", "clients-50-full", "clients-50-relaxed"} {
+		if byID[id].Median["updates/s"] <= 0 || byID[id].Median["deliveries/s"] <= 0 {
+			t.Errorf("%s: no throughput: %v", id, byID[id].Median)
+		}
+	}
+	for _, id := range []string{"paced-1-full", "paced-1-relaxed", "paced-49-full", "paced-49-relaxed", "ws-echo"} {
+		if m := byID[id].Median; m["samples"] <= 0 || m["p99-ms"] <= 0 {
+			t.Errorf("%s: no latencies: %v", id, m)
+		}
+	}
+	if len(got.Targets) != 10 {
+		t.Errorf("%d targets, want 10: %+v", len(got.Targets), got.Targets)
+	}
+}
+
+// TestRun_Only refuses a name it does not know.
+func TestRun_Only(t *testing.T) {
+	if _, err := Run(Options{Only: []string{"nosuch"}}); err == nil {
+		t.Fatal("no error")
+	}
+}
+
+func parseXML(b []byte) error {
+	d := xml.NewDecoder(bytes.NewReader(b))
+	for {
+		if _, err := d.Token(); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+}

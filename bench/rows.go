@@ -1,0 +1,293 @@
+package bench
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/unosync/uno/client"
+)
+
+// The tables: each section's rows, from the medians, with the ratios to
+// the ceilings measured in the same run and the targets.
+
+// get returns a workload's median of unit and whether it was measured.
+func (r *Report) get(id, unit string) (float64, bool) {
+	m := r.byID[id]
+	if !m.ok() {
+		return 0, false
+	}
+	v, ok := m.Median[unit]
+	return v, ok
+}
+
+// fig formats a workload's median of unit with f, and the min–max over
+// rounds when there are several.
+func (r *Report) fig(id, unit string, f func(float64) string) string {
+	m := r.byID[id]
+	if !m.ok() {
+		return ""
+	}
+	s := f(m.Median[unit])
+	if len(m.Rounds) > 1 {
+		s += fmt.Sprintf(" (%s–%s)", f(m.Min[unit]), f(m.Max[unit]))
+	}
+	return s
+}
+
+func ms(v float64) string { return fmt.Sprintf("%.2f ms", v) }
+
+func perSec(unit string) func(float64) string {
+	return func(v float64) string { return num(v) + " " + unit }
+}
+
+func nsDur(v float64) string {
+	return time.Duration(v).Round(100 * time.Nanosecond).String()
+}
+
+// row starts a row for workload id, or says why it has no figures.
+// It returns false if the workload was not selected.
+func (r *Report) row(id string) (Row, bool) {
+	m := r.byID[id]
+	if m == nil {
+		return Row{}, false
+	}
+	row := Row{ID: id, Workload: m.Title}
+	switch {
+	case m.Skipped != "":
+		row.Uno = "not measured: " + m.Skipped
+	case m.Error != "":
+		row.Uno = "failed: " + m.Error
+	case !m.ok():
+		row.Uno = "failed: no figures"
+	}
+	return row, true
+}
+
+// latency formats p50, p99 and max of a latency workload.
+func (r *Report) latency(id string) string {
+	return "p50 " + r.fig(id, "p50-ms", ms) + ", p99 " + r.fig(id, "p99-ms", ms) + ", max " + r.fig(id, "max-ms", ms)
+}
+
+// build lays out the sections and the targets.
+func (r *Report) build() {
+	floorTx, haveFloor := r.get("fsync-floor", "tx/s")
+	floorMs := 0.0
+	if haveFloor {
+		floorMs = 1000 / floorTx
+	}
+	add := func(s *section, row Row) {
+		s.rows = append(s.rows, row)
+		if row.Checked {
+			r.Targets = append(r.Targets, row)
+		}
+	}
+
+	local := section{title: "Local engine", after: localProse}
+	if row, ok := r.row("local-tx1000"); ok {
+		tx, ok1 := r.get("local-tx1000", "fieldops/s")
+		plain, ok2 := r.get("plain-tx1000", "fieldops/s")
+		if ok1 && ok2 {
+			ratio := tx / plain
+			row.Uno = r.fig("local-tx1000", "fieldops/s", perSec("field ops/s"))
+			row.Ceiling = "plain SQLite: " + r.fig("plain-tx1000", "fieldops/s", perSec("field ops/s"))
+			row.Ratio = fmt.Sprintf("%.0f%%", 100*ratio)
+			row.Target, row.Pass, row.Checked = "≥ 80,000/s and ≥ 40%", tx >= 80_000 && ratio >= 0.40, true
+		}
+		add(&local, row)
+	}
+	if row, ok := r.row("local-single"); ok {
+		single, ok1 := r.get("local-single", "ns/op")
+		plain, ok2 := r.get("fsync-floor", "ns/op")
+		if ok1 && ok2 {
+			slow := single / plain
+			row.Uno = r.fig("local-single", "tx/s", perSec("tx/s")) + ", " + nsDur(single) + "/tx"
+			row.Ceiling = "the fsync floor: " + r.fig("fsync-floor", "tx/s", perSec("tx/s")) + ", " + nsDur(plain) + "/tx"
+			row.Ratio = fmt.Sprintf("%.2f× the time", slow)
+			row.Target, row.Pass, row.Checked = "≤ 1.3× the time", slow <= 1.3, true
+		}
+		add(&local, row)
+	}
+	for _, x := range []struct{ id, per string }{{"local-read", "/read"}, {"local-query", "/query"}, {"local-watch", ""}} {
+		if row, ok := r.row(x.id); ok {
+			if r.byID[x.id].ok() {
+				row.Uno = r.fig(x.id, "ns/op", nsDur) + x.per
+			}
+			add(&local, row)
+		}
+	}
+
+	clients := section{title: "Real clients through a server", before: clientsProse}
+	for _, m := range modes {
+		if row, ok := r.row("clients-2-" + m.name); ok {
+			id := "clients-2-" + m.name
+			if v, ok := r.get(id, "updates/s"); ok {
+				row.Uno = r.fig(id, "updates/s", perSec("updates/s"))
+				if haveFloor {
+					row.Ceiling = "the fsync floor: " + r.fig("fsync-floor", "tx/s", perSec("tx/s"))
+					row.Ratio = fmt.Sprintf("%.0f%%", 100*v/floorTx)
+				}
+				if m.d == client.DurabilityFull { // full
+					row.Target, row.Pass, row.Checked = "≥ 80% of the fsync floor", haveFloor && v >= 0.8*floorTx, true
+				} else {
+					row.Target, row.Pass, row.Checked = "≥ 10,000/s", v >= 10_000, true
+				}
+			}
+			add(&clients, row)
+		}
+	}
+	for _, m := range modes {
+		id := "clients-50-" + m.name
+		if row, ok := r.row(id); ok {
+			if v, ok := r.get(id, "deliveries/s"); ok {
+				row.Uno = r.fig(id, "deliveries/s", perSec("deliveries/s"))
+				if c, ok := r.get("ws-broadcast", "deliveries/s"); ok {
+					row.Ceiling = "raw broadcast: " + r.fig("ws-broadcast", "deliveries/s", perSec("deliveries/s"))
+					row.Ratio = fmt.Sprintf("%.0f%%", 100*v/c)
+				}
+				want := 20_000.0
+				if m.d == client.DurabilityRelaxed {
+					want = 40_000
+				}
+				row.Target, row.Pass, row.Checked = "≥ "+num(want)+"/s", v >= want, true
+			}
+			add(&clients, row)
+		}
+	}
+	for _, x := range []struct {
+		id    string
+		limit float64
+	}{{"paced-1", 4}, {"paced-49", 12}} {
+		relaxed, haveRelaxed := r.get(x.id+"-relaxed", "p99-ms")
+		for _, m := range modes {
+			id := x.id + "-" + m.name
+			row, ok := r.row(id)
+			if !ok {
+				continue
+			}
+			if p99, ok := r.get(id, "p99-ms"); ok {
+				row.Uno = r.latency(id)
+				if _, ok := r.get("ws-echo", "p99-ms"); ok {
+					row.Ceiling = "raw echo round trip: p50 " + r.fig("ws-echo", "p50-ms", ms) + ", p99 " + r.fig("ws-echo", "p99-ms", ms)
+				}
+				if m.d == client.DurabilityRelaxed {
+					row.Target, row.Pass, row.Checked = fmt.Sprintf("p99 ≤ %.0f ms", x.limit), p99 <= x.limit, true
+				} else if haveRelaxed && haveFloor {
+					limit := relaxed + 2*floorMs
+					row.Ratio = fmt.Sprintf("p99 +%.2f ms over relaxed (%.1f fsync floors)", p99-relaxed, (p99-relaxed)/floorMs)
+					row.Target = fmt.Sprintf("p99 ≤ relaxed + 2 fsync floors (%.2f ms)", limit)
+					row.Pass, row.Checked = p99 <= limit, true
+				}
+			}
+			add(&clients, row)
+		}
+	}
+
+	ceilings := section{title: "Ceilings", before: ceilingsProse}
+	if row, ok := r.row("fsync-floor"); ok {
+		if r.byID["fsync-floor"].ok() {
+			row.Uno = r.fig("fsync-floor", "tx/s", perSec("tx/s")) + ", " + r.fig("fsync-floor", "ns/op", nsDur) + "/tx"
+		}
+		add(&ceilings, row)
+	}
+	if row, ok := r.row("ws-echo"); ok {
+		if r.byID["ws-echo"].ok() {
+			row.Uno = r.latency("ws-echo") + fmt.Sprintf(" (frame %.0f bytes)", r.byID["ws-echo"].Median["frame-bytes"])
+		}
+		add(&ceilings, row)
+	}
+	if row, ok := r.row("ws-broadcast"); ok {
+		if r.byID["ws-broadcast"].ok() {
+			row.Uno = r.fig("ws-broadcast", "deliveries/s", perSec("deliveries/s"))
+		}
+		add(&ceilings, row)
+	}
+
+	syncs := section{title: "The server under load generators", before: syncProse, after: roomProse}
+	if row, ok := r.row("sync-updates"); ok {
+		if v, ok := r.get("sync-updates", "updates/s"); ok {
+			row.Uno = r.fig("sync-updates", "updates/s", perSec("updates/s"))
+			row.Target, row.Pass, row.Checked = "≥ 20,000/s", v >= 20_000, true
+		}
+		add(&syncs, row)
+	}
+	if row, ok := r.row("room"); ok {
+		if dps, ok := r.get("room", "deliveries/s"); ok {
+			cpu := r.byID["room"].Median["server-µs-cpu/delivery"]
+			row.Uno = r.fig("room", "deliveries/s", perSec("deliveries/s")) + ", " + r.fig("room", "server-µs-cpu/delivery", func(v float64) string { return fmt.Sprintf("%.1f µs", v) }) + " server CPU/delivery"
+			if c, ok := r.get("ws-broadcast", "deliveries/s"); ok {
+				row.Ceiling = "raw broadcast: " + r.fig("ws-broadcast", "deliveries/s", perSec("deliveries/s"))
+				row.Ratio = fmt.Sprintf("%.0f%%", 100*dps/c)
+			}
+			row.Target, row.Pass, row.Checked = "≥ 150,000/s, ≤ 5 µs", dps >= 150_000 && cpu <= 5, true
+		}
+		add(&syncs, row)
+	}
+	if row, ok := r.row("room-latency"); ok {
+		if p99, ok := r.get("room-latency", "p99-ms"); ok {
+			row.Uno = r.latency("room-latency")
+			row.Target, row.Pass, row.Checked = "p99 ≤ 10 ms", p99 <= 10, true
+		}
+		add(&syncs, row)
+	}
+	if row, ok := r.row("bootstrap"); ok {
+		if r.byID["bootstrap"].ok() {
+			m := r.byID["bootstrap"].Median
+			row.Uno = fmt.Sprintf("%.2f s, %.1f MB sent, client peak RSS %.0f MiB", m["s/bootstrap"], m["MB-sent"], m["peak-RSS-MiB"])
+		}
+		add(&syncs, row)
+	}
+
+	query := section{title: "Query API", before: queryProse}
+	for _, m := range r.Workloads {
+		if m.Group != "query" {
+			continue
+		}
+		row, _ := r.row(m.ID)
+		if m.ok() {
+			row.Uno = "p50 " + ms(m.Median["p50-ms"]) + ", p99 " + ms(m.Median["p99-ms"])
+		}
+		add(&query, row)
+	}
+
+	docs := section{title: "Doc fields", before: docsProse, after: docsAfterProse}
+	am, haveAM := r.get("doc-automerge", "ns/op")
+	for _, id := range []string{"doc-local", "doc-local-relaxed"} {
+		row, ok := r.row(id)
+		if !ok {
+			continue
+		}
+		if t, ok := r.get(id, "ns/op"); ok {
+			m := r.byID[id].Median
+			row.Uno = fmt.Sprintf("%s; row state %.0f B, document %.0f KB, db %.0f KB", r.fig(id, "edits/s", perSec("edits/s")),
+				m["row-bytes"], m["doc-bytes"]/1e3, m["db-bytes"]/1e3)
+			if haveAM {
+				row.Ceiling = fmt.Sprintf("automerge-go: %s, saved %.0f KB", r.fig("doc-automerge", "edits/s", perSec("edits/s")), r.byID["doc-automerge"].Median["saved-bytes"]/1e3)
+				ratio := t / am
+				row.Ratio = fmt.Sprintf("%.2f× the time", ratio)
+				row.Target, row.Pass, row.Checked = "≤ 1.5× the time", ratio <= 1.5, true
+			}
+		}
+		add(&docs, row)
+	}
+	if row, ok := r.row("doc-sync"); ok {
+		if r.byID["doc-sync"].ok() {
+			m := r.byID["doc-sync"].Median
+			row.Uno = fmt.Sprintf("%s; changes %.0f KB, on the wire %.0f KB in and %.0f KB out", r.fig("doc-sync", "edits/s", perSec("edits/s")),
+				m["change-bytes"]/1e3, m["wire-bytes-in"]/1e3, m["wire-bytes-out"]/1e3)
+		}
+		add(&docs, row)
+	}
+	if row, ok := r.row("doc-automerge"); ok && !r.byID["doc-automerge"].ok() {
+		add(&docs, row) // its figures are in the rows above
+	}
+
+	for _, s := range []section{clients, local, ceilings, syncs, query, docs} {
+		if len(s.rows) > 0 {
+			r.sections = append(r.sections, s)
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

@@ -1,0 +1,203 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/unosync/uno/crdt"
+	usync "github.com/unosync/uno/sync"
+)
+
+// The network ceilings: what github.com/coder/websocket (the library the
+// client and the server use) does on loopback with nothing else in the
+// way — no store, no log, no protocol.
+
+// updateFrame returns a frame the size of one update on the wire: the
+// encoded Push of a transaction setting one field of one row.
+func updateFrame(b B) []byte {
+	b.Helper()
+	codec, err := usync.NewCodec(usync.CodecConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer codec.Close()
+	var site crdt.SiteID
+	rand.Read(site[:])
+	tx := crdt.Tx{Site: site, Seq: 1, Time: crdt.NewClock(0, 0).Now(time.Now()), Ops: []crdt.Op{
+		{Type: crdt.OpRevive, Collection: collection, Row: "c0", CL: 1},
+		{Type: crdt.OpSet, Kind: crdt.KindRegister, Collection: collection, Row: "c0", Field: "n", CL: 1, Value: []byte("1999")},
+	}}
+	f, err := codec.Encode(&usync.Push{Txs: []crdt.Tx{tx}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+// wsServer starts a WebSocket server on loopback calling serve for each
+// connection, and returns its ws:// URL.
+func wsServer(b B, serve func(ctx context.Context, c *websocket.Conn)) string {
+	b.Helper()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		serve(r.Context(), c)
+	}))
+	b.Cleanup(hs.Close)
+	return "ws" + strings.TrimPrefix(hs.URL, "http")
+}
+
+func wsDial(b B, ctx context.Context, url string) *websocket.Conn {
+	b.Helper()
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+// WSEcho returns the latency ceiling: n round trips of an update-sized
+// binary message to a WebSocket echo server on loopback, one at a time.
+// It reports p50, p90, p99, p99.9 and max in ms.
+func WSEcho(n int) func(B) {
+	return func(b B) {
+		ctx := context.Background()
+		url := wsServer(b, func(ctx context.Context, c *websocket.Conn) {
+			for {
+				typ, m, err := c.Read(ctx)
+				if err != nil {
+					return
+				}
+				if c.Write(ctx, typ, m) != nil {
+					return
+				}
+			}
+		})
+		frame := updateFrame(b)
+		var lat []time.Duration
+		for range b.N() {
+			b.StopTimer()
+			c := wsDial(b, ctx, url)
+			b.StartTimer()
+			for range n {
+				start := time.Now()
+				if err := c.Write(ctx, websocket.MessageBinary, frame); err != nil {
+					b.Fatal(err)
+				}
+				if _, m, err := c.Read(ctx); err != nil || len(m) != len(frame) {
+					b.Fatalf("echo: %d bytes, %v", len(m), err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+		}
+		reportPercentiles(b, lat)
+		b.ReportMetric(float64(len(frame)), "frame-bytes")
+	}
+}
+
+// WSBroadcast returns the fan-out ceiling: one sender sends n update-sized
+// messages to a server that writes each to every one of receivers
+// connections (a goroutine and a queue per connection, as a sync server
+// has); an iteration ends when every receiver has all n. It reports
+// deliveries/s.
+func WSBroadcast(receivers, n int) func(B) {
+	return func(b B) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		frame := updateFrame(b)
+		var elapsed time.Duration
+		for range b.N() {
+			b.StopTimer()
+			var mu sync.Mutex
+			var queues []chan []byte
+			joined := make(chan struct{}, receivers)
+			url := wsServer(b, func(ctx context.Context, c *websocket.Conn) {
+				typ, first, err := c.Read(ctx)
+				if err != nil {
+					return
+				}
+				if typ == websocket.MessageText { // a receiver says hello
+					q := make(chan []byte, n)
+					mu.Lock()
+					queues = append(queues, q)
+					mu.Unlock()
+					joined <- struct{}{}
+					for m := range q {
+						if c.Write(ctx, websocket.MessageBinary, m) != nil {
+							return
+						}
+					}
+					c.Close(websocket.StatusNormalClosure, "")
+					return
+				}
+				for m := first; ; { // the sender
+					mu.Lock()
+					for _, q := range queues {
+						q <- m
+					}
+					mu.Unlock()
+					if _, m, err = c.Read(ctx); err != nil {
+						mu.Lock()
+						for _, q := range queues {
+							close(q)
+						}
+						mu.Unlock()
+						return
+					}
+				}
+			})
+			rs := make([]*websocket.Conn, receivers)
+			for i := range rs {
+				rs[i] = wsDial(b, ctx, url)
+				if err := rs[i].Write(ctx, websocket.MessageText, []byte("hello")); err != nil {
+					b.Fatal(err)
+				}
+				<-joined
+			}
+			sender := wsDial(b, ctx, url)
+			var got atomic.Int64
+			var wg sync.WaitGroup
+			var failed atomic.Value
+			b.StartTimer()
+			start := time.Now()
+			for _, r := range rs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range n {
+						if _, _, err := r.Read(ctx); err != nil {
+							failed.Store(err)
+							return
+						}
+						got.Add(1)
+					}
+				}()
+			}
+			for range n {
+				if err := sender.Write(ctx, websocket.MessageBinary, frame); err != nil {
+					b.Fatal(err)
+				}
+			}
+			wg.Wait()
+			elapsed += time.Since(start)
+			b.StopTimer()
+			if err := failed.Load(); err != nil {
+				b.Fatal(err)
+			}
+			sender.Close(websocket.StatusNormalClosure, "")
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(b.N()*receivers*n)/elapsed.Seconds(), "deliveries/s")
+	}
+}
