@@ -175,7 +175,11 @@ func (r *Report) build() {
 					row.Target, row.Pass, row.Checked = fmt.Sprintf("p99 ≤ %.0f ms", x.limit), p99 <= x.limit, true
 				} else if haveRelaxed && haveFloor {
 					limit := relaxed + 2*floorMs
-					row.Ratio = fmt.Sprintf("p99 +%.2f ms over relaxed (%.1f fsync floors)", p99-relaxed, (p99-relaxed)/floorMs)
+					if d := p99 - relaxed; d >= 0 {
+						row.Ratio = fmt.Sprintf("p99 %.2f ms over relaxed (%.1f fsync floors)", d, d/floorMs)
+					} else {
+						row.Ratio = fmt.Sprintf("p99 %.2f ms under relaxed", -d)
+					}
 					row.Target = fmt.Sprintf("p99 ≤ relaxed + 2 fsync floors (%.2f ms)", limit)
 					row.Pass, row.Checked = p99 <= limit, true
 				}
