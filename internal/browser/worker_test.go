@@ -1,8 +1,11 @@
 package browser
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -74,5 +77,84 @@ func TestBrowser_PageStaysFree(t *testing.T) {
 	}
 	if r.Worker.Longest*2 > r.OnPage.Longest {
 		t.Errorf("the control did not block the page: on the page's thread the longest gap was %.1f ms, in the worker %.1f ms", r.OnPage.Longest, r.Worker.Longest)
+	}
+}
+
+// What crosses between the page and the worker as functions works: a
+// token function (the worker asks the page at each connection) and a
+// throwing one (the connection fails with its message, the page keeps
+// working). When no worker can be started the client runs on the page's
+// thread, unless open was told worker: true.
+func TestBrowser_WorkerTokenAndFallback(t *testing.T) {
+	addr := freeAddr(t)
+	srv := startServe(t, addr, t.TempDir())
+	b := newBrowser(t)
+	b.launch("p", filepath.Join(t.TempDir(), "p"))
+	b.open("p", fmt.Sprintf("http://%s/#db=fallback", addr))
+	var r struct {
+		Synced, Asked   float64
+		Rows            []string
+		Fallback        bool
+		PageGo          bool
+		Forced          float64
+		FallbackMessage string
+	}
+	b.eval("p", fmt.Sprintf(`(async () => {
+		const r = {asked: 0};
+		const { open } = await import('./uno/uno.js');
+		const db = await open({name: 'token-fn', server: 'ws://%s/v1/sync', manualSync: true, worker: true,
+			token: async () => { r.asked++; await new Promise(res => setTimeout(res, 10)); return %q; }});
+		await db.collection('things').put('t', {by: 'token function'});
+		await db.sync();
+		r.synced = await db.pending();
+		await db.close();
+		// A fresh copy of the module (its own worker state), on a page
+		// whose Worker constructor throws.
+		const W = globalThis.Worker;
+		globalThis.Worker = function () { throw new Error('workers are blocked here'); };
+		try {
+			const m = await import('./uno/uno.js?no-worker');
+			try { await m.open({name: 'forced', worker: true}); r.forced = 0; } catch (e) { r.forced = e.code; r.fallbackMessage = e.message; }
+			const fb = await m.open({name: 'fallback-page'});
+			await fb.collection('things').put('a', {n: 1});
+			r.rows = (await fb.collection('things').find()).map(x => x.id);
+			r.pageGo = globalThis.__uno !== undefined;
+			await fb.close();
+		} finally {
+			globalThis.Worker = W;
+		}
+		return r;
+	})()`, addr, srv.token), &r)
+	if r.Synced != 0 || r.Asked < 1 {
+		t.Errorf("with a token function: %v pending after sync (want 0), the function was asked %v times", r.Synced, r.Asked)
+	}
+	if r.Forced != 2099 {
+		t.Errorf("open({worker: true}) without workers: code %v (%s), want 2099", r.Forced, r.FallbackMessage)
+	}
+	if !r.PageGo || fmt.Sprint(r.Rows) != "[a]" {
+		t.Errorf("the fallback: client on the page %v, rows %v", r.PageGo, r.Rows)
+	}
+}
+
+// The core download (what every page loads: uno.wasm, Go's loader,
+// uno.js and the worker's script) stays within 6 MB gzipped.
+func TestBrowser_DownloadSize(t *testing.T) {
+	const budget = 6_000_000
+	total := 0
+	for _, f := range []string{"uno.wasm", "wasm_exec.js", "uno.js", "uno-worker.js"} {
+		raw, err := os.ReadFile(filepath.Join(built.web, "uno", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		zw.Write(raw)
+		zw.Close()
+		t.Logf("%-14s %9d bytes raw %9d gzipped", f, len(raw), buf.Len())
+		total += buf.Len()
+	}
+	t.Logf("core download: %d bytes gzipped (budget %d)", total, budget)
+	if total > budget {
+		t.Errorf("the core download is %d bytes gzipped, over the %d budget", total, budget)
 	}
 }

@@ -162,7 +162,7 @@ function workerBridge(options) {
     return b;
   })().catch((e) => {
     workerLoading = null; // a later open tries again
-    throw e;
+    throw e instanceof UnoError ? e : new UnoError(codes.internal, `uno worker: ${e?.message ?? e}`);
   });
   return workerLoading;
 }
