@@ -179,7 +179,12 @@ class RemoteBridge {
     this._edits = new Map(); // c → edits function
     this._ready = null;
     w.onmessage = (ev) => this._on(ev.data);
-    w.onerror = (ev) => this._fail(new UnoError(codes.internal, `uno worker: ${ev.message ?? 'failed to load'}`));
+    w.onerror = (ev) => {
+      // Before it is ready the worker failed to start; later an error
+      // escaped its script (the client's own errors answer requests).
+      if (this._ready) this._fail(new UnoError(codes.internal, `uno worker: ${ev.message ?? 'failed to load'}`));
+      else console.error(`uno worker: ${ev.message}`);
+    };
     w.onmessageerror = () => this._fail(new UnoError(codes.internal, 'uno worker: a message could not be decoded'));
   }
 
