@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds the uno client for browsers into OUT (default wasm/dist):
 # uno.wasm (the Go client, GOOS=js GOARCH=wasm), wasm_exec.js (Go's
-# loader), uno.js (the ES module) and uno.d.ts (its types), and in
+# loader), uno.js (the ES module), uno-worker.js (the Web Worker uno.js
+# runs the client in) and uno.d.ts (uno.js's types), and in
 # automerge/ the files of @automerge/automerge (its ES modules and
 # automerge.wasm) that a page downloads the first time it uses a doc
 # field. It prints their sizes raw and gzipped: the core download (what
@@ -21,7 +22,7 @@ mkdir -p "$out"
 cd "$root"
 GOOS=js GOARCH=wasm go build -trimpath -ldflags="${UNO_WASM_LDFLAGS--s -w}" -o "$out/uno.wasm" ./wasm/cmd/uno-wasm
 cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" "$out/wasm_exec.js"
-cp wasm/js/uno.js wasm/js/uno.d.ts "$out/"
+cp wasm/js/uno.js wasm/js/uno-worker.js wasm/js/uno.d.ts "$out/"
 
 # The browser entry of @automerge/automerge ("slim": the WebAssembly is
 # fetched, not inlined as base64) and the modules it imports, laid out as
@@ -51,7 +52,7 @@ sizes() {
 	printf '%-54s %10d bytes raw %10d gzipped\n' "$label" "$total" "$totalgz"
 }
 echo "core, what every page downloads:"
-sizes "core download" uno.wasm wasm_exec.js uno.js
+sizes "core download" uno.wasm wasm_exec.js uno.js uno-worker.js
 printf '%-54s %10d bytes raw (types, not downloaded)\n' uno.d.ts "$(wc -c <"$out/uno.d.ts")"
 echo "Automerge, downloaded the first time a doc field is used:"
 # shellcheck disable=SC2046 # file names have no spaces

@@ -1,15 +1,31 @@
 // Package wasm is the home of uno's browser build (GOOS=js GOARCH=wasm):
 // bridge/ is the syscall/js layer over the client, cmd/uno-wasm the entry
-// point, js/ the ES module uno.js with its TypeScript types, and build.sh
-// builds uno.wasm and copies Go's loader and the module beside it, with
-// the files of @automerge/automerge in automerge/.
+// point, js/ the ES module uno.js with its TypeScript types and the Web
+// Worker script uno-worker.js, and build.sh builds uno.wasm and copies Go's
+// loader and the modules beside it, with the files of @automerge/automerge
+// in automerge/.
+//
+// # The worker
+//
+// uno.js's open runs the client in a dedicated module Worker
+// (uno-worker.js: one per page, holding every database the page opens), so
+// the page's thread stays free while the client computes. Every call is a
+// request with an ID, answered by the worker; watches and status listeners
+// are numbered by the page and their updates pushed by the worker. Arguments
+// are JSON text made on the page, as on the page's thread. Functions cannot
+// cross to the worker: a token function and editDoc's edits function are
+// asked for by the worker (a round trip each; the edits function's
+// transaction waits for the answer, holding the write lock). A page
+// without workers, or open({worker: false}), runs the client on its own
+// thread. The protocol is written down in uno.js.
 //
 // # Doc fields
 //
 // The client reads and edits doc fields (Automerge documents) with
 // @automerge/automerge, which is as large as a quarter of uno.wasm, so a
 // page downloads it only when it first uses a doc field: uno.js installs
-// globalThis.__unoLoadAutomerge (useAutomerge), and the crdt package's
+// globalThis.__unoLoadAutomerge (useAutomerge) where the client runs (in
+// the worker, resolving automerge/ beside uno.js), and the crdt package's
 // browser binding calls it, once, from a goroutine. build.sh prints the
 // core download and the Automerge addition separately.
 //

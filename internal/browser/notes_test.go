@@ -66,11 +66,12 @@ func (b *browser) typeNote(name string, pos int, s string) {
 }
 
 // noteJSON returns the note's body exactly as the page's client gives it
-// (the bridge's JSON text, before JavaScript parses it).
+// (the bridge's JSON text, before JavaScript parses it: the bridge is the
+// worker's proxy, or Go's globalThis.__uno on the page's thread).
 func (b *browser) noteJSON(name, id string) string {
 	b.t.Helper()
 	var out string
-	b.eval(name, fmt.Sprintf(`__uno.call(uno._id, 'readDoc', JSON.stringify(['notes', %q, 'body', []]))`, id), &out)
+	b.eval(name, fmt.Sprintf(`uno._b.call(uno._id, 'readDoc', JSON.stringify(['notes', %q, 'body', []]))`, id), &out)
 	return out
 }
 

@@ -223,21 +223,37 @@ func jsOpen(_ js.Value, args []js.Value) any {
 // await waits for v (a Promise, or a plain value) and returns it as a
 // string.
 func await(ctx context.Context, v js.Value) (string, error) {
+	v, err := awaitValue(ctx, v)
+	if err != nil {
+		return "", fmt.Errorf("token source: %w", err)
+	}
+	return v.String(), nil
+}
+
+// errRejected is a Promise's rejection.
+type errRejected struct{ reason string }
+
+func (e errRejected) Error() string { return e.reason }
+
+// awaitValue waits for v if it is a Promise (a thenable) and returns its
+// value; a plain value is returned as it is. It must run on a goroutine
+// of its own, never in a js.FuncOf callback.
+func awaitValue(ctx context.Context, v js.Value) (js.Value, error) {
 	if v.Type() != js.TypeObject || v.Get("then").Type() != js.TypeFunction {
-		return v.String(), nil
+		return v, nil
 	}
 	type result struct {
-		s   string
+		v   js.Value
 		err error
 	}
 	ch := make(chan result, 1)
 	var ok, fail js.Func
 	ok = js.FuncOf(func(_ js.Value, a []js.Value) any {
-		ch <- result{s: a[0].String()}
+		ch <- result{v: a[0]}
 		return nil
 	})
 	fail = js.FuncOf(func(_ js.Value, a []js.Value) any {
-		ch <- result{err: fmt.Errorf("token source: %s", js.Global().Get("String").Invoke(a[0]).String())}
+		ch <- result{err: errRejected{js.Global().Get("String").Invoke(a[0]).String()}}
 		return nil
 	})
 	v.Call("then", ok, fail)
@@ -245,9 +261,9 @@ func await(ctx context.Context, v js.Value) (string, error) {
 	defer fail.Release()
 	select {
 	case r := <-ch:
-		return r.s, r.err
+		return r.v, r.err
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return js.Undefined(), ctx.Err()
 	}
 }
 
@@ -406,9 +422,12 @@ var errEditsFunc = errors.New("editDoc: the edits function failed")
 // jsEditDocWith(id, collection, rowID, field, fn) → Promise<null>: fn
 // receives the doc field's document (JSON) inside the transaction and
 // returns its edits (JSON, an array of docOp), applied in that
-// transaction, or null to abort it (errEditsFunc). fn runs synchronously
-// on the transaction's goroutine, so it sees the document as the edits
-// will change it: a change merged from the server cannot come between.
+// transaction, or null to abort it (errEditsFunc). fn runs on the
+// transaction's goroutine, so it sees the document as the edits will
+// change it: a change merged from the server cannot come between. fn may
+// return a Promise of its result (uno-worker.js asks the page, where the
+// application's function is): the transaction waits for it, holding the
+// database's write lock.
 func jsEditDocWith(_ js.Value, args []js.Value) any {
 	return promise(func() (any, error) {
 		if len(args) < 5 || args[4].Type() != js.TypeFunction {
@@ -418,8 +437,9 @@ func jsEditDocWith(_ js.Value, args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
+		ctx := context.Background()
 		coll, rid, field, fn := args[1].String(), args[2].String(), args[3].String(), args[4]
-		return nil, c.Collection(coll).EditDoc(context.Background(), rid, field, func(e *client.DocEdit) error {
+		return nil, c.Collection(coll).EditDoc(ctx, rid, field, func(e *client.DocEdit) error {
 			d, err := e.JSON()
 			if err != nil {
 				return err
@@ -427,6 +447,9 @@ func jsEditDocWith(_ js.Value, args []js.Value) any {
 			out, err := call1(fn, string(d))
 			if err != nil {
 				return err
+			}
+			if out, err = awaitValue(ctx, out); err != nil {
+				return fmt.Errorf("%w: %w", errEditsFunc, err)
 			}
 			if out.Type() != js.TypeString {
 				return errEditsFunc

@@ -39,13 +39,22 @@ export interface OpenOptions {
   heartbeatMs?: number;
   /** The longest wait between reconnection attempts (default 30000; attempts back off exponentially with jitter). */
   backoffMaxMs?: number;
-  /** Where uno.wasm is (default: beside uno.js). */
+  /** Where uno.wasm is (default: beside uno.js; a relative URL is relative to the page). */
   wasmURL?: string | URL;
   /**
    * The directory of the Automerge files (default: automerge/ beside
    * uno.js), downloaded the first time a doc field is used. See useAutomerge.
    */
   automergeURL?: string | URL;
+  /**
+   * Where the client runs. Unset (the default): in a dedicated Web Worker
+   * (uno-worker.js beside uno.js), so the page's thread stays free, or on
+   * the page's thread, with a warning on the console, if the worker cannot
+   * start. true: in the worker, or open rejects. false: on the page's
+   * thread. In the worker, Automerge is loaded there: a loader the page set
+   * as globalThis.__unoLoadAutomerge is not used (give automergeURL).
+   */
+  worker?: boolean;
 }
 
 /** A row: its id and its fields' values; multi-value fields' concurrent values in _siblings. */
@@ -191,7 +200,10 @@ export interface Database {
  * beside uno.js). load calls it unless the page set the loader itself.
  */
 export declare function useAutomerge(baseURL?: string | URL): void;
-/** Loads uno.wasm (once); open calls it. automergeURL: see useAutomerge. */
+/**
+ * Loads uno.wasm (once) on this thread: open calls it with {worker: false},
+ * and the worker (uno-worker.js) calls it. automergeURL: see useAutomerge.
+ */
 export declare function load(wasmURL?: string | URL, automergeURL?: string | URL): Promise<unknown>;
 /** Opens the database; rejects with code locked when another tab has it open. */
 export declare function open(options: OpenOptions): Promise<Database>;

@@ -2,6 +2,9 @@
 // (Go, compiled to WebAssembly) keeps a SQLite database in IndexedDB, so
 // every read and write works offline and survives reloads; with a server
 // it syncs in the background over a WebSocket. See uno.d.ts for the types.
+// The client runs in a dedicated Web Worker (uno-worker.js beside this
+// module), so the page's thread stays free while it works; see "The
+// worker" below.
 //
 //   import { open } from './uno.js';
 //   const db = await open({ name: 'todos', server: 'ws://localhost:8080/v1/sync', token });
@@ -69,10 +72,12 @@ export function useAutomerge(baseURL = new URL('./automerge/', import.meta.url))
 }
 
 /**
- * Loads the WebAssembly client once. wasmURL defaults to uno.wasm beside
- * this module; wasm_exec.js (Go's loader) must be loaded first or sit
- * beside this module as wasm_exec.js. automergeURL is useAutomerge's
- * baseURL, used unless globalThis.__unoLoadAutomerge is already set.
+ * Loads the WebAssembly client once on this thread: what open({worker:
+ * false}) uses, and what uno-worker.js runs in the worker. wasmURL
+ * defaults to uno.wasm beside this module; wasm_exec.js (Go's loader) must
+ * be loaded first or sit beside this module as wasm_exec.js. automergeURL
+ * is useAutomerge's baseURL, used unless globalThis.__unoLoadAutomerge is
+ * already set.
  */
 export function load(wasmURL = new URL('./uno.wasm', import.meta.url), automergeURL = undefined) {
   if (loading) return loading;
@@ -94,12 +99,201 @@ export function load(wasmURL = new URL('./uno.wasm', import.meta.url), automerge
   return loading;
 }
 
+// The worker.
+//
+// open() starts one dedicated module Worker per page (uno-worker.js, which
+// imports this module and calls load there) and every database of the page
+// lives in it. The classes below talk to a bridge with the same methods
+// whether the client runs in the worker (RemoteBridge) or on this thread
+// (Go's globalThis.__uno itself, open({worker: false})):
+//
+//   open(optionsJSON, tokenFn?) → Promise<id JSON>
+//   call(id, method, argsJSON) → Promise<result JSON>
+//   watch(id, collection, queryJSON, cb) → listener id   (cb(json) or cb(null, message, code))
+//   watchDoc(id, collection, rowID, field, cb) → listener id
+//   onStatus(id, cb) → listener id
+//   editDocWith(id, collection, rowID, field, fn) → Promise  (fn(docJSON) → editsJSON | null)
+//   stop(listener id)
+//
+// Arguments are JSON text made on this thread, as the client has always
+// received them (so toJSON methods, dropped functions and the TypeError of
+// a BigInt behave as before); a 1,000-row transaction is ~1 ms of
+// JSON.stringify here, the rest of the work is the worker's. Messages:
+//
+//   page → worker  {t: 'init', wasmURL, automergeURL}
+//                  {t: 'req', q, fn: 'open'|'call'|'editDocWith', args}
+//                  {t: 'listen', w, fn: 'watch'|'watchDoc'|'onStatus', args}
+//                  {t: 'stop', w}
+//                  {t: 'answer', a, v} | {t: 'answer', a, e}
+//   worker → page  {t: 'ready'} | {t: 'failed', e}
+//                  {t: 'res', q, v} | {t: 'res', q, e: {code, message}}
+//                  {t: 'cb', w, a: [callback arguments]}
+//                  {t: 'ask', a, k: 'token', q} | {t: 'ask', a, k: 'edits', c, doc}
+//
+// q numbers requests, w listeners (numbered here, so watch returns its stop
+// function at once), a the worker's questions. Two things the client needs
+// from the page are functions that cannot cross to the worker: a token
+// function (asked at each connection: one round trip) and editDoc's edits
+// function, which runs inside the transaction: the worker's transaction
+// waits (holding the database's write lock) while the page runs the
+// function on the document and answers with its edits — one round trip per
+// call, and the function still sees the document exactly as its edits will
+// change it. Transactions (transaction().put(...).commit()) need no such
+// trip: their writes are queued here and go in one request.
+
+let workerLoading = null;
+
+// workerBridge starts the page's worker once; it rejects if the worker
+// cannot start (no Worker, a blocked script, uno.wasm failing in it).
+function workerBridge(options) {
+  workerLoading ??= (async () => {
+    if (typeof Worker !== 'function') throw new UnoError(codes.internal, 'Web Workers are not available here');
+    const w = new Worker(new URL('./uno-worker.js', import.meta.url), { type: 'module', name: 'uno' });
+    const b = new RemoteBridge(w);
+    try {
+      await b.init({
+        wasmURL: new URL(options.wasmURL ?? './uno.wasm', options.wasmURL ? globalThis.document?.baseURI ?? import.meta.url : import.meta.url).href,
+        automergeURL: options.automergeURL === undefined ? undefined : new URL(options.automergeURL, import.meta.url).href,
+      });
+    } catch (e) {
+      w.terminate();
+      throw e;
+    }
+    return b;
+  })().catch((e) => {
+    workerLoading = null; // a later open tries again
+    throw e instanceof UnoError ? e : new UnoError(codes.internal, `uno worker: ${e?.message ?? e}`);
+  });
+  return workerLoading;
+}
+
+// RemoteBridge is the bridge of a client running in a worker.
+class RemoteBridge {
+  constructor(w) {
+    this._w = w;
+    this._n = 0;
+    this._reqs = new Map(); // q → {resolve, reject}
+    this._cbs = new Map(); // w → callback
+    this._tokens = new Map(); // q of open → token function
+    this._tokenOf = new Map(); // database id → q of its open
+    this._edits = new Map(); // c → edits function
+    this._ready = null;
+    w.onmessage = (ev) => this._on(ev.data);
+    w.onerror = (ev) => {
+      // Before it is ready the worker failed to start; later an error
+      // escaped its script (the client's own errors answer requests).
+      if (this._ready) this._fail(new UnoError(codes.internal, `uno worker: ${ev.message ?? 'failed to load'}`));
+      else console.error(`uno worker: ${ev.message}`);
+    };
+    w.onmessageerror = () => this._fail(new UnoError(codes.internal, 'uno worker: a message could not be decoded'));
+  }
+
+  init(urls) {
+    return new Promise((resolve, reject) => {
+      this._ready = { resolve, reject };
+      this._w.postMessage({ t: 'init', ...urls });
+    });
+  }
+
+  // _fail rejects what waits: the worker is gone (or never started).
+  _fail(err) {
+    this._ready?.reject(err);
+    this._ready = null;
+    for (const r of this._reqs.values()) r.reject(err);
+    this._reqs.clear();
+  }
+
+  _on(m) {
+    switch (m.t) {
+      case 'cb': this._cbs.get(m.w)?.(...m.a); return;
+      case 'res': {
+        const r = this._reqs.get(m.q);
+        this._reqs.delete(m.q);
+        if ('e' in m) r?.reject(m.e); else r?.resolve(m.v);
+        return;
+      }
+      case 'ask': this._answer(m); return;
+      case 'ready': this._ready?.resolve(); this._ready = null; return;
+      case 'failed': this._fail(wrap(m.e)); return;
+    }
+  }
+
+  async _answer(m) {
+    try {
+      let v;
+      if (m.k === 'token') v = String(await this._tokens.get(m.q)());
+      else v = this._edits.get(m.c)(m.doc);
+      this._w.postMessage({ t: 'answer', a: m.a, v });
+    } catch (e) {
+      this._w.postMessage({ t: 'answer', a: m.a, e: String(e?.message ?? e) });
+    }
+  }
+
+  _req(fn, args, q = ++this._n) {
+    return new Promise((resolve, reject) => {
+      this._reqs.set(q, { resolve, reject });
+      this._w.postMessage({ t: 'req', q, fn, args });
+    });
+  }
+
+  _listen(fn, args, cb) {
+    const w = ++this._n;
+    this._cbs.set(w, cb);
+    this._w.postMessage({ t: 'listen', w, fn, args });
+    return w;
+  }
+
+  open(opts, token) {
+    const q = ++this._n;
+    if (!token) return this._req('open', [opts, false], q);
+    this._tokens.set(q, token);
+    return this._req('open', [opts, true], q).then((id) => {
+      this._tokenOf.set(JSON.parse(id), q);
+      return id;
+    }, (e) => {
+      this._tokens.delete(q);
+      throw e;
+    });
+  }
+  call(id, method, args) {
+    const p = this._req('call', [id, method, args]);
+    if (method === 'close') p.finally(() => this._tokens.delete(this._tokenOf.get(id))).catch(() => {});
+    return p;
+  }
+  editDocWith(id, collection, rowID, field, fn) {
+    const c = ++this._n;
+    this._edits.set(c, fn);
+    return this._req('editDocWith', [id, collection, rowID, field, c]).finally(() => this._edits.delete(c));
+  }
+  watch(id, collection, query, cb) { return this._listen('watch', [id, collection, query], cb); }
+  watchDoc(id, collection, rowID, field, cb) { return this._listen('watchDoc', [id, collection, rowID, field], cb); }
+  onStatus(id, cb) { return this._listen('onStatus', [id], cb); }
+  stop(w) {
+    this._cbs.delete(w);
+    this._w.postMessage({ t: 'stop', w });
+  }
+}
+
 /**
  * Opens (creating if needed) the database `name`. One tab at a time owns a
- * database: in another tab open fails with code `locked`.
+ * database: in another tab open fails with code `locked`. The client runs
+ * in a Web Worker unless options.worker is false; when the worker cannot
+ * start it runs on the page's thread (with a warning on the console)
+ * unless options.worker is true.
  */
 export async function open(options) {
-  const bridge = await load(options.wasmURL, options.automergeURL);
+  let bridge;
+  if (options.worker === false || (options.worker === undefined && typeof Worker !== 'function')) {
+    bridge = await load(options.wasmURL, options.automergeURL);
+  } else {
+    try {
+      bridge = await workerBridge(options);
+    } catch (e) {
+      if (options.worker === true) throw wrap(e);
+      console.warn(`uno: running on the page's thread: the worker did not start (${e?.message ?? e})`);
+      bridge = await load(options.wasmURL, options.automergeURL);
+    }
+  }
   const name = options.name;
   if (!name) throw new UnoError(codes.badArgument, 'open: options.name is required');
   let release = null;

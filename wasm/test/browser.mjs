@@ -48,7 +48,8 @@ function watchPage(p, page) {
 const commands = {
   async launch({ profile: name, dir, timeout }) {
     const context = await chromium.launchPersistentContext(dir, { executablePath, headless: true, args, timeout: ms(timeout) });
-    const p = { context, page: context.pages()[0] ?? await context.newPage(), logs: [] };
+    const p = { context, page: context.pages()[0] ?? await context.newPage(), logs: [], requests: [] };
+    context.on('request', (r) => p.requests.push(r.url())); // the pages' and their workers'
     watchPage(p, p.page);
     profiles.set(name, p);
   },
@@ -95,8 +96,9 @@ const commands = {
     await profile(name).page.screenshot({ path, fullPage: true, timeout: ms(timeout) });
   },
   // Runs js under the CPU profiler and returns the functions with the most
-  // self time (for investigations).
-  async cpuProfile({ profile: name, js, top }) {
+  // self time and, for the functions whose names contain one of the strings
+  // inclusive lists, their inclusive time (for investigations).
+  async cpuProfile({ profile: name, js, top, inclusive }) {
     const p = profile(name);
     const cdp = await p.context.newCDPSession(p.page);
     await cdp.send('Profiler.enable');
@@ -116,7 +118,25 @@ const commands = {
       total += c;
     }
     const rows = Object.entries(dt).sort((a, b) => b[1] - a[1]).slice(0, top ?? 40).map(([f, c]) => `${(100 * c / total).toFixed(1)}% ${f}`);
-    return { value, rows };
+    if (!inclusive) return { value, rows };
+    // Inclusive time: the share of samples with the function anywhere on
+    // the stack, for the functions whose names contain one of inclusive.
+    const parent = new Map();
+    for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+    const incl = {};
+    for (const [id, c] of Object.entries(counts)) {
+      const seen = new Set();
+      for (let n = Number(id); n !== undefined; n = parent.get(n)) {
+        const f = ids.get(n).callFrame.functionName;
+        if (f && !seen.has(f) && inclusive.some((s) => f.includes(s))) { seen.add(f); incl[f] = (incl[f] ?? 0) + c; }
+      }
+    }
+    const inclRows = Object.entries(incl).sort((a, b) => b[1] - a[1]).slice(0, top ?? 40).map(([f, c]) => `${(100 * c / total).toFixed(1)}% ${f}`);
+    return { value, rows, inclusive: inclRows };
+  },
+  // The URLs the profile's pages and their workers requested so far.
+  async requests({ profile: name }) {
+    return profile(name).requests;
   },
   async logs({ profile: name }) {
     return profile(name).logs;
