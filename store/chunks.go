@@ -130,14 +130,15 @@ func (s *SQLite) cached(k crdt.RowKey, r *crdt.Row) bool {
 // were replaced (compaction, a join). It runs after the row's state is
 // written.
 func (w *writeTx) putChunks(k crdt.RowKey, r *crdt.Row) error {
+	base := w.base[k]
 	// A field a row delete dropped leaves no chunks.
-	for ck := range w.base {
-		if f, ok := r.Field(ck.field); ck.row == k && (!ok || f.Kind != crdt.KindDoc) {
-			if _, err := w.exec("", `DELETE FROM _uno_chunks WHERE coll = ? AND id = ? AND field = ?`, k.Collection, k.Row, ck.field); err != nil {
-				return fmt.Errorf("write document %s/%s.%s: %w", k.Collection, k.Row, ck.field, err)
+	for field := range base {
+		if f, ok := r.Field(field); !ok || f.Kind != crdt.KindDoc {
+			if _, err := w.exec("", `DELETE FROM _uno_chunks WHERE coll = ? AND id = ? AND field = ?`, k.Collection, k.Row, field); err != nil {
+				return fmt.Errorf("write document %s/%s.%s: %w", k.Collection, k.Row, field, err)
 			}
-			delete(w.base, ck)
-			w.written[ck] = chunkEntry{}
+			delete(base, field)
+			w.written[chunkKey{k, field}] = chunkEntry{}
 		}
 	}
 	for i := range r.Fields {
@@ -145,12 +146,11 @@ func (w *writeTx) putChunks(k crdt.RowKey, r *crdt.Row) error {
 		if f.Kind != crdt.KindDoc {
 			continue
 		}
-		ck := chunkKey{k, f.Name}
-		base, had := w.base[ck]
+		had, ok := base[f.Name]
 		chunks := f.Doc.Chunks
 		add := chunks
-		if had && hasPrefix(chunks, base) {
-			add = chunks[len(base):]
+		if ok && hasPrefix(chunks, had) {
+			add = chunks[len(had):]
 		} else if _, err := w.exec("", `DELETE FROM _uno_chunks WHERE coll = ? AND id = ? AND field = ?`, k.Collection, k.Row, f.Name); err != nil {
 			return fmt.Errorf("write document %s/%s.%s: %w", k.Collection, k.Row, f.Name, err)
 		}
@@ -159,10 +159,20 @@ func (w *writeTx) putChunks(k crdt.RowKey, r *crdt.Row) error {
 				return fmt.Errorf("write document %s/%s.%s: %w", k.Collection, k.Row, f.Name, err)
 			}
 		}
-		w.base[ck] = slices.Clip(chunks)
-		w.written[ck] = chunkEntry{heads: slices.Clone(f.Doc.Heads), chunks: slices.Clip(chunks)}
+		w.setBase(chunkKey{k, f.Name}, slices.Clip(chunks))
+		w.written[chunkKey{k, f.Name}] = chunkEntry{heads: slices.Clone(f.Doc.Heads), chunks: slices.Clip(chunks)}
 	}
 	return nil
+}
+
+// setBase records a doc field's chunks as the table holds them.
+func (w *writeTx) setBase(ck chunkKey, chunks [][]byte) {
+	m := w.base[ck.row]
+	if m == nil {
+		m = map[string][][]byte{}
+		w.base[ck.row] = m
+	}
+	m[ck.field] = chunks
 }
 
 // dropChunks deletes the chunks of a row that never existed.
@@ -170,12 +180,10 @@ func (w *writeTx) dropChunks(k crdt.RowKey) error {
 	if _, err := w.exec("", `DELETE FROM _uno_chunks WHERE coll = ? AND id = ?`, k.Collection, k.Row); err != nil {
 		return fmt.Errorf("delete %s/%s: %w", k.Collection, k.Row, err)
 	}
-	for ck := range w.base {
-		if ck.row == k {
-			delete(w.base, ck)
-			w.written[ck] = chunkEntry{}
-		}
+	for field := range w.base[k] {
+		w.written[chunkKey{k, field}] = chunkEntry{}
 	}
+	delete(w.base, k)
 	return nil
 }
 

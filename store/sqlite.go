@@ -325,8 +325,8 @@ type writeTx struct {
 	pending map[string]map[string]bool
 	stmts   map[string]*sql.Stmt // s's statements bound to tx
 	upserts map[string]upsertStmt
-	base    map[chunkKey][][]byte   // documents' chunks as the table holds them
-	written map[chunkKey]chunkEntry // documents' chunks written, for the cache
+	base    map[crdt.RowKey]map[string][][]byte // documents' chunks as the table holds them, by row and field
+	written map[chunkKey]chunkEntry             // documents' chunks written, for the cache
 }
 
 // exec runs a statement prepared once per store and bound once per
@@ -370,7 +370,7 @@ func (w *writeTx) stmt(coll, query string) (*sql.Stmt, error) {
 func (s *SQLite) begin(ctx context.Context, relaxed bool) (*writeTx, error) {
 	w := &writeTx{s: s, ctx: ctx, rows: map[crdt.RowKey]*crdt.Row{}, where: map[crdt.RowKey]place{},
 		pending: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{},
-		base: map[chunkKey][][]byte{}, written: map[chunkKey]chunkEntry{}}
+		base: map[crdt.RowKey]map[string][][]byte{}, written: map[chunkKey]chunkEntry{}}
 	var err error
 	if relaxed {
 		if w.conn, err = s.relaxedConn(ctx); err != nil {
@@ -487,7 +487,7 @@ func (w *writeTx) get(k crdt.RowKey) (*crdt.Row, error) {
 		return nil, err
 	}
 	if r != nil {
-		if err := w.s.attach(w.ctx, w.tx, k, r, func(ck chunkKey, c [][]byte) { w.base[ck] = c }); err != nil {
+		if err := w.s.attach(w.ctx, w.tx, k, r, w.setBase); err != nil {
 			return nil, err
 		}
 	}
