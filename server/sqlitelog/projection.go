@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/unosync/uno/server/internal/rowmodel"
 	usync "github.com/unosync/uno/sync"
+	"modernc.org/sqlite"
 )
 
 // A Projection is a read model in the log's file folded from the event
@@ -320,7 +322,36 @@ func rebuild(ctx context.Context, db *sql.DB, p Projection, progress RebuildProg
 	// holding the writer lock throughout. A write first takes the lock
 	// (and waits for an append in progress) before anything is read, so
 	// what it reads is the newest state.
-	err = inTx(ctx, conn, func(tx *sql.Tx) error {
+	// Writers busy for longer than the busy timeout (a loaded machine)
+	// make the swap fail with SQLITE_BUSY having changed nothing: it is
+	// tried again, a bounded number of times.
+	for attempt := 0; ; attempt++ {
+		err = swap(ctx, conn, p, reached, progress)
+		if !isBusy(err) || attempt == 4 {
+			break
+		}
+		select {
+		case <-time.After(time.Duration(50<<attempt) * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("rebuild %s: swap: %w", p.Name, err)
+	}
+	return nil
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (the lock was held
+// past the busy timeout).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == 5 // SQLITE_BUSY
+}
+
+// swap folds what arrived during a rebuild and puts its copies in place.
+func swap(ctx context.Context, conn *sql.Conn, p Projection, reached map[string]uint64, progress RebuildProgress) error {
+	return inTx(ctx, conn, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE main.heads SET seq = seq WHERE 0`); err != nil {
 			return err
 		}
@@ -362,10 +393,6 @@ func rebuild(ctx context.Context, db *sql.DB, p Projection, progress RebuildProg
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("rebuild %s: swap: %w", p.Name, err)
-	}
-	return nil
 }
 
 // foldRebuild folds the next batch of tenant's entries into the copies
