@@ -55,6 +55,11 @@ type SQLite struct {
 
 	chunks *chunkCache // documents' chunks written or read last (chunks.go)
 
+	// relaxed is the connection that relaxed transactions (remote
+	// changes, acks) run on, kept at synchronous=NORMAL for the store's
+	// life, under mu (see relaxedConn); nil until the first one.
+	relaxed *sql.Conn
+
 	testBegin func(*writeTx) // tests: called as each write transaction begins
 }
 
@@ -304,6 +309,10 @@ func (s *SQLite) Close() error {
 		st.Close()
 	}
 	s.stmtMu.Unlock()
+	if s.relaxed != nil {
+		s.relaxed.Close()
+		s.relaxed = nil
+	}
 	return s.db.Close()
 }
 
@@ -383,6 +392,9 @@ func (s *SQLite) begin(ctx context.Context, relaxed bool) (*writeTx, error) {
 		w.tx, err = s.db.BeginTx(ctx, nil)
 	}
 	if err != nil {
+		if w.conn != nil && w.conn == s.relaxed {
+			s.dropRelaxed()
+		}
 		w.end()
 		return nil, fmt.Errorf("begin: %w", err)
 	}
@@ -398,10 +410,10 @@ func (w *writeTx) end() {
 	if w.tx != nil {
 		w.tx.Rollback()
 	}
-	if w.conn != nil {
+	if w.conn != nil && w.conn != w.s.relaxed {
 		w.s.releaseConn(w.conn)
-		w.conn = nil
 	}
+	w.conn = nil
 }
 
 // Remote changes and acknowledgements are stored without syncing the
@@ -415,9 +427,18 @@ func (w *writeTx) end() {
 // (in WAL mode: commit without fsync), or nil when that would change
 // nothing (the level is NORMAL already, or the build's journal is not a
 // WAL: in the browser every commit is one IndexedDB transaction).
+//
+// Writes are serialised by mu, so one connection serves every relaxed
+// transaction: it is set to NORMAL once and kept, rather than switched
+// and switched back around each one (two statements a transaction). A
+// store of one connection has none to spare: it switches per
+// transaction.
 func (s *SQLite) relaxedConn(ctx context.Context) (*sql.Conn, error) {
 	if !walJournal || s.opts.Synchronous == "NORMAL" {
 		return nil, nil
+	}
+	if s.relaxed != nil {
+		return s.relaxed, nil
 	}
 	c, err := s.db.Conn(ctx)
 	if err != nil {
@@ -427,7 +448,18 @@ func (s *SQLite) relaxedConn(ctx context.Context) (*sql.Conn, error) {
 		c.Close()
 		return nil, fmt.Errorf("begin: %w", err)
 	}
+	if s.opts.MaxConns > 1 {
+		s.relaxed = c
+	}
 	return c, nil
+}
+
+// dropRelaxed discards the kept relaxed connection (it failed to begin a
+// transaction); the next relaxed transaction sets up another.
+func (s *SQLite) dropRelaxed() {
+	s.relaxed.Raw(func(any) error { return driver.ErrBadConn })
+	s.relaxed.Close()
+	s.relaxed = nil
 }
 
 // releaseConn sets a relaxed connection back to the store's level before
