@@ -118,7 +118,7 @@ func (r *Report) build() {
 		}
 	}
 
-	clients := section{title: "Real clients through a server", before: clientsProse}
+	clients := section{title: "Real clients through a server", before: clientsProse, after: clientsAfterProse}
 	for _, m := range modes {
 		if row, ok := r.row("clients-2-" + m.name); ok {
 			id := "clients-2-" + m.name
