@@ -69,6 +69,9 @@ type serveOptions struct {
 	Schema *schemaOptions `json:"schema"`
 	// Web is a directory of static files (a web app) served at /.
 	Web string `json:"web"`
+	// AdminTokenFile names a file holding the operator's token for the
+	// dashboard at /admin/ (at least 32 bytes; none: no dashboard).
+	AdminTokenFile string `json:"admin-token-file"`
 	// DevTokenOnNetwork allows the development token on an address other
 	// machines reach (refused by default).
 	DevTokenOnNetwork bool `json:"dev-token-on-network"`
@@ -314,6 +317,7 @@ each user receives only their rows; read_only: no client writes).`,
 	f.BoolVar(&o.Registry, "registry", false, "admit only tenants registered with uno tenant create, and enforce their limits")
 	f.StringVar(&o.Postgres, "postgres", "", "keep the event log in Postgres at this DSN instead of SQLite in the data directory")
 	f.StringVar(&o.Web, "web", "", "serve this directory's files (a web app, such as examples/web after wasm/build.sh) at /: regular files inside it only, no dotfiles, a directory's index.html")
+	f.StringVar(&o.AdminTokenFile, "admin-token-file", "", "file holding the operator's token for the dashboard at /admin/ (at least 32 bytes, e.g. head -c 32 /dev/urandom | base64 > FILE); none: no dashboard")
 	f.BoolVar(&o.DevTokenOnNetwork, "dev-token-on-network", false, "allow the development token on an address other machines reach (whoever holds the token reads and writes the tenant)")
 	o.DrainTimeout, o.ReadHeaderTimeout, o.ReadTimeout = duration(defaultDrainTimeout), duration(defaultReadHeaderTimeout), duration(defaultReadTimeout)
 	o.WriteTimeout, o.IdleTimeout = duration(defaultWriteTimeout), duration(defaultIdleTimeout)
@@ -453,6 +457,16 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		defer w.Close()
 		handler = w
 	}
+	if o.AdminTokenFile != "" {
+		dash, err := adminHandler(o, app, srv, registry, logger)
+		if err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/admin/", dash)
+		mux.Handle("/", handler)
+		handler = mux
+	}
 	// WebSocket sessions are hijacked connections, which net/http
 	// clears of its deadlines; live query streams clear the read
 	// deadline and extend the write deadline per event (server.Server).
@@ -466,6 +480,9 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 	}
 	fmt.Fprintf(out, "uno serve: listening on http://%s (sync endpoint ws://%s/v1/sync)\n", ln.Addr(), ln.Addr())
 	fmt.Fprintf(out, "data: %s\n", o.DataDir)
+	if o.AdminTokenFile != "" {
+		fmt.Fprintf(out, "admin dashboard: http://%s/admin/ (token in %s)\n", ln.Addr(), o.AdminTokenFile)
+	}
 	if dev != nil {
 		fmt.Fprintf(out, "development token (tenant %q): %s\n", dev.Tenant, dev.Token)
 		if o.Web != "" {
@@ -593,6 +610,8 @@ func (o *serveOptions) setFlag(name string, src *serveOptions) {
 		o.JWTIssuer = src.JWTIssuer
 	case "dev-token-on-network":
 		o.DevTokenOnNetwork = src.DevTokenOnNetwork
+	case "admin-token-file":
+		o.AdminTokenFile = src.AdminTokenFile
 	case "drain-timeout":
 		o.DrainTimeout = src.DrainTimeout
 	case "compact-interval":

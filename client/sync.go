@@ -50,6 +50,8 @@ type Status struct {
 	Retry time.Time
 	// Bootstrap is the progress of the last bootstrap from a snapshot.
 	Bootstrap Progress
+
+	errAt time.Time // when Err was set
 }
 
 // Progress counts a bootstrap: rows and bytes received so far, and the
@@ -148,6 +150,10 @@ func (c *Client) Sync(ctx context.Context) error {
 		return c.connect(ctx, false)
 	}
 	// Connect now if the loop is waiting to retry, whatever its backoff.
+	// An error that ended a connection before this call is not its
+	// answer: the attempt it asks for may fare better (a tenant resumed,
+	// a server back).
+	begun := time.Now()
 	select {
 	case c.syncNow <- struct{}{}:
 	default:
@@ -162,7 +168,7 @@ func (c *Client) Sync(ctx context.Context) error {
 		c.syncMu.Lock()
 		st, wait := c.status, c.upToDate
 		c.syncMu.Unlock()
-		if st.Err != nil && !usync.CodeOf(st.Err).Retryable() && isProtocol(st.Err) && st.State == StateOffline {
+		if st.Err != nil && !usync.CodeOf(st.Err).Retryable() && isProtocol(st.Err) && st.State == StateOffline && !st.errAt.Before(begun) {
 			return st.Err
 		}
 		if reply == nil && st.State >= StateSyncing && time.Since(asked) > c.cfg.Heartbeat {
@@ -236,7 +242,7 @@ func (c *Client) runSync(ctx context.Context) {
 		delay := retryDelay(c.cfg.BackoffMin, c.cfg.BackoffMax, n, rand.Int64N)
 		c.cfg.Logger.Info("sync disconnected", "err", err, "failures", failures, "retry_in", delay)
 		c.setStatus(func(s *Status) {
-			s.State, s.Err, s.Retry = StateOffline, err, c.cfg.Now().Add(delay)
+			s.State, s.Err, s.Retry, s.errAt = StateOffline, err, c.cfg.Now().Add(delay), time.Now()
 		})
 		wake := c.syncWake
 		if byWrite {

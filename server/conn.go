@@ -48,6 +48,9 @@ type conn struct {
 	// is in the server's sessions.
 	pos     atomic.Uint64
 	tracked bool
+	// kick ends the session with its error (an operator suspended the
+	// tenant): buffered, so a sender never waits (sessions.end).
+	kick chan *usync.Error
 }
 
 // run serves the connection until it ends. Frames are read by a goroutine
@@ -246,6 +249,10 @@ func (c *conn) stopWait() {
 func (c *conn) next(ctx context.Context, frames <-chan []byte, readErr <-chan error, logGrew <-chan struct{}, stall <-chan time.Time) error {
 	select {
 	case <-stall: // the loop re-checks and ends the session
+		return nil
+	case err := <-c.kick:
+		c.log(ctx, slog.LevelWarn, "session ended by an operator", slog.String("remote", c.remote), slog.String("reason", err.Message))
+		c.sess.Fail(err)
 		return nil
 	case b := <-frames:
 		c.bytesIn += int64(len(b))

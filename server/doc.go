@@ -82,6 +82,9 @@
 // Config.Logger receives structured records of sessions (start, end with
 // the close code), refusals and internal errors; /metrics has counters
 // and latency histograms (append, push to ack, delivery).
+// [Server.Sessions], [Server.EndSessions], [Server.Heads] and
+// [Server.Gatherer] serve operator tools: package admin builds the
+// dashboard uno serve mounts at /admin/ on them.
 //
 // # Tenancy
 //

@@ -361,6 +361,6 @@ func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {
 	s.m.connections.Inc()
 	s.m.accepted.Inc()
 	defer s.m.connections.Dec()
-	c := &conn{s: s, ws: ws, sess: usync.NewServerSession(s.cfg.Session), started: time.Now(), remote: r.RemoteAddr}
+	c := &conn{s: s, ws: ws, sess: usync.NewServerSession(s.cfg.Session), started: time.Now(), remote: r.RemoteAddr, kick: make(chan *usync.Error, 1)}
 	c.run(r.Context()) // closes the WebSocket with the session's code
 }

@@ -98,9 +98,10 @@ func freeAddr(t testing.TB) string {
 
 // startServe starts uno serve on addr with its data in dataDir (the
 // development token is kept there, so a restart keeps it).
-func startServe(t testing.TB, addr, dataDir string) *serveProc {
+func startServe(t testing.TB, addr, dataDir string, extra ...string) *serveProc {
 	t.Helper()
-	cmd := exec.Command(built.uno, "serve", "--addr", addr, "--data", dataDir, "--web", built.web, "--log-level", "warn")
+	args := append([]string{"serve", "--addr", addr, "--data", dataDir, "--web", built.web, "--log-level", "warn"}, extra...)
+	cmd := exec.Command(built.uno, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

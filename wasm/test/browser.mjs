@@ -47,7 +47,11 @@ function watchPage(p, page) {
 
 const commands = {
   async launch({ profile: name, dir, timeout }) {
-    const context = await chromium.launchPersistentContext(dir, { executablePath, headless: true, args, timeout: ms(timeout) });
+    // bypassCSP: waitFor and eval run the test's expressions from
+    // strings, which a page's Content-Security-Policy (the admin
+    // dashboard's: script-src 'self') would refuse; the pages' own
+    // scripts need no such allowance.
+    const context = await chromium.launchPersistentContext(dir, { executablePath, headless: true, args, bypassCSP: true, timeout: ms(timeout) });
     const p = { context, page: context.pages()[0] ?? await context.newPage(), logs: [], requests: [] };
     context.on('request', (r) => p.requests.push(r.url())); // the pages' and their workers'
     watchPage(p, p.page);
