@@ -119,7 +119,6 @@ func checkDockerfile(text string) []string {
 	return problems
 }
 
-
 func TestDockerfile(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(root, "docs/deploy/Dockerfile"))
 	if err != nil {
