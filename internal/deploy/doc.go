@@ -3,6 +3,7 @@
 // uno health against it), the Dockerfile (its instructions, read
 // statically), the systemd unit (systemd-analyze verify) and the
 // Kubernetes manifests (decoded strictly into the Kubernetes API types,
-// and their invariants checked against what uno serve serves). It has no
+// their invariants checked against what uno serve serves, and the
+// ConfigMap's config started with the built binary). It has no
 // code of its own.
 package deploy
