@@ -75,6 +75,7 @@ func rootCmd(o Options) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(o), migrateCmd(), tenantCmd(), projectionCmd(o), compactCmd(o), benchCmd(), versionCmd())
+	root.AddCommand(healthCmd())
 	return root
 }
 

@@ -77,6 +77,10 @@ type serveOptions struct {
 	DevTokenOnNetwork bool `json:"dev-token-on-network"`
 	// DrainTimeout bounds the graceful shutdown on SIGTERM or SIGINT.
 	DrainTimeout duration `json:"drain-timeout"`
+	// DrainDelay is how long the server keeps serving, with /readyz
+	// answering 503, between SIGTERM and the drain: time for load
+	// balancers to stop routing new connections to it (0: drain at once).
+	DrainDelay duration `json:"drain-delay"`
 	// CompactInterval is how often the server compacts the logs written
 	// to through it (0: never; the flag's default is 1h).
 	CompactInterval duration `json:"compact-interval"`
@@ -204,6 +208,9 @@ func (o *serveOptions) validate() error {
 			return fmt.Errorf("%s %s: must not be negative (0 takes the default)", name, d)
 		}
 	}
+	if o.DrainDelay < 0 {
+		return fmt.Errorf("drain-delay %s: must not be negative (0: drain at once)", &o.DrainDelay)
+	}
 	if o.CompactInterval < 0 {
 		return fmt.Errorf("compact-interval %s: must not be negative (0: never compact)", &o.CompactInterval)
 	}
@@ -322,6 +329,7 @@ each user receives only their rows; read_only: no client writes).`,
 	o.DrainTimeout, o.ReadHeaderTimeout, o.ReadTimeout = duration(defaultDrainTimeout), duration(defaultReadHeaderTimeout), duration(defaultReadTimeout)
 	o.WriteTimeout, o.IdleTimeout = duration(defaultWriteTimeout), duration(defaultIdleTimeout)
 	f.Var(&o.DrainTimeout, "drain-timeout", "on SIGTERM or SIGINT, how long sessions may take to finish before they are cut")
+	f.Var(&o.DrainDelay, "drain-delay", "on SIGTERM or SIGINT, how long to keep serving with /readyz answering 503 before draining (load balancers stop routing here; 5s behind Kubernetes)")
 	f.Var(&o.ReadHeaderTimeout, "read-header-timeout", "time to read a request's headers")
 	f.Var(&o.ReadTimeout, "read-timeout", "time to read a whole request (WebSocket sessions and live queries outlive it)")
 	f.Var(&o.WriteTimeout, "write-timeout", "time to write a response (WebSocket sessions and live queries outlive it: each of their frames or events has 10s)")
@@ -501,6 +509,19 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	if delay := time.Duration(o.DrainDelay); delay > 0 {
+		// Not ready, still serving: load balancers polling /readyz stop
+		// sending new connections before the sessions are closed.
+		srv.Drain()
+		fmt.Fprintf(out, "uno serve: not ready, serving %s more before draining\n", delay)
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case err := <-errc:
+			t.Stop()
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
 	drain := time.Duration(o.DrainTimeout)
 	fmt.Fprintf(out, "uno serve: shutting down (draining for up to %s)\n", drain)
 	// Both at once: hs.Shutdown closes the listener and waits for the
@@ -614,6 +635,8 @@ func (o *serveOptions) setFlag(name string, src *serveOptions) {
 		o.AdminTokenFile = src.AdminTokenFile
 	case "drain-timeout":
 		o.DrainTimeout = src.DrainTimeout
+	case "drain-delay":
+		o.DrainDelay = src.DrainDelay
 	case "compact-interval":
 		o.CompactInterval = src.CompactInterval
 	case "read-header-timeout":

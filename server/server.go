@@ -175,6 +175,7 @@ type Server struct {
 	mux      *http.ServeMux
 	conns    atomic.Int64
 	streams  atomic.Int64
+	draining atomic.Bool // /readyz answers 503 from Drain or Shutdown on
 	m        *metrics
 	appends  *appendTimes // when this process appended recent entries, for uno_delivery_seconds
 	rate     *tenancy.Limiter
@@ -262,6 +263,7 @@ func (s *Server) Close() error {
 // alongside (it waits for the query streams this one ends; it does not
 // track WebSocket sessions, which are hijacked connections).
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.Drain()
 	s.stop()
 	done := make(chan struct{})
 	go func() {
@@ -281,6 +283,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// Drain makes /readyz answer 503 "draining" from now on, while the server
+// goes on serving: a load balancer polling readiness stops sending it new
+// connections. Call it a while before [Server.Shutdown] (uno serve's
+// --drain-delay); Shutdown calls it too.
+func (s *Server) Drain() { s.draining.Store(true) }
+
 // stop refuses new sessions and tells the running ones to close.
 func (s *Server) stop() {
 	s.mu.Lock()
@@ -296,9 +304,14 @@ func (s *Server) free() {
 	})
 }
 
-// serveReady answers /readyz: whether the log answers. The reason stays
-// in the server's log: the answer reveals nothing of the database.
+// serveReady answers /readyz: whether the log answers and the server is
+// not draining. The reason stays in the server's log: the answer reveals
+// nothing of the database.
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+		return
+	}
 	if _, err := s.cfg.Log.Head(r.Context(), "_readyz"); err != nil {
 		s.cfg.Logger.Warn("not ready: log unavailable", "err", err)
 		http.Error(w, "log unavailable", http.StatusServiceUnavailable)
