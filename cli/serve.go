@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
 	"github.com/unosync/uno/server/pglog"
@@ -32,10 +31,11 @@ import (
 	"github.com/unosync/uno/tenancy"
 )
 
-// serveOptions are uno serve's settings: flags, or a JSON config file
-// (--config) whose keys are the flag names. Flags given on the command
-// line win over the file.
+// serveOptions are uno serve's settings, each declared in settings: a
+// flag, an environment variable and a config file key (the json tag).
 type serveOptions struct {
+	// Profile is dev or prod (see settings).
+	Profile        string   `json:"profile"`
 	Addr           string   `json:"addr"`
 	DataDir        string   `json:"data"`
 	LogLevel       string   `json:"log-level"`
@@ -85,6 +85,10 @@ type serveOptions struct {
 	WriteTimeout      duration `json:"write-timeout"`
 	IdleTimeout       duration `json:"idle-timeout"`
 	MaxHeaderBytes    int      `json:"max-header-bytes"`
+	// TLSCert and TLSKey are PEM files: with both, the server serves
+	// HTTPS and WSS.
+	TLSCert string `json:"tls-cert"`
+	TLSKey  string `json:"tls-key"`
 }
 
 // The defaults of the settings whose zero value takes a default.
@@ -219,24 +223,7 @@ func (o *serveOptions) validate() error {
 	return nil
 }
 
-// loadConfig reads a JSON config file into o, refusing unknown keys.
-func loadConfig(path string, o *serveOptions) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	defer f.Close()
-	dec := json.NewDecoder(f)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(o); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
-	}
-	return nil
-}
-
 func serveCmd(app Options) *cobra.Command {
-	var o serveOptions
-	var configPath string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the sync server (embedded SQLite log, development token)",
@@ -265,66 +252,24 @@ each sync session with code 1402 (shutting down: clients reconnect), closes
 its log and exits 0. What is still open after --drain-timeout is cut, and
 the exit status is 1.
 
-Settings can also come from a JSON file (--config) whose keys are the flag
-names, for example {"addr": "127.0.0.1:9000", "max-push-txs": 500}; flags
-given on the command line win over it. Unknown keys are refused. The file
-alone can set per-collection rules:
-{"rules": {"todos": {"owner": "owner", "private_read": true}, "plans": {"read_only": true}}}
-(owner: only the user named in that field writes a row; private_read:
-each user receives only their rows; read_only: no client writes).`,
+Every setting is a flag, an environment variable (UNO_ and the name in
+capitals, dashes as underscores: UNO_MAX_PUSH_TXS) and a key of the config
+file (--config or UNO_CONFIG: .json, .yaml, .yml or .toml, keys the flag
+names, unknown keys refused). Flags win over variables, variables over the
+file, the file over the profile's defaults. The file alone sets rules and
+the schema. --profile prod refuses the development token, needs TLS
+(--tls-cert, --tls-key) and logs JSON. uno config print shows the settings
+in effect and where each came from; docs/configuration.md lists them all.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if configPath != "" {
-				file := o
-				if err := loadConfig(configPath, &file); err != nil {
-					return err
-				}
-				// Flags set on the command line win over the file.
-				cmd.Flags().Visit(func(fl *pflag.Flag) { file.setFlag(fl.Name, &o) })
-				o = file
-			}
-			if err := o.validate(); err != nil {
+			o, _, err := config{flags: cmd.Flags()}.load()
+			if err != nil {
 				return err
 			}
 			return serve(cmd.Context(), o, app, cmd.OutOrStdout())
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&configPath, "config", "", "a JSON config file (keys: the flag names)")
-	f.StringVar(&o.Addr, "addr", "127.0.0.1:8080", "address to listen on")
-	f.StringVar(&o.DataDir, "data", "uno-data", "directory for the server's data")
-	f.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
-	f.StringVar(&o.LogFormat, "log-format", "text", "text or json (one JSON object a line)")
-	f.StringVar(&o.Tenant, "tenant", "dev", "the tenant the development token grants")
-	f.IntVar(&o.MaxConnections, "max-connections", 0, "concurrent sync connections (0: 10,000)")
-	f.IntVar(&o.MaxFrameBytes, "max-frame-bytes", 0, "largest frame on the wire (0: 4 MiB)")
-	f.IntVar(&o.MaxMessage, "max-message-bytes", 0, "largest message after decompression (0: 16 MiB)")
-	f.IntVar(&o.MaxPushTxs, "max-push-txs", 0, "most transactions in one push (0: 1,000)")
-	f.IntVar(&o.BatchRows, "batch-rows", 0, "most log entries or snapshot rows per message (0: 500)")
-	f.IntVar(&o.BatchBytes, "batch-bytes", 0, "most bytes of log entries or row states per message; one larger still goes alone (0: 1 MiB)")
-	f.Int64Var(&o.MaxPushBytes, "max-push-bytes", 0, "bytes of received frames held at once, over all connections, until their pushes are acknowledged; others wait (0: 64 MiB)")
-	f.IntVar(&o.MaxStreams, "max-streams", 0, "most live query streams (Server-Sent Events) at once (0: 1000)")
-	f.StringVar(&o.HelloTimeout, "hello-timeout", "", "how long a new connection may take to say Hello (default 10s)")
-	f.StringVar(&o.MaxDrift, "max-drift", "", "how far ahead of the server's clock a write may be stamped (empty: 24h)")
-	f.StringSliceVar(&o.Origins, "origins", nil, "browser origins allowed besides the server's host")
-	f.StringVar(&o.JWTAlg, "jwt-alg", "", "verify JWTs with this algorithm (EdDSA, ES256, HS256) instead of the development token")
-	f.StringVar(&o.JWTKey, "jwt-key", "", "file with the JWT key: a PEM public key (EdDSA, ES256) or the secret (HS256)")
-	f.StringVar(&o.JWTAudience, "jwt-aud", "", "required JWT audience")
-	f.StringVar(&o.JWTIssuer, "jwt-iss", "", "required JWT issuer")
-	f.BoolVar(&o.Registry, "registry", false, "admit only tenants registered with uno tenant create, and enforce their limits")
-	f.StringVar(&o.Postgres, "postgres", "", "keep the event log in Postgres at this DSN instead of SQLite in the data directory")
-	f.StringVar(&o.Web, "web", "", "serve this directory's files (a web app, such as examples/web after wasm/build.sh) at /: regular files inside it only, no dotfiles, a directory's index.html")
-	f.BoolVar(&o.DevTokenOnNetwork, "dev-token-on-network", false, "allow the development token on an address other machines reach (whoever holds the token reads and writes the tenant)")
-	o.DrainTimeout, o.ReadHeaderTimeout, o.ReadTimeout = duration(defaultDrainTimeout), duration(defaultReadHeaderTimeout), duration(defaultReadTimeout)
-	o.WriteTimeout, o.IdleTimeout = duration(defaultWriteTimeout), duration(defaultIdleTimeout)
-	f.Var(&o.DrainTimeout, "drain-timeout", "on SIGTERM or SIGINT, how long sessions may take to finish before they are cut")
-	f.Var(&o.ReadHeaderTimeout, "read-header-timeout", "time to read a request's headers")
-	f.Var(&o.ReadTimeout, "read-timeout", "time to read a whole request (WebSocket sessions and live queries outlive it)")
-	f.Var(&o.WriteTimeout, "write-timeout", "time to write a response (WebSocket sessions and live queries outlive it: each of their frames or events has 10s)")
-	f.Var(&o.IdleTimeout, "idle-timeout", "how long a kept-alive connection may wait for its next request")
-	f.IntVar(&o.MaxHeaderBytes, "max-header-bytes", defaultMaxHeaderBytes, "largest request header block, in bytes")
-	o.CompactInterval = duration(defaultCompactInterval)
-	f.Var(&o.CompactInterval, "compact-interval", "how often to compact the logs written to through this server: drop doc changes every live client is past (those that come back later bootstrap); 0: never")
+	addSettingFlags(cmd.Flags())
 	return cmd
 }
 
@@ -540,74 +485,6 @@ func loopbackOnly(ctx context.Context, addr string) bool {
 		}
 	}
 	return true
-}
-
-// setFlag copies the named flag's value from src into o.
-func (o *serveOptions) setFlag(name string, src *serveOptions) {
-	switch name {
-	case "addr":
-		o.Addr = src.Addr
-	case "data":
-		o.DataDir = src.DataDir
-	case "log-level":
-		o.LogLevel = src.LogLevel
-	case "log-format":
-		o.LogFormat = src.LogFormat
-	case "tenant":
-		o.Tenant = src.Tenant
-	case "max-connections":
-		o.MaxConnections = src.MaxConnections
-	case "max-frame-bytes":
-		o.MaxFrameBytes = src.MaxFrameBytes
-	case "max-message-bytes":
-		o.MaxMessage = src.MaxMessage
-	case "max-push-txs":
-		o.MaxPushTxs = src.MaxPushTxs
-	case "batch-rows":
-		o.BatchRows = src.BatchRows
-	case "batch-bytes":
-		o.BatchBytes = src.BatchBytes
-	case "max-push-bytes":
-		o.MaxPushBytes = src.MaxPushBytes
-	case "max-streams":
-		o.MaxStreams = src.MaxStreams
-	case "hello-timeout":
-		o.HelloTimeout = src.HelloTimeout
-	case "max-drift":
-		o.MaxDrift = src.MaxDrift
-	case "origins":
-		o.Origins = src.Origins
-	case "postgres":
-		o.Postgres = src.Postgres
-	case "web":
-		o.Web = src.Web
-	case "registry":
-		o.Registry = src.Registry
-	case "jwt-alg":
-		o.JWTAlg = src.JWTAlg
-	case "jwt-key":
-		o.JWTKey = src.JWTKey
-	case "jwt-aud":
-		o.JWTAudience = src.JWTAudience
-	case "jwt-iss":
-		o.JWTIssuer = src.JWTIssuer
-	case "dev-token-on-network":
-		o.DevTokenOnNetwork = src.DevTokenOnNetwork
-	case "drain-timeout":
-		o.DrainTimeout = src.DrainTimeout
-	case "compact-interval":
-		o.CompactInterval = src.CompactInterval
-	case "read-header-timeout":
-		o.ReadHeaderTimeout = src.ReadHeaderTimeout
-	case "read-timeout":
-		o.ReadTimeout = src.ReadTimeout
-	case "write-timeout":
-		o.WriteTimeout = src.WriteTimeout
-	case "idle-timeout":
-		o.IdleTimeout = src.IdleTimeout
-	case "max-header-bytes":
-		o.MaxHeaderBytes = src.MaxHeaderBytes
-	}
 }
 
 // jwtAuth builds the JWT authenticator from the flags.
