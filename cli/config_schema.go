@@ -59,6 +59,8 @@ var settings = []setting{
 		doc: "PEM certificate chain file: the server serves HTTPS and WSS (with tls-key)"},
 	{name: "tls-key", kind: kindString, field: func(o *serveOptions) any { return &o.TLSKey },
 		doc: "PEM private key file of tls-cert"},
+	{name: "trusted-proxies", kind: kindList, field: func(o *serveOptions) any { return &o.TrustedProxies }, check: checkProxies,
+		doc: "CIDRs of the proxies that terminate TLS in front of the server: their X-Forwarded-For and X-Forwarded-Proto are honoured; under --profile prod without tls-cert, requests from elsewhere, or that came over plain HTTP, are refused"},
 	{name: "drain-timeout", kind: kindDuration, def: "30s", field: func(o *serveOptions) any { return &o.DrainTimeout },
 		doc: "on SIGTERM or SIGINT, how long sessions may take to finish before they are cut"},
 	{name: "compact-interval", kind: kindDuration, def: "1h", field: func(o *serveOptions) any { return &o.CompactInterval },

@@ -3,6 +3,7 @@ package cli
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -89,6 +90,9 @@ type serveOptions struct {
 	// HTTPS and WSS.
 	TLSCert string `json:"tls-cert"`
 	TLSKey  string `json:"tls-key"`
+	// TrustedProxies are the CIDRs of proxies terminating TLS in front
+	// of the server.
+	TrustedProxies []string `json:"trusted-proxies"`
 }
 
 // The defaults of the settings whose zero value takes a default.
@@ -278,6 +282,9 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 	// Either drains the server (below).
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if err := o.checkProfile(); err != nil {
+		return err
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.LogLevel)
@@ -398,6 +405,17 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		defer w.Close()
 		handler = w
 	}
+	var cert *certificate
+	if o.TLSCert != "" {
+		cert = &certificate{cert: o.TLSCert, key: o.TLSKey}
+		if err := cert.load(); err != nil {
+			return err
+		}
+	}
+	if len(o.TrustedProxies) > 0 {
+		proxies, _ := parseProxies(o.TrustedProxies) // validated
+		handler = &proxied{next: handler, proxies: proxies, requireTLS: o.Profile == "prod" && cert == nil}
+	}
 	// WebSocket sessions are hijacked connections, which net/http
 	// clears of its deadlines; live query streams clear the read
 	// deadline and extend the write deadline per event (server.Server).
@@ -409,21 +427,32 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		IdleTimeout:       time.Duration(o.IdleTimeout),
 		MaxHeaderBytes:    o.MaxHeaderBytes,
 	}
-	fmt.Fprintf(out, "uno serve: listening on http://%s (sync endpoint ws://%s/v1/sync)\n", ln.Addr(), ln.Addr())
+	scheme, wsScheme := "http", "ws"
+	if cert != nil {
+		hs.TLSConfig = &tls.Config{GetCertificate: cert.get, MinVersion: tls.VersionTLS12}
+		scheme, wsScheme = "https", "wss"
+	}
+	fmt.Fprintf(out, "uno serve: listening on %s://%s (sync endpoint %s://%s/v1/sync)\n", scheme, ln.Addr(), wsScheme, ln.Addr())
 	fmt.Fprintf(out, "data: %s\n", o.DataDir)
 	if dev != nil {
 		fmt.Fprintf(out, "development token (tenant %q): %s\n", dev.Tenant, dev.Token)
 		if o.Web != "" {
-			fmt.Fprintf(out, "web app: http://%s/#token=%s\n", ln.Addr(), dev.Token)
+			fmt.Fprintf(out, "web app: %s://%s/#token=%s\n", scheme, ln.Addr(), dev.Token)
 			if _, err := os.Stat(filepath.Join(o.Web, "notes.html")); err == nil {
-				fmt.Fprintf(out, "notes: http://%s/notes.html#token=%s\n", ln.Addr(), dev.Token)
+				fmt.Fprintf(out, "notes: %s://%s/notes.html#token=%s\n", scheme, ln.Addr(), dev.Token)
 			}
 		}
 	} else {
 		fmt.Fprintf(out, "tokens: JWT %s\n", o.JWTAlg)
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if cert != nil {
+			errc <- hs.ServeTLS(ln, "", "") // the certificate is cert's
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
