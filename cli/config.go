@@ -46,6 +46,8 @@ type setting struct {
 	atLeast int64    // an int's least value besides 0
 	// positive: a duration must be above zero when set.
 	positive bool
+	// live settings apply again on SIGHUP; the others need a restart.
+	live bool
 	// fileOnly settings have no flag or environment variable.
 	fileOnly bool
 	// secret masks the value in uno config print.

@@ -92,10 +92,21 @@ and file give, each with its source.
   requires TLS (` + "`tls-cert`" + ` and ` + "`tls-key`" + `: the server serves HTTPS and WSS),
   and logs JSON by default.
 
+## Reloading
+
+On SIGHUP, ` + "`uno serve`" + ` reads its config file and environment again (the
+command line stays as it was) and applies the settings marked live below:
+the log level at once; limits and rules for the sync sessions and queries
+that start after it (sessions already running keep theirs and are not
+dropped); the TLS certificate, read again from its files. It logs one line
+naming the keys it applied and one naming those that changed but need a
+restart. A file or variable it refuses changes nothing: the error is
+logged and the server runs on as it was.
+
 ## Settings
 
-| Key | Flag | Environment | Type | Default | prod default | Description |
-|---|---|---|---|---|---|---|
+| Key | Flag | Environment | Type | Default | prod default | On SIGHUP | Description |
+|---|---|---|---|---|---|---|---|
 `)
 	for i := range settings {
 		s := &settings[i]
@@ -118,8 +129,12 @@ and file give, each with its source.
 		if len(s.allowed) > 0 {
 			typ = oneOf(s.allowed)
 		}
+		reload := "restart"
+		if s.live {
+			reload = "live"
+		}
 		doc := strings.ReplaceAll(s.doc, "|", `\|`)
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s | %s |\n", s.name, flag, env, typ, def, prod, doc)
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s | %s | %s |\n", s.name, flag, env, typ, def, prod, reload, doc)
 	}
 	return b.String()
 }

@@ -263,21 +263,30 @@ names, unknown keys refused). Flags win over variables, variables over the
 file, the file over the profile's defaults. The file alone sets rules and
 the schema. --profile prod refuses the development token, needs TLS
 (--tls-cert, --tls-key) and logs JSON. uno config print shows the settings
-in effect and where each came from; docs/configuration.md lists them all.`,
+in effect and where each came from; docs/configuration.md lists them all.
+
+On SIGHUP the server reads the file and the environment again (the
+command line stays) and applies the log level, the limits and rules of
+new sessions and queries (running sessions keep theirs) and the TLS
+certificate; it logs what it applied and what needs a restart. A refused
+file changes nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o, _, err := config{flags: cmd.Flags()}.load()
+			c := config{flags: cmd.Flags()}
+			o, _, err := c.load()
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), o, app, cmd.OutOrStdout())
+			return serve(cmd.Context(), o, app, cmd.OutOrStdout(), c.load)
 		},
 	}
 	addSettingFlags(cmd.Flags())
 	return cmd
 }
 
-func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) error {
+// serve runs the server with o. On SIGHUP, load gives the settings to
+// apply live (see reloader); nil: SIGHUP is not handled.
+func serve(ctx context.Context, o serveOptions, app Options, out io.Writer, load func() (serveOptions, map[string]source, error)) error {
 	// SIGTERM is what Docker, systemd and Kubernetes send; SIGINT is ^C.
 	// Either drains the server (below).
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -285,16 +294,16 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 	if err := o.checkProfile(); err != nil {
 		return err
 	}
-	var level slog.Level
+	var level slog.LevelVar // a reload sets it
 	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.LogLevel)
 	}
 	var logs slog.Handler
 	switch o.LogFormat {
 	case "text", "":
-		logs = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+		logs = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: &level})
 	case "json":
-		logs = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+		logs = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: &level})
 	default:
 		return fmt.Errorf("--log-format %q: want text or json", o.LogFormat)
 	}
@@ -369,27 +378,22 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		defer reg.Close()
 		registry = reg
 	}
-	drift, _ := time.ParseDuration(o.MaxDrift) // validated; empty means the default
-	hello, _ := time.ParseDuration(o.HelloTimeout)
-	rules := map[string]server.Rule{}
-	for coll, r := range o.Rules {
-		rules[coll] = server.Rule{ReadOnly: r.ReadOnly, Owner: r.Owner, PrivateRead: r.PrivateRead}
-	}
+	live := liveSettings(&o)
 	schema, _ := o.Schema.schema() // validated
 	srv, err := server.New(server.Config{
 		Log: log, Auth: auth, Logger: logger, Schema: schema,
 		Codec:           usync.CodecConfig{MaxFrameBytes: o.MaxFrameBytes, MaxMessageBytes: o.MaxMessage},
-		Session:         usync.ServerConfig{Limits: usync.Limits{MaxPushTxs: uint32(o.MaxPushTxs), MaxMessageBytes: uint32(o.MaxMessage)}},
+		Session:         usync.ServerConfig{Limits: usync.Limits{MaxPushTxs: live.MaxPushTxs, MaxMessageBytes: uint32(o.MaxMessage)}},
 		OriginPatterns:  o.Origins,
-		MaxConnections:  o.MaxConnections,
-		BatchRows:       o.BatchRows,
-		BatchBytes:      o.BatchBytes,
+		MaxConnections:  live.MaxConnections,
+		BatchRows:       live.BatchRows,
+		BatchBytes:      live.BatchBytes,
 		MaxPushBytes:    o.MaxPushBytes,
-		MaxStreams:      o.MaxStreams,
-		HelloTimeout:    hello,
-		MaxDrift:        drift,
+		MaxStreams:      live.MaxStreams,
+		HelloTimeout:    live.HelloTimeout,
+		MaxDrift:        live.MaxDrift,
 		Registry:        registry,
-		Rules:           rules,
+		Rules:           live.Rules,
 		CompactInterval: cmp.Or(time.Duration(o.CompactInterval), -1), // 0: never
 	})
 	if err != nil {
@@ -444,6 +448,10 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		}
 	} else {
 		fmt.Fprintf(out, "tokens: JWT %s\n", o.JWTAlg)
+	}
+	if load != nil {
+		r := &reloader{load: load, level: &level, srv: srv, cert: cert, logger: logger, cur: o}
+		r.watch(ctx)
 	}
 	errc := make(chan error, 1)
 	go func() {
