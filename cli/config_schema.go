@@ -8,7 +8,7 @@ package cli
 var settings = []setting{
 	{name: "profile", kind: kindString, def: "dev", allowed: []string{"dev", "prod"},
 		field: func(o *serveOptions) any { return &o.Profile },
-		doc:   "dev: defaults for a developer's machine; prod: refuses the development token, needs TLS (tls-cert, tls-key) and logs JSON"},
+		doc:   "dev: defaults for a developer's machine; prod: refuses the development token, needs TLS (tls-cert and tls-key, or trusted-proxies) and logs JSON"},
 	{name: "addr", kind: kindString, def: "127.0.0.1:8080", field: func(o *serveOptions) any { return &o.Addr },
 		doc: "address to listen on (host:port)"},
 	{name: "data", kind: kindString, def: "uno-data", field: func(o *serveOptions) any { return &o.DataDir },
