@@ -626,7 +626,7 @@ func readTOML(path string, b []byte) (map[string]value, error) {
 	lines := tomlKeyLines(b)
 	vs := map[string]value{}
 	for k, x := range m {
-		v := value{src: source{kind: "file", name: path, line: lines[k]}}
+		v := value{src: source{kind: "file", name: path, line: lines[k][0], col: lines[k][1]}}
 		switch x := x.(type) {
 		case []any:
 			v.isList = true
@@ -648,21 +648,22 @@ var (
 	tomlTable  = regexp.MustCompile(`^\s*\[\[?\s*"?([A-Za-z0-9_-]+)`)
 )
 
-// tomlKeyLines finds the line each top-level key is first given on.
-func tomlKeyLines(b []byte) map[string]int {
-	lines := map[string]int{}
+// tomlKeyLines finds the line and column each top-level key is first
+// given at.
+func tomlKeyLines(b []byte) map[string][2]int {
+	lines := map[string][2]int{}
 	inTable := false
 	for i, l := range strings.Split(string(b), "\n") {
-		if m := tomlTable.FindStringSubmatch(l); m != nil {
+		if m := tomlTable.FindStringSubmatchIndex(l); m != nil {
 			inTable = true
-			if _, ok := lines[m[1]]; !ok {
-				lines[m[1]] = i + 1
+			if k := l[m[2]:m[3]]; lines[k] == [2]int{} {
+				lines[k] = [2]int{i + 1, m[2] + 1}
 			}
 			continue
 		}
-		if m := tomlAssign.FindStringSubmatch(l); m != nil && !inTable {
-			if _, ok := lines[m[2]]; !ok {
-				lines[m[2]] = i + 1
+		if m := tomlAssign.FindStringSubmatchIndex(l); m != nil && !inTable {
+			if k := l[m[4]:m[5]]; lines[k] == [2]int{} {
+				lines[k] = [2]int{i + 1, m[2] + 1}
 			}
 		}
 	}

@@ -314,7 +314,7 @@ func TestServe_EveryFlagIsASetting(t *testing.T) {
 	})
 	for tag := range fields {
 		if lookupSetting(tag) == nil {
-			t.Errorf("serveOptions key %s is no setting", tag)
+			t.Errorf("serveOptions key %s is no setting: declare it in settings (cli/config_schema.go)", tag)
 		}
 	}
 }
