@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -56,6 +57,45 @@ type setting struct {
 	field func(*serveOptions) any
 	// check, if set, checks the value once set.
 	check func(*serveOptions) error
+}
+
+// withTagged returns declared and the settings serveOptions declares by
+// its tags alone, each with its field, in serveOptions' order.
+func withTagged(declared []setting) []setting {
+	all := slices.Clone(declared)
+	var order []string
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[serveOptions]()) {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		order = append(order, name)
+		i := slices.IndexFunc(all, func(s setting) bool { return s.name == name })
+		if i < 0 {
+			kind := kindString
+			switch f.Type {
+			case reflect.TypeFor[duration]():
+				kind = kindDuration
+			case reflect.TypeFor[bool]():
+				kind = kindBool
+			case reflect.TypeFor[int](), reflect.TypeFor[int64]():
+				kind = kindInt
+			case reflect.TypeFor[[]string]():
+				kind = kindList
+			}
+			all = append(all, setting{name: name, kind: kind, def: f.Tag.Get("default"), doc: f.Tag.Get("doc"),
+				live: f.Tag.Get("live") == "true"})
+			i = len(all) - 1
+		}
+		if all[i].field == nil {
+			index := f.Index
+			all[i].field = func(o *serveOptions) any { return reflect.ValueOf(o).Elem().FieldByIndex(index).Addr().Interface() }
+		}
+	}
+	slices.SortStableFunc(all, func(a, b setting) int {
+		return slices.Index(order, a.name) - slices.Index(order, b.name)
+	})
+	return all
 }
 
 // env is the setting's environment variable.

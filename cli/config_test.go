@@ -112,7 +112,7 @@ func TestConfig_Formats(t *testing.T) {
 // wins over the profile's defaults.
 func TestConfig_Precedence(t *testing.T) {
 	path := writeFile(t, "uno.yaml", "addr: 127.0.0.1:1\nmax-push-txs: 10\nbatch-rows: 20\nlog-format: text\n")
-	env := map[string]string{"UNO_MAX_PUSH_TXS": "11", "UNO_BATCH_ROWS": "21", "UNO_PROFILE": "prod", "UNO_ORIGINS": "a.example,b.example"}
+	env := map[string]string{"UNO_MAX_PUSH_TXS": "11", "UNO_BATCH_ROWS": "21", "UNO_PROFILE": "prod", "UNO_ORIGINS": "a.example,b.example", "UNO_JWT_AUD": "uno"}
 	o, srcs, err := loadWith(t, env, "--config", path, "--batch-rows", "22")
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +120,10 @@ func TestConfig_Precedence(t *testing.T) {
 	if o.Addr != "127.0.0.1:1" || o.MaxPushTxs != 11 || o.BatchRows != 22 || o.LogFormat != "text" || o.Profile != "prod" ||
 		strings.Join(o.Origins, " ") != "a.example b.example" {
 		t.Fatalf("loaded %+v", o)
+	}
+	// jwt-aud is declared by serveOptions' tags alone.
+	if o.JWTAudience != "uno" || srcs["jwt-aud"].String() != "env UNO_JWT_AUD" {
+		t.Errorf("jwt-aud %q from %v, want uno from UNO_JWT_AUD", o.JWTAudience, srcs["jwt-aud"])
 	}
 	for key, want := range map[string]string{"addr": path + ":1", "max-push-txs": "env UNO_MAX_PUSH_TXS",
 		"batch-rows": "flag --batch-rows", "log-format": path + ":4", "profile": "env UNO_PROFILE", "data": "default"} {

@@ -57,8 +57,8 @@ type serveOptions struct {
 	Registry       bool     `json:"registry"`
 	JWTAlg         string   `json:"jwt-alg"`
 	JWTKey         string   `json:"jwt-key"`
-	JWTAudience    string   `json:"jwt-aud"`
-	JWTIssuer      string   `json:"jwt-iss"`
+	JWTAudience    string   `json:"jwt-aud" doc:"required JWT audience"`
+	JWTIssuer      string   `json:"jwt-iss" doc:"required JWT issuer"`
 	// Rules are per-collection write and read rules, by collection
 	// (config file only), for example
 	// {"rules": {"todos": {"owner": "owner", "private_read": true}}}.
