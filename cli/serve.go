@@ -32,8 +32,9 @@ import (
 	"github.com/unosync/uno/tenancy"
 )
 
-// serveOptions are uno serve's settings, each declared in settings: a
-// flag, an environment variable and a config file key (the json tag).
+// serveOptions are uno serve's settings: each field with a json tag is a
+// flag, an environment variable and a config file key (see settings for
+// how to declare one).
 type serveOptions struct {
 	// Profile is dev or prod (see settings).
 	Profile        string   `json:"profile"`
