@@ -29,7 +29,7 @@ import (
 const TraceEditsPerTx = 100
 
 // ErrNoTrace reports that the trace file is not on this machine.
-var ErrNoTrace = errors.New("bench: the automerge-paper editing trace is not here: set UNO_DATA to the shared data directory (holding editing-traces/automerge-paper.json.gz); it is never downloaded")
+var ErrNoTrace = errors.New("bench: the automerge-paper editing trace is not here: set UNO_BENCH_DATA to the shared data directory (holding editing-traces/automerge-paper.json.gz); it is never downloaded")
 
 // Trace is an editing trace: patches (position, characters deleted, text
 // inserted) in order, and the text they make.
@@ -50,7 +50,7 @@ var (
 	traceErr  error
 )
 
-// LoadTrace reads the automerge-paper trace from $UNO_DATA, or from
+// LoadTrace reads the automerge-paper trace from $UNO_BENCH_DATA, or from
 // ../shared/data beside the repository.
 func LoadTrace() (*Trace, error) {
 	traceOnce.Do(func() { trace, traceErr = loadTrace() })
@@ -59,7 +59,7 @@ func LoadTrace() (*Trace, error) {
 
 func traceFile() string {
 	const name = "editing-traces/automerge-paper.json.gz"
-	if d := os.Getenv("UNO_DATA"); d != "" {
+	if d := os.Getenv("UNO_BENCH_DATA"); d != "" {
 		return filepath.Join(d, name)
 	}
 	// Walk up from the working directory to the repository's parent.

@@ -157,7 +157,7 @@ the seeding, the server and the client (with ` + "`GOGC=off`" + ` the p99s halve
 
 const docsProse = `The automerge-paper editing trace (259,778 single-character edits of a
 LaTeX paper; josephg/editing-traces, CC BY 4.0, originally automerge-perf
-by Martin Kleppmann), read from ` + "`../shared/data`" + ` (or ` + "`$UNO_DATA`" + `; never
+by Martin Kleppmann), read from ` + "`../shared/data`" + ` (or ` + "`$UNO_BENCH_DATA`" + `; never
 downloaded: without it, or without the Automerge library in the build,
 these rows say why they were not measured). Edits go 100 to a transaction —
 an editor saving a burst of typing — and the final text is checked against

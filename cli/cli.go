@@ -74,7 +74,7 @@ func rootCmd(o Options) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(o), migrateCmd(), tenantCmd(), projectionCmd(o), compactCmd(o), benchCmd(), versionCmd())
+	root.AddCommand(serveCmd(o), configCmd(), migrateCmd(), tenantCmd(), projectionCmd(o), compactCmd(o), benchCmd(), versionCmd())
 	root.AddCommand(healthCmd())
 	return root
 }
@@ -99,7 +99,7 @@ docs, or a workload's name from results.json (the ceilings a workload is
 compared with always run too). The sync workloads start uno serve, so
 they need the Go toolchain; the query API runs over Postgres too when
 UNO_PG_DSN names a server; the doc workloads read the editing trace from
-$UNO_DATA or ../shared/data. --quick runs everything once at tiny sizes,
+$UNO_BENCH_DATA or ../shared/data. --quick runs everything once at tiny sizes,
 to check that it works.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -23,9 +23,14 @@ func TestServeOptions_DrainDelay(t *testing.T) {
 	if err := os.WriteFile(path, []byte(`{"drain-delay": "5s"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var f serveOptions
-	if err := loadConfig(path, &f); err != nil || time.Duration(f.DrainDelay) != 5*time.Second {
+	env := map[string]string{"UNO_CONFIG": path}
+	f, _, err := config{lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}.load()
+	if err != nil || time.Duration(f.DrainDelay) != 5*time.Second {
 		t.Fatalf("config drain-delay: %v, %s", err, &f.DrainDelay)
+	}
+	env = map[string]string{"UNO_DRAIN_DELAY": "-2s"}
+	if _, _, err := (config{lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}).load(); err == nil || !strings.Contains(err.Error(), "UNO_DRAIN_DELAY=-2s: -2s is negative") {
+		t.Fatalf("UNO_DRAIN_DELAY=-2s: %v, want refused naming the variable", err)
 	}
 	if err := (&f.DrainDelay).Set("soon"); err == nil || !strings.Contains(err.Error(), "duration") {
 		t.Fatalf("--drain-delay soon: %v", err)

@@ -3,6 +3,7 @@ package cli
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -23,7 +24,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
 	"github.com/unosync/uno/server/pglog"
@@ -32,10 +32,12 @@ import (
 	"github.com/unosync/uno/tenancy"
 )
 
-// serveOptions are uno serve's settings: flags, or a JSON config file
-// (--config) whose keys are the flag names. Flags given on the command
-// line win over the file.
+// serveOptions are uno serve's settings: each field with a json tag is a
+// flag, an environment variable and a config file key (see settings for
+// how to declare one).
 type serveOptions struct {
+	// Profile is dev or prod (see settings).
+	Profile        string   `json:"profile"`
 	Addr           string   `json:"addr"`
 	DataDir        string   `json:"data"`
 	LogLevel       string   `json:"log-level"`
@@ -56,8 +58,8 @@ type serveOptions struct {
 	Registry       bool     `json:"registry"`
 	JWTAlg         string   `json:"jwt-alg"`
 	JWTKey         string   `json:"jwt-key"`
-	JWTAudience    string   `json:"jwt-aud"`
-	JWTIssuer      string   `json:"jwt-iss"`
+	JWTAudience    string   `json:"jwt-aud" doc:"required JWT audience"`
+	JWTIssuer      string   `json:"jwt-iss" doc:"required JWT issuer"`
 	// Rules are per-collection write and read rules, by collection
 	// (config file only), for example
 	// {"rules": {"todos": {"owner": "owner", "private_read": true}}}.
@@ -71,7 +73,7 @@ type serveOptions struct {
 	Web string `json:"web"`
 	// AdminTokenFile names a file holding the operator's token for the
 	// dashboard at /admin/ (at least 32 bytes; none: no dashboard).
-	AdminTokenFile string `json:"admin-token-file"`
+	AdminTokenFile string `json:"admin-token-file" doc:"file holding the operator's token for the dashboard at /admin/ (at least 32 bytes, e.g. head -c 32 /dev/urandom | base64 > FILE; mode 600); none: no dashboard"`
 	// DevTokenOnNetwork allows the development token on an address other
 	// machines reach (refused by default).
 	DevTokenOnNetwork bool `json:"dev-token-on-network"`
@@ -80,7 +82,7 @@ type serveOptions struct {
 	// DrainDelay is how long the server keeps serving, with /readyz
 	// answering 503, between SIGTERM and the drain: time for load
 	// balancers to stop routing new connections to it (0: drain at once).
-	DrainDelay duration `json:"drain-delay"`
+	DrainDelay duration `json:"drain-delay" default:"0s" doc:"on SIGTERM or SIGINT, how long to keep serving with /readyz answering 503 before draining, so load balancers stop routing here (5s behind Kubernetes); 0: drain at once"`
 	// CompactInterval is how often the server compacts the logs written
 	// to through it (0: never; the flag's default is 1h).
 	CompactInterval duration `json:"compact-interval"`
@@ -92,6 +94,13 @@ type serveOptions struct {
 	WriteTimeout      duration `json:"write-timeout"`
 	IdleTimeout       duration `json:"idle-timeout"`
 	MaxHeaderBytes    int      `json:"max-header-bytes"`
+	// TLSCert and TLSKey are PEM files: with both, the server serves
+	// HTTPS and WSS.
+	TLSCert string `json:"tls-cert"`
+	TLSKey  string `json:"tls-key"`
+	// TrustedProxies are the CIDRs of proxies terminating TLS in front
+	// of the server.
+	TrustedProxies []string `json:"trusted-proxies"`
 }
 
 // The defaults of the settings whose zero value takes a default.
@@ -229,24 +238,7 @@ func (o *serveOptions) validate() error {
 	return nil
 }
 
-// loadConfig reads a JSON config file into o, refusing unknown keys.
-func loadConfig(path string, o *serveOptions) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	defer f.Close()
-	dec := json.NewDecoder(f)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(o); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
-	}
-	return nil
-}
-
 func serveCmd(app Options) *cobra.Command {
-	var o serveOptions
-	var configPath string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the sync server (embedded SQLite log, development token)",
@@ -275,86 +267,54 @@ each sync session with code 1402 (shutting down: clients reconnect), closes
 its log and exits 0. What is still open after --drain-timeout is cut, and
 the exit status is 1.
 
-Settings can also come from a JSON file (--config) whose keys are the flag
-names, for example {"addr": "127.0.0.1:9000", "max-push-txs": 500}; flags
-given on the command line win over it. Unknown keys are refused. The file
-alone can set per-collection rules:
-{"rules": {"todos": {"owner": "owner", "private_read": true}, "plans": {"read_only": true}}}
-(owner: only the user named in that field writes a row; private_read:
-each user receives only their rows; read_only: no client writes).`,
+Every setting is a flag, an environment variable (UNO_ and the name in
+capitals, dashes as underscores: UNO_MAX_PUSH_TXS) and a key of the config
+file (--config or UNO_CONFIG: .json, .yaml, .yml or .toml, keys the flag
+names, unknown keys refused). Flags win over variables, variables over the
+file, the file over the profile's defaults. The file alone sets rules and
+the schema. --profile prod refuses the development token, needs TLS
+(--tls-cert, --tls-key) and logs JSON. uno config print shows the settings
+in effect and where each came from; docs/configuration.md lists them all.
+
+On SIGHUP the server reads the file and the environment again (the
+command line stays) and applies the log level, the limits and rules of
+new sessions and queries (running sessions keep theirs) and the TLS
+certificate; it logs what it applied and what needs a restart. A refused
+file changes nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if configPath != "" {
-				file := o
-				if err := loadConfig(configPath, &file); err != nil {
-					return err
-				}
-				// Flags set on the command line win over the file.
-				cmd.Flags().Visit(func(fl *pflag.Flag) { file.setFlag(fl.Name, &o) })
-				o = file
-			}
-			if err := o.validate(); err != nil {
+			c := config{flags: cmd.Flags()}
+			o, _, err := c.load()
+			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), o, app, cmd.OutOrStdout())
+			return serve(cmd.Context(), o, app, cmd.OutOrStdout(), c.load)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&configPath, "config", "", "a JSON config file (keys: the flag names)")
-	f.StringVar(&o.Addr, "addr", "127.0.0.1:8080", "address to listen on")
-	f.StringVar(&o.DataDir, "data", "uno-data", "directory for the server's data")
-	f.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
-	f.StringVar(&o.LogFormat, "log-format", "text", "text or json (one JSON object a line)")
-	f.StringVar(&o.Tenant, "tenant", "dev", "the tenant the development token grants")
-	f.IntVar(&o.MaxConnections, "max-connections", 0, "concurrent sync connections (0: 10,000)")
-	f.IntVar(&o.MaxFrameBytes, "max-frame-bytes", 0, "largest frame on the wire (0: 4 MiB)")
-	f.IntVar(&o.MaxMessage, "max-message-bytes", 0, "largest message after decompression (0: 16 MiB)")
-	f.IntVar(&o.MaxPushTxs, "max-push-txs", 0, "most transactions in one push (0: 1,000)")
-	f.IntVar(&o.BatchRows, "batch-rows", 0, "most log entries or snapshot rows per message (0: 500)")
-	f.IntVar(&o.BatchBytes, "batch-bytes", 0, "most bytes of log entries or row states per message; one larger still goes alone (0: 1 MiB)")
-	f.Int64Var(&o.MaxPushBytes, "max-push-bytes", 0, "bytes of received frames held at once, over all connections, until their pushes are acknowledged; others wait (0: 64 MiB)")
-	f.IntVar(&o.MaxStreams, "max-streams", 0, "most live query streams (Server-Sent Events) at once (0: 1000)")
-	f.StringVar(&o.HelloTimeout, "hello-timeout", "", "how long a new connection may take to say Hello (default 10s)")
-	f.StringVar(&o.MaxDrift, "max-drift", "", "how far ahead of the server's clock a write may be stamped (empty: 24h)")
-	f.StringSliceVar(&o.Origins, "origins", nil, "browser origins allowed besides the server's host")
-	f.StringVar(&o.JWTAlg, "jwt-alg", "", "verify JWTs with this algorithm (EdDSA, ES256, HS256) instead of the development token")
-	f.StringVar(&o.JWTKey, "jwt-key", "", "file with the JWT key: a PEM public key (EdDSA, ES256) or the secret (HS256)")
-	f.StringVar(&o.JWTAudience, "jwt-aud", "", "required JWT audience")
-	f.StringVar(&o.JWTIssuer, "jwt-iss", "", "required JWT issuer")
-	f.BoolVar(&o.Registry, "registry", false, "admit only tenants registered with uno tenant create, and enforce their limits")
-	f.StringVar(&o.Postgres, "postgres", "", "keep the event log in Postgres at this DSN instead of SQLite in the data directory")
-	f.StringVar(&o.Web, "web", "", "serve this directory's files (a web app, such as examples/web after wasm/build.sh) at /: regular files inside it only, no dotfiles, a directory's index.html")
-	f.StringVar(&o.AdminTokenFile, "admin-token-file", "", "file holding the operator's token for the dashboard at /admin/ (at least 32 bytes, e.g. head -c 32 /dev/urandom | base64 > FILE); none: no dashboard")
-	f.BoolVar(&o.DevTokenOnNetwork, "dev-token-on-network", false, "allow the development token on an address other machines reach (whoever holds the token reads and writes the tenant)")
-	o.DrainTimeout, o.ReadHeaderTimeout, o.ReadTimeout = duration(defaultDrainTimeout), duration(defaultReadHeaderTimeout), duration(defaultReadTimeout)
-	o.WriteTimeout, o.IdleTimeout = duration(defaultWriteTimeout), duration(defaultIdleTimeout)
-	f.Var(&o.DrainTimeout, "drain-timeout", "on SIGTERM or SIGINT, how long sessions may take to finish before they are cut")
-	f.Var(&o.DrainDelay, "drain-delay", "on SIGTERM or SIGINT, how long to keep serving with /readyz answering 503 before draining (load balancers stop routing here; 5s behind Kubernetes)")
-	f.Var(&o.ReadHeaderTimeout, "read-header-timeout", "time to read a request's headers")
-	f.Var(&o.ReadTimeout, "read-timeout", "time to read a whole request (WebSocket sessions and live queries outlive it)")
-	f.Var(&o.WriteTimeout, "write-timeout", "time to write a response (WebSocket sessions and live queries outlive it: each of their frames or events has 10s)")
-	f.Var(&o.IdleTimeout, "idle-timeout", "how long a kept-alive connection may wait for its next request")
-	f.IntVar(&o.MaxHeaderBytes, "max-header-bytes", defaultMaxHeaderBytes, "largest request header block, in bytes")
-	o.CompactInterval = duration(defaultCompactInterval)
-	f.Var(&o.CompactInterval, "compact-interval", "how often to compact the logs written to through this server: drop doc changes every live client is past (those that come back later bootstrap); 0: never")
+	addSettingFlags(cmd.Flags())
 	return cmd
 }
 
-func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) error {
+// serve runs the server with o. On SIGHUP, load gives the settings to
+// apply live (see reloader); nil: SIGHUP is not handled.
+func serve(ctx context.Context, o serveOptions, app Options, out io.Writer, load func() (serveOptions, map[string]source, error)) error {
 	// SIGTERM is what Docker, systemd and Kubernetes send; SIGINT is ^C.
 	// Either drains the server (below).
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var level slog.Level
+	if err := o.checkProfile(); err != nil {
+		return err
+	}
+	var level slog.LevelVar // a reload sets it
 	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.LogLevel)
 	}
 	var logs slog.Handler
 	switch o.LogFormat {
 	case "text", "":
-		logs = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+		logs = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: &level})
 	case "json":
-		logs = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+		logs = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: &level})
 	default:
 		return fmt.Errorf("--log-format %q: want text or json", o.LogFormat)
 	}
@@ -429,27 +389,22 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		defer reg.Close()
 		registry = reg
 	}
-	drift, _ := time.ParseDuration(o.MaxDrift) // validated; empty means the default
-	hello, _ := time.ParseDuration(o.HelloTimeout)
-	rules := map[string]server.Rule{}
-	for coll, r := range o.Rules {
-		rules[coll] = server.Rule{ReadOnly: r.ReadOnly, Owner: r.Owner, PrivateRead: r.PrivateRead}
-	}
+	live := liveSettings(&o)
 	schema, _ := o.Schema.schema() // validated
 	srv, err := server.New(server.Config{
 		Log: log, Auth: auth, Logger: logger, Schema: schema,
 		Codec:           usync.CodecConfig{MaxFrameBytes: o.MaxFrameBytes, MaxMessageBytes: o.MaxMessage},
-		Session:         usync.ServerConfig{Limits: usync.Limits{MaxPushTxs: uint32(o.MaxPushTxs), MaxMessageBytes: uint32(o.MaxMessage)}},
+		Session:         usync.ServerConfig{Limits: usync.Limits{MaxPushTxs: live.MaxPushTxs, MaxMessageBytes: uint32(o.MaxMessage)}},
 		OriginPatterns:  o.Origins,
-		MaxConnections:  o.MaxConnections,
-		BatchRows:       o.BatchRows,
-		BatchBytes:      o.BatchBytes,
+		MaxConnections:  live.MaxConnections,
+		BatchRows:       live.BatchRows,
+		BatchBytes:      live.BatchBytes,
 		MaxPushBytes:    o.MaxPushBytes,
-		MaxStreams:      o.MaxStreams,
-		HelloTimeout:    hello,
-		MaxDrift:        drift,
+		MaxStreams:      live.MaxStreams,
+		HelloTimeout:    live.HelloTimeout,
+		MaxDrift:        live.MaxDrift,
 		Registry:        registry,
-		Rules:           rules,
+		Rules:           live.Rules,
 		CompactInterval: cmp.Or(time.Duration(o.CompactInterval), -1), // 0: never
 	})
 	if err != nil {
@@ -475,6 +430,17 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		mux.Handle("/", handler)
 		handler = mux
 	}
+	var cert *certificate
+	if o.TLSCert != "" {
+		cert = &certificate{cert: o.TLSCert, key: o.TLSKey}
+		if err := cert.load(); err != nil {
+			return err
+		}
+	}
+	if len(o.TrustedProxies) > 0 {
+		proxies, _ := parseProxies(o.TrustedProxies) // validated
+		handler = &proxied{next: handler, proxies: proxies, requireTLS: o.Profile == "prod" && cert == nil}
+	}
 	// WebSocket sessions are hijacked connections, which net/http
 	// clears of its deadlines; live query streams clear the read
 	// deadline and extend the write deadline per event (server.Server).
@@ -486,7 +452,12 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		IdleTimeout:       time.Duration(o.IdleTimeout),
 		MaxHeaderBytes:    o.MaxHeaderBytes,
 	}
-	fmt.Fprintf(out, "uno serve: listening on http://%s (sync endpoint ws://%s/v1/sync)\n", ln.Addr(), ln.Addr())
+	scheme, wsScheme := "http", "ws"
+	if cert != nil {
+		hs.TLSConfig = &tls.Config{GetCertificate: cert.get, MinVersion: tls.VersionTLS12}
+		scheme, wsScheme = "https", "wss"
+	}
+	fmt.Fprintf(out, "uno serve: listening on %s://%s (sync endpoint %s://%s/v1/sync)\n", scheme, ln.Addr(), wsScheme, ln.Addr())
 	fmt.Fprintf(out, "data: %s\n", o.DataDir)
 	if o.AdminTokenFile != "" {
 		fmt.Fprintf(out, "admin dashboard: http://%s/admin/ (token in %s)\n", ln.Addr(), o.AdminTokenFile)
@@ -494,16 +465,26 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 	if dev != nil {
 		fmt.Fprintf(out, "development token (tenant %q): %s\n", dev.Tenant, dev.Token)
 		if o.Web != "" {
-			fmt.Fprintf(out, "web app: http://%s/#token=%s\n", ln.Addr(), dev.Token)
+			fmt.Fprintf(out, "web app: %s://%s/#token=%s\n", scheme, ln.Addr(), dev.Token)
 			if _, err := os.Stat(filepath.Join(o.Web, "notes.html")); err == nil {
-				fmt.Fprintf(out, "notes: http://%s/notes.html#token=%s\n", ln.Addr(), dev.Token)
+				fmt.Fprintf(out, "notes: %s://%s/notes.html#token=%s\n", scheme, ln.Addr(), dev.Token)
 			}
 		}
 	} else {
 		fmt.Fprintf(out, "tokens: JWT %s\n", o.JWTAlg)
 	}
+	if load != nil {
+		r := &reloader{load: load, level: &level, srv: srv, cert: cert, logger: logger, cur: o}
+		r.watch(ctx)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if cert != nil {
+			errc <- hs.ServeTLS(ln, "", "") // the certificate is cert's
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -578,78 +559,6 @@ func loopbackOnly(ctx context.Context, addr string) bool {
 		}
 	}
 	return true
-}
-
-// setFlag copies the named flag's value from src into o.
-func (o *serveOptions) setFlag(name string, src *serveOptions) {
-	switch name {
-	case "addr":
-		o.Addr = src.Addr
-	case "data":
-		o.DataDir = src.DataDir
-	case "log-level":
-		o.LogLevel = src.LogLevel
-	case "log-format":
-		o.LogFormat = src.LogFormat
-	case "tenant":
-		o.Tenant = src.Tenant
-	case "max-connections":
-		o.MaxConnections = src.MaxConnections
-	case "max-frame-bytes":
-		o.MaxFrameBytes = src.MaxFrameBytes
-	case "max-message-bytes":
-		o.MaxMessage = src.MaxMessage
-	case "max-push-txs":
-		o.MaxPushTxs = src.MaxPushTxs
-	case "batch-rows":
-		o.BatchRows = src.BatchRows
-	case "batch-bytes":
-		o.BatchBytes = src.BatchBytes
-	case "max-push-bytes":
-		o.MaxPushBytes = src.MaxPushBytes
-	case "max-streams":
-		o.MaxStreams = src.MaxStreams
-	case "hello-timeout":
-		o.HelloTimeout = src.HelloTimeout
-	case "max-drift":
-		o.MaxDrift = src.MaxDrift
-	case "origins":
-		o.Origins = src.Origins
-	case "postgres":
-		o.Postgres = src.Postgres
-	case "web":
-		o.Web = src.Web
-	case "registry":
-		o.Registry = src.Registry
-	case "jwt-alg":
-		o.JWTAlg = src.JWTAlg
-	case "jwt-key":
-		o.JWTKey = src.JWTKey
-	case "jwt-aud":
-		o.JWTAudience = src.JWTAudience
-	case "jwt-iss":
-		o.JWTIssuer = src.JWTIssuer
-	case "dev-token-on-network":
-		o.DevTokenOnNetwork = src.DevTokenOnNetwork
-	case "admin-token-file":
-		o.AdminTokenFile = src.AdminTokenFile
-	case "drain-timeout":
-		o.DrainTimeout = src.DrainTimeout
-	case "drain-delay":
-		o.DrainDelay = src.DrainDelay
-	case "compact-interval":
-		o.CompactInterval = src.CompactInterval
-	case "read-header-timeout":
-		o.ReadHeaderTimeout = src.ReadHeaderTimeout
-	case "read-timeout":
-		o.ReadTimeout = src.ReadTimeout
-	case "write-timeout":
-		o.WriteTimeout = src.WriteTimeout
-	case "idle-timeout":
-		o.IdleTimeout = src.IdleTimeout
-	case "max-header-bytes":
-		o.MaxHeaderBytes = src.MaxHeaderBytes
-	}
 }
 
 // jwtAuth builds the JWT authenticator from the flags.

@@ -95,39 +95,6 @@ func TestServeOptions_Defaults(t *testing.T) {
 	}
 }
 
-func TestLoadConfig(t *testing.T) {
-	dir := t.TempDir()
-	write := func(s string) string {
-		p := filepath.Join(dir, "c.json")
-		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	var o serveOptions
-	if err := loadConfig(write(`{"addr": "0.0.0.0:9000", "max-push-txs": 50, "origins": ["app.example"], "rules": {"todos": {"owner": "by"}}}`), &o); err != nil {
-		t.Fatal(err)
-	}
-	if o.Addr != "0.0.0.0:9000" || o.MaxPushTxs != 50 || len(o.Origins) != 1 || o.Rules["todos"].Owner != "by" {
-		t.Fatalf("loaded %+v", o)
-	}
-	if err := loadConfig(write(`{"drain-timeout": "5s"}`), &o); err != nil || time.Duration(o.DrainTimeout) != 5*time.Second {
-		t.Fatalf("drain-timeout: %v, %v", err, o.DrainTimeout)
-	}
-	if err := loadConfig(write(`{"compact-interval": "10m"}`), &o); err != nil || time.Duration(o.CompactInterval) != 10*time.Minute {
-		t.Fatalf("compact-interval: %v, %v", err, o.CompactInterval)
-	}
-	if err := loadConfig(write(`{"drain-timeout": 5}`), &o); err == nil || !strings.Contains(err.Error(), "duration") {
-		t.Fatalf("a duration as a number: %v", err)
-	}
-	if err := loadConfig(write(`{"adr": "x"}`), &o); err == nil || !strings.Contains(err.Error(), "unknown field") {
-		t.Fatalf("unknown key: %v", err)
-	}
-	if err := loadConfig(filepath.Join(dir, "missing.json"), &o); err == nil {
-		t.Fatal("a missing config file loaded")
-	}
-}
-
 // Flags given on the command line win over the config file.
 func TestServe_FlagsOverrideConfig(t *testing.T) {
 	dir := t.TempDir()
@@ -313,47 +280,41 @@ func TestServe_ProjectionsNeedTheirLog(t *testing.T) {
 	}
 }
 
-// Every flag of uno serve can come from the config file: setFlag copies
-// each one (a flag it forgets would be silently ignored in a file).
-func TestServe_EveryFlagInTheConfigFile(t *testing.T) {
+// Every setting is a field of serveOptions under its own key, and every
+// flag of uno serve is a setting.
+func TestServe_EveryFlagIsASetting(t *testing.T) {
 	cmd := rootCmd(Options{})
 	serve, _, err := cmd.Find([]string{"serve"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tags := map[string]bool{}
+	fields := map[string]string{}
 	for _, f := range reflect.VisibleFields(reflect.TypeFor[serveOptions]()) {
 		if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag != "" {
-			tags[tag] = true
+			fields[tag] = f.Name
 		}
 	}
-	// src has every field set; setFlag must copy each flag's.
-	var src serveOptions
-	sv := reflect.ValueOf(&src).Elem()
-	for i := range sv.NumField() {
-		switch f := sv.Field(i); f.Kind() {
-		case reflect.String:
-			f.SetString("x")
-		case reflect.Int, reflect.Int64:
-			f.SetInt(7)
-		case reflect.Bool:
-			f.SetBool(true)
-		case reflect.Slice:
-			f.Set(reflect.MakeSlice(f.Type(), 1, 1))
+	for _, s := range settings {
+		var o serveOptions
+		p := reflect.ValueOf(s.field(&o))
+		var name string
+		for _, f := range reflect.VisibleFields(reflect.TypeFor[serveOptions]()) {
+			if reflect.ValueOf(&o).Elem().FieldByIndex(f.Index).Addr().Pointer() == p.Pointer() {
+				name = f.Name
+			}
+		}
+		if fields[s.name] != name {
+			t.Errorf("setting %s sets field %s, want %s (its key)", s.name, name, fields[s.name])
 		}
 	}
 	serve.Flags().VisitAll(func(f *pflag.Flag) {
-		if f.Name == "config" || f.Name == "help" {
-			return
-		}
-		if !tags[f.Name] {
-			t.Errorf("flag --%s has no config file key", f.Name)
-			return
-		}
-		var dst serveOptions
-		dst.setFlag(f.Name, &src)
-		if reflect.ValueOf(dst).IsZero() {
-			t.Errorf("setFlag does not copy --%s", f.Name)
+		if f.Name != "config" && f.Name != "help" && lookupSetting(f.Name) == nil {
+			t.Errorf("flag --%s is no setting", f.Name)
 		}
 	})
+	for tag := range fields {
+		if lookupSetting(tag) == nil {
+			t.Errorf("serveOptions key %s is no setting: declare it in settings (cli/config_schema.go)", tag)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -83,6 +84,11 @@ type Config struct {
 	Server string
 	// Token authenticates the client to the server.
 	Token string
+	// TLS, if set, is the TLS configuration of a wss:// Server, for
+	// example RootCAs trusting a private CA. Nil: the system's roots. The
+	// client does not modify it. Ignored in the browser (its TLS is the
+	// browser's).
+	TLS *tls.Config
 	// TokenSource, if set, is asked for a token at every connection
 	// instead of Token, and again before that token expires: the client
 	// renews it on the live connection (the server says when each token

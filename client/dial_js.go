@@ -2,8 +2,12 @@
 
 package client
 
-import "github.com/coder/websocket"
+import (
+	"crypto/tls"
+
+	"github.com/coder/websocket"
+)
 
 // dialOptions: in the browser the WebSocket is the browser's, which
-// negotiates compression by itself; there is nothing to set.
-func dialOptions() *websocket.DialOptions { return nil }
+// negotiates compression and TLS by itself; there is nothing to set.
+func dialOptions(*tls.Config) *websocket.DialOptions { return nil }

@@ -314,7 +314,7 @@ func (c *Client) connectOnce(ctx context.Context, live bool) error {
 	}
 	defer codec.Close()
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
-	ws, _, err := websocket.Dial(dctx, c.cfg.Server, dialOptions())
+	ws, _, err := websocket.Dial(dctx, c.cfg.Server, dialOptions(c.cfg.TLS))
 	cancel()
 	if err != nil {
 		return fmt.Errorf("sync: connect %s: %w", c.cfg.Server, err)

@@ -21,6 +21,7 @@ import (
 // send, then close).
 type conn struct {
 	s      *Server
+	live   *Live // the live settings when the session started
 	ws     *websocket.Conn
 	sess   *usync.ServerSession
 	tenant string
@@ -172,9 +173,9 @@ func (c *conn) loop(ctx context.Context, frames <-chan []byte, readErr <-chan er
 		if c.tenant == "" && !c.sess.Closed() {
 			// No Hello yet: the connection holds a slot, so it gets
 			// HelloTimeout to say who it is.
-			helloBy := c.started.Add(c.s.cfg.HelloTimeout)
+			helloBy := c.started.Add(c.live.HelloTimeout)
 			if !time.Now().Before(helloBy) {
-				err := usync.Errorf(usync.CodeUnauthorized, "no Hello within %s", c.s.cfg.HelloTimeout)
+				err := usync.Errorf(usync.CodeUnauthorized, "no Hello within %s", c.live.HelloTimeout)
 				c.s.refusedAuth(ctx, c.remote, err.Code, err.Message)
 				c.sess.Fail(err)
 				continue
@@ -397,7 +398,7 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 	c.pos.Store(h.Cursor)
 	c.s.sessions.add(c)
 	c.tracked = true
-	if c.scope, err = newScope(h.Subscriptions, c.s.cfg.Rules, c.user); err != nil {
+	if c.scope, err = newScope(h.Subscriptions, c.live.Rules, c.user); err != nil {
 		c.refuse(ctx, err)
 		return nil
 	}
@@ -442,7 +443,7 @@ func (c *conn) authenticate(ctx context.Context, h *usync.Hello) error {
 		// The replica holds Previous up to its cursor: send the rows the
 		// new subscriptions add, as they are now, then the log from the
 		// cursor (entries it repeats are joins, idempotent).
-		prev, err := newScope(h.Previous, c.s.cfg.Rules, c.user)
+		prev, err := newScope(h.Previous, c.live.Rules, c.user)
 		if err != nil {
 			c.refuse(ctx, err)
 			return nil
@@ -656,9 +657,9 @@ func (c *conn) reject(ctx context.Context, rejects []rejection) error {
 func (c *conn) checkClocks(txs []crdt.Tx) *usync.Error {
 	now := c.s.cfg.Now()
 	for i := range txs {
-		if ahead := txs[i].Time.Time().Sub(now); ahead > c.s.cfg.MaxDrift {
+		if ahead := txs[i].Time.Time().Sub(now); ahead > c.live.MaxDrift {
 			return usync.Errorf(usync.CodeClockDrift, "transaction %d is stamped %s ahead of the server's clock (max %s): fix the device's clock",
-				txs[i].Seq, ahead.Round(time.Second), c.s.cfg.MaxDrift)
+				txs[i].Seq, ahead.Round(time.Second), c.live.MaxDrift)
 		}
 	}
 	return nil
@@ -684,7 +685,7 @@ func (c *conn) deliverSnapshot(ctx context.Context, after crdt.RowKey) error {
 		c.sess.Fail(usync.Errorf(usync.CodeInternal, "snapshot without a read model"))
 		return c.ready(ctx)
 	}
-	rows, more, err := sn.SnapshotRows(ctx, c.tenant, after, c.s.cfg.BatchRows, c.s.cfg.BatchBytes)
+	rows, more, err := sn.SnapshotRows(ctx, c.tenant, after, c.live.BatchRows, c.live.BatchBytes)
 	if err != nil {
 		c.sess.Fail(c.s.unavailable("read snapshot", err, "tenant", c.tenant))
 		return c.ready(ctx)
@@ -769,9 +770,9 @@ type batch struct {
 // rows go over is read again with half the entries (one entry always
 // goes). A zero batch means the log has nothing after from.
 func (c *conn) read(ctx context.Context, from uint64) (batch, error) {
-	limit := c.s.cfg.BatchRows
+	limit := c.live.BatchRows
 	for {
-		chs, err := c.s.cfg.Log.Read(ctx, c.tenant, from, limit, c.s.cfg.BatchBytes)
+		chs, err := c.s.cfg.Log.Read(ctx, c.tenant, from, limit, c.live.BatchBytes)
 		if err != nil || len(chs) == 0 {
 			return batch{}, err
 		}
@@ -784,7 +785,7 @@ func (c *conn) read(ctx context.Context, from uint64) (batch, error) {
 		for _, r := range b.rows {
 			size += len(r.State)
 		}
-		if size <= c.s.cfg.BatchBytes || len(chs) == 1 {
+		if size <= c.live.BatchBytes || len(chs) == 1 {
 			return b, nil
 		}
 		limit = len(chs) / 2

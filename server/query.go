@@ -62,7 +62,7 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	// The same read rules as sync: a PrivateRead collection shows each
 	// user only the rows it owns.
-	sc, err := newScope(nil, s.cfg.Rules, id.User)
+	sc, err := newScope(nil, s.live.Load().Rules, id.User)
 	if err != nil {
 		s.httpError(w, r, err)
 		return
@@ -225,7 +225,7 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request, id tenancy.Id
 		s.httpError(w, r, usync.Errorf(usync.CodeInternal, "streaming unsupported"))
 		return
 	}
-	if n := s.streams.Add(1); n > int64(s.cfg.MaxStreams) {
+	if n := s.streams.Add(1); n > int64(s.live.Load().MaxStreams) {
 		s.streams.Add(-1)
 		s.httpError(w, r, usync.Errorf(usync.CodeUnavailable, "too many live streams: retry later"))
 		return

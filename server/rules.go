@@ -48,7 +48,7 @@ func (c *Config) validateRules() error {
 // rules, with the rows' current server states and the owners set by the
 // push's earlier accepted transactions (batch, which it updates).
 func (c *conn) checkRules(ctx context.Context, tx *crdt.Tx, batch map[crdt.RowKey][]byte) error {
-	rules := c.s.cfg.Rules
+	rules := c.live.Rules
 	if len(rules) == 0 {
 		return nil
 	}

@@ -183,6 +183,7 @@ type Server struct {
 	quotas   *tenancy.Quotas                  // tenants' usage, for quotas
 	cache    *ristretto.Cache[string, []byte] // query results
 	sessions *sessions                        // live sessions' positions, for compaction
+	live     atomic.Pointer[Live]             // SetLive's settings
 
 	mu     gosync.Mutex // guards closed and wg.Add against Close's wg.Wait
 	closed bool
@@ -214,6 +215,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, codec: codec, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, cut: cut, cutNow: cutNow, m: newMetrics(), rate: tenancy.NewLimiter(0),
 		quotas: tenancy.NewQuotas(0, 0), appends: newAppendTimes(appendTenants), inFlight: semaphore.NewWeighted(cfg.MaxPushBytes),
 		sessions: newSessions()}
+	s.live.Store(liveOf(&cfg))
 	if s.cache, err = newQueryCache(s.m); err != nil {
 		cancel()
 		cutNow()
@@ -347,7 +349,7 @@ func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server closing", http.StatusServiceUnavailable)
 		return
 	}
-	if n := s.conns.Add(1); n > int64(s.cfg.MaxConnections) {
+	if n := s.conns.Add(1); n > int64(s.live.Load().MaxConnections) {
 		s.conns.Add(-1)
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
 		return
@@ -374,6 +376,7 @@ func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {
 	s.m.connections.Inc()
 	s.m.accepted.Inc()
 	defer s.m.connections.Dec()
-	c := &conn{s: s, ws: ws, sess: usync.NewServerSession(s.cfg.Session), started: time.Now(), remote: r.RemoteAddr, kick: make(chan *usync.Error, 1)}
+	live := s.live.Load()
+	c := &conn{s: s, ws: ws, live: live, sess: usync.NewServerSession(s.sessionConfig(live)), started: time.Now(), remote: r.RemoteAddr, kick: make(chan *usync.Error, 1)}
 	c.run(r.Context()) // closes the WebSocket with the session's code
 }
