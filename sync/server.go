@@ -113,8 +113,8 @@ type ServerReady struct {
 	// AppendTrace is the W3C traceparent the Push of Append carried
 	// ("" none; unchecked: the driver validates it).
 	AppendTrace string
-	Send           []Message
-	Close          *Error
+	Send        []Message
+	Close       *Error
 }
 
 // NewServerSession returns a session waiting for the client's Hello.
