@@ -353,7 +353,10 @@ func (l *Log) appendCommit(ctx context.Context, tx pgx.Tx, tenant string, txs []
 			}
 		}
 		for _, pr := range l.inline {
-			if err := pr.Fold(ctx, tx, tenant, chs); err != nil {
+			pctx, span := startProjection(ctx, pr.Name, tenant, len(chs))
+			err := pr.Fold(pctx, tx, tenant, chs)
+			endSpan(span, err)
+			if err != nil {
 				return nil, 0, fmt.Errorf("projection %s: %w", pr.Name, err)
 			}
 		}

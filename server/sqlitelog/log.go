@@ -340,7 +340,7 @@ func (l *Log) commitGroup(group []*appendReq) {
 			finish(fmt.Errorf("append: %w", err))
 			return
 		}
-		r.seqs, r.head, r.enc, r.err = l.appendOne(ctx, at, r.tenant, r.txs)
+		r.seqs, r.head, r.enc, r.err = l.appendOne(withSpanOf(ctx, r.ctx), at, r.tenant, r.txs)
 		undo := `RELEASE append`
 		if r.err != nil {
 			undo = `ROLLBACK TO append; RELEASE append`
