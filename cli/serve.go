@@ -424,8 +424,13 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		rules[coll] = server.Rule{ReadOnly: r.ReadOnly, Owner: r.Owner, PrivateRead: r.PrivateRead}
 	}
 	schema, _ := o.Schema.schema() // validated
+	tp, flushTraces, err := otelTracerProvider(ctx, os.LookupEnv, logger)
+	if err != nil {
+		return err
+	}
+	defer flushTraces() // after the server closes
 	srv, err := server.New(server.Config{
-		Log: log, Auth: auth, Logger: logger, Schema: schema,
+		Log: log, Auth: auth, Logger: logger, Schema: schema, TracerProvider: tp,
 		Codec:           usync.CodecConfig{MaxFrameBytes: o.MaxFrameBytes, MaxMessageBytes: o.MaxMessage},
 		Session:         usync.ServerConfig{Limits: usync.Limits{MaxPushTxs: uint32(o.MaxPushTxs), MaxMessageBytes: uint32(o.MaxMessage)}},
 		OriginPatterns:  o.Origins,
