@@ -45,7 +45,13 @@ func (c *Client) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	if tx != nil {
 		tx.releaseDocs()
 	}
-	c.tr.endTx(span, commit.Tx, err)
+	if span != nil {
+		var committed *crdt.Tx
+		if commit != nil {
+			committed = commit.Tx
+		}
+		c.tr.endTx(span, committed, err)
+	}
 	if err != nil {
 		return err
 	}
