@@ -34,10 +34,17 @@ func tracedServer(t *testing.T, tp trace.TracerProvider) *env {
 			return err
 		},
 	}
-	if err := sqlitelog.SetupProjections(ctx, path, p); err != nil {
+	async := p
+	async.Name, async.Async = "async_counts", true
+	async.Tables = []sqlitelog.Table{{Name: "async_counts", Columns: p.Tables[0].Columns}}
+	async.Fold = func(ctx context.Context, tx *sql.Tx, tenant string, chs []usync.Change) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO async_counts (tenant, n) VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET n = n + excluded.n`, tenant, len(chs))
+		return err
+	}
+	if err := sqlitelog.SetupProjections(ctx, path, p, async); err != nil {
 		t.Fatal(err)
 	}
-	l, err := sqlitelog.Open(ctx, path, &sqlitelog.Options{Projections: []sqlitelog.Projection{p}})
+	l, err := sqlitelog.Open(ctx, path, &sqlitelog.Options{Projections: []sqlitelog.Projection{p, async}, TracerProvider: tp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,6 +140,30 @@ func TestTrace_WriteToEveryReplicaIsOneTrace(t *testing.T) {
 	parent, ok := byID[proj.Parent.SpanID()]
 	if !ok || parent.Name != "uno.log.append" || proj.SpanContext.TraceID() != apply.SpanContext.TraceID() {
 		t.Errorf("inline projection's parent: %q (in the trace: %v), want uno.log.append", parent.Name, proj.SpanContext.TraceID() == apply.SpanContext.TraceID())
+	}
+
+	// The async projection's fold links to the append's span.
+	var appendSC trace.SpanContext
+	for s, ok := apply, true; ok; s, ok = byID[s.Parent.SpanID()] {
+		if s.Name == "uno.log.append" {
+			appendSC = s.SpanContext
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	linked := false
+	for !linked && time.Now().Before(deadline) {
+		for _, s := range exp.GetSpans() {
+			if s.Name != "uno.projection.async" {
+				continue
+			}
+			for _, l := range s.Links {
+				linked = linked || l.SpanContext.SpanID() == appendSC.SpanID() && l.SpanContext.TraceID() == appendSC.TraceID()
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !linked {
+		t.Errorf("no uno.projection.async span links to the append span %v: %v", appendSC.SpanID(), spanNames(exp.GetSpans()))
 	}
 
 	// The append carries tenant, collections and seqs.

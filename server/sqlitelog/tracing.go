@@ -2,6 +2,12 @@ package sqlitelog
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
+
+	usync "github.com/unosync/uno/sync"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -42,4 +48,68 @@ func withSpanOf(ctx, from context.Context) context.Context {
 		return trace.ContextWithSpan(ctx, span)
 	}
 	return ctx
+}
+
+// traceOf is the traceparent of ctx's span, kept with the entries it
+// appends, when that span records; nil (SQL NULL) otherwise.
+func traceOf(ctx context.Context) any {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return nil
+	}
+	c := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, c)
+	return c["traceparent"]
+}
+
+// asyncTracer returns the tracer of async projections' spans, nil when
+// tp (or the otel global, for nil) does not record.
+func asyncTracer(tp trace.TracerProvider) trace.Tracer {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	t := tp.Tracer(tracerName)
+	// A no-op tracer returns its parent's span context as the new span's;
+	// the probe's parent is not sampled, so the default sampler neither
+	// records nor exports it.
+	parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}})
+	_, probe := t.Start(trace.ContextWithRemoteSpanContext(context.Background(), parent), "uno.probe")
+	defer probe.End()
+	if probe.SpanContext().SpanID() == parent.SpanID() {
+		return nil
+	}
+	return t
+}
+
+// startAsync starts the span of an async projection's fold of chs, a new
+// root linked to the spans of the appends of the entries that kept one;
+// ctx unchanged and a nil span when the log does not trace.
+func (l *Log) startAsync(ctx context.Context, tx *sql.Tx, name, tenant string, chs []usync.Change) (context.Context, trace.Span, error) {
+	if l.tracer == nil {
+		return ctx, nil, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT trace FROM events WHERE tenant = ? AND seq >= ? AND seq <= ? AND trace IS NOT NULL`,
+		tenant, int64(chs[0].Seq), int64(chs[len(chs)-1].Seq))
+	if err != nil {
+		return nil, nil, fmt.Errorf("projection %s: read trace context: %w", name, err)
+	}
+	defer rows.Close()
+	var links []trace.Link
+	prop := propagation.TraceContext{}
+	for rows.Next() {
+		var tp string
+		if err := rows.Scan(&tp); err != nil {
+			return nil, nil, fmt.Errorf("projection %s: read trace context: %w", name, err)
+		}
+		if sc := trace.SpanContextFromContext(prop.Extract(context.Background(), propagation.MapCarrier{"traceparent": tp})); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("projection %s: read trace context: %w", name, err)
+	}
+	fctx, span := l.tracer.Start(ctx, "uno.projection.async", trace.WithNewRoot(), trace.WithLinks(links...), trace.WithAttributes(
+		attribute.String("uno.projection", name), attribute.String("uno.tenant", tenant),
+		attribute.Int64("uno.from", int64(chs[0].Seq)), attribute.Int64("uno.to", int64(chs[len(chs)-1].Seq))))
+	return fctx, span, nil
 }
