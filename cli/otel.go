@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -31,7 +32,8 @@ const traceFlushTimeout = 5 * time.Second
 // (endpoint, headers, timeout, TLS); OTEL_SERVICE_NAME and
 // OTEL_RESOURCE_ATTRIBUTES name the service (default "uno"),
 // OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG choose the sampler and
-// OTEL_BSP_* tune the batching.
+// OTEL_BSP_* tune the batching. The provider is also installed as the
+// otel global, which the logs' async projections trace to.
 func otelTracerProvider(ctx context.Context, lookup func(string) (string, bool), logger *slog.Logger) (trace.TracerProvider, func(), error) {
 	off := func() (trace.TracerProvider, func(), error) { return noop.NewTracerProvider(), func() {}, nil }
 	env := func(k string) string { v, _ := lookup(k); return strings.TrimSpace(v) }
@@ -61,6 +63,8 @@ func otelTracerProvider(ctx context.Context, lookup func(string) (string, bool),
 		return nil, nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES or OTEL_SERVICE_NAME: %w", err)
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
+	// The logs' async projections trace to the global provider.
+	otel.SetTracerProvider(tp)
 	name, _ := res.Set().Value("service.name")
 	logger.Info("tracing on: exporting spans over OTLP/HTTP", "service", name.AsString())
 	return tp, func() {

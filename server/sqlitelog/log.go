@@ -38,7 +38,7 @@ type Log struct {
 
 	inline []Projection // folded in every append
 	async  []*projector // one worker each
-	tracer trace.Tracer // async projections' spans; nil: not traced
+	tracer trace.Tracer // async projections' spans
 	stop   func()       // stops the workers
 	work   gosync.WaitGroup
 	logger *slog.Logger
@@ -77,7 +77,7 @@ type Options struct {
 	// TracerProvider receives the spans of async projections' folds,
 	// which link to the spans of the appends of the entries they fold
 	// (the log keeps each traced entry's trace context); nil: the otel
-	// global, read by Open. Appends and inline projections trace into
+	// global. Appends and inline projections trace into
 	// the span of the Append's context.
 	TracerProvider trace.TracerProvider
 }

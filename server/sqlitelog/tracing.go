@@ -62,54 +62,52 @@ func traceOf(ctx context.Context) any {
 	return c["traceparent"]
 }
 
-// asyncTracer returns the tracer of async projections' spans, nil when
-// tp (or the otel global, for nil) does not record.
+// asyncTracer returns the tracer of async projections' spans: tp's, or
+// the otel global's for nil (which follows a provider installed later).
 func asyncTracer(tp trace.TracerProvider) trace.Tracer {
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
-	t := tp.Tracer(tracerName)
-	// A no-op tracer returns its parent's span context as the new span's;
-	// the probe's parent is not sampled, so the default sampler neither
-	// records nor exports it.
-	parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}})
-	_, probe := t.Start(trace.ContextWithRemoteSpanContext(context.Background(), parent), "uno.probe")
-	defer probe.End()
-	if probe.SpanContext().SpanID() == parent.SpanID() {
-		return nil
-	}
-	return t
+	return tp.Tracer(tracerName)
 }
 
 // startAsync starts the span of an async projection's fold of chs, a new
 // root linked to the spans of the appends of the entries that kept one;
-// ctx unchanged and a nil span when the log does not trace.
+// ctx unchanged and a nil span when it does not record.
 func (l *Log) startAsync(ctx context.Context, tx *sql.Tx, name, tenant string, chs []usync.Change) (context.Context, trace.Span, error) {
-	if l.tracer == nil {
+	fctx, span := l.tracer.Start(ctx, "uno.projection.async", trace.WithNewRoot(), trace.WithAttributes(
+		attribute.String("uno.projection", name), attribute.String("uno.tenant", tenant),
+		attribute.Int64("uno.from", int64(chs[0].Seq)), attribute.Int64("uno.to", int64(chs[len(chs)-1].Seq))))
+	if !span.IsRecording() {
 		return ctx, nil, nil
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT trace FROM events WHERE tenant = ? AND seq >= ? AND seq <= ? AND trace IS NOT NULL`,
 		tenant, int64(chs[0].Seq), int64(chs[len(chs)-1].Seq))
 	if err != nil {
+		span.End()
 		return nil, nil, fmt.Errorf("projection %s: read trace context: %w", name, err)
 	}
 	defer rows.Close()
-	var links []trace.Link
-	prop := propagation.TraceContext{}
 	for rows.Next() {
 		var tp string
 		if err := rows.Scan(&tp); err != nil {
+			span.End()
 			return nil, nil, fmt.Errorf("projection %s: read trace context: %w", name, err)
 		}
-		if sc := trace.SpanContextFromContext(prop.Extract(context.Background(), propagation.MapCarrier{"traceparent": tp})); sc.IsValid() {
-			links = append(links, trace.Link{SpanContext: sc})
-		}
+		linkTo(span, tp)
 	}
 	if err := rows.Err(); err != nil {
+		span.End()
 		return nil, nil, fmt.Errorf("projection %s: read trace context: %w", name, err)
 	}
-	fctx, span := l.tracer.Start(ctx, "uno.projection.async", trace.WithNewRoot(), trace.WithLinks(links...), trace.WithAttributes(
-		attribute.String("uno.projection", name), attribute.String("uno.tenant", tenant),
-		attribute.Int64("uno.from", int64(chs[0].Seq)), attribute.Int64("uno.to", int64(chs[len(chs)-1].Seq))))
 	return fctx, span, nil
+}
+
+// linkTo links span to the span of traceparent (a malformed one is
+// skipped).
+func linkTo(span trace.Span, traceparent string) {
+	ctx := propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{"traceparent": traceparent})
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		span.AddLink(trace.Link{SpanContext: sc})
+	}
 }
