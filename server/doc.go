@@ -106,13 +106,19 @@
 //	uno.server.push (server) the push's handling: rules, quotas, append, rejections; uno.tenant, uno.site, uno.txs
 //	uno.log.append           the log append, with the rows read model; uno.tenant, uno.collections, uno.seqs
 //	uno.projection.inline    an inline projection's fold, in the append (sqlitelog, pglog); uno.projection, uno.tenant, uno.entries
+//	uno.projection.async     an async projection's fold of a batch (sqlitelog, pglog): a new root, linked to the
+//	                         uno.log.append span of each entry it folds; uno.projection, uno.tenant, uno.from, uno.to
 //	uno.server.fanout (producer) an entry sent to another session; uno.tenant, uno.seq, uno.site (the receiver's)
 //	uno.client.apply (consumer) client: applying a Changes (links the other traced entries it carries); uno.from, uno.to, uno.entries
 //
 // The chain is uno.client.tx → uno.client.push → uno.server.push →
 // uno.log.append → uno.projection.inline and → uno.server.fanout →
 // uno.client.apply. Failed spans have an error status with the coded
-// reason, never a value. `uno serve` exports spans over OTLP/HTTP when
+// reason, never a value. Both logs keep the traceparent of each traced
+// entry's append span with the entry (a nullable column), which is how
+// an async projection's fold, later and in another transaction, links to
+// it; their async spans go to the otel global provider (sqlitelog:
+// Options.TracerProvider, if set). `uno serve` exports spans over OTLP/HTTP when
 // the standard OTEL_* environment variables ask for it (see the cli
 // package).
 //
