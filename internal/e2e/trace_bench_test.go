@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
 	"github.com/unosync/uno/server/sqlitelog"
@@ -29,7 +31,9 @@ type pushRig struct {
 	trace string
 }
 
-func newPushRig(tb testing.TB, tp trace.TracerProvider) *pushRig {
+// benchServer starts a server on an embedded log and a loopback socket,
+// tracing to tp; it returns its base URL and development token.
+func benchServer(tb testing.TB, tp trace.TracerProvider) (string, string) {
 	tb.Helper()
 	ctx := context.Background()
 	l, err := sqlitelog.Open(ctx, filepath.Join(tb.TempDir(), "server.db"), nil)
@@ -47,7 +51,13 @@ func newPushRig(tb testing.TB, tp trace.TracerProvider) *pushRig {
 	}
 	hts := httptest.NewServer(srv)
 	tb.Cleanup(func() { hts.Close(); srv.Close() })
-	hs := hts.URL
+	return hts.URL, auth.Token
+}
+
+func newPushRig(tb testing.TB, tp trace.TracerProvider) *pushRig {
+	tb.Helper()
+	ctx := context.Background()
+	hs, token := benchServer(tb, tp)
 	codec, err := usync.NewCodec(usync.CodecConfig{})
 	if err != nil {
 		tb.Fatal(err)
@@ -60,7 +70,7 @@ func newPushRig(tb testing.TB, tp trace.TracerProvider) *pushRig {
 	tb.Cleanup(func() { ws.CloseNow() })
 	r := &pushRig{ws: ws, codec: codec, site: crdt.SiteID{9, 9, 9},
 		trace: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
-	r.send(tb, &usync.Hello{Versions: usync.Versions, Site: r.site, Token: auth.Token, Credits: 1})
+	r.send(tb, &usync.Hello{Versions: usync.Versions, Site: r.site, Token: token, Credits: 1})
 	if _, ok := r.recv(tb).(*usync.Welcome); !ok {
 		tb.Fatal("no Welcome")
 	}
@@ -122,6 +132,45 @@ func BenchmarkTrace_PushRoundTrip(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				r.push(b)
+			}
+		})
+	}
+}
+
+// BenchmarkTrace_ClientWrite writes one row on a client and waits until
+// the server has acknowledged it (Put, then Sync): the client's spans and
+// the server's, tracing off against on, for both.
+func BenchmarkTrace_ClientWrite(b *testing.B) {
+	for _, bb := range []struct {
+		name string
+		tp   func() trace.TracerProvider
+	}{
+		{"off", func() trace.TracerProvider { return noop.NewTracerProvider() }},
+		{"on", func() trace.TracerProvider {
+			return sdktrace.NewTracerProvider(sdktrace.WithSyncer(tracetest.NewInMemoryExporter()))
+		}},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			tp := bb.tp()
+			hs, token := benchServer(b, tp)
+			ctx := context.Background()
+			c, err := client.Open(ctx, client.Config{Path: filepath.Join(b.TempDir(), "a.db"), Server: "ws://" + strings.TrimPrefix(hs, "http://") + "/v1/sync",
+				Token: token, TracerProvider: tp, Durability: client.DurabilityRelaxed})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { c.Close() })
+			todos := c.Collection("todos")
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				if err := todos.Put(ctx, "r"+strconv.Itoa(i), map[string]any{"title": "x"}); err != nil {
+					b.Fatal(err)
+				}
+				if err := c.Sync(ctx); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
