@@ -391,8 +391,13 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer, load
 	}
 	live := liveSettings(&o)
 	schema, _ := o.Schema.schema() // validated
+	tp, flushTraces, err := otelTracerProvider(ctx, os.LookupEnv, logger)
+	if err != nil {
+		return err
+	}
+	defer flushTraces() // after the server closes
 	srv, err := server.New(server.Config{
-		Log: log, Auth: auth, Logger: logger, Schema: schema,
+		Log: log, Auth: auth, Logger: logger, Schema: schema, TracerProvider: tp,
 		Codec:           usync.CodecConfig{MaxFrameBytes: o.MaxFrameBytes, MaxMessageBytes: o.MaxMessage},
 		Session:         usync.ServerConfig{Limits: usync.Limits{MaxPushTxs: live.MaxPushTxs, MaxMessageBytes: uint32(o.MaxMessage)}},
 		OriginPatterns:  o.Origins,

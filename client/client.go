@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/store"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Errors returned by the client. Each is matched with errors.Is; the
@@ -140,6 +141,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the wall time. Default time.Now.
 	Now func() time.Time
+	// TracerProvider receives the client's OpenTelemetry spans (see
+	// Tracing in the package documentation); nil: the otel global, read
+	// once, when the client is opened (a no-op unless an SDK is
+	// installed before).
+	TracerProvider trace.TracerProvider
 }
 
 func (c *Config) validate() error {
@@ -214,6 +220,7 @@ func (c *Config) validate() error {
 type Client struct {
 	cfg   Config
 	store store.Store
+	tr    *tracing
 
 	mu       sync.Mutex
 	closed   bool
@@ -291,7 +298,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, store: st, watchers: map[*Watch]struct{}{}, statusSubs: map[chan Status]func() bool{},
 		upToDate: make(chan struct{}), syncWake: make(chan struct{}, 1), syncNow: make(chan struct{}, 1), barriers: make(chan chan uint64), reauths: make(chan chan error),
-		status: Status{Pending: pending}}
+		status: Status{Pending: pending}, tr: newTracing(cfg.TracerProvider)}
 	if cfg.Server != "" && !cfg.ManualSync {
 		ctx, cancel := context.WithCancel(context.Background())
 		c.syncStop, c.syncDone = cancel, make(chan struct{})

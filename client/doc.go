@@ -121,6 +121,22 @@
 // its merge metadata and its outbox entry ([Client.Pending] counts the
 // entries no server has acknowledged yet).
 //
+// # Tracing
+//
+// With Config.TracerProvider (nil: the otel global, read when the client
+// is opened; a no-op unless an SDK is installed) the client records
+// OpenTelemetry spans: uno.client.tx for each local write transaction
+// (Put, Patch, Delete, Increment, Add, Remove, doc edits and Tx; a child
+// of the span in the write's context, if any), uno.client.push for the
+// Push that carries it, which continues the write's trace and sends it to
+// the server (on protocol version 2; a version 1 server never sees it),
+// and uno.client.apply for applying changes whose entries carry another
+// writer's trace. The server's spans continue the same trace; the span
+// names and attributes are listed in the server package's documentation.
+// Spans carry collection names, sequence numbers and counts, never field
+// values. The traces of writes not yet pushed are kept in memory (at most
+// 4,096): a write pushed after a restart starts a new trace.
+//
 // # Concurrency
 //
 // A Client is safe for concurrent use by many goroutines. One process at a

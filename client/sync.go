@@ -570,7 +570,10 @@ func (d *syncDriver) push(ctx context.Context) error {
 			}
 			flat = append(flat, *tx)
 		}
-		if err := d.sess.Push(flat); err != nil {
+		span, traceparent := d.c.tr.startPush(ctx, flat)
+		err = d.sess.PushTraced(flat, traceparent)
+		endSpan(span, err)
+		if err != nil {
 			return err
 		}
 	}
@@ -683,7 +686,9 @@ func (d *syncDriver) apply(ctx context.Context, m usync.Message, ack uint64) err
 			return err
 		}
 	}
-	commit, err := d.c.store.Receive(ctx, txs, rows, ch.To, ack)
+	actx, span := d.c.tr.startApply(ctx, ch)
+	commit, err := d.c.store.Receive(actx, txs, rows, ch.To, ack)
+	endSpan(span, err)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ func (c *Client) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	var tx *Tx
+	ctx, span := c.tr.startTx(ctx)
 	commit, err := c.store.Write(ctx, func(b *crdt.Builder) error {
 		tx = &Tx{c: c, b: b}
 		if err := fn(tx); err != nil {
@@ -43,6 +44,13 @@ func (c *Client) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	})
 	if tx != nil {
 		tx.releaseDocs()
+	}
+	if span != nil {
+		var committed *crdt.Tx
+		if commit != nil {
+			committed = commit.Tx
+		}
+		c.tr.endTx(span, committed, err)
 	}
 	if err != nil {
 		return err

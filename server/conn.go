@@ -321,7 +321,9 @@ func (c *conn) ready(ctx context.Context) error {
 			continue
 		}
 		if len(rd.Append) > 0 {
+			ctx, span := c.startPush(ctx, rd)
 			if err := c.checkClocks(rd.Append); err != nil {
+				endSpan(span, err)
 				c.sess.Fail(err)
 				c.sess.Advance(rd)
 				continue
@@ -334,6 +336,7 @@ func (c *conn) ready(ctx context.Context) error {
 			if err == nil && len(rejects) > 0 {
 				err = c.reject(ctx, rejects)
 			}
+			endSpan(span, err)
 			if err != nil {
 				var se *usync.Error
 				if errors.As(err, &se) {
@@ -530,7 +533,9 @@ func (c *conn) reauthenticate(ctx context.Context, a *usync.Auth) {
 func (c *conn) append(ctx context.Context, txs []crdt.Tx, rejects []rejection) ([]uint64, []crdt.Tx, []rejection, error) {
 	for {
 		start := time.Now()
-		seqs, err := c.s.cfg.Log.Append(ctx, c.tenant, txs)
+		actx, span := c.startAppend(ctx, txs)
+		seqs, err := c.s.cfg.Log.Append(actx, c.tenant, txs)
+		c.endAppend(span, seqs, err)
 		now := time.Now()
 		c.s.m.appendTime.Observe(now.Sub(start).Seconds())
 		if err == nil {
@@ -746,10 +751,13 @@ func (c *conn) deliver(ctx context.Context) error {
 			c.s.m.lag.Observe(float64(head - from))
 		}
 		c.rewritten = b.rewritten
-		own := c.sess.Deliver(b.chs, b.rows, b.to) // never the client's own
+		chs, spans := c.fanout(ctx, b.chs)
+		own := c.sess.Deliver(chs, b.rows, b.to) // never the client's own
 		c.s.m.delivered.Add(float64(len(b.chs) - own))
 		c.s.m.ownSkipped.Add(float64(own))
-		if err := c.ready(ctx); err != nil {
+		err = c.ready(ctx)
+		endSpans(spans, err)
+		if err != nil {
 			return err
 		}
 	}
@@ -850,10 +858,17 @@ func (c *conn) encodeChanges(ch *usync.Changes) ([]byte, error) {
 	if enc, ok := c.s.cfg.Log.(EncodedTail); ok && !c.rewritten && len(ch.Rows) == 0 {
 		if txs, ok := enc.Encoded(c.tenant, ch.Changes); ok {
 			seqs := make([]uint64, len(ch.Changes))
+			var traces []string
 			for i := range ch.Changes {
 				seqs[i] = ch.Changes[i].Seq
+				if t := ch.Changes[i].Trace; t != "" {
+					if traces == nil {
+						traces = make([]string, len(ch.Changes))
+					}
+					traces[i] = t
+				}
 			}
-			return c.s.codec.EncodeChanges(ch.From, ch.To, seqs, txs)
+			return c.s.codec.EncodeChangesTraced(ch.From, ch.To, seqs, traces, txs)
 		}
 	}
 	return c.s.codec.Encode(ch)

@@ -86,6 +86,45 @@
 // [Server.Gatherer] serve operator tools: package admin builds the
 // dashboard uno serve mounts at /admin/ on them.
 //
+// # Tracing
+//
+// With Config.TracerProvider (nil: the otel global, read by New) the
+// server records OpenTelemetry spans of each push, continuing the trace
+// of the client that wrote: a client on protocol version 2 sends the W3C
+// traceparent of its write in sync.Push.Trace. A malformed or oversized
+// one (over 128 bytes) is ignored: the push is handled as always, its
+// span is a new root, and uno_trace_context_malformed_total counts it.
+// The fan-out of an entry carries, in sync.Change.Trace, the context of
+// its fan-out span, so the receiving client's apply joins the same trace.
+// The server remembers the trace of its recent appends in memory (the
+// newest 256 entries of each of the tenants appended to most recently),
+// so an entry appended through another node, or long ago, is delivered
+// without one. A provider that does not record (the default) makes the
+// push path allocate nothing more.
+//
+// Spans (kind) and their attributes; no span ever carries a field value:
+//
+//	uno.client.tx            client: a local write transaction; uno.site, uno.site_seq, uno.ops, uno.collections
+//	uno.client.push (client) client: a Push carrying it (links the other traced writes it carries); uno.txs, uno.site_seq
+//	uno.server.push (server) the push's handling: rules, quotas, append, rejections; uno.tenant, uno.site, uno.txs
+//	uno.log.append           the log append, with the rows read model; uno.tenant, uno.collections, uno.seqs
+//	uno.projection.inline    an inline projection's fold, in the append (sqlitelog, pglog); uno.projection, uno.tenant, uno.entries
+//	uno.projection.async     an async projection's fold of a batch (sqlitelog, pglog): a new root, linked to the
+//	                         uno.log.append span of each entry it folds; uno.projection, uno.tenant, uno.from, uno.to
+//	uno.server.fanout (producer) an entry sent to another session; uno.tenant, uno.seq, uno.site (the receiver's)
+//	uno.client.apply (consumer) client: applying a Changes (links the other traced entries it carries); uno.from, uno.to, uno.entries
+//
+// The chain is uno.client.tx → uno.client.push → uno.server.push →
+// uno.log.append → uno.projection.inline and → uno.server.fanout →
+// uno.client.apply. Failed spans have an error status with the coded
+// reason, never a value. Both logs keep the traceparent of each traced
+// entry's append span with the entry (a nullable column), which is how
+// an async projection's fold, later and in another transaction, links to
+// it; their async spans go to the otel global provider (sqlitelog:
+// Options.TracerProvider, if set). `uno serve` exports spans over OTLP/HTTP when
+// the standard OTEL_* environment variables ask for it (see the cli
+// package).
+//
 // # Tenancy
 //
 // The tenant always comes from the token and is an explicit argument of

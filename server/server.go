@@ -16,6 +16,7 @@ import (
 	"github.com/unosync/uno/crdt"
 	usync "github.com/unosync/uno/sync"
 	"github.com/unosync/uno/tenancy"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -108,6 +109,12 @@ type Config struct {
 	// tokens. At Error: internal errors with their details, which clients
 	// never see (they get a coded error). At Debug: each push.
 	Logger *slog.Logger
+	// TracerProvider receives the server's OpenTelemetry spans (see
+	// Tracing in the package documentation); nil: the otel global,
+	// read once, when New is called (a no-op unless an SDK is installed
+	// before). A provider that does not record costs the push path
+	// nothing.
+	TracerProvider trace.TracerProvider
 }
 
 func (c *Config) validate() error {
@@ -178,6 +185,7 @@ type Server struct {
 	draining atomic.Bool // /readyz answers 503 from Drain or Shutdown on
 	m        *metrics
 	appends  *appendTimes // when this process appended recent entries, for uno_delivery_seconds
+	tr       *tracing
 	rate     *tenancy.Limiter
 	inFlight *semaphore.Weighted              // MaxPushBytes
 	quotas   *tenancy.Quotas                  // tenants' usage, for quotas
@@ -216,6 +224,7 @@ func New(cfg Config) (*Server, error) {
 		quotas: tenancy.NewQuotas(0, 0), appends: newAppendTimes(appendTenants), inFlight: semaphore.NewWeighted(cfg.MaxPushBytes),
 		sessions: newSessions()}
 	s.live.Store(liveOf(&cfg))
+	s.tr = newTracing(cfg.TracerProvider, s.m.reg)
 	if s.cache, err = newQueryCache(s.m); err != nil {
 		cancel()
 		cutNow()

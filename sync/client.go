@@ -141,6 +141,9 @@ func (c *ClientSession) Welcome() *Welcome { return c.welcome }
 // Cursor returns the last tenant sequence number applied.
 func (c *ClientSession) Cursor() uint64 { return c.cursor }
 
+// Version returns the negotiated protocol version (0 before Welcome).
+func (c *ClientSession) Version() uint16 { return c.version }
+
 // Acked returns the highest sequence number of the site the server holds.
 func (c *ClientSession) Acked() uint64 { return c.acked }
 
@@ -327,7 +330,12 @@ func (c *ClientSession) WantPush() (after uint64, max int, ok bool) {
 
 // Push sends local transactions; they must continue from WantPush's after
 // in sequence order.
-func (c *ClientSession) Push(txs []crdt.Tx) error {
+func (c *ClientSession) Push(txs []crdt.Tx) error { return c.PushTraced(txs, "") }
+
+// PushTraced is Push with the W3C traceparent of the writes pushed. The
+// trace goes on the wire only on a session of version VersionTrace or
+// later (a version 1 server would not decode it).
+func (c *ClientSession) PushTraced(txs []crdt.Tx, trace string) error {
 	if len(txs) == 0 || c.state != clientOpen {
 		return nil
 	}
@@ -338,7 +346,10 @@ func (c *ClientSession) Push(txs []crdt.Tx) error {
 	}
 	c.sent = txs[len(txs)-1].Seq
 	c.inFlight++
-	c.send(&Push{Txs: txs})
+	if c.version < VersionTrace {
+		trace = ""
+	}
+	c.send(&Push{Txs: txs, Trace: trace})
 	return nil
 }
 

@@ -156,12 +156,24 @@ func (c *Codec) frame(t Type, payload []byte) ([]byte, error) {
 // so a server fanning one entry out to many connections neither encodes
 // nor re-validates it per connection. Peers decode it as *Changes.
 func (c *Codec) EncodeChanges(from, to uint64, seqs []uint64, txs [][]byte) ([]byte, error) {
+	return c.EncodeChangesTraced(from, to, seqs, nil, txs)
+}
+
+// EncodeChangesTraced is EncodeChanges with each entry's Change.Trace
+// (traces nil, or one per transaction; "" leaves the element out).
+func (c *Codec) EncodeChangesTraced(from, to uint64, seqs []uint64, traces []string, txs [][]byte) ([]byte, error) {
 	if len(seqs) != len(txs) {
 		return nil, fmt.Errorf("encode Changes: %d seqs for %d transactions", len(seqs), len(txs))
 	}
+	if traces != nil && len(traces) != len(txs) {
+		return nil, fmt.Errorf("encode Changes: %d traces for %d transactions", len(traces), len(txs))
+	}
 	size := 32
-	for _, t := range txs {
+	for i, t := range txs {
 		size += len(t) + 12
+		if traces != nil {
+			size += len(traces[i]) + 3
+		}
 	}
 	p := make([]byte, 0, size)
 	p = cborHead(p, 4, 2) // envelope: [type, body]
@@ -171,9 +183,17 @@ func (c *Codec) EncodeChanges(from, to uint64, seqs []uint64, txs [][]byte) ([]b
 	p = cborHead(p, 0, to)
 	p = cborHead(p, 4, uint64(len(txs)))
 	for i, t := range txs {
-		p = cborHead(p, 4, 2) // change: [seq, tx]
+		if traces == nil || traces[i] == "" {
+			p = cborHead(p, 4, 2) // change: [seq, tx]
+			p = cborHead(p, 0, seqs[i])
+			p = append(p, t...)
+			continue
+		}
+		p = cborHead(p, 4, 3) // change: [seq, tx, trace]
 		p = cborHead(p, 0, seqs[i])
 		p = append(p, t...)
+		p = cborHead(p, 3, uint64(len(traces[i])))
+		p = append(p, traces[i]...)
 	}
 	p = cborHead(p, 4, 0) // no rows
 	return c.frame(TypeChanges, p)

@@ -7,8 +7,14 @@ import (
 )
 
 // Protocol versions this package speaks, newest first. A handshake picks
-// the newest version both sides know.
-var Versions = []uint16{1}
+// the newest version both sides know. Version 2 adds trace context:
+// Push.Trace and Change.Trace, sent only on a session of version 2 or
+// later, so a peer that speaks only version 1 never receives them.
+var Versions = []uint16{2, 1}
+
+// VersionTrace is the first protocol version whose Push and Change carry
+// trace context.
+const VersionTrace uint16 = 2
 
 // Type identifies a message on the wire. Values are part of the protocol.
 type Type uint8
@@ -118,6 +124,11 @@ type Limits struct {
 type Push struct {
 	_   struct{} `cbor:",toarray"`
 	Txs []crdt.Tx
+	// Trace is the W3C traceparent of the writes pushed ("" none), so
+	// that the server continues the writer's trace. It is a trailing
+	// element left out when empty: a Push without it decodes as before.
+	// The server ignores a malformed one.
+	Trace string
 }
 
 // Ack says that the server has committed every transaction of the
@@ -136,6 +147,10 @@ type Change struct {
 	_   struct{} `cbor:",toarray"`
 	Seq uint64
 	Tx  crdt.Tx
+	// Trace is the W3C traceparent of the append that wrote the entry
+	// ("" none), so that a receiving client's apply joins the writer's
+	// trace. A trailing element left out when empty, as Push.Trace.
+	Trace string
 }
 
 // Changes carries log entries From < seq ≤ To in order (server → client).

@@ -110,8 +110,11 @@ type ServerReady struct {
 	Authenticate   *Hello
 	Reauthenticate *Auth
 	Append         []crdt.Tx
-	Send           []Message
-	Close          *Error
+	// AppendTrace is the W3C traceparent the Push of Append carried
+	// ("" none; unchecked: the driver validates it).
+	AppendTrace string
+	Send        []Message
+	Close       *Error
 }
 
 // NewServerSession returns a session waiting for the client's Hello.
@@ -159,6 +162,9 @@ func (s *ServerSession) Advance(rd ServerReady) {
 			s.rd.Append = s.rd.Append[len(rd.Append):]
 		} else {
 			s.rd.Append = nil // dropped by a failure meanwhile
+		}
+		if len(s.rd.Append) == 0 {
+			s.rd.AppendTrace = ""
 		}
 	}
 	s.rd.Send = s.rd.Send[len(rd.Send):]
@@ -363,6 +369,7 @@ txs:
 	s.appending = true
 	s.highWater = next - 1
 	s.rd.Append = append(s.rd.Append, appendTxs...)
+	s.rd.AppendTrace = m.Trace
 }
 
 // Appended reports that the transactions of the last Append are committed,

@@ -201,7 +201,7 @@ func TestServerSession_Transcripts(t *testing.T) {
 			{name: "Accept", do: accept(0, 0, 1), want: srvWant{Send: []usync.Message{&usync.Welcome{Version: 3, ServerTime: sessServerTime, Limits: defaultLimits}}}},
 		}},
 		{name: "version mismatch", steps: []srvStep{
-			{name: "Hello [2]", do: in(&usync.Hello{Versions: []uint16{2}, Site: siteA}), want: failWith(usync.CodeUnsupportedVersion)},
+			{name: "Hello [3]", do: in(&usync.Hello{Versions: []uint16{3}, Site: siteA}), want: failWith(usync.CodeUnsupportedVersion)},
 			{name: "Push after close", do: in(push(sessTx(siteA, 1))), want: srvWant{Err: usync.CodeUnexpected}},
 		}},
 		{name: "Hello without a site", steps: []srvStep{
@@ -554,7 +554,7 @@ func cliFail(code usync.Code, cursor uint64) cliWant {
 
 func runClient(t *testing.T, cursor uint64, steps []cliStep) *cliRig {
 	t.Helper()
-	cfg := usync.ClientConfig{Site: siteA, Token: "tok", SchemaVersion: 3, Window: 2}
+	cfg := usync.ClientConfig{Site: siteA, Token: "tok", SchemaVersion: 3, Window: 2, Versions: []uint16{1}}
 	r := &cliRig{t: t, codec: sessNewCodec(t), s: usync.NewClientSession(cfg, cursor)}
 	for i, st := range steps {
 		err := st.do(r)

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
@@ -199,6 +201,8 @@ func TestMetrics_EveryMetricMoves(t *testing.T) {
 		Log:      retainingLog{l},
 		Registry: oneTenant{tenancy.Tenant{ID: "dev", RetentionDays: 1}},
 		Rules:    map[string]server.Rule{"plans": {ReadOnly: true}},
+		// Tracing on (spans recorded, not exported), for the trace metrics.
+		TracerProvider: sdktrace.NewTracerProvider(),
 	})
 
 	a := e.client(t, "a", true)
@@ -238,6 +242,10 @@ func TestMetrics_EveryMetricMoves(t *testing.T) {
 	}
 	back.send(t, ctx, &usync.Auth{Token: e.auth.Token})
 	nextOf[*usync.AuthOK](t, ctx, back)
+	// A push with a malformed trace context.
+	traced := hello(t, ctx, e, usync.Hello{Site: next(), Credits: 8})
+	traced.send(t, ctx, &usync.Push{Txs: []crdt.Tx{tx(site, 1)}, Trace: "not a traceparent"})
+	nextOf[*usync.Ack](t, ctx, traced)
 
 	// A live query stream, open while the metrics are read.
 	req, _ := http.NewRequestWithContext(ctx, "GET", e.http+"/v1/collections/todos?live=1", nil)

@@ -276,7 +276,7 @@ func (l *Log) appendRead(ctx context.Context, tenant string, txs []crdt.Tx, enco
 	b = &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{})
 	queueHeadLock(b, tenant, &head)
-	p.queueWrites(b, tenant)
+	p.queueWrites(b, tenant, traceOf(ctx))
 	br := l.pool.SendBatch(ctx, b)
 	tx := br.Tx()
 	defer tx.Rollback(context.WithoutCancel(ctx))
@@ -312,7 +312,7 @@ func (l *Log) appendLocked(ctx context.Context, tenant string, txs []crdt.Tx, en
 		return make([]uint64, len(txs)), 0, nil
 	}
 	b = &pgx.Batch{}
-	p.queueWrites(b, tenant)
+	p.queueWrites(b, tenant, traceOf(ctx))
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		if errors.Is(err, errStale) {
 			// Only a write that bypasses the log (by hand, as the
@@ -353,7 +353,10 @@ func (l *Log) appendCommit(ctx context.Context, tx pgx.Tx, tenant string, txs []
 			}
 		}
 		for _, pr := range l.inline {
-			if err := pr.Fold(ctx, tx, tenant, chs); err != nil {
+			pctx, span := startProjection(ctx, pr.Name, tenant, len(chs))
+			err := pr.Fold(pctx, tx, tenant, chs)
+			endSpan(span, err)
+			if err != nil {
 				return nil, 0, fmt.Errorf("projection %s: %w", pr.Name, err)
 			}
 		}
@@ -549,7 +552,9 @@ func planAppend(tenant string, txs []crdt.Tx, encoded [][]byte, v *appendView, d
 // head under the lock plus the ranks. An update that misses a row or mark
 // (changed since read) fails the batch with errStale; an insert that meets
 // one fails it with a unique violation.
-func (p *appendPlan) queueWrites(b *pgx.Batch, tenant string) {
+//
+// trace is the traceparent kept with the entries (nil: NULL).
+func (p *appendPlan) queueWrites(b *pgx.Batch, tenant string, trace any) {
 	expect := func(n int) func(pgconn.CommandTag) error {
 		return func(ct pgconn.CommandTag) error {
 			if ct.RowsAffected() != int64(n) {
@@ -571,10 +576,10 @@ func (p *appendPlan) queueWrites(b *pgx.Batch, tenant string) {
 	}
 	// The entries go in with one unnest insert (COPY is not allowed
 	// under row-level security).
-	b.Queue(`INSERT INTO uno_events (tenant_id, seq, site, site_seq, tx)
-		SELECT $1, `+head+` + u.r, u.site, u.site_seq, u.tx
+	b.Queue(`INSERT INTO uno_events (tenant_id, seq, site, site_seq, tx, trace)
+		SELECT $1, `+head+` + u.r, u.site, u.site_seq, u.tx, $6::text
 		FROM unnest($2::bigint[], $3::bytea[], $4::bigint[], $5::bytea[]) AS u(r, site, site_seq, tx)`,
-		tenant, p.evRanks, p.evSites, p.evSiteSeqs, p.evTxs)
+		tenant, p.evRanks, p.evSites, p.evSiteSeqs, p.evTxs, trace)
 	if w := &p.newRows; len(w.ids) > 0 {
 		b.Queue(`INSERT INTO uno_rows (tenant_id, coll, id, seq, state, doc)
 			SELECT $1, u.c, u.i, `+head+` + u.r, u.st, u.d::jsonb

@@ -145,6 +145,11 @@ var migrations = []migration{
 		upGo: backfillRowDocs,
 		down: []string{`ALTER TABLE uno_heads DROP COLUMN compacted, DROP COLUMN compact_floor`},
 	},
+	{ // 8: entries keep the W3C traceparent of their append's span, when
+		// it was traced (NULL otherwise): async projections link to it.
+		up:   []string{`ALTER TABLE uno_events ADD COLUMN trace text`},
+		down: []string{`ALTER TABLE uno_events DROP COLUMN trace`},
+	},
 }
 
 // backfillRowDocs fills the doc column of every row from its state. The

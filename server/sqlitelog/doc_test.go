@@ -82,7 +82,7 @@ func TestSQLiteLog_UpgradeRendersDocFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What version 5 rendered: the doc field left out.
-	for _, q := range []string{`UPDATE rows SET doc = '{}'`, `ALTER TABLE heads DROP COLUMN compacted`,
+	for _, q := range []string{`UPDATE rows SET doc = '{}'`, `ALTER TABLE events DROP COLUMN trace`, `ALTER TABLE heads DROP COLUMN compacted`,
 		`ALTER TABLE heads DROP COLUMN compact_floor`, `PRAGMA user_version = 5`} {
 		if _, err := l.DB().Exec(q); err != nil {
 			t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+
+	"go.opentelemetry.io/otel/trace"
 	"net/url"
 	"strings"
 	gosync "sync"
@@ -36,6 +38,7 @@ type Log struct {
 
 	inline []Projection // folded in every append
 	async  []*projector // one worker each
+	tracer trace.Tracer // async projections' spans
 	stop   func()       // stops the workers
 	work   gosync.WaitGroup
 	logger *slog.Logger
@@ -71,6 +74,12 @@ type Options struct {
 	// Logger receives the async projections' failures (they are
 	// retried). Default: discarded.
 	Logger *slog.Logger
+	// TracerProvider receives the spans of async projections' folds,
+	// which link to the spans of the appends of the entries they fold
+	// (the log keeps each traced entry's trace context); nil: the otel
+	// global. Appends and inline projections trace into
+	// the span of the Append's context.
+	TracerProvider trace.TracerProvider
 }
 
 func (o *Options) fill() {
@@ -100,7 +109,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Log, error) {
 		db.Close()
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
-	l := &Log{db: db, waiters: wake.New(), stmts: map[string]*sql.Stmt{},
+	l := &Log{db: db, waiters: wake.New(), stmts: map[string]*sql.Stmt{}, tracer: asyncTracer(o.TracerProvider),
 		tails: newTails(o.CacheBytes, o.CacheTenants), docs: rowmodel.NewDocCache(o.DocCacheBytes), logger: o.Logger}
 	l.cond = gosync.NewCond(&l.mu)
 	for _, q := range appendStmts {
@@ -196,7 +205,7 @@ func (c connector) Driver() driver.Driver                        { return c.d }
 const (
 	sqlHead      = `SELECT seq FROM heads WHERE tenant = ?`
 	sqlSiteMark  = `SELECT seq FROM sites WHERE tenant = ? AND site = ?`
-	sqlInsert    = `INSERT INTO events (tenant, seq, site, site_seq, tx, appended_at) VALUES (?, ?, ?, ?, ?, ?)`
+	sqlInsert    = `INSERT INTO events (tenant, seq, site, site_seq, tx, appended_at, trace) VALUES (?, ?, ?, ?, ?, ?, ?)`
 	sqlSaveMark  = `INSERT INTO sites (tenant, site, seq) VALUES (?, ?, ?) ON CONFLICT (tenant, site) DO UPDATE SET seq = excluded.seq`
 	sqlSaveHead  = `INSERT INTO heads (tenant, seq) VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET seq = excluded.seq`
 	sqlRowState  = `SELECT state FROM rows WHERE tenant = ? AND coll = ? AND id = ?`
@@ -340,7 +349,7 @@ func (l *Log) commitGroup(group []*appendReq) {
 			finish(fmt.Errorf("append: %w", err))
 			return
 		}
-		r.seqs, r.head, r.enc, r.err = l.appendOne(ctx, at, r.tenant, r.txs)
+		r.seqs, r.head, r.enc, r.err = l.appendOne(withSpanOf(ctx, r.ctx), at, r.tenant, r.txs)
 		undo := `RELEASE append`
 		if r.err != nil {
 			undo = `ROLLBACK TO append; RELEASE append`
@@ -401,7 +410,7 @@ func (l *Log) appendOne(ctx context.Context, at *appendTx, tenant string, txs []
 		}
 		head++
 		encs[i] = crdt.EncodeTx(t)
-		if _, err := at.stmt(ctx, sqlInsert).ExecContext(ctx, tenant, int64(head), t.Site[:], int64(t.Seq), encs[i], at.now); err != nil {
+		if _, err := at.stmt(ctx, sqlInsert).ExecContext(ctx, tenant, int64(head), t.Site[:], int64(t.Seq), encs[i], at.now, traceOf(ctx)); err != nil {
 			return nil, 0, nil, fmt.Errorf("append: %w", err)
 		}
 		if err := fold.Apply(t, head); err != nil {

@@ -90,7 +90,7 @@ func TestSQLiteLog_UpgradeDatesOldEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What a log of version 3 holds of entries from before it.
-	for _, q := range []string{`UPDATE events SET appended_at = 0`, `DROP TABLE checkpoints`,
+	for _, q := range []string{`UPDATE events SET appended_at = 0`, `ALTER TABLE events DROP COLUMN trace`, `DROP TABLE checkpoints`,
 		`ALTER TABLE heads DROP COLUMN compacted`, `ALTER TABLE heads DROP COLUMN compact_floor`, `PRAGMA user_version = 3`} {
 		if _, err := l.DB().Exec(q); err != nil {
 			t.Fatal(err)

@@ -125,6 +125,13 @@ var migrations = []migration{
 		},
 		down: stmts(`ALTER TABLE heads DROP COLUMN compacted`, `ALTER TABLE heads DROP COLUMN compact_floor`),
 	},
+	{
+		// trace: the W3C traceparent of the append's span, when it was
+		// traced (NULL otherwise): async projections link to it.
+		name: "entries keep the trace context of their append",
+		up:   stmts(`ALTER TABLE events ADD COLUMN trace TEXT`),
+		down: stmts(`ALTER TABLE events DROP COLUMN trace`),
+	},
 }
 
 // SchemaVersion is the schema version this uno writes.

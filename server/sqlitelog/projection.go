@@ -212,7 +212,10 @@ func (l *Log) foldInline(ctx context.Context, tx *sql.Tx, tenant string, chs []u
 		return nil
 	}
 	for _, p := range l.inline {
-		if err := p.Fold(ctx, tx, tenant, chs); err != nil {
+		pctx, span := startProjection(ctx, p.Name, tenant, len(chs))
+		err := p.Fold(pctx, tx, tenant, chs)
+		endSpan(span, err)
+		if err != nil {
 			return fmt.Errorf("projection %s: %w", p.Name, err)
 		}
 	}

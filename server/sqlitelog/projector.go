@@ -71,7 +71,13 @@ func (pr *projector) step(ctx context.Context, tenant string) (int, error) {
 		if err != nil || len(chs) == 0 {
 			return err
 		}
-		if err := pr.p.Fold(ctx, tx, tenant, chs); err != nil {
+		fctx, span, err := pr.l.startAsync(ctx, tx, pr.p.Name, tenant, chs)
+		if err != nil {
+			return err
+		}
+		err = pr.p.Fold(fctx, tx, tenant, chs)
+		endSpan(span, err)
+		if err != nil {
 			return fmt.Errorf("projection %s: %w", pr.p.Name, err)
 		}
 		n = len(chs)

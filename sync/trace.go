@@ -1,0 +1,107 @@
+package sync
+
+import (
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/unosync/uno/crdt"
+)
+
+// Push and Change carry an optional trailing Trace element. CBOR arrays
+// decoded into toarray structs must have exactly as many elements as the
+// struct has fields, so both are encoded without the element when Trace
+// is empty (what a version 1 peer sends and decodes) and decoded from
+// either length.
+
+type pushV1 struct {
+	_   struct{} `cbor:",toarray"`
+	Txs []crdt.Tx
+}
+
+type pushV2 struct {
+	_     struct{} `cbor:",toarray"`
+	Txs   []crdt.Tx
+	Trace string
+}
+
+type changeV1 struct {
+	_   struct{} `cbor:",toarray"`
+	Seq uint64
+	Tx  crdt.Tx
+}
+
+type changeV2 struct {
+	_     struct{} `cbor:",toarray"`
+	Seq   uint64
+	Tx    crdt.Tx
+	Trace string
+}
+
+// MarshalCBOR encodes m, leaving Trace out when it is empty.
+func (m Push) MarshalCBOR() ([]byte, error) {
+	if m.Trace == "" {
+		return cbor.Marshal(pushV1{Txs: m.Txs})
+	}
+	return cbor.Marshal(pushV2{Txs: m.Txs, Trace: m.Trace})
+}
+
+// UnmarshalCBOR decodes a Push with or without Trace.
+func (m *Push) UnmarshalCBOR(b []byte) error {
+	if n, ok := arrayLen(b); ok && n == 1 {
+		var v pushV1
+		if err := cbor.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*m = Push{Txs: v.Txs}
+		return nil
+	}
+	var v pushV2
+	if err := cbor.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*m = Push{Txs: v.Txs, Trace: v.Trace}
+	return nil
+}
+
+// MarshalCBOR encodes m, leaving Trace out when it is empty.
+func (m Change) MarshalCBOR() ([]byte, error) {
+	if m.Trace == "" {
+		return cbor.Marshal(changeV1{Seq: m.Seq, Tx: m.Tx})
+	}
+	return cbor.Marshal(changeV2{Seq: m.Seq, Tx: m.Tx, Trace: m.Trace})
+}
+
+// UnmarshalCBOR decodes a Change with or without Trace.
+func (m *Change) UnmarshalCBOR(b []byte) error {
+	if n, ok := arrayLen(b); ok && n == 2 {
+		var v changeV1
+		if err := cbor.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*m = Change{Seq: v.Seq, Tx: v.Tx}
+		return nil
+	}
+	var v changeV2
+	if err := cbor.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*m = Change{Seq: v.Seq, Tx: v.Tx, Trace: v.Trace}
+	return nil
+}
+
+// arrayLen returns the length of the definite-length CBOR array b starts
+// with (false if b does not start with one).
+func arrayLen(b []byte) (uint64, bool) {
+	if len(b) == 0 || b[0]>>5 != 4 {
+		return 0, false
+	}
+	info := b[0] & 0x1f
+	switch {
+	case info < 24:
+		return uint64(info), true
+	case info == 24 && len(b) >= 2:
+		return uint64(b[1]), true
+	case info == 25 && len(b) >= 3:
+		return uint64(b[1])<<8 | uint64(b[2]), true
+	}
+	return 0, false
+}
