@@ -85,6 +85,10 @@ type serveOptions struct {
 	WriteTimeout      duration `json:"write-timeout"`
 	IdleTimeout       duration `json:"idle-timeout"`
 	MaxHeaderBytes    int      `json:"max-header-bytes"`
+	// JobWorkers is how many background jobs this node runs at once (0:
+	// none; it still enqueues them). Node names it in job records.
+	JobWorkers int    `json:"job-workers"`
+	Node       string `json:"node"`
 }
 
 // The defaults of the settings whose zero value takes a default.
@@ -204,6 +208,9 @@ func (o *serveOptions) validate() error {
 	if o.CompactInterval < 0 {
 		return fmt.Errorf("compact-interval %s: must not be negative (0: never compact)", &o.CompactInterval)
 	}
+	if o.JobWorkers < 0 {
+		return fmt.Errorf("job-workers %d: must not be negative (0: this node runs no jobs)", o.JobWorkers)
+	}
 	if o.MaxHeaderBytes < 0 || o.MaxHeaderBytes > 0 && o.MaxHeaderBytes < 4096 {
 		return fmt.Errorf("max-header-bytes %d: want at least 4096 (0 takes the default)", o.MaxHeaderBytes)
 	}
@@ -265,6 +272,15 @@ each sync session with code 1402 (shutting down: clients reconnect), closes
 its log and exits 0. What is still open after --drain-timeout is cut, and
 the exit status is 1.
 
+Background work runs as jobs in a queue in the log's database (River):
+compaction of the tenants written through this node every
+--compact-interval, retention every hour (with --registry), and the
+projection rebuilds, tenant exports and deletions that uno projection,
+uno tenant and uno compact enqueue with --job. Any node runs any job
+(--job-workers at once; 0: none), never the same work twice at once;
+compaction spares the live clients of every node. uno jobs lists,
+retries and cancels them.
+
 Settings can also come from a JSON file (--config) whose keys are the flag
 names, for example {"addr": "127.0.0.1:9000", "max-push-txs": 500}; flags
 given on the command line win over it. Unknown keys are refused. The file
@@ -324,6 +340,8 @@ each user receives only their rows; read_only: no client writes).`,
 	f.Var(&o.IdleTimeout, "idle-timeout", "how long a kept-alive connection may wait for its next request")
 	f.IntVar(&o.MaxHeaderBytes, "max-header-bytes", defaultMaxHeaderBytes, "largest request header block, in bytes")
 	o.CompactInterval = duration(defaultCompactInterval)
+	f.IntVar(&o.JobWorkers, "job-workers", 2, "background jobs (compaction, retention, rebuilds, tenant export and delete) this node runs at once; 0: none, other nodes run them")
+	f.StringVar(&o.Node, "node", "", "this node's name in job records (default: host name and process ID)")
 	f.Var(&o.CompactInterval, "compact-interval", "how often to compact the logs written to through this server: drop doc changes every live client is past (those that come back later bootstrap); 0: never")
 	return cmd
 }
@@ -368,6 +386,7 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 	}
 	var log server.Log
 	var registry tenancy.Registry
+	var lite *sqlitelog.Log // the embedded log, for the jobs
 	switch {
 	case o.Postgres != "":
 		if err := app.checkProjections(true); err != nil {
@@ -389,7 +408,7 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		if err == nil && o.Registry {
 			registry = sl.Registry()
 		}
-		log = sl
+		log, lite = sl, sl
 	}
 	if err != nil {
 		return err
@@ -438,12 +457,17 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 		MaxDrift:        drift,
 		Registry:        registry,
 		Rules:           rules,
-		CompactInterval: cmp.Or(time.Duration(o.CompactInterval), -1), // 0: never
+		CompactInterval: -1, RetentionInterval: -1, // they run as jobs: serveJobs
 	})
 	if err != nil {
 		return err
 	}
 	defer srv.Close() // after a drain, or on an early return
+	jc, err := serveJobs(ctx, o, app, srv, lite, registry, logger)
+	if err != nil {
+		return err
+	}
+	defer jc.Close(context.Background()) // before the log closes
 	var handler http.Handler = srv
 	if o.Web != "" {
 		w, err := newWeb(srv, o.Web)
@@ -607,6 +631,10 @@ func (o *serveOptions) setFlag(name string, src *serveOptions) {
 		o.IdleTimeout = src.IdleTimeout
 	case "max-header-bytes":
 		o.MaxHeaderBytes = src.MaxHeaderBytes
+	case "job-workers":
+		o.JobWorkers = src.JobWorkers
+	case "node":
+		o.Node = src.Node
 	}
 }
 

@@ -91,7 +91,8 @@ type Config struct {
 	Rules map[string]Rule
 	// RetentionInterval is how often the server deletes log entries older
 	// than their tenants' retention (with a Registry that lists tenants and
-	// the Postgres log). Default 1h.
+	// the Postgres log). Default 1h; negative: never (a job queue,
+	// package server/jobs, schedules it instead).
 	RetentionInterval time.Duration
 	// CompactInterval is how often the server compacts the logs of the
 	// tenants written to through it (ApplyCompaction), with a log that
@@ -150,7 +151,7 @@ func (c *Config) validate() error {
 	if c.StallTimeout <= 0 {
 		c.StallTimeout = time.Minute
 	}
-	if c.RetentionInterval <= 0 {
+	if c.RetentionInterval == 0 {
 		c.RetentionInterval = time.Hour
 	}
 	if c.CompactInterval == 0 {
@@ -218,7 +219,7 @@ func New(cfg Config) (*Server, error) {
 		cutNow()
 		return nil, err
 	}
-	if _, canForget := cfg.Log.(Retainer); cfg.Registry != nil && canForget {
+	if _, canForget := cfg.Log.(Retainer); cfg.Registry != nil && canForget && cfg.RetentionInterval > 0 {
 		s.wg.Add(1)
 		go s.retain()
 	}
