@@ -146,6 +146,15 @@ func (s *pgStore) migrate(ctx context.Context) error {
 	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("migrate jobs: %w", err)
 	}
+	// The serving role may not create tables (uno migrate up, as the
+	// owner, did): create only what is missing.
+	var exists bool
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('uno_job_floors') IS NOT NULL`).Scan(&exists); err != nil {
+		return fmt.Errorf("migrate jobs: %w", err)
+	}
+	if exists {
+		return nil
+	}
 	if _, err := s.pool.Exec(ctx, floorsTable); err != nil {
 		return fmt.Errorf("migrate jobs: %w", err)
 	}
