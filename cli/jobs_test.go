@@ -46,7 +46,7 @@ func TestJobsCommand(t *testing.T) {
 			t.Fatalf("jobs list %v: %q, %v; want %s", flags, out, err, want)
 		}
 	}
-	list(`(?m)^ID\s+KIND\s+ARGS\s+STATE\s+ATTEMPTS\s+SCHEDULED\s+FINISHED\s+NODE\s+LAST ERROR\n`+id+`\s+uno_export\s+tenant=t path=\S+\s+scheduled\s+0/5`)
+	list(`(?m)^ID\s+KIND\s+ARGS\s+STATE\s+ATTEMPTS\s+SCHEDULED\s+FINISHED\s+NODE\s+LAST ERROR\n` + id + `\s+uno_export\s+tenant=t path=\S+\s+scheduled\s+0/5`)
 	if out, err := runOut(t, "jobs", "cancel", id, "--data", dir); err != nil || !strings.Contains(out, "cancelled") {
 		t.Fatalf("jobs cancel: %q, %v", out, err)
 	}

@@ -137,6 +137,15 @@ func TestJobs_TwoProcessesOnePostgres(t *testing.T) {
 	for seq := uint64(5); seq <= 10; seq++ {
 		push(seq)
 	}
+	// Wait for a compaction that c enqueued after these writes to run.
+	pushed := time.Now()
+	waitFor(t, func() bool {
+		ran, err := q.List(ctx, jobs.Filter{Kinds: []string{jobs.KindCompact}, States: []string{"completed"}, Limit: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ran) > 0 && ran[0].CreatedAt.After(pushed)
+	})
 	floorIs := func(want uint64) {
 		t.Helper()
 		waitFor(t, func() bool {
