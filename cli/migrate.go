@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
-	"github.com/unosync/uno/server/jobs"
 	"github.com/unosync/uno/server/pglog"
 )
 
@@ -32,10 +31,6 @@ security then applies to.`,
 					return errors.New("migrate up takes no version: it goes to this uno's")
 				}
 				if err := pglog.Migrate(ctx, dsn, pglog.SchemaVersion); err != nil {
-					return err
-				}
-				// The job queue's tables (River's and the floors).
-				if err := jobs.Migrate(ctx, jobs.Config{Postgres: dsn, Node: "uno-migrate"}); err != nil {
 					return err
 				}
 			case "down":

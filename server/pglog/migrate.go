@@ -312,7 +312,7 @@ func Migrate(ctx context.Context, dsn string, target int) error {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		if done {
-			return nil
+			return migrateJobs(ctx, pool, target)
 		}
 	}
 }
