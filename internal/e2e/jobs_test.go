@@ -131,7 +131,7 @@ func TestJobs_TwoProcessesOnePostgres(t *testing.T) {
 	// c's heartbeat records the reader's cursor for every node.
 	waitFor(t, func() bool {
 		var low int64
-		err := conn.QueryRow(ctx, `SELECT min(low) FROM uno_job_floors WHERE node = 'c' AND tenant = 'dev'`).Scan(&low)
+		err := conn.QueryRow(ctx, `SELECT min(low) FROM jobs_floors WHERE node = 'c' AND tenant = 'dev'`).Scan(&low)
 		return err == nil && low == 4
 	})
 	for seq := uint64(5); seq <= 10; seq++ {

@@ -16,7 +16,7 @@ import (
 )
 
 // store is the log's database as the jobs use it: River's driver and
-// migrations, and the table of live sessions' floors (uno_job_floors).
+// migrations, and the table of live sessions' floors (jobs_floors).
 type store interface {
 	migrate(ctx context.Context) error
 	// setFloors replaces node's rows with floors (tenant → lowest
@@ -30,7 +30,7 @@ type store interface {
 	close()
 }
 
-const floorsTable = `CREATE TABLE IF NOT EXISTS uno_job_floors (
+const floorsTable = `CREATE TABLE IF NOT EXISTS jobs_floors (
 	node    TEXT NOT NULL,
 	tenant  TEXT NOT NULL,
 	low     BIGINT NOT NULL,
@@ -80,11 +80,11 @@ func (s *sqliteStore) setFloors(ctx context.Context, node string, floors map[str
 		return fmt.Errorf("record floors: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM uno_job_floors WHERE node = ?`, node); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs_floors WHERE node = ?`, node); err != nil {
 		return fmt.Errorf("record floors: %w", err)
 	}
 	for t, low := range floors {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO uno_job_floors (node, tenant, low, seen_ms) VALUES (?, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs_floors (node, tenant, low, seen_ms) VALUES (?, ?, ?, ?)`,
 			node, t, int64(min(low, 1<<62)), now.UnixMilli()); err != nil {
 			return fmt.Errorf("record floors: %w", err)
 		}
@@ -97,7 +97,7 @@ func (s *sqliteStore) setFloors(ctx context.Context, node string, floors map[str
 
 func (s *sqliteStore) floor(ctx context.Context, tenant string, since time.Time) (uint64, bool, error) {
 	var low sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT min(low) FROM uno_job_floors WHERE tenant = ? AND seen_ms > ?`, tenant, since.UnixMilli()).Scan(&low)
+	err := s.db.QueryRowContext(ctx, `SELECT min(low) FROM jobs_floors WHERE tenant = ? AND seen_ms > ?`, tenant, since.UnixMilli()).Scan(&low)
 	if err != nil {
 		return 0, false, fmt.Errorf("read floors: %w", err)
 	}
@@ -149,7 +149,7 @@ func (s *pgStore) migrate(ctx context.Context) error {
 	// The serving role may not create tables (uno migrate up, as the
 	// owner, did): create only what is missing.
 	var exists bool
-	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('uno_job_floors') IS NOT NULL`).Scan(&exists); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('jobs_floors') IS NOT NULL`).Scan(&exists); err != nil {
 		return fmt.Errorf("migrate jobs: %w", err)
 	}
 	if exists {
@@ -167,11 +167,11 @@ func (s *pgStore) setFloors(ctx context.Context, node string, floors map[string]
 		return fmt.Errorf("record floors: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `DELETE FROM uno_job_floors WHERE node = $1`, node); err != nil {
+	if _, err := tx.Exec(ctx, `DELETE FROM jobs_floors WHERE node = $1`, node); err != nil {
 		return fmt.Errorf("record floors: %w", err)
 	}
 	for t, low := range floors {
-		if _, err := tx.Exec(ctx, `INSERT INTO uno_job_floors (node, tenant, low, seen_ms) VALUES ($1, $2, $3, $4)`,
+		if _, err := tx.Exec(ctx, `INSERT INTO jobs_floors (node, tenant, low, seen_ms) VALUES ($1, $2, $3, $4)`,
 			node, t, int64(min(low, 1<<62)), now.UnixMilli()); err != nil {
 			return fmt.Errorf("record floors: %w", err)
 		}
@@ -184,7 +184,7 @@ func (s *pgStore) setFloors(ctx context.Context, node string, floors map[string]
 
 func (s *pgStore) floor(ctx context.Context, tenant string, since time.Time) (uint64, bool, error) {
 	var low *int64
-	err := s.pool.QueryRow(ctx, `SELECT min(low) FROM uno_job_floors WHERE tenant = $1 AND seen_ms > $2`, tenant, since.UnixMilli()).Scan(&low)
+	err := s.pool.QueryRow(ctx, `SELECT min(low) FROM jobs_floors WHERE tenant = $1 AND seen_ms > $2`, tenant, since.UnixMilli()).Scan(&low)
 	if err != nil {
 		return 0, false, fmt.Errorf("read floors: %w", err)
 	}

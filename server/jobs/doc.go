@@ -3,7 +3,7 @@
 // riverpgxv5 driver on the Postgres log, its riversqlite driver (through
 // database/sql and modernc.org/sqlite) on the embedded SQLite log.
 // [Open] creates River's tables with River's migrator (rivermigrate) and
-// the package's own table, uno_job_floors, in that database; uno serve
+// the package's own table, jobs_floors, in that database; uno serve
 // and uno migrate up call it, so no setup is needed.
 //
 // # Jobs
@@ -51,7 +51,7 @@
 // Any node with workers runs any job, so compaction may run on a node
 // that does not hold the tenant's sessions. Its floor therefore comes
 // from state every node shares: every [Config.HeartbeatInterval] (10s)
-// each node replaces its rows of uno_job_floors with the lowest position
+// each node replaces its rows of jobs_floors with the lowest position
 // of each tenant's live sessions on it ([Work.Floors]), stamped with the
 // time. A compaction job compacts below the lowest floor among the rows
 // stamped in the last three intervals, then below the live sessions of

@@ -12,7 +12,7 @@ import (
 // jobsFloors is the table of live sessions' floors that the background
 // jobs share between nodes (package server/jobs, which creates it too
 // where the log's role may).
-const jobsFloors = `CREATE TABLE IF NOT EXISTS uno_job_floors (
+const jobsFloors = `CREATE TABLE IF NOT EXISTS jobs_floors (
 	node    TEXT NOT NULL,
 	tenant  TEXT NOT NULL,
 	low     BIGINT NOT NULL,
@@ -31,7 +31,7 @@ func migrateJobs(ctx context.Context, pool *pgxpool.Pool, target int) error {
 		return fmt.Errorf("migrate jobs: %w", err)
 	}
 	if target == 0 {
-		if _, err := pool.Exec(ctx, `DROP TABLE IF EXISTS uno_job_floors`); err != nil {
+		if _, err := pool.Exec(ctx, `DROP TABLE IF EXISTS jobs_floors`); err != nil {
 			return fmt.Errorf("migrate jobs: %w", err)
 		}
 		if _, err := m.Migrate(ctx, rivermigrate.DirectionDown, &rivermigrate.MigrateOpts{TargetVersion: -1}); err != nil {
