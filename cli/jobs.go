@@ -237,6 +237,10 @@ func serveJobs(ctx context.Context, o serveOptions, app Options, srv *server.Ser
 	if err != nil {
 		return nil, err
 	}
+	if err := srv.RegisterMetrics(j.Collector()); err != nil {
+		j.Close(ctx)
+		return nil, err
+	}
 	if err := j.Start(ctx); err != nil {
 		j.Close(ctx)
 		return nil, err

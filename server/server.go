@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/dgraph-io/ristretto/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/unosync/uno/crdt"
 	usync "github.com/unosync/uno/sync"
@@ -365,3 +366,7 @@ func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {
 	c := &conn{s: s, ws: ws, sess: usync.NewServerSession(s.cfg.Session), started: time.Now(), remote: r.RemoteAddr}
 	c.run(r.Context()) // closes the WebSocket with the session's code
 }
+
+// RegisterMetrics adds c's metrics to the server's /metrics (for example
+// the job queue's, package server/jobs). It fails if a name is taken.
+func (s *Server) RegisterMetrics(c prometheus.Collector) error { return s.m.reg.Register(c) }

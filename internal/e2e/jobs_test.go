@@ -5,6 +5,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -53,7 +55,7 @@ func TestJobs_TwoProcessesOnePostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	startUno(t, freeAddr(t), t.TempDir(), "--postgres", pg.app, "--node", "a", "--compact-interval", "0")
+	a := startUno(t, freeAddr(t), t.TempDir(), "--postgres", pg.app, "--node", "a", "--compact-interval", "0")
 	startUno(t, freeAddr(t), t.TempDir(), "--postgres", pg.app, "--node", "b", "--compact-interval", "0")
 	c := startUno(t, freeAddr(t), t.TempDir(), "--postgres", pg.app, "--node", "c", "--job-workers", "0", "--compact-interval", "200ms")
 	q, err := jobs.Open(ctx, jobs.Config{Postgres: pg.admin, Node: "test"})
@@ -75,7 +77,7 @@ func TestJobs_TwoProcessesOnePostgres(t *testing.T) {
 	outs := make([]string, 2)
 	for i := range outs {
 		wg.Go(func() {
-			out, err := exec.Command(unoBinary, "compact", "--job", "--job-in", "2s", "--tenant", "dev", "--postgres", pg.app).CombinedOutput()
+			out, err := exec.Command(unoBinary, "compact", "--job", "--job-in", "5s", "--tenant", "dev", "--postgres", pg.app).CombinedOutput()
 			if err != nil {
 				t.Errorf("uno compact --job: %v\n%s", err, out)
 			}
@@ -91,7 +93,7 @@ func TestJobs_TwoProcessesOnePostgres(t *testing.T) {
 		}
 		ids[m[1]] = true
 	}
-	if len(ids) != 1 || !strings.Contains(outs[0]+outs[1], "already scheduled") {
+	if len(ids) != 1 || !strings.Contains(outs[0]+outs[1], "the same work is already") {
 		t.Fatalf("the same compaction enqueued twice: %q", outs)
 	}
 	var id int64
@@ -105,6 +107,16 @@ func TestJobs_TwoProcessesOnePostgres(t *testing.T) {
 	done, err := q.List(ctx, jobs.Filter{Kinds: []string{jobs.KindCompact}})
 	if err != nil || len(done) != 1 {
 		t.Fatalf("compaction jobs: %+v, %v; want the one", done, err)
+	}
+	// Every node's /metrics counts the queue's jobs.
+	res, err := http.Get("http://" + a.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if want := `uno_jobs{kind="uno_compact",state="completed"} 1`; !strings.Contains(string(body), want) {
+		t.Fatalf("/metrics lacks %s:\n%s", want, body)
 	}
 
 	// Writes through c; a reader on c stays at cursor 4.
