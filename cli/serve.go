@@ -467,7 +467,11 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer) erro
 	if err != nil {
 		return err
 	}
-	defer jc.Close(context.Background()) // before the log closes
+	defer func() { // before the log closes; running jobs get the drain's time
+		jctx, cancel := context.WithTimeout(context.Background(), time.Duration(o.DrainTimeout))
+		defer cancel()
+		jc.Close(jctx)
+	}()
 	var handler http.Handler = srv
 	if o.Web != "" {
 		w, err := newWeb(srv, o.Web)

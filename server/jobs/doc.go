@@ -2,9 +2,14 @@
 // log's own database, with River (github.com/riverqueue/river): its
 // riverpgxv5 driver on the Postgres log, its riversqlite driver (through
 // database/sql and modernc.org/sqlite) on the embedded SQLite log.
-// [Open] creates River's tables with River's migrator (rivermigrate) and
-// the package's own table, jobs_floors, in that database; uno serve
-// and uno migrate up call it, so no setup is needed.
+// River's tables come from River's migrator (rivermigrate), with the
+// package's own table, jobs_floors, in that database: [Open] creates
+// what is missing (uno serve on the embedded log needs no setup), and on
+// Postgres pglog.Migrate (uno migrate up, as the tables' owner) does. The
+// serving role then needs SELECT, INSERT, UPDATE, DELETE on the tables
+// and USAGE on the sequences (river_job's IDs). A projection rebuild
+// replaces tables, so on Postgres it needs a node connected as their
+// owner; a node without the right fails the job, and it is retried.
 //
 // # Jobs
 //

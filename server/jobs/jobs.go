@@ -144,6 +144,7 @@ func (c *Config) validate() error {
 type riverClient interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
 	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 	JobGet(ctx context.Context, id int64) (*rivertype.JobRow, error)
@@ -267,7 +268,13 @@ func (j *Jobs) Close(ctx context.Context) error {
 	}
 	var err error
 	if j.cfg.Workers > 0 && j.cancel != nil {
-		err = j.client.Stop(ctx)
+		if err = j.client.Stop(ctx); ctx.Err() != nil {
+			// Cut the jobs still running: River retries them later,
+			// on some node.
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err = j.client.StopAndCancel(cctx)
+			cancel()
+		}
 	}
 	j.store.close()
 	return err
