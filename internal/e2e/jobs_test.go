@@ -5,9 +5,12 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/jackc/pgx/v5"
+	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/crdt/crdttest"
 	"github.com/unosync/uno/server/jobs"
@@ -195,4 +199,70 @@ func TestJobs_TwoProcessesOnePostgres(t *testing.T) {
 	behind.ws.Close(websocket.StatusNormalClosure, "")
 	push(11)
 	floorIs(12)
+}
+
+// uno serve on the embedded log runs the jobs the commands enqueue into
+// its data directory while it runs: an export, and a failing one that
+// uno jobs cancels and, once its cause is gone, retries.
+func TestJobs_ServeSQLite(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	data := t.TempDir()
+	node := startUno(t, freeAddr(t), data)
+	c, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "w.db"), Server: "ws://" + node.addr + "/v1/sync",
+		Token: node.token, ManualSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 3 {
+		if err := c.Collection("todos").Put(ctx, fmt.Sprintf("r%d", i), map[string]any{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+		syncCtx(t, c) // one transaction, one log entry, each
+	}
+	uno := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(unoBinary, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("uno %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	jobID := func(out string) string {
+		t.Helper()
+		m := regexp.MustCompile(`^job (\d+) enqueued`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no job enqueued: %q", out)
+		}
+		return m[1]
+	}
+	state := func(id string) string {
+		out := uno("jobs", "list", "--data", data)
+		m := regexp.MustCompile(`(?m)^` + id + `\s+uno_export\s+.*?\s(available|scheduled|running|retryable|completed|cancelled|discarded)\s+(\d+)/`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("job %s not listed:\n%s", id, out)
+		}
+		return m[1] + " " + m[2]
+	}
+	jobID(uno("tenant", "export", "dev", "--job", "--data", data))
+	exported := filepath.Join(data, "exports", "dev.jsonl")
+	waitFor(t, func() bool { b, err := os.ReadFile(exported); return err == nil && strings.Count(string(b), "\n") == 3 })
+
+	dir := filepath.Join(t.TempDir(), "later")
+	id := jobID(uno("tenant", "export", "dev", "--job", "--data", data, "--to", filepath.Join(dir, "dev.jsonl")))
+	// It failed once at least (no such directory).
+	waitFor(t, func() bool { s := state(id); return !strings.HasSuffix(s, " 0") && !strings.HasPrefix(s, "running") })
+	if out := uno("jobs", "cancel", id, "--data", data); !strings.Contains(out, "cancelled") {
+		t.Fatalf("jobs cancel: %q", out)
+	}
+	waitFor(t, func() bool { return strings.HasPrefix(state(id), "cancelled") })
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	uno("jobs", "retry", id, "--data", data)
+	waitFor(t, func() bool { return strings.HasPrefix(state(id), "completed") })
+	if b, err := os.ReadFile(filepath.Join(dir, "dev.jsonl")); err != nil || strings.Count(string(b), "\n") != 3 {
+		t.Fatalf("retried export: %q, %v", b, err)
+	}
 }
