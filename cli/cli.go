@@ -74,7 +74,7 @@ func rootCmd(o Options) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(o), configCmd(), migrateCmd(), tenantCmd(), projectionCmd(o), compactCmd(o), benchCmd(), versionCmd())
+	root.AddCommand(serveCmd(o), configCmd(), migrateCmd(), tenantCmd(), projectionCmd(o), compactCmd(o), jobsCmd(), benchCmd(), versionCmd())
 	root.AddCommand(healthCmd())
 	return root
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/jobs"
 	"github.com/unosync/uno/server/pglog"
 	"github.com/unosync/uno/server/sqlitelog"
 )
@@ -16,6 +17,7 @@ import (
 func compactCmd(app Options) *cobra.Command {
 	var dsn, dataDir, tenant string
 	var before uint64
+	var jf jobFlags
 	cmd := &cobra.Command{
 		Use:   "compact",
 		Short: "Drop the doc changes of old log entries, which the read model holds merged",
@@ -34,10 +36,25 @@ With --postgres DSN it compacts the registered tenants (uno tenant
 create), or --tenant; servers may run meanwhile. With --data DIR, the
 SQLite log of that data directory, every tenant with a log, or --tenant;
 stop uno serve first. Entries an async projection has not folded yet
-stay as they are.`,
+stay as they are.
+
+With --job (and --tenant), the compaction is enqueued instead, for a
+running uno serve node to run as far as the live clients of every node
+allow; the command prints the job's ID (uno jobs list shows its result).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, out := cmd.Context(), cmd.OutOrStdout()
+			if jf.job {
+				if tenant == "" {
+					return errors.New("--job needs --tenant: which tenant to compact")
+				}
+				j, err := openJobs(ctx, dsn, dataDir)
+				if err != nil {
+					return err
+				}
+				defer j.Close(ctx)
+				return jf.enqueue(ctx, j, jobs.CompactArgs{Tenant: tenant, Before: before, By: "uno-cli"}, out)
+			}
 			var cp server.Compactor
 			var list func() ([]string, error)
 			switch {
@@ -99,6 +116,7 @@ stay as they are.`,
 	f.StringVar(&dsn, "postgres", "", "the Postgres log's DSN")
 	f.StringVar(&dataDir, "data", "", "the data directory of the embedded SQLite log")
 	f.StringVar(&tenant, "tenant", "", "compact this tenant only")
+	jf.add(cmd)
 	f.Uint64Var(&before, "before", 0, "compact the entries below this sequence number (0: all; clients behind it bootstrap)")
 	return cmd
 }

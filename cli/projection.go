@@ -5,16 +5,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/unosync/uno/server/jobs"
 	"github.com/unosync/uno/server/pglog"
 	"github.com/unosync/uno/server/sqlitelog"
 )
 
 func projectionCmd(app Options) *cobra.Command {
 	var dsn, dataDir string
+	var jf jobFlags
 	cmd := &cobra.Command{
 		Use:   "projection setup|list|rebuild NAME",
 		Short: "Administer the read models of the Postgres log (--postgres) or of a data directory's SQLite log (--data)",
@@ -36,7 +39,11 @@ itself, filling new ones from the log). setup and rebuild may run while
 the server runs: SQLite's one writer serialises the swap with appends,
 and the server keeps nothing of a projection's tables in memory (a table
 set up meanwhile is folded from the server's next start). The rows read
-model cannot be rebuilt there.`,
+model cannot be rebuilt there.
+
+rebuild --job enqueues the rebuild instead, for a running uno serve node
+to run (the same projection never rebuilds twice at once), and prints the
+job's ID.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
@@ -94,6 +101,17 @@ model cannot be rebuilt there.`,
 					return errors.New("projection rebuild needs the projection's NAME")
 				}
 				name := args[1]
+				if jf.job {
+					if !slices.Contains(names, name) || dsn == "" && name == "rows" {
+						return errNoProjection(name, names)
+					}
+					j, err := openJobs(ctx, dsn, dataDir)
+					if err != nil {
+						return err
+					}
+					defer j.Close(ctx)
+					return jf.enqueue(ctx, j, jobs.RebuildArgs{Projection: name}, out)
+				}
 				start, last := time.Now(), time.Time{}
 				progress := func(tenant string, seq, head uint64) {
 					if time.Since(last) > time.Second || seq == head {
@@ -133,6 +151,7 @@ model cannot be rebuilt there.`,
 		},
 	}
 	cmd.Flags().StringVar(&dsn, "postgres", "", "the Postgres database's DSN, as the tables' owner")
+	jf.add(cmd)
 	cmd.Flags().StringVar(&dataDir, "data", "", "the data directory whose SQLite log to use (as uno serve --data)")
 	return cmd
 }

@@ -101,6 +101,10 @@ type serveOptions struct {
 	// TrustedProxies are the CIDRs of proxies terminating TLS in front
 	// of the server.
 	TrustedProxies []string `json:"trusted-proxies"`
+	// JobWorkers is how many background jobs this node runs at once (0:
+	// none; it still enqueues them). Node names it in job records.
+	JobWorkers int    `json:"job-workers" default:"2" doc:"background jobs (compaction, retention, rebuilds, tenant export and delete) this node runs at once; 0: none, other nodes run them"`
+	Node       string `json:"node" doc:"this node's name in job records (default: host name and process ID)"`
 }
 
 // The defaults of the settings whose zero value takes a default.
@@ -223,6 +227,9 @@ func (o *serveOptions) validate() error {
 	if o.CompactInterval < 0 {
 		return fmt.Errorf("compact-interval %s: must not be negative (0: never compact)", &o.CompactInterval)
 	}
+	if o.JobWorkers < 0 {
+		return fmt.Errorf("job-workers %d: must not be negative (0: this node runs no jobs)", o.JobWorkers)
+	}
 	if o.MaxHeaderBytes < 0 || o.MaxHeaderBytes > 0 && o.MaxHeaderBytes < 4096 {
 		return fmt.Errorf("max-header-bytes %d: want at least 4096 (0 takes the default)", o.MaxHeaderBytes)
 	}
@@ -280,7 +287,16 @@ On SIGHUP the server reads the file and the environment again (the
 command line stays) and applies the log level, the limits and rules of
 new sessions and queries (running sessions keep theirs) and the TLS
 certificate; it logs what it applied and what needs a restart. A refused
-file changes nothing.`,
+file changes nothing.
+
+Background work runs as jobs in a queue in the log's database (River):
+compaction of the tenants written through this node every
+--compact-interval, retention every hour (with --registry), and the
+projection rebuilds, tenant exports and deletions that uno projection,
+uno tenant and uno compact enqueue with --job. Any node runs any job
+(--job-workers at once; 0: none), never the same work twice at once;
+compaction spares the live clients of every node. uno jobs lists,
+retries and cancels them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c := config{flags: cmd.Flags()}
@@ -340,6 +356,7 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer, load
 	}
 	var log server.Log
 	var registry tenancy.Registry
+	var lite *sqlitelog.Log // the embedded log, for the jobs
 	switch {
 	case o.Postgres != "":
 		if err := app.checkProjections(true); err != nil {
@@ -361,7 +378,7 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer, load
 		if err == nil && o.Registry {
 			registry = sl.Registry()
 		}
-		log = sl
+		log, lite = sl, sl
 	}
 	if err != nil {
 		return err
@@ -410,12 +427,21 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer, load
 		MaxDrift:        live.MaxDrift,
 		Registry:        registry,
 		Rules:           live.Rules,
-		CompactInterval: cmp.Or(time.Duration(o.CompactInterval), -1), // 0: never
+		CompactInterval: -1, RetentionInterval: -1, // they run as jobs: serveJobs
 	})
 	if err != nil {
 		return err
 	}
 	defer srv.Close() // after a drain, or on an early return
+	jc, err := serveJobs(ctx, o, app, srv, lite, registry, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { // before the log closes; running jobs get the drain's time
+		jctx, cancel := context.WithTimeout(context.Background(), time.Duration(o.DrainTimeout))
+		defer cancel()
+		jc.Close(jctx)
+	}()
 	var handler http.Handler = srv
 	if o.Web != "" {
 		w, err := newWeb(srv, o.Web)

@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/unosync/uno/server/jobs"
 	"github.com/unosync/uno/server/pglog"
 	"github.com/unosync/uno/server/sqlitelog"
 	"github.com/unosync/uno/tenancy"
@@ -15,6 +19,8 @@ import (
 func tenantCmd() *cobra.Command {
 	var dsn, dataDir string
 	var lim tenancy.Tenant
+	var jf jobFlags
+	var to string
 	cmd := &cobra.Command{
 		Use:   "tenant create ID|list|limits ID|suspend ID|resume ID|delete ID|export ID",
 		Short: "Administer the tenant registry",
@@ -27,10 +33,18 @@ tenants are refused; --ops-per-sec caps a tenant's pushed transactions per
 second per node; --max-rows and --max-bytes cap its read model (pushes
 over them are refused with code 1205); --retention-days has the server
 delete older log entries (clients behind them bootstrap again). limits
-changes only the flags given; sessions opened after it see the change.`,
+changes only the flags given; sessions opened after it see the change.
+
+delete --job and export --job enqueue the work for a running uno serve
+node (delete then needs no stopped server) and print the job's ID; the
+export goes to --to FILE (an absolute path on the node; with --data, by
+default DIR/exports/ID.jsonl).`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if jf.job {
+				return tenantJob(ctx, cmd.OutOrStdout(), args, dsn, dataDir, to, &jf)
+			}
 			var reg tenancy.Admin
 			switch {
 			case dsn != "" && dataDir != "":
@@ -151,10 +165,48 @@ changes only the flags given; sessions opened after it see the change.`,
 		},
 	}
 	cmd.Flags().StringVar(&dsn, "postgres", "", "the registry in Postgres: the database's DSN, as the tables' owner")
+	jf.add(cmd)
+	cmd.Flags().StringVar(&to, "to", "", "export --job: the file to write, an absolute path on the node that runs the job")
 	cmd.Flags().StringVar(&dataDir, "data", "", "the registry in the embedded log of this uno serve data directory")
 	cmd.Flags().IntVar(&lim.OpsPerSec, "ops-per-sec", 0, "create, limits: cap on pushed transactions per second per node (0: none)")
 	cmd.Flags().Int64Var(&lim.MaxRows, "max-rows", 0, "create, limits: cap on the rows of the tenant's read model (0: none)")
 	cmd.Flags().Int64Var(&lim.MaxBytes, "max-bytes", 0, "create, limits: cap on the bytes of the tenant's row states (0: none)")
 	cmd.Flags().IntVar(&lim.RetentionDays, "retention-days", 0, "create, limits: delete log entries older than this (0: keep forever)")
 	return cmd
+}
+
+// tenantJob enqueues uno tenant delete|export as a job.
+func tenantJob(ctx context.Context, out io.Writer, args []string, dsn, dataDir, to string, jf *jobFlags) error {
+	if args[0] != "delete" && args[0] != "export" {
+		return fmt.Errorf("--job: tenant %s runs at once; only delete and export can be enqueued", args[0])
+	}
+	if len(args) != 2 || args[1] == "" {
+		return fmt.Errorf("tenant %s needs the tenant ID", args[0])
+	}
+	id := args[1]
+	var a jobs.Args = jobs.DeleteArgs{Tenant: id}
+	if args[0] == "export" {
+		switch {
+		case to == "" && dataDir == "":
+			return errors.New("export --job needs --to FILE: an absolute path on the node that runs the job")
+		case to == "":
+			dir, err := filepath.Abs(filepath.Join(dataDir, "exports"))
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return fmt.Errorf("export directory: %w", err)
+			}
+			to = filepath.Join(dir, id+".jsonl")
+		case !filepath.IsAbs(to):
+			return fmt.Errorf("--to %s: want an absolute path (the job runs in the uno serve process)", to)
+		}
+		a = jobs.ExportArgs{Tenant: id, Path: to}
+	}
+	j, err := openJobs(ctx, dsn, dataDir)
+	if err != nil {
+		return err
+	}
+	defer j.Close(ctx)
+	return jf.enqueue(ctx, j, a, out)
 }

@@ -61,6 +61,21 @@ func (ss *sessions) lowest(tenant string) (uint64, bool) {
 	return low, ok
 }
 
+// floors returns the lowest position of each tenant's live sessions.
+func (ss *sessions) floors() map[string]uint64 {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	out := make(map[string]uint64, len(ss.byTenant))
+	for t, cs := range ss.byTenant {
+		low := uint64(math.MaxUint64)
+		for c := range cs {
+			low = min(low, c.pos.Load())
+		}
+		out[t] = low
+	}
+	return out
+}
+
 // pending returns the tenants appended to since the last call and those
 // with live sessions, and starts a new pass.
 func (ss *sessions) pending() []string {
@@ -120,6 +135,18 @@ func (s *Server) ApplyCompaction(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// SessionFloors returns, by tenant, the lowest position of this server's
+// live sync sessions: what a compaction anywhere must leave in the log
+// for them. A job queue shared by several nodes records it for the
+// others (package server/jobs).
+func (s *Server) SessionFloors() map[string]uint64 { return s.sessions.floors() }
+
+// PendingCompactions returns the tenants appended to through this server
+// since the last call, and those with live sessions on it: what
+// ApplyCompaction would compact. With CompactInterval negative, a job
+// queue calls it to enqueue compaction jobs instead.
+func (s *Server) PendingCompactions() []string { return s.sessions.pending() }
 
 // compact runs ApplyCompaction every CompactInterval until the server
 // closes.

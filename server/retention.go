@@ -8,20 +8,28 @@ import (
 
 // ApplyRetention deletes, for every tenant of the registry with a
 // retention, the log entries older than it. The server runs it every
-// RetentionInterval when its registry can list tenants and its log can
-// forget entries.
+// RetentionInterval (unless negative) when its registry can list tenants
+// and its log can forget entries.
 func (s *Server) ApplyRetention(ctx context.Context) error {
+	_, err := s.Retain(ctx, "")
+	return err
+}
+
+// Retain applies the retention of one tenant of the registry, or of
+// every tenant when tenant is "", and returns the entries deleted.
+func (s *Server) Retain(ctx context.Context, tenant string) (int64, error) {
 	r, ok := s.cfg.Log.(Retainer)
 	if s.cfg.Registry == nil || !ok {
-		return errors.New("server: retention needs a registry and a log that forgets entries")
+		return 0, errors.New("server: retention needs a registry and a log that forgets entries")
 	}
 	tenants, err := s.cfg.Registry.Retained(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var errs []error
+	var total int64
 	for _, t := range tenants {
-		if t.RetentionDays <= 0 {
+		if t.RetentionDays <= 0 || tenant != "" && t.ID != tenant {
 			continue
 		}
 		before := s.cfg.Now().Add(-time.Duration(t.RetentionDays) * 24 * time.Hour)
@@ -30,12 +38,13 @@ func (s *Server) ApplyRetention(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
+		total += n
 		s.m.retained.Add(float64(n))
 		if n > 0 {
 			s.cfg.Logger.Info("retention", "tenant", t.ID, "deleted", n, "before", before)
 		}
 	}
-	return errors.Join(errs...)
+	return total, errors.Join(errs...)
 }
 
 // retain runs ApplyRetention every RetentionInterval until the server closes.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/dgraph-io/ristretto/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/unosync/uno/crdt"
 	usync "github.com/unosync/uno/sync"
@@ -92,7 +93,8 @@ type Config struct {
 	Rules map[string]Rule
 	// RetentionInterval is how often the server deletes log entries older
 	// than their tenants' retention (with a Registry that lists tenants and
-	// the Postgres log). Default 1h.
+	// the Postgres log). Default 1h; negative: never (a job queue,
+	// package server/jobs, schedules it instead).
 	RetentionInterval time.Duration
 	// CompactInterval is how often the server compacts the logs of the
 	// tenants written to through it (ApplyCompaction), with a log that
@@ -157,7 +159,7 @@ func (c *Config) validate() error {
 	if c.StallTimeout <= 0 {
 		c.StallTimeout = time.Minute
 	}
-	if c.RetentionInterval <= 0 {
+	if c.RetentionInterval == 0 {
 		c.RetentionInterval = time.Hour
 	}
 	if c.CompactInterval == 0 {
@@ -230,7 +232,7 @@ func New(cfg Config) (*Server, error) {
 		cutNow()
 		return nil, err
 	}
-	if _, canForget := cfg.Log.(Retainer); cfg.Registry != nil && canForget {
+	if _, canForget := cfg.Log.(Retainer); cfg.Registry != nil && canForget && cfg.RetentionInterval > 0 {
 		s.wg.Add(1)
 		go s.retain()
 	}
@@ -389,3 +391,7 @@ func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {
 	c := &conn{s: s, ws: ws, live: live, sess: usync.NewServerSession(s.sessionConfig(live)), started: time.Now(), remote: r.RemoteAddr, kick: make(chan *usync.Error, 1)}
 	c.run(r.Context()) // closes the WebSocket with the session's code
 }
+
+// RegisterMetrics adds c's metrics to the server's /metrics (for example
+// the job queue's, package server/jobs). It fails if a name is taken.
+func (s *Server) RegisterMetrics(c prometheus.Collector) error { return s.m.reg.Register(c) }

@@ -317,7 +317,7 @@ func Migrate(ctx context.Context, dsn string, target int) error {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		if done {
-			return nil
+			return migrateJobs(ctx, pool, target)
 		}
 	}
 }
