@@ -10,15 +10,17 @@ import (
 
 	"github.com/unosync/uno/server"
 	"github.com/unosync/uno/server/admin"
+	"github.com/unosync/uno/server/jobs"
 	"github.com/unosync/uno/server/pglog"
 	"github.com/unosync/uno/server/sqlitelog"
 	"github.com/unosync/uno/tenancy"
 )
 
 // adminHandler builds the dashboard of uno serve --admin-token-file: the
-// token from the file, the registry when there is one, and the
-// projections this binary folds, which it can rebuild.
-func adminHandler(o serveOptions, app Options, srv *server.Server, registry tenancy.Registry, logger *slog.Logger) (*admin.Handler, error) {
+// token from the file, the registry when there is one, the job queue
+// (compaction and rebuilds from the dashboard run as jobs), and the
+// projections this binary folds.
+func adminHandler(o serveOptions, app Options, srv *server.Server, registry tenancy.Registry, jc *jobs.Jobs, logger *slog.Logger) (*admin.Handler, error) {
 	b, err := os.ReadFile(o.AdminTokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("--admin-token-file: %w", err)
@@ -26,7 +28,7 @@ func adminHandler(o serveOptions, app Options, srv *server.Server, registry tena
 	if fi, err := os.Stat(o.AdminTokenFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		logger.Warn("the admin token file can be read by other users: chmod 600 it", "file", o.AdminTokenFile)
 	}
-	cfg := admin.Config{Server: srv, Token: strings.TrimSpace(string(b)), Logger: logger}
+	cfg := admin.Config{Server: srv, Token: strings.TrimSpace(string(b)), Jobs: jc, Logger: logger}
 	if a, ok := registry.(tenancy.Admin); ok {
 		cfg.Registry = a
 	}

@@ -452,7 +452,7 @@ func serve(ctx context.Context, o serveOptions, app Options, out io.Writer, load
 		handler = w
 	}
 	if o.AdminTokenFile != "" {
-		dash, err := adminHandler(o, app, srv, registry, logger)
+		dash, err := adminHandler(o, app, srv, registry, jc, logger)
 		if err != nil {
 			return err
 		}

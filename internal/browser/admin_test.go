@@ -11,8 +11,8 @@ import (
 
 // An operator opens the dashboard in Chromium: the login page refuses a
 // tenant's token and takes the admin token; the live view then shows the
-// web app's session and writes as they happen; the page never shows row
-// data.
+// web app's session and writes as they happen; compaction started from
+// the page runs as a job the page lists; the page never shows row data.
 func TestBrowser_AdminDashboard(t *testing.T) {
 	addr, data := freeAddr(t), t.TempDir()
 	tokenFile := filepath.Join(t.TempDir(), "admin-token")
@@ -49,6 +49,25 @@ func TestBrowser_AdminDashboard(t *testing.T) {
 	b.addTodo("app", "check the dashboard")
 	b.waitFor("ops", `Number(document.querySelector('#tenants tbody tr[data-tenant="dev"] td:nth-child(3)').textContent) >= 2`)
 	b.screenshot("ops", "admin-2-dashboard.png")
+
+	// Compaction from the page runs as a job, listed with its state.
+	b.eval("ops", `document.querySelector('#tenants tbody tr[data-tenant="dev"] button[data-path$="/compact"]').click()`, nil)
+	b.waitFor("ops", `[...document.querySelectorAll('#jobs tbody tr')].some(tr =>
+		tr.children[1].textContent === 'uno_compact' && tr.children[2].textContent.includes('dev') && tr.children[3].textContent === 'completed')`)
+	b.screenshot("ops", "admin-3-jobs.png")
+	// A finished job can be run again from the page; an unknown one is
+	// refused with a code.
+	b.eval("ops", `[...document.querySelectorAll('#jobs tbody tr')].find(tr => tr.children[1].textContent === 'uno_compact').querySelector('button').click()`, nil)
+	b.waitFor("ops", `document.getElementById('result').textContent.startsWith('Retry: {"job":')`)
+	var refused struct {
+		Status int    `json:"status"`
+		Code   string `json:"code"`
+	}
+	b.eval("ops", `fetch('/admin/api/jobs/999999/cancel', {method: 'POST', headers: {'X-Uno-Admin': '1'}})
+		.then(async r => ({status: r.status, code: (await r.json()).code}))`, &refused)
+	if refused.Status != 404 || refused.Code != "unknown_job" {
+		t.Fatalf("cancel of an unknown job: %+v, want 404 unknown_job", refused)
+	}
 
 	var body string
 	b.eval("ops", `document.body.innerText`, &body)

@@ -14,11 +14,13 @@ import (
 	"math"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/jobs"
 	"github.com/unosync/uno/tenancy"
 	"golang.org/x/time/rate"
 )
@@ -51,6 +53,11 @@ type Config struct {
 	// Rebuild, if set, rebuilds the named projection (the operator's
 	// "rebuild" action); it may take long, and runs on the request.
 	Rebuild func(ctx context.Context, name string) error
+	// Jobs, if set, is the node's job queue: the dashboard lists jobs
+	// with their states, retries and cancels them, and runs compaction
+	// and rebuilds as jobs (any node may run them) rather than on the
+	// request.
+	Jobs *jobs.Jobs
 	// Interval is how often the live view refreshes (default 2s); the
 	// figures are computed at most once an interval, whoever watches.
 	Interval time.Duration
@@ -121,6 +128,8 @@ func (h *Handler) routes() {
 	m.Handle("POST /admin/api/tenants/{id}/resume", h.api(h.serveSuspend(false)))
 	m.Handle("POST /admin/api/tenants/{id}/compact", h.api(h.serveCompact))
 	m.Handle("POST /admin/api/projections/{name}/rebuild", h.api(h.serveRebuild))
+	m.Handle("POST /admin/api/jobs/{id}/retry", h.api(h.serveJob(true)))
+	m.Handle("POST /admin/api/jobs/{id}/cancel", h.api(h.serveJob(false)))
 	m.Handle("GET /admin/debug/pprof/", h.api(pprof.Index))
 	m.Handle("GET /admin/debug/pprof/cmdline", h.api(pprof.Cmdline))
 	m.Handle("GET /admin/debug/pprof/profile", h.api(pprof.Profile))
@@ -287,6 +296,10 @@ func (h *Handler) serveSuspend(suspend bool) http.HandlerFunc {
 
 func (h *Handler) serveCompact(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if h.cfg.Jobs != nil {
+		h.enqueue(w, r, jobs.CompactArgs{Tenant: id, By: "admin"})
+		return
+	}
 	res, err := h.cfg.Server.Compact(r.Context(), id, math.MaxUint64)
 	if err != nil {
 		h.cfg.Logger.Error("admin: compact", "tenant", id, "err", err)
@@ -299,7 +312,7 @@ func (h *Handler) serveCompact(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) serveRebuild(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if h.cfg.Rebuild == nil {
+	if h.cfg.Rebuild == nil && h.cfg.Jobs == nil {
 		apiError(w, http.StatusNotImplemented, "no_rebuild", "this server cannot rebuild projections (use uno projection rebuild)")
 		return
 	}
@@ -311,6 +324,10 @@ func (h *Handler) serveRebuild(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "unknown_projection", fmt.Sprintf("no projection %q", name))
 		return
 	}
+	if h.cfg.Jobs != nil {
+		h.enqueue(w, r, jobs.RebuildArgs{Projection: name})
+		return
+	}
 	start := h.cfg.Now()
 	if err := h.cfg.Rebuild(r.Context(), name); err != nil {
 		h.cfg.Logger.Error("admin: rebuild", "projection", name, "err", err)
@@ -320,6 +337,57 @@ func (h *Handler) serveRebuild(w http.ResponseWriter, r *http.Request) {
 	took := h.cfg.Now().Sub(start)
 	h.cfg.Logger.Info("admin: projection rebuilt", "projection", name, "duration", took, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, map[string]any{"projection": name, "seconds": took.Seconds()})
+}
+
+// enqueue queues a job for an action and answers with it (202: queued,
+// or the same work already waiting or running).
+func (h *Handler) enqueue(w http.ResponseWriter, r *http.Request, a jobs.Args) {
+	e, err := h.cfg.Jobs.Enqueue(r.Context(), a, nil)
+	if err != nil {
+		if errors.Is(err, jobs.ErrBadArgs) {
+			apiError(w, http.StatusBadRequest, "bad_job", err.Error())
+			return
+		}
+		h.cfg.Logger.Error("admin: enqueue", "kind", a.Kind(), "err", err)
+		apiError(w, http.StatusServiceUnavailable, "unavailable", "the job queue did not answer: retry later")
+		return
+	}
+	h.cfg.Logger.Info("admin: job enqueued", "kind", a.Kind(), "job", e.Job.ID, "duplicate", e.Duplicate, "remote", r.RemoteAddr)
+	h.invalidate()
+	writeJSON(w, http.StatusAccepted, map[string]any{"job": e.Job.ID, "kind": e.Job.Kind, "state": e.Job.State, "duplicate": e.Duplicate})
+}
+
+// serveJob retries or cancels a job.
+func (h *Handler) serveJob(retry bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h.cfg.Jobs == nil {
+			apiError(w, http.StatusNotImplemented, "no_jobs", "this server runs no job queue")
+			return
+		}
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil || id <= 0 {
+			apiError(w, http.StatusBadRequest, "bad_request", "a job ID is a positive integer")
+			return
+		}
+		var j jobs.Job
+		if retry {
+			j, err = h.cfg.Jobs.Retry(r.Context(), id)
+		} else {
+			j, err = h.cfg.Jobs.Cancel(r.Context(), id)
+		}
+		if err != nil {
+			if errors.Is(err, jobs.ErrNotFound) {
+				apiError(w, http.StatusNotFound, "unknown_job", fmt.Sprintf("no job %d", id))
+				return
+			}
+			h.cfg.Logger.Error("admin: job", "job", id, "retry", retry, "err", err)
+			apiError(w, http.StatusServiceUnavailable, "unavailable", "the job queue did not answer: retry later")
+			return
+		}
+		h.cfg.Logger.Info("admin: job "+map[bool]string{true: "retried", false: "cancelled"}[retry], "job", id, "remote", r.RemoteAddr)
+		h.invalidate()
+		writeJSON(w, http.StatusOK, map[string]any{"job": j.ID, "state": j.State})
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -29,9 +29,16 @@
 //
 //	POST /admin/api/tenants/{id}/suspend   suspend in the registry and end the tenant's sessions (code 1102, forbidden)
 //	POST /admin/api/tenants/{id}/resume    resume
-//	POST /admin/api/tenants/{id}/compact   compact the tenant's log now
+//	POST /admin/api/tenants/{id}/compact   compact the tenant's log
 //	POST /admin/api/projections/{name}/rebuild
+//	POST /admin/api/jobs/{id}/retry        run a job again
+//	POST /admin/api/jobs/{id}/cancel
 //
+// With Config.Jobs (uno serve always has a job queue), compaction and
+// rebuilds are enqueued as jobs (202, with the job's ID; the same work
+// already waiting or running is not queued twice) and the overview lists
+// the newest jobs and the counts by state and kind; without it they run
+// on the request.
 // Each answers JSON, and errors come as {"code": ..., "error": ...}.
 // pprof is at /admin/debug/pprof/ behind the same credential.
 package admin

@@ -8,6 +8,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/jobs"
 )
 
 // Overview is what the dashboard shows: one snapshot of the server.
@@ -29,7 +30,11 @@ type Overview struct {
 	Projections   []ProjectionView     `json:"projections"`
 	Live          []server.SessionInfo `json:"live"` // at most maxLive
 	Totals        map[string]float64   `json:"totals"`
-	Notes         []string             `json:"notes,omitempty"` // what could not be read, for the operator
+	// Jobs are the newest jobs (at most maxJobs) and the counts of all
+	// by state and kind, when the server runs a job queue.
+	Jobs      []jobs.Job   `json:"jobs,omitempty"`
+	JobCounts []jobs.Count `json:"job_counts,omitempty"`
+	Notes     []string     `json:"notes,omitempty"` // what could not be read, for the operator
 }
 
 // Quantiles are a latency's p50 and p99 in milliseconds (0 with no
@@ -68,6 +73,7 @@ type ProjectionView struct {
 const (
 	maxTenants = 50  // tenants shown: those with sessions first
 	maxLive    = 200 // live sessions listed
+	maxJobs    = 20  // newest jobs listed
 )
 
 // sample is the metrics read at one time.
@@ -133,6 +139,7 @@ func (h *Handler) overview(ctx context.Context) *Overview {
 	o.Live = live[:min(len(live), maxLive)]
 	h.tenants(ctx, o, live)
 	h.projections(ctx, o)
+	h.jobs(ctx, o)
 	h.view = o
 	return o
 }
@@ -289,5 +296,20 @@ func (h *Handler) projections(ctx context.Context, o *Overview) {
 			}
 		}
 		o.Projections = append(o.Projections, v)
+	}
+}
+
+// jobs fills o's jobs from the queue, if the server runs one.
+func (h *Handler) jobs(ctx context.Context, o *Overview) {
+	if h.cfg.Jobs == nil {
+		return
+	}
+	var err error
+	if o.Jobs, err = h.cfg.Jobs.List(ctx, jobs.Filter{Limit: maxJobs}); err == nil {
+		o.JobCounts, err = h.cfg.Jobs.Counts(ctx)
+	}
+	if err != nil {
+		o.Notes = append(o.Notes, "the job queue did not answer")
+		h.cfg.Logger.Warn("admin: list jobs", "err", err)
 	}
 }

@@ -115,6 +115,23 @@ function render(o) {
     cell(tr, s.tenant); cell(tr, s.user || "–"); cell(tr, s.site.slice(0, 12)); cell(tr, s.remote);
     cell(tr, new Date(s.since).toLocaleTimeString()); cell(tr, fmt(s.position), "num");
   });
+  if (o.jobs || o.job_counts) {
+    $("jobs-section").hidden = false;
+    const byState = {};
+    for (const c of o.job_counts || []) byState[c.State] = (byState[c.State] || 0) + c.N;
+    $("job-counts").textContent = Object.entries(byState).sort().map(([s, n]) => `${s}: ${n}`).join(" · ") || "no jobs";
+    rows("jobs", o.jobs || [], (tr, j) => {
+      tr.dataset.job = j.ID;
+      cell(tr, String(j.ID)); cell(tr, j.Kind); cell(tr, j.Args); cell(tr, j.State);
+      cell(tr, `${j.Attempt}/${j.MaxAttempts}`, "num"); cell(tr, (j.AttemptedBy || []).join(", ") || "–");
+      cell(tr, new Date(j.CreatedAt).toLocaleTimeString());
+      cell(tr, j.FinishedAt && !j.FinishedAt.startsWith("0001") ? new Date(j.FinishedAt).toLocaleTimeString() : "–");
+      cell(tr, j.LastError || "", j.LastError ? "error" : "");
+      const td = cell(tr, "");
+      if (["retryable", "discarded", "cancelled", "completed"].includes(j.State)) button(td, "Retry", `/admin/api/jobs/${j.ID}/retry`);
+      if (["available", "scheduled", "pending", "retryable", "running"].includes(j.State)) button(td, "Cancel", `/admin/api/jobs/${j.ID}/cancel`, `Cancel job ${j.ID}?`);
+    });
+  }
   rows("errors", Object.entries(o.errors_total || {}).sort(), (tr, [code, n]) => { cell(tr, code); cell(tr, fmt(n), "num"); });
   $("notes").textContent = (o.notes || []).join("; ");
   document.body.dataset.updated = o.time;
