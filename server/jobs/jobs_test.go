@@ -281,3 +281,58 @@ func TestJobs_CompactionFloorFromOtherNode(t *testing.T) {
 	}
 	compact(a, jobs.CompactOutput{Before: 1<<64 - 1, Rewritten: 3})
 }
+
+// A tenant export job writes the tenant's log to the file; a delete job
+// removes the tenant from the registry with its log and rows, and leaves
+// the other tenants alone.
+func TestJobs_ExportThenDelete(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	reg := f.log.Registry()
+	for _, id := range []string{"gone", "kept"} {
+		if err := reg.Create(ctx, tenancy.Tenant{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.log.Append(ctx, id, docTxs(t, 4)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j := f.open(t, jobs.Config{Workers: 2})
+
+	path := filepath.Join(t.TempDir(), "gone.jsonl")
+	e, err := j.Enqueue(ctx, jobs.ExportArgs{Tenant: "gone", Path: path}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, j, e.Job.ID, "completed", inState("completed"))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "\n"); n != 4 {
+		t.Fatalf("the export holds %d lines, want the 4 entries", n)
+	}
+
+	e, err = j.Enqueue(ctx, jobs.DeleteArgs{Tenant: "gone"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jb := waitFor(t, j, e.Job.ID, "completed", inState("completed")); jb.Attempt != 1 {
+		t.Fatalf("delete job: %+v, want done at the first attempt", jb)
+	}
+	if _, err := reg.Tenant(ctx, "gone"); !errors.Is(err, tenancy.ErrUnknownTenant) {
+		t.Fatalf("the deleted tenant: %v, want ErrUnknownTenant", err)
+	}
+	if h, err := f.log.Head(ctx, "gone"); err != nil || h != 0 {
+		t.Fatalf("the deleted tenant's head: %d, %v; want 0", h, err)
+	}
+	if rows, _, err := f.log.SnapshotSize(ctx, "gone"); err != nil || rows != 0 {
+		t.Fatalf("the deleted tenant's rows: %d, %v; want 0", rows, err)
+	}
+	if h, err := f.log.Head(ctx, "kept"); err != nil || h != 4 {
+		t.Fatalf("the other tenant's head: %d, %v; want 4", h, err)
+	}
+	if rows, _, err := f.log.SnapshotSize(ctx, "kept"); err != nil || rows != 1 {
+		t.Fatalf("the other tenant's rows: %d, %v; want 1", rows, err)
+	}
+}
