@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -277,4 +279,84 @@ func TestAdmin_EventsStream(t *testing.T) {
 	if len(times) < 3 {
 		t.Fatalf("%d events before the stream ended: %v", len(times), sc.Err())
 	}
+}
+
+// An async projection that falls behind shows its lag by tenant on the
+// dashboard, and the lag goes back to 0 when it catches up.
+func TestAdmin_ProjectionLag(t *testing.T) {
+	ctx := context.Background()
+	var failing atomic.Bool
+	failing.Store(true)
+	proj := sqlitelog.Projection{
+		Name: "per_coll", Async: true,
+		Tables: []sqlitelog.Table{{Name: "per_coll", Columns: `tenant TEXT NOT NULL, coll TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (tenant, coll)`}},
+		Fold: func(ctx context.Context, tx *sql.Tx, tenant string, chs []usync.Change) error {
+			if failing.Load() {
+				return errors.New("the fold is down")
+			}
+			for _, ch := range chs {
+				for _, op := range ch.Tx.Ops {
+					if _, err := tx.ExecContext(ctx, `INSERT INTO per_coll VALUES (?, ?, 1) ON CONFLICT (tenant, coll) DO UPDATE SET n = n + 1`, tenant, op.Collection); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		},
+	}
+	path := filepath.Join(t.TempDir(), "log.db")
+	if err := sqlitelog.SetupProjections(ctx, path, proj); err != nil {
+		t.Fatal(err)
+	}
+	l, err := sqlitelog.Open(ctx, path, &sqlitelog.Options{Projections: []sqlitelog.Projection{proj}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	srv, err := server.New(server.Config{Log: l, Auth: tenantByToken{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	dash, err := admin.New(admin.Config{Server: srv, Token: adminToken, Projections: []admin.Projection{{Name: "per_coll", Async: true}}, Interval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/admin/", dash)
+	mux.Handle("/", srv)
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	e := &adminEnv{url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync", http: hs.URL, srv: srv}
+
+	c, err := client.Open(ctx, client.Config{Path: filepath.Join(t.TempDir(), "a.db"), Server: e.url, Token: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 3 {
+		if err := c.Collection("todos").Put(ctx, fmt.Sprint("t", i), map[string]any{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+		syncCtx(t, c) // one entry each
+	}
+	lag := func() (uint64, bool) {
+		var o admin.Overview
+		if code := e.call(t, "GET", "/admin/api/overview", adminToken, &o); code != http.StatusOK {
+			t.Fatalf("overview: %d", code)
+		}
+		for _, p := range o.Projections {
+			if p.Name == "per_coll" {
+				n, ok := p.Lag["acme"]
+				return n, ok && p.Checkpoints["acme"]+n == 3
+			}
+		}
+		t.Fatalf("no per_coll in %+v", o.Projections)
+		return 0, false
+	}
+	if n, ok := lag(); !ok || n != 3 {
+		t.Fatalf("lag while the fold fails: %d (consistent with the head: %v), want 3", n, ok)
+	}
+	failing.Store(false)
+	waitFor(t, func() bool { n, ok := lag(); return ok && n == 0 })
 }
