@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/internal/logtrace"
 	"github.com/unosync/uno/server/internal/rowmodel"
 	"github.com/unosync/uno/server/internal/wake"
 	usync "github.com/unosync/uno/sync"
@@ -276,7 +277,7 @@ func (l *Log) appendRead(ctx context.Context, tenant string, txs []crdt.Tx, enco
 	b = &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{})
 	queueHeadLock(b, tenant, &head)
-	p.queueWrites(b, tenant, traceOf(ctx))
+	p.queueWrites(b, tenant, logtrace.Of(ctx))
 	br := l.pool.SendBatch(ctx, b)
 	tx := br.Tx()
 	defer tx.Rollback(context.WithoutCancel(ctx))
@@ -312,7 +313,7 @@ func (l *Log) appendLocked(ctx context.Context, tenant string, txs []crdt.Tx, en
 		return make([]uint64, len(txs)), 0, nil
 	}
 	b = &pgx.Batch{}
-	p.queueWrites(b, tenant, traceOf(ctx))
+	p.queueWrites(b, tenant, logtrace.Of(ctx))
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		if errors.Is(err, errStale) {
 			// Only a write that bypasses the log (by hand, as the
@@ -353,9 +354,9 @@ func (l *Log) appendCommit(ctx context.Context, tx pgx.Tx, tenant string, txs []
 			}
 		}
 		for _, pr := range l.inline {
-			pctx, span := startProjection(ctx, pr.Name, tenant, len(chs))
+			pctx, span := logtrace.StartProjection(ctx, tracerName, pr.Name, tenant, len(chs))
 			err := pr.Fold(pctx, tx, tenant, chs)
-			endSpan(span, err)
+			logtrace.End(span, err)
 			if err != nil {
 				return nil, 0, fmt.Errorf("projection %s: %w", pr.Name, err)
 			}

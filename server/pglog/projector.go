@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/unosync/uno/server/internal/logtrace"
 	"github.com/unosync/uno/server/internal/wake"
 )
 
@@ -72,7 +73,7 @@ func (pr *projector) step(ctx context.Context, tenant string) (int, error) {
 			return err
 		}
 		err = pr.p.Fold(fctx, tx, tenant, chs)
-		endSpan(span, err)
+		logtrace.End(span, err)
 		if err != nil {
 			return fmt.Errorf("projection %s: %w", pr.p.Name, err)
 		}

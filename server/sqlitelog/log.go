@@ -16,6 +16,7 @@ import (
 
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/internal/logtrace"
 	"github.com/unosync/uno/server/internal/rowmodel"
 	"github.com/unosync/uno/server/internal/wake"
 	usync "github.com/unosync/uno/sync"
@@ -410,7 +411,7 @@ func (l *Log) appendOne(ctx context.Context, at *appendTx, tenant string, txs []
 		}
 		head++
 		encs[i] = crdt.EncodeTx(t)
-		if _, err := at.stmt(ctx, sqlInsert).ExecContext(ctx, tenant, int64(head), t.Site[:], int64(t.Seq), encs[i], at.now, traceOf(ctx)); err != nil {
+		if _, err := at.stmt(ctx, sqlInsert).ExecContext(ctx, tenant, int64(head), t.Site[:], int64(t.Seq), encs[i], at.now, logtrace.Of(ctx)); err != nil {
 			return nil, 0, nil, fmt.Errorf("append: %w", err)
 		}
 		if err := fold.Apply(t, head); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/unosync/uno/server/internal/logtrace"
 	"github.com/unosync/uno/server/internal/rowmodel"
 	usync "github.com/unosync/uno/sync"
 	"modernc.org/sqlite"
@@ -212,9 +213,9 @@ func (l *Log) foldInline(ctx context.Context, tx *sql.Tx, tenant string, chs []u
 		return nil
 	}
 	for _, p := range l.inline {
-		pctx, span := startProjection(ctx, p.Name, tenant, len(chs))
+		pctx, span := logtrace.StartProjection(ctx, tracerName, p.Name, tenant, len(chs))
 		err := p.Fold(pctx, tx, tenant, chs)
-		endSpan(span, err)
+		logtrace.End(span, err)
 		if err != nil {
 			return fmt.Errorf("projection %s: %w", p.Name, err)
 		}

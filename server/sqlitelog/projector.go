@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/unosync/uno/server/internal/logtrace"
 	"github.com/unosync/uno/server/internal/wake"
 )
 
@@ -76,7 +77,7 @@ func (pr *projector) step(ctx context.Context, tenant string) (int, error) {
 			return err
 		}
 		err = pr.p.Fold(fctx, tx, tenant, chs)
-		endSpan(span, err)
+		logtrace.End(span, err)
 		if err != nil {
 			return fmt.Errorf("projection %s: %w", pr.p.Name, err)
 		}

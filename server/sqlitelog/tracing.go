@@ -3,42 +3,15 @@ package sqlitelog
 import (
 	"context"
 	"database/sql"
-	"fmt"
+	"iter"
 
+	"github.com/unosync/uno/server/internal/logtrace"
 	usync "github.com/unosync/uno/sync"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
-
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 )
 
 const tracerName = "github.com/unosync/uno/server/sqlitelog"
-
-// startProjection starts the span of folding an inline projection, a
-// child of the append's span in ctx; ctx unchanged and a nil span when
-// that span does not record (tracing off).
-func startProjection(ctx context.Context, name, tenant string, entries int) (context.Context, trace.Span) {
-	parent := trace.SpanFromContext(ctx)
-	if !parent.IsRecording() {
-		return ctx, nil
-	}
-	return parent.TracerProvider().Tracer(tracerName).Start(ctx, "uno.projection.inline", trace.WithAttributes(
-		attribute.String("uno.projection", name), attribute.String("uno.tenant", tenant), attribute.Int("uno.entries", entries)))
-}
-
-// endSpan ends span (nil: none), recording whether err is set (never its
-// text: a projection's error may quote a value).
-func endSpan(span trace.Span, err error) {
-	if span == nil {
-		return
-	}
-	if err != nil {
-		span.SetStatus(codes.Error, "fold failed")
-	}
-	span.End()
-}
 
 // withSpanOf returns ctx carrying the span of from when that span
 // records (a group commit runs on its own context, but each request's
@@ -50,18 +23,6 @@ func withSpanOf(ctx, from context.Context) context.Context {
 	return ctx
 }
 
-// traceOf is the traceparent of ctx's span, kept with the entries it
-// appends, when that span records; nil (SQL NULL) otherwise.
-func traceOf(ctx context.Context) any {
-	span := trace.SpanFromContext(ctx)
-	if !span.IsRecording() {
-		return nil
-	}
-	c := propagation.MapCarrier{}
-	propagation.TraceContext{}.Inject(ctx, c)
-	return c["traceparent"]
-}
-
 // asyncTracer returns the tracer of async projections' spans: tp's, or
 // the otel global's for nil (which follows a provider installed later).
 func asyncTracer(tp trace.TracerProvider) trace.Tracer {
@@ -71,43 +32,31 @@ func asyncTracer(tp trace.TracerProvider) trace.Tracer {
 	return tp.Tracer(tracerName)
 }
 
-// startAsync starts the span of an async projection's fold of chs, a new
-// root linked to the spans of the appends of the entries that kept one;
-// ctx unchanged and a nil span when it does not record.
+// startAsync starts the span of an async projection's fold of chs (see
+// logtrace.StartAsync), reading the entries' traceparents in tx.
 func (l *Log) startAsync(ctx context.Context, tx *sql.Tx, name, tenant string, chs []usync.Change) (context.Context, trace.Span, error) {
-	fctx, span := l.tracer.Start(ctx, "uno.projection.async", trace.WithNewRoot(), trace.WithAttributes(
-		attribute.String("uno.projection", name), attribute.String("uno.tenant", tenant),
-		attribute.Int64("uno.from", int64(chs[0].Seq)), attribute.Int64("uno.to", int64(chs[len(chs)-1].Seq))))
-	if !span.IsRecording() {
-		return ctx, nil, nil
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT trace FROM events WHERE tenant = ? AND seq >= ? AND seq <= ? AND trace IS NOT NULL`,
-		tenant, int64(chs[0].Seq), int64(chs[len(chs)-1].Seq))
-	if err != nil {
-		span.End()
-		return nil, nil, fmt.Errorf("projection %s: read trace context: %w", name, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var tp string
-		if err := rows.Scan(&tp); err != nil {
-			span.End()
-			return nil, nil, fmt.Errorf("projection %s: read trace context: %w", name, err)
+	return logtrace.StartAsync(ctx, l.tracer, name, tenant, chs, func(from, to uint64) iter.Seq2[string, error] {
+		return func(yield func(string, error) bool) {
+			rows, err := tx.QueryContext(ctx, `SELECT trace FROM events WHERE tenant = ? AND seq >= ? AND seq <= ? AND trace IS NOT NULL`,
+				tenant, int64(from), int64(to))
+			if err != nil {
+				yield("", err)
+				return
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var tp string
+				if err := rows.Scan(&tp); err != nil {
+					yield("", err)
+					return
+				}
+				if !yield(tp, nil) {
+					return
+				}
+			}
+			if err := rows.Err(); err != nil {
+				yield("", err)
+			}
 		}
-		linkTo(span, tp)
-	}
-	if err := rows.Err(); err != nil {
-		span.End()
-		return nil, nil, fmt.Errorf("projection %s: read trace context: %w", name, err)
-	}
-	return fctx, span, nil
-}
-
-// linkTo links span to the span of traceparent (a malformed one is
-// skipped).
-func linkTo(span trace.Span, traceparent string) {
-	ctx := propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{"traceparent": traceparent})
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		span.AddLink(trace.Link{SpanContext: sc})
-	}
+	})
 }
