@@ -134,29 +134,37 @@ func TestAdmin_AccessAndOverview(t *testing.T) {
 	syncCtx(t, c)
 	syncCtx(t, r)
 	// Rates and latencies are per window: each write shows in one of the
-	// windows polled.
+	// windows polled. A delivery's latency is measured only when the
+	// server noted the entry's append time before sending it, which a
+	// fan-out may outrun (a slow machine, -race): a write more each time
+	// round, until one is measured.
 	var rate, appendLat, deliveryLat bool
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	deadline := time.Now().Add(60 * time.Second)
+	for extra := 0; ; extra++ {
 		if code := e.call(t, "GET", "/admin/api/overview", adminToken, &o); code != http.StatusOK {
 			t.Fatalf("overview: %d", code)
 		}
 		rate = rate || o.Rates["appended"] > 0 && o.Rates["delivered"] > 0
 		appendLat = appendLat || o.Latency["append"].Count > 0 && o.Latency["append"].P99 > 0
 		deliveryLat = deliveryLat || o.Latency["delivery"].Count > 0 && o.Latency["delivery"].P99 > 0
-		if o.Sessions == 2 && len(o.Tenants) == 1 && o.Tenants[0].Head == 5 && o.Totals["appended"] == 5 && o.Totals["delivered"] == 5 &&
-			rate && appendLat && deliveryLat {
+		if o.Sessions == 2 && len(o.Tenants) == 1 && o.Tenants[0].Head >= 5 && o.Totals["appended"] == float64(o.Tenants[0].Head) &&
+			o.Totals["delivered"] == o.Totals["appended"] && rate && appendLat && deliveryLat {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("overview never showed 2 sessions, 5 appends and 5 deliveries with their rates and latencies (rate %v, append %v, delivery %v): %+v",
+			t.Fatalf("overview never showed 2 sessions, the appends and their deliveries with their rates and latencies (rate %v, append %v, delivery %v): %+v",
 				rate, appendLat, deliveryLat, o)
+		}
+		if !deliveryLat && extra%5 == 4 {
+			if err := c.Collection("todos").Put(ctx, fmt.Sprint("extra", extra), map[string]any{"title": "secret-value-x"}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	tv := o.Tenants[0]
-	if tv.ID != "acme" || tv.MaxRows != 1000 || tv.Rows != 5 || tv.Sessions != 2 || tv.Suspended {
-		t.Fatalf("tenant view %+v", tv)
+	if tv.ID != "acme" || tv.MaxRows != 1000 || tv.Rows != tv.Head || tv.Sessions != 2 || tv.Suspended {
+		t.Fatalf("tenant view %+v, want as many rows as writes", tv)
 	}
 	sites := map[string]bool{}
 	for _, s := range o.Live {
