@@ -14,6 +14,7 @@ import (
 	"github.com/unosync/uno/crdt"
 	usync "github.com/unosync/uno/sync"
 	"github.com/unosync/uno/tenancy"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // conn drives one ServerSession over one WebSocket: it does the session's
@@ -44,6 +45,11 @@ type conn struct {
 	wait       <-chan struct{} // closed when the log grows past waitFrom
 	waitFrom   uint64
 	waitCancel context.CancelFunc
+	// appendSpan and numberedSeqs belong to the append in progress: its
+	// span (nil: not traced) and the seqs the log numbered (nil: it has
+	// not called Numbered).
+	appendSpan   trace.Span
+	numberedSeqs []uint64
 	// pos is where the replica needs the log from (for compaction):
 	// its cursor, or a bootstrap's snapshot seq. tracked: the session
 	// is in the server's sessions.
@@ -60,6 +66,7 @@ type conn struct {
 func (c *conn) run(reqCtx context.Context) error {
 	ctx, cancel := context.WithCancel(reqCtx)
 	defer cancel()
+	ctx = context.WithValue(ctx, numberedKey{}, c) // see Numbered
 	stop := context.AfterFunc(c.s.cut, cancel)
 	defer stop()
 
@@ -534,12 +541,24 @@ func (c *conn) append(ctx context.Context, txs []crdt.Tx, rejects []rejection) (
 	for {
 		start := time.Now()
 		actx, span := c.startAppend(ctx, txs)
+		c.appendSpan, c.numberedSeqs = span, nil
 		seqs, err := c.s.cfg.Log.Append(actx, c.tenant, txs)
 		c.endAppend(span, seqs, err)
 		now := time.Now()
 		c.s.m.appendTime.Observe(now.Sub(start).Seconds())
-		if err == nil {
+		switch {
+		case err == nil && c.numberedSeqs == nil:
+			// The log did not call Numbered: note the entries now.
 			c.s.appends.record(c.tenant, seqs, now)
+			c.s.tr.recordAppend(span, c.tenant, seqs)
+		case err != nil && c.numberedSeqs != nil:
+			// Numbered, then not committed: the numbers will be
+			// given again.
+			c.s.appends.forget(c.tenant, c.numberedSeqs)
+			c.s.tr.forget(c.tenant, c.numberedSeqs)
+		}
+		c.appendSpan, c.numberedSeqs = nil, nil
+		if err == nil {
 			c.s.sessions.appended(c.tenant)
 		}
 		var refused *TxRefusedError
@@ -555,6 +574,18 @@ func (c *conn) append(ctx context.Context, txs []crdt.Tx, rejects []rejection) (
 		txs[i] = crdt.Tx{Site: orig.Site, Seq: orig.Seq, Time: orig.Time}
 		rejects = append(rejects, rejection{tx: &orig, code: refused.Code, why: refused.Error()})
 	}
+}
+
+// numbered notes, as the log numbers the entries of the append in
+// progress (see Numbered), when they were appended and its trace, before
+// any session can read them.
+func (c *conn) numbered(seqs []uint64) {
+	c.numberedSeqs = seqs
+	if c.numberedSeqs == nil {
+		c.numberedSeqs = []uint64{}
+	}
+	c.s.appends.record(c.tenant, seqs, time.Now())
+	c.s.tr.recordAppend(c.appendSpan, c.tenant, seqs)
 }
 
 // rejection is a transaction a write rule refused.

@@ -68,6 +68,29 @@ type Log interface {
 	Close() error
 }
 
+// Numbered is what a Log's Append calls once the sequence numbers of its
+// call's transactions are final (0 for those it skipped) and before any
+// reader or waiter can see the entries: before the commit. ctx is the one
+// Append was given. Through it the server notes, for the entries it
+// appends, when they were appended and the trace of the append, so that
+// the fan-out of each entry to other sessions is measured
+// (uno_delivery_seconds) and traced (uno.server.fanout) even when a
+// session reads it before Append returns. A log that does not call it
+// still works; such entries are then measured and traced only if read
+// after Append returns. Numbered does not block and costs one context
+// lookup when the server did not ask for it.
+func Numbered(ctx context.Context, seqs []uint64) {
+	if n, ok := ctx.Value(numberedKey{}).(numberer); ok {
+		n.numbered(seqs)
+	}
+}
+
+// numberedKey is the context key of the numberer an append's Numbered
+// calls.
+type numberedKey struct{}
+
+type numberer interface{ numbered(seqs []uint64) }
+
 // Snapshotter is the capability of a log with a rows read model: reading
 // it in (collection, row) order, for bootstrapping clients.
 type Snapshotter interface {

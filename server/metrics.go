@@ -107,7 +107,7 @@ func newMetrics() *metrics {
 			Name: "uno_push_ack_seconds", Help: "Time from receiving a Push to sending its Ack (queueing, rules, append).", Buckets: latencyBuckets,
 		}),
 		delivery: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "uno_delivery_seconds", Help: "Time from appending a log entry to sending it to a connection, for entries this process appended.", Buckets: latencyBuckets,
+			Name: "uno_delivery_seconds", Help: "Time from numbering a log entry (just before its commit) to sending it to a connection, for entries this process appended.", Buckets: latencyBuckets,
 		}),
 	}
 	m.reg.MustRegister(m.connections, m.streams, m.pushWait, m.accepted, m.reauths, m.pushes, m.acks, m.appended, m.rejects, m.delivered, m.ownSkipped, m.lag, m.bytesIn, m.bytesOut, m.snapshotRows, m.resumes, m.resubscribes, m.retained,
@@ -163,6 +163,19 @@ func (a *appendTimes) record(tenant string, seqs []uint64, t time.Time) {
 	for _, seq := range seqs {
 		if seq != 0 {
 			r.seqs[seq%appendRingSize], r.at[seq%appendRingSize] = seq, at
+		}
+	}
+}
+
+// forget drops what record noted for seqs of tenant.
+func (a *appendTimes) forget(tenant string, seqs []uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if r := a.tenants[tenant]; r != nil {
+		for _, seq := range seqs {
+			if seq != 0 && r.seqs[seq%appendRingSize] == seq {
+				r.seqs[seq%appendRingSize] = 0
+			}
 		}
 	}
 }

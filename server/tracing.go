@@ -113,9 +113,8 @@ func (t *tracing) startAppend(ctx context.Context, tenant string, txs []crdt.Tx)
 	return t.tracer.Start(ctx, spanAppend, trace.WithAttributes(attrTenant.String(tenant), attrCollections.StringSlice(cols)))
 }
 
-// appended ends the append span with the sequence numbers given and
-// remembers its context for the fan-out of those entries.
-func (t *tracing) appended(span trace.Span, tenant string, seqs []uint64) {
+// appended sets the sequence numbers given on the append span.
+func (t *tracing) appended(span trace.Span, seqs []uint64) {
 	ints := make([]int64, 0, len(seqs))
 	for _, s := range seqs {
 		if s != 0 {
@@ -123,7 +122,22 @@ func (t *tracing) appended(span trace.Span, tenant string, seqs []uint64) {
 		}
 	}
 	span.SetAttributes(attrSeqs.Int64Slice(ints))
+}
+
+// recordAppend remembers the context of the append span (nil: none) for
+// the fan-out of the entries numbered seqs.
+func (t *tracing) recordAppend(span trace.Span, tenant string, seqs []uint64) {
+	if span == nil {
+		return
+	}
 	t.recent.record(tenant, seqs, span.SpanContext())
+}
+
+// forget drops what recordAppend noted for seqs.
+func (t *tracing) forget(tenant string, seqs []uint64) {
+	if t.on {
+		t.recent.forget(tenant, seqs)
+	}
 }
 
 // fanout starts, for each of chs whose append this process traced, a
@@ -196,6 +210,18 @@ func (r *traceRing) record(tenant string, seqs []uint64, sc trace.SpanContext) {
 	}
 }
 
+func (r *traceRing) forget(tenant string, seqs []uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.tenants[tenant]; s != nil {
+		for _, seq := range seqs {
+			if seq != 0 && s.seqs[seq%appendRingSize] == seq {
+				s.seqs[seq%appendRingSize], s.scs[seq%appendRingSize] = 0, trace.SpanContext{}
+			}
+		}
+	}
+}
+
 func (r *traceRing) lookup(tenant string, seq uint64) (trace.SpanContext, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -230,7 +256,7 @@ func (c *conn) endAppend(span trace.Span, seqs []uint64, err error) {
 		return
 	}
 	if err == nil {
-		c.s.tr.appended(span, c.tenant, seqs)
+		c.s.tr.appended(span, seqs)
 	}
 	endSpan(span, err)
 }

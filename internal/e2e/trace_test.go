@@ -216,6 +216,84 @@ func TestTrace_WriteToEveryReplicaIsOneTrace(t *testing.T) {
 	}
 }
 
+// holdingLog returns from each Append only once hold reports true (or
+// its deadline passes): a session's fan-out of the entries then always
+// runs before the append's caller goes on.
+type holdingLog struct {
+	*sqlitelog.Log
+	hold func() bool
+}
+
+func (l holdingLog) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint64, error) {
+	seqs, err := l.Log.Append(ctx, tenant, txs)
+	for deadline := time.Now().Add(30 * time.Second); err == nil && !l.hold() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return seqs, err
+}
+
+// When another session delivers an entry before its append returns to
+// the pushing session (which a busy machine does now and then), the
+// delivery is still traced and measured: the server notes the entries
+// as the log numbers them, before they can be read.
+func TestTrace_FanoutBeforeTheAppendReturnsIsTraced(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	inner, err := sqlitelog.Open(context.Background(), filepath.Join(t.TempDir(), "server.db"), &sqlitelog.Options{TracerProvider: tp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inner.Close() })
+	var b *client.Client
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	hl := holdingLog{Log: inner, hold: func() bool {
+		_, err := b.Collection("todos").Get(ctx, "r1")
+		return err == nil
+	}}
+	e := startServerWith(t, server.Config{Log: hl, TracerProvider: tp})
+	a := tracedClient(t, e, "a", tp)
+	b = tracedClient(t, e, "b", tp)
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Collection("todos").Put(ctx, "r1", map[string]any{"title": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	apply := waitSpan(t, exp, "uno.client.apply")
+	byID := map[trace.SpanID]tracetest.SpanStub{}
+	for _, s := range exp.GetSpans() {
+		byID[s.SpanContext.SpanID()] = s
+	}
+	var chain []string
+	for s, ok := apply, true; ok; s, ok = byID[s.Parent.SpanID()] {
+		chain = append(chain, s.Name)
+	}
+	want := []string{"uno.client.apply", "uno.server.fanout", "uno.log.append", "uno.server.push", "uno.client.push", "uno.client.tx"}
+	if strings.Join(chain, " < ") != strings.Join(want, " < ") {
+		t.Errorf("parent chain from B's apply: %v, want %v", chain, want)
+	}
+	mfs, err := e.server.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var delivered uint64
+	for _, mf := range mfs {
+		if mf.GetName() == "uno_delivery_seconds" {
+			for _, m := range mf.GetMetric() {
+				delivered += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	if delivered == 0 {
+		t.Error("uno_delivery_seconds measured no delivery")
+	}
+}
+
 // A push with a malformed or oversized trace context, over a real
 // socket, is appended and acknowledged; its span is a new root and the
 // metric counts it.

@@ -362,6 +362,7 @@ func (l *Log) appendCommit(ctx context.Context, tx pgx.Tx, tenant string, txs []
 			}
 		}
 	}
+	server.Numbered(ctx, seqs)
 	if err := tx.Commit(ctx); err != nil {
 		return nil, 0, err
 	}

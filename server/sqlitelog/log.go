@@ -360,6 +360,11 @@ func (l *Log) commitGroup(group []*appendReq) {
 			return
 		}
 	}
+	for _, r := range group {
+		if r.err == nil {
+			server.Numbered(r.ctx, r.seqs)
+		}
+	}
 	l.publish.Lock()
 	if err := tx.Commit(); err != nil {
 		l.publish.Unlock()
