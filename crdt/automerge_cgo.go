@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/automerge/automerge-go"
 )
@@ -60,10 +61,89 @@ func loadChunks(chunks [][]byte) (*automerge.Doc, error) {
 type Document struct {
 	am    *automerge.Doc
 	dirty bool
-	// texts remembers the text objects Splice found, by path: finding one
-	// walks the document from the root. Any edit but a splice, and any
+	// texts remembers the text objects Splice found, by path, with their
+	// lengths: finding one walks the document from the root, and asking
+	// its length is a call into Automerge. Any edit but a splice, and any
 	// change applied, may replace them, so those forget them.
-	texts map[string]*automerge.Text
+	texts map[string]*openText
+	// pending is a run of typing not yet handed to Automerge (see
+	// Splice); err is the first error handing one over met.
+	pending pendingSplice
+	err     error
+}
+
+// openText is a text object and its length in code points, counting the
+// pending splice. Once the text has been read whole, runes keeps a copy
+// that splices keep up to date: Automerge builds the text anew on every
+// read, at a cost in the operations the text has seen, deleted ones
+// included, and a doc field's JSON column is read after every write.
+type openText struct {
+	t     *automerge.Text
+	n     int
+	runes []rune // nil until read
+}
+
+// pendingSplice is one splice, at pos of the text t (at path key),
+// deleting del code points and inserting ins (n code points), that
+// stands for several adjacent ones: characters typed one after another,
+// or deleted by repeated backspaces or deletes. Automerge makes the same
+// operations of one splice as of the run it stands for (each inserted
+// character after the one before; a deleted run's characters deleted),
+// with one call instead of one per keystroke.
+type pendingSplice struct {
+	key      string // "" when there is none
+	path     Path
+	t        *automerge.Text
+	pos, del int
+	ins      []byte
+	n        int
+}
+
+// coalesce adds the splice (pos, del, text) of the text at key to the
+// pending one if it continues it, and reports whether it did.
+func (ps *pendingSplice) coalesce(key string, pos, del int, text string) bool {
+	if ps.key != key {
+		return false
+	}
+	switch {
+	case del == 0 && pos == ps.pos+ps.n: // typing on
+		ps.ins = append(ps.ins, text...)
+		ps.n += utf8.RuneCountInString(text)
+		return true
+	case text == "" && pos+del == ps.pos+ps.n && pos >= ps.pos: // backspacing over what was typed
+		for range del {
+			_, size := utf8.DecodeLastRune(ps.ins)
+			ps.ins = ps.ins[:len(ps.ins)-size]
+		}
+		ps.n -= del
+		return true
+	case text == "" && pos+del == ps.pos+ps.n: // ... and on into what was there
+		ps.del += ps.pos - pos
+		ps.pos, ps.ins, ps.n = pos, ps.ins[:0], 0
+		return true
+	case text == "" && ps.n == 0 && pos == ps.pos: // deleting forward
+		ps.del += del
+		return true
+	}
+	return false
+}
+
+// flush hands the pending splice to Automerge.
+func (d *Document) flush() error {
+	ps := &d.pending
+	if ps.key == "" {
+		return d.err
+	}
+	if err := ps.t.Splice(ps.pos, ps.del, string(ps.ins)); err != nil {
+		if d.err == nil {
+			d.err = fmt.Errorf("%w %s: splice at %d deleting %d: %v", ErrDocPath, ps.path, ps.pos, ps.del, err)
+		}
+		d.texts = nil
+	} else if o := d.texts[ps.key]; o != nil && o.runes != nil {
+		o.runes = slices.Replace(o.runes, ps.pos, ps.pos+ps.del, []rune(string(ps.ins))...)
+	}
+	ps.key, ps.path, ps.t, ps.ins = "", nil, nil, ps.ins[:0]
+	return d.err
 }
 
 // OpenDocument loads a doc field's state; edits are authored by site.
@@ -80,6 +160,9 @@ func OpenDocument(s *DocState, site SiteID) (*Document, error) {
 
 // Apply loads Automerge change chunks (an [OpChange] value) into the document.
 func (d *Document) Apply(changes []byte) error {
+	if err := d.flush(); err != nil {
+		return err
+	}
 	d.texts = nil
 	if err := d.am.LoadIncremental(changes); err != nil {
 		return fmt.Errorf("%w: doc: %v", ErrDecode, err)
@@ -89,6 +172,7 @@ func (d *Document) Apply(changes []byte) error {
 
 // Heads returns the document's heads, sorted.
 func (d *Document) Heads() []ChangeHash {
+	d.flush() // an error stays in d.err for Commit
 	out := amHeads(d.am)
 	slices.SortFunc(out, ChangeHash.Compare)
 	return out
@@ -104,12 +188,18 @@ func amHeads(d *automerge.Doc) []ChangeHash {
 }
 
 // Save returns the document saved whole.
-func (d *Document) Save() []byte { return d.am.Save() }
+func (d *Document) Save() []byte {
+	d.flush() // an error stays in d.err for Commit
+	return d.am.Save()
+}
 
 // Commit ends the current edits: it returns them as one change chunk, or
 // nil if there were none. ts stamps the change (Automerge keeps
 // milliseconds).
 func (d *Document) Commit(ts Timestamp) ([]byte, error) {
+	if err := d.flush(); err != nil {
+		return nil, err
+	}
 	if !d.dirty {
 		return nil, nil
 	}
@@ -131,7 +221,12 @@ func (d *Document) Commit(ts Timestamp) ([]byte, error) {
 	return ch.Save(), nil
 }
 
+// path flushes the pending splice (everything that takes a path reads or
+// edits the document) and returns the Automerge path of p.
 func (d *Document) path(p Path) (*automerge.Path, error) {
+	if err := d.flush(); err != nil {
+		return nil, err
+	}
 	if err := p.check(); err != nil {
 		return nil, err
 	}
@@ -198,16 +293,20 @@ func (d *Document) Splice(p Path, pos, del int, text string) error {
 		return fmt.Errorf("%w %s: negative position or count", ErrDocPath, p)
 	}
 	key := p.String()
-	if t := d.texts[key]; t != nil {
+	if o := d.texts[key]; o != nil {
+		if pos > o.n || pos+del > o.n {
+			return fmt.Errorf("%w %s: splice at %d deleting %d in a text of %d characters", ErrDocPath, p, pos, del, o.n)
+		}
 		if del == 0 && text == "" {
 			return nil
 		}
-		if n := t.Len(); pos > n || pos+del > n {
-			return fmt.Errorf("%w %s: splice at %d deleting %d in a text of %d characters", ErrDocPath, p, pos, del, n)
+		if !d.pending.coalesce(key, pos, del, text) {
+			if err := d.flush(); err != nil {
+				return err
+			}
+			d.pending = pendingSplice{key: key, path: p, t: o.t, pos: pos, del: del, ins: append(d.pending.ins[:0], text...), n: utf8.RuneCountInString(text)}
 		}
-		if err := t.Splice(pos, del, text); err != nil {
-			return fmt.Errorf("%w %s: splice at %d deleting %d: %v", ErrDocPath, p, pos, del, err)
-		}
+		o.n += utf8.RuneCountInString(text) - del
 		d.dirty = true
 		return nil
 	}
@@ -221,8 +320,8 @@ func (d *Document) Splice(p Path, pos, del int, text string) error {
 	}
 	switch v.Kind() {
 	case automerge.KindVoid:
-		if err := ap.Set(automerge.NewText("")); err != nil {
-			return d.edited(err, p)
+		if err := d.edited(ap.Set(automerge.NewText("")), p); err != nil {
+			return err
 		}
 	case automerge.KindText:
 	default:
@@ -233,7 +332,8 @@ func (d *Document) Splice(p Path, pos, del int, text string) error {
 		return fmt.Errorf("%w %s: no text: %v", ErrDocPath, p, err)
 	}
 	t := v.Text()
-	if n := t.Len(); pos > n || pos+del > n {
+	n := t.Len()
+	if pos > n || pos+del > n {
 		return fmt.Errorf("%w %s: splice at %d deleting %d in a text of %d characters", ErrDocPath, p, pos, del, n)
 	}
 	if del == 0 && text == "" { // the text exists now, and nothing else changes
@@ -243,9 +343,9 @@ func (d *Document) Splice(p Path, pos, del int, text string) error {
 		return err
 	}
 	if d.texts == nil {
-		d.texts = map[string]*automerge.Text{}
+		d.texts = map[string]*openText{}
 	}
-	d.texts[key] = t
+	d.texts[key] = &openText{t: t, n: n - del + utf8.RuneCountInString(text)}
 	return nil
 }
 
@@ -270,7 +370,7 @@ func (d *Document) Text(p Path) (string, error) {
 	}
 	switch v.Kind() {
 	case automerge.KindText:
-		return v.Text().Get()
+		return d.text(v, p)
 	case automerge.KindStr:
 		return v.Str(), nil
 	case automerge.KindVoid:
@@ -293,7 +393,59 @@ func (d *Document) Get(p Path) ([]byte, error) {
 	} else if v, err = ap.Get(); err != nil {
 		return nil, fmt.Errorf("%w %s: %v", ErrDocPath, p, err)
 	}
-	return json.Marshal(v.Interface())
+	g, err := d.value(v, p)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrDocPath, p, err)
+	}
+	return json.Marshal(g)
+}
+
+// value returns v, at p, as Go values (automerge.Value.Interface), with
+// the texts Splice knows read from their copies.
+func (d *Document) value(v *automerge.Value, p Path) (any, error) {
+	switch v.Kind() {
+	case automerge.KindMap:
+		vs, err := v.Map().Values()
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]any, len(vs))
+		for k, c := range vs {
+			if out[k], err = d.value(c, append(p[:len(p):len(p)], k)); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case automerge.KindList:
+		vs, err := v.List().Values()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]any, len(vs))
+		for i, c := range vs {
+			if out[i], err = d.value(c, append(p[:len(p):len(p)], i)); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case automerge.KindText:
+		return d.text(v, p)
+	}
+	return v.Interface(), nil
+}
+
+// text returns the text v at p, from its copy if Splice knows it (making
+// the copy if there is none yet).
+func (d *Document) text(v *automerge.Value, p Path) (string, error) {
+	o := d.texts[p.String()]
+	if o != nil && o.runes != nil {
+		return string(o.runes), nil
+	}
+	s, err := v.Text().Get()
+	if err == nil && o != nil {
+		o.runes = []rune(s)
+	}
+	return s, err
 }
 
 // JSON returns the whole document as a JSON object.

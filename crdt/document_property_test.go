@@ -4,6 +4,9 @@ package crdt_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -135,5 +138,120 @@ func TestDocument_ConcurrentInsertsDoNotInterleave(t *testing.T) {
 func must0(t interface{ Fatal(...any) }, err error) {
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Splices are handed to Automerge in runs (typing, backspacing and
+// deleting forward make one splice each): whatever the mix of edits,
+// reads, commits and out-of-range splices, the text is the one a plain
+// string model gives, bounds are checked against it, and another replica
+// that applies the changes holds the same text.
+func TestDocument_TypingRunsMatchAModel(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		site := crdt.SiteID{0: 1, 15: 1}
+		d := openDocR(t, &crdt.DocState{}, site)
+		defer d.Close()
+		other := openDocR(t, &crdt.DocState{}, crdt.SiteID{0: 2, 15: 2})
+		defer other.Close()
+		p := crdt.Path{"text"}
+		var model []rune
+		cursor, ts := 0, int64(1)
+		runes := rapid.StringOfN(rapid.RuneFrom([]rune("ab é€😀")), 1, 3, -1)
+		splice := func(t *rapid.T, pos, del int, ins string) {
+			err := d.Splice(p, pos, del, ins)
+			if pos > len(model) || pos+del > len(model) {
+				if !errors.Is(err, crdt.ErrDocPath) {
+					t.Fatalf("splice at %d deleting %d of %d: %v, want ErrDocPath", pos, del, len(model), err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("splice at %d deleting %d of %d: %v", pos, del, len(model), err)
+			}
+			model = slices.Concat(model[:pos], []rune(ins), model[pos+del:])
+			cursor = pos + len([]rune(ins))
+		}
+		check := func(t *rapid.T, doc *crdt.Document, who string) {
+			if got, err := doc.Text(p); err != nil || got != string(model) {
+				t.Fatalf("%s: text %q, %v; want %q", who, got, err, string(model))
+			}
+			want, _ := json.Marshal(map[string]string{"text": string(model)})
+			if got, err := doc.JSON(); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%s: JSON %s, %v; want %s", who, got, err, want)
+			}
+		}
+		deliver := func(t *rapid.T) {
+			ts++
+			ch, err := d.Commit(crdt.MakeTimestamp(ts, 0))
+			if err != nil {
+				t.Fatalf("Commit: %v", err)
+			}
+			if ch != nil {
+				if err := other.Apply(ch); err != nil {
+					t.Fatalf("Apply: %v", err)
+				}
+			}
+		}
+		splice(t, 0, 0, "") // the text exists
+		for range rapid.IntRange(1, 60).Draw(t, "steps") {
+			cursor = min(cursor, len(model))
+			switch rapid.IntRange(0, 9).Draw(t, "step") {
+			case 0, 1, 2:
+				splice(t, cursor, 0, runes.Draw(t, "typed"))
+			case 3:
+				k := rapid.IntRange(0, cursor).Draw(t, "backspaces")
+				splice(t, cursor-k, k, "")
+			case 4:
+				splice(t, cursor, rapid.IntRange(0, len(model)-cursor).Draw(t, "deletes"), "")
+			case 5:
+				cursor = rapid.IntRange(0, len(model)).Draw(t, "cursor")
+			case 6:
+				pos := rapid.IntRange(0, len(model)).Draw(t, "pos")
+				splice(t, pos, rapid.IntRange(0, len(model)-pos).Draw(t, "del"), runes.Draw(t, "ins"))
+			case 7:
+				splice(t, len(model)+rapid.IntRange(0, 2).Draw(t, "beyond"), rapid.IntRange(0, 2).Draw(t, "del"), "x")
+			case 8:
+				check(t, d, "the editing replica")
+			case 9:
+				deliver(t)
+			}
+		}
+		deliver(t)
+		check(t, d, "the editing replica")
+		check(t, other, "the other replica")
+	})
+}
+
+// Typing a word key by key makes the very change that splicing it whole
+// does: a run handed to Automerge in one call is the same operations.
+func TestDocument_TypingMakesTheSameChangeAsOneSplice(t *testing.T) {
+	site := crdt.SiteID{0: 9, 15: 9}
+	word := []rune("héllo wörld 😀")
+	typed := openDocR(t, &crdt.DocState{}, site)
+	defer typed.Close()
+	keyed := openDocR(t, &crdt.DocState{}, site)
+	defer keyed.Close()
+	p := crdt.Path{"text"}
+	for i, r := range word {
+		if err := typed.Splice(p, i, 0, string(r)); err != nil {
+			t.Fatal(err)
+		}
+		if err := keyed.Splice(p, i, 0, string(r)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := keyed.Text(p); err != nil { // hands each key over alone
+			t.Fatal(err)
+		}
+	}
+	a, err := typed.Commit(crdt.MakeTimestamp(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := keyed.Commit(crdt.MakeTimestamp(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Errorf("typed as a run: change %x\nkey by key: %x", a, b)
 	}
 }
