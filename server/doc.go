@@ -99,7 +99,10 @@
 // The server remembers the trace of its recent appends in memory (the
 // newest 256 entries of each of the tenants appended to most recently),
 // so an entry appended through another node, or long ago, is delivered
-// without one. A provider that does not record (the default) makes the
+// without one. A log notes an append's entries through [Numbered] as it
+// numbers them, before its commit, so a session that reads an entry
+// before the append returns still sends it traced (and measured in
+// uno_delivery_seconds). A provider that does not record (the default) makes the
 // push path allocate nothing more.
 //
 // Spans (kind) and their attributes; no span ever carries a field value:

@@ -85,11 +85,22 @@ func Numbered(ctx context.Context, seqs []uint64) {
 	}
 }
 
+// WithNumbered returns ctx carrying f, for Numbered to call: how a Log's
+// tests (package logtest) see that it numbers an append's entries before
+// they can be read.
+func WithNumbered(ctx context.Context, f func(seqs []uint64)) context.Context {
+	return context.WithValue(ctx, numberedKey{}, numberedFunc(f))
+}
+
 // numberedKey is the context key of the numberer an append's Numbered
 // calls.
 type numberedKey struct{}
 
 type numberer interface{ numbered(seqs []uint64) }
+
+type numberedFunc func(seqs []uint64)
+
+func (f numberedFunc) numbered(seqs []uint64) { f(seqs) }
 
 // Snapshotter is the capability of a log with a rows read model: reading
 // it in (collection, row) order, for bootstrapping clients.

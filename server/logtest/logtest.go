@@ -21,6 +21,7 @@ import (
 func Run(t *testing.T, open func(t *testing.T) server.Log) {
 	t.Run("AppendAssignsGapFreeSeqs", func(t *testing.T) { testAppend(t, open(t)) })
 	t.Run("AppendIsIdempotent", func(t *testing.T) { testIdempotent(t, open(t)) })
+	t.Run("AppendNumbersBeforeCommit", func(t *testing.T) { testNumbered(t, open(t)) })
 	t.Run("AppendRejectsGaps", func(t *testing.T) { testGap(t, open(t)) })
 	t.Run("ReadFromCursor", func(t *testing.T) { testRead(t, open(t)) })
 	t.Run("TenantsAreIsolated", func(t *testing.T) { testTenants(t, open(t)) })
@@ -386,6 +387,42 @@ func testAppend(t *testing.T, l server.Log) {
 	// The entries are the transactions, byte for byte.
 	if got, want := crdt.EncodeTx(&all[3].Tx), crdt.EncodeTx(&txs(b, 1, 1)[0]); string(got) != string(want) {
 		t.Fatalf("entry 4 differs from what was appended")
+	}
+}
+
+// testNumbered checks that Append calls server.Numbered with the seqs it
+// returns, before the entries can be read.
+func testNumbered(t *testing.T, l server.Log) {
+	defer l.Close()
+	ctx := context.Background()
+	a := site(1)
+	mustAppend(t, l, "t1", txs(a, 1, 2))
+	var calls int
+	var numbered []uint64
+	var headThen uint64
+	var readThen []usync.Change
+	var errThen error
+	nctx := server.WithNumbered(ctx, func(seqs []uint64) {
+		calls++
+		numbered = slices.Clone(seqs)
+		var err1, err2 error
+		headThen, err1 = l.Head(ctx, "t1")
+		readThen, err2 = l.Read(ctx, "t1", 2, 10, 0)
+		errThen = errors.Join(err1, err2)
+	})
+	// Two new transactions and one already in the log (numbered 0).
+	seqs, err := l.Append(nctx, "t1", txs(a, 2, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 || !slices.Equal(numbered, seqs) {
+		t.Fatalf("Numbered called %d times with %v; Append returned %v: want once, the same seqs", calls, numbered, seqs)
+	}
+	if errThen != nil || headThen != 2 || len(readThen) != 0 {
+		t.Fatalf("when numbered, Head = %d and Read after 2 gave %d entries (%v): want 2 and none, before the commit", headThen, len(readThen), errThen)
+	}
+	if h, err := l.Head(ctx, "t1"); err != nil || h != 4 {
+		t.Fatalf("Head after the append = %d, %v; want 4", h, err)
 	}
 }
 
