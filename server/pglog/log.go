@@ -794,7 +794,8 @@ func RowsProjection() Projection {
 		Name: "rows",
 		Tables: []ProjectionTable{{Name: "uno_rows", Columns: `tenant_id text NOT NULL, coll text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL,
 			seq bigint NOT NULL, state bytea NOT NULL, doc jsonb, PRIMARY KEY (tenant_id, coll, id)`}},
-		Fold: foldRows,
+		Fold:      foldRows,
+		carryDocs: true,
 	}
 }
 
@@ -828,9 +829,12 @@ func foldRows(ctx context.Context, tx pgx.Tx, tenant string, chs []usync.Change)
 		states[i], docs[i] = crdt.EncodeRow(rows[k]), rowmodel.Doc(rows[k])
 	}
 	batch := &pgx.Batch{}
-	batch.Queue(`INSERT INTO uno_rows (tenant_id, coll, id, seq, state, doc)
+	// A row's version never goes back: a row a rebuild carried over
+	// (carryDocs) may have been changed last by an entry compaction
+	// emptied, which the replay does not see change it.
+	batch.Queue(`INSERT INTO uno_rows AS r (tenant_id, coll, id, seq, state, doc)
 		SELECT $1, c, i, s, st, d::jsonb FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::text[]) AS u(c, i, s, st, d)
-		ON CONFLICT (tenant_id, coll, id) DO UPDATE SET seq = excluded.seq, state = excluded.state, doc = excluded.doc`,
+		ON CONFLICT (tenant_id, coll, id) DO UPDATE SET seq = greatest(r.seq, excluded.seq), state = excluded.state, doc = excluded.doc`,
 		tenant, colls, ids, seqs, states, docs)
 	return tx.SendBatch(ctx, batch).Close()
 }

@@ -43,6 +43,11 @@ type Projection struct {
 	// by their bare names (a rebuild points them at the fresh copies).
 	// An error aborts the append (inline) or the batch (async, retried).
 	Fold func(ctx context.Context, tx pgx.Tx, tenant string, changes []usync.Change) error
+
+	// carryDocs marks the rows read model (RowsProjection): a rebuild
+	// starts each compacted tenant's copy from the doc fields of the
+	// live table, which compaction left nowhere else.
+	carryDocs bool
 }
 
 // ProjectionTable is one table of a projection. Columns is the body of its
@@ -162,7 +167,9 @@ type RebuildProgress func(tenant string, seq, head uint64)
 // holds appends back (it locks uno_heads) while it folds the entries that
 // arrived meanwhile. Readers see the old tables until the swap commits and
 // the new ones after. An async projection's checkpoints are set to the
-// heads it reached. Run it as the tables' owner. The tenants replayed are
+// heads it reached. The rows read model (RowsProjection) of a tenant
+// whose log is compacted starts from the live table's doc fields, which
+// compaction left nowhere else (see carryDocs). Run it as the tables' owner. The tenants replayed are
 // those of the registry and, if the role bypasses row-level security (a
 // superuser), every tenant with a log.
 func RebuildProjection(ctx context.Context, dsn string, p Projection, progress RebuildProgress) error {
@@ -210,6 +217,11 @@ func RebuildProjection(ctx context.Context, dsn string, p Projection, progress R
 		return fmt.Errorf("rebuild %s: %w", p.Name, err)
 	}
 	for _, tenant := range tenants {
+		if p.carryDocs {
+			if err := carryDocs(ctx, pool, live, tenant); err != nil {
+				return fmt.Errorf("rebuild %s: tenant %s: %w", p.Name, tenant, err)
+			}
+		}
 		for {
 			var n int
 			err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -296,6 +308,88 @@ func foldRebuild(ctx context.Context, tx pgx.Tx, p Projection, path, tenant stri
 	reached[tenant] = chs[len(chs)-1].Seq
 	progress(tenant, reached[tenant], head)
 	return len(chs), nil
+}
+
+// carryDocs starts the rebuild's copy of the rows read model, for a
+// tenant whose log is compacted, with the doc fields of the live table:
+// compaction dropped the doc changes below its floor from the log, so
+// their merged documents are only there. Each row with doc fields gets
+// its causal length, those fields and its version; the replay then
+// merges every other op (and the doc changes above the floor, which the
+// documents hold already) into them, so the copy ends equal to the live
+// table, row for row. Rows without doc fields come from the replay alone.
+func carryDocs(ctx context.Context, pool *pgxpool.Pool, live, tenant string) error {
+	var floor uint64
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT set_config('uno.tenant', $1, true)`, tenant); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, `SELECT compact_floor FROM uno_heads WHERE tenant_id = $1`, tenant).Scan(&floor)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	if err != nil || floor <= 1 {
+		return err
+	}
+	liveRows := pgx.Identifier{live, "uno_rows"}.Sanitize()
+	copyRows := pgx.Identifier{rebuildSchema, "uno_rows"}.Sanitize()
+	var after crdt.RowKey
+	for {
+		n := 0
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT set_config('uno.tenant', $1, true)`, tenant); err != nil {
+				return err
+			}
+			rows, err := tx.Query(ctx, `SELECT coll, id, seq, state FROM `+liveRows+`
+				WHERE tenant_id = $1 AND (coll, id) > ($2, $3) ORDER BY coll, id LIMIT $4`, tenant, after.Collection, after.Row, rebuildBatch)
+			if err != nil {
+				return err
+			}
+			var colls, ids, docs []string
+			var seqs []int64
+			var states [][]byte
+			for rows.Next() {
+				var seq int64
+				var state []byte
+				if err := rows.Scan(&after.Collection, &after.Row, &seq, &state); err != nil {
+					rows.Close()
+					return err
+				}
+				n++
+				r, err := crdt.DecodeRow(state)
+				if err != nil {
+					rows.Close()
+					return fmt.Errorf("rows read model: row %s/%s: %w", after.Collection, after.Row, err)
+				}
+				kept := crdt.Row{CL: r.CL}
+				for _, f := range r.Fields {
+					if f.Kind == crdt.KindDoc {
+						kept.Fields = append(kept.Fields, f)
+					}
+				}
+				if len(kept.Fields) == 0 {
+					continue
+				}
+				colls, ids, seqs = append(colls, after.Collection), append(ids, after.Row), append(seqs, seq)
+				states, docs = append(states, crdt.EncodeRow(&kept)), append(docs, string(rowmodel.Doc(&kept)))
+			}
+			if err := rows.Err(); err != nil || len(colls) == 0 {
+				return err
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO `+copyRows+` (tenant_id, coll, id, seq, state, doc)
+				SELECT $1, c, i, s, st, d::jsonb FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::text[]) AS u(c, i, s, st, d)`,
+				tenant, colls, ids, seqs, states, docs)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("carry doc fields over: %w", err)
+		}
+		if n < rebuildBatch {
+			return nil
+		}
+	}
 }
 
 type querier interface {
