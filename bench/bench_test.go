@@ -21,6 +21,9 @@ func BenchmarkWriteTx1000(b *testing.B)  { WriteTx1000(testB{b}) }
 func BenchmarkPlainTx1000(b *testing.B)  { PlainTx1000(testB{b}) }
 func BenchmarkWriteSingle(b *testing.B)  { WriteSingle(testB{b}) }
 func BenchmarkPlainSingle(b *testing.B)  { PlainSingle(testB{b}) }
+func BenchmarkApplyOne(b *testing.B)     { ApplyOne(testB{b}) }
+func BenchmarkApplyBatch(b *testing.B)   { ApplyBatch(testB{b}) }
+func BenchmarkPlainApply(b *testing.B)   { PlainApply(testB{b}) }
 func BenchmarkReadByKey(b *testing.B)    { ReadByKey(testB{b}) }
 func BenchmarkQuery100(b *testing.B)     { Query100(testB{b}) }
 func BenchmarkWatchLatency(b *testing.B) { WatchLatency(testB{b}) }

@@ -115,8 +115,13 @@ func TestReport_Quick(t *testing.T) {
 			t.Errorf("%s: no latencies: %v", id, m)
 		}
 	}
-	if len(got.Targets) != 10 {
-		t.Errorf("%d targets, want 10: %+v", len(got.Targets), got.Targets)
+	for _, id := range []string{"local-apply", "local-apply-batch", "plain-apply"} {
+		if m := byID[id].Median; m["cpu-ns/tx"] <= 0 || m["tx/s"] <= 0 {
+			t.Errorf("%s: no CPU time or rate: %v", id, m)
+		}
+	}
+	if len(got.Targets) != 12 {
+		t.Errorf("%d targets, want 12: %+v", len(got.Targets), got.Targets)
 	}
 }
 

@@ -109,6 +109,24 @@ func (r *Report) build() {
 		}
 		add(&local, row)
 	}
+	single, haveSingle := r.get("local-apply", "cpu-ns/tx")
+	for _, id := range []string{"local-apply", "local-apply-batch"} {
+		if row, ok := r.row(id); ok {
+			cpu, ok1 := r.get(id, "cpu-ns/tx")
+			plain, ok2 := r.get("plain-apply", "cpu-ns/tx")
+			if ok1 && ok2 {
+				row.Uno = r.fig(id, "cpu-ns/tx", nsDur) + " CPU/tx, " + r.fig(id, "tx/s", perSec("tx/s"))
+				row.Ceiling = "plain SQLite: " + r.fig("plain-apply", "cpu-ns/tx", nsDur) + " CPU/tx"
+				row.Ratio = fmt.Sprintf("%.2f× the CPU", cpu/plain)
+				if id == "local-apply" {
+					row.Target, row.Pass, row.Checked = "≤ 60µs CPU/tx", cpu <= 60_000, true
+				} else if haveSingle {
+					row.Target, row.Pass, row.Checked = "below one per commit", cpu < single, true
+				}
+			}
+			add(&local, row)
+		}
+	}
 	for _, x := range []struct{ id, per string }{{"local-read", "/read"}, {"local-query", "/query"}, {"local-watch", ""}} {
 		if row, ok := r.row(x.id); ok {
 			if r.byID[x.id].ok() {
