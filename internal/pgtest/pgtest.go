@@ -99,8 +99,9 @@ func freePort() (int, error) {
 
 // NewAppRole creates, in the database at dsn (an admin DSN from
 // NewDatabase), a login role that is neither superuser nor owner nor
-// BYPASSRLS, grants it the data privileges on every table there, and
-// returns a DSN connecting as it: what a production server should use.
+// BYPASSRLS, grants it the data privileges on every table and sequence
+// there (the README's grants), and returns a DSN connecting as it: what a
+// production server should use.
 func NewAppRole(tb testing.TB, dsn string) string {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -116,6 +117,7 @@ func NewAppRole(tb testing.TB, dsn string) string {
 	for _, s := range []string{
 		"CREATE ROLE " + role + " LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE",
 		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO " + role,
+		"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO " + role,
 	} {
 		if _, err := conn.Exec(ctx, s); err != nil {
 			tb.Fatalf("%s: %v", s, err)
