@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/server"
 	"github.com/unosync/uno/server/pglog"
@@ -270,23 +269,11 @@ func TestDoc_RowsRebuildAfterCompactionKeepsDocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dump := func() string {
-		conn, err := pgx.Connect(ctx, pg.admin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
-		var s string
-		if err := conn.QueryRow(ctx, `SELECT coalesce(string_agg(coll || '/' || id || ' ' || seq || ' ' || encode(state, 'hex') || ' ' || coalesce(doc::text, 'deleted'), E'\n' ORDER BY coll, id), '') FROM uno_rows`).Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	before := dump()
+	before := dumpRows(t, pg.admin)
 	if err := pglog.RebuildProjection(ctx, pg.admin, pglog.RowsProjection(), nil); err != nil {
 		t.Fatal(err)
 	}
-	if after := dump(); after != before {
+	if after := dumpRows(t, pg.admin); after != before {
 		t.Fatalf("the rebuilt read model differs:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	if h, _ := pg.log.RowsHash(ctx, "dev"); h != want {

@@ -67,26 +67,31 @@ func TestReadModel_EqualsClientsAndRebuild(t *testing.T) {
 			t.Fatalf("client %d differs from the read model", i)
 		}
 	}
-	dump := func() string {
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
-		var s string
-		if err := conn.QueryRow(ctx, `SELECT coalesce(string_agg(coll || '/' || id || ' ' || seq || ' ' || encode(state, 'hex') || ' ' || coalesce(doc::text, 'deleted'), E'\n' ORDER BY coll, id), '') FROM uno_rows`).Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	before := dump()
+	before := dumpRows(t, admin)
 	if err := pglog.RebuildProjection(ctx, admin, pglog.RowsProjection(), nil); err != nil {
 		t.Fatal(err)
 	}
-	if after := dump(); after != before {
+	if after := dumpRows(t, admin); after != before {
 		t.Fatalf("the rebuilt read model differs:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	if h, _ := l.RowsHash(ctx, "dev"); h != want {
 		t.Fatal("the rebuilt read model's hash differs")
 	}
+}
+
+// dumpRows returns the Postgres rows read model at dsn (an owner's), a
+// line per row: key, version, state and JSON document.
+func dumpRows(t *testing.T, dsn string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var s string
+	if err := conn.QueryRow(ctx, `SELECT coalesce(string_agg(coll || '/' || id || ' ' || seq || ' ' || encode(state, 'hex') || ' ' || coalesce(doc::text, 'deleted'), E'\n' ORDER BY coll, id), '') FROM uno_rows`).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
