@@ -282,11 +282,15 @@ func (l *Log) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint6
 		return nil, server.ErrLogClosed
 	}
 	l.pending = append(l.pending, req)
-	if !l.committing {
-		l.committing = true
-		go l.commitLoop()
-	}
+	lead := !l.committing
+	l.committing = true
 	l.mu.Unlock()
+	if lead {
+		// No committer runs: this caller commits its own group, with
+		// whatever else is waiting, sparing a lone append the handoff
+		// to another goroutine and back.
+		l.commitLoop(true)
+	}
 	<-req.done // never abandoned: the outcome must be known before replying
 	return req.seqs, req.err
 }
@@ -306,14 +310,22 @@ type appendReq struct {
 // maxGroup caps the requests committed together.
 const maxGroup = 256
 
-// commitLoop commits waiting requests in groups until none is left.
-func (l *Log) commitLoop() {
-	for {
+// commitLoop commits waiting requests in groups until none is left. A
+// caller's Append that leads (first) commits one group, then hands what
+// arrived meanwhile to a committer goroutine rather than keep its own
+// caller waiting.
+func (l *Log) commitLoop(first bool) {
+	for done := false; ; done = true {
 		l.mu.Lock()
 		if len(l.pending) == 0 {
 			l.committing = false
 			l.cond.Broadcast()
 			l.mu.Unlock()
+			return
+		}
+		if first && done {
+			l.mu.Unlock()
+			go l.commitLoop(false)
 			return
 		}
 		n := min(len(l.pending), maxGroup)
