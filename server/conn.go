@@ -45,10 +45,11 @@ type conn struct {
 	wait       <-chan struct{} // closed when the log grows past waitFrom
 	waitFrom   uint64
 	waitCancel context.CancelFunc
-	// appendSpan and numberedSeqs belong to the append in progress: its
-	// span (nil: not traced) and the seqs the log numbered (nil: it has
-	// not called Numbered).
+	// appendSpan, wasNumbered and numberedSeqs belong to the append in
+	// progress: its span (nil: not traced), whether the log called
+	// Numbered, and the seqs it numbered.
 	appendSpan   trace.Span
+	wasNumbered  bool
 	numberedSeqs []uint64
 	// pos is where the replica needs the log from (for compaction):
 	// its cursor, or a bootstrap's snapshot seq. tracked: the session
@@ -541,23 +542,23 @@ func (c *conn) append(ctx context.Context, txs []crdt.Tx, rejects []rejection) (
 	for {
 		start := time.Now()
 		actx, span := c.startAppend(ctx, txs)
-		c.appendSpan, c.numberedSeqs = span, nil
+		c.appendSpan, c.wasNumbered, c.numberedSeqs = span, false, nil
 		seqs, err := c.s.cfg.Log.Append(actx, c.tenant, txs)
 		c.endAppend(span, seqs, err)
 		now := time.Now()
 		c.s.m.appendTime.Observe(now.Sub(start).Seconds())
 		switch {
-		case err == nil && c.numberedSeqs == nil:
+		case err == nil && !c.wasNumbered:
 			// The log did not call Numbered: note the entries now.
 			c.s.appends.record(c.tenant, seqs, now)
 			c.s.tr.recordAppend(span, c.tenant, seqs)
-		case err != nil && c.numberedSeqs != nil:
+		case err != nil && c.wasNumbered:
 			// Numbered, then not committed: the numbers will be
 			// given again.
 			c.s.appends.forget(c.tenant, c.numberedSeqs)
 			c.s.tr.forget(c.tenant, c.numberedSeqs)
 		}
-		c.appendSpan, c.numberedSeqs = nil, nil
+		c.appendSpan, c.wasNumbered, c.numberedSeqs = nil, false, nil
 		if err == nil {
 			c.s.sessions.appended(c.tenant)
 		}
@@ -580,10 +581,7 @@ func (c *conn) append(ctx context.Context, txs []crdt.Tx, rejects []rejection) (
 // progress (see Numbered), when they were appended and its trace, before
 // any session can read them.
 func (c *conn) numbered(seqs []uint64) {
-	c.numberedSeqs = seqs
-	if c.numberedSeqs == nil {
-		c.numberedSeqs = []uint64{}
-	}
+	c.wasNumbered, c.numberedSeqs = true, seqs
 	c.s.appends.record(c.tenant, seqs, time.Now())
 	c.s.tr.recordAppend(c.appendSpan, c.tenant, seqs)
 }

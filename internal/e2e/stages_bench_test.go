@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -15,9 +14,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/unosync/uno/client"
-	"github.com/unosync/uno/server"
-	"github.com/unosync/uno/server/sqlitelog"
-	"github.com/unosync/uno/tenancy"
 )
 
 // stages are the spans of one write's trace, in the order they start.
@@ -37,24 +33,10 @@ func BenchmarkPacedStages(b *testing.B) {
 	for range b.N {
 		exp := tracetest.NewInMemoryExporter()
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-		l, err := sqlitelog.Open(ctx, filepath.Join(b.TempDir(), "server.db"), &sqlitelog.Options{TracerProvider: tp})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { l.Close() })
-		auth, err := tenancy.NewDevAuth("dev")
-		if err != nil {
-			b.Fatal(err)
-		}
-		srv, err := server.New(server.Config{Log: l, Auth: auth, TracerProvider: tp})
-		if err != nil {
-			b.Fatal(err)
-		}
-		hs := httptest.NewServer(srv)
-		b.Cleanup(func() { hs.Close(); srv.Close() })
-		url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/sync"
+		base, token := benchServer(b, tp)
+		url := "ws" + strings.TrimPrefix(base, "http") + "/v1/sync"
 		open := func(name string) *client.Client {
-			c, err := client.Open(ctx, client.Config{Path: filepath.Join(b.TempDir(), name+".db"), Server: url, Token: auth.Token,
+			c, err := client.Open(ctx, client.Config{Path: filepath.Join(b.TempDir(), name+".db"), Server: url, Token: token,
 				TracerProvider: tp, Durability: client.DurabilityRelaxed})
 			if err != nil {
 				b.Fatal(err)

@@ -36,7 +36,7 @@ type pushRig struct {
 func benchServer(tb testing.TB, tp trace.TracerProvider) (string, string) {
 	tb.Helper()
 	ctx := context.Background()
-	l, err := sqlitelog.Open(ctx, filepath.Join(tb.TempDir(), "server.db"), nil)
+	l, err := sqlitelog.Open(ctx, filepath.Join(tb.TempDir(), "server.db"), &sqlitelog.Options{TracerProvider: tp})
 	if err != nil {
 		tb.Fatal(err)
 	}
