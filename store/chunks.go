@@ -50,7 +50,7 @@ type chunkKey struct {
 // chunks in _uno_chunks: it holds changes, and none came with it.
 func chunksApart(d *crdt.DocState) bool { return len(d.Chunks) == 0 && len(d.Clock) > 0 }
 
-// querier is a *sql.DB or a *sql.Tx.
+// querier is a *sql.DB, an *sql.Tx or an *sql.Conn.
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }

@@ -3,6 +3,7 @@
 package store
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -13,10 +14,19 @@ import (
 // acknowledgements commit with synchronous=NORMAL (no fsync in WAL mode),
 // and the connection goes back to the pool at the store's level. (Not in
 // the browser: its journal is not a WAL, and every commit syncs.)
+//
+// Both ways a store runs write transactions: on held connections (the
+// default), and as *sql.Tx on a pool of one connection (as in the
+// browser), where the pool's level after a relaxed commit is seen.
 func TestSQLite_RemoteCommitsRelaxed(t *testing.T) {
+	for _, conns := range []int{0, 1} {
+		t.Run(fmt.Sprintf("MaxConns=%d", conns), func(t *testing.T) { testRemoteCommitsRelaxed(t, conns) })
+	}
+}
+
+func testRemoteCommitsRelaxed(t *testing.T, conns int) {
 	ctx := t.Context()
-	// One connection, so the pool's level after a relaxed commit is seen.
-	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "a.db"), Options{MaxConns: 1})
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "a.db"), Options{MaxConns: conns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +40,7 @@ func TestSQLite_RemoteCommitsRelaxed(t *testing.T) {
 	var levels []int
 	s.testBegin = func(w *writeTx) {
 		var level int
-		if err := w.tx.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&level); err != nil {
+		if err := w.q.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&level); err != nil {
 			t.Error(err)
 		}
 		levels = append(levels, level)

@@ -55,10 +55,15 @@ type SQLite struct {
 
 	chunks *chunkCache // documents' chunks written or read last (chunks.go)
 
-	// relaxed is the connection that relaxed transactions (remote
-	// changes, acks) run on, kept at synchronous=NORMAL for the store's
-	// life, under mu (see relaxedConn); nil until the first one.
-	relaxed *sql.Conn
+	// writer and relaxed are the connections write transactions run on
+	// when the store holds them (held.go), under mu: writer at the
+	// store's synchronous level, relaxed at NORMAL for remote changes and
+	// acks (see relaxedConn); nil until the first transaction of each.
+	writer, relaxed *heldConn
+
+	// sites caches the high-water marks of other sites in _uno_sites,
+	// under mu: read once, then kept by apply, which alone writes them.
+	sites map[crdt.SiteID]uint64
 
 	testBegin func(*writeTx) // tests: called as each write transaction begins
 }
@@ -80,7 +85,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s := &SQLite{db: db, opts: o, declared: o.Schema.Declared(), cols: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{}, upserts: map[string]upsertStmt{}, rowSQLs: map[string]string{},
-		chunks: newChunkCache(chunkCacheBytes, chunkCacheDocs)}
+		sites: map[crdt.SiteID]uint64{}, chunks: newChunkCache(chunkCacheBytes, chunkCacheDocs)}
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -209,7 +214,7 @@ func quote(name string) string { return `"` + name + `"` }
 
 // ensureColumns creates the collection's table and missing columns inside
 // tx, recording them in pending; they join s.cols only after commit.
-func (s *SQLite) ensureColumns(ctx context.Context, tx *sql.Tx, coll string, fields []string, pending map[string]map[string]bool) error {
+func (s *SQLite) ensureColumns(ctx context.Context, tx sqlRunner, coll string, fields []string, pending map[string]map[string]bool) error {
 	have := func(c string) bool { return s.cols[coll][c] || pending[coll][c] }
 	if s.cols[coll] == nil && pending[coll] == nil {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (id TEXT PRIMARY KEY NOT NULL, %s BLOB NOT NULL)`, quote(coll), stateColumn)); err != nil {
@@ -245,6 +250,11 @@ func (s *SQLite) mergeColumns(pending map[string]map[string]bool) {
 	defer s.colMu.Unlock()
 	for coll, cols := range pending {
 		s.forget(coll)
+		for _, h := range []*heldConn{s.writer, s.relaxed} {
+			if h != nil {
+				h.forget(coll)
+			}
+		}
 		delete(s.upserts, coll)
 		if s.cols[coll] == nil {
 			s.cols[coll] = map[string]bool{}
@@ -309,10 +319,12 @@ func (s *SQLite) Close() error {
 		st.Close()
 	}
 	s.stmtMu.Unlock()
-	if s.relaxed != nil {
-		s.relaxed.Close()
-		s.relaxed = nil
+	for _, h := range []*heldConn{s.writer, s.relaxed} {
+		if h != nil {
+			h.close(false)
+		}
 	}
+	s.writer, s.relaxed = nil, nil
 	return s.db.Close()
 }
 
@@ -323,19 +335,37 @@ func (s *SQLite) check() error {
 	return nil
 }
 
-// writeTx is the state of one SQL write transaction.
+// writeTx is the state of one SQL write transaction: on a held
+// connection between BEGIN IMMEDIATE and COMMIT (held.go), or an *sql.Tx
+// on the pool.
 type writeTx struct {
-	s       *SQLite
-	ctx     context.Context
-	tx      *sql.Tx
-	conn    *sql.Conn // a relaxed transaction's connection
+	s   *SQLite
+	ctx context.Context
+	q   sqlRunner
+	// On a held connection:
+	held *heldConn
+	temp []*sql.Stmt // statements prepared for this transaction only
+	done bool        // committed, or rolled back
+	// Otherwise:
+	tx   *sql.Tx
+	conn *sql.Conn // a relaxed transaction's pooled connection
+
 	rows    map[crdt.RowKey]*crdt.Row
 	where   map[crdt.RowKey]place // where each loaded row's state was
 	pending map[string]map[string]bool
-	stmts   map[string]*sql.Stmt // s's statements bound to tx
+	stmts   map[string]*sql.Stmt // the statements this transaction ran, ready to run
 	upserts map[string]upsertStmt
 	base    map[crdt.RowKey]map[string][][]byte // documents' chunks as the table holds them, by row and field
 	written map[chunkKey]chunkEntry             // documents' chunks written, for the cache
+}
+
+// sqlRunner runs statements: an *sql.Tx, or a held *sql.Conn inside a
+// transaction.
+type sqlRunner interface {
+	querier
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
 
 // exec runs a statement prepared once per store and bound once per
@@ -354,14 +384,23 @@ func (w *writeTx) stmt(coll, query string) (*sql.Stmt, error) {
 	}
 	var st *sql.Stmt
 	var err error
-	if w.pending[coll] != nil || w.s.opts.MaxConns == 1 {
+	switch {
+	case w.pending[coll] != nil:
 		// The table or a column is new in this transaction: other
-		// connections cannot see it yet, so prepare on this one only.
+		// connections cannot see it yet, and it is gone if the
+		// transaction rolls back, so prepare it for this one only.
+		st, err = w.q.PrepareContext(w.ctx, query)
+		if err == nil && w.held != nil {
+			w.temp = append(w.temp, st)
+		}
+	case w.held != nil:
+		st, err = w.held.stmt(w.ctx, query)
+	case w.s.opts.MaxConns == 1:
 		// With a single connection (always in the browser), the store's
-		// statement could not be prepared either: the transaction holds
-		// the connection that preparing it would wait for.
+		// statement could not be prepared: the transaction holds the
+		// connection that preparing it would wait for.
 		st, err = w.tx.PrepareContext(w.ctx, query)
-	} else {
+	default:
 		st, err = w.s.stmt(w.ctx, query)
 		if err == nil {
 			st = w.tx.StmtContext(w.ctx, st)
@@ -376,25 +415,37 @@ func (w *writeTx) stmt(coll, query string) (*sql.Stmt, error) {
 
 // begin starts a write transaction. A relaxed one commits without
 // syncing (see relaxedConn); end it with end.
+//
+// Once begun, a transaction runs to its commit or its end: its statements
+// do not watch ctx (which would cost the driver a goroutine each).
 func (s *SQLite) begin(ctx context.Context, relaxed bool) (*writeTx, error) {
-	w := &writeTx{s: s, ctx: ctx, rows: map[crdt.RowKey]*crdt.Row{}, where: map[crdt.RowKey]place{},
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	w := &writeTx{s: s, ctx: context.WithoutCancel(ctx), rows: map[crdt.RowKey]*crdt.Row{}, where: map[crdt.RowKey]place{},
 		pending: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{},
 		base: map[crdt.RowKey]map[string][][]byte{}, written: map[chunkKey]chunkEntry{}}
 	var err error
-	if relaxed {
-		if w.conn, err = s.relaxedConn(ctx); err != nil {
-			return nil, err
+	if s.holdConns() {
+		if w.held, err = s.held(w.ctx, relaxed); err == nil {
+			if err = w.held.run(w.ctx, `BEGIN IMMEDIATE`); err != nil {
+				s.drop(w.held)
+			}
+			w.q = w.held.c
 		}
-	}
-	if w.conn != nil {
-		w.tx, err = w.conn.BeginTx(ctx, nil)
 	} else {
-		w.tx, err = s.db.BeginTx(ctx, nil)
+		if relaxed {
+			w.conn, err = s.relaxedConn(w.ctx)
+		}
+		if err == nil && w.conn != nil {
+			w.tx, err = w.conn.BeginTx(w.ctx, nil)
+		} else if err == nil {
+			w.tx, err = s.db.BeginTx(w.ctx, nil)
+		}
+		w.q = w.tx
 	}
 	if err != nil {
-		if w.conn != nil && w.conn == s.relaxed {
-			s.dropRelaxed()
-		}
+		w.held = nil
 		w.end()
 		return nil, fmt.Errorf("begin: %w", err)
 	}
@@ -407,10 +458,22 @@ func (s *SQLite) begin(ctx context.Context, relaxed bool) (*writeTx, error) {
 // end rolls the transaction back unless it committed, and gives back a
 // relaxed transaction's connection.
 func (w *writeTx) end() {
+	if w.held != nil {
+		for _, st := range w.temp {
+			st.Close()
+		}
+		if !w.done {
+			w.done = true
+			if err := w.held.run(context.Background(), `ROLLBACK`); err != nil {
+				w.s.drop(w.held) // in a transaction or not: unknown
+			}
+		}
+		return
+	}
 	if w.tx != nil {
 		w.tx.Rollback()
 	}
-	if w.conn != nil && w.conn != w.s.relaxed {
+	if w.conn != nil {
 		w.s.releaseConn(w.conn)
 	}
 	w.conn = nil
@@ -426,40 +489,22 @@ func (w *writeTx) end() {
 // relaxedConn returns a connection of the pool set to synchronous=NORMAL
 // (in WAL mode: commit without fsync), or nil when that would change
 // nothing (the level is NORMAL already, or the build's journal is not a
-// WAL: in the browser every commit is one IndexedDB transaction).
-//
-// Writes are serialised by mu, so one connection serves every relaxed
-// transaction: it is set to NORMAL once and kept, rather than switched
-// and switched back around each one (two statements a transaction). A
-// store of one connection has none to spare: it switches per
-// transaction.
+// WAL: in the browser every commit is one IndexedDB transaction). It
+// serves a store that holds no connections (holdConns): one that does
+// keeps a connection at NORMAL for its relaxed transactions instead.
 func (s *SQLite) relaxedConn(ctx context.Context) (*sql.Conn, error) {
 	if !walJournal || s.opts.Synchronous == "NORMAL" {
 		return nil, nil
 	}
-	if s.relaxed != nil {
-		return s.relaxed, nil
-	}
 	c, err := s.db.Conn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+		return nil, err
 	}
 	if _, err := c.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("begin: %w", err)
-	}
-	if s.opts.MaxConns > 1 {
-		s.relaxed = c
+		return nil, err
 	}
 	return c, nil
-}
-
-// dropRelaxed discards the kept relaxed connection (it failed to begin a
-// transaction); the next relaxed transaction sets up another.
-func (s *SQLite) dropRelaxed() {
-	s.relaxed.Raw(func(any) error { return driver.ErrBadConn })
-	s.relaxed.Close()
-	s.relaxed = nil
 }
 
 // releaseConn sets a relaxed connection back to the store's level before
@@ -475,7 +520,12 @@ func (s *SQLite) releaseConn(c *sql.Conn) {
 // commit commits the transaction, then caches the documents' chunks it
 // wrote.
 func (w *writeTx) commit() error {
-	if err := w.tx.Commit(); err != nil {
+	if w.held != nil {
+		if err := w.held.run(context.Background(), `COMMIT`); err != nil {
+			return err // end rolls back
+		}
+		w.done = true
+	} else if err := w.tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	for ck, e := range w.written {
@@ -519,7 +569,7 @@ func (w *writeTx) get(k crdt.RowKey) (*crdt.Row, error) {
 		return nil, err
 	}
 	if r != nil {
-		if err := w.s.attach(w.ctx, w.tx, k, r, w.setBase); err != nil {
+		if err := w.s.attach(w.ctx, w.q, k, r, w.setBase); err != nil {
 			return nil, err
 		}
 	}
@@ -555,8 +605,12 @@ func scanRow(row *sql.Row, k crdt.RowKey) (*crdt.Row, place, error) {
 	return r, where, nil
 }
 
-// siteMark reads a site's stored high-water mark (0 if none).
+// siteMark returns a site's stored high-water mark (0 if none), read
+// once from _uno_sites, then from the store's copy.
 func (w *writeTx) siteMark(site crdt.SiteID) (uint64, error) {
+	if seq, ok := w.s.sites[site]; ok {
+		return seq, nil
+	}
 	st, err := w.stmt("", `SELECT seq FROM _uno_sites WHERE site = ?`)
 	if err != nil {
 		return 0, err
@@ -565,6 +619,7 @@ func (w *writeTx) siteMark(site crdt.SiteID) (uint64, error) {
 	if err := st.QueryRowContext(w.ctx, site[:]).Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("read high-water of %s: %w", site, err)
 	}
+	w.s.sites[site] = uint64(seq) // committed: read before this transaction writes it
 	return uint64(seq), nil
 }
 
@@ -630,7 +685,7 @@ func (w *writeTx) putState(k crdt.RowKey, r *crdt.Row, state []byte) error {
 	for i, f := range r.Fields {
 		names[i] = f.Name
 	}
-	if err := s.ensureColumns(w.ctx, w.tx, k.Collection, names, w.pending); err != nil {
+	if err := s.ensureColumns(w.ctx, w.q, k.Collection, names, w.pending); err != nil {
 		return err
 	}
 	cols, upsert := w.upsert(k.Collection)
@@ -962,7 +1017,7 @@ func (s *SQLite) Reject(ctx context.Context, rej Rejection, rows []RowState) (*C
 
 // outboxAfter returns the pending local transactions after seq.
 func (w *writeTx) outboxAfter(seq uint64) ([]*crdt.Tx, error) {
-	rows, err := w.tx.QueryContext(w.ctx, `SELECT tx FROM _uno_outbox WHERE seq > ? ORDER BY seq`, int64(seq))
+	rows, err := w.q.QueryContext(w.ctx, `SELECT tx FROM _uno_outbox WHERE seq > ? ORDER BY seq`, int64(seq))
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
@@ -1052,6 +1107,9 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 		}
 	}
 	for site, seq := range m.marks {
+		if was, ok := s.sites[site]; ok && was == seq {
+			continue
+		}
 		if _, err := w.exec("", `INSERT INTO _uno_sites (site, seq) VALUES (?, ?)
 			ON CONFLICT (site) DO UPDATE SET seq = excluded.seq`, site[:], int64(seq)); err != nil {
 			return nil, fmt.Errorf("save high-water of %s: %w", site, err)
@@ -1093,6 +1151,9 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 	}
 	s.pending.Add(-acked)
 	*s.clock = clock
+	for site, seq := range m.marks {
+		s.sites[site] = seq
+	}
 	s.mergeColumns(w.pending)
 	return &Commit{Changed: m.changed, Conflicts: entries}, nil
 }

@@ -221,12 +221,11 @@ func (s *SQLite) Ack(ctx context.Context, seq uint64) error {
 		return fmt.Errorf("ack outbox: %w", err)
 	}
 	defer w.end()
-	tx := w.tx
 	lost := seq > s.seq
 	if lost {
 		// The server holds writes of ours we lost: go past them, and
 		// bootstrap again to get them back (ErrLostWrites).
-		if _, err := tx.ExecContext(ctx, `UPDATE _uno_replica SET seq = ?, clock = max(clock, ?), cursor = 0 WHERE id = 1`,
+		if _, err := w.exec("", `UPDATE _uno_replica SET seq = ?, clock = max(clock, ?), cursor = 0 WHERE id = 1`,
 			int64(seq), int64(s.clock.Last())); err != nil {
 			return fmt.Errorf("ack outbox: %w", err)
 		}
@@ -235,7 +234,7 @@ func (s *SQLite) Ack(ctx context.Context, seq uint64) error {
 	if err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := w.commit(); err != nil {
 		return fmt.Errorf("ack outbox: %w", err)
 	}
 	s.pending.Add(-dropped)

@@ -51,6 +51,19 @@ func closeStore(t *testing.T, s store.Store) {
 
 func TestSQLite(t *testing.T) { storetest.Run(t, openSQLite) }
 
+// A store of too few connections to hold any runs its write transactions
+// as *sql.Tx on the pool (as in the browser, where the pool has one).
+func TestSQLite_PooledTransactions(t *testing.T) {
+	for _, conns := range []int{1, 2} {
+		t.Run(fmt.Sprintf("MaxConns=%d", conns), func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T, opts store.Options) store.Store {
+				opts.MaxConns = conns
+				return openSQLite(t, opts)
+			})
+		})
+	}
+}
+
 func TestMemory(t *testing.T) { storetest.Run(t, openMemory) }
 
 // clock is a fake wall clock that advances a millisecond per reading.
