@@ -243,6 +243,16 @@ func RebuildProjection(ctx context.Context, dsn string, p Projection, progress R
 		if _, err := tx.Exec(ctx, `LOCK TABLE uno_heads IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}
+		if p.Async {
+			// An async fold takes its checkpoint row, then writes the
+			// live tables: take the checkpoints before dropping those
+			// tables (waiting for folds in flight), or a fold writing
+			// them while the swap waited for its checkpoint row would
+			// deadlock.
+			if _, err := tx.Exec(ctx, `LOCK TABLE uno_checkpoints IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+				return err
+			}
+		}
 		tenants, err := rebuildTenants(ctx, tx)
 		if err != nil {
 			return err
