@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/unosync/uno/client"
+	"github.com/unosync/uno/internal/walfill"
 	"github.com/unosync/uno/store"
 
 	_ "modernc.org/sqlite" // the baseline uses the same driver as the store
@@ -59,8 +60,8 @@ func openClient(b B, sync string) *client.Client {
 // shaped like the collection and a log table standing in for an outbox.
 func openPlain(b B, sync string) *sql.DB {
 	b.Helper()
-	dsn := fmt.Sprintf("file:%s?_pragma=journal_mode(WAL)&_pragma=synchronous(%s)&_pragma=busy_timeout(5000)&_txlock=immediate",
-		filepath.Join(b.TempDir(), "plain.db"), sync)
+	path := filepath.Join(b.TempDir(), "plain.db")
+	dsn := fmt.Sprintf("file:%s?_pragma=journal_mode(WAL)&_pragma=synchronous(%s)&_pragma=busy_timeout(5000)&_txlock=immediate", path, sync)
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		b.Fatal(err)
@@ -75,6 +76,11 @@ func openPlain(b B, sync string) *sql.DB {
 		if _, err := db.Exec(s); err != nil {
 			b.Fatal(err)
 		}
+	}
+	// The log preallocated as the store's is (store.WALPrefill), so the
+	// floor commits into the same kind of file.
+	if err := walfill.Prefill(context.Background(), db, path, store.WALPrefill); err != nil {
+		b.Fatal(err)
 	}
 	return db
 }

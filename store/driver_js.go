@@ -3,6 +3,7 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"net/url"
@@ -74,3 +75,6 @@ func openDB(path string, o *Options) (*sql.DB, error) {
 	db.SetConnMaxIdleTime(0)
 	return db, nil
 }
+
+// prefillWAL does nothing: the browser's journal is not a WAL.
+func prefillWAL(context.Context, *sql.DB, string, *Options) error { return nil }

@@ -3,12 +3,25 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"net/url"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/unosync/uno/internal/walfill"
 )
+
+// prefillWAL extends the store's write-ahead log to WALPrefill bytes
+// (package walfill) when its commits sync: at synchronous=NORMAL none
+// does, and the zeros would buy nothing.
+func prefillWAL(ctx context.Context, db *sql.DB, path string, o *Options) error {
+	if o.Synchronous == "NORMAL" {
+		return nil
+	}
+	return walfill.Prefill(ctx, db, path, WALPrefill)
+}
 
 // walJournal: the journal is a WAL, so synchronous=NORMAL commits without syncing.
 const walJournal = true

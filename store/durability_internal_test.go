@@ -4,6 +4,7 @@ package store
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -89,5 +90,28 @@ func testRemoteCommitsRelaxed(t *testing.T, conns int) {
 		if got := pool(); got != full {
 			t.Errorf("after %s: the connection went back at synchronous %d, want %d", st.name, got, full)
 		}
+	}
+}
+
+// A store whose commits sync opens with its log preallocated (package
+// walfill); one at synchronous=NORMAL, whose commits never sync, does not.
+func TestSQLite_PrefillsTheLogWhenCommitsSync(t *testing.T) {
+	for _, tc := range []struct {
+		sync string
+		want bool
+	}{{"FULL", true}, {"EXTRA", true}, {"NORMAL", false}} {
+		path := filepath.Join(t.TempDir(), "a.db")
+		s, err := OpenSQLite(t.Context(), path, Options{Synchronous: tc.sync})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Size() >= WALPrefill; got != tc.want {
+			t.Errorf("synchronous=%s: log of %d bytes on open; preallocated %v, want %v", tc.sync, fi.Size(), got, tc.want)
+		}
+		s.Close()
 	}
 }

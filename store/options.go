@@ -60,3 +60,11 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	return o, nil
 }
+
+// WALPrefill is the size a native store's write-ahead log is extended to,
+// with zeros, when the store opens: a commit then overwrites blocks the
+// file has rather than growing it, and its fsync has no size change to
+// journal (on ext4, about half the time of one that grows the file).
+// It covers the log up to SQLite's automatic checkpoint (1,000 pages),
+// after which SQLite writes the log from its start again.
+const WALPrefill = 4200 << 10

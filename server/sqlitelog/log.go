@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"github.com/unosync/uno/internal/walfill"
 	"log/slog"
 
 	"go.opentelemetry.io/otel/trace"
@@ -106,6 +107,12 @@ func Open(ctx context.Context, path string, opts *Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Appends commit at synchronous=FULL: into a preallocated log, each
+	// fsync has no growth of the file to journal (package walfill).
+	if err := walfill.Prefill(ctx, db, path, walPrefill); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open log %s: %w", path, err)
+	}
 	if err := checkProjections(ctx, db, o.Projections); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open log %s: %w", path, err)
@@ -143,6 +150,11 @@ func Open(ctx context.Context, path string, opts *Options) (*Log, error) {
 func (l *Log) logf(format string, args ...any) {
 	l.logger.Warn(fmt.Sprintf(format, args...))
 }
+
+// walPrefill is the size the log's write-ahead log is extended to when it
+// opens: past SQLite's automatic checkpoint (1,000 pages), with room for
+// the group commits that cross it.
+const walPrefill = 8 << 20
 
 // openDB opens (creating if needed) the database at path and moves its
 // schema to SchemaVersion.
