@@ -555,6 +555,12 @@ func (d *syncDriver) push(ctx context.Context) error {
 		if !ok {
 			return nil
 		}
+		// The loop passes here once per frame it receives: a replica
+		// with nothing pending (a receiver) skips the query of its
+		// outbox, asking only the count the store keeps in memory.
+		if n, err := d.c.store.Pending(ctx); err != nil || n == 0 {
+			return err
+		}
 		txs, err := d.c.store.Outbox(ctx, after, max)
 		if err != nil || len(txs) == 0 {
 			return err

@@ -36,6 +36,7 @@ type SQLite struct {
 
 	stmtMu  sync.Mutex
 	stmts   map[string]*sql.Stmt // prepared statements by text
+	queries int                  // of them, Query's (queryStmt)
 	retired []*sql.Stmt          // forgotten statements, closed with the store
 
 	queueMu sync.Mutex

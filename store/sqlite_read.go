@@ -115,7 +115,13 @@ func (s *SQLite) Query(ctx context.Context, q Query) ([]Doc, error) {
 		b.WriteString(" LIMIT ?")
 		args = append(args, q.Limit)
 	}
-	out, err := s.queryRows(ctx, s.db, q.Collection, b.String(), args)
+	var first querier = s.db
+	if st, err := s.queryStmt(ctx, b.String()); err != nil {
+		return nil, err
+	} else if st != nil {
+		first = preparedQuery{st}
+	}
+	out, err := s.queryRows(ctx, first, q.Collection, b.String(), args)
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +144,40 @@ func (s *SQLite) Query(ctx context.Context, q Query) ([]Doc, error) {
 		}
 	}
 	return out, nil
+}
+
+// maxQueryStmts bounds the query statements a store keeps prepared (each
+// costs some KiB per connection that ran it): an app's queries take a
+// few shapes (a Watch runs the same one after every change), but
+// conditions such as "in" lists make the text vary.
+const maxQueryStmts = 64
+
+// queryStmt returns query prepared (once per store, as by stmt), or nil
+// when maxQueryStmts are already and query is not one of them: the caller
+// then runs it unprepared. Preparing is a third of a small Watch
+// refresh's time.
+func (s *SQLite) queryStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	st, ok := s.stmts[query]
+	full := s.queries >= maxQueryStmts
+	if !ok && !full {
+		s.queries++ // counted before preparing: a race costs one statement more at most
+	}
+	s.stmtMu.Unlock()
+	if ok {
+		return st, nil
+	}
+	if full {
+		return nil, nil
+	}
+	return s.stmt(ctx, query)
+}
+
+// preparedQuery runs its statement for a querier, ignoring the text.
+type preparedQuery struct{ st *sql.Stmt }
+
+func (p preparedQuery) QueryContext(ctx context.Context, _ string, args ...any) (*sql.Rows, error) {
+	return p.st.QueryContext(ctx, args...)
 }
 
 // queryRows runs a query of ids and row states, and decodes them.
