@@ -77,4 +77,4 @@ func openDB(path string, o *Options) (*sql.DB, error) {
 }
 
 // prefillWAL does nothing: the browser's journal is not a WAL.
-func prefillWAL(context.Context, *sql.DB, string, *Options) error { return nil }
+func prefillWAL(context.Context, *sql.DB, string) error { return nil }

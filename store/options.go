@@ -62,9 +62,10 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 // WALPrefill is the size a native store's write-ahead log is extended to,
-// with zeros, when the store opens: a commit then overwrites blocks the
-// file has rather than growing it, and its fsync has no size change to
-// journal (on ext4, about half the time of one that grows the file).
+// with zeros, when the store opens (package walfill): a commit then
+// overwrites blocks the file has rather than growing it, so its fsync
+// has no size change to journal and its writes no blocks to allocate.
 // It covers the log up to SQLite's automatic checkpoint (1,000 pages),
-// after which SQLite writes the log from its start again.
+// after which SQLite writes the log from its start again. SQLite deletes
+// the log when the store closes.
 const WALPrefill = 4200 << 10

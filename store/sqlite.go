@@ -91,7 +91,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if err := prefillWAL(ctx, db, path, &s.opts); err != nil {
+	if err := prefillWAL(ctx, db, path); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
