@@ -103,6 +103,25 @@ var migrations = []migration{
 		},
 	},
 	chunksTable, // 6: documents' chunks, apart from their rows' states (chunks.go).
+	{ // 7: the sync cursor and the clock a remote batch leaves, in two
+		// rows of _uno_sites (sites x'' and x'00': a real site's ID has
+		// 16 bytes), beside the sites' marks the batch writes too: one
+		// page less per remote batch than in _uno_replica. The cursor
+		// column there is left unused; the clock column still takes what
+		// acks and Observe raise it to, and the replica's clock is the
+		// greatest of them.
+		up: []string{
+			`INSERT INTO _uno_sites (site, seq) SELECT x'', cursor FROM _uno_replica WHERE id = 1`,
+			`INSERT INTO _uno_sites (site, seq) SELECT x'00', clock FROM _uno_replica WHERE id = 1`,
+		},
+		down: []string{
+			`UPDATE _uno_replica SET
+				cursor = coalesce((SELECT seq FROM _uno_sites WHERE site = x''), cursor),
+				clock = max(clock, coalesce((SELECT seq FROM _uno_sites WHERE site = x'00'), 0))
+			WHERE id = 1`,
+			`DELETE FROM _uno_sites WHERE length(site) <= 1`,
+		},
+	},
 }
 
 // SchemaVersion is the internal schema version this code writes.

@@ -17,7 +17,12 @@ import (
 // openRaw opens a database file for the migration code, without the store.
 func openRaw(t *testing.T) (*sql.DB, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "uno.db")
+	return openRawAt(t, filepath.Join(t.TempDir(), "uno.db"))
+}
+
+// openRawAt is openRaw on the database at path.
+func openRawAt(t *testing.T, path string) (*sql.DB, string) {
+	t.Helper()
 	o, err := Options{}.withDefaults()
 	if err != nil {
 		t.Fatal(err)
@@ -252,4 +257,48 @@ func TestMigrate_Cancelled(t *testing.T) {
 		t.Error("migrate with a cancelled context succeeded")
 	}
 	checkVersion(t, db, 0)
+}
+
+// Version 7 moves the sync cursor and the batch clock into _uno_sites:
+// a store opened on a version-6 database keeps its cursor and clock, and
+// going back down puts what the store moved since into _uno_replica.
+func TestMigrate_CursorMovesToSites(t *testing.T) {
+	ctx := t.Context()
+	db, path := openRaw(t)
+	if err := migrateTo(ctx, db, 6); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO _uno_replica (id, site, seq, clock, cursor) VALUES (1, randomblob(16), 0, 99, 42)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := OpenSQLite(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Cursor(ctx); err != nil || c != 42 {
+		t.Errorf("cursor after the migration %d, %v; want 42", c, err)
+	}
+	if last := s.clock.Last(); last < 99 {
+		t.Errorf("clock after the migration %d, want at least 99", last)
+	}
+	if _, err := s.ApplyAt(ctx, nil, 50); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Cursor(ctx); err != nil || c != 50 {
+		t.Errorf("cursor after a batch %d, %v; want 50", c, err)
+	}
+	s.Close()
+
+	db, _ = openRawAt(t, path)
+	if err := migrateTo(ctx, db, 6); err != nil {
+		t.Fatal(err)
+	}
+	var cursor, clock, reserved int
+	if err := db.QueryRowContext(ctx, `SELECT cursor, clock, (SELECT count(*) FROM _uno_sites WHERE length(site) <= 1) FROM _uno_replica`).Scan(&cursor, &clock, &reserved); err != nil {
+		t.Fatal(err)
+	}
+	if cursor != 50 || clock < 99 || reserved != 0 {
+		t.Errorf("at version 6 again: cursor %d, clock %d, %d reserved rows; want 50, ≥ 99, 0", cursor, clock, reserved)
+	}
 }

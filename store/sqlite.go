@@ -127,6 +127,11 @@ func (s *SQLite) init(ctx context.Context) error {
 		return fmt.Errorf("%w: site id of %d bytes", ErrCorrupt, len(site))
 	}
 	copy(s.site[:], site)
+	var batchClock uint64 // the clock the last remote batch left
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce((SELECT seq FROM _uno_sites WHERE site = `+clockSite+`), 0)`).Scan(&batchClock); err != nil {
+		return fmt.Errorf("read clock: %w", err)
+	}
+	clock = max(clock, batchClock)
 	// Local writes leave _uno_replica alone; their seq and timestamp are
 	// in the newest outbox entry, if it is newer.
 	var last []byte
@@ -1072,7 +1077,7 @@ func (s *SQLite) Cursor(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	var c uint64
-	if err := s.db.QueryRowContext(ctx, `SELECT cursor FROM _uno_replica WHERE id = 1`).Scan(&c); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT coalesce((SELECT seq FROM _uno_sites WHERE site = `+cursorSite+`), 0)`).Scan(&c); err != nil {
 		return 0, fmt.Errorf("read cursor: %w", err)
 	}
 	return c, nil
@@ -1137,12 +1142,13 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 		}
 		entries[i] = ConflictEntry{ID: uint64(id), Record: r}
 	}
-	// The clock and the cursor in one statement (0 leaves the cursor).
+	// The cursor and the clock in one statement, beside the marks (0
+	// leaves the cursor; both only go up).
 	var cur int64
 	if cursor != nil {
 		cur = int64(*cursor)
 	}
-	if _, err := w.exec("", `UPDATE _uno_replica SET clock = ?, cursor = max(cursor, ?) WHERE id = 1`, int64(clock.Last()), cur); err != nil {
+	if _, err := w.exec("", saveCursorSQL, cur, int64(clock.Last())); err != nil {
 		return nil, fmt.Errorf("save clock and cursor: %w", err)
 	}
 	var acked int64
@@ -1162,6 +1168,16 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 	s.mergeColumns(w.pending)
 	return &Commit{Changed: m.changed, Conflicts: entries}, nil
 }
+
+// The sync cursor and the clock remote batches leave are rows of
+// _uno_sites under sites no real site has (its ID has 16 bytes): beside
+// the marks a batch writes, on the same page (migration 7).
+const (
+	cursorSite    = `x''`
+	clockSite     = `x'00'`
+	saveCursorSQL = `INSERT INTO _uno_sites (site, seq) VALUES (` + cursorSite + `, ?), (` + clockSite + `, ?)
+		ON CONFLICT (site) DO UPDATE SET seq = max(seq, excluded.seq)`
+)
 
 // localTx is a local transaction buildLocal built and checked: the rows
 // it wrote, with their new states encoded (once) for the caller to store.

@@ -265,8 +265,11 @@ func (s *SQLite) Ack(ctx context.Context, seq uint64) error {
 	if lost {
 		// The server holds writes of ours we lost: go past them, and
 		// bootstrap again to get them back (ErrLostWrites).
-		if _, err := w.exec("", `UPDATE _uno_replica SET seq = ?, clock = max(clock, ?), cursor = 0 WHERE id = 1`,
+		if _, err := w.exec("", `UPDATE _uno_replica SET seq = ?, clock = max(clock, ?) WHERE id = 1`,
 			int64(seq), int64(s.clock.Last())); err != nil {
+			return fmt.Errorf("ack outbox: %w", err)
+		}
+		if _, err := w.exec("", `UPDATE _uno_sites SET seq = 0 WHERE site = `+cursorSite); err != nil {
 			return fmt.Errorf("ack outbox: %w", err)
 		}
 	}
