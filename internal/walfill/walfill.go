@@ -9,6 +9,10 @@ import (
 	"os"
 )
 
+// zeros is what Prefill writes, shared (never written to): a store opened
+// allocates nothing for it.
+var zeros [64 << 10]byte
+
 // Prefill extends the write-ahead log of the SQLite database at path, which
 // db has open in WAL mode, with zeros up to size bytes. It changes nothing
 // when the log is that long already or does not exist.
@@ -45,7 +49,6 @@ func Prefill(ctx context.Context, db *sql.DB, path string, size int64) error {
 	if fi.Size() >= size {
 		return nil
 	}
-	zeros := make([]byte, min(size-fi.Size(), 1<<20))
 	for off := fi.Size(); off < size; off += int64(len(zeros)) {
 		n := min(int64(len(zeros)), size-off)
 		if _, err := f.WriteAt(zeros[:n], off); err != nil {
