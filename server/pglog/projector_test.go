@@ -13,13 +13,12 @@ import (
 	"github.com/unosync/uno/tenancy"
 )
 
-// An async projection folds, when its log opens, the entries appended
-// while it did not run — as the server's role, which may not list the
-// registry (row-level security on uno_tenants), without a new append to
-// wake it.
-func TestPGProjector_FoldsWhatArrivedWhileDown(t *testing.T) {
+// seenProjection sets up a database with tenant t1 and an async
+// projection "p" that records each entry's seq in p_seen.
+func seenProjection(t *testing.T) (admin string, p pglog.Projection) {
+	t.Helper()
 	ctx := context.Background()
-	admin := pgtest.NewDatabase(t)
+	admin = pgtest.NewDatabase(t)
 	if err := pglog.Migrate(ctx, admin, pglog.SchemaVersion); err != nil {
 		t.Fatal(err)
 	}
@@ -31,11 +30,11 @@ func TestPGProjector_FoldsWhatArrivedWhileDown(t *testing.T) {
 	if err := reg.Create(ctx, tenancy.Tenant{ID: "t1"}); err != nil {
 		t.Fatal(err)
 	}
-	p := pglog.Projection{Name: "p", Async: true,
+	p = pglog.Projection{Name: "p", Async: true,
 		Tables: []pglog.ProjectionTable{{Name: "p_seen", Columns: "tenant_id text NOT NULL, seq bigint NOT NULL, PRIMARY KEY (tenant_id, seq)"}},
 		Fold: func(ctx context.Context, tx pgx.Tx, tenant string, chs []usync.Change) error {
 			for _, ch := range chs {
-				if _, err := tx.Exec(ctx, `INSERT INTO p_seen VALUES ($1, $2)`, tenant, int64(ch.Seq)); err != nil {
+				if _, err := tx.Exec(ctx, `INSERT INTO p_seen VALUES ($1, $2) ON CONFLICT DO NOTHING`, tenant, int64(ch.Seq)); err != nil {
 					return err
 				}
 			}
@@ -44,6 +43,16 @@ func TestPGProjector_FoldsWhatArrivedWhileDown(t *testing.T) {
 	if err := pglog.SetupProjections(ctx, admin, p); err != nil {
 		t.Fatal(err)
 	}
+	return admin, p
+}
+
+// An async projection folds, when its log opens, the entries appended
+// while it did not run — as the server's role, which may not list the
+// registry (row-level security on uno_tenants), without a new append to
+// wake it.
+func TestPGProjector_FoldsWhatArrivedWhileDown(t *testing.T) {
+	ctx := context.Background()
+	admin, p := seenProjection(t)
 	app := pgtest.NewAppRole(t, admin)
 	without, err := pglog.Open(ctx, app) // a node that does not run the projection
 	if err != nil {
@@ -82,31 +91,7 @@ func TestPGProjector_FoldsWhatArrivedWhileDown(t *testing.T) {
 // PostgreSQL broke by failing one of them.)
 func TestPGRebuild_SwapWaitsForAFoldInFlight(t *testing.T) {
 	ctx := context.Background()
-	admin := pgtest.NewDatabase(t)
-	if err := pglog.Migrate(ctx, admin, pglog.SchemaVersion); err != nil {
-		t.Fatal(err)
-	}
-	reg, err := pglog.OpenRegistry(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	if err := reg.Create(ctx, tenancy.Tenant{ID: "t1"}); err != nil {
-		t.Fatal(err)
-	}
-	p := pglog.Projection{Name: "p", Async: true,
-		Tables: []pglog.ProjectionTable{{Name: "p_seen", Columns: "tenant_id text NOT NULL, seq bigint NOT NULL, PRIMARY KEY (tenant_id, seq)"}},
-		Fold: func(ctx context.Context, tx pgx.Tx, tenant string, chs []usync.Change) error {
-			for _, ch := range chs {
-				if _, err := tx.Exec(ctx, `INSERT INTO p_seen VALUES ($1, $2) ON CONFLICT DO NOTHING`, tenant, int64(ch.Seq)); err != nil {
-					return err
-				}
-			}
-			return nil
-		}}
-	if err := pglog.SetupProjections(ctx, admin, p); err != nil {
-		t.Fatal(err)
-	}
+	admin, p := seenProjection(t)
 	l, err := pglog.Open(ctx, admin) // runs no projector: the test is the fold
 	if err != nil {
 		t.Fatal(err)

@@ -13,8 +13,6 @@ import (
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/internal/pgtest"
 	"github.com/unosync/uno/server/pglog"
-	usync "github.com/unosync/uno/sync"
-	"github.com/unosync/uno/tenancy"
 )
 
 // An entry appended in a recording span keeps its trace context, and the
@@ -28,31 +26,7 @@ func TestPGTracing_AsyncProjectionLinksToTheAppend(t *testing.T) {
 	t.Cleanup(func() { otel.SetTracerProvider(prev); tp.Shutdown(context.Background()) })
 
 	ctx := context.Background()
-	admin := pgtest.NewDatabase(t)
-	if err := pglog.Migrate(ctx, admin, pglog.SchemaVersion); err != nil {
-		t.Fatal(err)
-	}
-	reg, err := pglog.OpenRegistry(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	if err := reg.Create(ctx, tenancy.Tenant{ID: "t1"}); err != nil {
-		t.Fatal(err)
-	}
-	p := pglog.Projection{Name: "p", Async: true,
-		Tables: []pglog.ProjectionTable{{Name: "p_seen", Columns: "tenant_id text NOT NULL, seq bigint NOT NULL, PRIMARY KEY (tenant_id, seq)"}},
-		Fold: func(ctx context.Context, tx pgx.Tx, tenant string, chs []usync.Change) error {
-			for _, ch := range chs {
-				if _, err := tx.Exec(ctx, `INSERT INTO p_seen VALUES ($1, $2)`, tenant, int64(ch.Seq)); err != nil {
-					return err
-				}
-			}
-			return nil
-		}}
-	if err := pglog.SetupProjections(ctx, admin, p); err != nil {
-		t.Fatal(err)
-	}
+	admin, p := seenProjection(t)
 	l, err := pglog.Open(ctx, pgtest.NewAppRole(t, admin), p)
 	if err != nil {
 		t.Fatal(err)
