@@ -31,23 +31,22 @@ func (s *SQLite) holdConns() bool { return s.opts.MaxConns > 2 }
 // first time: the relaxed one (synchronous=NORMAL, see relaxedConn) or
 // the one at the store's level.
 func (s *SQLite) held(ctx context.Context, relaxed bool) (*heldConn, error) {
-	relaxed = relaxed && walJournal && s.opts.Synchronous != "NORMAL"
 	slot := &s.writer
-	if relaxed {
+	if relaxed && s.relaxes() {
 		slot = &s.relaxed
 	}
 	if *slot != nil {
 		return *slot, nil
 	}
-	c, err := s.db.Conn(ctx)
+	var c *sql.Conn
+	var err error
+	if slot == &s.relaxed {
+		c, err = s.relaxedConn(ctx)
+	} else {
+		c, err = s.db.Conn(ctx)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if relaxed {
-		if _, err := c.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
-			c.Close()
-			return nil, err
-		}
 	}
 	*slot = &heldConn{c: c, stmts: map[string]*sql.Stmt{}}
 	return *slot, nil

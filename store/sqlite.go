@@ -36,7 +36,7 @@ type SQLite struct {
 
 	stmtMu  sync.Mutex
 	stmts   map[string]*sql.Stmt // prepared statements by text
-	queries int                  // of them, Query's (queryStmt)
+	queries map[string]bool      // of them, Query's (queryStmt)
 	retired []*sql.Stmt          // forgotten statements, closed with the store
 
 	queueMu sync.Mutex
@@ -64,6 +64,8 @@ type SQLite struct {
 
 	// sites caches the high-water marks of other sites in _uno_sites,
 	// under mu: read once, then kept by apply, which alone writes them.
+	// One entry per site the replica has heard from, as the table has
+	// one row (24 bytes each; the sites are the app's devices).
 	sites map[crdt.SiteID]uint64
 
 	testBegin func(*writeTx) // tests: called as each write transaction begins
@@ -85,7 +87,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &SQLite{db: db, opts: o, declared: o.Schema.Declared(), cols: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{}, upserts: map[string]upsertStmt{}, rowSQLs: map[string]string{},
+	s := &SQLite{db: db, opts: o, declared: o.Schema.Declared(), cols: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{}, queries: map[string]bool{}, upserts: map[string]upsertStmt{}, rowSQLs: map[string]string{},
 		sites: map[crdt.SiteID]uint64{}, chunks: newChunkCache(chunkCacheBytes, chunkCacheDocs)}
 	if err := s.init(ctx); err != nil {
 		db.Close()
@@ -300,6 +302,7 @@ func (s *SQLite) forget(table string) {
 		if strings.Contains(q, quote(table)) {
 			s.retired = append(s.retired, st) // a reader may hold it: closed by Close
 			delete(s.stmts, q)
+			delete(s.queries, q)
 		}
 	}
 }
@@ -503,7 +506,7 @@ func (w *writeTx) end() {
 // serves a store that holds no connections (holdConns): one that does
 // keeps a connection at NORMAL for its relaxed transactions instead.
 func (s *SQLite) relaxedConn(ctx context.Context) (*sql.Conn, error) {
-	if !walJournal || s.opts.Synchronous == "NORMAL" {
+	if !s.relaxes() {
 		return nil, nil
 	}
 	c, err := s.db.Conn(ctx)
@@ -516,6 +519,11 @@ func (s *SQLite) relaxedConn(ctx context.Context) (*sql.Conn, error) {
 	}
 	return c, nil
 }
+
+// relaxes reports whether relaxed transactions commit at a level of their
+// own: not when the store's level is NORMAL already, nor when the journal
+// is no WAL.
+func (s *SQLite) relaxes() bool { return walJournal && s.opts.Synchronous != "NORMAL" }
 
 // releaseConn sets a relaxed connection back to the store's level before
 // it returns to the pool, or drops it if that fails.

@@ -159,10 +159,7 @@ const maxQueryStmts = 64
 func (s *SQLite) queryStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	s.stmtMu.Lock()
 	st, ok := s.stmts[query]
-	full := s.queries >= maxQueryStmts
-	if !ok && !full {
-		s.queries++ // counted before preparing: a race costs one statement more at most
-	}
+	full := len(s.queries) >= maxQueryStmts
 	s.stmtMu.Unlock()
 	if ok {
 		return st, nil
@@ -170,7 +167,14 @@ func (s *SQLite) queryStmt(ctx context.Context, query string) (*sql.Stmt, error)
 	if full {
 		return nil, nil
 	}
-	return s.stmt(ctx, query)
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.stmtMu.Lock()
+	s.queries[query] = true // two racing may pass the bound by one each
+	s.stmtMu.Unlock()
+	return st, nil
 }
 
 // preparedQuery runs its statement for a querier, ignoring the text.

@@ -6,23 +6,22 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"github.com/unosync/uno/internal/walfill"
 	"log/slog"
-
-	"go.opentelemetry.io/otel/trace"
 	"net/url"
 	"strings"
 	gosync "sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+	"modernc.org/sqlite"
+
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/internal/walfill"
 	"github.com/unosync/uno/server"
 	"github.com/unosync/uno/server/internal/logtrace"
 	"github.com/unosync/uno/server/internal/rowmodel"
 	"github.com/unosync/uno/server/internal/wake"
 	usync "github.com/unosync/uno/sync"
-
-	"modernc.org/sqlite"
 )
 
 // Log is the embedded event log: one SQLite file (WAL,
