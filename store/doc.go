@@ -51,9 +51,10 @@
 // Internal schema changes are versioned migrations with up and down steps,
 // recorded in PRAGMA user_version.
 //
-// In the browser (GOOS=js) the file lives in IndexedDB (package idbvfs):
-// each SQLite commit is one IndexedDB transaction with durability
-// "strict", complete before Write returns; the rollback journal stays in
+// In the browser (GOOS=js) the file lives in IndexedDB (package
+// sqlitejs, which runs SQLite's official WebAssembly build in the
+// browser's engine): each SQLite commit is one IndexedDB transaction with
+// durability "strict", complete before Write returns; the rollback journal stays in
 // memory (journal_mode=MEMORY), since IndexedDB sees nothing of a commit
 // until that transaction.
 //
@@ -71,7 +72,7 @@
 //
 // The SQL is plain SQLite; everything specific to the driver sits in one
 // file per platform: driver_native.go (modernc.org/sqlite) and
-// driver_js.go (github.com/ncruces/go-sqlite3 on package idbvfs). Neither
+// driver_js.go (package sqlitejs). Neither
 // driver is compiled into the other platform's build.
 //
 // # Testing

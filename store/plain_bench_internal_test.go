@@ -9,7 +9,7 @@ import (
 // BenchmarkPlain1000Rows is BenchmarkSQLite_Write1000Rows's floor: plain
 // inserts of rows of the same shape (4 values and a state blob), 1,000 per
 // transaction, through the build's own driver and settings (openDB):
-// modernc natively, ncruces on IndexedDB in the browser build.
+// modernc natively, package sqlitejs on IndexedDB in the browser build.
 func BenchmarkPlain1000Rows(b *testing.B) {
 	o, err := Options{}.withDefaults()
 	if err != nil {

@@ -2,7 +2,9 @@
 # Builds the uno client for browsers into OUT (default wasm/dist):
 # uno.wasm (the Go client, GOOS=js GOARCH=wasm), wasm_exec.js (Go's
 # loader), uno.js (the ES module), uno-worker.js (the Web Worker uno.js
-# runs the client in) and uno.d.ts (uno.js's types), and in
+# runs the client in), uno.d.ts (uno.js's types), uno-sqlite.mjs and, in
+# sqlite3/, SQLite's official WebAssembly build (@sqlite.org/sqlite-wasm:
+# its ES module and sqlite3.wasm), which uno.wasm stores its data with, and in
 # automerge/ the files of @automerge/automerge (its ES modules and
 # automerge.wasm) that a page downloads the first time it uses a doc
 # field. It prints their sizes raw and gzipped: the core download (what
@@ -14,15 +16,19 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/wasm/dist}
 am=$root/wasm/node_modules/@automerge/automerge
-if [ ! -f "$am/dist/automerge.wasm" ]; then
-	echo "@automerge/automerge is missing: run npm ci --prefix wasm" >&2
+sq=$root/wasm/node_modules/@sqlite.org/sqlite-wasm
+if [ ! -f "$am/dist/automerge.wasm" ] || [ ! -f "$sq/dist/sqlite3.wasm" ]; then
+	echo "@automerge/automerge or @sqlite.org/sqlite-wasm is missing: run npm ci --prefix wasm" >&2
 	exit 1
 fi
 mkdir -p "$out"
 cd "$root"
 GOOS=js GOARCH=wasm go build -trimpath -ldflags="${UNO_WASM_LDFLAGS--s -w}" -o "$out/uno.wasm" ./wasm/cmd/uno-wasm
 cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" "$out/wasm_exec.js"
-cp wasm/js/uno.js wasm/js/uno-worker.js wasm/js/uno.d.ts "$out/"
+cp wasm/js/uno.js wasm/js/uno-worker.js wasm/js/uno.d.ts wasm/js/uno-sqlite.mjs "$out/"
+rm -rf "$out/sqlite3"
+mkdir -p "$out/sqlite3"
+cp "$sq/dist/index.mjs" "$sq/dist/sqlite3.wasm" "$out/sqlite3/"
 
 # The browser entry of @automerge/automerge ("slim": the WebAssembly is
 # fetched, not inlined as base64) and the modules it imports, laid out as
@@ -52,7 +58,7 @@ sizes() {
 	printf '%-54s %10d bytes raw %10d gzipped\n' "$label" "$total" "$totalgz"
 }
 echo "core, what every page downloads:"
-sizes "core download" uno.wasm wasm_exec.js uno.js uno-worker.js
+sizes "core download" uno.wasm wasm_exec.js uno.js uno-worker.js uno-sqlite.mjs sqlite3/index.mjs sqlite3/sqlite3.wasm
 printf '%-54s %10d bytes raw (types, not downloaded)\n' uno.d.ts "$(wc -c <"$out/uno.d.ts")"
 echo "Automerge, downloaded the first time a doc field is used:"
 # shellcheck disable=SC2046 # file names have no spaces

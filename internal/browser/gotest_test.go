@@ -14,7 +14,7 @@ import (
 )
 
 // The store's own tests — the storetest conformance suite on SQLite in
-// IndexedDB, and the IndexedDB VFS's tests — run inside Chromium: the test
+// IndexedDB, and the SQLite driver's tests — run inside Chromium: the test
 // binaries are built for GOOS=js and run in a page (wasm/test/gotest.html,
 // with an in-memory file system for their temporary directories), on the
 // browser's real IndexedDB. So do crdt's Document tests, on the browser
@@ -31,6 +31,7 @@ func TestBrowser_StoreSuites(t *testing.T) {
 		{filepath.Join(root, "wasm/test/memfs.js"), "memfs.js"},
 		{filepath.Join(root, "wasm/test/gotest.html"), "gotest.html"},
 		{filepath.Join(built.web, "uno/uno.js"), "uno.js"},
+		{filepath.Join(built.web, "uno/uno-sqlite.mjs"), "uno-sqlite.mjs"},
 	} {
 		b, err := os.ReadFile(f.from)
 		if err != nil {
@@ -40,8 +41,10 @@ func TestBrowser_StoreSuites(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if out, err := exec.Command("cp", "-r", filepath.Join(built.web, "uno/automerge"), dir).CombinedOutput(); err != nil {
-		t.Fatalf("copy the Automerge files: %v\n%s", err, out)
+	for _, d := range []string{"automerge", "sqlite3"} {
+		if out, err := exec.Command("cp", "-r", filepath.Join(built.web, "uno", d), dir).CombinedOutput(); err != nil {
+			t.Fatalf("copy %s: %v\n%s", d, err, out)
+		}
 	}
 	// Each package, the tests to run, and how long they take in Chromium
 	// on a quiet machine.
@@ -50,9 +53,9 @@ func TestBrowser_StoreSuites(t *testing.T) {
 		args  string
 		quiet time.Duration
 	}{
-		"store":  {"./store", "-test.v", 40 * time.Second},
-		"idbvfs": {"./store/idbvfs", "-test.v", 8 * time.Second},
-		"crdt":   {"./crdt", "-test.v -test.run=^(TestDocument|TestAutomergeModule)_", 5 * time.Second},
+		"store":    {"./store", "-test.v", 40 * time.Second},
+		"sqlitejs": {"./store/sqlitejs", "-test.v", 8 * time.Second},
+		"crdt":     {"./crdt", "-test.v -test.run=^(TestDocument|TestAutomergeModule)_", 5 * time.Second},
 	}
 	for name, pkg := range pkgs {
 		cmd := exec.Command("go", "test", "-c", "-o", filepath.Join(dir, name+".test.wasm"), pkg.path)

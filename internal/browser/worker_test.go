@@ -137,11 +137,12 @@ func TestBrowser_WorkerTokenAndFallback(t *testing.T) {
 }
 
 // The core download (what every page loads: uno.wasm, Go's loader,
-// uno.js and the worker's script) stays within 6 MB gzipped.
+// uno.js, the worker's script and SQLite: uno-sqlite.mjs and sqlite3/)
+// stays within 6 MB gzipped.
 func TestBrowser_DownloadSize(t *testing.T) {
 	const budget = 6_000_000
 	total := 0
-	for _, f := range []string{"uno.wasm", "wasm_exec.js", "uno.js", "uno-worker.js"} {
+	for _, f := range []string{"uno.wasm", "wasm_exec.js", "uno.js", "uno-worker.js", "uno-sqlite.mjs", "sqlite3/index.mjs", "sqlite3/sqlite3.wasm"} {
 		raw, err := os.ReadFile(filepath.Join(built.web, "uno", f))
 		if err != nil {
 			t.Fatal(err)
@@ -150,7 +151,7 @@ func TestBrowser_DownloadSize(t *testing.T) {
 		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 		zw.Write(raw)
 		zw.Close()
-		t.Logf("%-14s %9d bytes raw %9d gzipped", f, len(raw), buf.Len())
+		t.Logf("%-20s %9d bytes raw %9d gzipped", f, len(raw), buf.Len())
 		total += buf.Len()
 	}
 	t.Logf("core download: %d bytes gzipped (budget %d)", total, budget)

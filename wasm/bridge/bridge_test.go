@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"syscall/js"
 	"testing"
 	"time"
@@ -428,4 +429,23 @@ func TestBridge_EditDocWith(t *testing.T) {
 	if got := c.readDoc("n", nil); got != `{"text":"abcd"}` {
 		t.Errorf("document %s", got)
 	}
+}
+
+// BenchmarkBridge_LocalWrites is BenchmarkBrowserLocalWrites's workload
+// (internal/browser) through the bridge under Node: 1,000-row
+// transactions of four fields, as uno.js's transaction().commit() sends
+// them.
+func BenchmarkBridge_LocalWrites(b *testing.B) {
+	c := open(b)
+	n := 0
+	for b.Loop() {
+		ops := make([]any, 1000)
+		for i := range ops {
+			n++
+			ops[i] = map[string]any{"op": "put", "collection": "bench", "id": fmt.Sprint("r", n),
+				"doc": map[string]any{"title": fmt.Sprint("row ", i), "done": false, "rank": i, "note": strconv.FormatInt(int64(n)*7919, 36)}}
+		}
+		c.do("tx", []any{ops}, nil)
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
 }

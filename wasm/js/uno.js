@@ -72,6 +72,27 @@ export function useAutomerge(baseURL = new URL('./automerge/', import.meta.url))
 }
 
 /**
+ * Starts loading SQLite, once per thread: the official WebAssembly build
+ * (sqlite3/index.mjs and sqlite3.wasm beside this module, copied by
+ * build.sh from @sqlite.org/sqlite-wasm) with uno-sqlite.mjs, the engine
+ * and IndexedDB VFS uno.wasm drives. It installs
+ * globalThis.__unoLoadSQLite, which uno.wasm calls when it opens its first
+ * database; load calls it, so SQLite downloads beside uno.wasm.
+ */
+export function useSQLite() {
+  if (typeof globalThis.__unoLoadSQLite === 'function') return;
+  const loaded = (async () => {
+    const [{ default: init }, { createEngine }] = await Promise.all([
+      import(new URL('./sqlite3/index.mjs', import.meta.url).href),
+      import(new URL('./uno-sqlite.mjs', import.meta.url).href),
+    ]);
+    return createEngine(await init({ print: () => {}, printErr: (...a) => console.warn(...a) }));
+  })();
+  loaded.catch(() => {}); // reported to uno.wasm when it asks
+  globalThis.__unoLoadSQLite = () => loaded;
+}
+
+/**
  * Loads the WebAssembly client once on this thread: what open({worker:
  * false}) uses, and what uno-worker.js runs in the worker. wasmURL
  * defaults to uno.wasm beside this module; wasm_exec.js (Go's loader) must
@@ -82,6 +103,7 @@ export function useAutomerge(baseURL = new URL('./automerge/', import.meta.url))
 export function load(wasmURL = new URL('./uno.wasm', import.meta.url), automergeURL = undefined) {
   if (loading) return loading;
   if (typeof globalThis.__unoLoadAutomerge !== 'function') useAutomerge(automergeURL);
+  useSQLite();
   loading = (async () => {
     if (typeof globalThis.Go !== 'function') {
       await import(new URL('./wasm_exec.js', import.meta.url).href);
