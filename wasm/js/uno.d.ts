@@ -201,6 +201,13 @@ export interface Database {
  */
 export declare function useAutomerge(baseURL?: string | URL): void;
 /**
+ * Starts loading SQLite on this thread (sqlite3/ and uno-sqlite.mjs beside
+ * uno.js, as build.sh lays them out) and installs
+ * globalThis.__unoLoadSQLite, which uno.wasm calls to open its databases.
+ * load calls it; it does nothing if the loader is already set.
+ */
+export declare function useSQLite(): void;
+/**
  * Loads uno.wasm (once) on this thread: open calls it with {worker: false},
  * and the worker (uno-worker.js) calls it. automergeURL: see useAutomerge.
  */
