@@ -455,16 +455,19 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	if err != nil {
 		return nil, err
 	}
-	r := c.e.query.Invoke(s.p, n).Int()
-	if r < 0 {
-		return nil, c.e.lastError(r)
+	r := &rows{s: s}
+	if err := r.read(c.e.query.Invoke(s.p, n).Int()); err != nil {
+		return nil, err
 	}
 	c.execs++
-	if s.cols == nil || r != s.prepared {
+	prepared := int(int32(binary.LittleEndian.Uint32(r.buf)))
+	r.off = 4
+	if s.cols == nil || prepared != s.prepared {
 		names := strings.Split(c.e.columns.Invoke(s.p).String(), "\x00")
-		s.cols, s.prepared = names[:len(names)-1], r
+		s.cols, s.prepared = names[:len(names)-1], prepared
 	}
-	return &rows{s: s, cols: s.cols}, nil
+	r.cols = s.cols
+	return r, nil
 }
 
 // encode writes args into the engine's argument buffer, returning its
@@ -600,8 +603,16 @@ func (r *rows) Next(dest []driver.Value) error {
 
 // more fetches the next rows from the engine.
 func (r *rows) more() error {
+	return r.read(r.s.c.e.fetch.Invoke(r.s.p).Int())
+}
+
+// read copies the n bytes query or fetch wrote (a negative n is their
+// error code).
+func (r *rows) read(n int) error {
 	e := r.s.c.e
-	n := e.fetch.Invoke(r.s.p).Int()
+	if n < 0 {
+		return e.lastError(n)
+	}
 	if n > e.outLen {
 		e.refresh()
 	}

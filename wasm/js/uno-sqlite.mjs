@@ -210,7 +210,6 @@ export class Engine {
     this.handles = new Map(); // sqlite3_file pointer → {data, lock, reserved, readOnly}
     this.pending = new Set(); // Data synced by SQLite, not yet flushed
     this.lastError = '';
-    this.stepped = new Map(); // sqlite3_stmt → the result of the step query took
     this.commits = 0; // completed flushes
     this.beforeCommit = null; // tests: called with each flush's transaction
     this.args = new Uint8Array(4096);
@@ -359,7 +358,6 @@ export class Engine {
   }
 
   finalize(st) {
-    this.stepped.delete(st);
     this.x.sqlite3_finalize(st);
   }
 
@@ -420,7 +418,6 @@ export class Engine {
    * plus 1 if a flush is pending; or a negative code. */
   run(st, n) {
     const x = this.x;
-    this.stepped.delete(st);
     let rc = this.bind(st, n);
     const db = x.sqlite3_db_handle(st);
     if (rc !== OK) {
@@ -445,19 +442,18 @@ export class Engine {
     return Number(this.x.sqlite3_last_insert_rowid(db));
   }
 
-  /** query binds n bytes of args to st and takes its first step (which
-   * fetch returns): how many times SQLite has prepared st again (after a
-   * schema change, when its columns may have changed), or a negative
-   * code. */
+  /** query binds n bytes of args to st and fetches its first rows: the
+   * bytes written to out, starting with an int32 (how many times SQLite
+   * has prepared st again, after a schema change, when its columns may
+   * have changed) and then as fetch writes them; or a negative code. */
   query(st, n) {
     const rc = this.bind(st, n);
-    if (rc === OK) {
-      this.stepped.set(st, this.x.sqlite3_step(st));
-      return this.x.sqlite3_stmt_status(st, REPREPARE, 0);
+    if (rc !== OK) {
+      const code = this.lastError && rc === 1 ? -1 : this.fail(this.x.sqlite3_db_handle(st), rc);
+      this.x.sqlite3_reset(st);
+      return code;
     }
-    const code = this.lastError && rc === 1 ? -1 : this.fail(this.x.sqlite3_db_handle(st), rc);
-    this.x.sqlite3_reset(st);
-    return code;
+    return this.fetch(st, 4);
   }
 
   /** fetch steps st, encoding its rows into out, and returns the bytes
@@ -465,19 +461,21 @@ export class Engine {
    * ends with END_MORE (fetch again), END_DONE (then the statement is
    * reset; a byte follows: 1 if a flush is pending) or END_ERROR (an
    * int32 code follows; the statement is reset). */
-  fetch(st) {
+  fetch(st, o = 0) {
     const x = this.x;
-    const cols = x.sqlite3_column_count(st);
-    let o = 0;
+    let first = o > 0;
     for (;;) {
       if (o > this.out.length >> 1) {
         this.reserve(o, 1);
         this.out[o++] = END_MORE;
         return o;
       }
-      let rc = this.stepped.get(st);
-      if (rc === undefined) rc = x.sqlite3_step(st);
-      else this.stepped.delete(st);
+      const rc = x.sqlite3_step(st);
+      if (first) {
+        // SQLite prepares st again, if the schema changed, in its first step.
+        this.outView.setInt32(0, x.sqlite3_stmt_status(st, REPREPARE, 0), true);
+        first = false;
+      }
       if (rc === DONE) {
         x.sqlite3_reset(st);
         this.reserve(o, 2);
@@ -493,7 +491,7 @@ export class Engine {
         this.outView.setInt32(o, code, true);
         return o + 4;
       }
-      for (let c = 0; c < cols; c++) o = this.column(st, c, o);
+      for (let c = 0, cols = x.sqlite3_column_count(st); c < cols; c++) o = this.column(st, c, o);
     }
   }
 
@@ -541,7 +539,6 @@ export class Engine {
 
   /** reset ends a query early: 1 if a flush is pending, else 0. */
   reset(st) {
-    this.stepped.delete(st);
     this.x.sqlite3_reset(st);
     return this.pending.size ? 1 : 0;
   }
