@@ -29,6 +29,13 @@ type peer struct {
 }
 
 func dialPeer(ctx context.Context, url, token string, window uint32) (*peer, *usync.Welcome, error) {
+	return dialPeerAt(ctx, url, token, window, 0)
+}
+
+// dialPeerAt is dialPeer resuming from cursor: a peer that starts at the
+// log's head reads only what is appended after it joined (from 0, it
+// bootstraps from a snapshot).
+func dialPeerAt(ctx context.Context, url, token string, window uint32, cursor uint64) (*peer, *usync.Welcome, error) {
 	codec, err := usync.NewCodec(usync.CodecConfig{})
 	if err != nil {
 		return nil, nil, err
@@ -42,7 +49,7 @@ func dialPeer(ctx context.Context, url, token string, window uint32) (*peer, *us
 	if _, err := rand.Read(p.site[:]); err != nil {
 		return nil, nil, err
 	}
-	if err := p.send(ctx, &usync.Hello{Versions: usync.Versions, Site: p.site, Token: token, Cursor: 0, Credits: window}); err != nil {
+	if err := p.send(ctx, &usync.Hello{Versions: usync.Versions, Site: p.site, Token: token, Cursor: cursor, Credits: window}); err != nil {
 		return nil, nil, err
 	}
 	m, err := p.recv(ctx)

@@ -94,18 +94,18 @@ func room(peers, writes int) func(B) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		var elapsed, cpu time.Duration
-		for range b.N() {
+		for n := range b.N() {
 			b.StopTimer()
 			ps := make([]*peer, peers)
 			for i := range ps {
-				p, _, err := dialPeer(ctx, srv.url, srv.token, 8)
+				// The log holds the earlier iterations' writes: start after
+				// them (from 0 a peer would bootstrap them as a snapshot).
+				p, _, err := dialPeerAt(ctx, srv.url, srv.token, 8, uint64(n*peers*writes))
 				if err != nil {
 					b.Fatal(err)
 				}
 				ps[i] = p
 			}
-			// Each iteration adds to the same log: a peer wants the writes of
-			// this iteration, which follow everything already there.
 			cpu0 := srv.cpu(b)
 			b.StartTimer()
 			start := time.Now()
@@ -152,10 +152,10 @@ func pacedLatency(readers, writes int) func(B) {
 		defer cancel()
 		var mu sync.Mutex
 		var lat []time.Duration
-		for range b.N() {
+		for n := range b.N() {
 			ps := make([]*peer, readers+1)
 			for i := range ps {
-				p, _, err := dialPeer(ctx, srv.url, srv.token, 8)
+				p, _, err := dialPeerAt(ctx, srv.url, srv.token, 8, uint64(n*writes)) // after the earlier iterations' writes
 				if err != nil {
 					b.Fatal(err)
 				}
