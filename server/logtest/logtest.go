@@ -458,6 +458,10 @@ func testGap(t *testing.T, l server.Log) {
 	if hw, _ := l.HighWater(ctx, "t1", site(2)); hw != 0 {
 		t.Fatalf("a failed append recorded site 2 at %d", hw)
 	}
+	// The log goes on after the failure.
+	if seqs := mustAppend(t, l, "t1", txs(a, 3, 3)); fmt.Sprint(seqs) != "[3]" {
+		t.Fatalf("append after a failed one gave %v, want [3]", seqs)
+	}
 }
 
 func testRead(t *testing.T, l server.Log) {

@@ -225,7 +225,14 @@ const (
 		ON CONFLICT (tenant, coll, id) DO UPDATE SET seq = excluded.seq, state = excluded.state, doc = excluded.doc`
 )
 
-var appendStmts = []string{sqlHead, sqlSiteMark, sqlInsert, sqlSaveMark, sqlSaveHead, sqlRowState, sqlSaveState}
+// The savepoint around each request of a group, prepared like the rest.
+const (
+	sqlSavepoint = `SAVEPOINT append`
+	sqlRelease   = `RELEASE append`
+	sqlRollback  = `ROLLBACK TO append`
+)
+
+var appendStmts = []string{sqlHead, sqlSiteMark, sqlInsert, sqlSaveMark, sqlSaveHead, sqlRowState, sqlSaveState, sqlSavepoint, sqlRelease, sqlRollback}
 
 // appendTx is one append transaction with its bound statements.
 type appendTx struct {
@@ -364,21 +371,35 @@ func (l *Log) commitGroup(group []*appendReq) {
 	}
 	defer tx.Rollback()
 	at := &appendTx{now: time.Now().UnixMilli(), tx: tx, l: l, bound: map[string]*sql.Stmt{}}
+	// A lone request needs no savepoint: if it fails, the transaction
+	// rolls back and nothing else is in it.
+	alone := len(group) == 1
 	for _, r := range group {
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT append`); err != nil {
-			finish(fmt.Errorf("append: %w", err))
-			return
+		if !alone {
+			if _, err := at.stmt(ctx, sqlSavepoint).ExecContext(ctx); err != nil {
+				finish(fmt.Errorf("append: %w", err))
+				return
+			}
 		}
 		r.seqs, r.head, r.enc, r.err = l.appendOne(withSpanOf(ctx, r.ctx), at, r.tenant, r.txs)
-		undo := `RELEASE append`
-		if r.err != nil {
-			undo = `ROLLBACK TO append; RELEASE append`
+		if alone {
+			if r.err != nil {
+				finish(nil) // the deferred Rollback undoes it
+				return
+			}
+			continue
 		}
-		if _, err := tx.ExecContext(ctx, undo); err != nil {
+		if r.err != nil {
+			if _, err := at.stmt(ctx, sqlRollback).ExecContext(ctx); err != nil {
+				finish(fmt.Errorf("append: %w", err))
+				return
+			}
+		}
+		if _, err := at.stmt(ctx, sqlRelease).ExecContext(ctx); err != nil {
 			finish(fmt.Errorf("append: %w", err))
 			return
 		}
