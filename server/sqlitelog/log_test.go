@@ -5,8 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
-	"syscall"
 	gosync "sync"
+	"syscall"
 	"testing"
 	"time"
 
