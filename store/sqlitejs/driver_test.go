@@ -4,8 +4,11 @@ package sqlitejs
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"database/sql"
+	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -567,5 +570,79 @@ func TestColumnsAfterSchemaChange(t *testing.T) {
 	exec(t, db, `ALTER TABLE t ADD COLUMN c`)
 	if got := cols(); got != "a,b,c" {
 		t.Fatalf("columns after ALTER TABLE = %s, want a,b,c", got)
+	}
+}
+
+// idbvfsV1 is a database as package idbvfs (the Go VFS of the browser
+// build before this package) stored it in IndexedDB: table t of rows 1 to
+// 30, row i holding "row i-1" and 600×(i-1) zero bytes, in 31 chunks.
+//
+//go:embed testdata/idbvfs-v1.json.gz
+var idbvfsV1 []byte
+
+var putRecordsJS = js.Global().Get("Function").New("idb", "name", "meta", "chunks", `
+	return new Promise((resolve, reject) => {
+		const tx = idb.transaction(['files', 'chunks'], 'readwrite');
+		tx.objectStore('files').put(meta, name);
+		for (const [i, bytes] of chunks) tx.objectStore('chunks').put(bytes, [name, i]);
+		tx.oncomplete = () => resolve();
+		tx.onabort = () => reject(tx.error);
+	});`)
+
+// TestReadsIdbvfsFiles: databases the browser build stored before this
+// package (same object stores, same chunks) open and read whole.
+func TestReadsIdbvfsFiles(t *testing.T) {
+	zr, err := gzip.NewReader(bytes.NewReader(idbvfsV1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Name        string
+		Size, Chunk int
+		Chunks      []struct {
+			Index int
+			Bytes []byte
+		}
+	}
+	if err := json.NewDecoder(zr).Decode(&f); err != nil {
+		t.Fatal(err)
+	}
+	chunks := make([]any, len(f.Chunks))
+	for i, c := range f.Chunks {
+		a := js.Global().Get("Uint8Array").New(len(c.Bytes))
+		js.CopyBytesToJS(a, c.Bytes)
+		chunks[i] = []any{c.Index, a}
+	}
+	meta := map[string]any{"size": f.Size, "chunk": f.Chunk}
+	if _, err := await(putRecordsJS.Invoke(testEngine(t).v.Get("idb"), f.Name, meta, chunks)); err != nil {
+		t.Fatal(err)
+	}
+	db := openTest(t, f.Name, true)
+	integrity(t, db)
+	rows, err := db.Query(`SELECT id, s, length(b) FROM t ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var id, size int
+		var s string
+		if err := rows.Scan(&id, &s, &size); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if id != n || s != fmt.Sprintf("row %d", n-1) || size != 600*(n-1) {
+			t.Fatalf("row %d = %d %q %d", n, id, s, size)
+		}
+	}
+	if err := rows.Err(); err != nil || n != 30 {
+		t.Fatalf("%d rows, %v; want 30", n, err)
+	}
+	// It takes writes, and keeps them.
+	exec(t, db, `INSERT INTO t (s) VALUES ('new')`)
+	db.Close()
+	if n := count(t, openTest(t, f.Name, true), `SELECT count(*) FROM t`); n != 31 {
+		t.Fatalf("rows after a write and reopening = %d, want 31", n)
 	}
 }
