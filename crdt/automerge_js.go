@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall/js"
 	"time"
+
+	"github.com/unosync/uno/internal/jspromise"
 )
 
 // The browser binding: the npm package @automerge/automerge (3.x), whose
@@ -72,7 +74,7 @@ func automergeModule() (js.Value, error) {
 	if err := catch(func() { p = load.Invoke() }); err != nil {
 		return js.Value{}, &loadError{err}
 	}
-	mod, err := await(p)
+	mod, err := jspromise.Await(p)
 	if err == nil && mod.Type() != js.TypeObject {
 		err = errors.New("__unoLoadAutomerge resolved to no module")
 	}
@@ -86,28 +88,6 @@ func automergeModule() (js.Value, error) {
 	return mod, nil
 }
 
-// await waits for the Promise (or plain value) p to settle.
-func await(p js.Value) (js.Value, error) {
-	type result struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan result, 1)
-	ok := js.FuncOf(func(_ js.Value, a []js.Value) any {
-		ch <- result{v: a[0]}
-		return nil
-	})
-	fail := js.FuncOf(func(_ js.Value, a []js.Value) any {
-		ch <- result{err: jsError(a[0])}
-		return nil
-	})
-	defer ok.Release()
-	defer fail.Release()
-	js.Global().Get("Promise").Call("resolve", p).Call("then", ok, fail)
-	r := <-ch
-	return r.v, r.err
-}
-
 // catch runs f and returns the JavaScript exception it raised, if any.
 func catch(f func()) (err error) {
 	defer func() {
@@ -116,19 +96,11 @@ func catch(f func()) (err error) {
 			if !ok {
 				panic(r)
 			}
-			err = jsError(e.Value)
+			err = jspromise.Error(e.Value)
 		}
 	}()
 	f()
 	return nil
-}
-
-// jsError turns a thrown or rejected JavaScript value into an error.
-func jsError(v js.Value) error {
-	if v.Type() == js.TypeObject && v.Get("message").Type() == js.TypeString {
-		return errors.New(v.Get("message").String())
-	}
-	return errors.New(js.Global().Get("String").Invoke(v).String())
 }
 
 // newHandle returns an empty automerge-wasm document whose changes are

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall/js"
 	"time"
+
+	"github.com/unosync/uno/internal/jspromise"
 )
 
 // Errors of the driver, in the chain of the errors it returns.
@@ -67,7 +69,7 @@ var loadEngine = sync.OnceValues(func() (*engine, error) {
 	if fn.Type() != js.TypeFunction {
 		return nil, fmt.Errorf("%w: globalThis.__unoLoadSQLite is not set (load uno.js, or wasm/test/node-setup.cjs under Node)", ErrNoEngine)
 	}
-	v, err := await(fn.Invoke())
+	v, err := jspromise.Await(fn.Invoke())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoEngine, err)
 	}
@@ -93,32 +95,6 @@ func (e *engine) lastError(code int) error {
 	return &Error{Code: -code, Msg: e.v.Get("lastError").String()}
 }
 
-// await blocks until the Promise p settles.
-func await(p js.Value) (js.Value, error) {
-	type result struct {
-		v   js.Value
-		err error
-	}
-	done := make(chan result, 1)
-	ok := js.FuncOf(func(_ js.Value, a []js.Value) any {
-		done <- result{v: a[0]}
-		return nil
-	})
-	fail := js.FuncOf(func(_ js.Value, a []js.Value) any {
-		msg := a[0].String()
-		if a[0].Type() == js.TypeObject && a[0].Get("message").Type() == js.TypeString {
-			msg = a[0].Get("message").String()
-		}
-		done <- result{err: errors.New(msg)}
-		return nil
-	})
-	p.Call("then", ok, fail)
-	r := <-done
-	ok.Release()
-	fail.Release()
-	return r.v, r.err
-}
-
 // Open returns a database of file name in IndexedDB, creating it if
 // needed; every new connection first runs init (pragmas, for example).
 func Open(name string, init ...string) *sql.DB {
@@ -132,7 +108,7 @@ func Remove(name string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	v, err := await(e.remove.Invoke(name))
+	v, err := jspromise.Await(e.remove.Invoke(name))
 	if err != nil {
 		return false, fmt.Errorf("sqlitejs: remove %s: %w", name, err)
 	}
@@ -154,7 +130,7 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := await(e.open.Invoke(c.name))
+	v, err := jspromise.Await(e.open.Invoke(c.name))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitejs: open %s: %w", c.name, err)
 	}
@@ -249,15 +225,7 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 		return nil, driver.ErrBadConn
 	}
 	if len(args) == 0 {
-		r := c.e.exec.Invoke(c.db, query).Int()
-		if r < 0 {
-			return nil, c.e.lastError(r)
-		}
-		c.execs++
-		if err := c.flushIf(r&1 == 1); err != nil {
-			return nil, err
-		}
-		return &result{c: c, execs: c.execs, changes: int64(r >> 1)}, nil
+		return c.ran(c.e.exec.Invoke(c.db, query).Int())
 	}
 	s, err := c.PrepareContext(ctx, query)
 	if err != nil {
@@ -281,13 +249,26 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	return r, nil
 }
 
+// ran is the result of exec or run: changes×2, plus 1 if a flush is
+// pending (done here), or a negative code.
+func (c *conn) ran(r int) (driver.Result, error) {
+	if r < 0 {
+		return nil, c.e.lastError(r)
+	}
+	c.execs++
+	if err := c.flushIf(r&1 == 1); err != nil {
+		return nil, err
+	}
+	return &result{c: c, execs: c.execs, changes: int64(r >> 1)}, nil
+}
+
 // flushIf writes what SQLite synced to IndexedDB when pending; if that
 // fails the connection is bad.
 func (c *conn) flushIf(pending bool) error {
 	if !pending {
 		return nil
 	}
-	if _, err := await(c.e.flush.Invoke()); err != nil {
+	if _, err := jspromise.Await(c.e.flush.Invoke()); err != nil {
 		c.bad = true
 		return fmt.Errorf("%w: %s: %w", ErrNotSaved, c.name, err)
 	}
@@ -432,15 +413,7 @@ func (s *stmt) exec(args []driver.NamedValue) (driver.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := c.e.run.Invoke(s.p, n).Int()
-	if r < 0 {
-		return nil, c.e.lastError(r)
-	}
-	c.execs++
-	if err := c.flushIf(r&1 == 1); err != nil {
-		return nil, err
-	}
-	return &result{c: c, execs: c.execs, changes: int64(r >> 1)}, nil
+	return c.ran(c.e.run.Invoke(s.p, n).Int())
 }
 
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall/js"
 	"testing"
+
+	"github.com/unosync/uno/internal/jspromise"
 )
 
 // The tests run under Node with fake-indexeddb (wasm/test/go_js_wasm_exec):
@@ -119,7 +121,7 @@ var storedChunksJS = js.Global().Get("Function").New("idb", "name", `
 
 func storedChunks(t testing.TB, name string) []int {
 	t.Helper()
-	v, err := await(storedChunksJS.Invoke(testEngine(t).v.Get("idb"), name))
+	v, err := jspromise.Await(storedChunksJS.Invoke(testEngine(t).v.Get("idb"), name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -614,7 +616,7 @@ func TestReadsIdbvfsFiles(t *testing.T) {
 		chunks[i] = []any{c.Index, a}
 	}
 	meta := map[string]any{"size": f.Size, "chunk": f.Chunk}
-	if _, err := await(putRecordsJS.Invoke(testEngine(t).v.Get("idb"), f.Name, meta, chunks)); err != nil {
+	if _, err := jspromise.Await(putRecordsJS.Invoke(testEngine(t).v.Get("idb"), f.Name, meta, chunks)); err != nil {
 		t.Fatal(err)
 	}
 	db := openTest(t, f.Name, true)
