@@ -15,6 +15,7 @@ import (
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/store"
+	"github.com/unosync/uno/store/sqlitejs"
 	usync "github.com/unosync/uno/sync"
 )
 
@@ -35,6 +36,7 @@ const (
 	CodeNoServer          = 2012
 	CodeDocPath           = 2013 // a doc path leads nowhere an edit can go (crdt.ErrDocPath)
 	CodeDocUnavailable    = 2014 // @automerge/automerge could not be loaded (client.ErrDocUnavailable)
+	CodeNotSaved          = 2015 // IndexedDB did not keep a commit (sqlitejs.ErrNotSaved): nothing of the write is stored
 	CodeInternal          = 2099
 )
 
@@ -55,6 +57,7 @@ var clientCodes = []struct {
 	{client.ErrNoServer, CodeNoServer},
 	{crdt.ErrDocPath, CodeDocPath},
 	{client.ErrDocUnavailable, CodeDocUnavailable},
+	{sqlitejs.ErrNotSaved, CodeNotSaved},
 }
 
 // codeOf gives an error its numeric code.

@@ -449,3 +449,41 @@ func BenchmarkBridge_LocalWrites(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// A commit IndexedDB does not keep rejects with CodeNotSaved and leaves
+// nothing behind; the database goes on.
+func TestBridge_NotSaved(t *testing.T) {
+	c := open(t)
+	put := func(id string) *jsError {
+		return c.try("tx", []any{[]any{map[string]any{"op": "put", "collection": "todos", "id": id, "doc": map[string]any{"title": id}}}}, nil)
+	}
+	if err := put("a"); err != nil {
+		t.Fatal(err)
+	}
+	engine, jerr := settle(js.Global().Call("__unoLoadSQLite"))
+	if jerr != nil {
+		t.Fatal(jerr)
+	}
+	abort := js.FuncOf(func(_ js.Value, a []js.Value) any {
+		a[0].Call("abort")
+		return nil
+	})
+	defer abort.Release()
+	engine.Set("beforeCommit", abort)
+	err := put("b")
+	engine.Set("beforeCommit", js.Null())
+	if err == nil || err.Code != CodeNotSaved {
+		t.Fatalf("a write IndexedDB refused: %v, want code %d", err, CodeNotSaved)
+	}
+	if err := c.try("get", []any{"todos", "b"}, nil); err == nil || err.Code != CodeNotFound {
+		t.Fatalf("get of the refused row: %v, want code %d", err, CodeNotFound)
+	}
+	if err := put("b"); err != nil {
+		t.Fatalf("the write again: %v", err)
+	}
+	var doc struct{ Fields map[string]any }
+	c.do("get", []any{"todos", "b"}, &doc)
+	if doc.Fields["title"] != "b" {
+		t.Fatalf("row b = %v", doc)
+	}
+}

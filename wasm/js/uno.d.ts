@@ -9,6 +9,8 @@ export declare const codes: Readonly<{
   docPath: 2013;
   /** @automerge/automerge could not be loaded (see useAutomerge), so doc fields cannot be read or edited now. */
   docUnavailable: 2014;
+  /** The browser did not keep a write: IndexedDB refused its transaction (storage full, or the site's data was cleared). Nothing of the write is stored; retry it once there is room. */
+  notSaved: 2015;
   internal: 2099;
   unauthorized: 1100; tokenExpired: 1101; forbidden: 1102; malformedTx: 1201; invalidTx: 1203; quotaExceeded: 1205;
   rowTooLarge: 1206; shuttingDown: 1402;

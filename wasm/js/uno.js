@@ -23,6 +23,7 @@ export const codes = Object.freeze({
   invalidName: 2001, invalidID: 2002, invalidValue: 2003, tooLarge: 2004,
   unknownCollection: 2005, unknownField: 2006, kindMismatch: 2007, notFound: 2008,
   closed: 2009, locked: 2010, badArgument: 2011, noServer: 2012, docPath: 2013, docUnavailable: 2014,
+  notSaved: 2015,
   internal: 2099,
   // Protocol codes a web app meets most.
   unauthorized: 1100, tokenExpired: 1101, forbidden: 1102, malformedTx: 1201, invalidTx: 1203, quotaExceeded: 1205,
