@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"runtime"
 	"testing"
@@ -184,4 +185,50 @@ func TestSync_StalledReaderIsToldToResume(t *testing.T) {
 			return
 		}
 	}
+}
+
+// A client that stops reading while it still has credit fills the
+// socket's buffers, and the server's write to it blocks: after
+// Config.WriteTimeout the server drops the connection, and the writer
+// and everyone else go on.
+func TestSync_WriteTimeoutDropsAStalledReader(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const timeout = 300 * time.Millisecond
+	e := startServerWith(t, server.Config{WriteTimeout: timeout})
+	dialRaw(t, ctx, e.url, e.auth.Token, 64, 0) // reads nothing after its Welcome
+	writer := e.client(t, "w", false)
+	waitConnections := func(n float64) {
+		t.Helper()
+		for e.metric(t, "uno_connections") != n {
+			if ctx.Err() != nil {
+				t.Fatalf("uno_connections = %v, want %v", e.metric(t, "uno_connections"), n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitConnections(2)
+	// 32 MB that do not compress: more than loopback's socket buffers
+	// hold on both ends.
+	raw := make([]byte, 75_000)
+	for i := range 32 {
+		err := writer.Tx(ctx, func(tx *client.Tx) error {
+			for j := range 10 {
+				rand.Read(raw)
+				if err := tx.Put("blobs", fmt.Sprintf("r%d-%d", i, j), map[string]any{"pad": base64.StdEncoding.EncodeToString(raw)}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := writer.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The writer's connection stays; the stalled one goes once a write to
+	// it has blocked for the timeout.
+	waitConnections(1)
 }
