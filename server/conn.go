@@ -59,6 +59,19 @@ type conn struct {
 	// kick ends the session with its error (an operator suspended the
 	// tenant): buffered, so a sender never waits (sessions.end).
 	kick chan *usync.Error
+
+	// Writes are bounded by one timer per connection rather than a
+	// context with a deadline per frame (a timer, a cancel registration
+	// with the connection's context and another in the WebSocket library,
+	// each time): wtimer closes the WebSocket when the write under way,
+	// begun at writeStart (Unix ns; 0 when none), has taken WriteTimeout,
+	// setting writeExpired; wctx is the connection's context without its
+	// cancellation, and abortWrite closes the WebSocket if the connection
+	// ends during a write.
+	wtimer       *time.Timer
+	writeStart   atomic.Int64
+	writeExpired atomic.Bool
+	wctx         context.Context
 }
 
 // run serves the connection until it ends. Frames are read by a goroutine
@@ -70,6 +83,12 @@ func (c *conn) run(reqCtx context.Context) error {
 	ctx = context.WithValue(ctx, numberedKey{}, c) // see Numbered
 	stop := context.AfterFunc(c.s.cut, cancel)
 	defer stop()
+	c.wctx = context.WithoutCancel(ctx)
+	c.wtimer = time.AfterFunc(time.Hour, c.writeTimedOut)
+	c.wtimer.Stop()
+	defer c.wtimer.Stop()
+	stopWrite := context.AfterFunc(ctx, c.abortWrite)
+	defer stopWrite()
 
 	frames := make(chan []byte)
 	readErr := make(chan error, 1)
@@ -853,9 +872,7 @@ func (c *conn) write(ctx context.Context, m usync.Message) error {
 	}
 	c.s.m.bytesOut.Add(float64(len(b)))
 	c.bytesOut += int64(len(b))
-	wctx, cancel := context.WithTimeout(ctx, c.s.cfg.WriteTimeout)
-	defer cancel()
-	if err := c.ws.Write(wctx, websocket.MessageBinary, b); err != nil {
+	if err := c.writeFrame(ctx, b); err != nil {
 		return err
 	}
 	switch m := m.(type) {
@@ -868,6 +885,41 @@ func (c *conn) write(ctx context.Context, m usync.Message) error {
 		c.s.appends.observe(c.s.m.delivery, c.tenant, m.Changes, time.Now())
 	}
 	return nil
+}
+
+// writeFrame writes one frame, bounded by WriteTimeout (see wtimer) and
+// by the connection's context.
+func (c *conn) writeFrame(ctx context.Context, b []byte) error {
+	c.writeStart.Store(time.Now().UnixNano())
+	defer c.writeStart.Store(0)
+	if err := ctx.Err(); err != nil { // ended before abortWrite could see the write
+		return err
+	}
+	c.wtimer.Reset(c.s.cfg.WriteTimeout)
+	err := c.ws.Write(c.wctx, websocket.MessageBinary, b)
+	c.wtimer.Stop()
+	if err != nil && c.writeExpired.Load() {
+		return fmt.Errorf("write to a client that read nothing for %s (WriteTimeout): %w", c.s.cfg.WriteTimeout, err)
+	}
+	return err
+}
+
+// writeTimedOut is wtimer's: it closes the WebSocket if the write under
+// way has taken WriteTimeout (not if the timer fired for one that ended).
+func (c *conn) writeTimedOut() {
+	start := c.writeStart.Load()
+	if start != 0 && time.Since(time.Unix(0, start)) >= c.s.cfg.WriteTimeout {
+		c.writeExpired.Store(true)
+		c.ws.CloseNow()
+	}
+}
+
+// abortWrite closes the WebSocket if the connection's context ends
+// during a write, as a write under that context would.
+func (c *conn) abortWrite() {
+	if c.writeStart.Load() != 0 {
+		c.ws.CloseNow()
+	}
 }
 
 // loggedReason is a refusal's reason as the server's log keeps it: a
