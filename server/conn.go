@@ -60,18 +60,18 @@ type conn struct {
 	// tenant): buffered, so a sender never waits (sessions.end).
 	kick chan *usync.Error
 
-	// Writes are bounded by one timer per connection rather than a
-	// context with a deadline per frame (a timer, a cancel registration
-	// with the connection's context and another in the WebSocket library,
-	// each time): wtimer closes the WebSocket when the write under way,
-	// begun at writeStart (Unix ns; 0 when none), has taken WriteTimeout,
-	// setting writeExpired; wctx is the connection's context without its
-	// cancellation, and abortWrite closes the WebSocket if the connection
-	// ends during a write.
+	// Reads and writes take wctx, the connection's context without its
+	// cancellation, so the WebSocket library registers nothing per frame;
+	// run closes the WebSocket once when the connection's context ends,
+	// which is what a cancelled read or write did. Writes are bounded by
+	// one timer per connection rather than a deadline per frame: wtimer
+	// closes the WebSocket when the write under way, begun at writeStart
+	// (Unix ns; 0 when none), has taken WriteTimeout, setting
+	// writeExpired.
+	wctx         context.Context
 	wtimer       *time.Timer
 	writeStart   atomic.Int64
 	writeExpired atomic.Bool
-	wctx         context.Context
 }
 
 // run serves the connection until it ends. Frames are read by a goroutine
@@ -87,14 +87,14 @@ func (c *conn) run(reqCtx context.Context) error {
 	c.wtimer = time.AfterFunc(time.Hour, c.writeTimedOut)
 	c.wtimer.Stop()
 	defer c.wtimer.Stop()
-	stopWrite := context.AfterFunc(ctx, c.abortWrite)
-	defer stopWrite()
+	stopClose := context.AfterFunc(ctx, func() { c.ws.CloseNow() })
+	defer stopClose()
 
 	frames := make(chan []byte)
 	readErr := make(chan error, 1)
 	go func() {
 		for {
-			typ, b, err := c.ws.Read(ctx)
+			typ, b, err := c.ws.Read(c.wctx)
 			if err != nil {
 				readErr <- err
 				return
@@ -890,11 +890,11 @@ func (c *conn) write(ctx context.Context, m usync.Message) error {
 // writeFrame writes one frame, bounded by WriteTimeout (see wtimer) and
 // by the connection's context.
 func (c *conn) writeFrame(ctx context.Context, b []byte) error {
-	c.writeStart.Store(time.Now().UnixNano())
-	defer c.writeStart.Store(0)
-	if err := ctx.Err(); err != nil { // ended before abortWrite could see the write
+	if err := ctx.Err(); err != nil {
 		return err
 	}
+	c.writeStart.Store(time.Now().UnixNano())
+	defer c.writeStart.Store(0)
 	c.wtimer.Reset(c.s.cfg.WriteTimeout)
 	err := c.ws.Write(c.wctx, websocket.MessageBinary, b)
 	c.wtimer.Stop()
@@ -910,14 +910,6 @@ func (c *conn) writeTimedOut() {
 	start := c.writeStart.Load()
 	if start != 0 && time.Since(time.Unix(0, start)) >= c.s.cfg.WriteTimeout {
 		c.writeExpired.Store(true)
-		c.ws.CloseNow()
-	}
-}
-
-// abortWrite closes the WebSocket if the connection's context ends
-// during a write, as a write under that context would.
-func (c *conn) abortWrite() {
-	if c.writeStart.Load() != 0 {
 		c.ws.CloseNow()
 	}
 }
