@@ -405,15 +405,20 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 }
 
 func (s *stmt) exec(args []driver.NamedValue) (driver.Result, error) {
-	c := s.c
-	if c.bad {
-		return nil, driver.ErrBadConn
-	}
-	n, err := c.e.encode(args)
+	n, err := s.args(args)
 	if err != nil {
 		return nil, err
 	}
-	return c.ran(c.e.run.Invoke(s.p, n).Int())
+	return s.c.ran(s.c.e.run.Invoke(s.p, n).Int())
+}
+
+// args puts args in the engine's argument buffer for s, returning its
+// length; a bad connection takes none.
+func (s *stmt) args(args []driver.NamedValue) (int, error) {
+	if s.c.bad {
+		return 0, driver.ErrBadConn
+	}
+	return s.c.e.encode(args)
 }
 
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
@@ -421,10 +426,7 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 		return nil, err
 	}
 	c := s.c
-	if c.bad {
-		return nil, driver.ErrBadConn
-	}
-	n, err := c.e.encode(args)
+	n, err := s.args(args)
 	if err != nil {
 		return nil, err
 	}

@@ -592,15 +592,6 @@ export class Engine {
     return (await n) > 0;
   }
 
-  /** exists reports whether file name is open or in IndexedDB. */
-  async exists(name) {
-    if (this.files.has(name)) return true;
-    const tx = this.idb.transaction([FILES], 'readonly');
-    const n = request(tx.objectStore(FILES).count(name));
-    await complete(tx);
-    return (await n) > 0;
-  }
-
   installVFS() {
     const { capi, wasm } = this.sqlite3;
     const engine = this;
