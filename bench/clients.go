@@ -171,6 +171,7 @@ func PacedWatch(p Paced, d client.Durability) func(B) {
 	return func(b B) {
 		ctx := context.Background()
 		var lat []time.Duration
+		var cpu time.Duration
 		seen := 0
 		for range b.N() {
 			b.StopTimer()
@@ -224,6 +225,7 @@ func PacedWatch(p Paced, d client.Durability) func(B) {
 				}()
 			}
 			b.StartTimer()
+			cpu0 := processCPU(b)
 			tick := time.NewTicker(time.Duration(float64(time.Second) / p.Hz))
 			items := writer.Collection(collection)
 			for seq := range p.Writes {
@@ -235,6 +237,7 @@ func PacedWatch(p Paced, d client.Durability) func(B) {
 			}
 			tick.Stop()
 			wg.Wait()
+			cpu += processCPU(b) - cpu0
 			b.StopTimer()
 			if err := failed.Load(); err != nil {
 				b.Fatal(err)
@@ -250,6 +253,8 @@ func PacedWatch(p Paced, d client.Durability) func(B) {
 		}
 		reportPercentiles(b, lat)
 		b.ReportMetric(float64(len(lat))/float64(seen), "seen-share")
+		// The process holds the server, the writer and every receiver.
+		b.ReportMetric(float64(cpu.Microseconds())/float64(seen), "cpu-µs/delivery")
 	}
 }
 

@@ -61,7 +61,7 @@ func openClient(b B, sync string) *client.Client {
 func openPlain(b B, sync string) *sql.DB {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "plain.db")
-	dsn := fmt.Sprintf("file:%s?_pragma=journal_mode(WAL)&_pragma=synchronous(%s)&_pragma=busy_timeout(5000)&_txlock=immediate", path, sync)
+	dsn := fmt.Sprintf("file:%s?_pragma=journal_mode(WAL)&_pragma=synchronous(%s)&_pragma=busy_timeout(5000)&_txlock=immediate&vfs=unix-excl", path, sync)
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		b.Fatal(err)

@@ -47,3 +47,7 @@ func openDB(path string, o *Options) (*sql.DB, error) {
 
 // prefillWAL does nothing: the browser's journal is not a WAL.
 func prefillWAL(context.Context, *sql.DB, string) error { return nil }
+
+// inUse reports false: in the browser one connection holds the database in
+// EXCLUSIVE locking mode, and IndexedDB has no file locks to be refused.
+func inUse(error) bool { return false }

@@ -5,10 +5,12 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/unosync/uno/internal/walfill"
 )
@@ -32,6 +34,17 @@ const walJournal = true
 // Each connection gets WAL journaling, the configured synchronous level, a
 // busy timeout, and BEGIN IMMEDIATE for transactions so a writer never has
 // to upgrade a read lock (which could fail with SQLITE_BUSY mid-transaction).
+//
+// The file is opened through SQLite's "unix-excl" VFS: the first
+// connection takes an exclusive lock on the file for the process, and the
+// connections share the WAL index in the process's memory rather than in
+// a -shm file. Every transaction then takes its locks in memory, where
+// the default VFS makes four to six fcntl system calls per transaction
+// (about 10 per delivered change in the 49-receiver paced benchmark, 9%
+// of its CPU). The price is that no other process can open the file
+// while the store is open: it gets SQLITE_BUSY after the busy timeout,
+// which OpenSQLite reports as ErrInUse. The kernel drops the lock when
+// the process ends, however it ends.
 func openDB(path string, o *Options) (*sql.DB, error) {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -39,6 +52,7 @@ func openDB(path string, o *Options) (*sql.DB, error) {
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(OFF)")
 	q.Set("_txlock", "immediate")
+	q.Set("vfs", "unix-excl")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, err
@@ -48,4 +62,11 @@ func openDB(path string, o *Options) (*sql.DB, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 	return db, nil
+}
+
+// inUse reports whether err is SQLite's "database is locked" (SQLITE_BUSY):
+// at open, another process holds the file (see openDB).
+func inUse(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }

@@ -91,6 +91,9 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		sites: map[crdt.SiteID]uint64{}, chunks: newChunkCache(chunkCacheBytes, chunkCacheDocs)}
 	if err := s.init(ctx); err != nil {
 		db.Close()
+		if inUse(err) {
+			err = ErrInUse
+		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if err := prefillWAL(ctx, db, path); err != nil {
