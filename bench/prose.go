@@ -35,6 +35,8 @@ writes, which the server then sends back).
   ` + "`Put`" + ` call to a receiver's ` + "`Watch`" + ` showing that value, over every
   receiver. ` + "`Watch`" + ` keeps only the newest result, so a value superseded
   before a receiver looked is not counted (results.json has the share seen).
+  One untimed write goes first: the first change to a collection creates
+  its table on every replica, once in the replica's life.
 - The ceilings: the 2-client figures are compared with the **fsync floor**
   (the disk's sequential fsync'd single-row commit rate through the same
   driver), the 50-client ones with a **raw WebSocket broadcast**, the
