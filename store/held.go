@@ -62,6 +62,9 @@ func (s *SQLite) drop(h *heldConn) {
 	if s.relaxed == h {
 		s.relaxed = nil
 	}
+	if s.last == h {
+		s.last = nil
+	}
 }
 
 // stmt returns the statement for query prepared on the connection.

@@ -61,6 +61,13 @@ type SQLite struct {
 	// store's synchronous level, relaxed at NORMAL for remote changes and
 	// acks (see relaxedConn); nil until the first transaction of each.
 	writer, relaxed *heldConn
+	// last is the held connection that began a write transaction last,
+	// under mu: its page cache holds what that write left (queryHeld).
+	last *heldConn
+	// bigQueries lists, under mu, the queries that returned too many
+	// rows to run on a held connection again (queryHeld); only prepared
+	// queries, so at most maxQueryStmts or so.
+	bigQueries map[string]bool
 
 	// sites caches the high-water marks of other sites in _uno_sites,
 	// under mu: read once, then kept by apply, which alone writes them.
@@ -68,7 +75,8 @@ type SQLite struct {
 	// one row (24 bytes each; the sites are the app's devices).
 	sites map[crdt.SiteID]uint64
 
-	testBegin func(*writeTx) // tests: called as each write transaction begins
+	testBegin     func(*writeTx) // tests: called as each write transaction begins
+	testQueryHeld func(string)   // tests: called as a query ran on a held connection
 }
 
 var _ Store = (*SQLite)(nil)
@@ -87,7 +95,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &SQLite{db: db, opts: o, declared: o.Schema.Declared(), cols: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{}, queries: map[string]bool{}, upserts: map[string]upsertStmt{}, rowSQLs: map[string]string{},
+	s := &SQLite{db: db, opts: o, declared: o.Schema.Declared(), cols: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{}, queries: map[string]bool{}, upserts: map[string]upsertStmt{}, rowSQLs: map[string]string{}, bigQueries: map[string]bool{},
 		sites: map[crdt.SiteID]uint64{}, chunks: newChunkCache(chunkCacheBytes, chunkCacheDocs)}
 	if err := s.init(ctx); err != nil {
 		db.Close()
@@ -340,7 +348,7 @@ func (s *SQLite) Close() error {
 			h.close(false)
 		}
 	}
-	s.writer, s.relaxed = nil, nil
+	s.writer, s.relaxed, s.last = nil, nil, nil
 	return s.db.Close()
 }
 
@@ -446,6 +454,8 @@ func (s *SQLite) begin(ctx context.Context, relaxed bool) (*writeTx, error) {
 		if w.held, err = s.held(w.ctx, relaxed); err == nil {
 			if err = w.held.run(w.ctx, `BEGIN IMMEDIATE`); err != nil {
 				s.drop(w.held)
+			} else {
+				s.last = w.held
 			}
 			w.q = w.held.c
 		}

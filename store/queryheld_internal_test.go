@@ -1,0 +1,75 @@
+//go:build !js
+
+package store
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/unosync/uno/crdt"
+)
+
+// A query runs on the held connection that wrote last when no write is
+// running, and sees that write; one that returned more than
+// heldQueryRows rows, or that comes while a write runs, goes to the pool.
+func TestSQLite_QueryHeld(t *testing.T) {
+	ctx := t.Context()
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "a.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	held := 0
+	s.testQueryHeld = func(string) { held++ }
+	set := func(n int, v string) {
+		t.Helper()
+		_, err := s.Write(ctx, func(b *crdt.Builder) error {
+			for i := range n {
+				if err := b.Set(crdt.RowKey{Collection: "c", Row: fmt.Sprintf("r%03d", i)}, "f", crdt.KindRegister, []byte(v)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	query := func(wantRows int, wantFirst string) {
+		t.Helper()
+		docs, err := s.Query(ctx, Query{Collection: "c"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(docs) != wantRows {
+			t.Fatalf("query: %d rows, want %d", len(docs), wantRows)
+		}
+		f, _ := docs[0].Row.Field("f")
+		if e, _ := f.Register.Winner(); string(e.Value) != wantFirst {
+			t.Fatalf("query: first row's f = %s, want %s", e.Value, wantFirst)
+		}
+	}
+
+	set(1, `1`)
+	query(1, `1`)
+	set(1, `2`)
+	query(1, `2`) // the held connection's cache is current
+	if held != 2 {
+		t.Fatalf("%d of 2 queries ran on the held connection", held)
+	}
+
+	s.mu.Lock() // a write is running: the query does not wait for it
+	query(1, `2`)
+	s.mu.Unlock()
+	if held != 2 {
+		t.Fatal("a query ran on the held connection while a write held it")
+	}
+
+	set(heldQueryRows+1, `3`)
+	query(heldQueryRows+1, `3`) // held, and found too big to run there again
+	query(heldQueryRows+1, `3`)
+	if held != 3 {
+		t.Fatalf("%d queries ran on the held connection, want 3 (the last on the pool)", held)
+	}
+}
