@@ -73,3 +73,52 @@ func TestSQLite_QueryHeld(t *testing.T) {
 		t.Fatalf("%d queries ran on the held connection, want 3 (the last on the pool)", held)
 	}
 }
+
+// Outbox reads a few entries on the held connection that wrote last, and
+// a backlog on the pool.
+func TestSQLite_OutboxHeld(t *testing.T) {
+	ctx := t.Context()
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "a.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	held := 0
+	s.testQueryHeld = func(q string) {
+		if q == outboxSQL {
+			held++
+		}
+	}
+	write := func(n int) {
+		t.Helper()
+		for i := range n {
+			_, err := s.Write(ctx, func(b *crdt.Builder) error {
+				return b.Set(crdt.RowKey{Collection: "c", Row: "r"}, "f", crdt.KindRegister, []byte(fmt.Sprint(i)))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	outbox := func(after uint64, want int) {
+		t.Helper()
+		txs, err := s.Outbox(ctx, after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(txs) != want || txs[0].Seq != after+1 {
+			t.Fatalf("outbox after %d: %d entries from %d, want %d from %d", after, len(txs), txs[0].Seq, want, after+1)
+		}
+	}
+	write(1)
+	outbox(0, 1)
+	if held != 1 {
+		t.Fatal("the outbox was not read on the held connection")
+	}
+	write(heldOutboxTxs)
+	outbox(0, heldOutboxTxs+1) // a backlog: on the pool
+	outbox(heldOutboxTxs, 1)
+	if held != 2 {
+		t.Fatalf("%d of the outbox reads ran on the held connection, want 2", held)
+	}
+}

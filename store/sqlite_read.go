@@ -268,7 +268,47 @@ func (s *SQLite) Outbox(ctx context.Context, after uint64, limit int) ([]*crdt.T
 	if limit <= 0 {
 		limit = -1 // no limit
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, tx FROM _uno_outbox WHERE seq > ? ORDER BY seq LIMIT ?`, int64(after), limit)
+	if out, done, err := s.outboxHeld(ctx, after, limit); done {
+		return out, err
+	}
+	st, err := s.stmt(ctx, outboxSQL)
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	return readOutbox(st.QueryContext(ctx, int64(after), limit))
+}
+
+const outboxSQL = `SELECT seq, tx FROM _uno_outbox WHERE seq > ? ORDER BY seq LIMIT ?`
+
+// outboxHeld reads the outbox on the held connection that wrote last, as
+// queryHeld runs a query, when no write is running and at most
+// heldOutboxTxs entries follow after: the push that follows a local write
+// reads what that write just committed. done reports whether it ran.
+func (s *SQLite) outboxHeld(ctx context.Context, after uint64, limit int) (out []*crdt.Tx, done bool, err error) {
+	if !s.mu.TryLock() {
+		return nil, false, nil
+	}
+	defer s.mu.Unlock()
+	if s.last == nil || s.seq > after+heldOutboxTxs {
+		return nil, false, nil
+	}
+	st, err := s.last.stmt(ctx, outboxSQL)
+	if err != nil {
+		return nil, false, fmt.Errorf("read outbox: %w", err)
+	}
+	out, err = readOutbox(st.QueryContext(ctx, int64(after), limit))
+	if s.testQueryHeld != nil {
+		s.testQueryHeld(outboxSQL)
+	}
+	return out, true, err
+}
+
+// heldOutboxTxs is the most outbox entries outboxHeld reads while writes
+// wait: a push's worth in the steady state, not an offline backlog.
+const heldOutboxTxs = 16
+
+// readOutbox decodes the outbox entries of an outboxSQL query.
+func readOutbox(rows *sql.Rows, err error) ([]*crdt.Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
