@@ -424,17 +424,24 @@ type syncDriver struct {
 	waiting map[uint64]chan uint64 // barriers asked for, by Ping nonce
 	renew   renewal                // renewing the token in band
 	ahead   usync.Message          // a message read ahead (readAhead), stepped next
+	wctx    context.Context        // run's context without its cancellation, for frames
 }
 
 func (d *syncDriver) run(ctx context.Context) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer func() { d.endRenewal(err) }()
+	// Frames are read and written under ctx without its cancellation:
+	// the WebSocket registers a callback on the context of each read and
+	// write, a cost per frame. Closing the WebSocket once when ctx ends
+	// does what a cancelled read or write did.
+	d.wctx = context.WithoutCancel(ctx)
+	defer context.AfterFunc(ctx, func() { d.ws.CloseNow() })()
 	frames := make(chan []byte)
 	readErr := make(chan error, 1)
 	go func() {
 		for {
-			typ, b, err := d.ws.Read(ctx)
+			typ, b, err := d.ws.Read(d.wctx)
 			if err != nil {
 				readErr <- fmt.Errorf("sync: read: %w", err)
 				return
@@ -659,7 +666,7 @@ func (d *syncDriver) ready(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := d.ws.Write(ctx, websocket.MessageBinary, b); err != nil {
+			if err := d.ws.Write(d.wctx, websocket.MessageBinary, b); err != nil {
 				return fmt.Errorf("sync: write: %w", err)
 			}
 		}
