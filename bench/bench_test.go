@@ -69,5 +69,6 @@ func benchModes(b *testing.B, w func(client.Durability) func(B)) {
 	b.Run("relaxed", func(b *testing.B) { w(client.DurabilityRelaxed)(testB{b}) })
 }
 
+func BenchmarkFsyncPaced(b *testing.B)  { PacedFsync(PacedOne)(testB{b}) }
 func BenchmarkWSEcho(b *testing.B)      { WSEcho(2000)(testB{b}) }
 func BenchmarkWSBroadcast(b *testing.B) { WSBroadcast(49, 2000)(testB{b}) }

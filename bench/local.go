@@ -194,6 +194,47 @@ func PlainSingle(b B) {
 	b.ReportMetric(float64(b.N())/b.Elapsed().Seconds(), "tx/s")
 }
 
+// PacedFsync returns the paced commit ceiling: PlainSingle's durable
+// commit (plain SQLite, one row and one log row, sync=FULL) at p.Hz,
+// p.Writes times, each commit's latency measured. An idle disk (and a
+// virtual machine's idle CPU) answers a paced fsync more slowly than a
+// busy one answers back-to-back fsyncs, so this, not the fsync floor's
+// rate, is what one durable commit in a paced write's path costs: the
+// server's append in every mode, the writer's commit too at full
+// durability. It reports p50, p90, p99, p99.9 and max in ms.
+func PacedFsync(p Paced) func(B) {
+	return func(b B) {
+		db := openPlain(b, "FULL")
+		ins, logIns := prepare(b, db)
+		var lat []time.Duration
+		b.ResetTimer()
+		for range b.N() {
+			tick := time.NewTicker(time.Duration(float64(time.Second) / p.Hz))
+			for range p.Writes {
+				<-tick.C
+				start := time.Now()
+				tx, err := db.Begin()
+				if err != nil {
+					b.Fatal(err)
+				}
+				id := strconv.Itoa(len(lat))
+				if _, err := tx.Stmt(ins).Exec(id, "task number "+id, nil, nil, nil); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := tx.Stmt(logIns).Exec(len(lat)+1, []byte(id)); err != nil {
+					b.Fatal(err)
+				}
+				if err := tx.Commit(); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			tick.Stop()
+		}
+		reportPercentiles(b, lat)
+	}
+}
+
 // seeded returns a client holding rows 0..n-1.
 func seeded(b B, n int) *client.Client {
 	b.Helper()

@@ -135,6 +135,12 @@ const ceilingsProse = `What the machine itself does, measured in the same invoca
   (preallocated as the store's), ` + "`synchronous=FULL`" + `, one row and one log
   row per transaction, one after the other: the disk's sequential
   fsync'd commit rate. No durable single-update write can be faster.
+- **a paced durable commit**: the fsync floor's transaction at the paced
+  writer's rate, its latency. An idle disk answers an fsync more slowly
+  than one kept busy, so this is what each durable commit on a paced
+  write's path costs: the server's append in both modes (an Ack means
+  durable, and a delivery follows its append), the writer's commit as
+  well at full durability.
 - **raw WebSocket echo**: github.com/coder/websocket (the library the
   client and server use) on loopback, one connection, a binary message the
   size of one update frame (an encoded Push of one field), sent and echoed

@@ -110,7 +110,7 @@ func TestReport_Quick(t *testing.T) {
 			t.Errorf("%s: no throughput: %v", id, byID[id].Median)
 		}
 	}
-	for _, id := range []string{"paced-1-full", "paced-1-relaxed", "paced-49-full", "paced-49-relaxed", "ws-echo"} {
+	for _, id := range []string{"paced-1-full", "paced-1-relaxed", "paced-49-full", "paced-49-relaxed", "ws-echo", "fsync-paced"} {
 		if m := byID[id].Median; m["samples"] <= 0 || m["p99-ms"] <= 0 {
 			t.Errorf("%s: no latencies: %v", id, m)
 		}

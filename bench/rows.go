@@ -189,6 +189,12 @@ func (r *Report) build() {
 				if _, ok := r.get("ws-echo", "p99-ms"); ok {
 					row.Ceiling = "raw echo round trip: p50 " + r.fig("ws-echo", "p50-ms", ms) + ", p99 " + r.fig("ws-echo", "p99-ms", ms)
 				}
+				if _, ok := r.get("fsync-paced", "p99-ms"); ok {
+					if row.Ceiling != "" {
+						row.Ceiling += "; "
+					}
+					row.Ceiling += "a paced durable commit: p50 " + r.fig("fsync-paced", "p50-ms", ms) + ", p99 " + r.fig("fsync-paced", "p99-ms", ms)
+				}
 				if m.d == client.DurabilityRelaxed {
 					row.Target, row.Pass, row.Checked = fmt.Sprintf("p99 ≤ %.0f ms", x.limit), p99 <= x.limit, true
 				} else if haveRelaxed && haveFloor {
@@ -210,6 +216,12 @@ func (r *Report) build() {
 	if row, ok := r.row("fsync-floor"); ok {
 		if r.byID["fsync-floor"].ok() {
 			row.Uno = r.fig("fsync-floor", "tx/s", perSec("tx/s")) + ", " + r.fig("fsync-floor", "ns/op", nsDur) + "/tx"
+		}
+		add(&ceilings, row)
+	}
+	if row, ok := r.row("fsync-paced"); ok {
+		if r.byID["fsync-paced"].ok() {
+			row.Uno = r.latency("fsync-paced")
 		}
 		add(&ceilings, row)
 	}

@@ -109,6 +109,7 @@ func (o Options) defs() []def {
 		{Workload: Workload{"plain-tx1000", "local", "plain SQLite: the same rows, one log row each", nil}, f: PlainTx1000, bt: timed},
 		{Workload: Workload{"local-single", "local", "single-op transactions, sync=FULL", []string{"fsync-floor"}}, f: WriteSingle, bt: timed},
 		{Workload: Workload{"fsync-floor", "ceilings", "the fsync floor: plain SQLite, one row and one log row per transaction, sync=FULL", nil}, f: PlainSingle, bt: timed},
+		{Workload: Workload{"fsync-paced", "ceilings", fmt.Sprintf("a paced durable commit: the fsync floor's transaction at %.0f Hz (%d commits), its latency", s.pacedOne.Hz, s.pacedOne.Writes), nil}, f: PacedFsync(s.pacedOne), bt: once},
 		{Workload: Workload{"local-apply", "local", "remote one-field transactions applied one per commit", []string{"plain-apply"}}, f: ApplyOne, bt: timed},
 		{Workload: Workload{"local-apply-batch", "local", fmt.Sprintf("remote one-field transactions applied %d per commit", ApplyPerCommit), []string{"plain-apply"}}, f: ApplyBatch, bt: timed},
 		{Workload: Workload{"plain-apply", "ceilings", "plain SQLite: upsert one row and a cursor per transaction, sync=NORMAL", nil}, f: PlainApply, bt: timed},
@@ -122,8 +123,8 @@ func (o Options) defs() []def {
 		d = append(d,
 			def{Workload: Workload{"clients-2-" + m.name, "clients", fmt.Sprintf("%d clients × %s updates, one per transaction, %s durability", s.two.Clients, num(float64(s.two.Updates)), m.name), []string{"fsync-floor"}}, f: ClientUpdates(s.two, m.d), bt: once},
 			def{Workload: Workload{"clients-50-" + m.name, "clients", fmt.Sprintf("%d clients × %d updates, each to the other %d, %s durability", s.fifty.Clients, s.fifty.Updates, s.fifty.Clients-1, m.name), []string{"ws-broadcast"}}, f: ClientUpdates(s.fifty, m.d), bt: once},
-			def{Workload: Workload{"paced-1-" + m.name, "clients", fmt.Sprintf("paced latency: 1 writer at %.0f Hz (%d writes), %d receiver, Put → Watch, %s durability", s.pacedOne.Hz, s.pacedOne.Writes, s.pacedOne.Receivers, m.name), []string{"ws-echo", "fsync-floor"}}, f: PacedWatch(s.pacedOne, m.d), bt: once},
-			def{Workload: Workload{"paced-49-" + m.name, "clients", fmt.Sprintf("paced latency: 1 writer at %.0f Hz (%d writes), %d receivers, Put → Watch, %s durability", s.paced.Hz, s.paced.Writes, s.paced.Receivers, m.name), []string{"ws-echo", "fsync-floor"}}, f: PacedWatch(s.paced, m.d), bt: once},
+			def{Workload: Workload{"paced-1-" + m.name, "clients", fmt.Sprintf("paced latency: 1 writer at %.0f Hz (%d writes), %d receiver, Put → Watch, %s durability", s.pacedOne.Hz, s.pacedOne.Writes, s.pacedOne.Receivers, m.name), []string{"ws-echo", "fsync-floor", "fsync-paced"}}, f: PacedWatch(s.pacedOne, m.d), bt: once},
+			def{Workload: Workload{"paced-49-" + m.name, "clients", fmt.Sprintf("paced latency: 1 writer at %.0f Hz (%d writes), %d receivers, Put → Watch, %s durability", s.paced.Hz, s.paced.Writes, s.paced.Receivers, m.name), []string{"ws-echo", "fsync-floor", "fsync-paced"}}, f: PacedWatch(s.paced, m.d), bt: once},
 		)
 	}
 	d = append(d,
