@@ -114,7 +114,8 @@ func ClientUpdates(f Fanout, d client.Durability) func(B) {
 				}()
 				go func() { // the receiver
 					defer wg.Done()
-					if err := waitRows(ctx, watches[i], len(cs), 2*time.Minute); err != nil {
+					all := func(docs []client.Doc) bool { return len(docs) >= len(cs) }
+					if err := waitWatch(ctx, watches[i], 2*time.Minute, "every update", all); err != nil {
 						failed.Store(fmt.Errorf("client %d: %w", i, err))
 					}
 				}()
@@ -139,8 +140,9 @@ func ClientUpdates(f Fanout, d client.Durability) func(B) {
 	}
 }
 
-// waitRows waits until w's result holds n rows.
-func waitRows(ctx context.Context, w *client.Watch, n int, timeout time.Duration) error {
+// waitWatch waits until w shows a result for which done holds; what says
+// what was awaited, for the error.
+func waitWatch(ctx context.Context, w *client.Watch, timeout time.Duration, what string, done func([]client.Doc) bool) error {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
@@ -149,11 +151,11 @@ func waitRows(ctx context.Context, w *client.Watch, n int, timeout time.Duration
 			if !ok {
 				return fmt.Errorf("watch stopped: %v", w.Err())
 			}
-			if len(docs) >= n {
+			if done(docs) {
 				return nil
 			}
 		case <-t.C:
-			return fmt.Errorf("not every update arrived within %v", timeout)
+			return fmt.Errorf("%s did not arrive within %v", what, timeout)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -202,7 +204,8 @@ func PacedWatch(p Paced, d client.Durability) func(B) {
 				b.Fatal(err)
 			}
 			for _, w := range watches {
-				if err := waitSeq(w, "-1", time.Minute); err != nil {
+				first := func(docs []client.Doc) bool { return len(docs) > 0 && string(docs[0].Fields["seq"]) == "-1" }
+				if err := waitWatch(ctx, w, time.Minute, "the untimed write", first); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -273,25 +276,6 @@ func PacedWatch(p Paced, d client.Durability) func(B) {
 		b.ReportMetric(float64(len(lat))/float64(seen), "seen-share")
 		// The process holds the server, the writer and every receiver.
 		b.ReportMetric(float64(cpu.Microseconds())/float64(seen), "cpu-µs/delivery")
-	}
-}
-
-// waitSeq waits until w's result is a row whose seq is seq.
-func waitSeq(w *client.Watch, seq string, timeout time.Duration) error {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	for {
-		select {
-		case docs, ok := <-w.C:
-			if !ok {
-				return fmt.Errorf("watch stopped: %v", w.Err())
-			}
-			if len(docs) > 0 && string(docs[0].Fields["seq"]) == seq {
-				return nil
-			}
-		case <-t.C:
-			return fmt.Errorf("seq %s did not arrive within %v", seq, timeout)
-		}
 	}
 }
 

@@ -15,13 +15,7 @@ import (
 // heldQueryRows rows, or that comes while a write runs, goes to the pool.
 func TestSQLite_QueryHeld(t *testing.T) {
 	ctx := t.Context()
-	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "a.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	held := 0
-	s.testQueryHeld = func(string) { held++ }
+	s, held := openCountingHeld(t, func(string) bool { return true })
 	set := func(n int, v string) {
 		t.Helper()
 		_, err := s.Write(ctx, func(b *crdt.Builder) error {
@@ -55,22 +49,22 @@ func TestSQLite_QueryHeld(t *testing.T) {
 	query(1, `1`)
 	set(1, `2`)
 	query(1, `2`) // the held connection's cache is current
-	if held != 2 {
-		t.Fatalf("%d of 2 queries ran on the held connection", held)
+	if *held != 2 {
+		t.Fatalf("%d of 2 queries ran on the held connection", *held)
 	}
 
 	s.mu.Lock() // a write is running: the query does not wait for it
 	query(1, `2`)
 	s.mu.Unlock()
-	if held != 2 {
+	if *held != 2 {
 		t.Fatal("a query ran on the held connection while a write held it")
 	}
 
 	set(heldQueryRows+1, `3`)
 	query(heldQueryRows+1, `3`) // held, and found too big to run there again
 	query(heldQueryRows+1, `3`)
-	if held != 3 {
-		t.Fatalf("%d queries ran on the held connection, want 3 (the last on the pool)", held)
+	if *held != 3 {
+		t.Fatalf("%d queries ran on the held connection, want 3 (the last on the pool)", *held)
 	}
 }
 
@@ -78,17 +72,7 @@ func TestSQLite_QueryHeld(t *testing.T) {
 // a backlog on the pool.
 func TestSQLite_OutboxHeld(t *testing.T) {
 	ctx := t.Context()
-	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "a.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	held := 0
-	s.testQueryHeld = func(q string) {
-		if q == outboxSQL {
-			held++
-		}
-	}
+	s, held := openCountingHeld(t, func(q string) bool { return q == outboxSQL })
 	write := func(n int) {
 		t.Helper()
 		for i := range n {
@@ -112,13 +96,31 @@ func TestSQLite_OutboxHeld(t *testing.T) {
 	}
 	write(1)
 	outbox(0, 1)
-	if held != 1 {
+	if *held != 1 {
 		t.Fatal("the outbox was not read on the held connection")
 	}
 	write(heldOutboxTxs)
 	outbox(0, heldOutboxTxs+1) // a backlog: on the pool
 	outbox(heldOutboxTxs, 1)
-	if held != 2 {
-		t.Fatalf("%d of the outbox reads ran on the held connection, want 2", held)
+	if *held != 2 {
+		t.Fatalf("%d of the outbox reads ran on the held connection, want 2", *held)
 	}
+}
+
+// openCountingHeld opens a store that counts the reads run on a held
+// connection for which count holds.
+func openCountingHeld(t *testing.T, count func(query string) bool) (*SQLite, *int) {
+	t.Helper()
+	s, err := OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "a.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	held := new(int)
+	s.testQueryHeld = func(q string) {
+		if count(q) {
+			*held++
+		}
+	}
+	return s, held
 }
