@@ -48,33 +48,35 @@ writes, which the server then sends back).
 
 const clientsAfterProse = `What bounds these figures on this machine:
 
-- **2 clients, full durability.** Every update is fsync'd twice, by its
-  writer's store and by the server's log (group commit merges the
-  server's), and here all three files share one disk: the fsync floor is
-  one writer alone on it. Concurrent fsyncs on this disk add up to about
-  1.5× the floor, not 3×, so each writer's commit waits longer than the
-  floor's. CPU is not the bound: the same workload relaxed runs 4–5×
-  faster on the same two cores. The floor itself moves by more than the
-  gap between runs (rounds of one run span 3,000–5,300 tx/s); the
-  workload ran at 83–94% of the floor in Go benchmarks of the same code
-  (` + "`go test ./bench -run '^$' -bench 'TwoClients|PlainSingle' -benchtime 1x -count 3`" + `).
-  With the server on its own machine the clients' commits are the only
-  fsyncs on their disks.
+- **2 clients, full durability.** Every update is fsync'd by its writer's
+  store, and the server's log fsyncs once per group commit (strace of the
+  Go benchmark: 5,072 syncs for 4,000 updates, 0.27 per update on the
+  server), and here all three files share one disk: the fsync floor is
+  one writer alone on it. Under that contention an fdatasync takes ~0.35
+  ms at the median where the floor's takes ~0.2 ms, and each writer waits
+  for its own before its next update. CPU is not the bound: the same
+  workload relaxed runs 4–6× faster on the same two cores. The floor
+  itself moves between rounds by more than the gap (its range is in the
+  Ceilings). With the server on its own machine the clients' commits are
+  the only fsyncs on their disks.
 - **Paced latency.** The chain per write is the writer's commit, its push,
   the server's append (fsync'd: an Ack means durable, and a delivery
   follows its append), the fan-out, the receiver's apply and its Watch
-  re-query. The server's fsync and the receiver's apply are most of the
-  p50; the p99 adds the Go garbage collector and scheduling of one
-  process that runs the server and every client on two cores. About a
-  dozen goroutine hand-offs sit on the path of each write (the writer's
-  sync loop, the server's reader and appender, each receiver's reader,
-  sync loop and Watch); traced stage by stage
-  (` + "`go test ./internal/e2e -run '^$' -bench PacedStages -benchtime 1x`" + `)
-  the time between stages is a third of the total. With 49 receivers in
-  that process each write costs 49 applies and 49 re-queries (~0.1 ms of
-  CPU each) one after the other on two cores, so the last receiver sees
-  it ~3 ms after the first at best.
-
+  re-query. A paced fsync costs several times a back-to-back one (the
+  **paced durable commit** ceiling: ~0.7 ms at the median, ~2 ms at p99,
+  where the fsync floor is ~0.2 ms), and every write waits for one on the
+  server, and at full durability for a second on the writer: that alone
+  is about a third of the relaxed p50 and half its p99. Each hop between
+  the processes' threads wakes an idle CPU: traced stage by stage
+  (` + "`go test ./internal/e2e -run '^$' -bench PacedStages -benchtime 1x`" + `),
+  client to server and server to client take 0.2–0.3 ms each at the
+  median, where the raw echo's busy round trip takes 0.02 ms. With 49
+  receivers in one process each delivery costs about 0.2 ms of CPU there
+  (server, writer and receivers together: ` + "`cpu-µs/delivery`" + ` in
+  results.json), about 10 ms per write on two cores, so the last receiver
+  sees a write ~5 ms after the first; the p99 adds the Go garbage
+  collector (a cycle every ~0.35 s, stopping the world for up to 4 ms on
+  this virtual machine: ` + "`GODEBUG=gctrace=1`" + `) and scheduling.
 `
 
 const localProse = `What the workloads are:
