@@ -154,8 +154,8 @@ func (s *SQLite) Query(ctx context.Context, q Query) ([]Doc, error) {
 // write is running: that connection's page cache holds what the write
 // left, where any commit of another connection drops a pooled reader's
 // cache, so that the query reads its pages again (in the 49-receiver
-// paced benchmark, a Watch's refresh after each applied change cost a
-// third more on the pool). A write that comes meanwhile waits for the
+// paced benchmark, a Watch's refresh after each applied change cost 71 µs
+// of CPU on the pool, 22 µs here). A write that comes meanwhile waits for the
 // query, so a query that returned more than heldQueryRows rows goes to
 // the pool from then on. done reports whether it ran. Only prepared
 // queries run here, which bounds the statements the connection keeps.

@@ -241,6 +241,14 @@ type RebuildProgress func(tenant string, seq, head uint64)
 // the swap.
 const rebuildBatch = 1000
 
+// A rebuild replays the log, then catches up with what was appended
+// meanwhile until a pass folds fewer than rebuildSmall entries, or for at
+// most rebuildPasses passes in all, before its swap.
+const (
+	rebuildSmall  = 100
+	rebuildPasses = 8
+)
+
 // RebuildProjection replays the log at path into fresh copies of p's
 // tables and swaps them in. The copies are TEMP tables of the rebuild's
 // connection, which the fold's bare table names find first; each tenant
@@ -297,7 +305,6 @@ func rebuild(ctx context.Context, db *sql.DB, p Projection, progress RebuildProg
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", p.Name, err)
 	}
-	// Replay each tenant, a batch per transaction.
 	reached := map[string]uint64{}
 	var tenants []string
 	err = inTx(ctx, conn, func(tx *sql.Tx) (err error) {
@@ -307,19 +314,31 @@ func rebuild(ctx context.Context, db *sql.DB, p Projection, progress RebuildProg
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", p.Name, err)
 	}
-	for _, tenant := range tenants {
-		for {
-			var n int
-			err := inTx(ctx, conn, func(tx *sql.Tx) (err error) {
-				n, err = foldRebuild(ctx, tx, p, tenant, reached, progress)
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("rebuild %s: tenant %s: %w", p.Name, tenant, err)
+	// Replay each tenant, a batch per transaction; then pass again for
+	// what was appended meanwhile, still without the writer lock, until a
+	// pass finds little. The swap below holds the lock while it folds the
+	// rest, and appends wait for it (up to their busy timeout): the rest
+	// must stay small even when the replay took long (a loaded machine).
+	for pass := 0; pass < rebuildPasses; pass++ {
+		folded := 0
+		for _, tenant := range tenants {
+			for {
+				var n int
+				err := inTx(ctx, conn, func(tx *sql.Tx) (err error) {
+					n, err = foldRebuild(ctx, tx, p, tenant, reached, progress)
+					return err
+				})
+				if err != nil {
+					return fmt.Errorf("rebuild %s: tenant %s: %w", p.Name, tenant, err)
+				}
+				folded += n
+				if n < rebuildBatch {
+					break
+				}
 			}
-			if n < rebuildBatch {
-				break
-			}
+		}
+		if folded < rebuildSmall {
+			break
 		}
 	}
 	// The swap: fold what arrived meanwhile and put the copies in place,
