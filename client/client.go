@@ -61,8 +61,8 @@ const MaxIDBytes = crdt.MaxIDBytes
 // field has a working default.
 type Config struct {
 	// Path is the SQLite database file, created if missing. One process
-	// at a time may own it: Open in another process fails, after about
-	// five seconds, with store.ErrInUse until this one closes it.
+	// at a time may own it: on Unix, Open in another process fails, after
+	// about five seconds, with store.ErrInUse until this one closes it.
 	Path string
 	// Store, if set, is used instead of opening Path (for example a
 	// store.Memory in tests). The client closes it on Close. Synchronous,

@@ -35,7 +35,7 @@ const walJournal = true
 // busy timeout, and BEGIN IMMEDIATE for transactions so a writer never has
 // to upgrade a read lock (which could fail with SQLITE_BUSY mid-transaction).
 //
-// The file is opened through SQLite's "unix-excl" VFS: the first
+// On Unix the file is opened through SQLite's "unix-excl" VFS: the first
 // connection takes an exclusive lock on the file for the process, and the
 // connections share the WAL index in the process's memory rather than in
 // a -shm file. Every transaction then takes its locks in memory, where
@@ -52,7 +52,9 @@ func openDB(path string, o *Options) (*sql.DB, error) {
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(OFF)")
 	q.Set("_txlock", "immediate")
-	q.Set("vfs", "unix-excl")
+	if nativeVFS != "" {
+		q.Set("vfs", nativeVFS)
+	}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, err

@@ -36,10 +36,10 @@ var (
 	// new writes never reuse one, and its cursor back to 0: the next
 	// connection bootstraps from the server's rows, which hold them.
 	ErrLostWrites = errors.New("store: the server holds writes of this replica that its database lost")
-	// ErrInUse reports, from OpenSQLite, a database file another process
-	// has open as a store: a store is used by one process at a time (it
-	// is one replica, with one outbox and one sync loop). Close it there
-	// first, or open a copy.
+	// ErrInUse reports, from OpenSQLite on Unix, a database file another
+	// process has open as a store: a store is used by one process at a
+	// time (it is one replica, with one outbox and one sync loop). Close
+	// it there first, or open a copy.
 	ErrInUse = errors.New("store: the database is open in another process (a store is used by one process at a time)")
 )
 
