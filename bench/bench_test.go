@@ -72,3 +72,7 @@ func benchModes(b *testing.B, w func(client.Durability) func(B)) {
 func BenchmarkFsyncPaced(b *testing.B)  { PacedFsync(PacedOne)(testB{b}) }
 func BenchmarkWSEcho(b *testing.B)      { WSEcho(2000)(testB{b}) }
 func BenchmarkWSBroadcast(b *testing.B) { WSBroadcast(49, 2000)(testB{b}) }
+func BenchmarkWSRelay(b *testing.B) {
+	b.Run("1", func(b *testing.B) { WSRelay(PacedOne)(testB{b}) })
+	b.Run("49", func(b *testing.B) { WSRelay(PacedMany)(testB{b}) })
+}

@@ -37,7 +37,7 @@ func newBars(file, title, unit string, series ...string) *bars {
 // charts draws the report's charts; a chart with no data is left out.
 func (r *Report) charts() ([]chart, error) {
 	lat := newBars("latency.svg", "Latency percentiles: write → the receiver sees it", "ms", "p50", "p90", "p99", "max")
-	for _, id := range []string{"paced-1-full", "paced-1-relaxed", "paced-49-full", "paced-49-relaxed", "room-latency", "ws-echo", "fsync-paced"} {
+	for _, id := range []string{"paced-1-full", "paced-1-relaxed", "relay-1", "paced-49-full", "paced-49-relaxed", "relay-49", "room-latency", "ws-echo", "fsync-paced"} {
 		if m := r.byID[id]; m.ok() {
 			lat.add(id, m.Median["p50-ms"], m.Median["p90-ms"], m.Median["p99-ms"], m.Median["max-ms"])
 		}

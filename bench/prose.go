@@ -40,9 +40,11 @@ writes, which the server then sends back).
 - The ceilings: the 2-client figures are compared with the **fsync floor**
   (the disk's sequential fsync'd single-row commit rate through the same
   driver), the 50-client ones with a **raw WebSocket broadcast**, the
-  latencies with a **raw WebSocket echo** (see Ceilings). Full durability
-  may add at most two fsync floors to the p99 (the writer's commit and the
-  server's).
+  latencies with a **durable relay** of the same writes to as many
+  receivers (the hops and the server's fsync'd commit, nothing else), a
+  **raw WebSocket echo** and a **paced durable commit** (see Ceilings).
+  Full durability may add at most two fsync floors to the p99 (the
+  writer's commit and the server's).
 
 `
 
@@ -62,21 +64,30 @@ const clientsAfterProse = `What bounds these figures on this machine:
 - **Paced latency.** The chain per write is the writer's commit, its push,
   the server's append (fsync'd: an Ack means durable, and a delivery
   follows its append), the fan-out, the receiver's apply and its Watch
-  re-query. A paced fsync costs several times a back-to-back one (the
-  **paced durable commit** ceiling: ~0.7 ms at the median, ~2 ms at p99,
-  where the fsync floor is ~0.2 ms), and every write waits for one on the
-  server, and at full durability for a second on the writer: that alone
-  is about a third of the relaxed p50 and half its p99. Each hop between
-  the processes' threads wakes an idle CPU: traced stage by stage
+  re-query. The **durable relay** ceiling is that chain without the
+  clients' stores and the protocol: the writer's frame, one fsync'd
+  commit on the server, the frame to each receiver. A paced fsync costs
+  several times a back-to-back one (the **paced durable commit**
+  ceiling: ~0.7 ms at the median, ~2 ms at p99, where the fsync floor is
+  ~0.2 ms), and every write waits for one on the server, and at full
+  durability for a second on the writer. Each hop between threads wakes
+  an idle CPU, and an idle machine runs everything slower: a relaxed
+  ` + "`Put`" + ` alone takes ~0.2 ms at 50 Hz where back to back it takes ~0.05 ms.
+  Traced stage by stage
   (` + "`go test ./internal/e2e -run '^$' -bench PacedStages -benchtime 1x`" + `),
   client to server and server to client take 0.2–0.3 ms each at the
-  median, where the raw echo's busy round trip takes 0.02 ms. With 49
+  median, where the raw echo's busy round trip takes 0.02 ms. The
+  relay's own p99 moves between ~1.5 and ~4 ms from one run to the next
+  on this machine: the tail is the disk's and the scheduler's. With 49
   receivers in one process each delivery costs about 0.2 ms of CPU there
   (server, writer and receivers together: ` + "`cpu-µs/delivery`" + ` in
   results.json), about 10 ms per write on two cores, so the last receiver
-  sees a write ~5 ms after the first; the p99 adds the Go garbage
-  collector (a cycle every ~0.35 s, stopping the world for up to 4 ms on
-  this virtual machine: ` + "`GODEBUG=gctrace=1`" + `) and scheduling.
+  sees a write ~5 ms after the first: that work, not the relay's hops, is
+  most of the gap to the 49-receiver relay. The Go garbage collector runs
+  a cycle every ~0.4 s there (a heap of 3–4 MB live; its stop-the-world
+  pauses take 0.1–0.3 ms, though ` + "`GODEBUG=gctrace=1`" + ` shows up to 4 ms for
+  the first, which counts the thread being descheduled after the world
+  restarts, as the execution trace shows).
 `
 
 const localProse = `What the workloads are:
@@ -143,6 +154,13 @@ const ceilingsProse = `What the machine itself does, measured in the same invoca
   write's path costs: the server's append in both modes (an Ack means
   durable, and a delivery follows its append), the writer's commit as
   well at full durability.
+- **a durable relay** (1 and 49 receivers): the paced writes as raw
+  WebSocket frames of an update's size to a server that commits each
+  (the fsync floor's transaction) and then writes it to every receiver's
+  connection (a goroutine and a queue each); the latency from the send
+  to a receiver's read. The hops and the durable commit any durable
+  sync server has on a paced write's path, with no client store, no
+  protocol and no log schema.
 - **raw WebSocket echo**: github.com/coder/websocket (the library the
   client and server use) on loopback, one connection, a binary message the
   size of one update frame (an encoded Push of one field), sent and echoed

@@ -110,7 +110,7 @@ func TestReport_Quick(t *testing.T) {
 			t.Errorf("%s: no throughput: %v", id, byID[id].Median)
 		}
 	}
-	for _, id := range []string{"paced-1-full", "paced-1-relaxed", "paced-49-full", "paced-49-relaxed", "ws-echo", "fsync-paced"} {
+	for _, id := range []string{"paced-1-full", "paced-1-relaxed", "paced-49-full", "paced-49-relaxed", "relay-1", "relay-49", "ws-echo", "fsync-paced"} {
 		if m := byID[id].Median; m["samples"] <= 0 || m["p99-ms"] <= 0 {
 			t.Errorf("%s: no latencies: %v", id, m)
 		}
@@ -118,6 +118,12 @@ func TestReport_Quick(t *testing.T) {
 	for _, id := range []string{"local-apply", "local-apply-batch", "plain-apply"} {
 		if m := byID[id].Median; m["cpu-ns/tx"] <= 0 || m["tx/s"] <= 0 {
 			t.Errorf("%s: no CPU time or rate: %v", id, m)
+		}
+	}
+	// The paced rows are set beside the durable relay of their size.
+	for _, t0 := range got.Targets {
+		if strings.HasPrefix(t0.ID, "paced-") && !strings.Contains(t0.Ceiling, "a durable relay: p50 ") {
+			t.Errorf("%s: ceiling %q names no relay", t0.ID, t0.Ceiling)
 		}
 	}
 	if len(got.Targets) != 12 {

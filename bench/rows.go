@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/unosync/uno/client"
@@ -174,9 +175,9 @@ func (r *Report) build() {
 		}
 	}
 	for _, x := range []struct {
-		id    string
-		limit float64
-	}{{"paced-1", 4}, {"paced-49", 12}} {
+		id, relay string
+		limit     float64
+	}{{"paced-1", "relay-1", 4}, {"paced-49", "relay-49", 12}} {
 		relaxed, haveRelaxed := r.get(x.id+"-relaxed", "p99-ms")
 		for _, m := range modes {
 			id := x.id + "-" + m.name
@@ -186,16 +187,22 @@ func (r *Report) build() {
 			}
 			if p99, ok := r.get(id, "p99-ms"); ok {
 				row.Uno = r.latency(id)
+				var ceilings []string
+				relay, haveRelay := r.get(x.relay, "p99-ms")
+				if haveRelay {
+					ceilings = append(ceilings, "a durable relay: p50 "+r.fig(x.relay, "p50-ms", ms)+", p99 "+r.fig(x.relay, "p99-ms", ms))
+				}
 				if _, ok := r.get("ws-echo", "p99-ms"); ok {
-					row.Ceiling = "raw echo round trip: p50 " + r.fig("ws-echo", "p50-ms", ms) + ", p99 " + r.fig("ws-echo", "p99-ms", ms)
+					ceilings = append(ceilings, "raw echo round trip: p50 "+r.fig("ws-echo", "p50-ms", ms)+", p99 "+r.fig("ws-echo", "p99-ms", ms))
 				}
 				if _, ok := r.get("fsync-paced", "p99-ms"); ok {
-					if row.Ceiling != "" {
-						row.Ceiling += "; "
-					}
-					row.Ceiling += "a paced durable commit: p50 " + r.fig("fsync-paced", "p50-ms", ms) + ", p99 " + r.fig("fsync-paced", "p99-ms", ms)
+					ceilings = append(ceilings, "a paced durable commit: p50 "+r.fig("fsync-paced", "p50-ms", ms)+", p99 "+r.fig("fsync-paced", "p99-ms", ms))
 				}
+				row.Ceiling = strings.Join(ceilings, "; ")
 				if m.d == client.DurabilityRelaxed {
+					if haveRelay && relay > 0 {
+						row.Ratio = fmt.Sprintf("p99 %.1f× the relay's (+%.2f ms)", p99/relay, p99-relay)
+					}
 					row.Target, row.Pass, row.Checked = fmt.Sprintf("p99 ≤ %.0f ms", x.limit), p99 <= x.limit, true
 				} else if haveRelaxed && haveFloor {
 					limit := relaxed + 2*floorMs
@@ -224,6 +231,14 @@ func (r *Report) build() {
 			row.Uno = r.latency("fsync-paced")
 		}
 		add(&ceilings, row)
+	}
+	for _, id := range []string{"relay-1", "relay-49"} {
+		if row, ok := r.row(id); ok {
+			if r.byID[id].ok() {
+				row.Uno = r.latency(id)
+			}
+			add(&ceilings, row)
+		}
 	}
 	if row, ok := r.row("ws-echo"); ok {
 		if r.byID["ws-echo"].ok() {

@@ -3,8 +3,11 @@ package bench
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -199,5 +202,136 @@ func WSBroadcast(receivers, n int) func(B) {
 			b.StartTimer()
 		}
 		b.ReportMetric(float64(b.N()*receivers*n)/elapsed.Seconds(), "deliveries/s")
+	}
+}
+
+// WSRelay returns the paced latency ceiling of a durable sync server:
+// one writer sends an update-sized frame p.Writes times at p.Hz to a
+// relay that commits each (the fsync floor's transaction: a row and a log
+// row, sync=FULL) and then writes it to p.Receivers connections (a
+// goroutine and a queue each), all raw WebSocket on loopback. A latency is
+// the time from the writer's send to a receiver reading the frame. These
+// are the hops and the durable commit every paced write of a durable
+// server makes, with no client store, no protocol and no log schema. One
+// untimed frame goes first, as in PacedWatch. It reports p50, p90, p99,
+// p99.9 and max in ms over every delivery.
+func WSRelay(p Paced) func(B) {
+	return func(b B) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		base := updateFrame(b)
+		var lat []time.Duration
+		for range b.N() {
+			b.StopTimer()
+			db := openPlain(b, "FULL")
+			ins, logIns := prepare(b, db)
+			sent := make([]atomic.Int64, p.Writes+1) // unix ns at each send; the last is the untimed frame
+			var mu sync.Mutex
+			var queues []chan []byte
+			joined := make(chan struct{}, p.Receivers)
+			var failed atomic.Value
+			url := wsServer(b, func(ctx context.Context, c *websocket.Conn) {
+				typ, m, err := c.Read(ctx)
+				if err != nil {
+					return
+				}
+				if typ == websocket.MessageText { // a receiver says hello
+					q := make(chan []byte, p.Writes+1)
+					mu.Lock()
+					queues = append(queues, q)
+					mu.Unlock()
+					joined <- struct{}{}
+					for m := range q {
+						if c.Write(ctx, websocket.MessageBinary, m) != nil {
+							return
+						}
+					}
+					return
+				}
+				for seq := 1; ; seq++ { // the writer
+					id := strconv.Itoa(seq)
+					tx, err := db.Begin()
+					if err == nil {
+						_, err = tx.Stmt(ins).Exec(id, "task number "+id, nil, nil, nil)
+					}
+					if err == nil {
+						_, err = tx.Stmt(logIns).Exec(seq, m)
+					}
+					if err == nil {
+						err = tx.Commit()
+					}
+					if err != nil {
+						failed.Store(err)
+						return
+					}
+					mu.Lock()
+					for _, q := range queues {
+						q <- m
+					}
+					mu.Unlock()
+					if _, m, err = c.Read(ctx); err != nil {
+						mu.Lock()
+						for _, q := range queues {
+							close(q)
+						}
+						queues = nil
+						mu.Unlock()
+						return
+					}
+				}
+			})
+			var wg sync.WaitGroup
+			for range p.Receivers {
+				r := wsDial(b, ctx, url)
+				if err := r.Write(ctx, websocket.MessageText, []byte("hello")); err != nil {
+					b.Fatal(err)
+				}
+				<-joined
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var mine []time.Duration
+					for range p.Writes + 1 {
+						_, m, err := r.Read(ctx)
+						now := time.Now()
+						if err != nil {
+							failed.Store(err)
+							return
+						}
+						if i := binary.BigEndian.Uint32(m); int(i) < p.Writes {
+							mine = append(mine, now.Sub(time.Unix(0, sent[i].Load())))
+						}
+					}
+					mu.Lock()
+					lat = append(lat, mine...)
+					mu.Unlock()
+				}()
+			}
+			writer := wsDial(b, ctx, url)
+			send := func(i int) {
+				f := slices.Clone(base)
+				binary.BigEndian.PutUint32(f, uint32(i)) // the relay forwards bytes, it never decodes them
+				sent[i].Store(time.Now().UnixNano())
+				if err := writer.Write(ctx, websocket.MessageBinary, f); err != nil {
+					b.Fatal(err)
+				}
+			}
+			send(p.Writes) // untimed: the first commit and the first write of each connection
+			b.StartTimer()
+			tick := time.NewTicker(time.Duration(float64(time.Second) / p.Hz))
+			for i := range p.Writes {
+				<-tick.C
+				send(i)
+			}
+			tick.Stop()
+			wg.Wait()
+			b.StopTimer()
+			if err := failed.Load(); err != nil {
+				b.Fatal(err)
+			}
+			writer.Close(websocket.StatusNormalClosure, "")
+			b.StartTimer()
+		}
+		reportPercentiles(b, lat)
 	}
 }
