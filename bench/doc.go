@@ -13,8 +13,11 @@
 // in-process server, receivers watching with Watch ([ClientUpdates],
 // [PacedWatch]), in both durability modes. Their ceilings run in the same
 // invocation: the disk's fsync'd single-row commit rate through the same
-// SQLite driver ([PlainSingle]), a raw WebSocket echo and broadcast on
-// loopback ([WSEcho], [WSBroadcast]). The local engine's workloads run
+// SQLite driver ([PlainSingle]) and its latency when paced
+// ([PacedFsync]), a durable relay of the paced writes (raw WebSocket
+// frames through a server that fsyncs each, [WSRelay]), a raw WebSocket
+// echo and broadcast on loopback ([WSEcho], [WSBroadcast]). The local
+// engine's workloads run
 // beside plain SQLite doing the same writes; the server's (room, latency,
 // bootstrap) are driven by load-generating peers against `uno serve` as
 // its own process; the query API and the doc field trace complete the
