@@ -122,51 +122,27 @@ func WSBroadcast(receivers, n int) func(B) {
 		var elapsed time.Duration
 		for range b.N() {
 			b.StopTimer()
-			var mu sync.Mutex
-			var queues []chan []byte
-			joined := make(chan struct{}, receivers)
+			h := newHub(receivers, n)
 			url := wsServer(b, func(ctx context.Context, c *websocket.Conn) {
 				typ, first, err := c.Read(ctx)
 				if err != nil {
 					return
 				}
 				if typ == websocket.MessageText { // a receiver says hello
-					q := make(chan []byte, n)
-					mu.Lock()
-					queues = append(queues, q)
-					mu.Unlock()
-					joined <- struct{}{}
-					for m := range q {
-						if c.Write(ctx, websocket.MessageBinary, m) != nil {
-							return
-						}
-					}
-					c.Close(websocket.StatusNormalClosure, "")
+					h.serve(ctx, c)
 					return
 				}
 				for m := first; ; { // the sender
-					mu.Lock()
-					for _, q := range queues {
-						q <- m
-					}
-					mu.Unlock()
+					h.publish(m)
 					if _, m, err = c.Read(ctx); err != nil {
-						mu.Lock()
-						for _, q := range queues {
-							close(q)
-						}
-						mu.Unlock()
+						h.close()
 						return
 					}
 				}
 			})
 			rs := make([]*websocket.Conn, receivers)
 			for i := range rs {
-				rs[i] = wsDial(b, ctx, url)
-				if err := rs[i].Write(ctx, websocket.MessageText, []byte("hello")); err != nil {
-					b.Fatal(err)
-				}
-				<-joined
+				rs[i] = h.dial(b, ctx, url)
 			}
 			sender := wsDial(b, ctx, url)
 			var got atomic.Int64
@@ -227,8 +203,7 @@ func WSRelay(p Paced) func(B) {
 			ins, logIns := prepare(b, db)
 			sent := make([]atomic.Int64, p.Writes+1) // unix ns at each send; the last is the untimed frame
 			var mu sync.Mutex
-			var queues []chan []byte
-			joined := make(chan struct{}, p.Receivers)
+			h := newHub(p.Receivers, p.Writes+1)
 			var failed atomic.Value
 			url := wsServer(b, func(ctx context.Context, c *websocket.Conn) {
 				typ, m, err := c.Read(ctx)
@@ -236,16 +211,7 @@ func WSRelay(p Paced) func(B) {
 					return
 				}
 				if typ == websocket.MessageText { // a receiver says hello
-					q := make(chan []byte, p.Writes+1)
-					mu.Lock()
-					queues = append(queues, q)
-					mu.Unlock()
-					joined <- struct{}{}
-					for m := range q {
-						if c.Write(ctx, websocket.MessageBinary, m) != nil {
-							return
-						}
-					}
+					h.serve(ctx, c)
 					return
 				}
 				for seq := 1; ; seq++ { // the writer
@@ -264,29 +230,16 @@ func WSRelay(p Paced) func(B) {
 						failed.Store(err)
 						return
 					}
-					mu.Lock()
-					for _, q := range queues {
-						q <- m
-					}
-					mu.Unlock()
+					h.publish(m)
 					if _, m, err = c.Read(ctx); err != nil {
-						mu.Lock()
-						for _, q := range queues {
-							close(q)
-						}
-						queues = nil
-						mu.Unlock()
+						h.close()
 						return
 					}
 				}
 			})
 			var wg sync.WaitGroup
 			for range p.Receivers {
-				r := wsDial(b, ctx, url)
-				if err := r.Write(ctx, websocket.MessageText, []byte("hello")); err != nil {
-					b.Fatal(err)
-				}
-				<-joined
+				r := h.dial(b, ctx, url)
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -334,4 +287,64 @@ func WSRelay(p Paced) func(B) {
 		}
 		reportPercentiles(b, lat)
 	}
+}
+
+// hub is the raw servers' fan-out: a queue and a goroutine writing it
+// per receiver connection, as a sync server has.
+type hub struct {
+	size   int // messages a queue holds
+	mu     sync.Mutex
+	queues []chan []byte
+	joined chan struct{}
+}
+
+func newHub(receivers, size int) *hub {
+	return &hub{size: size, joined: make(chan struct{}, receivers)}
+}
+
+// serve writes what is published to the receiver's connection c until
+// the hub closes.
+func (h *hub) serve(ctx context.Context, c *websocket.Conn) {
+	q := make(chan []byte, h.size)
+	h.mu.Lock()
+	h.queues = append(h.queues, q)
+	h.mu.Unlock()
+	h.joined <- struct{}{}
+	for m := range q {
+		if c.Write(ctx, websocket.MessageBinary, m) != nil {
+			return
+		}
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+}
+
+// dial connects a receiver to the server at url and returns once the
+// hub serves it.
+func (h *hub) dial(b B, ctx context.Context, url string) *websocket.Conn {
+	b.Helper()
+	c := wsDial(b, ctx, url)
+	if err := c.Write(ctx, websocket.MessageText, []byte("hello")); err != nil {
+		b.Fatal(err)
+	}
+	<-h.joined
+	return c
+}
+
+// publish queues m for every receiver.
+func (h *hub) publish(m []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, q := range h.queues {
+		q <- m
+	}
+}
+
+// close ends the receivers' queues.
+func (h *hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, q := range h.queues {
+		close(q)
+	}
+	h.queues = nil
 }
