@@ -226,3 +226,24 @@ func (t *trial) fail(msg string) {
 	}
 	t.errs += msg
 }
+
+// firstError keeps the first error its goroutines report (an
+// atomic.Value would panic on errors of different types).
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *firstError) set(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+	}
+}
+
+func (f *firstError) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}

@@ -98,7 +98,7 @@ func ClientUpdates(f Fanout, d client.Durability) func(B) {
 			b.StartTimer()
 			start := time.Now()
 			var wg sync.WaitGroup
-			var failed atomic.Value
+			var failed firstError
 			for i, c := range cs {
 				wg.Add(2)
 				go func() { // the writer
@@ -107,7 +107,7 @@ func ClientUpdates(f Fanout, d client.Durability) func(B) {
 					id := fmt.Sprint("c", i)
 					for u := range f.Updates {
 						if err := items.Put(ctx, id, map[string]any{"n": u}); err != nil {
-							failed.Store(err)
+							failed.set(err)
 							return
 						}
 					}
@@ -116,14 +116,14 @@ func ClientUpdates(f Fanout, d client.Durability) func(B) {
 					defer wg.Done()
 					all := func(docs []client.Doc) bool { return len(docs) >= len(cs) }
 					if err := waitWatch(ctx, watches[i], 2*time.Minute, "every update", all); err != nil {
-						failed.Store(fmt.Errorf("client %d: %w", i, err))
+						failed.set(fmt.Errorf("client %d: %w", i, err))
 					}
 				}()
 			}
 			wg.Wait()
 			elapsed += time.Since(start)
 			b.StopTimer()
-			if err := failed.Load(); err != nil {
+			if err := failed.get(); err != nil {
 				b.Fatal(err)
 			}
 			for _, w := range watches {
@@ -186,7 +186,7 @@ func PacedWatch(p Paced, d client.Durability) func(B) {
 			sent := make([]atomic.Int64, p.Writes) // unix ns at the start of each Put
 			var mu sync.Mutex
 			var wg sync.WaitGroup
-			var failed atomic.Value
+			var failed firstError
 			items := writer.Collection(collection)
 			watches := make([]*client.Watch, len(receivers))
 			for i, r := range receivers {
@@ -222,7 +222,7 @@ func PacedWatch(p Paced, d client.Durability) func(B) {
 						case docs, ok := <-w.C:
 							now := time.Now()
 							if !ok {
-								failed.Store(fmt.Errorf("watch stopped: %v", w.Err()))
+								failed.set(fmt.Errorf("watch stopped: %v", w.Err()))
 								return
 							}
 							if len(docs) == 0 {
@@ -230,14 +230,14 @@ func PacedWatch(p Paced, d client.Durability) func(B) {
 							}
 							seq, err := strconv.Atoi(string(docs[0].Fields["seq"]))
 							if err != nil || seq <= got || seq >= p.Writes {
-								failed.Store(fmt.Errorf("watch showed seq %s after %d", docs[0].Fields["seq"], got))
+								failed.set(fmt.Errorf("watch showed seq %s after %d", docs[0].Fields["seq"], got))
 								return
 							}
 							got = seq
 							mine = append(mine, now.Sub(time.Unix(0, sent[seq].Load())))
 							timeout.Reset(time.Minute)
 						case <-timeout.C:
-							failed.Store(fmt.Errorf("no update for a minute after seq %d", got))
+							failed.set(fmt.Errorf("no update for a minute after seq %d", got))
 							return
 						}
 					}
@@ -260,7 +260,7 @@ func PacedWatch(p Paced, d client.Durability) func(B) {
 			wg.Wait()
 			cpu += processCPU(b) - cpu0
 			b.StopTimer()
-			if err := failed.Load(); err != nil {
+			if err := failed.get(); err != nil {
 				b.Fatal(err)
 			}
 			seen += p.Receivers * p.Writes

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	usync "github.com/unosync/uno/sync"
@@ -110,13 +109,13 @@ func room(peers, writes int) func(B) {
 			b.StartTimer()
 			start := time.Now()
 			var wg sync.WaitGroup
-			var failed atomic.Value
+			var failed firstError
 			for _, p := range ps {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					if err := roomPeer(ctx, p, writes, 0, (peers-1)*writes, nil); err != nil {
-						failed.Store(err)
+						failed.set(err)
 					}
 				}()
 			}
@@ -127,7 +126,7 @@ func room(peers, writes int) func(B) {
 			for _, p := range ps {
 				p.close()
 			}
-			if err := failed.Load(); err != nil {
+			if err := failed.get(); err != nil {
 				b.Fatal(err)
 			}
 			b.StartTimer()
@@ -169,7 +168,7 @@ func pacedLatency(readers, writes int) func(B) {
 				mu.Unlock()
 			}
 			var wg sync.WaitGroup
-			var failed atomic.Value
+			var failed firstError
 			for i, p := range ps {
 				wg.Add(1)
 				go func() {
@@ -179,7 +178,7 @@ func pacedLatency(readers, writes int) func(B) {
 						n, pace, want, on = writes, 20*time.Millisecond, 0, nil
 					}
 					if err := roomPeer(ctx, p, n, pace, want, on); err != nil {
-						failed.Store(err)
+						failed.set(err)
 					}
 				}()
 			}
@@ -187,7 +186,7 @@ func pacedLatency(readers, writes int) func(B) {
 			for _, p := range ps {
 				p.close()
 			}
-			if err := failed.Load(); err != nil {
+			if err := failed.get(); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -147,7 +148,7 @@ func WSBroadcast(receivers, n int) func(B) {
 			sender := wsDial(b, ctx, url)
 			var got atomic.Int64
 			var wg sync.WaitGroup
-			var failed atomic.Value
+			var failed firstError
 			b.StartTimer()
 			start := time.Now()
 			for _, r := range rs {
@@ -156,7 +157,7 @@ func WSBroadcast(receivers, n int) func(B) {
 					defer wg.Done()
 					for range n {
 						if _, _, err := r.Read(ctx); err != nil {
-							failed.Store(err)
+							failed.set(err)
 							return
 						}
 						got.Add(1)
@@ -171,7 +172,7 @@ func WSBroadcast(receivers, n int) func(B) {
 			wg.Wait()
 			elapsed += time.Since(start)
 			b.StopTimer()
-			if err := failed.Load(); err != nil {
+			if err := failed.get(); err != nil {
 				b.Fatal(err)
 			}
 			sender.Close(websocket.StatusNormalClosure, "")
@@ -204,7 +205,7 @@ func WSRelay(p Paced) func(B) {
 			sent := make([]atomic.Int64, p.Writes+1) // unix ns at each send; the last is the untimed frame
 			var mu sync.Mutex
 			h := newHub(p.Receivers, p.Writes+1)
-			var failed atomic.Value
+			var failed firstError
 			url := wsServer(b, func(ctx context.Context, c *websocket.Conn) {
 				typ, m, err := c.Read(ctx)
 				if err != nil {
@@ -227,7 +228,8 @@ func WSRelay(p Paced) func(B) {
 						err = tx.Commit()
 					}
 					if err != nil {
-						failed.Store(err)
+						failed.set(fmt.Errorf("relay commit: %w", err))
+						h.close() // the receivers stop waiting
 						return
 					}
 					h.publish(m)
@@ -248,7 +250,7 @@ func WSRelay(p Paced) func(B) {
 						_, m, err := r.Read(ctx)
 						now := time.Now()
 						if err != nil {
-							failed.Store(err)
+							failed.set(err)
 							return
 						}
 						if i := binary.BigEndian.Uint32(m); int(i) < p.Writes {
@@ -279,7 +281,7 @@ func WSRelay(p Paced) func(B) {
 			tick.Stop()
 			wg.Wait()
 			b.StopTimer()
-			if err := failed.Load(); err != nil {
+			if err := failed.get(); err != nil {
 				b.Fatal(err)
 			}
 			writer.Close(websocket.StatusNormalClosure, "")
