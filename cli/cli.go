@@ -89,9 +89,9 @@ func benchCmd() *cobra.Command {
 		Long: `Runs uno's workloads — the local engine, real clients syncing through a
 server (2 and 50 clients, paced latency to 1 and 49 receivers, in both
 durability modes), the server under load generators, the query API and
-the doc fields — each beside its ceiling (the disk's fsync floor, plain
-SQLite, a raw WebSocket echo and broadcast, automerge-go) in the same
-run, and writes OUT/RESULTS.md (tables, targets met or not, the machine,
+the doc fields — each beside its ceiling (the disk's fsync floor, back
+to back and paced, plain SQLite, a durable relay of the paced writes, a
+raw WebSocket echo and broadcast, automerge-go) in the same run, and writes OUT/RESULTS.md (tables, targets met or not, the machine,
 charts in OUT/charts/*.svg) and OUT/results.json (every round's figures).
 
 Groups and workloads for --only: local, clients, ceilings, sync, query,
