@@ -47,11 +47,14 @@ type Log struct {
 	// are in tails; deletions take it to forget a tenant (see forget).
 	publish gosync.Mutex
 
+	ckpt *checkpointer // background checkpoints (checkpoint.go)
+
 	mu         gosync.Mutex // guards the fields below
 	cond       *gosync.Cond // signalled when the committer stops
 	closed     bool
 	pending    []*appendReq // appends waiting for the committer
 	committing bool         // a committer goroutine runs
+	ckptWants  bool         // a checkpoint waits to hold the committer off (checkpoint.go)
 }
 
 var _ server.Log = (*Log)(nil)
@@ -117,7 +120,8 @@ func Open(ctx context.Context, path string, opts *Options) (*Log, error) {
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
 	l := &Log{db: db, waiters: wake.New(), stmts: map[string]*sql.Stmt{}, tracer: asyncTracer(o.TracerProvider),
-		tails: newTails(o.CacheBytes, o.CacheTenants), docs: rowmodel.NewDocCache(o.DocCacheBytes), logger: o.Logger}
+		tails: newTails(o.CacheBytes, o.CacheTenants), docs: rowmodel.NewDocCache(o.DocCacheBytes), logger: o.Logger,
+		ckpt: &checkpointer{kick: make(chan struct{}, 1)}}
 	l.cond = gosync.NewCond(&l.mu)
 	for _, q := range appendStmts {
 		st, err := db.PrepareContext(ctx, q)
@@ -136,6 +140,11 @@ func Open(ctx context.Context, path string, opts *Options) (*Log, error) {
 	}
 	wctx, stop := context.WithCancel(context.Background())
 	l.stop = stop
+	l.work.Add(1)
+	go func() {
+		defer l.work.Done()
+		l.runCheckpoints(wctx)
+	}()
 	for _, pr := range l.async {
 		l.work.Add(1)
 		go func() {
@@ -151,8 +160,8 @@ func (l *Log) logf(format string, args ...any) {
 }
 
 // walPrefill is the size the log's write-ahead log is extended to when it
-// opens: past SQLite's automatic checkpoint (1,000 pages), with room for
-// the group commits that cross it.
+// opens (2,000 pages): past where the background checkpoints let it start
+// over (checkpoint.go), with room for the group commits made meanwhile.
 const walPrefill = 8 << 20
 
 // openDB opens (creating if needed) the database at path and moves its
@@ -170,6 +179,7 @@ func openDB(ctx context.Context, path, txlock string) (*sql.DB, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walBackstopPages)) // see checkpoint.go
 	q.Set("_txlock", txlock)
 	d, err := newDriver()
 	if err != nil {
@@ -300,8 +310,10 @@ func (l *Log) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint6
 		return nil, server.ErrLogClosed
 	}
 	l.pending = append(l.pending, req)
-	lead := !l.committing
-	l.committing = true
+	lead := !l.committing && !l.ckptWants // (with a checkpoint waiting, it hands the queue off)
+	if lead {
+		l.committing = true
+	}
 	l.mu.Unlock()
 	if lead {
 		// No committer runs: this caller commits its own group, with
@@ -335,7 +347,7 @@ const maxGroup = 256
 func (l *Log) commitLoop(first bool) {
 	for done := false; ; done = true {
 		l.mu.Lock()
-		if len(l.pending) == 0 {
+		if len(l.pending) == 0 || l.ckptWants {
 			l.committing = false
 			l.cond.Broadcast()
 			l.mu.Unlock()
@@ -421,6 +433,11 @@ func (l *Log) commitGroup(group []*appendReq) {
 		}
 	}
 	l.publish.Unlock()
+	txs := 0
+	for _, r := range group {
+		txs += len(r.txs)
+	}
+	l.ckpt.committed(txs)
 	for _, r := range group {
 		if r.err == nil {
 			l.waiters.Advanced(r.tenant, r.head)
