@@ -13,7 +13,7 @@ import (
 )
 
 // Commits go on while the log is checkpointed beside them, and the log
-// starts over within its preallocated space: without the background
+// starts over near its preallocated space: without the background
 // checkpoints SQLite's automatic one (at walBackstopPages) lets it grow
 // to four times that. A store at full durability commits remote changes
 // on a connection of its own (relaxed), so its writes alternate between
@@ -66,8 +66,11 @@ func TestSQLite_CheckpointsInTheBackground(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fi.Size() > WALPrefill {
-				t.Errorf("log of %d bytes after %d writes, want at most its preallocated %d", fi.Size(), writes, WALPrefill)
+			// Writes at full speed can outrun a checkpoint for a while
+			// (1 run in 10 went a little past the preallocated size), but
+			// not to the backstop, 4 times it.
+			if fi.Size() > 2*WALPrefill {
+				t.Errorf("log of %d bytes after %d writes, want at most twice its preallocated %d", fi.Size(), writes, WALPrefill)
 			}
 			t.Logf("%d background checkpoints, log of %d bytes", s.ckpt.runs.Load(), fi.Size())
 		})
