@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"sync/atomic"
+
+	"github.com/unosync/uno/internal/walfill"
 )
 
 // The write-ahead log is checkpointed (its pages copied into the
@@ -12,29 +14,26 @@ import (
 // write in a few hundred paid for copying the log and two fsyncs: in the
 // paced benchmark (1 writer at 50 Hz, 1 receiver) the 194th write took
 // 5.5–7.6 ms in every run where the others took ~2. Commits are counted
-// instead, and past checkpointEvery a goroutine checkpoints on a pooled
-// connection while writes go on. SQLite's automatic checkpoint stays, at
-// walBackstopPages, in case those fall behind.
+// instead (walfill.Pacer), and past about checkpointFrames of log a
+// goroutine checkpoints on a pooled connection while writes go on.
+// SQLite's automatic checkpoint stays, at walBackstopPages, in case those
+// fall behind.
 const (
-	// checkpointEvery is the commit weight (a commit counts 1 plus the
-	// rows it touched) between background checkpoints: 400–500 pages of
-	// one-row commits (each writes 3–4), so that the log starts over
-	// within its preallocated space (WALPrefill, 1,000 pages and a little
-	// more) unless writes run at full speed during the checkpoint (then
-	// it goes a little past: 3 runs in 10 of the test at 240, more at
-	// 400). Checkpointing more often copies the same hot pages more often.
-	checkpointEvery = 240
+	// checkpointFrames is how much log a background checkpoint comes
+	// after: within the preallocated log (WALPrefill, 1,000 pages and a
+	// little more) with room for what is written while it runs.
+	checkpointFrames = 700
 	// walBackstopPages is where SQLite's automatic checkpoint runs.
 	walBackstopPages = 4000
 )
 
 // checkpointer runs a store's background checkpoints.
 type checkpointer struct {
-	weight atomic.Int64 // commit weight since the last kick
-	kick   chan struct{}
-	stop   context.CancelFunc
-	done   chan struct{}
-	runs   atomic.Int64 // checkpoints completed, for tests
+	pacer *walfill.Pacer // commit weight: a commit counts 1 plus the rows it touched
+	kick  chan struct{}
+	stop  context.CancelFunc
+	done  chan struct{}
+	runs  atomic.Int64 // checkpoints completed, for tests
 }
 
 // startCheckpointer starts the background checkpoints of a store whose
@@ -44,7 +43,7 @@ func (s *SQLite) startCheckpointer() {
 		return
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	c := &checkpointer{kick: make(chan struct{}, 1), stop: stop, done: make(chan struct{})}
+	c := &checkpointer{pacer: walfill.NewPacer(checkpointFrames), kick: make(chan struct{}, 1), stop: stop, done: make(chan struct{})}
 	s.ckpt = c
 	go func() {
 		defer close(c.done)
@@ -72,10 +71,9 @@ func (s *SQLite) stopCheckpointer() {
 // background checkpoint.
 func (s *SQLite) committed(rows int) {
 	c := s.ckpt
-	if c == nil || c.weight.Add(int64(rows)+1) < checkpointEvery {
+	if c == nil || !c.pacer.Add(rows+1) {
 		return
 	}
-	c.weight.Store(0)
 	select {
 	case c.kick <- struct{}{}:
 	default: // one is under way or asked for
@@ -91,15 +89,16 @@ func (s *SQLite) committed(rows int) {
 // copies only what the first left. An error leaves the log to the
 // automatic checkpoint.
 func (s *SQLite) checkpoint(ctx context.Context) {
-	if _, err := s.db.ExecContext(ctx, checkpointSQL); err != nil {
+	var busy, log, copied int
+	if err := s.db.QueryRowContext(ctx, checkpointSQL).Scan(&busy, &log, &copied); err != nil {
 		return
 	}
+	s.ckpt.pacer.Observed(log)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.check() != nil {
 		return
 	}
-	var busy, log, copied int
 	if err := s.db.QueryRowContext(ctx, checkpointSQL).Scan(&busy, &log, &copied); err == nil && log == copied {
 		s.ckpt.runs.Add(1)
 	}

@@ -3,6 +3,8 @@ package sqlitelog
 import (
 	"context"
 	"sync/atomic"
+
+	"github.com/unosync/uno/internal/walfill"
 )
 
 // The log's write-ahead log is checkpointed (its pages copied into the
@@ -11,34 +13,32 @@ import (
 // SQLite's automatic checkpoint runs inside the commit that takes the log
 // past 1,000 pages: one group commit in a few hundred, and with it the
 // Acks and deliveries of its appends, waited for copying the log and two
-// fsyncs. Group commits are counted instead, and past checkpointEvery a
-// goroutine checkpoints while appends go on; SQLite's automatic checkpoint
-// stays, at walBackstopPages, in case those fall behind.
+// fsyncs. Group commits are counted instead (walfill.Pacer), and past
+// about checkpointFrames of log a goroutine checkpoints while appends go
+// on; SQLite's automatic checkpoint stays, at walBackstopPages, in case
+// those fall behind.
 const (
-	// checkpointEvery is the commit weight (a group commit counts 1 plus
-	// its transactions) between background checkpoints: about 800 pages
-	// (a lone append writes ~5, a group of 8 ~18), as often as SQLite's
-	// own and well within the preallocated log (walPrefill, 2,000 pages).
-	// Checkpointing more often copies the same hot pages more often.
-	checkpointEvery = 360
+	// checkpointFrames is how much log a background checkpoint comes
+	// after: SQLite's default, well within the preallocated log
+	// (walPrefill, 2,000 pages).
+	checkpointFrames = 1000
 	// walBackstopPages is where SQLite's automatic checkpoint runs.
 	walBackstopPages = 4000
 )
 
 // checkpointer runs the log's background checkpoints.
 type checkpointer struct {
-	weight atomic.Int64 // commit weight since the last kick
-	kick   chan struct{}
-	runs   atomic.Int64 // checkpoints that left nothing to copy, for tests
+	pacer *walfill.Pacer // commit weight: a group commit counts 1 plus its transactions
+	kick  chan struct{}
+	runs  atomic.Int64 // checkpoints that left nothing to copy, for tests
 }
 
 // committed counts a group commit of txs transactions toward the next
 // background checkpoint.
 func (c *checkpointer) committed(txs int) {
-	if c.weight.Add(int64(txs)+1) < checkpointEvery {
+	if !c.pacer.Add(txs + 1) {
 		return
 	}
-	c.weight.Store(0)
 	select {
 	case c.kick <- struct{}{}:
 	default: // one is under way or asked for
@@ -66,9 +66,11 @@ func (l *Log) runCheckpoints(ctx context.Context) {
 // and it hands them to a committer of their own after. An error leaves
 // the log to the automatic checkpoint.
 func (l *Log) checkpoint(ctx context.Context) {
-	if _, err := l.db.ExecContext(ctx, checkpointSQL); err != nil {
+	var busy, log, copied int
+	if err := l.db.QueryRowContext(ctx, checkpointSQL).Scan(&busy, &log, &copied); err != nil {
 		return
 	}
+	l.ckpt.pacer.Observed(log)
 	l.mu.Lock()
 	l.ckptWants = true // the committer stops after its group, new appends queue
 	for l.committing {
@@ -79,7 +81,6 @@ func (l *Log) checkpoint(ctx context.Context) {
 	closed := l.closed
 	l.mu.Unlock()
 	if !closed {
-		var busy, log, copied int
 		if err := l.db.QueryRowContext(ctx, checkpointSQL).Scan(&busy, &log, &copied); err == nil && log == copied {
 			l.ckpt.runs.Add(1)
 		}

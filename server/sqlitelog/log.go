@@ -121,7 +121,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Log, error) {
 	}
 	l := &Log{db: db, waiters: wake.New(), stmts: map[string]*sql.Stmt{}, tracer: asyncTracer(o.TracerProvider),
 		tails: newTails(o.CacheBytes, o.CacheTenants), docs: rowmodel.NewDocCache(o.DocCacheBytes), logger: o.Logger,
-		ckpt: &checkpointer{kick: make(chan struct{}, 1)}}
+		ckpt: &checkpointer{pacer: walfill.NewPacer(checkpointFrames), kick: make(chan struct{}, 1)}}
 	l.cond = gosync.NewCond(&l.mu)
 	for _, q := range appendStmts {
 		st, err := db.PrepareContext(ctx, q)
