@@ -12,4 +12,7 @@
 // again, so a fresh database pays the growth on every commit of its first
 // thousand pages. Filling the log with zeros once, at open, makes every
 // commit an overwrite.
+//
+// To keep it so, the log must start over before it outgrows that space:
+// the stores checkpoint it in the background, paced by [Pacer].
 package walfill
