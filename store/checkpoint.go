@@ -21,7 +21,9 @@ import (
 const (
 	// checkpointFrames is how much log a background checkpoint comes
 	// after: within the preallocated log (WALPrefill, 1,000 pages and a
-	// little more) with room for what is written while it runs.
+	// little more) with room for what is written while it runs (writes
+	// at full speed outrun it: the log then grows past that for a while,
+	// up to twice it in the test).
 	checkpointFrames = 700
 	// walBackstopPages is where SQLite's automatic checkpoint runs.
 	walBackstopPages = 4000

@@ -20,10 +20,11 @@ type Pacer struct {
 }
 
 // NewPacer returns a pacer aiming at target frames between checkpoints.
-// It starts at a threshold of target/4 weight (commits of four frames).
+// It starts at a threshold of target/2 weight (commits of two frames: a
+// one-row commit writes 3–4 with a weight of 2).
 func NewPacer(target int) *Pacer {
 	p := &Pacer{target: int64(target)}
-	p.threshold.Store(max(int64(target)/4, minThreshold))
+	p.threshold.Store(max(int64(target)/2, minThreshold))
 	return p
 }
 

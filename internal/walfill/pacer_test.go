@@ -6,8 +6,8 @@ import "testing"
 // frames each let the weight between checkpoints double.
 func TestPacer_FollowsTheFrames(t *testing.T) {
 	p := NewPacer(1000)
-	if got := p.Threshold(); got != 250 {
-		t.Fatalf("first threshold %d, want 250", got)
+	if got := p.Threshold(); got != 500 {
+		t.Fatalf("first threshold %d, want 500", got)
 	}
 	for range 10 {
 		for !p.Add(1) {
