@@ -51,7 +51,6 @@ func openDB(path string, o *Options) (*sql.DB, error) {
 	q.Add("_pragma", fmt.Sprintf("synchronous(%s)", o.Synchronous))
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(OFF)")
-	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walBackstopPages)) // see checkpoint.go
 	q.Set("_txlock", "immediate")
 	if nativeVFS != "" {
 		q.Set("vfs", nativeVFS)

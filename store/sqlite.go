@@ -75,8 +75,6 @@ type SQLite struct {
 	// one row (24 bytes each; the sites are the app's devices).
 	sites map[crdt.SiteID]uint64
 
-	ckpt *checkpointer // background checkpoints (checkpoint.go); nil in the browser
-
 	testBegin     func(*writeTx) // tests: called as each write transaction begins
 	testQueryHeld func(string)   // tests: called as a query ran on a held connection
 }
@@ -110,7 +108,6 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s.startCheckpointer()
 	return s, nil
 }
 
@@ -336,7 +333,6 @@ func (s *SQLite) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	s.stopCheckpointer()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stmtMu.Lock()
@@ -566,7 +562,6 @@ func (w *writeTx) commit() error {
 	for ck, e := range w.written {
 		w.s.chunks.put(ck, e.heads, e.chunks)
 	}
-	w.s.committed(len(w.rows))
 	return nil
 }
 

@@ -14,5 +14,5 @@
 // commit an overwrite.
 //
 // To keep it so, the log must start over before it outgrows that space:
-// the stores checkpoint it in the background, paced by [Pacer].
+// the server's log checkpoints it in the background, paced by [Pacer].
 package walfill

@@ -9,9 +9,9 @@ import "sync/atomic"
 // (a new row dirties an index page an update does not), so each
 // checkpoint reports how many frames the log held (Observed) and the
 // next threshold follows: as often as SQLite's own automatic checkpoint,
-// no more (checkpointing more often copies the same hot pages again; the
-// client's apply cost 14% more CPU at a fixed threshold 2.8 times too
-// low).
+// no more (checkpointing more often copies the same hot pages again: a
+// client store's apply cost 14% more CPU at a fixed threshold 2.8 times
+// too low).
 type Pacer struct {
 	target    int64
 	weight    atomic.Int64 // since the last kick
@@ -20,8 +20,8 @@ type Pacer struct {
 }
 
 // NewPacer returns a pacer aiming at target frames between checkpoints.
-// It starts at a threshold of target/2 weight (commits of two frames: a
-// one-row commit writes 3–4 with a weight of 2).
+// It starts at a threshold of target/2 weight (two frames per unit of
+// weight; a lone append of one transaction writes ~5 with a weight of 2).
 func NewPacer(target int) *Pacer {
 	p := &Pacer{target: int64(target)}
 	p.threshold.Store(max(int64(target)/2, minThreshold))

@@ -9,7 +9,7 @@ import (
 
 // The log's write-ahead log is checkpointed (its pages copied into the
 // database file, so that it starts over from the beginning of its
-// preallocated space) in the background, as the client store's is.
+// preallocated space) in the background.
 // SQLite's automatic checkpoint runs inside the commit that takes the log
 // past 1,000 pages: one group commit in a few hundred, and with it the
 // Acks and deliveries of its appends, waited for copying the log and two
