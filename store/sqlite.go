@@ -75,6 +75,12 @@ type SQLite struct {
 	// one row (24 bytes each; the sites are the app's devices).
 	sites map[crdt.SiteID]uint64
 
+	// spare is the last write transaction's state, its maps emptied, for
+	// the next one to reuse (under mu): a remote one-field transaction
+	// otherwise allocates six maps and their first buckets, a fifth of
+	// what it allocates (see recycle).
+	spare *writeTx
+
 	testBegin     func(*writeTx) // tests: called as each write transaction begins
 	testQueryHeld func(string)   // tests: called as a query ran on a held connection
 }
@@ -381,6 +387,10 @@ type writeTx struct {
 	upserts map[string]upsertStmt
 	base    map[crdt.RowKey]map[string][][]byte // documents' chunks as the table holds them, by row and field
 	written map[chunkKey]chunkEntry             // documents' chunks written, for the cache
+	// A remote batch's merger's maps (merger.seen, merger.marks), kept
+	// with the others for the next transaction.
+	seen  map[crdt.RowKey]bool
+	marks map[crdt.SiteID]uint64
 }
 
 // sqlRunner runs statements: an *sql.Tx, or a held *sql.Conn inside a
@@ -446,9 +456,16 @@ func (s *SQLite) begin(ctx context.Context, relaxed bool) (*writeTx, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	w := &writeTx{s: s, ctx: context.WithoutCancel(ctx), rows: map[crdt.RowKey]*crdt.Row{}, where: map[crdt.RowKey]place{},
-		pending: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{},
-		base: map[crdt.RowKey]map[string][][]byte{}, written: map[chunkKey]chunkEntry{}}
+	w := s.spare
+	if w != nil {
+		s.spare = nil
+		*w = writeTx{s: s, ctx: context.WithoutCancel(ctx), rows: w.rows, where: w.where,
+			pending: w.pending, stmts: w.stmts, base: w.base, written: w.written, seen: w.seen, marks: w.marks}
+	} else {
+		w = &writeTx{s: s, ctx: context.WithoutCancel(ctx), rows: map[crdt.RowKey]*crdt.Row{}, where: map[crdt.RowKey]place{},
+			pending: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{},
+			base: map[crdt.RowKey]map[string][][]byte{}, written: map[chunkKey]chunkEntry{}}
+	}
 	var err error
 	if s.holdConns() {
 		if w.held, err = s.held(w.ctx, relaxed); err == nil {
@@ -484,6 +501,7 @@ func (s *SQLite) begin(ctx context.Context, relaxed bool) (*writeTx, error) {
 // end rolls the transaction back unless it committed, and gives back a
 // relaxed transaction's connection.
 func (w *writeTx) end() {
+	defer w.recycle()
 	if w.held != nil {
 		for _, st := range w.temp {
 			st.Close()
@@ -503,6 +521,31 @@ func (w *writeTx) end() {
 		w.s.releaseConn(w.conn)
 	}
 	w.conn = nil
+}
+
+// recycleRows bounds the rows a recycled transaction's maps held: a
+// large transaction's maps are left to the garbage collector rather than
+// kept for the life of the store.
+const recycleRows = 64
+
+// recycle empties w's maps and keeps w as its store's spare, for the next
+// transaction (all run under the store's mu, and none keeps w after its
+// end). The maps keep their buckets; what they referenced is released.
+func (w *writeTx) recycle() {
+	if len(w.rows) > recycleRows || len(w.where) > recycleRows || len(w.stmts) > recycleRows || len(w.seen) > recycleRows {
+		return
+	}
+	clear(w.rows)
+	clear(w.where)
+	clear(w.pending)
+	clear(w.stmts)
+	clear(w.base)
+	clear(w.written)
+	clear(w.seen)
+	clear(w.marks)
+	s := w.s
+	*w = writeTx{rows: w.rows, where: w.where, pending: w.pending, stmts: w.stmts, base: w.base, written: w.written, seen: w.seen, marks: w.marks}
+	s.spare = w
 }
 
 // Remote changes and acknowledgements are stored without syncing the
@@ -1123,7 +1166,10 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 	defer w.end()
 	clock := *s.clock
 	wall := s.opts.Now()
-	var m merger
+	if w.seen == nil {
+		w.seen, w.marks = map[crdt.RowKey]bool{}, map[crdt.SiteID]uint64{}
+	}
+	m := merger{seen: w.seen, marks: w.marks}
 	err = m.run(mergeInput{
 		own: s.site, ownSeq: s.seq, clock: &clock, wall: wall,
 		txs: txs, rows: rows, snapMarks: snapMarks, gapsOK: cursor != nil,
@@ -1241,7 +1287,8 @@ func buildLocal(clock crdt.Clock, now time.Time, site crdt.SiteID, seq uint64, s
 
 // merger applies remote transactions to rows loaded through get, collecting
 // the changed rows, conflict records and sites' new high-water marks. Both
-// stores use it.
+// stores use it. seen and marks may be given empty, to be reused; nil ones
+// are made.
 type merger struct {
 	changed   []crdt.RowKey
 	seen      map[crdt.RowKey]bool
@@ -1268,7 +1315,10 @@ type mergeInput struct {
 // not cover yet. A gap in a site's sequence fails with ErrGap unless
 // in.gapsOK; a malformed or far-future transaction fails the whole batch.
 func (m *merger) run(in mergeInput) error {
-	m.marks = map[crdt.SiteID]uint64{in.own: in.ownSeq}
+	if m.marks == nil {
+		m.marks = map[crdt.SiteID]uint64{}
+	}
+	m.marks[in.own] = in.ownSeq
 	for site, seq := range in.snapMarks {
 		if site == in.own {
 			continue
