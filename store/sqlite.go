@@ -1183,12 +1183,21 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 			return nil, err
 		}
 	}
+	// The marks that moved. The usual one (a batch from one site) is saved
+	// with the cursor and the clock, below.
+	var moved int
+	var one crdt.SiteID
 	for site, seq := range m.marks {
-		if was, ok := s.sites[site]; ok && was == seq {
+		if was, ok := s.sites[site]; !ok || was != seq {
+			moved, one = moved+1, site
+		}
+	}
+	for site, seq := range m.marks {
+		if was, ok := s.sites[site]; moved == 1 || (ok && was == seq) {
 			continue
 		}
 		if _, err := w.exec("", `INSERT INTO _uno_sites (site, seq) VALUES (?, ?)
-			ON CONFLICT (site) DO UPDATE SET seq = excluded.seq`, site[:], int64(seq)); err != nil {
+			ON CONFLICT (site) DO UPDATE SET seq = max(seq, excluded.seq)`, site[:], int64(seq)); err != nil {
 			return nil, fmt.Errorf("save high-water of %s: %w", site, err)
 		}
 	}
@@ -1210,12 +1219,16 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 		entries[i] = ConflictEntry{ID: uint64(id), Record: r}
 	}
 	// The cursor and the clock in one statement, beside the marks (0
-	// leaves the cursor; both only go up).
+	// leaves the cursor; all only go up), with the one mark that moved.
 	var cur int64
 	if cursor != nil {
 		cur = int64(*cursor)
 	}
-	if _, err := w.exec("", saveCursorSQL, cur, int64(clock.Last())); err != nil {
+	if moved == 1 {
+		if _, err := w.exec("", saveCursorMarkSQL, cur, int64(clock.Last()), one[:], int64(m.marks[one])); err != nil {
+			return nil, fmt.Errorf("save clock, cursor and high-water of %s: %w", one, err)
+		}
+	} else if _, err := w.exec("", saveCursorSQL, cur, int64(clock.Last())); err != nil {
 		return nil, fmt.Errorf("save clock and cursor: %w", err)
 	}
 	var acked int64
@@ -1243,6 +1256,8 @@ const (
 	cursorSite    = `x''`
 	clockSite     = `x'00'`
 	saveCursorSQL = `INSERT INTO _uno_sites (site, seq) VALUES (` + cursorSite + `, ?), (` + clockSite + `, ?)
+		ON CONFLICT (site) DO UPDATE SET seq = max(seq, excluded.seq)`
+	saveCursorMarkSQL = `INSERT INTO _uno_sites (site, seq) VALUES (` + cursorSite + `, ?), (` + clockSite + `, ?), (?, ?)
 		ON CONFLICT (site) DO UPDATE SET seq = max(seq, excluded.seq)`
 )
 

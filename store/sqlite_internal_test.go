@@ -1,6 +1,8 @@
 package store
 
 import (
+	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -98,5 +100,58 @@ func TestSQLite_PendingIsKept(t *testing.T) {
 	}
 	if n, err := s.Pending(ctx); err != nil || n != 1 {
 		t.Fatalf("Pending with the outbox renamed = %d, %v; want the kept 1", n, err)
+	}
+}
+
+// TestSQLite_MarksSurviveReopen applies remote transactions one site at a
+// time (the mark saved in the cursor's statement) and two sites at once
+// (each mark its own statement), reopens, and checks each site's mark by
+// the gap check: the next transaction of each applies, one past it fails.
+func TestSQLite_MarksSurviveReopen(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.db")
+	a, err := OpenSQLite(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txs [2][]*crdt.Tx // by site: b, c
+	for i, name := range []string{"b", "c"} {
+		o, err := OpenSQLite(ctx, filepath.Join(dir, name+".db"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := range 6 {
+			c, err := o.Write(ctx, func(b *crdt.Builder) error {
+				return b.Set(crdt.RowKey{Collection: "c", Row: name}, "f", crdt.KindRegister, []byte(fmt.Sprint(n)))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			txs[i] = append(txs[i], c.Tx)
+		}
+		o.Close()
+	}
+	b, c := txs[0], txs[1]
+	for _, batch := range [][]*crdt.Tx{{b[0]}, {c[0]}, {b[1], c[1]}, {b[2]}} {
+		if _, err := a.Apply(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Close()
+	if a, err = OpenSQLite(ctx, path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for _, tc := range []struct {
+		name       string
+		next, skip *crdt.Tx
+	}{{"b", b[3], b[5]}, {"c", c[2], c[4]}} {
+		if _, err := a.Apply(ctx, []*crdt.Tx{tc.skip}); !errors.Is(err, ErrGap) {
+			t.Errorf("site %s: applying past its mark: %v, want ErrGap", tc.name, err)
+		}
+		if _, err := a.Apply(ctx, []*crdt.Tx{tc.next}); err != nil {
+			t.Errorf("site %s: applying the transaction after its mark: %v", tc.name, err)
+		}
 	}
 }
