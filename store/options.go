@@ -65,7 +65,8 @@ func (o Options) withDefaults() (Options, error) {
 // with zeros, when the store opens (package walfill): a commit then
 // overwrites blocks the file has rather than growing it, so its fsync
 // has no size change to journal and its writes no blocks to allocate.
-// It covers the log up to SQLite's automatic checkpoint (1,000 pages),
-// after which SQLite writes the log from its start again. SQLite deletes
-// the log when the store closes.
+// It covers the log up to SQLite's automatic checkpoint (1,000 pages);
+// the store's background checkpoints (checkpoint.go) come before that,
+// and SQLite then writes the log from its start again. SQLite deletes the
+// log when the store closes.
 const WALPrefill = 4200 << 10

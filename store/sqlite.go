@@ -81,6 +81,8 @@ type SQLite struct {
 	// what it allocates (see recycle).
 	spare *writeTx
 
+	ckpt *checkpointer // background checkpoints (checkpoint.go); nil in the browser
+
 	testBegin     func(*writeTx) // tests: called as each write transaction begins
 	testQueryHeld func(string)   // tests: called as a query ran on a held connection
 }
@@ -114,6 +116,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	s.startCheckpointer()
 	return s, nil
 }
 
@@ -339,6 +342,7 @@ func (s *SQLite) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.stopCheckpointer()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stmtMu.Lock()
@@ -605,6 +609,7 @@ func (w *writeTx) commit() error {
 	for ck, e := range w.written {
 		w.s.chunks.put(ck, e.heads, e.chunks)
 	}
+	w.s.committed(len(w.rows))
 	return nil
 }
 
