@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
+	"io"
 	"maps"
 	"slices"
 	"sync"
@@ -131,18 +133,36 @@ func (w *Watch) run(ctx context.Context, docs []Doc) {
 	}
 }
 
-// fingerprint identifies a result: IDs, order and field values.
+// fingerprint identifies a result: IDs, order and field values. Each
+// string goes in with its length first, the fields in name order (not
+// through Doc.JSON: marshalling every row's fields took a third of a
+// 100-row Watch's re-query).
 func fingerprint(docs []Doc) []byte {
 	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	length := func(l int) { h.Write(n[:binary.PutUvarint(n[:], uint64(l))]) }
+	var names []string
 	for _, d := range docs {
-		h.Write(d.JSON())
-		h.Write([]byte{0})
-		names := slices.Sorted(maps.Keys(d.Siblings))
+		length(len(d.ID))
+		io.WriteString(h, d.ID)
+		names = slices.AppendSeq(names[:0], maps.Keys(d.Fields))
+		slices.Sort(names)
+		length(len(names))
 		for _, name := range names {
-			h.Write([]byte(name))
+			length(len(name))
+			io.WriteString(h, name)
+			length(len(d.Fields[name]))
+			h.Write(d.Fields[name])
+		}
+		sibs := slices.Sorted(maps.Keys(d.Siblings))
+		length(len(sibs))
+		for _, name := range sibs {
+			length(len(name))
+			io.WriteString(h, name)
+			length(len(d.Siblings[name]))
 			for _, v := range d.Siblings[name] {
+				length(len(v.Value))
 				h.Write(v.Value)
-				h.Write([]byte{0})
 			}
 		}
 	}
