@@ -336,9 +336,8 @@ func newDoc(s *store.Schema, collection, id string, r *crdt.Row) (Doc, error) {
 	if r == nil || !r.Alive() {
 		return Doc{}, fmt.Errorf("%w: %s/%s", ErrNotFound, collection, id)
 	}
-	vals := store.Resolve(s, collection, r)
-	d := Doc{ID: id, Fields: make(map[string]json.RawMessage, len(vals))}
-	for name, v := range vals {
+	d := Doc{ID: id, Fields: make(map[string]json.RawMessage, len(r.Fields))}
+	for name, v := range store.ResolveFields(s, collection, r) {
 		d.Fields[name] = v.JSON
 		if len(v.Siblings) > 0 {
 			if d.Siblings == nil {

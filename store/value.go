@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"math"
 	"strconv"
 
@@ -30,13 +31,27 @@ func Resolve(s *Schema, collection string, r *crdt.Row) map[string]FieldValue {
 		return nil
 	}
 	out := make(map[string]FieldValue, len(r.Fields))
-	for i := range r.Fields {
-		f := &r.Fields[i]
-		if v, ok := resolveField(s, collection, f); ok {
-			out[f.Name] = v
-		}
+	for name, v := range ResolveFields(s, collection, r) {
+		out[name] = v
 	}
 	return out
+}
+
+// ResolveFields is Resolve without the map: it yields each field's name
+// and what it shows, in the row's field order, and nothing for a row that
+// is not alive.
+func ResolveFields(s *Schema, collection string, r *crdt.Row) iter.Seq2[string, FieldValue] {
+	return func(yield func(string, FieldValue) bool) {
+		if r == nil || !r.Alive() {
+			return
+		}
+		for i := range r.Fields {
+			f := &r.Fields[i]
+			if v, ok := resolveField(s, collection, f); ok && !yield(f.Name, v) {
+				return
+			}
+		}
+	}
 }
 
 func resolveField(s *Schema, collection string, f *crdt.Field) (FieldValue, bool) {
