@@ -460,16 +460,16 @@ func (s *SQLite) begin(ctx context.Context, relaxed bool) (*writeTx, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	w := s.spare
+	w := s.spare // emptied by recycle
 	if w != nil {
 		s.spare = nil
-		*w = writeTx{s: s, ctx: context.WithoutCancel(ctx), rows: w.rows, where: w.where,
-			pending: w.pending, stmts: w.stmts, base: w.base, written: w.written, seen: w.seen, marks: w.marks}
 	} else {
-		w = &writeTx{s: s, ctx: context.WithoutCancel(ctx), rows: map[crdt.RowKey]*crdt.Row{}, where: map[crdt.RowKey]place{},
+		w = &writeTx{rows: map[crdt.RowKey]*crdt.Row{}, where: map[crdt.RowKey]place{},
 			pending: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{},
-			base: map[crdt.RowKey]map[string][][]byte{}, written: map[chunkKey]chunkEntry{}}
+			base: map[crdt.RowKey]map[string][][]byte{}, written: map[chunkKey]chunkEntry{},
+			seen: map[crdt.RowKey]bool{}, marks: map[crdt.SiteID]uint64{}}
 	}
+	w.s, w.ctx = s, context.WithoutCancel(ctx)
 	var err error
 	if s.holdConns() {
 		if w.held, err = s.held(w.ctx, relaxed); err == nil {
@@ -1171,9 +1171,6 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 	defer w.end()
 	clock := *s.clock
 	wall := s.opts.Now()
-	if w.seen == nil {
-		w.seen, w.marks = map[crdt.RowKey]bool{}, map[crdt.SiteID]uint64{}
-	}
 	m := merger{seen: w.seen, marks: w.marks}
 	err = m.run(mergeInput{
 		own: s.site, ownSeq: s.seq, clock: &clock, wall: wall,
