@@ -3,7 +3,10 @@ package client
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"path/filepath"
 	"testing"
+	"time"
 )
 
 // A Watch fires when its result's fingerprint changes: every difference
@@ -45,5 +48,55 @@ func TestFingerprint(t *testing.T) {
 	}
 	if bytes.Equal(fingerprint([]Doc{doc("a", "x", "12")}), fingerprint([]Doc{doc("a", "x1", "2")})) {
 		t.Error("a field name and its value cut differently give one fingerprint")
+	}
+}
+
+// A Watch's refresh builds afresh only the rows whose stored state
+// changed, and hands out copies: changing a result's Doc changes neither
+// the watch's rows nor the next result.
+func TestWatch_RefreshDecodesChangedRows(t *testing.T) {
+	ctx := t.Context()
+	c, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "uno.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	items := c.Collection("items")
+	for i := range 10 {
+		if err := items.Put(ctx, fmt.Sprint("r", i), map[string]any{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := items.Watch(ctx, Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	first := <-w.C
+	if len(first) != 10 || w.decoded != 10 {
+		t.Fatalf("first result: %d rows, %d built; want 10, 10", len(first), w.decoded)
+	}
+	first[0].Fields["n"] = json.RawMessage(`"changed by the app"`)
+	delete(first[1].Fields, "n")
+	if err := items.Patch(ctx, "r5", map[string]any{"n": 50}); err != nil {
+		t.Fatal(err)
+	}
+	var next []Doc
+	select {
+	case next = <-w.C:
+	case <-time.After(time.Minute):
+		t.Fatal("no result after a write")
+	}
+	if w.decoded != 1 {
+		t.Errorf("refresh after one row's write built %d rows, want 1", w.decoded)
+	}
+	for i, d := range next {
+		want := fmt.Sprint(i)
+		if i == 5 {
+			want = "50"
+		}
+		if got := string(d.Fields["n"]); got != want {
+			t.Errorf("row %s: n = %s, want %s", d.ID, got, want)
+		}
 	}
 }

@@ -17,6 +17,13 @@ type Query struct {
 	Desc    bool
 	// Limit caps the number of rows; 0 means no limit.
 	Limit int
+	// Known, if set, is asked about each row found, with its stored
+	// merge state (valid only during the call), by stores that keep the
+	// state encoded: true means the caller already holds the row as of
+	// that state, and the row comes back with Row nil, not decoded. A
+	// live query asks it about the rows of its last result, so a
+	// refresh decodes only the rows that changed.
+	Known func(id string, state []byte) bool
 }
 
 // Op is a comparison operator.

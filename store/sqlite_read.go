@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -124,20 +125,23 @@ func (s *SQLite) Query(ctx context.Context, q Query) ([]Doc, error) {
 	}
 	out, done, err := s.queryHeld(ctx, q, b.String(), args, st != nil)
 	if !done && err == nil {
-		out, err = s.queryRows(ctx, first, q.Collection, b.String(), args)
+		out, err = s.queryRows(ctx, first, q, b.String(), args)
 	}
 	if err != nil {
 		return nil, err
 	}
 	for i := range out {
-		if !s.cached(crdt.RowKey{Collection: q.Collection, Row: out[i].ID}, out[i].Row) {
+		if out[i].Row != nil && !s.cached(crdt.RowKey{Collection: q.Collection, Row: out[i].ID}, out[i].Row) {
 			// A document's chunks are not cached: query again with them,
 			// in one snapshot.
 			err := s.read(ctx, func(tx *sql.Tx) error {
-				if out, err = s.queryRows(ctx, tx, q.Collection, b.String(), args); err != nil {
+				if out, err = s.queryRows(ctx, tx, q, b.String(), args); err != nil {
 					return err
 				}
 				for _, d := range out {
+					if d.Row == nil {
+						continue // known to the caller
+					}
 					if err := s.attach(ctx, tx, crdt.RowKey{Collection: q.Collection, Row: d.ID}, d.Row, nil); err != nil {
 						return err
 					}
@@ -172,7 +176,7 @@ func (s *SQLite) queryHeld(ctx context.Context, q Query, query string, args []an
 	if err != nil {
 		return nil, false, err
 	}
-	out, err = s.queryRows(ctx, preparedQuery{st}, q.Collection, query, args)
+	out, err = s.queryRows(ctx, preparedQuery{st}, q, query, args)
 	if len(out) > heldQueryRows {
 		s.bigQueries[query] = true
 	}
@@ -225,9 +229,11 @@ func (p preparedQuery) QueryContext(ctx context.Context, _ string, args ...any) 
 	return p.st.QueryContext(ctx, args...)
 }
 
-// queryRows runs a query of ids and row states, and decodes them.
-func (s *SQLite) queryRows(ctx context.Context, q querier, coll, query string, args []any) ([]Doc, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
+// queryRows runs q's query of ids and row states, and decodes the states
+// of the rows q.Known does not know.
+func (s *SQLite) queryRows(ctx context.Context, db querier, q Query, query string, args []any) ([]Doc, error) {
+	coll := q.Collection
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", coll, err)
 	}
@@ -235,15 +241,20 @@ func (s *SQLite) queryRows(ctx context.Context, q querier, coll, query string, a
 	var out []Doc
 	for rows.Next() {
 		var id string
-		var state []byte
-		if err := rows.Scan(&id, &state); err != nil {
+		var raw sql.RawBytes // copied only for a row Known does not know
+		if err := rows.Scan(&id, &raw); err != nil {
 			return nil, fmt.Errorf("query %s: %w", coll, err)
 		}
+		if q.Known != nil && q.Known(id, raw) {
+			out = append(out, Doc{ID: id})
+			continue
+		}
+		state := bytes.Clone(raw)
 		r, err := crdt.DecodeRow(state)
 		if err != nil {
 			return nil, fmt.Errorf("%w: row %s/%s: %w", ErrCorrupt, coll, id, err)
 		}
-		out = append(out, Doc{ID: id, Row: r})
+		out = append(out, Doc{ID: id, Row: r, State: state})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("query %s: %w", coll, err)

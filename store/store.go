@@ -182,8 +182,13 @@ type RowState struct {
 
 // Doc is one alive row returned by Query.
 type Doc struct {
-	ID  string
+	ID string
+	// Row is the row's merge state, or nil when the query's Known said
+	// the caller holds the row as of State already.
 	Row *crdt.Row
+	// State is the row's merge state as stored (crdt.EncodeRow), when the
+	// store keeps it encoded (the SQLite store); nil otherwise.
+	State []byte
 }
 
 // Rejection is a local transaction a server refused, on the rejection feed.
