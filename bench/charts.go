@@ -52,6 +52,7 @@ func (r *Report) charts() ([]chart, error) {
 	}
 	ceil := newBars("ceilings-throughput.svg", "uno's throughput as a share of its ceiling's, same run", "% of the ceiling", "uno / ceiling")
 	floor := r.byID["fsync-floor"]
+	shared := r.byID["fsync-shared-2"]
 	bcast := r.byID["ws-broadcast"]
 	for _, x := range []struct {
 		id, unit string
@@ -61,6 +62,7 @@ func (r *Report) charts() ([]chart, error) {
 	}{
 		{"local-single", "tx/s", floor, "tx/s", "fsync floor"},
 		{"clients-2-full", "updates/s", floor, "tx/s", "fsync floor"},
+		{"clients-2-full", "updates/s", shared, "tx/s", "2 fsync floors at once"},
 		{"clients-2-relaxed", "updates/s", floor, "tx/s", "fsync floor"},
 		{"clients-50-full", "deliveries/s", bcast, "deliveries/s", "raw broadcast"},
 		{"clients-50-relaxed", "deliveries/s", bcast, "deliveries/s", "raw broadcast"},

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/unosync/uno/client"
@@ -192,6 +193,59 @@ func PlainSingle(b B) {
 		}
 	}
 	b.ReportMetric(float64(b.N())/b.Elapsed().Seconds(), "tx/s")
+}
+
+// PlainShared returns the fsync floor shared: writers sequential writers
+// at once, each committing PlainSingle's transaction into a file of its
+// own on the one disk, b.N() times. It reports the rate of each writer
+// (tx/s/writer) and of all (tx/s). With two, that is the ceiling of the
+// 2-client workload at full durability, whose two clients fsync each
+// update into files of their own; with three, a third stands for the
+// server's log, which fsyncs there too (about once per four updates, so
+// less than a writer of its own).
+func PlainShared(writers int) func(B) {
+	return func(b B) {
+		commits := make([]func(n int), writers)
+		for i := range commits {
+			db := openPlain(b, "FULL")
+			ins, logIns := prepare(b, db)
+			commits[i] = func(n int) {
+				tx, err := db.Begin()
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer tx.Rollback()
+				title := "task number " + strconv.Itoa(n)
+				if _, err := tx.Stmt(ins).Exec(strconv.Itoa(n), title, nil, nil, nil); err != nil {
+					b.Error(err)
+					return
+				}
+				if _, err := tx.Stmt(logIns).Exec(n+1, []byte(title)); err != nil {
+					b.Error(err)
+					return
+				}
+				if err := tx.Commit(); err != nil {
+					b.Error(err)
+				}
+			}
+		}
+		b.ResetTimer()
+		var wg sync.WaitGroup
+		for _, commit := range commits {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for n := range b.N() {
+					commit(n)
+				}
+			}()
+		}
+		wg.Wait()
+		perWriter := float64(b.N()) / b.Elapsed().Seconds()
+		b.ReportMetric(perWriter, "tx/s/writer")
+		b.ReportMetric(perWriter*float64(writers), "tx/s")
+	}
 }
 
 // PacedFsync returns the paced commit ceiling: PlainSingle's durable

@@ -59,7 +59,14 @@ const clientsAfterProse = `What bounds these figures on this machine:
   for its own before its next update. CPU is not the bound: the same
   workload relaxed runs 4–6× faster on the same two cores. The floor
   itself moves between rounds by more than the gap (its range is in the
-  Ceilings). With the server on its own machine the clients' commits are
+  Ceilings). The **shared floors** measure the contention in the same
+  run: the floor's writer twice at once, each into a file of its own,
+  and three times (the third standing for the server's log, which
+  fsyncs less often than that). A client's ` + "`Put`" + ` spends nearly all its
+  time in its commit's system calls (two WAL frames and one fsync per
+  update; in a syscall profile of the Go benchmark, ` + "`go test ./bench -run '^$' -bench 'TwoClients/full' -benchtime 3x -trace t.out`" + `
+  then ` + "`go tool trace -pprof=syscall t.out`" + `, 0.55 ms of each ~0.6 ms
+  ` + "`Put`" + `). With the server on its own machine the clients' commits are
   the only fsyncs on their disks.
 - **Paced latency.** The chain per write is the writer's commit, its push,
   the server's append (fsync'd: an Ack means durable, and a delivery
@@ -158,6 +165,11 @@ const ceilingsProse = `What the machine itself does, measured in the same invoca
   (preallocated as the store's), ` + "`synchronous=FULL`" + `, one row and one log
   row per transaction, one after the other: the disk's sequential
   fsync'd commit rate. No durable single-update write can be faster.
+- **the fsync floor shared**: that writer two and three times at once,
+  each into a file of its own on the same disk, the rate of each and of
+  all. Concurrent fsyncs overlap in part, so two writers together commit
+  more than one alone, each less. Two at once bound the 2-client
+  workload at full durability, whose two clients are such writers.
 - **a paced durable commit**: the fsync floor's transaction at the paced
   writer's rate, its latency. An idle disk answers an fsync more slowly
   than one kept busy, so this is what each durable commit on a paced

@@ -147,6 +147,17 @@ func (r *Report) build() {
 					row.Ceiling = "the fsync floor: " + r.fig("fsync-floor", "tx/s", perSec("tx/s"))
 					row.Ratio = fmt.Sprintf("%.0f%%", 100*v/floorTx)
 				}
+				// At full durability each client is a sequential durable
+				// writer beside the other and the server: the floor shared
+				// by two (and three) writers bounds it on one disk.
+				if shared, ok := r.get("fsync-shared-2", "tx/s"); ok && m.d == client.DurabilityFull {
+					row.Ceiling += "; 2 writers at once: " + r.fig("fsync-shared-2", "tx/s", perSec("tx/s"))
+					row.Ratio += fmt.Sprintf("; %.0f%% of 2 at once", 100*v/shared)
+					if three, ok := r.get("fsync-shared-3", "tx/s/writer"); ok {
+						row.Ceiling += "; 3 at once: " + r.fig("fsync-shared-3", "tx/s/writer", perSec("tx/s")) + " each"
+						row.Ratio += fmt.Sprintf(", %.0f%% of 2 of 3", 100*v/(2*three))
+					}
+				}
 				if m.d == client.DurabilityFull { // full
 					row.Target, row.Pass, row.Checked = "≥ 80% of the fsync floor", haveFloor && v >= 0.8*floorTx, true
 				} else {
@@ -231,6 +242,14 @@ func (r *Report) build() {
 			row.Uno = r.fig("fsync-floor", "tx/s", perSec("tx/s")) + ", " + r.fig("fsync-floor", "ns/op", nsDur) + "/tx"
 		}
 		add(&ceilings, row)
+	}
+	for _, id := range []string{"fsync-shared-2", "fsync-shared-3"} {
+		if row, ok := r.row(id); ok {
+			if r.byID[id].ok() {
+				row.Uno = r.fig(id, "tx/s/writer", perSec("tx/s")) + " per writer, " + r.fig(id, "tx/s", perSec("tx/s")) + " in all"
+			}
+			add(&ceilings, row)
+		}
 	}
 	if row, ok := r.row("fsync-paced"); ok {
 		if r.byID["fsync-paced"].ok() {

@@ -109,6 +109,8 @@ func (o Options) defs() []def {
 		{Workload: Workload{"plain-tx1000", "local", "plain SQLite: the same rows, one log row each", nil}, f: PlainTx1000, bt: timed},
 		{Workload: Workload{"local-single", "local", "single-op transactions, sync=FULL", []string{"fsync-floor"}}, f: WriteSingle, bt: timed},
 		{Workload: Workload{"fsync-floor", "ceilings", "the fsync floor: plain SQLite, one row and one log row per transaction, sync=FULL", nil}, f: PlainSingle, bt: timed},
+		{Workload: Workload{"fsync-shared-2", "ceilings", "the fsync floor shared: 2 writers at once, each the fsync floor's sequential writer into a file of its own", nil}, f: PlainShared(2), bt: timed},
+		{Workload: Workload{"fsync-shared-3", "ceilings", "the fsync floor shared: 3 writers at once (the 2-client workload's two stores and the server's log)", nil}, f: PlainShared(3), bt: timed},
 		{Workload: Workload{"fsync-paced", "ceilings", fmt.Sprintf("a paced durable commit: the fsync floor's transaction at %.0f Hz (%d commits), its latency", s.pacedOne.Hz, s.pacedOne.Writes), nil}, f: PacedFsync(s.pacedOne), bt: once},
 		{Workload: Workload{"local-apply", "local", "remote one-field transactions applied one per commit", []string{"plain-apply"}}, f: ApplyOne, bt: timed},
 		{Workload: Workload{"local-apply-batch", "local", fmt.Sprintf("remote one-field transactions applied %d per commit", ApplyPerCommit), []string{"plain-apply"}}, f: ApplyBatch, bt: timed},
@@ -123,7 +125,7 @@ func (o Options) defs() []def {
 	}
 	for _, m := range modes {
 		d = append(d,
-			def{Workload: Workload{"clients-2-" + m.name, "clients", fmt.Sprintf("%d clients × %s updates, one per transaction, %s durability", s.two.Clients, num(float64(s.two.Updates)), m.name), []string{"fsync-floor"}}, f: ClientUpdates(s.two, m.d), bt: once},
+			def{Workload: Workload{"clients-2-" + m.name, "clients", fmt.Sprintf("%d clients × %s updates, one per transaction, %s durability", s.two.Clients, num(float64(s.two.Updates)), m.name), []string{"fsync-floor", "fsync-shared-2", "fsync-shared-3"}}, f: ClientUpdates(s.two, m.d), bt: once},
 			def{Workload: Workload{"clients-50-" + m.name, "clients", fmt.Sprintf("%d clients × %d updates, each to the other %d, %s durability", s.fifty.Clients, s.fifty.Updates, s.fifty.Clients-1, m.name), []string{"ws-broadcast"}}, f: ClientUpdates(s.fifty, m.d), bt: once},
 			def{Workload: Workload{"paced-1-" + m.name, "clients", fmt.Sprintf("paced latency: 1 writer at %.0f Hz (%d writes), %d receiver, Put → Watch, %s durability", s.pacedOne.Hz, s.pacedOne.Writes, s.pacedOne.Receivers, m.name), []string{"relay-1", "ws-echo", "fsync-floor", "fsync-paced"}}, f: PacedWatch(s.pacedOne, m.d), bt: once},
 			def{Workload: Workload{"paced-49-" + m.name, "clients", fmt.Sprintf("paced latency: 1 writer at %.0f Hz (%d writes), %d receivers, Put → Watch, %s durability", s.paced.Hz, s.paced.Writes, s.paced.Receivers, m.name), []string{"relay-49", "ws-echo", "fsync-floor", "fsync-paced"}}, f: PacedWatch(s.paced, m.d), bt: once},
