@@ -17,10 +17,14 @@ type testB struct{ *testing.B }
 
 func (b testB) N() int { return b.B.N }
 
-func BenchmarkWriteTx1000(b *testing.B)  { WriteTx1000(testB{b}) }
-func BenchmarkPlainTx1000(b *testing.B)  { PlainTx1000(testB{b}) }
-func BenchmarkWriteSingle(b *testing.B)  { WriteSingle(testB{b}) }
-func BenchmarkPlainSingle(b *testing.B)  { PlainSingle(testB{b}) }
+func BenchmarkWriteTx1000(b *testing.B) { WriteTx1000(testB{b}) }
+func BenchmarkPlainTx1000(b *testing.B) { PlainTx1000(testB{b}) }
+func BenchmarkWriteSingle(b *testing.B) { WriteSingle(testB{b}) }
+func BenchmarkPlainSingle(b *testing.B) { PlainSingle(testB{b}) }
+func BenchmarkPlainShared(b *testing.B) {
+	b.Run("2", func(b *testing.B) { PlainShared(2)(testB{b}) })
+	b.Run("3", func(b *testing.B) { PlainShared(3)(testB{b}) })
+}
 func BenchmarkApplyOne(b *testing.B)     { ApplyOne(testB{b}) }
 func BenchmarkApplyBatch(b *testing.B)   { ApplyBatch(testB{b}) }
 func BenchmarkPlainApply(b *testing.B)   { PlainApply(testB{b}) }
