@@ -39,9 +39,12 @@
 // either stores and syncs doc fields but returns [ErrDocUnavailable] for
 // reading and editing them.
 //
-// Several changes commit atomically with [Client.Tx]. [Collection.Find]
+// Several changes commit atomically with [Client.Tx]; one that writes
+// many rows it can name up front reads them in one query with
+// [Tx.Prefetch] (the browser's batched writes do). [Collection.Find]
 // queries with filters, order and limit; [Collection.Watch] is the same
-// query kept live, woken by each commit that touches its collection.
+// query kept live, woken by each commit that touches its collection, and
+// refreshed by decoding only the rows whose state changed.
 // Collections are also plain SQLite tables: read them with [Client.DB].
 //
 // # Conflicts

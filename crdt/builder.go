@@ -21,10 +21,11 @@ var ErrKindMismatch = fmt.Errorf("crdt: kind mismatch")
 // folded into a single op: the transaction has one timestamp, so two ops
 // could not be told apart.
 type Builder struct {
-	tx   Tx
-	get  func(RowKey) (*Row, error)
-	rows map[RowKey]*builderRow
-	keys []RowKey // in first-touch order
+	tx      Tx
+	get     func(RowKey) (*Row, error)
+	preload func([]RowKey) error
+	rows    map[RowKey]*builderRow
+	keys    []RowKey // in first-touch order
 }
 
 type builderRow struct {
@@ -42,6 +43,30 @@ func NewBuilder(site SiteID, seq uint64, ts Timestamp, get func(RowKey) (*Row, e
 		get:  get,
 		rows: make(map[RowKey]*builderRow),
 	}
+}
+
+// SetPreload gives the builder a function that reads many rows at once,
+// ahead of get: see Preload.
+func (b *Builder) SetPreload(f func([]RowKey) error) { b.preload = f }
+
+// Preload reads the rows of keys ahead of the ops that will touch them,
+// in as few reads as the store can (SetPreload); without such a function
+// it does nothing, and each row is read when first touched, as always.
+// It changes no outcome.
+func (b *Builder) Preload(keys []RowKey) error {
+	if b.preload == nil {
+		return nil
+	}
+	var todo []RowKey
+	for _, k := range keys {
+		if _, ok := b.rows[k]; !ok {
+			todo = append(todo, k)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	return b.preload(todo)
 }
 
 // Row returns the working state of a row: its state before the transaction

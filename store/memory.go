@@ -80,7 +80,7 @@ func (m *Memory) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 		return nil, err
 	}
 	defer m.mu.Unlock()
-	lt, clock, err := buildLocal(*m.clock, m.opts.Now(), m.site, m.seq+1, m.declared, func(k crdt.RowKey) (*crdt.Row, error) { return m.rows[k], nil }, fn)
+	lt, clock, err := buildLocal(*m.clock, m.opts.Now(), m.site, m.seq+1, m.declared, func(k crdt.RowKey) (*crdt.Row, error) { return m.rows[k], nil }, nil, fn)
 	if err != nil {
 		return nil, err
 	}

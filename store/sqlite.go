@@ -656,6 +656,106 @@ func (w *writeTx) get(k crdt.RowKey) (*crdt.Row, error) {
 	return r, nil
 }
 
+// preload reads the rows of keys that the transaction has not read yet,
+// as get would, in one query per collection and loadChunk rows: a
+// transaction that names the rows it writes up front (Builder.Preload)
+// reads them together rather than one statement each.
+func (w *writeTx) preload(keys []crdt.RowKey) error {
+	byColl := map[string][]string{}
+	var colls []string
+	for _, k := range keys {
+		if _, ok := w.rows[k]; ok {
+			continue
+		}
+		if byColl[k.Collection] == nil {
+			colls = append(colls, k.Collection)
+		}
+		byColl[k.Collection] = append(byColl[k.Collection], k.Row)
+	}
+	for _, coll := range colls {
+		ids := slices.Compact(slices.Sorted(slices.Values(byColl[coll])))
+		for len(ids) > 0 {
+			n := min(len(ids), loadChunk)
+			if err := w.loadRows(coll, ids[:n]); err != nil {
+				return err
+			}
+			ids = ids[n:]
+		}
+	}
+	return nil
+}
+
+// loadChunk is the most rows preload reads in one statement.
+const loadChunk = 256
+
+// loadRows reads the rows ids of coll (each once, none read yet).
+func (w *writeTx) loadRows(coll string, ids []string) error {
+	var b strings.Builder // ?1 is coll; the ids follow: ?2, ?3, …
+	for i := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "?%d", i+2)
+	}
+	in := b.String()
+	query := fmt.Sprintf(`SELECT id, state, 2 FROM _uno_deleted WHERE coll = ?1 AND id IN (%s)`, in)
+	if w.hasTable(coll) {
+		query = fmt.Sprintf(`SELECT id, _uno, 1 FROM %s WHERE id IN (%s) UNION ALL %s`, quote(coll), in, query)
+	}
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, coll)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	var rows *sql.Rows
+	var err error
+	if len(ids) == loadChunk { // one shape per collection: prepared once
+		var st *sql.Stmt
+		if st, err = w.stmt(coll, query); err == nil {
+			rows, err = st.QueryContext(w.ctx, args...)
+		}
+	} else {
+		rows, err = w.q.QueryContext(w.ctx, query, args...)
+	}
+	if err != nil {
+		return fmt.Errorf("read rows of %s: %w", coll, err)
+	}
+	defer rows.Close()
+	for _, id := range ids {
+		k := crdt.RowKey{Collection: coll, Row: id}
+		w.rows[k], w.where[k] = nil, nowhere // unless found below
+	}
+	for rows.Next() {
+		var id string
+		var state []byte
+		var where place
+		if err := rows.Scan(&id, &state, &where); err != nil {
+			return fmt.Errorf("read rows of %s: %w", coll, err)
+		}
+		k := crdt.RowKey{Collection: coll, Row: id}
+		if w.where[k] == inTable {
+			continue // get reads the table first too
+		}
+		r, err := crdt.DecodeRow(state)
+		if err != nil {
+			return fmt.Errorf("%w: row %s/%s: %w", ErrCorrupt, coll, id, err)
+		}
+		w.rows[k], w.where[k] = r, where
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read rows of %s: %w", coll, err)
+	}
+	for _, id := range ids {
+		k := crdt.RowKey{Collection: coll, Row: id}
+		if r := w.rows[k]; r != nil {
+			if err := w.s.attach(w.ctx, w.q, k, r, w.setBase); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // rowSQL reads a row's state and place, from the collection's table if it
 // has one, then from _uno_deleted. Parameters: collection, id.
 func rowSQL(coll string, table bool) string {
@@ -970,7 +1070,7 @@ func (s *SQLite) buildGuarded(r *writeReq, clock crdt.Clock, seq uint64, w *writ
 			r.panic = p
 		}
 	}()
-	return buildLocal(clock, s.opts.Now(), s.site, seq+1, s.declared, w.get, func(b *crdt.Builder) error {
+	return buildLocal(clock, s.opts.Now(), s.site, seq+1, s.declared, w.get, w.preload, func(b *crdt.Builder) error {
 		return r.fn(b)
 	})
 }
@@ -1278,8 +1378,9 @@ type localTx struct {
 // declared schema, if any) and every row it wrote against the row size
 // limit (crdt.ErrRowTooLarge). It returns nil when fn built nothing; the
 // caller keeps the returned clock only if it commits.
-func buildLocal(clock crdt.Clock, now time.Time, site crdt.SiteID, seq uint64, schema *crdt.Schema, get func(crdt.RowKey) (*crdt.Row, error), fn func(*crdt.Builder) error) (*localTx, crdt.Clock, error) {
+func buildLocal(clock crdt.Clock, now time.Time, site crdt.SiteID, seq uint64, schema *crdt.Schema, get func(crdt.RowKey) (*crdt.Row, error), load func([]crdt.RowKey) error, fn func(*crdt.Builder) error) (*localTx, crdt.Clock, error) {
 	b := crdt.NewBuilder(site, seq, clock.Now(now), get)
+	b.SetPreload(load)
 	if err := fn(b); err != nil {
 		return nil, clock, err
 	}

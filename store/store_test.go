@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -778,4 +779,131 @@ func TestSQLite_QueryKnown(t *testing.T) {
 func winner(r crdt.Register) []byte {
 	e, _ := r.Winner()
 	return e.Value
+}
+
+// Preloading rows changes no outcome: the same writes with and without
+// Builder.Preload, at any point of a transaction, of rows alive,
+// deleted, never seen, in collections with and without a table, and
+// rows the transaction touched already, leave the same state.
+func TestSQLite_PreloadSameOutcome(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		site := crdt.SiteID{9}
+		var paths []string
+		open := func() store.Store {
+			paths = append(paths, filepath.Join(t.TempDir(), "uno.db"))
+			s, err := store.OpenSQLite(t.Context(), paths[len(paths)-1],
+				store.Options{Synchronous: "NORMAL", Now: (&clock{now: epoch}).Now, Rand: bytes.NewReader(site[:])})
+			if err != nil {
+				rt.Fatal(err)
+			}
+			return s
+		}
+		plain, preloaded := open(), open()
+		defer func() {
+			// Where each row's state is kept, too: the tables and
+			// _uno_deleted, row for row.
+			plain.Close()
+			preloaded.Close()
+			if d0, d1 := dumpRows(rt, paths[0]), dumpRows(rt, paths[1]); !slices.Equal(d0, d1) {
+				rt.Fatalf("stored rows differ:\n%q\npreloaded:\n%q", d0, d1)
+			}
+		}()
+		colls := []string{"items", "other", "third"}
+		ids := []string{"a", "b", "c", "d"}
+		key := func(l string) crdt.RowKey {
+			return crdt.RowKey{Collection: rapid.SampledFrom(colls).Draw(rt, l+"coll"), Row: rapid.SampledFrom(ids).Draw(rt, l+"id")}
+		}
+		for i := range rapid.IntRange(1, 10).Draw(rt, "writes") {
+			type op struct {
+				kind int // 0, 1 set; 2 increment; 3 add; 4 delete; 5 preload
+				k    crdt.RowKey
+				keys []crdt.RowKey
+			}
+			var ops []op
+			for j := range rapid.IntRange(1, 6).Draw(rt, fmt.Sprint("w", i)) {
+				l := fmt.Sprint("w", i, ".", j)
+				o := op{kind: rapid.IntRange(0, 5).Draw(rt, l+"kind"), k: key(l)}
+				if o.kind == 5 {
+					for n := range rapid.IntRange(0, 5).Draw(rt, l+"n") {
+						o.keys = append(o.keys, key(fmt.Sprint(l, ".", n)))
+					}
+				}
+				ops = append(ops, o)
+			}
+			for n, s := range []store.Store{plain, preloaded} {
+				mustWrite(rt, s, func(b *crdt.Builder) error {
+					for _, o := range ops {
+						var err error
+						switch o.kind {
+						case 0, 1:
+							err = b.Set(o.k, "p", crdt.KindRegister, []byte(strconv.Itoa(i)))
+						case 2:
+							err = b.Increment(o.k, "n", 1)
+						case 3:
+							err = b.Add(o.k, "t", []byte(`"m"`))
+						case 4:
+							_, err = b.Delete(o.k)
+						case 5:
+							if n == 1 {
+								err = b.Preload(o.keys)
+							}
+						}
+						if err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+			}
+			h0, err0 := plain.Hash(t.Context())
+			h1, err1 := preloaded.Hash(t.Context())
+			if err0 != nil || err1 != nil || h0 != h1 {
+				rt.Fatalf("after write %d: hashes %x (%v) and, preloaded, %x (%v)", i, h0, err0, h1, err1)
+			}
+		}
+	})
+}
+
+// dumpRows lists every stored row state of the store file at path: each
+// collection table's and _uno_deleted's, with where it is kept.
+func dumpRows(t rapid.TB, path string) []string {
+	db, err := openRaw(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var tables []string
+	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\_%' ESCAPE '\' AND name NOT LIKE 'sqlite%' ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	rows.Close()
+	var out []string
+	read := func(query, where string) {
+		rows, err := db.Query(query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var state []byte
+			if err := rows.Scan(&id, &state); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("%s %s %x", where, id, state))
+		}
+	}
+	for _, tbl := range tables {
+		read(fmt.Sprintf(`SELECT id, _uno FROM "%s" ORDER BY id`, tbl), tbl)
+	}
+	read(`SELECT coll || '/' || id, state FROM _uno_deleted ORDER BY coll, id`, "deleted")
+	return out
 }
