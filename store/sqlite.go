@@ -84,6 +84,7 @@ type SQLite struct {
 	ckpt *checkpointer // background checkpoints (checkpoint.go); nil in the browser
 
 	testBegin     func(*writeTx) // tests: called as each write transaction begins
+	testNoPreload bool           // tests: transactions read their rows one by one
 	testQueryHeld func(string)   // tests: called as a query ran on a held connection
 }
 
@@ -661,6 +662,9 @@ func (w *writeTx) get(k crdt.RowKey) (*crdt.Row, error) {
 // transaction that names the rows it writes up front (Builder.Preload)
 // reads them together rather than one statement each.
 func (w *writeTx) preload(keys []crdt.RowKey) error {
+	if w.s.testNoPreload {
+		return nil
+	}
 	byColl := map[string][]string{}
 	var colls []string
 	for _, k := range keys {
@@ -685,13 +689,20 @@ func (w *writeTx) preload(keys []crdt.RowKey) error {
 	return nil
 }
 
-// loadChunk is the most rows preload reads in one statement.
+// loadChunk is the most rows preload reads in one statement (a power
+// of two: see loadRows).
 const loadChunk = 256
 
 // loadRows reads the rows ids of coll (each once, none read yet).
 func (w *writeTx) loadRows(coll string, ids []string) error {
+	// The list is padded to a power of two (the last ID repeated), so
+	// each collection's statements take a few shapes, each prepared once.
+	n := 8
+	for n < len(ids) {
+		n *= 2
+	}
 	var b strings.Builder // ?1 is coll; the ids follow: ?2, ?3, …
-	for i := range ids {
+	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
@@ -702,20 +713,15 @@ func (w *writeTx) loadRows(coll string, ids []string) error {
 	if w.hasTable(coll) {
 		query = fmt.Sprintf(`SELECT id, _uno, 1 FROM %s WHERE id IN (%s) UNION ALL %s`, quote(coll), in, query)
 	}
-	args := make([]any, 0, len(ids)+1)
+	args := make([]any, 0, n+1)
 	args = append(args, coll)
-	for _, id := range ids {
-		args = append(args, id)
+	for i := range n {
+		args = append(args, ids[min(i, len(ids)-1)])
 	}
 	var rows *sql.Rows
-	var err error
-	if len(ids) == loadChunk { // one shape per collection: prepared once
-		var st *sql.Stmt
-		if st, err = w.stmt(coll, query); err == nil {
-			rows, err = st.QueryContext(w.ctx, args...)
-		}
-	} else {
-		rows, err = w.q.QueryContext(w.ctx, query, args...)
+	st, err := w.stmt(coll, query)
+	if err == nil {
+		rows, err = st.QueryContext(w.ctx, args...)
 	}
 	if err != nil {
 		return fmt.Errorf("read rows of %s: %w", coll, err)
@@ -1271,6 +1277,11 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 	defer w.end()
 	clock := *s.clock
 	wall := s.opts.Now()
+	if keys := mergeKeys(txs, rows); len(keys) > 1 {
+		if err := w.preload(keys); err != nil {
+			return nil, err
+		}
+	}
 	m := merger{seen: w.seen, marks: w.marks}
 	err = m.run(mergeInput{
 		own: s.site, ownSeq: s.seq, clock: &clock, wall: wall,
@@ -1401,6 +1412,21 @@ func buildLocal(clock crdt.Clock, now time.Time, site crdt.SiteID, seq uint64, s
 		}
 	}
 	return &localTx{tx: tx, keys: keys, rows: rows, states: states}, clock, nil
+}
+
+// mergeKeys lists the rows a batch of remote transactions and row states
+// touches, for preload: a batch of many reads them together.
+func mergeKeys(txs []*crdt.Tx, rows []RowState) []crdt.RowKey {
+	var keys []crdt.RowKey
+	for _, tx := range txs {
+		for i := range tx.Ops {
+			keys = append(keys, crdt.RowKey{Collection: tx.Ops[i].Collection, Row: tx.Ops[i].Row})
+		}
+	}
+	for _, r := range rows {
+		keys = append(keys, r.Key)
+	}
+	return keys
 }
 
 // merger applies remote transactions to rows loaded through get, collecting
