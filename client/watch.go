@@ -184,7 +184,9 @@ func (w *Watch) query(ctx context.Context) ([]Doc, []byte, error) {
 			}
 			wr = watchRow{state: r.State, doc: d, sum: docSum(w.h, d)}
 		}
-		if wr.state != nil { // a store that keeps no encoded state is asked nothing
+		// A store that keeps no encoded state is asked nothing; a result
+		// too big to keep twice is decoded whole each time.
+		if wr.state != nil && len(rows) <= maxWatchRows {
 			next[r.ID] = wr
 		}
 		out[i] = wr.doc.clone()
@@ -193,6 +195,11 @@ func (w *Watch) query(ctx context.Context) ([]Doc, []byte, error) {
 	w.rows = next
 	return out, fp.Sum(nil), nil
 }
+
+// maxWatchRows is the largest result whose rows a Watch keeps (with their
+// states) for its next refresh: ~1 KB each for small rows, beside the
+// copies the app holds.
+const maxWatchRows = 10_000
 
 // clone returns a copy of d whose maps the app may change.
 func (d Doc) clone() Doc {

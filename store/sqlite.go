@@ -676,8 +676,16 @@ func (w *writeTx) preload(keys []crdt.RowKey) error {
 		}
 		byColl[k.Collection] = append(byColl[k.Collection], k.Row)
 	}
+	total := 0
 	for _, coll := range colls {
-		ids := slices.Compact(slices.Sorted(slices.Values(byColl[coll])))
+		byColl[coll] = slices.Compact(slices.Sorted(slices.Values(byColl[coll])))
+		total += len(byColl[coll])
+	}
+	if total < 2 {
+		return nil // get reads a lone row as fast
+	}
+	for _, coll := range colls {
+		ids := byColl[coll]
 		for len(ids) > 0 {
 			n := min(len(ids), loadChunk)
 			if err := w.loadRows(coll, ids[:n]); err != nil {
