@@ -17,10 +17,11 @@ type testB struct{ *testing.B }
 
 func (b testB) N() int { return b.B.N }
 
-func BenchmarkWriteTx1000(b *testing.B) { WriteTx1000(testB{b}) }
-func BenchmarkPlainTx1000(b *testing.B) { PlainTx1000(testB{b}) }
-func BenchmarkWriteSingle(b *testing.B) { WriteSingle(testB{b}) }
-func BenchmarkPlainSingle(b *testing.B) { PlainSingle(testB{b}) }
+func BenchmarkWriteTx1000(b *testing.B)         { WriteTx1000(testB{b}) }
+func BenchmarkWriteTx1000Prefetch(b *testing.B) { WriteTx1000Prefetch(testB{b}) }
+func BenchmarkPlainTx1000(b *testing.B)         { PlainTx1000(testB{b}) }
+func BenchmarkWriteSingle(b *testing.B)         { WriteSingle(testB{b}) }
+func BenchmarkPlainSingle(b *testing.B)         { PlainSingle(testB{b}) }
 func BenchmarkPlainShared(b *testing.B) {
 	b.Run("2", func(b *testing.B) { PlainShared(2)(testB{b}) })
 	b.Run("3", func(b *testing.B) { PlainShared(3)(testB{b}) })

@@ -102,13 +102,28 @@ func prepare(b B, db *sql.DB) (ins, logIns *sql.Stmt) {
 
 // WriteTx1000 commits transactions of TxOps field ops (TxOps/FieldsPerRow
 // new rows) through the client. It reports field ops/s.
-func WriteTx1000(b B) {
+func WriteTx1000(b B) { writeTx1000(b, false) }
+
+// WriteTx1000Prefetch is WriteTx1000 with each transaction's rows named
+// up front (client.Tx.Prefetch), as the browser's batched writes do.
+func WriteTx1000Prefetch(b B) { writeTx1000(b, true) }
+
+func writeTx1000(b B, prefetch bool) {
 	c := openClient(b, "FULL")
 	ctx := context.Background()
 	rows := TxOps / FieldsPerRow
+	ids := make([]string, rows)
 	b.ResetTimer()
 	for n := range b.N() {
 		err := c.Tx(ctx, func(tx *client.Tx) error {
+			if prefetch {
+				for i := range ids {
+					ids[i] = strconv.Itoa(n*rows + i)
+				}
+				if err := tx.Prefetch("tasks", ids...); err != nil {
+					return err
+				}
+			}
 			for i := range rows {
 				if err := tx.Put("tasks", strconv.Itoa(n*rows+i), row(i)); err != nil {
 					return err
