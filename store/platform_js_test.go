@@ -3,7 +3,6 @@
 package store_test
 
 import (
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"syscall/js"
@@ -69,7 +68,3 @@ func TestSQLite_CommitNotSaved(t *testing.T) {
 		t.Fatalf("the refused write's row: %v, %v; want none", r, err)
 	}
 }
-
-// openRaw opens the store file at path (in IndexedDB) with the browser
-// driver, for a test to read what the store wrote.
-func openRaw(path string) (*sql.DB, error) { return sqlitejs.Open(path), nil }
