@@ -313,21 +313,20 @@ type op struct {
 
 // prefetch reads the rows a transaction's ops touch, one query per
 // collection rather than one per row: in the browser each read is a call
-// from Go into the SQLite of the page.
-func prefetch(tx *client.Tx, ops []op) error {
+// from Go into the SQLite of the page. A collection whose prefetch fails
+// (a bad name among its ops) is left to be read row by row, and the
+// error to the op it is about, reported in order with the others.
+func prefetch(tx *client.Tx, ops []op) {
 	if len(ops) < 2 {
-		return nil
+		return
 	}
 	ids := map[string][]string{}
 	for i := range ops {
 		ids[ops[i].Collection] = append(ids[ops[i].Collection], ops[i].ID)
 	}
 	for coll, rows := range ids {
-		if err := tx.Prefetch(coll, rows...); err != nil {
-			return err
-		}
+		_ = tx.Prefetch(coll, rows...) // see above
 	}
-	return nil
 }
 
 func (o *op) apply(tx *client.Tx) error {
@@ -561,9 +560,6 @@ func call(c *client.Client, id int, method string, a []json.RawMessage) (any, er
 			return nil, err
 		}
 		return nil, c.Tx(ctx, func(tx *client.Tx) error {
-			// A prefetch that fails (a bad name among the ops) leaves the
-			// rows to be read one by one, and the error to the op it is
-			// about, reported in order.
 			prefetch(tx, ops)
 			for i := range ops {
 				if err := ops[i].apply(tx); err != nil {
