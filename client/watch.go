@@ -233,25 +233,22 @@ func docSum(h hash.Hash, d Doc) (sum [sha256.Size]byte) {
 	h.Reset()
 	var n [binary.MaxVarintLen64]byte
 	length := func(l int) { h.Write(n[:binary.PutUvarint(n[:], uint64(l))]) }
-	length(len(d.ID))
-	io.WriteString(h, d.ID)
+	blob := func(b []byte) { length(len(b)); h.Write(b) }
+	str := func(s string) { length(len(s)); io.WriteString(h, s) }
+	str(d.ID)
 	names := slices.Sorted(maps.Keys(d.Fields))
 	length(len(names))
 	for _, name := range names {
-		length(len(name))
-		io.WriteString(h, name)
-		length(len(d.Fields[name]))
-		h.Write(d.Fields[name])
+		str(name)
+		blob(d.Fields[name])
 	}
 	sibs := slices.Sorted(maps.Keys(d.Siblings))
 	length(len(sibs))
 	for _, name := range sibs {
-		length(len(name))
-		io.WriteString(h, name)
+		str(name)
 		length(len(d.Siblings[name]))
 		for _, v := range d.Siblings[name] {
-			length(len(v.Value))
-			h.Write(v.Value)
+			blob(v.Value)
 		}
 	}
 	h.Sum(sum[:0])
