@@ -63,6 +63,11 @@ func TestClient_BadInput(t *testing.T) {
 			return err
 		}
 	}
+	prefetch := func(coll string, ids ...string) func(c *client.Client) error {
+		return func(c *client.Client) error {
+			return c.Tx(ctx, func(tx *client.Tx) error { return tx.Prefetch(coll, ids...) })
+		}
+	}
 	long := strings.Repeat("x", 200)
 	tests := []struct {
 		name     string
@@ -84,6 +89,7 @@ func TestClient_BadInput(t *testing.T) {
 		{"get in a bad collection", false, getFn("Todos", "t1"), client.ErrInvalidName},
 		{"find in a bad collection", false, findFn("Todos", client.Query{}), client.ErrInvalidName},
 		{"watch a bad collection", false, watchFn("Todos", client.Query{}), client.ErrInvalidName},
+		{"prefetch in a bad collection", false, prefetch("Todos", "t1", "t2"), client.ErrInvalidName},
 
 		// Field names.
 		{"field with capitals", false, put("todos", "t1", map[string]any{"Title": "a"}), client.ErrInvalidName},
@@ -110,6 +116,7 @@ func TestClient_BadInput(t *testing.T) {
 		{"add to a long id", false, add("todos", strings.Repeat("x", client.MaxIDBytes+1), "tags", "x"), client.ErrInvalidID},
 		{"delete an invalid id", false, del("todos", "\xff"), client.ErrInvalidID},
 		{"get an empty id", false, getFn("todos", ""), client.ErrInvalidID},
+		{"prefetch an invalid id among good ones", false, prefetch("todos", "t1", "\xff", "t2"), client.ErrInvalidID},
 
 		// Sizes (MaxValueBytes is 100).
 		{"value over MaxValueBytes", false, put("todos", "t1", map[string]any{"title": long}), client.ErrTooLarge},
@@ -181,6 +188,7 @@ func TestClient_BadInput(t *testing.T) {
 		{"unknown collection", true, put("other", "o1", map[string]any{"title": "a"}), client.ErrUnknownCollection},
 		{"increment in an unknown collection", true, inc("other", "o1", "views"), client.ErrUnknownCollection},
 		{"add in an unknown collection", true, add("other", "o1", "tags", "x"), client.ErrUnknownCollection},
+		{"prefetch in an unknown collection", true, prefetch("other", "o1", "o2"), client.ErrUnknownCollection},
 		{"delete in an unknown collection", true, del("other", "o1"), client.ErrUnknownCollection},
 		{"get in an unknown collection", true, getFn("other", "o1"), client.ErrUnknownCollection},
 		{"find in an unknown collection", true, findFn("other", client.Query{}), client.ErrUnknownCollection},
