@@ -120,6 +120,43 @@ func TestSQLiteLog_UpgradeDatesOldEntries(t *testing.T) {
 	}
 }
 
+// A log has no unique index by site: appends check their sites' marks
+// (AppendIsIdempotent in logtest), and a log from before drops it.
+func TestSQLiteLog_NoSiteIndex(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "log.db")
+	indexes := func(l *sqlitelog.Log) int {
+		t.Helper()
+		var n int
+		if err := l.DB().QueryRow(`SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'events'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	l, err := sqlitelog.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := indexes(l); n != 0 { // the table is its primary key's B-tree
+		t.Fatalf("a new log's events have %d indexes; want none", n)
+	}
+	// What a log of the version before holds.
+	for _, q := range []string{`CREATE UNIQUE INDEX events_site ON events (tenant, site, site_seq)`,
+		fmt.Sprintf(`PRAGMA user_version = %d`, sqlitelog.SchemaVersion-1)} {
+		if _, err := l.DB().Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	if l, err = sqlitelog.Open(ctx, path, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if n := indexes(l); n != 0 {
+		t.Fatalf("an upgraded log's events have %d indexes; want none", n)
+	}
+}
+
 // Retention deletes in bounded batches and gets every entry.
 func TestSQLiteLog_RetainInBatches(t *testing.T) {
 	ctx := context.Background()
