@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -852,7 +853,9 @@ func (c *conn) write(ctx context.Context, m usync.Message) error {
 	var b []byte
 	var err error
 	if ch, ok := m.(*usync.Changes); ok {
-		b, err = c.encodeChanges(ch)
+		buf := frameBufs.Get().(*[]byte)
+		defer putFrameBuf(buf, &b)
+		b, err = c.encodeChanges(*buf, ch)
 	} else {
 		b, err = c.s.codec.Encode(m)
 	}
@@ -924,10 +927,28 @@ func loggedReason(reason string) string {
 	return reason
 }
 
+// frameBufs holds the memory of Changes frames written, for the next
+// ones (the frames of a fan-out are many and alike in size).
+var frameBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxFrameBuf is the largest frame whose memory goes back to frameBufs:
+// a rare huge frame is left to the garbage collector.
+const maxFrameBuf = 256 << 10
+
+// putFrameBuf returns a frame's memory to frameBufs once written: *b, if
+// it was built in *buf or grew from it (a compressed frame was not).
+func putFrameBuf(buf *[]byte, b *[]byte) {
+	if c := cap(*b); c >= cap(*buf) && c <= maxFrameBuf {
+		*buf = (*b)[:0]
+	}
+	frameBufs.Put(buf)
+}
+
 // encodeChanges encodes a Changes from the encodings the log keeps of its
 // newest entries, when it has them: fanning an entry out to many
-// connections then encodes it once.
-func (c *conn) encodeChanges(ch *usync.Changes) ([]byte, error) {
+// connections then encodes it once. The frame is built in buf's memory
+// when it has room.
+func (c *conn) encodeChanges(buf []byte, ch *usync.Changes) ([]byte, error) {
 	if enc, ok := c.s.cfg.Log.(EncodedTail); ok && !c.rewritten && len(ch.Rows) == 0 {
 		if txs, ok := enc.Encoded(c.tenant, ch.Changes); ok {
 			seqs := make([]uint64, len(ch.Changes))
@@ -941,7 +962,7 @@ func (c *conn) encodeChanges(ch *usync.Changes) ([]byte, error) {
 					traces[i] = t
 				}
 			}
-			return c.s.codec.EncodeChangesTraced(ch.From, ch.To, seqs, traces, txs)
+			return c.s.codec.AppendChangesTraced(buf, ch.From, ch.To, seqs, traces, txs)
 		}
 	}
 	return c.s.codec.Encode(ch)

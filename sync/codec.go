@@ -135,15 +135,19 @@ func (c *Codec) Encode(m Message) ([]byte, error) {
 
 // frame wraps an encoded payload: the flags byte, compression, limits.
 func (c *Codec) frame(t Type, payload []byte) ([]byte, error) {
+	return c.seal(t, append([]byte{0}, payload...))
+}
+
+// seal finishes a frame whose payload follows a zero flags byte (p[0]):
+// compression and limits. Uncompressed, the frame is p.
+func (c *Codec) seal(t Type, p []byte) ([]byte, error) {
+	payload := p[1:]
 	if len(payload) > c.cfg.MaxMessageBytes {
 		return nil, Errorf(CodeTooLarge, "%s of %d bytes exceeds %d", t, len(payload), c.cfg.MaxMessageBytes)
 	}
-	frame := []byte{0}
+	frame := p
 	if c.cfg.CompressAbove >= 0 && len(payload) > c.cfg.CompressAbove {
-		frame[0] |= flagZstd
-		frame = c.zenc.EncodeAll(payload, frame)
-	} else {
-		frame = append(frame, payload...)
+		frame = c.zenc.EncodeAll(payload, []byte{flagZstd})
 	}
 	if len(frame) > c.cfg.MaxFrameBytes {
 		return nil, Errorf(CodeTooLarge, "%s frame of %d bytes exceeds %d", t, len(frame), c.cfg.MaxFrameBytes)
@@ -162,20 +166,32 @@ func (c *Codec) EncodeChanges(from, to uint64, seqs []uint64, txs [][]byte) ([]b
 // EncodeChangesTraced is EncodeChanges with each entry's Change.Trace
 // (traces nil, or one per transaction; "" leaves the element out).
 func (c *Codec) EncodeChangesTraced(from, to uint64, seqs []uint64, traces []string, txs [][]byte) ([]byte, error) {
+	return c.AppendChangesTraced(nil, from, to, seqs, traces, txs)
+}
+
+// AppendChangesTraced is EncodeChangesTraced writing the frame into buf's
+// memory when it has room (buf's contents do not matter): a server that
+// reuses the buffer once the frame is written allocates nothing per
+// delivery for it. A compressed frame is a new slice.
+func (c *Codec) AppendChangesTraced(buf []byte, from, to uint64, seqs []uint64, traces []string, txs [][]byte) ([]byte, error) {
 	if len(seqs) != len(txs) {
 		return nil, fmt.Errorf("encode Changes: %d seqs for %d transactions", len(seqs), len(txs))
 	}
 	if traces != nil && len(traces) != len(txs) {
 		return nil, fmt.Errorf("encode Changes: %d traces for %d transactions", len(traces), len(txs))
 	}
-	size := 32
+	size := 33
 	for i, t := range txs {
 		size += len(t) + 12
 		if traces != nil {
 			size += len(traces[i]) + 3
 		}
 	}
-	p := make([]byte, 0, size)
+	p := buf[:0]
+	if cap(p) < size {
+		p = make([]byte, 0, size)
+	}
+	p = append(p, 0)      // the flags byte: none unless seal compresses
 	p = cborHead(p, 4, 2) // envelope: [type, body]
 	p = cborHead(p, 0, uint64(TypeChanges))
 	p = cborHead(p, 4, 4) // body: [from, to, changes, rows]
@@ -196,7 +212,7 @@ func (c *Codec) EncodeChangesTraced(from, to uint64, seqs []uint64, traces []str
 		p = append(p, traces[i]...)
 	}
 	p = cborHead(p, 4, 0) // no rows
-	return c.frame(TypeChanges, p)
+	return c.seal(TypeChanges, p)
 }
 
 // cborHead appends a CBOR head: major type and argument.

@@ -1019,6 +1019,7 @@ func FuzzDecode(f *testing.F) {
 // already encoded.
 func TestCodec_EncodeChanges(t *testing.T) {
 	c := newCodec(t, usync.CodecConfig{CompressAbove: 64})
+	var scratch []byte // the frames' memory, reused
 	rapid.Check(t, func(t *rapid.T) {
 		from := rapid.Uint64Range(0, 1<<40).Draw(t, "from")
 		n := rapid.IntRange(0, 20).Draw(t, "n")
@@ -1036,6 +1037,24 @@ func TestCodec_EncodeChanges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The same frame again, into the memory of earlier ones (left
+		// as they were, then scribbled over).
+		for i := range scratch[:cap(scratch)] {
+			scratch[:cap(scratch)][i] = 0xff
+		}
+		again, err := c.AppendChangesTraced(scratch, want.From, want.To, seqs, nil, encs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(again, frame) {
+			t.Fatalf("AppendChangesTraced into used memory = %x, EncodeChanges = %x", again, frame)
+		}
+		if !usync.Compressed(again) && cap(scratch) >= len(again) && &again[0] != &scratch[:1][0] {
+			t.Fatalf("a %d-byte frame was not built in a buffer of %d", len(again), cap(scratch))
+		}
+		if cap(again) > cap(scratch) {
+			scratch = again[:0]
+		}
 		got, err := c.Decode(frame)
 		if err != nil {
 			t.Fatal(err)
@@ -1046,5 +1065,16 @@ func TestCodec_EncodeChanges(t *testing.T) {
 	})
 	if _, err := c.EncodeChanges(0, 1, []uint64{1}, nil); err == nil {
 		t.Fatal("EncodeChanges with mismatched slices succeeded")
+	}
+	// A server reusing its frames' memory allocates nothing for one.
+	tx := crdt.Tx{Site: crdt.SiteID{1}, Seq: 1, Ops: []crdt.Op{{Type: crdt.OpSet, Kind: crdt.KindRegister, Collection: "c", Row: "r", Field: "f", CL: 1, Value: []byte(`"v"`)}}}
+	encs := [][]byte{crdt.EncodeTx(&tx)}
+	buf := make([]byte, 0, 256)
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := c.AppendChangesTraced(buf, 0, 1, []uint64{1}, nil, encs); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Fatalf("AppendChangesTraced into a buffer with room: %v allocations; want 0", n)
 	}
 }
