@@ -45,7 +45,7 @@ type conn struct {
 	limits     tenancy.Tenant  // the tenant's registry entry (zero limits: none)
 	wait       <-chan struct{} // closed when the log grows past waitFrom
 	waitFrom   uint64
-	waitCancel context.CancelFunc
+	waitCancel func()
 	// appendSpan, wasNumbered and numberedSeqs belong to the append in
 	// progress: its span (nil: not traced), whether the log called
 	// Numbered, and the seqs it numbered.
@@ -230,8 +230,13 @@ func (c *conn) loop(ctx context.Context, frames <-chan []byte, readErr <-chan er
 			// frame from the client does not re-register it.
 			if c.wait == nil || c.waitFrom != from {
 				c.stopWait()
-				wctx, cancel := context.WithCancel(ctx)
-				c.wait, c.waitFrom, c.waitCancel = c.s.cfg.Log.Wait(wctx, c.tenant, from), from, cancel
+				if w, ok := c.s.cfg.Log.(Watcher); ok {
+					c.wait, c.waitCancel = w.Watch(ctx, c.tenant, from)
+				} else {
+					wctx, cancel := context.WithCancel(ctx)
+					c.wait, c.waitCancel = c.s.cfg.Log.Wait(wctx, c.tenant, from), cancel
+				}
+				c.waitFrom = from
 			}
 			logGrew = c.wait
 		}

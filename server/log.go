@@ -153,6 +153,15 @@ type EncodedTail interface {
 	Encoded(tenant string, entries []usync.Change) ([][]byte, bool)
 }
 
+// Watcher is the capability of a log whose waits end by a call rather
+// than a context: Watch is Wait, ended by cancel (to be called once the
+// wait is no longer needed, whether or not it fired); ctx bounds only
+// the read of the head. A connection waits once per delivery, and a
+// context each would cost it more than the wait.
+type Watcher interface {
+	Watch(ctx context.Context, tenant string, seq uint64) (ch <-chan struct{}, cancel func())
+}
+
 // Retainer is the capability of a log that forgets old entries.
 type Retainer interface {
 	// LogStart returns the oldest sequence number the log still holds

@@ -9,7 +9,8 @@
 // server.MaxRowBytes), Snapshotter (chunks bounded by rows and bytes,
 // resumable), RowQuerier (filters, one order both logs share, cursor
 // pages; doc fields as JSON), EncodedTail (the encodings are the
-// entries'), Retainer (retention keeps heads and marks; a reader behind
+// entries'), Watcher (a watch fires as a wait does, and a cancelled
+// one does not), Retainer (retention keeps heads and marks; a reader behind
 // the cut sees the gap) and Compactor (doc changes dropped below a bound,
 // nothing else changed; nothing served below the floor). Append's
 // refusal of a doc change that skips one of its site's is checked with

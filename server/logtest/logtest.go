@@ -57,6 +57,9 @@ func Run(t *testing.T, open func(t *testing.T) server.Log) {
 	if _, ok := probe.(server.EncodedTail); ok {
 		t.Run("EncodedTail", func(t *testing.T) { testEncodedTail(t, open(t)) })
 	}
+	if _, ok := probe.(server.Watcher); ok {
+		t.Run("WatchWakesOnAppend", func(t *testing.T) { testWatch(t, open(t)) })
+	}
 	if _, ok := probe.(server.Retainer); ok {
 		t.Run("Retain", func(t *testing.T) { testRetainer(t, open(t)) })
 	}
@@ -542,6 +545,51 @@ func testWait(t *testing.T, l server.Log) {
 	case <-ch:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Wait did not end with its context")
+	}
+}
+
+// testWatch: Watch fires as Wait does, and a watch cancelled before an
+// append stays unfired; Close wakes those left.
+func testWatch(t *testing.T, l server.Log) {
+	ctx := context.Background()
+	w := l.(server.Watcher)
+	mustAppend(t, l, "t1", txs(site(1), 1, 2))
+	below, cancelBelow := w.Watch(ctx, "t1", 1)
+	defer cancelBelow()
+	select {
+	case <-below:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a Watch below the head did not fire at once")
+	}
+	ch, cancel := w.Watch(ctx, "t1", 2)
+	defer cancel()
+	other, cancelOther := w.Watch(ctx, "t2", 0)
+	defer cancelOther()
+	gone, cancelGone := w.Watch(ctx, "t1", 2)
+	cancelGone()
+	select {
+	case <-ch:
+		t.Fatal("a Watch at the head fired before an append")
+	default:
+	}
+	mustAppend(t, l, "t1", txs(site(1), 3, 3))
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a Watch did not fire after an append")
+	}
+	select {
+	case <-other:
+		t.Fatal("an append to t1 fired a watch on t2")
+	case <-gone:
+		t.Fatal("a cancelled watch fired")
+	default:
+	}
+	l.Close()
+	select {
+	case <-other:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not wake a watch")
 	}
 }
 

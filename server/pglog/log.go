@@ -50,7 +50,10 @@ type Log struct {
 // payload is only a tenant and a number; readers then read the log.
 const pgChannel = "uno_log"
 
-var _ server.Log = (*Log)(nil)
+var (
+	_ server.Log     = (*Log)(nil)
+	_ server.Watcher = (*Log)(nil)
+)
 
 // Open connects to the database at dsn (a pgx DSN; pool limits go in
 // it, e.g. pool_max_conns=20). The schema must be at SchemaVersion: run
@@ -670,6 +673,11 @@ func (l *Log) Read(ctx context.Context, tenant string, after uint64, limit, maxB
 // other nodes' appends will arrive by LISTEN/NOTIFY.
 func (l *Log) Wait(ctx context.Context, tenant string, seq uint64) <-chan struct{} {
 	return l.waiters.Wait(ctx, tenant, seq, func() (uint64, error) { return l.Head(ctx, tenant) })
+}
+
+// Watch implements server.Watcher.
+func (l *Log) Watch(ctx context.Context, tenant string, seq uint64) (<-chan struct{}, func()) {
+	return l.waiters.Watch(tenant, seq, func() (uint64, error) { return l.Head(ctx, tenant) })
 }
 
 // RowsHash returns the canonical hash of a tenant's rows read model.

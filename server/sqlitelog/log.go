@@ -57,7 +57,10 @@ type Log struct {
 	ckptWants  bool         // a checkpoint waits to hold the committer off (checkpoint.go)
 }
 
-var _ server.Log = (*Log)(nil)
+var (
+	_ server.Log     = (*Log)(nil)
+	_ server.Watcher = (*Log)(nil)
+)
 
 // Options tune a Log. The zero value takes every default.
 type Options struct {
@@ -574,4 +577,9 @@ func (l *Log) Read(ctx context.Context, tenant string, after uint64, limit, maxB
 // Wait implements Log.
 func (l *Log) Wait(ctx context.Context, tenant string, seq uint64) <-chan struct{} {
 	return l.waiters.Wait(ctx, tenant, seq, func() (uint64, error) { return l.Head(ctx, tenant) })
+}
+
+// Watch implements server.Watcher.
+func (l *Log) Watch(ctx context.Context, tenant string, seq uint64) (<-chan struct{}, func()) {
+	return l.waiters.Watch(tenant, seq, func() (uint64, error) { return l.Head(ctx, tenant) })
 }

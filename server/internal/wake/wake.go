@@ -16,13 +16,15 @@ type waiter struct {
 	seq  uint64
 	ch   chan struct{}
 	once sync.Once
-	stop func() bool // unregisters the context's AfterFunc
+	stop func() bool // unregisters the context's AfterFunc (Wait's; nil for Watch's)
 }
 
 func (w *waiter) wake() {
 	w.once.Do(func() {
 		close(w.ch)
-		w.stop()
+		if w.stop != nil {
+			w.stop()
+		}
 	})
 }
 
@@ -56,6 +58,38 @@ func (ws *Waiters) Wait(ctx context.Context, tenant string, seq uint64, head fun
 		w.wake()
 	}
 	return w.ch
+}
+
+// Watch is Wait ended by a call rather than a context: the channel is
+// closed once the tenant's head passes seq or the waiters close, and
+// cancel (to be called once the wait is no longer needed, whether it
+// fired or not) unregisters it. A reader that waits once per read (a
+// tailing connection, at every delivery) so spares a context and its
+// callback each time.
+func (ws *Waiters) Watch(tenant string, seq uint64, head func() (uint64, error)) (ch <-chan struct{}, cancel func()) {
+	w := &waiter{seq: seq, ch: make(chan struct{})}
+	ws.mu.Lock()
+	if ws.closed {
+		ws.mu.Unlock()
+		w.wake()
+		return w.ch, func() {}
+	}
+	if ws.waits[tenant] == nil {
+		ws.waits[tenant] = map[*waiter]struct{}{}
+	}
+	ws.waits[tenant][w] = struct{}{}
+	ws.mu.Unlock()
+	if h, err := head(); err != nil || h > seq {
+		ws.remove(tenant, w)
+		w.wake()
+	}
+	return w.ch, func() {
+		select {
+		case <-w.ch: // every wake-up unregisters it first
+		default:
+			ws.remove(tenant, w)
+		}
+	}
 }
 
 func (ws *Waiters) remove(tenant string, w *waiter) {
