@@ -253,6 +253,15 @@ type appendTx struct {
 	tx    *sql.Tx
 	l     *Log
 	bound map[string]*sql.Stmt
+	// heads are the tenants' heads as the group's requests that went
+	// through left them, each read once and saved once before the commit.
+	heads map[string]groupHead
+}
+
+// groupHead is a tenant's head in a group commit.
+type groupHead struct {
+	seq   uint64
+	moved bool // a request appended: saved before the commit
 }
 
 func (a *appendTx) stmt(ctx context.Context, q string) *sql.Stmt {
@@ -385,7 +394,7 @@ func (l *Log) commitGroup(group []*appendReq) {
 		return
 	}
 	defer tx.Rollback()
-	at := &appendTx{now: time.Now().UnixMilli(), tx: tx, l: l, bound: map[string]*sql.Stmt{}}
+	at := &appendTx{now: time.Now().UnixMilli(), tx: tx, l: l, bound: map[string]*sql.Stmt{}, heads: map[string]groupHead{}}
 	// A lone request needs no savepoint: if it fails, the transaction
 	// rolls back and nothing else is in it.
 	alone := len(group) == 1
@@ -401,6 +410,9 @@ func (l *Log) commitGroup(group []*appendReq) {
 			}
 		}
 		r.seqs, r.head, r.enc, r.err = l.appendOne(withSpanOf(ctx, r.ctx), at, r.tenant, r.txs)
+		if r.err == nil && r.head != at.heads[r.tenant].seq {
+			at.heads[r.tenant] = groupHead{seq: r.head, moved: true}
+		}
 		if alone {
 			if r.err != nil {
 				finish(nil) // the deferred Rollback undoes it
@@ -416,6 +428,15 @@ func (l *Log) commitGroup(group []*appendReq) {
 		}
 		if _, err := at.stmt(ctx, sqlRelease).ExecContext(ctx); err != nil {
 			finish(fmt.Errorf("append: %w", err))
+			return
+		}
+	}
+	for tenant, gh := range at.heads {
+		if !gh.moved {
+			continue
+		}
+		if _, err := at.stmt(ctx, sqlSaveHead).ExecContext(ctx, tenant, int64(gh.seq)); err != nil {
+			finish(fmt.Errorf("append: save head: %w", err))
 			return
 		}
 	}
@@ -455,10 +476,14 @@ func (l *Log) commitGroup(group []*appendReq) {
 // appendOne appends one request's transactions inside the group's
 // transaction and returns their sequence numbers and the tenant's new head.
 func (l *Log) appendOne(ctx context.Context, at *appendTx, tenant string, txs []crdt.Tx) ([]uint64, uint64, [][]byte, error) {
-	var head uint64
-	if err := at.stmt(ctx, sqlHead).QueryRowContext(ctx, tenant).Scan(&head); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, 0, nil, fmt.Errorf("append: read head: %w", err)
+	gh, ok := at.heads[tenant]
+	if !ok {
+		if err := at.stmt(ctx, sqlHead).QueryRowContext(ctx, tenant).Scan(&gh.seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, 0, nil, fmt.Errorf("append: read head: %w", err)
+		}
+		at.heads[tenant] = gh // read: the same whether this request goes through or not
 	}
+	head := gh.seq
 	marks := map[crdt.SiteID]uint64{}
 	seqs := make([]uint64, len(txs))
 	encs := make([][]byte, len(txs))
@@ -493,9 +518,6 @@ func (l *Log) appendOne(ctx context.Context, at *appendTx, tenant string, txs []
 		if _, err := at.stmt(ctx, sqlSaveMark).ExecContext(ctx, tenant, site[:], int64(seq)); err != nil {
 			return nil, 0, nil, fmt.Errorf("append: save high-water: %w", err)
 		}
-	}
-	if _, err := at.stmt(ctx, sqlSaveHead).ExecContext(ctx, tenant, int64(head)); err != nil {
-		return nil, 0, nil, fmt.Errorf("append: save head: %w", err)
 	}
 	if err := saveFold(ctx, at, tenant, fold); err != nil {
 		return nil, 0, nil, err
