@@ -55,6 +55,9 @@ type Log interface {
 	// transactions (always at least one entry when there is one). A
 	// log that compacts (Compactor) serves none below its compaction
 	// floor: a reader behind it sees a gap, as behind a retention cut.
+	// The entries may be shared with the log and its other readers (a
+	// fan-out reads the same ones for every connection): the caller
+	// must not modify them, and copies what it changes.
 	Read(ctx context.Context, tenant string, after uint64, limit, maxBytes int) ([]usync.Change, error)
 
 	// Wait returns a channel that is closed once the tenant's head is

@@ -122,7 +122,9 @@ func (c *tails) head(tenant string) (uint64, bool) {
 }
 
 // read returns up to limit entries after after, and at most about
-// maxBytes of encodings (at least one), if the tail holds them.
+// maxBytes of encodings (at least one), if the tail holds them. The
+// entries are the tail's own, not copies (server.Log.Read: readers do
+// not modify them): add only appends past them, and a trim copies.
 func (c *tails) read(tenant string, after uint64, limit, maxBytes int) ([]usync.Change, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -143,7 +145,7 @@ func (c *tails) read(tenant string, after uint64, limit, maxBytes int) ([]usync.
 		}
 		n++
 	}
-	return append([]usync.Change(nil), t.entries[i:i+n]...), true
+	return t.entries[i : i+n : i+n], true // capped: a caller's append copies
 }
 
 // encodings returns the encodings of entries (the tenant's, in order, as
