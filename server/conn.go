@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -91,11 +92,11 @@ func (c *conn) run(reqCtx context.Context) error {
 	stopClose := context.AfterFunc(ctx, func() { c.ws.CloseNow() })
 	defer stopClose()
 
-	frames := make(chan []byte)
+	frames := make(chan *[]byte)
 	readErr := make(chan error, 1)
 	go func() {
 		for {
-			typ, b, err := c.ws.Read(c.wctx)
+			typ, b, err := c.readFrame()
 			if err != nil {
 				readErr <- err
 				return
@@ -154,7 +155,7 @@ func (c *conn) expire(ctx context.Context) {
 	c.sess.Fail(usync.Errorf(usync.CodeTokenExpired, "the token expired: reconnect with a fresh one"))
 }
 
-func (c *conn) loop(ctx context.Context, frames <-chan []byte, readErr <-chan error) error {
+func (c *conn) loop(ctx context.Context, frames <-chan *[]byte, readErr <-chan error) error {
 	for {
 		if err := c.ready(ctx); err != nil {
 			return err
@@ -280,7 +281,7 @@ func (c *conn) stopWait() {
 }
 
 // next waits for one event and feeds it to the session.
-func (c *conn) next(ctx context.Context, frames <-chan []byte, readErr <-chan error, logGrew <-chan struct{}, stall <-chan time.Time) error {
+func (c *conn) next(ctx context.Context, frames <-chan *[]byte, readErr <-chan error, logGrew <-chan struct{}, stall <-chan time.Time) error {
 	select {
 	case <-stall: // the loop re-checks and ends the session
 		return nil
@@ -288,7 +289,11 @@ func (c *conn) next(ctx context.Context, frames <-chan []byte, readErr <-chan er
 		c.log(ctx, slog.LevelWarn, "session ended by an operator", slog.String("remote", c.remote), slog.String("reason", err.Message))
 		c.sess.Fail(err)
 		return nil
-	case b := <-frames:
+	case buf := <-frames:
+		// The message decoded copies what it keeps (the codec's
+		// decoders copy byte strings): the frame's memory goes back.
+		defer putFrameBuf(buf, buf)
+		b := *buf
 		c.bytesIn += int64(len(b))
 		c.s.m.bytesIn.Add(float64(len(b)))
 		// A frame holds its share of MaxPushBytes from decoding until
@@ -932,7 +937,32 @@ func loggedReason(reason string) string {
 	return reason
 }
 
-// frameBufs holds the memory of Changes frames written, for the next
+// readFrame reads the next message from the client into memory from
+// frameBufs (as WebSocket.Read would, bounded by the read limit).
+func (c *conn) readFrame() (websocket.MessageType, *[]byte, error) {
+	typ, r, err := c.ws.Reader(c.wctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	buf := frameBufs.Get().(*[]byte)
+	b := (*buf)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			*buf = b
+			return typ, buf, nil
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+	}
+}
+
+// frameBufs holds the memory of frames read and written, for the next
 // ones (the frames of a fan-out are many and alike in size).
 var frameBufs = sync.Pool{New: func() any { return new([]byte) }}
 
@@ -940,11 +970,15 @@ var frameBufs = sync.Pool{New: func() any { return new([]byte) }}
 // a rare huge frame is left to the garbage collector.
 const maxFrameBuf = 256 << 10
 
-// putFrameBuf returns a frame's memory to frameBufs once written: *b, if
-// it was built in *buf or grew from it (a compressed frame was not).
+// putFrameBuf returns a frame's memory to frameBufs once it is done
+// with: *buf, or the frame *b made from it when that is bigger (it grew,
+// or is a compressed frame built apart).
 func putFrameBuf(buf *[]byte, b *[]byte) {
-	if c := cap(*b); c >= cap(*buf) && c <= maxFrameBuf {
+	if cap(*b) >= cap(*buf) {
 		*buf = (*b)[:0]
+	}
+	if cap(*buf) > maxFrameBuf {
+		*buf = nil
 	}
 	frameBufs.Put(buf)
 }

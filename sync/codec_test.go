@@ -75,6 +75,20 @@ func assertDecodes(tb fataler, c *usync.Codec, frame []byte, want usync.Message)
 	if diff := cmp.Diff(want, got, msgOpts); diff != "" {
 		tb.Fatalf("Decode(Encode(m)) differs from m (-want +got):\n%s", diff)
 	}
+	// A decoded message shares no memory with its frame: the server
+	// reads the next frame into the same memory.
+	used := bytes.Repeat([]byte{0xff}, len(frame))
+	copy(used, frame)
+	again, err := c.Decode(used)
+	if err != nil {
+		tb.Fatalf("Decode of a copy: %v", err)
+	}
+	for i := range used {
+		used[i] = 0xa5
+	}
+	if diff := cmp.Diff(want, again, msgOpts); diff != "" {
+		tb.Fatalf("a decoded message changed with its frame's memory (-want +got):\n%s", diff)
+	}
 }
 
 // rawFrame returns a frame with the given flags byte and v as its CBOR
