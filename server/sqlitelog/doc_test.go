@@ -82,17 +82,8 @@ func TestSQLiteLog_UpgradeRendersDocFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What version 5 rendered: the doc field left out.
-	for _, q := range []string{`UPDATE rows SET doc = '{}'`, `ALTER TABLE events DROP COLUMN trace`, `ALTER TABLE heads DROP COLUMN compacted`,
-		`ALTER TABLE heads DROP COLUMN compact_floor`, `PRAGMA user_version = 5`} {
-		if _, err := l.DB().Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	l.Close()
-	if l, err = sqlitelog.Open(ctx, path, nil); err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l = reopenAfter(t, l, path, `UPDATE rows SET doc = '{}'`, `ALTER TABLE events DROP COLUMN trace`, `ALTER TABLE heads DROP COLUMN compacted`,
+		`ALTER TABLE heads DROP COLUMN compact_floor`, `PRAGMA user_version = 5`)
 	rows, err := l.QueryRows(ctx, "t1", server.RowQuery{Collection: "notes", Limit: 10})
 	if err != nil || len(rows) != 1 || string(rows[0].Doc) != `{"body":{"text":"hi"}}` {
 		t.Fatalf("after the upgrade: %+v, %v", rows, err)

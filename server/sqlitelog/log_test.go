@@ -93,18 +93,9 @@ func TestSQLiteLog_UpgradeDatesOldEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What a log of version 3 holds of entries from before it.
-	for _, q := range []string{`UPDATE events SET appended_at = 0`, `ALTER TABLE events DROP COLUMN trace`, `DROP TABLE checkpoints`,
-		`ALTER TABLE heads DROP COLUMN compacted`, `ALTER TABLE heads DROP COLUMN compact_floor`, `PRAGMA user_version = 3`} {
-		if _, err := l.DB().Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	l.Close()
 	migrated := time.Now()
-	if l, err = sqlitelog.Open(ctx, path, nil); err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l = reopenAfter(t, l, path, `UPDATE events SET appended_at = 0`, `ALTER TABLE events DROP COLUMN trace`, `DROP TABLE checkpoints`,
+		`ALTER TABLE heads DROP COLUMN compacted`, `ALTER TABLE heads DROP COLUMN compact_floor`, `PRAGMA user_version = 3`)
 	var at int64
 	if err := l.DB().QueryRow(`SELECT appended_at FROM events`).Scan(&at); err != nil {
 		t.Fatal(err)
@@ -118,6 +109,25 @@ func TestSQLiteLog_UpgradeDatesOldEntries(t *testing.T) {
 	if n, err := l.Retain(ctx, "t1", migrated.Add(time.Minute)); err != nil || n != 1 {
 		t.Fatalf("Retain after the migration = %d, %v; want 1", n, err)
 	}
+}
+
+// reopenAfter runs qs on l's database (making it what an older version
+// wrote), closes l and opens the file again, as an upgrade does; the
+// test closes the log it returns.
+func reopenAfter(t *testing.T, l *sqlitelog.Log, path string, qs ...string) *sqlitelog.Log {
+	t.Helper()
+	for _, q := range qs {
+		if _, err := l.DB().Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	l, err := sqlitelog.Open(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
 }
 
 // A log has no unique index by site: appends check their sites' marks
@@ -141,17 +151,8 @@ func TestSQLiteLog_NoSiteIndex(t *testing.T) {
 		t.Fatalf("a new log's events have %d indexes; want none", n)
 	}
 	// What a log of the version before holds.
-	for _, q := range []string{`CREATE UNIQUE INDEX events_site ON events (tenant, site, site_seq)`,
-		fmt.Sprintf(`PRAGMA user_version = %d`, sqlitelog.SchemaVersion-1)} {
-		if _, err := l.DB().Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	l.Close()
-	if l, err = sqlitelog.Open(ctx, path, nil); err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l = reopenAfter(t, l, path, `CREATE UNIQUE INDEX events_site ON events (tenant, site, site_seq)`,
+		fmt.Sprintf(`PRAGMA user_version = %d`, sqlitelog.SchemaVersion-1))
 	if n := indexes(l); n != 0 {
 		t.Fatalf("an upgraded log's events have %d indexes; want none", n)
 	}
