@@ -948,7 +948,7 @@ func (c *conn) readFrame() (websocket.MessageType, *[]byte, error) {
 	b := (*buf)[:0]
 	for {
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)] // grow
+			b = slices.Grow(b, 512) // as io.ReadAll, which starts at 512
 		}
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
