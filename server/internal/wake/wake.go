@@ -42,21 +42,7 @@ func (ws *Waiters) Wait(ctx context.Context, tenant string, seq uint64, head fun
 		ws.remove(tenant, w)
 		w.wake()
 	})
-	ws.mu.Lock()
-	if ws.closed {
-		ws.mu.Unlock()
-		w.wake()
-		return w.ch
-	}
-	if ws.waits[tenant] == nil {
-		ws.waits[tenant] = map[*waiter]struct{}{}
-	}
-	ws.waits[tenant][w] = struct{}{}
-	ws.mu.Unlock()
-	if h, err := head(); err != nil || h > seq || ctx.Err() != nil {
-		ws.remove(tenant, w)
-		w.wake()
-	}
+	ws.add(tenant, w, head, func() bool { return ctx.Err() != nil })
 	return w.ch
 }
 
@@ -68,27 +54,33 @@ func (ws *Waiters) Wait(ctx context.Context, tenant string, seq uint64, head fun
 // callback each time.
 func (ws *Waiters) Watch(tenant string, seq uint64, head func() (uint64, error)) (ch <-chan struct{}, cancel func()) {
 	w := &waiter{seq: seq, ch: make(chan struct{})}
-	ws.mu.Lock()
-	if ws.closed {
-		ws.mu.Unlock()
-		w.wake()
-		return w.ch, func() {}
-	}
-	if ws.waits[tenant] == nil {
-		ws.waits[tenant] = map[*waiter]struct{}{}
-	}
-	ws.waits[tenant][w] = struct{}{}
-	ws.mu.Unlock()
-	if h, err := head(); err != nil || h > seq {
-		ws.remove(tenant, w)
-		w.wake()
-	}
+	ws.add(tenant, w, head, func() bool { return false })
 	return w.ch, func() {
 		select {
 		case <-w.ch: // every wake-up unregisters it first
 		default:
 			ws.remove(tenant, w)
 		}
+	}
+}
+
+// add registers w, or wakes it at once: when the waiters are closed,
+// the head read is already past its seq (or fails), or ended says so.
+func (ws *Waiters) add(tenant string, w *waiter, head func() (uint64, error), ended func() bool) {
+	ws.mu.Lock()
+	if ws.closed {
+		ws.mu.Unlock()
+		w.wake()
+		return
+	}
+	if ws.waits[tenant] == nil {
+		ws.waits[tenant] = map[*waiter]struct{}{}
+	}
+	ws.waits[tenant][w] = struct{}{}
+	ws.mu.Unlock()
+	if h, err := head(); err != nil || h > w.seq || ended() {
+		ws.remove(tenant, w)
+		w.wake()
 	}
 }
 
