@@ -64,6 +64,7 @@ func BenchmarkFiftyClients(b *testing.B) {
 func BenchmarkPacedOne(b *testing.B) {
 	benchModes(b, func(d client.Durability) func(B) { return PacedWatch(PacedOne, d) })
 }
+func BenchmarkPacedStages(b *testing.B) { PacedStages(PacedOne)(testB{b}) }
 func BenchmarkPacedMany(b *testing.B) {
 	benchModes(b, func(d client.Durability) func(B) { return PacedWatch(PacedMany, d) })
 }

@@ -44,14 +44,14 @@ var (
 // collection is the one collection the real-client workloads write.
 const collection = "items"
 
-// openClients starts n clients with the given durability and waits until
+// openClients starts n clients configured by cfg and waits until
 // each has connected and caught up (so the timed part does not include
 // dialing).
-func openClients(b B, e *syncEnv, n int, d client.Durability) []*client.Client {
+func openClients(b B, e *syncEnv, n int, cfg client.Config) []*client.Client {
 	b.Helper()
 	cs := make([]*client.Client, n)
 	for i := range cs {
-		cs[i] = e.client(b, fmt.Sprint("c", i), client.Config{Durability: d})
+		cs[i] = e.client(b, fmt.Sprint("c", i), cfg)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -84,7 +84,7 @@ func ClientUpdates(f Fanout, d client.Durability) func(B) {
 		for range b.N() {
 			b.StopTimer()
 			e := startSync(b, server.Config{})
-			cs := openClients(b, e, f.Clients, d)
+			cs := openClients(b, e, f.Clients, client.Config{Durability: d})
 			last := f.Updates - 1
 			watches := make([]*client.Watch, len(cs))
 			for i, c := range cs {
@@ -172,7 +172,11 @@ func waitWatch(ctx context.Context, w *client.Watch, timeout time.Duration, what
 // collection creates its table. It reports p50, p90, p99, p99.9 and max
 // in ms, the share of values seen, and the process's CPU per delivery (it
 // holds the server, the writer and the receivers).
-func PacedWatch(p Paced, d client.Durability) func(B) {
+func PacedWatch(p Paced, d client.Durability) func(B) { return pacedWatch(p, d, nil) }
+
+// pacedWatch is PacedWatch, every part traced into st when st is not nil
+// (see PacedStages).
+func pacedWatch(p Paced, d client.Durability, st *stageTrace) func(B) {
 	return func(b B) {
 		ctx := context.Background()
 		var lat []time.Duration
@@ -180,10 +184,15 @@ func PacedWatch(p Paced, d client.Durability) func(B) {
 		seen := 0
 		for range b.N() {
 			b.StopTimer()
-			e := startSync(b, server.Config{})
-			cs := openClients(b, e, p.Receivers+1, d)
+			cfg := client.Config{Durability: d}
+			if st != nil {
+				cfg.TracerProvider = st.start(p.Writes)
+			}
+			e := startSync(b, server.Config{TracerProvider: cfg.TracerProvider})
+			cs := openClients(b, e, p.Receivers+1, cfg)
 			writer, receivers := cs[0], cs[1:]
-			sent := make([]atomic.Int64, p.Writes) // unix ns at the start of each Put
+			sent := make([]atomic.Int64, p.Writes)    // unix ns at the start of each Put
+			watched := make([]atomic.Int64, p.Writes) // unix ns when the first receiver's Watch showed it
 			var mu sync.Mutex
 			var wg sync.WaitGroup
 			var failed firstError
@@ -209,7 +218,7 @@ func PacedWatch(p Paced, d client.Durability) func(B) {
 					b.Fatal(err)
 				}
 			}
-			for _, w := range watches {
+			for i, w := range watches {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -235,6 +244,9 @@ func PacedWatch(p Paced, d client.Durability) func(B) {
 							}
 							got = seq
 							mine = append(mine, now.Sub(time.Unix(0, sent[seq].Load())))
+							if i == 0 {
+								watched[seq].Store(now.UnixNano())
+							}
 							timeout.Reset(time.Minute)
 						case <-timeout.C:
 							failed.set(fmt.Errorf("no update for a minute after seq %d", got))
@@ -267,12 +279,20 @@ func PacedWatch(p Paced, d client.Durability) func(B) {
 			for _, c := range cs {
 				c.Close()
 			}
+			if st != nil {
+				if err := st.round(sent, watched); err != nil {
+					b.Fatal(err)
+				}
+			}
 			b.StartTimer()
 		}
 		if len(lat) == 0 {
 			b.Fatal("no latency measured")
 		}
 		reportPercentiles(b, lat)
+		if st != nil {
+			st.report(b)
+		}
 		b.ReportMetric(float64(len(lat))/float64(seen), "seen-share")
 		// The process holds the server, the writer and every receiver.
 		b.ReportMetric(float64(cpu.Microseconds())/float64(seen), "cpu-µs/delivery")

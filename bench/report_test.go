@@ -42,7 +42,7 @@ func TestReport_Quick(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, h := range []string{"# Benchmark results", "## Machine and command", "## Targets", "## Charts",
-		"## Real clients through a server", "## Local engine", "## Ceilings", "## Not measured by uno bench", r.Command} {
+		"## Real clients through a server", "## " + stagesTitle, "## Local engine", "## Ceilings", "## Not measured by uno bench", r.Command} {
 		if !bytes.Contains(md, []byte(h)) {
 			t.Errorf("RESULTS.md has no %q", h)
 		}
@@ -114,6 +114,26 @@ func TestReport_Quick(t *testing.T) {
 		if m := byID[id].Median; m["samples"] <= 0 || m["p99-ms"] <= 0 {
 			t.Errorf("%s: no latencies: %v", id, m)
 		}
+	}
+	// A write's stages start in the order of its chain, and the last
+	// one's start is the latency (each write's are ordered, so their
+	// quantiles are).
+	m := byID["paced-1-stages"].Median
+	for _, q := range []string{"p50", "p99"} {
+		prev := -1.0
+		for _, st := range stages {
+			at, ok := m[st.short+"-at-"+q+"-µs"]
+			if !ok || at < prev || at <= 0 && st.short != "tx" {
+				t.Errorf("paced-1-stages: %s starts at %s %.0f µs, after %.0f (%v)", st.short, q, at, prev, ok)
+			}
+			prev = at
+			if took := m[st.short+"-"+q+"-µs"]; took <= 0 {
+				t.Errorf("paced-1-stages: %s takes %.0f µs at %s", st.short, took, q)
+			}
+		}
+	}
+	if !bytes.Contains(md, []byte("| the log's append, fsync'd (inside the handling) | p50 ")) {
+		t.Errorf("RESULTS.md has no row for the append's stage")
 	}
 	for _, id := range []string{"local-apply", "local-apply-batch", "plain-apply"} {
 		if m := byID[id].Median; m["cpu-ns/tx"] <= 0 || m["tx/s"] <= 0 {

@@ -236,6 +236,8 @@ func (r *Report) build() {
 		}
 	}
 
+	stages := r.stagesSection()
+
 	ceilings := section{title: "Ceilings", before: ceilingsProse}
 	if row, ok := r.row("fsync-floor"); ok {
 		if r.byID["fsync-floor"].ok() {
@@ -357,11 +359,49 @@ func (r *Report) build() {
 		add(&docs, row) // its figures are in the rows above
 	}
 
-	for _, s := range []section{clients, local, ceilings, syncs, query, docs} {
-		if len(s.rows) > 0 {
+	for _, s := range []section{clients, stages, local, ceilings, syncs, query, docs} {
+		if len(s.rows) > 0 || s.before != "" {
 			r.sections = append(r.sections, s)
 		}
 	}
 }
+
+// stagesSection is the table of where a paced write's time goes, from
+// the traced run (PacedStages), beside the paced durable commit measured
+// in the same run. It is empty when that run has no figures.
+func (r *Report) stagesSection() section {
+	const id = "paced-1-stages"
+	m := r.byID[id]
+	if !m.ok() {
+		if row, ok := r.row(id); ok {
+			return section{title: stagesTitle, rows: []Row{row}}
+		}
+		return section{}
+	}
+	us := func(unit string) string {
+		v, _ := r.get(id, unit)
+		if v < 1000 {
+			return fmt.Sprintf("%.0f µs", v)
+		}
+		return fmt.Sprintf("%.2f ms", v/1000)
+	}
+	var b strings.Builder
+	b.WriteString(stagesProse)
+	fmt.Fprintf(&b, "\n%s. Figures are the medians over rounds of each round's p50 and p99.\n\n", m.Title)
+	b.WriteString("| stage | starts, after the `Put` starts | takes | ceiling (same run) |\n|---|---|---|---|\n")
+	for _, s := range stages {
+		ceiling := ""
+		if s.short == "append" {
+			if _, ok := r.get("fsync-paced", "p50-ms"); ok {
+				ceiling = "a paced durable commit: p50 " + r.fig("fsync-paced", "p50-ms", ms) + ", p99 " + r.fig("fsync-paced", "p99-ms", ms)
+			}
+		}
+		fmt.Fprintf(&b, "| %s | p50 %s, p99 %s | p50 %s, p99 %s | %s |\n", s.title,
+			us(s.short+"-at-p50-µs"), us(s.short+"-at-p99-µs"), us(s.short+"-p50-µs"), us(s.short+"-p99-µs"), dash(ceiling))
+	}
+	return section{title: stagesTitle, before: b.String()}
+}
+
+const stagesTitle = "Where a paced write's time goes"
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

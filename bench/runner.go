@@ -132,6 +132,7 @@ func (o Options) defs() []def {
 		)
 	}
 	d = append(d,
+		def{Workload: Workload{"paced-1-stages", "clients", fmt.Sprintf("paced latency, traced: 1 writer at %.0f Hz (%d writes), %d receiver, relaxed durability, each write's trace taken apart", s.pacedOne.Hz, s.pacedOne.Writes, s.pacedOne.Receivers), []string{"fsync-paced"}}, f: PacedStages(s.pacedOne), bt: once},
 		def{Workload: Workload{"sync-updates", "sync", "2 clients × 10,000 field updates, 100 per transaction, durable", nil}, f: SyncUpdates, bt: once},
 		def{Workload: Workload{"room", "sync", fmt.Sprintf("room: %d load-generating peers × %d writes, every write to the other %d", s.roomPeers, s.roomWrites, s.roomPeers-1), []string{"ws-broadcast"}}, f: room(s.roomPeers, s.roomWrites), bt: once},
 		def{Workload: Workload{"room-latency", "sync", fmt.Sprintf("latency: 1 peer writing at 50 Hz (%d writes), %d reading peers, push → delivery", s.latWrites, s.latReaders), []string{"ws-echo"}}, f: pacedLatency(s.latReaders, s.latWrites), bt: once},

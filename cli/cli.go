@@ -88,7 +88,7 @@ func benchCmd() *cobra.Command {
 		Short: "Run every benchmark beside its ceiling and write a report",
 		Long: `Runs uno's workloads — the local engine, real clients syncing through a
 server (2 and 50 clients, paced latency to 1 and 49 receivers, in both
-durability modes), the server under load generators, the query API and
+durability modes, and the 1-receiver latency traced stage by stage), the server under load generators, the query API and
 the doc fields — each beside its ceiling (the disk's fsync floor, back
 to back and paced, plain SQLite, a durable relay of the paced writes, a
 raw WebSocket echo and broadcast, automerge-go) in the same run, and writes OUT/RESULTS.md (tables, targets met or not, the machine,
