@@ -36,7 +36,7 @@ var stages = []struct{ span, short, title string }{
 //
 //	go test ./bench -run '^$' -bench PacedStages -benchtime 1x
 func PacedStages(p Paced) func(B) {
-	return pacedWatch(p, client.DurabilityRelaxed, &stageTrace{})
+	return func(b B) { pacedWatch(p, client.DurabilityRelaxed, &stageTrace{})(b) } // each run its own
 }
 
 // stageTrace collects the stages of a paced run's writes, round by round.
