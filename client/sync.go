@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/internal/wsframe"
 	"github.com/unosync/uno/store"
 	usync "github.com/unosync/uno/sync"
 )
@@ -437,22 +438,26 @@ func (d *syncDriver) run(ctx context.Context) (err error) {
 	// does what a cancelled read or write did.
 	d.wctx = context.WithoutCancel(ctx)
 	defer context.AfterFunc(ctx, func() { d.ws.CloseNow() })()
-	frames := make(chan []byte)
+	// Frames are read into pooled memory (wsframe), which goes back once
+	// the frame is decoded: the codec's decoders copy what a message keeps.
+	frames := make(chan *[]byte)
 	readErr := make(chan error, 1)
 	go func() {
 		for {
-			typ, b, err := d.ws.Read(d.wctx)
+			typ, b, err := wsframe.Read(d.wctx, d.ws)
 			if err != nil {
 				readErr <- fmt.Errorf("sync: read: %w", err)
 				return
 			}
 			if typ != websocket.MessageBinary {
+				wsframe.Put(b, b)
 				readErr <- usync.Errorf(usync.CodeBadMessage, "text frame from the server")
 				return
 			}
 			select {
 			case frames <- b:
 			case <-ctx.Done():
+				wsframe.Put(b, b)
 				return
 			}
 		}
@@ -489,7 +494,7 @@ func (d *syncDriver) run(ctx context.Context) (err error) {
 		select {
 		case b := <-frames:
 			lastHeard = time.Now()
-			m, err := d.codec.Decode(b)
+			m, err := d.decode(b)
 			if err != nil {
 				var se *usync.Error
 				errors.As(err, &se)
@@ -606,13 +611,13 @@ func (d *syncDriver) step(m usync.Message) {
 // Ack is usually followed at once by the Changes that moves its cursor
 // past its own entries. Any other message waits in d.ahead for the next
 // turn (it must not be stepped before the Ack is stored).
-func (d *syncDriver) readAhead(frames <-chan []byte) {
+func (d *syncDriver) readAhead(frames <-chan *[]byte) {
 	if rd := d.sess.Ready(); rd.Acked == 0 || rd.Apply != nil || len(rd.Rejected) > 0 || rd.Close != nil {
 		return
 	}
 	select {
 	case b := <-frames:
-		m, err := d.codec.Decode(b)
+		m, err := d.decode(b)
 		if err != nil {
 			var se *usync.Error
 			errors.As(err, &se)
@@ -626,6 +631,12 @@ func (d *syncDriver) readAhead(frames <-chan []byte) {
 		}
 	default:
 	}
+}
+
+// decode decodes a frame read by wsframe.Read and gives its memory back.
+func (d *syncDriver) decode(frame *[]byte) (usync.Message, error) {
+	defer wsframe.Put(frame, frame)
+	return d.codec.Decode(*frame)
 }
 
 // ready does the session's IO in the order ClientReady documents.

@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/internal/wsframe"
 	usync "github.com/unosync/uno/sync"
 	"github.com/unosync/uno/tenancy"
 	"go.opentelemetry.io/otel/trace"
@@ -96,7 +95,7 @@ func (c *conn) run(reqCtx context.Context) error {
 	readErr := make(chan error, 1)
 	go func() {
 		for {
-			typ, b, err := c.readFrame()
+			typ, b, err := wsframe.Read(c.wctx, c.ws)
 			if err != nil {
 				readErr <- err
 				return
@@ -292,7 +291,7 @@ func (c *conn) next(ctx context.Context, frames <-chan *[]byte, readErr <-chan e
 	case buf := <-frames:
 		// The message decoded copies what it keeps (the codec's
 		// decoders copy byte strings): the frame's memory goes back.
-		defer putFrameBuf(buf, buf)
+		defer wsframe.Put(buf, buf)
 		b := *buf
 		c.bytesIn += int64(len(b))
 		c.s.m.bytesIn.Add(float64(len(b)))
@@ -863,8 +862,8 @@ func (c *conn) write(ctx context.Context, m usync.Message) error {
 	var b []byte
 	var err error
 	if ch, ok := m.(*usync.Changes); ok {
-		buf := frameBufs.Get().(*[]byte)
-		defer putFrameBuf(buf, &b)
+		buf := wsframe.Get()
+		defer wsframe.Put(buf, &b)
 		b, err = c.encodeChanges(*buf, ch)
 	} else {
 		b, err = c.s.codec.Encode(m)
@@ -935,52 +934,6 @@ func loggedReason(reason string) string {
 		return before + invalid
 	}
 	return reason
-}
-
-// readFrame reads the next message from the client into memory from
-// frameBufs (as WebSocket.Read would, bounded by the read limit).
-func (c *conn) readFrame() (websocket.MessageType, *[]byte, error) {
-	typ, r, err := c.ws.Reader(c.wctx)
-	if err != nil {
-		return 0, nil, err
-	}
-	buf := frameBufs.Get().(*[]byte)
-	b := (*buf)[:0]
-	for {
-		if len(b) == cap(b) {
-			b = slices.Grow(b, 512) // as io.ReadAll, which starts at 512
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			*buf = b
-			return typ, buf, nil
-		}
-		if err != nil {
-			return 0, nil, err
-		}
-	}
-}
-
-// frameBufs holds the memory of frames read and written, for the next
-// ones (the frames of a fan-out are many and alike in size).
-var frameBufs = sync.Pool{New: func() any { return new([]byte) }}
-
-// maxFrameBuf is the largest frame whose memory goes back to frameBufs:
-// a rare huge frame is left to the garbage collector.
-const maxFrameBuf = 256 << 10
-
-// putFrameBuf returns a frame's memory to frameBufs once it is done
-// with: *buf, or the frame *b made from it when that is bigger (it grew,
-// or is a compressed frame built apart).
-func putFrameBuf(buf *[]byte, b *[]byte) {
-	if cap(*b) >= cap(*buf) {
-		*buf = (*b)[:0]
-	}
-	if cap(*buf) > maxFrameBuf {
-		*buf = nil
-	}
-	frameBufs.Put(buf)
 }
 
 // encodeChanges encodes a Changes from the encodings the log keeps of its
