@@ -55,6 +55,7 @@ type SQLite struct {
 	rowSQLs map[string]string     // per collection: rowSQL(coll, true)
 
 	chunks *chunkCache // documents' chunks written or read last (chunks.go)
+	rows   *rowCache   // rows' states written last, under mu (rowcache.go)
 
 	// writer and relaxed are the connections write transactions run on
 	// when the store holds them (held.go), under mu: writer at the
@@ -83,9 +84,10 @@ type SQLite struct {
 
 	ckpt *checkpointer // background checkpoints (checkpoint.go); nil in the browser
 
-	testBegin     func(*writeTx) // tests: called as each write transaction begins
-	testNoPreload bool           // tests: transactions read their rows one by one
-	testQueryHeld func(string)   // tests: called as a query ran on a held connection
+	testBegin      func(*writeTx) // tests: called as each write transaction begins
+	testNoPreload  bool           // tests: transactions read their rows one by one
+	testNoRowCache bool           // tests: transactions read every row from the file
+	testQueryHeld  func(string)   // tests: called as a query ran on a held connection
 }
 
 var _ Store = (*SQLite)(nil)
@@ -105,7 +107,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s := &SQLite{db: db, opts: o, declared: o.Schema.Declared(), cols: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{}, queries: map[string]bool{}, upserts: map[string]upsertStmt{}, rowSQLs: map[string]string{}, bigQueries: map[string]bool{},
-		sites: map[crdt.SiteID]uint64{}, chunks: newChunkCache(chunkCacheBytes, chunkCacheDocs)}
+		sites: map[crdt.SiteID]uint64{}, chunks: newChunkCache(chunkCacheBytes, chunkCacheDocs), rows: newRowCache(rowCacheRows, rowCacheBytes)}
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		if inUse(err) {
@@ -392,6 +394,7 @@ type writeTx struct {
 	upserts map[string]upsertStmt
 	base    map[crdt.RowKey]map[string][][]byte // documents' chunks as the table holds them, by row and field
 	written map[chunkKey]chunkEntry             // documents' chunks written, for the cache
+	states  map[crdt.RowKey]cachedRow           // rows' states written, for the row cache once committed
 	// A remote batch's merger's maps (merger.seen, merger.marks), kept
 	// with the others for the next transaction.
 	seen  map[crdt.RowKey]bool
@@ -467,7 +470,7 @@ func (s *SQLite) begin(ctx context.Context, relaxed bool) (*writeTx, error) {
 	} else {
 		w = &writeTx{rows: map[crdt.RowKey]*crdt.Row{}, where: map[crdt.RowKey]place{},
 			pending: map[string]map[string]bool{}, stmts: map[string]*sql.Stmt{},
-			base: map[crdt.RowKey]map[string][][]byte{}, written: map[chunkKey]chunkEntry{},
+			base: map[crdt.RowKey]map[string][][]byte{}, written: map[chunkKey]chunkEntry{}, states: map[crdt.RowKey]cachedRow{},
 			seen: map[crdt.RowKey]bool{}, marks: map[crdt.SiteID]uint64{}}
 	}
 	w.s, w.ctx = s, context.WithoutCancel(ctx)
@@ -537,7 +540,7 @@ const recycleRows = 64
 // transaction (all run under the store's mu, and none keeps w after its
 // end). The maps keep their buckets; what they referenced is released.
 func (w *writeTx) recycle() {
-	if len(w.rows) > recycleRows || len(w.where) > recycleRows || len(w.stmts) > recycleRows || len(w.seen) > recycleRows {
+	if len(w.rows) > recycleRows || len(w.where) > recycleRows || len(w.stmts) > recycleRows || len(w.seen) > recycleRows || len(w.states) > recycleRows {
 		return
 	}
 	clear(w.rows)
@@ -546,10 +549,11 @@ func (w *writeTx) recycle() {
 	clear(w.stmts)
 	clear(w.base)
 	clear(w.written)
+	clear(w.states)
 	clear(w.seen)
 	clear(w.marks)
 	s := w.s
-	*w = writeTx{rows: w.rows, where: w.where, pending: w.pending, stmts: w.stmts, base: w.base, written: w.written, seen: w.seen, marks: w.marks}
+	*w = writeTx{rows: w.rows, where: w.where, pending: w.pending, stmts: w.stmts, base: w.base, written: w.written, states: w.states, seen: w.seen, marks: w.marks}
 	s.spare = w
 }
 
@@ -596,19 +600,25 @@ func (s *SQLite) releaseConn(c *sql.Conn) {
 	c.Close()
 }
 
-// commit commits the transaction, then caches the documents' chunks it
-// wrote.
+// commit commits the transaction, then caches the documents' chunks and
+// the rows' states it wrote. A commit that fails empties the row cache:
+// whether the file holds the transaction is not known.
 func (w *writeTx) commit() error {
 	if w.held != nil {
 		if err := w.held.run(context.Background(), `COMMIT`); err != nil {
+			w.s.rows.clear()
 			return err // end rolls back
 		}
 		w.done = true
 	} else if err := w.tx.Commit(); err != nil {
+		w.s.rows.clear()
 		return fmt.Errorf("commit: %w", err)
 	}
 	for ck, e := range w.written {
 		w.s.chunks.put(ck, e.heads, e.chunks)
+	}
+	for k, r := range w.states {
+		w.s.rows.put(k, r.state, r.where)
 	}
 	w.s.committed(len(w.rows))
 	return nil
@@ -631,6 +641,9 @@ func (w *writeTx) hasTable(coll string) bool {
 func (w *writeTx) get(k crdt.RowKey) (*crdt.Row, error) {
 	if r, ok := w.rows[k]; ok {
 		return r, nil
+	}
+	if ok, err := w.fromCache(k); ok || err != nil {
+		return w.rows[k], err
 	}
 	q := deletedRowSQL
 	if w.hasTable(k.Collection) {
@@ -657,6 +670,30 @@ func (w *writeTx) get(k crdt.RowKey) (*crdt.Row, error) {
 	return r, nil
 }
 
+// fromCache reads k as get does, from the row cache, and reports whether
+// the cache had it.
+func (w *writeTx) fromCache(k crdt.RowKey) (bool, error) {
+	if w.s.testNoRowCache {
+		return false, nil
+	}
+	c, ok := w.s.rows.get(k)
+	if !ok {
+		return false, nil
+	}
+	var r *crdt.Row
+	if c.where != nowhere {
+		var err error
+		if r, err = crdt.DecodeRow(c.state); err != nil { // a private copy
+			return true, fmt.Errorf("%w: row %s/%s: %w", ErrCorrupt, k.Collection, k.Row, err)
+		}
+		if err := w.s.attach(w.ctx, w.q, k, r, w.setBase); err != nil {
+			return true, err
+		}
+	}
+	w.rows[k], w.where[k] = r, c.where
+	return true, nil
+}
+
 // preload reads the rows of keys that the transaction has not read yet,
 // as get would, in one query per collection and loadChunk rows: a
 // transaction that names the rows it writes up front (Builder.Preload)
@@ -669,6 +706,12 @@ func (w *writeTx) preload(keys []crdt.RowKey) error {
 	var colls []string
 	for _, k := range keys {
 		if _, ok := w.rows[k]; ok {
+			continue
+		}
+		if ok, err := w.fromCache(k); ok || err != nil {
+			if err != nil {
+				return err
+			}
 			continue
 		}
 		if byColl[k.Collection] == nil {
@@ -854,6 +897,7 @@ func (w *writeTx) putState(k crdt.RowKey, r *crdt.Row, state []byte) error {
 			}
 		}
 		w.where[k] = nowhere
+		w.states[k] = cachedRow{where: nowhere}
 		return w.dropChunks(k)
 	}
 	if !r.Alive() {
@@ -867,6 +911,7 @@ func (w *writeTx) putState(k crdt.RowKey, r *crdt.Row, state []byte) error {
 			return fmt.Errorf("write deleted row %s/%s: %w", k.Collection, k.Row, err)
 		}
 		w.where[k] = inDeleted
+		w.states[k] = cachedRow{state: state, where: inDeleted}
 		return w.putChunks(k, r)
 	}
 	if was == inDeleted {
@@ -895,6 +940,7 @@ func (w *writeTx) putState(k crdt.RowKey, r *crdt.Row, state []byte) error {
 		return fmt.Errorf("write %s/%s: %w", k.Collection, k.Row, err)
 	}
 	w.where[k] = inTable
+	w.states[k] = cachedRow{state: state, where: inTable}
 	return w.putChunks(k, r)
 }
 
