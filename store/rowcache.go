@@ -77,6 +77,19 @@ func (c *rowCache) put(k crdt.RowKey, state []byte, where place) {
 	}
 }
 
+// committed records the states a transaction committed. One that wrote
+// more rows than the cache holds (a bootstrap's chunk) empties it instead:
+// most would only push the others out.
+func (c *rowCache) committed(states map[crdt.RowKey]cachedRow) {
+	if len(states) > c.maxRows {
+		c.clear()
+		return
+	}
+	for k, r := range states {
+		c.put(k, r.state, r.where)
+	}
+}
+
 // drop forgets k.
 func (c *rowCache) drop(k crdt.RowKey) {
 	e, ok := c.entries[k]

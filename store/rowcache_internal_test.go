@@ -56,6 +56,23 @@ func TestRowCache_Bounds(t *testing.T) {
 	if len(c.entries) != 0 || c.order.Len() != 0 || c.bytes != 0 {
 		t.Errorf("after clear: %d entries, %d in order, %d bytes", len(c.entries), c.order.Len(), c.bytes)
 	}
+
+	// A transaction of more rows than the cache holds empties it: none
+	// of its rows is kept, and none of the rows before it is left stale.
+	c = newRowCache(3, 1000)
+	c.put(key(0), state, inTable)
+	c.committed(map[crdt.RowKey]cachedRow{key(1): {where: nowhere}, key(2): {where: nowhere}})
+	if len(c.entries) != 3 {
+		t.Errorf("after a transaction of 2 rows: %d cached, want 3", len(c.entries))
+	}
+	big := map[crdt.RowKey]cachedRow{}
+	for i := range 4 {
+		big[key(i)] = cachedRow{state: state, where: inDeleted}
+	}
+	c.committed(big)
+	if len(c.entries) != 0 || c.bytes != 0 {
+		t.Errorf("after a transaction of 4 rows in a cache of 3: %d cached (%d bytes), want none", len(c.entries), c.bytes)
+	}
 }
 
 // The row cache changes no outcome: the same local writes (some failing

@@ -617,9 +617,7 @@ func (w *writeTx) commit() error {
 	for ck, e := range w.written {
 		w.s.chunks.put(ck, e.heads, e.chunks)
 	}
-	for k, r := range w.states {
-		w.s.rows.put(k, r.state, r.where)
-	}
+	w.s.rows.committed(w.states)
 	w.s.committed(len(w.rows))
 	return nil
 }
