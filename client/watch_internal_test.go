@@ -56,22 +56,7 @@ func TestFingerprint(t *testing.T) {
 // the watch's rows nor the next result.
 func TestWatch_RefreshDecodesChangedRows(t *testing.T) {
 	ctx := t.Context()
-	c, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "uno.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	items := c.Collection("items")
-	for i := range 10 {
-		if err := items.Put(ctx, fmt.Sprint("r", i), map[string]any{"n": i}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w, err := items.Watch(ctx, Query{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	items, w := watchedRows(t, 10)
 	first := <-w.C
 	if len(first) != 10 || w.decoded != 10 {
 		t.Fatalf("first result: %d rows, %d built; want 10, 10", len(first), w.decoded)
@@ -106,22 +91,7 @@ func TestWatch_RefreshDecodesChangedRows(t *testing.T) {
 // spare map keeps no row's state.
 func TestWatch_RefreshReusesItsMap(t *testing.T) {
 	ctx := t.Context()
-	c, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "uno.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	items := c.Collection("items")
-	for i := range 100 {
-		if err := items.Put(ctx, fmt.Sprint("r", i), map[string]any{"n": i}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w, err := items.Watch(ctx, Query{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	_, w := watchedRows(t, 100)
 	<-w.C // from here nothing is written: the watch's goroutine waits, and the test queries
 	refresh := func() {
 		docs, _, err := w.query(ctx)
@@ -139,4 +109,27 @@ func TestWatch_RefreshReusesItsMap(t *testing.T) {
 		t.Errorf("a refresh made %.0f allocations with the spare map, %.0f making its own", reused, made)
 	}
 	t.Logf("allocations per refresh of 100 rows: %.0f reusing the map, %.0f making one", reused, made)
+}
+
+// watchedRows opens a client whose collection "items" holds n rows, r0
+// to r<n-1> with n set to the number, and watches it all.
+func watchedRows(t *testing.T, n int) (*Collection, *Watch) {
+	ctx := t.Context()
+	c, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "uno.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	items := c.Collection("items")
+	for i := range n {
+		if err := items.Put(ctx, fmt.Sprint("r", i), map[string]any{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := items.Watch(ctx, Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	return items, w
 }
