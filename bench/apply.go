@@ -68,17 +68,7 @@ func applyRemote(b B, per int) {
 // at synchronous=NORMAL, as a replica's applies commit.
 func PlainApply(b B) {
 	db := openPlain(b, "NORMAL")
-	ins, err := db.Prepare(`INSERT INTO tasks (id, title) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET title = excluded.title`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := db.Exec(`CREATE TABLE cursor (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL); INSERT INTO cursor VALUES (1, 0)`); err != nil {
-		b.Fatal(err)
-	}
-	upd, err := db.Prepare(`UPDATE cursor SET seq = ? WHERE id = 1`)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ins, upd := plainApplyStmts(b, db)
 	b.ResetTimer()
 	cpu := processCPU(b)
 	for i := range b.N() {
@@ -90,6 +80,23 @@ func PlainApply(b B) {
 	b.StopTimer()
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N()), "cpu-ns/tx")
 	b.ReportMetric(float64(b.N())/b.Elapsed().Seconds(), "tx/s")
+}
+
+// plainApplyStmts creates PlainApply's cursor table in db and prepares
+// its statements: the row's upsert and the cursor's update.
+func plainApplyStmts(b B, db *sql.DB) (ins, upd *sql.Stmt) {
+	b.Helper()
+	ins, err := db.Prepare(`INSERT INTO tasks (id, title) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET title = excluded.title`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE cursor (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL); INSERT INTO cursor VALUES (1, 0)`); err != nil {
+		b.Fatal(err)
+	}
+	if upd, err = db.Prepare(`UPDATE cursor SET seq = ? WHERE id = 1`); err != nil {
+		b.Fatal(err)
+	}
+	return ins, upd
 }
 
 func plainApply(db *sql.DB, ins, upd *sql.Stmt, i int) error {

@@ -82,3 +82,8 @@ func BenchmarkWSRelay(b *testing.B) {
 	b.Run("1", func(b *testing.B) { WSRelay(PacedOne)(testB{b}) })
 	b.Run("49", func(b *testing.B) { WSRelay(PacedMany)(testB{b}) })
 }
+
+func BenchmarkWSRelayReplicas(b *testing.B) {
+	b.Run("1", func(b *testing.B) { WSRelayReplicas(PacedOne)(testB{b}) })
+	b.Run("49", func(b *testing.B) { WSRelayReplicas(PacedMany)(testB{b}) })
+}

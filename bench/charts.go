@@ -37,7 +37,7 @@ func newBars(file, title, unit string, series ...string) *bars {
 // charts draws the report's charts; a chart with no data is left out.
 func (r *Report) charts() ([]chart, error) {
 	lat := newBars("latency.svg", "Latency percentiles: write → the receiver sees it", "ms", "p50", "p90", "p99", "max")
-	for _, id := range []string{"paced-1-full", "paced-1-relaxed", "relay-1", "paced-49-full", "paced-49-relaxed", "relay-49", "room-latency", "ws-echo", "fsync-paced"} {
+	for _, id := range []string{"paced-1-full", "paced-1-relaxed", "relay-1-replicas", "relay-1", "paced-49-full", "paced-49-relaxed", "relay-49-replicas", "relay-49", "room-latency", "ws-echo", "fsync-paced"} {
 		if m := r.byID[id]; m.ok() {
 			lat.add(id, m.Median["p50-ms"], m.Median["p90-ms"], m.Median["p99-ms"], m.Median["max-ms"])
 		}
@@ -72,11 +72,13 @@ func (r *Report) charts() ([]chart, error) {
 			ceil.add(x.id+" / "+x.cname, 100*m.Median[x.unit]/x.c.Median[x.cunit])
 		}
 	}
-	ceilLat := newBars("ceilings-latency.svg", "uno against its ceiling: p99 latency (ceiling: raw WebSocket echo)", "ms", "uno p99", "echo p99")
-	echo := r.byID["ws-echo"]
-	for _, id := range []string{"paced-1-full", "paced-1-relaxed", "paced-49-full", "paced-49-relaxed", "room-latency"} {
-		if m := r.byID[id]; m.ok() && echo.ok() {
-			ceilLat.add(id, m.Median["p99-ms"], echo.Median["p99-ms"])
+	ceilLat := newBars("ceilings-latency.svg", "uno against its ceilings: p99 latency, write → a receiver sees it (same run)", "ms", "uno p99", "replica relay p99", "durable relay p99")
+	for _, n := range []string{"1", "49"} {
+		replicas, relay := r.byID["relay-"+n+"-replicas"], r.byID["relay-"+n]
+		for _, mode := range []string{"full", "relaxed"} {
+			if m := r.byID["paced-"+n+"-"+mode]; m.ok() && replicas.ok() && relay.ok() {
+				ceilLat.add("paced-"+n+"-"+mode, m.Median["p99-ms"], replicas.Median["p99-ms"], relay.Median["p99-ms"])
+			}
 		}
 	}
 	var out []chart

@@ -15,7 +15,8 @@
 // invocation: the disk's fsync'd single-row commit rate through the same
 // SQLite driver ([PlainSingle]) and its latency when paced
 // ([PacedFsync]), a durable relay of the paced writes (raw WebSocket
-// frames through a server that fsyncs each, [WSRelay]), a raw WebSocket
+// frames through a server that fsyncs each, [WSRelay]; and between plain
+// SQLite replicas, [WSRelayReplicas]), a raw WebSocket
 // echo and broadcast on loopback ([WSEcho], [WSBroadcast]). The local
 // engine's workloads run
 // beside plain SQLite doing the same writes; the server's (room, latency,

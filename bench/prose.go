@@ -41,8 +41,10 @@ writes, which the server then sends back).
   (the disk's sequential fsync'd single-row commit rate through the same
   driver), the 50-client ones with a **raw WebSocket broadcast**, the
   latencies with a **durable relay** of the same writes to as many
-  receivers (the hops and the server's fsync'd commit, nothing else), a
-  **raw WebSocket echo** and a **paced durable commit** (see Ceilings).
+  receivers (the hops and the server's fsync'd commit, nothing else), the
+  same relay between replicas (the **replica relay**: plain SQLite commits
+  at the writer and at each receiver as well), a **raw WebSocket echo** and a **paced
+  durable commit** (see Ceilings).
   Full durability may add at most two fsync floors to the p99 (the
   writer's commit and the server's).
 
@@ -77,9 +79,19 @@ const clientsAfterProse = `What bounds these figures on this machine:
   several times a back-to-back one (the **paced durable commit**
   ceiling: ~0.7 ms at the median, ~2 ms at p99, where the fsync floor is
   ~0.2 ms), and every write waits for one on the server, and at full
-  durability for a second on the writer. Each hop between threads wakes
-  an idle CPU, and an idle machine runs everything slower: a relaxed
-  ` + "`Put`" + ` alone takes ~0.2 ms at 50 Hz where back to back it takes ~0.05 ms.
+  durability for a second on the writer. And paced work runs from cold
+  CPU caches: a relaxed ` + "`Put`" + ` alone takes ~0.2 ms at 50 Hz where back to
+  back it takes ~0.025 ms, and each of its steps (begin, build, write,
+  commit) takes 10–20× its back-to-back time. It is not the idle CPU
+  waking: a writer that spins through the 20 ms instead of sleeping sees
+  the same. On this shared host a working set left alone for 20 ms is
+  out of the caches (a 4 MB memory sweep takes 3.5× its back-to-back
+  time, a tight loop with no memory the same). So every step of the
+  chain costs several times its busy CPU time, the more so the more code
+  and data it touches. The **replica relay** pays that for the least a
+  replica does (a plain commit at each end and a read back); uno's gap
+  over it is its own code: the CRDT merge, the protocol, the log's read
+  models, the ` + "`Watch`" + `.
   Traced stage by stage (the next section, from a traced run in the same
   invocation), client to server and server to client take 0.2–0.3 ms
   each at the median, where the raw echo's busy round trip takes 0.02 ms. The
@@ -218,6 +230,19 @@ const ceilingsProse = `What the machine itself does, measured in the same invoca
   to a receiver's read. The hops and the durable commit any durable
   sync server has on a paced write's path, with no client store, no
   protocol and no log schema.
+- **a durable relay between replicas**, the **replica relay** (1 and 49
+  receivers): that relay with a store at each end, as plain as SQLite
+  allows. The writer
+  commits each write to a SQLite file of its own (a row and a log row,
+  ` + "`synchronous=NORMAL`" + ` as relaxed durability commits) before sending it;
+  each receiver commits what it reads to a file of its own (the row and
+  its cursor, as **plain SQLite apply**) and reads the row back, as a
+  live query would; the latency runs from the start of the writer's
+  commit to that read. No checkpoint runs in a commit's path. This is
+  the least a paced write costs any sync engine whose peers are SQLite
+  replicas and whose server is durable: the relaxed paced rows without
+  uno's code. When its p99 is past a target, the target is out of reach
+  on that run's machine, and the Targets table says so.
 - **raw WebSocket echo**: github.com/coder/websocket (the library the
   client and server use) on loopback, one connection, a binary message the
   size of one update frame (an encoded Push of one field), sent and echoed

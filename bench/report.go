@@ -55,7 +55,18 @@ type Row struct {
 	Ratio    string `json:"ratio,omitempty"`
 	Target   string `json:"target,omitempty"`
 	Pass     bool   `json:"pass"`
-	Checked  bool   `json:"-"` // the row has a target
+	// Bound, for a target not met, names a ceiling of the same run that
+	// is past the target itself: what stops it on this machine.
+	Bound   string `json:"bound,omitempty"`
+	Checked bool   `json:"-"` // the row has a target
+}
+
+// met is the row's verdict: yes, no, or no and the ceiling that stops it.
+func (r Row) met() string {
+	if !r.Pass && r.Bound != "" {
+		return "no (out of reach here: " + r.Bound + ")"
+	}
+	return yesNo(r.Pass)
 }
 
 // section is one part of RESULTS.md: prose, a table, more prose.
@@ -165,7 +176,7 @@ func (r *Report) markdown(w io.Writer, charts []chart) {
 	fmt.Fprintln(w, "| workload | uno | uno / ceiling | target | met |")
 	fmt.Fprintln(w, "|---|---|---|---|---|")
 	for _, t := range r.Targets {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", t.Workload, t.Uno, dash(t.Ratio), t.Target, yesNo(t.Pass))
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", t.Workload, t.Uno, dash(t.Ratio), t.Target, t.met())
 	}
 	fmt.Fprintln(w)
 	if len(charts) > 0 {
@@ -197,7 +208,7 @@ func Markdown(w io.Writer, rows []Row) {
 	for _, r := range rows {
 		met := ""
 		if r.Checked {
-			met = yesNo(r.Pass)
+			met = r.met()
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", r.Workload, r.Uno, dash(r.Ceiling), dash(r.Ratio), dash(r.Target), dash(met))
 	}

@@ -121,14 +121,16 @@ func (o Options) defs() []def {
 		{Workload: Workload{"ws-echo", "ceilings", fmt.Sprintf("raw WebSocket echo on loopback, an update-sized frame, %s round trips", num(float64(s.echo))), nil}, f: WSEcho(s.echo), bt: once},
 		{Workload: Workload{"relay-1", "ceilings", fmt.Sprintf("a durable relay: 1 writer at %.0f Hz (%d writes), a server that commits each (the fsync floor's transaction) and forwards it to %d receiver, raw WebSocket", s.pacedOne.Hz, s.pacedOne.Writes, s.pacedOne.Receivers), nil}, f: WSRelay(s.pacedOne), bt: once},
 		{Workload: Workload{"relay-49", "ceilings", fmt.Sprintf("a durable relay: 1 writer at %.0f Hz (%d writes), forwarded to %d receivers, raw WebSocket", s.paced.Hz, s.paced.Writes, s.paced.Receivers), nil}, f: WSRelay(s.paced), bt: once},
+		{Workload: Workload{"relay-1-replicas", "ceilings", fmt.Sprintf("a durable relay between replicas (the replica relay): the %d-receiver relay, the writer and the receiver each committing to a plain SQLite file of its own (sync=NORMAL), the receiver reading the row back", s.pacedOne.Receivers), nil}, f: WSRelayReplicas(s.pacedOne), bt: once},
+		{Workload: Workload{"relay-49-replicas", "ceilings", fmt.Sprintf("a durable relay between replicas (the replica relay): the %d-receiver relay, each peer committing to a plain SQLite file of its own (sync=NORMAL), each receiver reading the row back", s.paced.Receivers), nil}, f: WSRelayReplicas(s.paced), bt: once},
 		{Workload: Workload{"ws-broadcast", "ceilings", fmt.Sprintf("raw WebSocket broadcast on loopback: 1 sender, %d receivers, %s update-sized messages", s.bcastReceivers, num(float64(s.bcastMessages))), nil}, f: WSBroadcast(s.bcastReceivers, s.bcastMessages), bt: once},
 	}
 	for _, m := range modes {
 		d = append(d,
 			def{Workload: Workload{"clients-2-" + m.name, "clients", fmt.Sprintf("%d clients × %s updates, one per transaction, %s durability", s.two.Clients, num(float64(s.two.Updates)), m.name), []string{"fsync-floor", "fsync-shared-2", "fsync-shared-3"}}, f: ClientUpdates(s.two, m.d), bt: once},
 			def{Workload: Workload{"clients-50-" + m.name, "clients", fmt.Sprintf("%d clients × %d updates, each to the other %d, %s durability", s.fifty.Clients, s.fifty.Updates, s.fifty.Clients-1, m.name), []string{"ws-broadcast"}}, f: ClientUpdates(s.fifty, m.d), bt: once},
-			def{Workload: Workload{"paced-1-" + m.name, "clients", fmt.Sprintf("paced latency: 1 writer at %.0f Hz (%d writes), %d receiver, Put → Watch, %s durability", s.pacedOne.Hz, s.pacedOne.Writes, s.pacedOne.Receivers, m.name), []string{"relay-1", "ws-echo", "fsync-floor", "fsync-paced"}}, f: PacedWatch(s.pacedOne, m.d), bt: once},
-			def{Workload: Workload{"paced-49-" + m.name, "clients", fmt.Sprintf("paced latency: 1 writer at %.0f Hz (%d writes), %d receivers, Put → Watch, %s durability", s.paced.Hz, s.paced.Writes, s.paced.Receivers, m.name), []string{"relay-49", "ws-echo", "fsync-floor", "fsync-paced"}}, f: PacedWatch(s.paced, m.d), bt: once},
+			def{Workload: Workload{"paced-1-" + m.name, "clients", fmt.Sprintf("paced latency: 1 writer at %.0f Hz (%d writes), %d receiver, Put → Watch, %s durability", s.pacedOne.Hz, s.pacedOne.Writes, s.pacedOne.Receivers, m.name), []string{"relay-1", "relay-1-replicas", "ws-echo", "fsync-floor", "fsync-paced"}}, f: PacedWatch(s.pacedOne, m.d), bt: once},
+			def{Workload: Workload{"paced-49-" + m.name, "clients", fmt.Sprintf("paced latency: 1 writer at %.0f Hz (%d writes), %d receivers, Put → Watch, %s durability", s.paced.Hz, s.paced.Writes, s.paced.Receivers, m.name), []string{"relay-49", "relay-49-replicas", "ws-echo", "fsync-floor", "fsync-paced"}}, f: PacedWatch(s.paced, m.d), bt: once},
 		)
 	}
 	d = append(d,

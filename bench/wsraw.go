@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"net/http"
@@ -192,7 +193,71 @@ func WSBroadcast(receivers, n int) func(B) {
 // server makes, with no client store, no protocol and no log schema. One
 // untimed frame goes first, as in PacedWatch. It reports p50, p90, p99,
 // p99.9 and max in ms over every delivery.
-func WSRelay(p Paced) func(B) {
+func WSRelay(p Paced) func(B) { return wsRelay(p, false) }
+
+// WSRelayReplicas is WSRelay between replicas: the writer and every
+// receiver keep a plain SQLite file (sync=NORMAL, as relaxed durability
+// commits). The writer commits each write there (a row and a log row)
+// before sending it; a receiver commits what it reads (the row and its
+// cursor, as PlainApply) and reads the row back, as a live query would. A
+// latency runs from the start of the writer's commit to the receiver's
+// read. This is the least a paced write costs any sync engine whose
+// peers are SQLite replicas and whose server is durable: PacedWatch at
+// relaxed durability without uno's code.
+func WSRelayReplicas(p Paced) func(B) { return wsRelay(p, true) }
+
+// replica is a WSRelayReplicas peer's plain SQLite file.
+type replica struct {
+	db                *sql.DB
+	ins, logIns, read *sql.Stmt // the writer's commit; a receiver's read back
+	upsert, cursor    *sql.Stmt // a receiver's apply (PlainApply's)
+}
+
+func openReplica(b B) *replica {
+	b.Helper()
+	r := &replica{db: openPlain(b, "NORMAL")}
+	// No checkpoint in a commit's path: a paced run's commits fit the
+	// preallocated log, and a replica can checkpoint in the background (as
+	// the store does) or when idle.
+	if _, err := r.db.Exec(`PRAGMA wal_autocheckpoint = 0`); err != nil {
+		b.Fatal(err)
+	}
+	r.ins, r.logIns = prepare(b, r.db)
+	r.upsert, r.cursor = plainApplyStmts(b, r.db)
+	var err error
+	if r.read, err = r.db.Prepare(`SELECT title FROM tasks WHERE id = ?`); err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+// write commits write i as the writer does.
+func (r *replica) write(i int) error {
+	tx, err := r.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	id := strconv.Itoa(i)
+	if _, err := tx.Stmt(r.ins).Exec(id, "task number "+id, nil, nil, nil); err != nil {
+		return err
+	}
+	if _, err := tx.Stmt(r.logIns).Exec(i, id); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// receive commits write i as a receiver does and reads it back.
+func (r *replica) receive(i int) error {
+	if err := plainApply(r.db, r.upsert, r.cursor, i); err != nil {
+		return err
+	}
+	var title string
+	return r.read.QueryRow(strconv.Itoa(i % 100)).Scan(&title)
+}
+
+func wsRelay(p Paced, replicas bool) func(B) {
 	return func(b B) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
@@ -242,18 +307,29 @@ func WSRelay(p Paced) func(B) {
 			var wg sync.WaitGroup
 			for range p.Receivers {
 				r := h.dial(b, ctx, url)
+				var store *replica
+				if replicas {
+					store = openReplica(b)
+				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					var mine []time.Duration
 					for range p.Writes + 1 {
 						_, m, err := r.Read(ctx)
-						now := time.Now()
 						if err != nil {
 							failed.set(err)
 							return
 						}
-						if i := binary.BigEndian.Uint32(m); int(i) < p.Writes {
+						i := binary.BigEndian.Uint32(m)
+						if store != nil {
+							if err := store.receive(int(i)); err != nil {
+								failed.set(fmt.Errorf("receiver's commit: %w", err))
+								return
+							}
+						}
+						now := time.Now()
+						if int(i) < p.Writes {
 							mine = append(mine, now.Sub(time.Unix(0, sent[i].Load())))
 						}
 					}
@@ -263,10 +339,19 @@ func WSRelay(p Paced) func(B) {
 				}()
 			}
 			writer := wsDial(b, ctx, url)
+			var store *replica
+			if replicas {
+				store = openReplica(b)
+			}
 			send := func(i int) {
 				f := slices.Clone(base)
 				binary.BigEndian.PutUint32(f, uint32(i)) // the relay forwards bytes, it never decodes them
 				sent[i].Store(time.Now().UnixNano())
+				if store != nil {
+					if err := store.write(i); err != nil {
+						b.Fatal(err)
+					}
+				}
 				if err := writer.Write(ctx, websocket.MessageBinary, f); err != nil {
 					b.Fatal(err)
 				}

@@ -90,7 +90,8 @@ func benchCmd() *cobra.Command {
 server (2 and 50 clients, paced latency to 1 and 49 receivers, in both
 durability modes, and the 1-receiver latency traced stage by stage), the server under load generators, the query API and
 the doc fields — each beside its ceiling (the disk's fsync floor, back
-to back and paced, plain SQLite, a durable relay of the paced writes, a
+to back and paced, plain SQLite, a durable relay of the paced writes,
+bare and between plain SQLite replicas, a
 raw WebSocket echo and broadcast, automerge-go) in the same run, and writes OUT/RESULTS.md (tables, targets met or not, the machine,
 charts in OUT/charts/*.svg) and OUT/results.json (every round's figures).
 
