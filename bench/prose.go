@@ -229,7 +229,9 @@ const ceilingsProse = `What the machine itself does, measured in the same invoca
   connection (a goroutine and a queue each); the latency from the send
   to a receiver's read. The hops and the durable commit any durable
   sync server has on a paced write's path, with no client store, no
-  protocol and no log schema.
+  protocol and no log schema. When its p99 is past a target, no durable
+  sync server meets that target on the run's machine, and the Targets
+  table says so ("out of reach here").
 - **a durable relay between replicas**, the **replica relay** (1 and 49
   receivers): that relay with a store at each end, as plain as SQLite
   allows. The writer
@@ -241,8 +243,8 @@ const ceilingsProse = `What the machine itself does, measured in the same invoca
   commit to that read. No checkpoint runs in a commit's path. This is
   the least a paced write costs any sync engine whose peers are SQLite
   replicas and whose server is durable: the relaxed paced rows without
-  uno's code. When its p99 is past a target, the target is out of reach
-  on that run's machine, and the Targets table says so.
+  uno's code. Its p99, like every paced figure here, moves from run to
+  run, and can land past uno's.
 - **raw WebSocket echo**: github.com/coder/websocket (the library the
   client and server use) on loopback, one connection, a binary message the
   size of one update frame (an encoded Push of one field), sent and echoed
