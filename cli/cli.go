@@ -119,11 +119,7 @@ to check that it works.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s, %s and %s\n\n", filepath.Join(out, "RESULTS.md"), filepath.Join(out, "results.json"), filepath.Join(out, "charts"))
 			for _, t := range r.Targets {
-				met := "not met"
-				if t.Pass {
-					met = "met"
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%-7s  %s: %s (target %s)\n", met, t.Workload, t.Uno, t.Target)
+				fmt.Fprintln(cmd.OutOrStdout(), targetLine(t))
 			}
 			return runErr
 		},
@@ -189,4 +185,18 @@ func (p *progress) finish() {
 		p.bar.Finish()
 		fmt.Fprintln(p.w)
 	}
+}
+
+// targetLine is uno bench's closing line for one target: met or not, the
+// figure, the target and, for one out of reach, the ceiling that stops it.
+func targetLine(t bench.Row) string {
+	met := "not met"
+	if t.Pass {
+		met = "met"
+	}
+	bound := ""
+	if !t.Pass && t.Bound != "" {
+		bound = "; out of reach here: " + t.Bound
+	}
+	return fmt.Sprintf("%-7s  %s: %s (target %s%s)", met, t.Workload, t.Uno, t.Target, bound)
 }
