@@ -77,8 +77,8 @@ const clientsAfterProse = `What bounds these figures on this machine:
   clients' stores and the protocol: the writer's frame, one fsync'd
   commit on the server, the frame to each receiver. A paced fsync costs
   several times a back-to-back one (the **paced durable commit**
-  ceiling: ~0.7 ms at the median, ~2 ms at p99, where the fsync floor is
-  ~0.2 ms), and every write waits for one on the server, and at full
+  ceiling: 0.6–0.8 ms at the median and 1.5–6 ms at p99 from one run
+  to the next, where the fsync floor is ~0.25 ms), and every write waits for one on the server, and at full
   durability for a second on the writer. And paced work runs from cold
   CPU caches: a relaxed ` + "`Put`" + ` alone takes ~0.2 ms at 50 Hz where back to
   back it takes ~0.025 ms, and each of its steps (begin, build, write,
@@ -95,7 +95,7 @@ const clientsAfterProse = `What bounds these figures on this machine:
   Traced stage by stage (the next section, from a traced run in the same
   invocation), client to server and server to client take 0.2–0.3 ms
   each at the median, where the raw echo's busy round trip takes 0.02 ms. The
-  relay's own p99 moves between ~1.5 and ~4 ms from one run to the next
+  relay's own p99 moves between ~1.5 and ~5 ms from one run to the next
   on this machine: the tail is the disk's and the scheduler's. With 49
   receivers in one process each delivery costs about 0.2 ms of CPU there
   (server, writer and receivers together: ` + "`cpu-µs/delivery`" + ` in
@@ -133,12 +133,12 @@ How to read it:
   its commit ~0.6 ms: the paced durable commit (the ceiling beside it,
   the fsync floor's transaction at the same pace). At p99 the append is
   the disk's tail: a paced fsync on this machine's virtual disk takes
-  0.4–0.5 ms at the median and 0.5–3 ms at p99 from a bare
+  0.4–0.6 ms at the median and 0.5–4.7 ms at p99 from a bare
   ` + "`write`+`fdatasync`" + ` loop in Go at 50 Hz, where back to back it takes
   0.13 ms. The guest CPU does not cause it: a busy loop on a core
   beside the writer changed nothing.
-- **Everything else is hops between idle threads and small commits.**
-  Timed with throwaway timestamps at each hand-off (medians): from the
+- **Everything else is hops between idle threads and small commits,**
+  each from cold caches (see the paced latency notes above). Timed with throwaway timestamps at each hand-off (medians): from the
   push to the server's handling, 0.2 ms (encoding 0.02, the socket write
   0.06, the server's read 0.05, the hand-off to the connection's loop
   0.02, decoding and checks 0.03); from the append's commit to the
@@ -146,8 +146,10 @@ How to read it:
   writer before the receiver's runs); to the receiver's apply, 0.1 ms;
   the apply 0.07–0.12 ms; the ` + "`Watch`" + ` re-query 0.06–0.18 ms.
 - **So the 1-receiver p99 is the disk's tail plus ~1 ms of chain.** A
-  p99 of 4 ms or less needs the append's p99 under ~3 ms: most runs
-  have it, some do not (the relaxed row's range).
+  p99 of 4 ms or less needs the append's p99 under ~3 ms: some runs
+  have it, others do not (the relaxed row's range). When the durable
+  relay's own p99 is past 4 ms, no durable server can meet the target
+  in that run, and the Targets table marks it out of reach.
 `
 
 const localProse = `What the workloads are:
