@@ -259,6 +259,16 @@ const (
 	// yet written out) — the default of Couchbase Lite, for instance. What
 	// the server acknowledged is never lost: the client fetches it again.
 	// In the browser every commit is one IndexedDB transaction either way.
+	//
+	// Known limitation, in either mode: after a database lost its last
+	// commits (a power cut under DurabilityRelaxed, or the file restored
+	// from an older copy), writes made before the client next reaches the
+	// server may take the sequence numbers of lost writes the server
+	// already holds. The server keeps the writes it holds, so those new
+	// ones are lost, and this replica differs from the others in the rows
+	// they changed. Call Sync (or wait for StateUpToDate) before writing
+	// after such a loss: the client then learns of the lost writes,
+	// fetches them and numbers new writes past them.
 	DurabilityRelaxed
 )
 
