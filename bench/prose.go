@@ -81,10 +81,10 @@ const clientsAfterProse = `What bounds these figures on this machine:
   to the next, where the fsync floor is ~0.25 ms), and every write waits for one on the server, and at full
   durability for a second on the writer. And paced work runs from cold
   CPU caches: a relaxed ` + "`Put`" + ` alone takes ~0.2 ms at 50 Hz where back to
-  back it takes ~0.025 ms, and each of its steps (begin, build, write,
-  commit) takes 10–20× its back-to-back time. It is not the idle CPU
-  waking: a writer that spins through the 20 ms instead of sleeping sees
-  the same. On this shared host a working set left alone for 20 ms is
+  back it takes ~0.025 ms, and each of its steps takes several times its
+  back-to-back time (the commit 4×, begin, build and write 10–40×). It
+  is not the idle CPU waking: a writer that spins through the 20 ms
+  instead of sleeping sees the same. On this shared host a working set left alone for 20 ms is
   out of the caches (a 4 MB memory sweep takes 3.5× its back-to-back
   time, a tight loop with no memory the same). So every step of the
   chain costs several times its busy CPU time, the more so the more code
