@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -174,6 +175,26 @@ func TestEncodeTx_RoundTrip(t *testing.T) {
 		}
 		if again := crdt.EncodeTx(got); !bytes.Equal(again, enc) {
 			t.Fatalf("re-encoding differs:\n%x\n%x", enc, again)
+		}
+	})
+}
+
+// TestParseTx_SameAsDecodeTx: ParseTx reads every EncodeTx encoding, into
+// what DecodeTx gives (reflect.DeepEqual: nil and empty slices alike),
+// and takes exactly its bytes.
+func TestParseTx_SameAsDecodeTx(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		enc := crdt.EncodeTx(genTx.Draw(t, "tx"))
+		want, err := crdt.DecodeTx(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, n, ok := crdt.ParseTx(append(enc, 0xf6)) // a byte after it is not its
+		if !ok || n != len(enc) {
+			t.Fatalf("ParseTx: ok %v, %d bytes of %d", ok, n, len(enc))
+		}
+		if !reflect.DeepEqual(&got, want) {
+			t.Fatalf("ParseTx read %#v, DecodeTx %#v", got, want)
 		}
 	})
 }

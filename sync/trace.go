@@ -4,6 +4,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/internal/cborparse"
 )
 
 // Push and Change carry an optional trailing Trace element. CBOR arrays
@@ -70,8 +71,46 @@ func (m Change) MarshalCBOR() ([]byte, error) {
 	return cbor.Marshal(changeV2{Seq: m.Seq, Tx: m.Tx, Trace: m.Trace})
 }
 
-// UnmarshalCBOR decodes a Change with or without Trace.
+// UnmarshalCBOR decodes a Change with or without Trace. A client decodes
+// one per delivered transaction, so the plain encodings peers write are
+// read without reflection (parseChange); anything else goes through the
+// reflecting decoder, which gives the same Change or the error.
 func (m *Change) UnmarshalCBOR(b []byte) error {
+	if c, ok := parseChange(b); ok {
+		*m = c
+		return nil
+	}
+	return m.unmarshalReflect(b)
+}
+
+// parseChange reads a Change as UnmarshalCBOR would, for the encodings
+// package cborparse takes; ok is false for any other.
+func parseChange(b []byte) (Change, bool) {
+	p := cborparse.Parser{B: b}
+	major, n, ok := p.Head()
+	if !ok || major != cborparse.MajorArray || n != 2 && n != 3 {
+		return Change{}, false
+	}
+	seq, ok := p.Uint()
+	if !ok {
+		return Change{}, false
+	}
+	tx, used, ok := crdt.ParseTx(b[p.I:])
+	if !ok {
+		return Change{}, false
+	}
+	p.I += used
+	c := Change{Seq: seq, Tx: tx}
+	if n == 3 {
+		if c.Trace, ok = p.Text(); !ok {
+			return Change{}, false
+		}
+	}
+	return c, p.Done()
+}
+
+// unmarshalReflect is UnmarshalCBOR through the reflecting decoder.
+func (m *Change) unmarshalReflect(b []byte) error {
 	if n, ok := arrayLen(b); ok && n == 2 {
 		var v changeV1
 		if err := cbor.Unmarshal(b, &v); err != nil {
