@@ -3,6 +3,7 @@ package sync
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/klauspost/compress/zstd"
@@ -252,7 +253,9 @@ func (c *Codec) Decode(frame []byte) (Message, error) {
 		if h.HasFCS && h.FrameContentSize > uint64(c.cfg.MaxMessageBytes) {
 			return nil, Errorf(CodeTooLarge, "payload decompresses to %d bytes, more than %d", h.FrameContentSize, c.cfg.MaxMessageBytes)
 		}
-		out, err := c.decompress(payload, h)
+		buf := zbufs.Get().(*[]byte)
+		defer putZbuf(buf)
+		out, err := c.decompress(payload, h, buf)
 		if err != nil {
 			return nil, err
 		}
@@ -318,6 +321,23 @@ func validate(m Message) error {
 // written without reallocating the output before the decoder refuses it.
 const zstdBlockRoom = 128<<10 + 32
 
+// zbufs keeps decompressed payloads' memory: a payload is garbage once
+// its message is decoded (the decoders copy what a message keeps), so the
+// next one is decompressed into it rather than into a new buffer, zeroed,
+// of its size and zstdBlockRoom more.
+var zbufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// zbufMaxKept is the largest buffer zbufs keeps.
+const zbufMaxKept = 256<<10 + zstdBlockRoom
+
+func putZbuf(b *[]byte) {
+	if cap(*b) > zbufMaxKept {
+		*b = nil
+	}
+	*b = (*b)[:0]
+	zbufs.Put(b)
+}
+
 // zstdFirstGuess is the first output buffer for a payload whose header
 // does not say how large it is (zstd leaves the size out under 256 bytes).
 const zstdFirstGuess = 64 << 10
@@ -325,7 +345,7 @@ const zstdFirstGuess = 64 << 10
 // decompress decodes payload into a buffer it never grows: the decoder
 // (WithDecodeAllCapLimit) stops past the buffer's capacity instead of
 // reallocating, so a bomb costs at most one buffer of MaxMessageBytes.
-func (c *Codec) decompress(payload []byte, h zstd.Header) ([]byte, error) {
+func (c *Codec) decompress(payload []byte, h zstd.Header, buf *[]byte) ([]byte, error) {
 	size := c.cfg.MaxMessageBytes
 	if h.HasFCS {
 		size = int(h.FrameContentSize)
@@ -333,7 +353,13 @@ func (c *Codec) decompress(payload []byte, h zstd.Header) ([]byte, error) {
 		size = min(size, zstdFirstGuess)
 	}
 	for {
-		out, err := c.zdec.DecodeAll(payload, make([]byte, 0, size+zstdBlockRoom))
+		need := size + zstdBlockRoom
+		if cap(*buf) < need {
+			*buf = make([]byte, 0, need)
+		}
+		// Exactly that capacity, however large the buffer: the decoder
+		// stops at it.
+		out, err := c.zdec.DecodeAll(payload, (*buf)[:0:need])
 		if err != nil && !h.HasFCS && size < c.cfg.MaxMessageBytes {
 			// The guess was too small (the decoder's error then depends on
 			// the block that overflowed): once more with the limit.

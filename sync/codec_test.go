@@ -417,6 +417,12 @@ const testCompressAbove = 32
 func TestCodec_RoundTrip(t *testing.T) {
 	plain := newCodec(t, usync.CodecConfig{CompressAbove: -1})
 	zipped := newCodec(t, usync.CodecConfig{CompressAbove: testCompressAbove})
+	// A compressed frame whose payload differs from any generated one at
+	// every byte it can (a long token of one character).
+	filler := mustEncode(t, zipped, &usync.Auth{Token: strings.Repeat("\u00a5", 4096)})
+	if filler[0]&flagZstd == 0 {
+		t.Fatal("the filler frame is not compressed")
+	}
 	for _, g := range messageGens {
 		t.Run(g.typ.String(), func(t *testing.T) {
 			gen := g.gen()
@@ -456,6 +462,18 @@ func TestCodec_RoundTrip(t *testing.T) {
 				}
 				assertDecodes(t, zipped, zframe, m)
 				assertDecodes(t, plain, zframe, m) // any codec reads compressed frames
+				// Nor does it share memory with its decompressed payload,
+				// which the next compressed frame is decompressed into.
+				got, err := zipped.Decode(zframe)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := zipped.Decode(filler); err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(m, got, msgOpts); diff != "" {
+					t.Fatalf("a decoded message changed with the next compressed frame (-want +got):\n%s", diff)
+				}
 			})
 		})
 	}

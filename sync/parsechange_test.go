@@ -1,6 +1,7 @@
 package sync_test
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -187,4 +188,34 @@ func BenchmarkChange_Decode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkCodec_DecodeChanges decodes a Changes frame of 80 one-field
+// updates, as a busy client receives them (compressed: over CompressAbove).
+func BenchmarkCodec_DecodeChanges(b *testing.B) {
+	c, err := usync.NewCodec(usync.CodecConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	var seqs []uint64
+	var txs [][]byte
+	for i := range 80 {
+		tx := crdt.Tx{Site: crdt.SiteID{byte(i + 1)}, Seq: uint64(i + 1), Time: 1 << 50, Ops: []crdt.Op{{Type: crdt.OpSet, Kind: crdt.KindRegister,
+			Collection: "items", Row: fmt.Sprint("c", i), Field: "n", CL: 1, Value: []byte(fmt.Sprint(i * 7919)), Context: crdt.Context{{Site: crdt.SiteID{byte(i + 1)}, Time: 1<<50 - 1}}}}}
+		seqs, txs = append(seqs, uint64(i+1)), append(txs, crdt.EncodeTx(&tx))
+	}
+	frame, err := c.EncodeChanges(0, 80, seqs, txs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !usync.Compressed(frame) {
+		b.Fatalf("a frame of %d bytes is not compressed", len(frame))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Decode(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
