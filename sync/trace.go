@@ -130,17 +130,7 @@ func (m *Change) unmarshalReflect(b []byte) error {
 // arrayLen returns the length of the definite-length CBOR array b starts
 // with (false if b does not start with one).
 func arrayLen(b []byte) (uint64, bool) {
-	if len(b) == 0 || b[0]>>5 != 4 {
-		return 0, false
-	}
-	info := b[0] & 0x1f
-	switch {
-	case info < 24:
-		return uint64(info), true
-	case info == 24 && len(b) >= 2:
-		return uint64(b[1]), true
-	case info == 25 && len(b) >= 3:
-		return uint64(b[1])<<8 | uint64(b[2]), true
-	}
-	return 0, false
+	p := cborparse.Parser{B: b}
+	major, n, ok := p.Head()
+	return n, ok && major == cborparse.MajorArray
 }
