@@ -165,6 +165,26 @@ type Watcher interface {
 	Watch(ctx context.Context, tenant string, seq uint64) (ch <-chan struct{}, cancel func())
 }
 
+// SiteRunner is the capability of a log that keeps, for each site, which
+// opening of the replica's store (epoch) wrote its transactions, as runs
+// (usync.Run): a replica whose database went back to an earlier state
+// and wrote again is told which of its writes reuse sequence numbers the
+// log holds for other transactions (see usync.Check). Runs change only
+// when a replica's epoch does: once per opening that pushes, not once
+// per append.
+type SiteRunner interface {
+	// SaveRun records that the site's transactions from run.First on were
+	// written in run.Epoch. It replaces the site's runs from run.First on
+	// (left by an append that did not commit): runs describe only what
+	// the log holds up to the site's high-water mark, so the caller saves
+	// a run for the next seq before appending it.
+	SaveRun(ctx context.Context, tenant string, site crdt.SiteID, run usync.Run) error
+	// Runs returns the site's runs covering seqs from..through: the run
+	// holding from (the last starting at or before it), if any, then
+	// those starting after from up to through, in order, at most limit.
+	Runs(ctx context.Context, tenant string, site crdt.SiteID, from, through uint64, limit int) ([]usync.Run, error)
+}
+
 // Retainer is the capability of a log that forgets old entries.
 type Retainer interface {
 	// LogStart returns the oldest sequence number the log still holds

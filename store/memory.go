@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"slices"
 	"sync"
@@ -23,6 +24,9 @@ type Memory struct {
 	rows      map[crdt.RowKey]*crdt.Row
 	marks     map[crdt.SiteID]uint64
 	outbox    []*crdt.Tx
+	deltas    [][]crdt.Delta // of outbox's entries
+	epoch     uint64
+	runs      runs
 	cursor    uint64
 	subs      []byte // the sync client's subscriptions record
 	rejects   []Rejection
@@ -41,7 +45,12 @@ func NewMemory(opts Options) (*Memory, error) {
 	if err != nil {
 		return nil, err
 	}
+	epoch, err := newEpoch()
+	if err != nil {
+		return nil, err
+	}
 	return &Memory{
+		epoch:    epoch,
 		opts:     o,
 		declared: o.Schema.Declared(),
 		site:     site,
@@ -55,7 +64,11 @@ func NewMemory(opts Options) (*Memory, error) {
 func (m *Memory) Schema() *Schema { return m.opts.Schema }
 
 // Site implements Store.
-func (m *Memory) Site() crdt.SiteID { return m.site }
+func (m *Memory) Site() crdt.SiteID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.site
+}
 
 // Close implements Store.
 func (m *Memory) Close() error {
@@ -97,6 +110,8 @@ func (m *Memory) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 		panic("store: built tx does not decode: " + err.Error())
 	}
 	m.outbox = append(m.outbox, stored)
+	m.deltas = append(m.deltas, lt.deltas)
+	m.runs.wrote(tx.Seq, m.epoch)
 	m.seq = tx.Seq
 	*m.clock = clock
 	return &Commit{Tx: tx, Changed: lt.keys}, nil
@@ -391,13 +406,66 @@ func (m *Memory) Ack(ctx context.Context, seq uint64) error {
 		return err
 	}
 	defer m.mu.Unlock()
-	m.outbox = slices.DeleteFunc(m.outbox, func(tx *crdt.Tx) bool { return tx.Seq <= seq })
+	m.ackOutbox(seq)
 	if seq > m.seq {
 		was := m.seq
 		m.seq, m.cursor = seq, 0
 		return fmt.Errorf("%w: its writes %d to %d", ErrLostWrites, was+1, seq)
 	}
 	return nil
+}
+
+// ackOutbox drops the outbox entries up to seq.
+func (m *Memory) ackOutbox(seq uint64) {
+	n := 0
+	for n < len(m.outbox) && m.outbox[n].Seq <= seq {
+		n++
+	}
+	m.outbox, m.deltas = slices.Clone(m.outbox[n:]), slices.Clone(m.deltas[n:])
+	m.runs.acked(seq, max(m.seq, seq))
+}
+
+// Runs implements Store.
+func (m *Memory) Runs() []Run { return m.runs.get() }
+
+// Fork implements Store.
+func (m *Memory) Fork(ctx context.Context, from uint64, code uint16) (crdt.SiteID, error) {
+	if err := m.lock(); err != nil {
+		return crdt.SiteID{}, err
+	}
+	defer m.mu.Unlock()
+	var prior crdt.Timestamp
+	i := 0
+	for i < len(m.outbox) && m.outbox[i].Seq < from {
+		prior = m.outbox[i].Time
+		i++
+	}
+	if i == len(m.outbox) {
+		return m.site, nil
+	}
+	site, err := crdt.NewSiteID(rand.Reader)
+	if err != nil {
+		return crdt.SiteID{}, err
+	}
+	f := fork(m.outbox[i:], m.deltas[i:], site, prior)
+	for _, k := range f.keys {
+		r := f.rowOf(k)
+		if r.CL == 0 && len(r.Fields) == 0 {
+			delete(m.rows, k)
+			continue
+		}
+		m.rows[k] = r
+	}
+	m.outbox, m.deltas = f.moved, f.deltas
+	for _, seq := range f.dropped {
+		m.rejects = append(m.rejects, Rejection{ID: uint64(len(m.rejects) + 1), Seq: seq, Code: code, Reason: forkReason})
+	}
+	m.site, m.seq, m.cursor = site, uint64(len(f.moved)), 0
+	m.runs.set(nil)
+	if len(f.moved) > 0 {
+		m.runs.wrote(1, m.epoch)
+	}
+	return site, nil
 }
 
 // Conflicts implements Store.

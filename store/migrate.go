@@ -122,6 +122,18 @@ var migrations = []migration{
 			`DELETE FROM _uno_sites WHERE length(site) <= 1`,
 		},
 	},
+	{ // 8: each outbox entry's epoch (the store opening that wrote it,
+		// 0 before this version) and its increments' deltas (NULL when
+		// it has none): what Fork needs to move writes to a new site.
+		up: []string{
+			`ALTER TABLE _uno_outbox ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0`,
+			`ALTER TABLE _uno_outbox ADD COLUMN deltas BLOB`,
+		},
+		down: []string{
+			`ALTER TABLE _uno_outbox DROP COLUMN deltas`,
+			`ALTER TABLE _uno_outbox DROP COLUMN epoch`,
+		},
+	},
 }
 
 // SchemaVersion is the internal schema version this code writes.

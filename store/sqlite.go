@@ -27,8 +27,13 @@ type SQLite struct {
 	db       *sql.DB
 	opts     Options
 	declared *crdt.Schema // opts.Schema.Declared(), for crdt.ValidateTx
-	site     crdt.SiteID
+	site     crdt.SiteID // under mu; Site reads siteV
+	siteV    atomic.Pointer[crdt.SiteID]
 	closed   atomic.Bool
+	// epoch is this opening's (see Run): the outbox entries it writes
+	// carry it. runs are the outbox's runs, for Runs.
+	epoch uint64
+	runs  runs
 	// pending counts the outbox entries: counted on open, then kept by
 	// Write and Ack (under mu), so Pending, which sync loops call on
 	// every pass, reads a number rather than counting the outbox.
@@ -152,6 +157,10 @@ func (s *SQLite) init(ctx context.Context) error {
 		return fmt.Errorf("%w: site id of %d bytes", ErrCorrupt, len(site))
 	}
 	copy(s.site[:], site)
+	s.setSite(s.site)
+	if s.epoch, err = newEpoch(); err != nil {
+		return err
+	}
 	var batchClock uint64 // the clock the last remote batch left
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce((SELECT seq FROM _uno_sites WHERE site = `+clockSite+`), 0)`).Scan(&batchClock); err != nil {
 		return fmt.Errorf("read clock: %w", err)
@@ -179,6 +188,9 @@ func (s *SQLite) init(ctx context.Context) error {
 		return fmt.Errorf("count outbox: %w", err)
 	}
 	s.pending.Store(outbox)
+	if err := s.loadRuns(ctx, tx); err != nil {
+		return err
+	}
 
 	names, err := queryStrings(ctx, tx, `SELECT name FROM _uno_collections ORDER BY name`)
 	if err != nil {
@@ -334,7 +346,36 @@ func (s *SQLite) forget(table string) {
 func (s *SQLite) Schema() *Schema { return s.opts.Schema }
 
 // Site implements Store.
-func (s *SQLite) Site() crdt.SiteID { return s.site }
+func (s *SQLite) Site() crdt.SiteID { return *s.siteV.Load() }
+
+func (s *SQLite) setSite(site crdt.SiteID) {
+	s.site = site
+	s.siteV.Store(&site)
+}
+
+// Runs implements Store.
+func (s *SQLite) Runs() []Run { return s.runs.get() }
+
+// loadRuns reads the outbox's runs (on open).
+func (s *SQLite) loadRuns(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, epoch FROM (
+		SELECT seq, epoch, lag(epoch) OVER (ORDER BY seq) AS prev FROM _uno_outbox
+	) WHERE prev IS NULL OR prev != epoch ORDER BY seq`)
+	if err != nil {
+		return fmt.Errorf("read outbox runs: %w", err)
+	}
+	defer rows.Close()
+	var all []Run
+	for rows.Next() {
+		var seq, epoch int64
+		if err := rows.Scan(&seq, &epoch); err != nil {
+			return fmt.Errorf("read outbox runs: %w", err)
+		}
+		all = append(all, Run{First: uint64(seq), Epoch: uint64(epoch)})
+	}
+	s.runs.set(all)
+	return rows.Err()
+}
 
 // DB returns the underlying database for reading the materialised tables
 // with plain SQL. Do not write through it: uno's metadata would not follow.
@@ -1099,7 +1140,8 @@ func (s *SQLite) writeBatch(batch []*writeReq) {
 			}
 			w.rows[k] = lt.rows[i] // what the next write of the batch reads
 		}
-		if _, err := w.exec("", `INSERT INTO _uno_outbox (seq, tx) VALUES (?, ?)`, int64(lt.tx.Seq), crdt.EncodeTx(lt.tx)); err != nil {
+		if _, err := w.exec("", `INSERT INTO _uno_outbox (seq, tx, epoch, deltas) VALUES (?, ?, ?, ?)`,
+			int64(lt.tx.Seq), crdt.EncodeTx(lt.tx), int64(s.epoch), encodeDeltas(lt.deltas)); err != nil {
 			fail(fmt.Errorf("append outbox: %w", err))
 			return
 		}
@@ -1114,6 +1156,7 @@ func (s *SQLite) writeBatch(batch []*writeReq) {
 		return
 	}
 	s.commits.Add(1)
+	s.runs.wrote(s.seq+1, s.epoch)
 	s.seq = seq
 	*s.clock = clock
 	s.pending.Add(int64(len(ok)))
@@ -1406,6 +1449,9 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 		return nil, err
 	}
 	s.pending.Add(-acked)
+	if ack > 0 {
+		s.runs.acked(ack, s.seq)
+	}
 	*s.clock = clock
 	for site, seq := range m.marks {
 		s.sites[site] = seq
@@ -1430,6 +1476,7 @@ const (
 // it wrote, with their new states encoded (once) for the caller to store.
 type localTx struct {
 	tx     *crdt.Tx
+	deltas []crdt.Delta // tx's increments' (crdt.Builder.Deltas)
 	keys   []crdt.RowKey
 	rows   []*crdt.Row
 	states [][]byte // crdt.EncodeRowSplit(rows[i])
@@ -1463,7 +1510,7 @@ func buildLocal(clock crdt.Clock, now time.Time, site crdt.SiteID, seq uint64, s
 			return nil, clock, err
 		}
 	}
-	return &localTx{tx: tx, keys: keys, rows: rows, states: states}, clock, nil
+	return &localTx{tx: tx, deltas: b.Deltas(), keys: keys, rows: rows, states: states}, clock, nil
 }
 
 // mergeKeys lists the rows a batch of remote transactions and row states

@@ -152,6 +152,33 @@ type Store interface {
 	// the replica's last local one fails with ErrLostWrites (see there).
 	Ack(ctx context.Context, seq uint64) error
 
+	// Runs returns the outbox's runs, in order: each stretch of its
+	// transactions written by one opening of the store (see Run); none
+	// when the outbox is empty. It is cheap (kept in memory): a sync
+	// loop labels every push with its run's epoch.
+	Runs() []Run
+
+	// Fork moves the outbox's transactions from seq from on to a new
+	// site, the replica's from now on: what a replica does when a server
+	// holds other transactions of its site under those sequence numbers
+	// (its database went back to an earlier state, restored from a copy
+	// or rolled back by a power cut under relaxed durability, and wrote
+	// again), so that both its lost writes and the new ones survive.
+	//
+	// The moved transactions are numbered from 1 on the new site, keep
+	// their timestamps and meaning (crdt.Resite: counters keep each
+	// increment, not the part it was computed from), and stay in the
+	// outbox to be pushed; the ones before from are acknowledged. The
+	// rows they touched hold only what the moved transactions write, and
+	// the sync cursor goes back to 0, until the next connection
+	// bootstraps the server's state of every row and joins it: the lost
+	// writes come back then. A doc change cannot move (its Automerge
+	// changes are authored by the old site): it is dropped, and its
+	// transaction goes on the rejection feed with code. All in one
+	// atomic, durable transaction. Fork returns the new site; with
+	// nothing from from on it changes nothing and returns the old one.
+	Fork(ctx context.Context, from uint64, code uint16) (crdt.SiteID, error)
+
 	// Conflicts returns up to limit conflict records with IDs above after, oldest first.
 	Conflicts(ctx context.Context, after uint64, limit int) ([]ConflictEntry, error)
 
@@ -161,6 +188,19 @@ type Store interface {
 	// Close releases the store. Pending writes have committed when Write
 	// returned; Close never loses them.
 	Close() error
+}
+
+// Run is a stretch of the outbox's transactions, from First up to the
+// next run's First, written by one opening of the store: Epoch is a
+// random number each opening draws (0 for transactions written before
+// stores kept epochs). A database that went back to an earlier state
+// cannot know it did, but its next writes get a new epoch: the server,
+// which records the epochs of the transactions it holds, tells such a
+// replica which of its sequence numbers it holds for other writes (see
+// Fork).
+type Run struct {
+	First uint64
+	Epoch uint64
 }
 
 // Commit describes a committed Write or Apply.

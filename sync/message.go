@@ -201,6 +201,20 @@ type Snapshot struct {
 	Sites []SiteMark
 }
 
+// Run is a stretch of one site's transactions written by one opening of
+// the replica's store (an epoch, a random number each open draws): the
+// site's transactions from First up to the next run's First. A database
+// that went back to an earlier state (restored from a backup, or rolled
+// back by a power cut under relaxed durability) writes its next
+// transactions under a new epoch, so the server's runs and the
+// replica's tell apart two different transactions with one sequence
+// number (see Check).
+type Run struct {
+	_     struct{} `cbor:",toarray"`
+	First uint64 // the run's first sequence number
+	Epoch uint64 // the epoch that wrote it (0: unknown, written before epochs)
+}
+
 // SiteMark is a site's highest sequence number.
 type SiteMark struct {
 	_    struct{} `cbor:",toarray"`

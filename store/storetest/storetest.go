@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T, opts store.Options) store.Store) 
 	t.Run("Concurrent", s.testConcurrent)
 	t.Run("Closed", s.testClosed)
 	t.Run("SyncState", s.testSyncState)
+	t.Run("Fork", s.testFork)
 }
 
 // testSyncState: ApplyRowsAt joins transactions and whole row states and
