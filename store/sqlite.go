@@ -27,7 +27,7 @@ type SQLite struct {
 	db       *sql.DB
 	opts     Options
 	declared *crdt.Schema // opts.Schema.Declared(), for crdt.ValidateTx
-	site     crdt.SiteID // under mu; Site reads siteV
+	site     crdt.SiteID  // under mu; Site reads siteV
 	siteV    atomic.Pointer[crdt.SiteID]
 	closed   atomic.Bool
 	// epoch is this opening's (see Run): the outbox entries it writes

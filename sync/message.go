@@ -211,8 +211,8 @@ type Snapshot struct {
 // number (see Check).
 type Run struct {
 	_     struct{} `cbor:",toarray"`
-	First uint64 // the run's first sequence number
-	Epoch uint64 // the epoch that wrote it (0: unknown, written before epochs)
+	First uint64   // the run's first sequence number
+	Epoch uint64   // the epoch that wrote it (0: unknown, written before epochs)
 }
 
 // SiteMark is a site's highest sequence number.
