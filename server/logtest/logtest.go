@@ -60,6 +60,9 @@ func Run(t *testing.T, open func(t *testing.T) server.Log) {
 	if _, ok := probe.(server.Watcher); ok {
 		t.Run("WatchWakesOnAppend", func(t *testing.T) { testWatch(t, open(t)) })
 	}
+	if _, ok := probe.(server.SiteRunner); ok {
+		t.Run("SiteRuns", func(t *testing.T) { testSiteRunner(t, open(t)) })
+	}
 	if _, ok := probe.(server.Retainer); ok {
 		t.Run("Retain", func(t *testing.T) { testRetainer(t, open(t)) })
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
+	usync "github.com/unosync/uno/sync"
 	"github.com/unosync/uno/tenancy"
 )
 
@@ -158,6 +159,16 @@ func testRegistryDelete(t *testing.T, open func(t *testing.T) (tenancy.Admin, se
 		mustAppend(t, l, id, txs(site(2), 1, 2))
 	}
 	mustAppend(t, l, "unlisted", txs(site(1), 1, 1)) // a log the registry does not hold
+	sr, hasRuns := l.(server.SiteRunner)
+	if hasRuns {
+		for _, id := range []string{"acme", "globex"} {
+			for _, s := range []crdt.SiteID{site(1), site(2)} {
+				if err := sr.SaveRun(ctx, id, s, usync.Run{First: 1, Epoch: 42}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
 	entries := readAll(t, l, "acme")
 	var out bytes.Buffer
 	n, err := reg.Export(ctx, "acme", &out)
@@ -225,6 +236,11 @@ func testRegistryDelete(t *testing.T, open func(t *testing.T) (tenancy.Admin, se
 			t.Fatal("acme's Delete changed globex's rows")
 		}
 	}
+	if hasRuns {
+		if runs, err := sr.Runs(ctx, "globex", site(2), 1, 10, 10); err != nil || len(runs) != 1 || runs[0].Epoch != 42 {
+			t.Fatalf("globex runs %v, %v after acme's Delete, want its run", runs, err)
+		}
+	}
 	// A tenant created again starts an empty log from 1.
 	if err := reg.Create(ctx, tenancy.Tenant{ID: "acme"}); err != nil {
 		t.Fatal(err)
@@ -270,6 +286,13 @@ func checkEmpty(t *testing.T, l server.Log, tenant string) {
 		}
 		if marks, err := sn.SnapshotSites(ctx, tenant); err != nil || len(marks) != 0 {
 			t.Errorf("%s: site marks %v, %v; want none", tenant, marks, err)
+		}
+	}
+	if sr, ok := l.(server.SiteRunner); ok {
+		for _, s := range []crdt.SiteID{site(1), site(2)} {
+			if runs, err := sr.Runs(ctx, tenant, s, 0, 10, 10); err != nil || len(runs) != 0 {
+				t.Errorf("%s: runs %v, %v; want none", tenant, runs, err)
+			}
 		}
 	}
 	if rs, ok := l.(server.RowStater); ok {

@@ -34,5 +34,8 @@
 // forgets entries older than a tenant's retention once every async
 // projection has folded them; [Log.Compact] drops the doc changes of old
 // entries and moves the tenant's compaction floor (columns of
-// uno_heads), below which [Log.Read] serves nothing.
+// uno_heads), below which [Log.Read] serves nothing. [Log.SaveRun] and
+// [Log.Runs] keep each site's runs (server.SiteRunner, table
+// uno_site_runs): which epoch of the replica's store wrote its
+// transactions from which sequence number on.
 package pglog

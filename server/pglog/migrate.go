@@ -23,7 +23,7 @@ type migration struct {
 
 // tenantTables are the tables holding tenant data: each leads its keys
 // with tenant_id and is under row-level security.
-var tenantTables = []string{"uno_heads", "uno_events", "uno_sites", "uno_rows", "uno_checkpoints"}
+var tenantTables = []string{"uno_heads", "uno_events", "uno_sites", "uno_rows", "uno_checkpoints", "uno_site_runs"}
 
 // migrations lists every step; version n is migrations[n-1]. Append only.
 var migrations = []migration{
@@ -149,6 +149,21 @@ var migrations = []migration{
 		// it was traced (NULL otherwise): async projections link to it.
 		up:   []string{`ALTER TABLE uno_events ADD COLUMN trace text`},
 		down: []string{`ALTER TABLE uno_events DROP COLUMN trace`},
+	},
+	{ // 9: each site's runs (server.SiteRunner): from which of its seqs on
+		// which epoch of the replica's store wrote its transactions. epoch
+		// is a uint64 kept as the bits of a bigint. The server's role gets
+		// on it what it has on uno_sites: a role granted its privileges
+		// before this version can use it without being granted again.
+		up: append([]string{`CREATE TABLE uno_site_runs (
+				tenant_id text   NOT NULL,
+				site      bytea  NOT NULL,
+				first_seq bigint NOT NULL,
+				epoch     bigint NOT NULL,
+				PRIMARY KEY (tenant_id, site, first_seq)
+			)`}, rlsUp("uno_site_runs")...),
+		upGo: func(ctx context.Context, tx pgx.Tx) error { return grantLike(ctx, tx, "uno_sites", "uno_site_runs") },
+		down: []string{`DROP TABLE uno_site_runs`},
 	},
 }
 

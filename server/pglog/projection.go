@@ -133,8 +133,19 @@ func createProjectionTable(ctx context.Context, tx pgx.Tx, schema string, t Proj
 			return fmt.Errorf("table %s: %w", t.Name, err)
 		}
 	}
+	if err := grantLike(ctx, tx, "uno_rows", name); err != nil {
+		return fmt.Errorf("table %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+// grantLike grants on the table name (an SQL identifier, sanitized) what
+// roles other than the current one and PUBLIC have on the table like of
+// the current schema: the server's role gets on a new table what it has
+// on the log's.
+func grantLike(ctx context.Context, tx pgx.Tx, like, name string) error {
 	rows, err := tx.Query(ctx, `SELECT grantee, privilege_type FROM information_schema.role_table_grants
-		WHERE table_name = 'uno_rows' AND table_schema = current_schema() AND grantee NOT IN (current_user, 'PUBLIC')`)
+		WHERE table_name = $1 AND table_schema = current_schema() AND grantee NOT IN (current_user, 'PUBLIC')`, like)
 	if err != nil {
 		return err
 	}
@@ -148,7 +159,7 @@ func createProjectionTable(ctx context.Context, tx pgx.Tx, schema string, t Proj
 	}
 	for _, g := range grants {
 		if _, err := tx.Exec(ctx, fmt.Sprintf(`GRANT %s ON %s TO %s`, g[1], name, pgx.Identifier{g[0]}.Sanitize())); err != nil {
-			return fmt.Errorf("table %s: %w", t.Name, err)
+			return err
 		}
 	}
 	return nil

@@ -31,7 +31,7 @@ func TestPGMigrate_UpDownUp(t *testing.T) {
 	}
 	for _, step := range []struct {
 		to, tables int
-	}{{pglog.SchemaVersion, 6}, {0, 0}, {1, 4}, {2, 4}, {3, 5}, {pglog.SchemaVersion, 6}, {1, 4}, {pglog.SchemaVersion, 6}} {
+	}{{pglog.SchemaVersion, 7}, {0, 0}, {1, 4}, {2, 4}, {3, 5}, {8, 6}, {pglog.SchemaVersion, 7}, {1, 4}, {pglog.SchemaVersion, 7}} {
 		if err := pglog.Migrate(ctx, dsn, step.to); err != nil {
 			t.Fatalf("migrate to %d: %v", step.to, err)
 		}
@@ -99,8 +99,8 @@ func TestPG_RLSCatalog(t *testing.T) {
 			t.Errorf("%s: rls %v, force %v, %d policies with USING and WITH CHECK, key leads with %q", name, rls, force, policies, lead)
 		}
 	}
-	if n != 6 {
-		t.Errorf("%d tenant tables checked, want 6", n)
+	if n != 7 {
+		t.Errorf("%d tenant tables checked, want 7", n)
 	}
 	cfg, _ := pgx.ParseConfig(app)
 	var super, bypass bool
@@ -110,6 +110,36 @@ func TestPG_RLSCatalog(t *testing.T) {
 	}
 	if super || bypass || owned != 0 {
 		t.Errorf("server role: superuser %v, bypassrls %v, owns %d relations", super, bypass, owned)
+	}
+}
+
+// Migration 9 grants the server's role on uno_site_runs what it has on
+// uno_sites: a role granted its privileges before (as the README says,
+// once) saves and reads runs after the upgrade, under row-level security.
+func TestPGMigrate_SiteRunsGranted(t *testing.T) {
+	ctx := context.Background()
+	admin := pgtest.NewDatabase(t)
+	if err := pglog.Migrate(ctx, admin, 8); err != nil {
+		t.Fatal(err)
+	}
+	app := pgtest.NewAppRole(t, admin)
+	if err := pglog.Migrate(ctx, admin, pglog.SchemaVersion); err != nil {
+		t.Fatal(err)
+	}
+	l, err := pglog.Open(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	run := usync.Run{First: 1, Epoch: 1<<63 | 7}
+	if err := l.SaveRun(ctx, "alpha", crdt.SiteID{1}, run); err != nil {
+		t.Fatal(err)
+	}
+	if runs, err := l.Runs(ctx, "alpha", crdt.SiteID{1}, 1, 1, 10); err != nil || len(runs) != 1 || runs[0] != run {
+		t.Fatalf("Runs = %v, %v; want [%v]", runs, err, run)
+	}
+	if runs, err := l.Runs(ctx, "beta", crdt.SiteID{1}, 1, 1, 10); err != nil || len(runs) != 0 {
+		t.Fatalf("another tenant's Runs = %v, %v; want none", runs, err)
 	}
 }
 

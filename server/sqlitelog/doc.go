@@ -1,7 +1,7 @@
 // Package sqlitelog is uno's embedded event log: one SQLite file
 // (modernc.org/sqlite, WAL, synchronous=FULL) holding every tenant's log,
-// its per-site high-water marks, the rows read model and the tenant
-// registry, and the application's projections. It is what `uno serve` runs with no setup, and it passes the
+// its per-site high-water marks and runs, the rows read model and the
+// tenant registry, and the application's projections. It is what `uno serve` runs with no setup, and it passes the
 // same conformance suites (server/logtest) as the Postgres log, every
 // capability and the registry included.
 //
@@ -49,9 +49,18 @@
 // [Log.Retain] forgets a tenant's entries older than a time (the heads,
 // marks and rows stay), as the Postgres log does. [Log.Compact] drops
 // the doc changes of old entries and moves the tenant's compaction floor
-// (columns of heads), below which [Log.Read] serves nothing. [Log.Registry] (or
-// [OpenRegistry], for the uno tenant command) is the tenant registry in
-// the same file, with the administration pglog.Registry offers.
+// (columns of heads), below which [Log.Read] serves nothing.
+// [Log.Registry] (or [OpenRegistry], for the uno tenant command) is the
+// tenant registry in the same file, with the administration
+// pglog.Registry offers; deleting a tenant deletes its sites' runs too.
+//
+// # Sites' runs
+//
+// [Log.SaveRun] and [Log.Runs] keep each site's runs (server.SiteRunner,
+// table site_runs): which epoch of the replica's store wrote its
+// transactions from which sequence number on. A run is saved in a write
+// transaction of its own, which waits for the appends' writer lock (up
+// to the busy timeout) as every write does.
 //
 // # Schema
 //

@@ -82,7 +82,7 @@ func TestSQLiteLog_UpgradeRendersDocFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What version 5 rendered: the doc field left out.
-	l = reopenAfter(t, l, path, `UPDATE rows SET doc = '{}'`, `ALTER TABLE events DROP COLUMN trace`, `ALTER TABLE heads DROP COLUMN compacted`,
+	l = reopenAfter(t, l, path, `UPDATE rows SET doc = '{}'`, `DROP TABLE site_runs`, `ALTER TABLE events DROP COLUMN trace`, `ALTER TABLE heads DROP COLUMN compacted`,
 		`ALTER TABLE heads DROP COLUMN compact_floor`, `PRAGMA user_version = 5`)
 	rows, err := l.QueryRows(ctx, "t1", server.RowQuery{Collection: "notes", Limit: 10})
 	if err != nil || len(rows) != 1 || string(rows[0].Doc) != `{"body":{"text":"hi"}}` {

@@ -142,6 +142,21 @@ var migrations = []migration{
 		up:   stmts(`DROP INDEX IF EXISTS events_site`),
 		down: stmts(`CREATE UNIQUE INDEX events_site ON events (tenant, site, site_seq)`),
 	},
+	{
+		// Each site's runs (server.SiteRunner): from which of its
+		// sequence numbers on which epoch of the replica's store wrote
+		// its transactions. epoch is a uint64 kept as the bits of an
+		// int64.
+		name: "sites' runs: the epochs that wrote their transactions",
+		up: stmts(`CREATE TABLE site_runs (
+			tenant    TEXT    NOT NULL,
+			site      BLOB    NOT NULL,
+			first_seq INTEGER NOT NULL,
+			epoch     INTEGER NOT NULL,
+			PRIMARY KEY (tenant, site, first_seq)
+		) WITHOUT ROWID`),
+		down: stmts(`DROP TABLE site_runs`),
+	},
 }
 
 // SchemaVersion is the schema version this uno writes.
@@ -160,8 +175,11 @@ func migrate(ctx context.Context, db *sql.DB, target int) error {
 		if v == target {
 			return nil
 		}
-		step, next := migrations[v].up, v+1
-		if target < v {
+		var step func(context.Context, *sql.Tx) error
+		next := v + 1
+		if target > v {
+			step = migrations[v].up
+		} else {
 			step, next = migrations[v-1].down, v-1
 		}
 		tx, err := db.BeginTx(ctx, nil)

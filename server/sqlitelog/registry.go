@@ -188,7 +188,7 @@ func (r *Registry) update(ctx context.Context, id, what, q string, args ...any) 
 }
 
 // Delete removes a tenant and all its data (its entries, head, sites'
-// marks and rows) in one transaction; ErrUnknownTenant, deleting
+// marks and runs, and rows) in one transaction; ErrUnknownTenant, deleting
 // nothing, if the registry does not hold it. The tenant's log starts
 // again from sequence number 1.
 func (r *Registry) Delete(ctx context.Context, id string) error {
@@ -203,7 +203,7 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("%w: %q", tenancy.ErrUnknownTenant, id)
 		}
-		for _, table := range []string{"events", "heads", "sites", "rows"} {
+		for _, table := range []string{"events", "heads", "sites", "site_runs", "rows"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE tenant = ?`, id); err != nil {
 				return fmt.Errorf("%s: %w", table, err)
 			}
