@@ -260,15 +260,17 @@ const (
 	// the server acknowledged is never lost: the client fetches it again.
 	// In the browser every commit is one IndexedDB transaction either way.
 	//
-	// Known limitation, in either mode: after a database lost its last
-	// commits (a power cut under DurabilityRelaxed, or the file restored
-	// from an older copy), writes made before the client next reaches the
-	// server may take the sequence numbers of lost writes the server
-	// already holds. The server keeps the writes it holds, so those new
-	// ones are lost, and this replica differs from the others in the rows
-	// they changed. Call Sync (or wait for StateUpToDate) before writing
-	// after such a loss: the client then learns of the lost writes,
-	// fetches them and numbers new writes past them.
+	// After a database lost its last commits (a power cut under
+	// DurabilityRelaxed, or the file restored from an older copy, in
+	// either mode), the client fetches what the server holds again. Local
+	// writes made before it next reaches the server may take the
+	// sequence numbers of lost writes the server holds; it finds those
+	// (each opening of the store labels its writes with a random epoch,
+	// which the server records) and moves them to a new site of the
+	// replica, so both survive: Site changes, and the replica bootstraps
+	// once. A doc edit among them cannot move (its Automerge changes are
+	// authored by the old site): it goes on the rejection feed with
+	// sync.CodeForked.
 	DurabilityRelaxed
 )
 

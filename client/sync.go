@@ -298,8 +298,18 @@ func isProtocol(err error) bool {
 // this replica its database lost (store.ErrLostWrites: a power cut under
 // relaxed durability, a file restored from an older copy) is followed at
 // once by one that bootstraps, which brings them back.
+//
+// One that finds the server holding other writes of this replica under
+// sequence numbers it used again (its database went back, then wrote)
+// moves those writes to a new site (store.Store.Fork) and is followed at
+// once by one that bootstraps as the new site: both sets of writes
+// survive.
 func (c *Client) connect(ctx context.Context, live bool) error {
 	err := c.connectOnce(ctx, live)
+	if errors.Is(err, usync.ErrForked) && ctx.Err() == nil {
+		c.cfg.Logger.Warn("sync: this replica's database went back to an earlier state (a power cut with relaxed durability, or a file restored from an older copy) and wrote again under sequence numbers the server holds for other writes; those writes moved to a new site, and the replica bootstraps again", "err", err)
+		err = c.connectOnce(ctx, live)
+	}
 	if errors.Is(err, store.ErrLostWrites) && ctx.Err() == nil {
 		c.cfg.Logger.Warn("sync: the server holds writes this replica's database lost (a power cut with relaxed durability, or a file restored from an older copy); bootstrapping again to get them back", "err", err)
 		err = c.connectOnce(ctx, live)
@@ -342,8 +352,10 @@ func (c *Client) connectOnce(ctx context.Context, live bool) error {
 			return fmt.Errorf("sync: get a token: %w", err)
 		}
 	}
+	runs, last := c.store.Runs()
 	sess := usync.NewClientSession(usync.ClientConfig{Site: c.store.Site(), Token: token, SchemaVersion: c.schemaVersion(),
-		Subscriptions: subs, Resubscribe: prev != nil, Previous: prev, Resume: resume, Window: 8, CreditBatch: 4}, cursor)
+		Subscriptions: subs, Resubscribe: prev != nil, Previous: prev, Resume: resume, Window: 8, CreditBatch: 4,
+		Runs: syncRuns(runs), Last: last}, cursor)
 	d := &syncDriver{c: c, ws: ws, codec: codec, sess: sess, live: live, waiting: map[uint64]chan uint64{}}
 	sess.Start()
 	if err := d.run(ctx); err != nil {
@@ -351,6 +363,27 @@ func (c *Client) connectOnce(ctx context.Context, live bool) error {
 	}
 	ws.Close(websocket.StatusNormalClosure, "")
 	return nil
+}
+
+// syncRuns converts the store's runs for the session.
+func syncRuns(runs []store.Run) []usync.Run {
+	out := make([]usync.Run, len(runs))
+	for i, r := range runs {
+		out[i] = usync.Run{First: r.First, Epoch: r.Epoch}
+	}
+	return out
+}
+
+// runAt returns the epoch of the outbox entry seq and the first seq of
+// the next run (0: none).
+func runAt(runs []store.Run, seq uint64) (epoch, next uint64) {
+	for _, r := range runs {
+		if r.First > seq {
+			return epoch, r.First
+		}
+		epoch = r.Epoch
+	}
+	return epoch, 0
 }
 
 // subscriptions returns the subscriptions to send and, when the replica
@@ -579,17 +612,20 @@ func (d *syncDriver) push(ctx context.Context) error {
 		}
 		// A Push stays within maxPushBytes (one transaction always goes:
 		// the store refuses any larger than a message carries), so it
-		// fits a frame.
+		// fits a frame, and carries one run's transactions, labelled
+		// with its epoch.
+		runs, _ := d.c.store.Runs()
+		epoch, next := runAt(runs, txs[0].Seq)
 		flat := make([]crdt.Tx, 0, len(txs))
 		size := 0
 		for _, tx := range txs {
-			if size += tx.SizeBound(); len(flat) > 0 && size > maxPushBytes {
+			if size += tx.SizeBound(); len(flat) > 0 && (size > maxPushBytes || next != 0 && tx.Seq >= next) {
 				break
 			}
 			flat = append(flat, *tx)
 		}
 		span, traceparent := d.c.tr.startPush(ctx, flat)
-		err = d.sess.PushTraced(flat, traceparent)
+		err = d.sess.PushTraced(flat, traceparent, epoch)
 		endSpan(span, err)
 		if err != nil {
 			return err
@@ -650,6 +686,18 @@ func (d *syncDriver) ready(ctx context.Context) error {
 		}
 		if rd.Authenticated {
 			d.authenticated()
+		}
+		if rd.Fork != 0 {
+			was := d.c.store.Site()
+			site, err := d.c.store.Fork(ctx, rd.Fork, uint16(usync.CodeForked))
+			if err != nil {
+				return err
+			}
+			if site != was {
+				e := usync.Errorf(usync.CodeForked, "writes from seq %d of site %s moved to site %s", rd.Fork, was, site)
+				d.sess.Fail(e)
+				return e
+			}
 		}
 		// Rejections first: the Ack that follows one drops it from the outbox.
 		for _, r := range rd.Rejected {

@@ -52,6 +52,10 @@ type conn struct {
 	appendSpan   trace.Span
 	wasNumbered  bool
 	numberedSeqs []uint64
+	// runEpoch is the epoch of the site's run the next append continues
+	// (runKnown: read from the log), with a log that keeps runs.
+	runEpoch uint64
+	runKnown bool
 	// pos is where the replica needs the log from (for compaction):
 	// its cursor, or a bootstrap's snapshot seq. tracked: the session
 	// is in the server's sessions.
@@ -347,6 +351,9 @@ func (c *conn) ready(ctx context.Context) error {
 		if rd.Reauthenticate != nil {
 			c.reauthenticate(ctx, rd.Reauthenticate)
 		}
+		if rd.Check != nil {
+			c.check(ctx, rd.Check, rd.CheckThrough)
+		}
 		if len(rd.Append) > 0 && c.expired() {
 			c.expire(ctx)
 			c.sess.Advance(rd)
@@ -366,6 +373,9 @@ func (c *conn) ready(ctx context.Context) error {
 				continue
 			}
 			txs, rejects, err := c.validate(ctx, rd.Append)
+			if err == nil {
+				err = c.saveRun(ctx, rd.Append[0].Seq, rd.AppendEpoch)
+			}
 			var seqs []uint64
 			if err == nil {
 				seqs, _, rejects, err = c.append(ctx, txs, rejects)
@@ -407,6 +417,58 @@ func (c *conn) ready(ctx context.Context) error {
 			return rd.Close
 		}
 	}
+	return nil
+}
+
+// maxCheckRuns bounds the runs one Runs answer carries (about 20 bytes
+// each): a replica with more runs than that between its acknowledged
+// writes and the server's high-water mark has its first ones checked.
+const maxCheckRuns = 1024
+
+// check answers the session's Check with the site's runs, when the log
+// keeps them (none otherwise: every seq then matches).
+func (c *conn) check(ctx context.Context, m *usync.Check, through uint64) {
+	var runs []usync.Run
+	if sr, ok := c.s.cfg.Log.(SiteRunner); ok && m.From <= through {
+		var err error
+		if runs, err = sr.Runs(ctx, c.tenant, c.sess.Site(), m.From, through, maxCheckRuns); err != nil {
+			c.sess.Fail(c.s.unavailable("read site runs", err, "tenant", c.tenant))
+			return
+		}
+		if len(runs) == maxCheckRuns {
+			through = runs[len(runs)-1].First
+		}
+	}
+	c.sess.Checked(runs, through)
+}
+
+// saveRun records, before an append of the site's transactions from
+// first on written in epoch, the run they start, unless the run before
+// them is of that epoch already: once per opening of the replica's store
+// that pushes, not once per append (see usync.Check).
+func (c *conn) saveRun(ctx context.Context, first, epoch uint64) error {
+	sr, ok := c.s.cfg.Log.(SiteRunner)
+	if !ok {
+		return nil
+	}
+	site := c.sess.Site()
+	if !c.runKnown {
+		runs, err := sr.Runs(ctx, c.tenant, site, first-1, first-1, 1)
+		if err != nil {
+			return c.s.unavailable("read site runs", err, "tenant", c.tenant)
+		}
+		if len(runs) > 0 {
+			c.runEpoch = runs[0].Epoch
+		}
+		c.runKnown = true
+	}
+	if epoch == c.runEpoch {
+		return nil
+	}
+	if err := sr.SaveRun(ctx, c.tenant, site, usync.Run{First: first, Epoch: epoch}); err != nil {
+		return c.s.unavailable("save site run", err, "tenant", c.tenant)
+	}
+	c.runEpoch = epoch
 	return nil
 }
 

@@ -48,6 +48,10 @@
 // commit syncs it too. An Ack above the replica's last write means its
 // file lost writes the server holds (ErrLostWrites): the store moves its
 // sequence number past them and its cursor back to 0, to bootstrap again.
+// Each opening of the store draws an epoch that its outbox entries keep
+// (Runs): a database that went back and wrote again under sequence
+// numbers the server holds for lost writes learns so from the server's
+// record of epochs, and Fork moves those writes to a new site.
 // Internal schema changes are versioned migrations with up and down steps,
 // recorded in PRAGMA user_version.
 //

@@ -28,40 +28,43 @@ func newEpoch() (uint64, error) {
 	}
 }
 
-// runs keeps the outbox's runs in memory, for Runs.
+// runs keeps the outbox's runs and the replica's last sequence number
+// in memory, for Runs.
 type runs struct {
-	mu  sync.Mutex
-	all []Run
+	mu   sync.Mutex
+	all  []Run
+	last uint64
 }
 
-func (r *runs) get() []Run {
+func (r *runs) get() ([]Run, uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.Clone(r.all)
+	return slices.Clone(r.all), r.last
 }
 
-func (r *runs) set(all []Run) {
+func (r *runs) set(all []Run, last uint64) {
 	r.mu.Lock()
-	r.all = all
+	r.all, r.last = all, last
 	r.mu.Unlock()
 }
 
-// wrote records outbox entries from first on written in epoch.
-func (r *runs) wrote(first, epoch uint64) {
+// wrote records outbox entries first..last written in epoch.
+func (r *runs) wrote(first, last, epoch uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if n := len(r.all); n == 0 || r.all[n-1].Epoch != epoch {
 		r.all = append(r.all, Run{First: first, Epoch: epoch})
 	}
+	r.last = last
 }
 
-// acked records that the entries up to seq left the outbox; last is the
-// replica's last sequence number.
-func (r *runs) acked(seq, last uint64) {
+// acked records that the entries up to seq left the outbox (an ack
+// above the last seq moves the last seq to it: ErrLostWrites).
+func (r *runs) acked(seq uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if seq >= last {
-		r.all = nil
+	if seq >= r.last {
+		r.all, r.last = nil, seq
 		return
 	}
 	i := 0
@@ -238,9 +241,9 @@ func (s *SQLite) Fork(ctx context.Context, from uint64, code uint16) (crdt.SiteI
 	s.setSite(site)
 	s.seq = uint64(len(f.moved))
 	s.pending.Store(int64(len(f.moved)))
-	s.runs.set(nil)
+	s.runs.set(nil, 0)
 	if len(f.moved) > 0 {
-		s.runs.wrote(1, s.epoch)
+		s.runs.wrote(1, s.seq, s.epoch)
 	}
 	s.mergeColumns(w.pending)
 	return site, nil

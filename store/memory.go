@@ -111,7 +111,7 @@ func (m *Memory) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 	}
 	m.outbox = append(m.outbox, stored)
 	m.deltas = append(m.deltas, lt.deltas)
-	m.runs.wrote(tx.Seq, m.epoch)
+	m.runs.wrote(tx.Seq, tx.Seq, m.epoch)
 	m.seq = tx.Seq
 	*m.clock = clock
 	return &Commit{Tx: tx, Changed: lt.keys}, nil
@@ -422,11 +422,11 @@ func (m *Memory) ackOutbox(seq uint64) {
 		n++
 	}
 	m.outbox, m.deltas = slices.Clone(m.outbox[n:]), slices.Clone(m.deltas[n:])
-	m.runs.acked(seq, max(m.seq, seq))
+	m.runs.acked(seq)
 }
 
 // Runs implements Store.
-func (m *Memory) Runs() []Run { return m.runs.get() }
+func (m *Memory) Runs() ([]Run, uint64) { return m.runs.get() }
 
 // Fork implements Store.
 func (m *Memory) Fork(ctx context.Context, from uint64, code uint16) (crdt.SiteID, error) {
@@ -461,9 +461,9 @@ func (m *Memory) Fork(ctx context.Context, from uint64, code uint16) (crdt.SiteI
 		m.rejects = append(m.rejects, Rejection{ID: uint64(len(m.rejects) + 1), Seq: seq, Code: code, Reason: forkReason})
 	}
 	m.site, m.seq, m.cursor = site, uint64(len(f.moved)), 0
-	m.runs.set(nil)
+	m.runs.set(nil, 0)
 	if len(f.moved) > 0 {
-		m.runs.wrote(1, m.epoch)
+		m.runs.wrote(1, m.seq, m.epoch)
 	}
 	return site, nil
 }

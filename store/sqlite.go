@@ -354,7 +354,7 @@ func (s *SQLite) setSite(site crdt.SiteID) {
 }
 
 // Runs implements Store.
-func (s *SQLite) Runs() []Run { return s.runs.get() }
+func (s *SQLite) Runs() ([]Run, uint64) { return s.runs.get() }
 
 // loadRuns reads the outbox's runs (on open).
 func (s *SQLite) loadRuns(ctx context.Context, tx *sql.Tx) error {
@@ -373,7 +373,7 @@ func (s *SQLite) loadRuns(ctx context.Context, tx *sql.Tx) error {
 		}
 		all = append(all, Run{First: uint64(seq), Epoch: uint64(epoch)})
 	}
-	s.runs.set(all)
+	s.runs.set(all, s.seq)
 	return rows.Err()
 }
 
@@ -1156,7 +1156,7 @@ func (s *SQLite) writeBatch(batch []*writeReq) {
 		return
 	}
 	s.commits.Add(1)
-	s.runs.wrote(s.seq+1, s.epoch)
+	s.runs.wrote(s.seq+1, seq, s.epoch)
 	s.seq = seq
 	*s.clock = clock
 	s.pending.Add(int64(len(ok)))
@@ -1450,7 +1450,7 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 	}
 	s.pending.Add(-acked)
 	if ack > 0 {
-		s.runs.acked(ack, s.seq)
+		s.runs.acked(ack)
 	}
 	*s.clock = clock
 	for site, seq := range m.marks {

@@ -377,7 +377,7 @@ func (s *SQLite) Ack(ctx context.Context, seq uint64) error {
 		return fmt.Errorf("ack outbox: %w", err)
 	}
 	s.pending.Add(-dropped)
-	s.runs.acked(seq, max(s.seq, seq))
+	s.runs.acked(seq)
 	if lost {
 		was := s.seq
 		s.seq = seq

@@ -153,10 +153,11 @@ type Store interface {
 	Ack(ctx context.Context, seq uint64) error
 
 	// Runs returns the outbox's runs, in order: each stretch of its
-	// transactions written by one opening of the store (see Run); none
-	// when the outbox is empty. It is cheap (kept in memory): a sync
-	// loop labels every push with its run's epoch.
-	Runs() []Run
+	// transactions written by one opening of the store (see Run), none
+	// when the outbox is empty; and the replica's last sequence number.
+	// It is cheap (kept in memory): a sync loop labels every push with
+	// its run's epoch.
+	Runs() (runs []Run, last uint64)
 
 	// Fork moves the outbox's transactions from seq from on to a new
 	// site, the replica's from now on: what a replica does when a server

@@ -1,6 +1,8 @@
 package sync
 
 import (
+	"slices"
+
 	"github.com/unosync/uno/crdt"
 )
 
@@ -30,6 +32,15 @@ type ClientConfig struct {
 	// always keeps at least Window-CreditBatch+1 credits, so it never
 	// waits for a batch.
 	CreditBatch uint32
+	// Runs are the runs of the replica's unacknowledged transactions and
+	// Last its last sequence number when the session starts (the store's
+	// Runs). With them the session finds the transactions of the
+	// replica that reuse a sequence number the server holds for another
+	// (ClientReady.Fork) before it takes Welcome's high-water mark as an
+	// acknowledgement: on a session of VersionEpochs or later by asking
+	// the server's runs (Check), and on any by the numbers alone.
+	Runs []Run
+	Last uint64
 }
 
 type clientState uint8
@@ -67,6 +78,7 @@ type ClientSession struct {
 	authing  int   // Auth messages awaiting their AuthOK
 
 	pongNonce, pongHead uint64 // the last Pong
+	checking            bool   // a Check awaits its Runs: no push, no acknowledgement
 	rewind              bool   // a gap was reported: resend from the next Ack's mark
 	owed                uint32 // credits earned by applied batches, not granted yet
 
@@ -80,7 +92,12 @@ type ClientSession struct {
 //     (at Welcome, or at the AuthOK answering Reauthenticate):
 //     [ClientSession.Expires] says when it expires, so schedule the next
 //     renewal from it.
-//  2. If Acked is above the last value, drop the outbox entries up to it
+//  2. If Fork is set, the server holds other transactions of the site
+//     under sequence numbers the replica used from Fork on: move the
+//     outbox from Fork on to a new site (store.Store.Fork). If that moved
+//     anything, close the connection (CodeForked) and connect again as
+//     the new site, skipping the rest; otherwise carry on.
+//     If Acked is above the last value, drop the outbox entries up to it
 //     (they are durable on the server).
 //  3. If Apply is set, apply its transactions (or snapshot rows) and move
 //     the cursor to its end in ONE local transaction, then call Applied.
@@ -93,6 +110,7 @@ type ClientSession struct {
 type ClientReady struct {
 	Observe       crdt.Timestamp
 	Authenticated bool
+	Fork          uint64
 	Acked         uint64
 	Apply         Message // *Changes or *Snapshot
 	Rejected      []*Reject
@@ -152,7 +170,7 @@ func (c *ClientSession) Ready() ClientReady { return c.rd }
 
 // HasReady reports whether Ready holds anything to do.
 func (c *ClientSession) HasReady() bool {
-	return c.rd.Observe != 0 || c.rd.Authenticated || c.rd.Acked != 0 || c.rd.Apply != nil || len(c.rd.Rejected) > 0 || len(c.rd.Send) > 0 || c.rd.Close != nil
+	return c.rd.Observe != 0 || c.rd.Authenticated || c.rd.Fork != 0 || c.rd.Acked != 0 || c.rd.Apply != nil || len(c.rd.Rejected) > 0 || len(c.rd.Send) > 0 || c.rd.Close != nil
 }
 
 // Advance acknowledges that the driver did everything in rd.
@@ -162,6 +180,9 @@ func (c *ClientSession) Advance(rd ClientReady) {
 	}
 	if rd.Authenticated {
 		c.rd.Authenticated = false
+	}
+	if rd.Fork != 0 && c.rd.Fork == rd.Fork {
+		c.rd.Fork = 0
 	}
 	if rd.Acked != 0 && c.rd.Acked == rd.Acked {
 		c.rd.Acked = 0
@@ -219,9 +240,15 @@ func (c *ClientSession) Step(m Message) error {
 		c.state, c.version, c.welcome = clientOpen, m.Version, m
 		c.rd.Observe = m.ServerTime
 		c.expires, c.rd.Authenticated = m.Expires, true
-		c.ack(m.HighWater)
-		// Everything above the server's high-water mark is pushed again.
-		c.sent = c.acked
+		if runs := c.cfg.Runs; c.version >= VersionEpochs && len(runs) > 0 && m.HighWater >= runs[0].First {
+			// The server holds some of what the replica has not had
+			// acknowledged: the same transactions, unless the
+			// replica's database went back and wrote again.
+			c.checking = true
+			c.send(&Check{From: runs[0].First})
+			return nil
+		}
+		c.open(0)
 		return nil
 	}
 	if c.state != clientOpen {
@@ -270,6 +297,13 @@ func (c *ClientSession) Step(m Message) error {
 		c.applying = true
 		c.rd.Apply = m
 		return nil
+	case *Runs:
+		if !c.checking {
+			return c.fail(Errorf(CodeUnexpected, "Runs with no Check in flight"))
+		}
+		c.checking = false
+		c.open(Diverged(c.cfg.Runs, c.cfg.Last, m.Runs, min(m.Through, c.welcome.HighWater)))
+		return nil
 	case *AuthOK:
 		if c.authing == 0 {
 			return c.fail(Errorf(CodeUnexpected, "AuthOK with no Auth in flight"))
@@ -279,6 +313,67 @@ func (c *ClientSession) Step(m Message) error {
 		return nil
 	}
 	return c.fail(Errorf(CodeUnexpected, "%s from a server", m.Type()))
+}
+
+// open takes Welcome's high-water mark as an acknowledgement, from which
+// pushes continue, once the replica's transactions it covers are known
+// to be the server's (fork 0) or from fork on not. Any the replica made
+// after the session started above the last it had then (ClientConfig.Last)
+// the server cannot hold either: it holds others under their numbers.
+func (c *ClientSession) open(fork uint64) {
+	known := len(c.cfg.Runs) > 0 || c.cfg.Last > 0 // a driver that keeps no outbox leaves both zero
+	if hw := c.welcome.HighWater; known && hw > c.cfg.Last && (fork == 0 || fork > c.cfg.Last+1) {
+		fork = c.cfg.Last + 1
+	}
+	c.rd.Fork = fork
+	c.ack(c.welcome.HighWater)
+	// Everything above the server's high-water mark is pushed again.
+	c.sent = c.acked
+}
+
+// Diverged returns the first sequence number in mine's range up to
+// through (and last, the replica's last) at which the server holds a
+// transaction written in another epoch than the replica's own (0:
+// none). mine are the replica's runs, theirs the server's. A seq the
+// server's runs leave unknown (before their first, or of epoch 0)
+// matches.
+func Diverged(mine []Run, last uint64, theirs []Run, through uint64) uint64 {
+	if len(mine) == 0 {
+		return 0
+	}
+	end := min(last, through)
+	// The epochs change only at a run's first seq: check each.
+	points := []uint64{mine[0].First}
+	for _, r := range mine[1:] {
+		points = append(points, r.First)
+	}
+	for _, r := range theirs {
+		if r.First > mine[0].First {
+			points = append(points, r.First)
+		}
+	}
+	slices.Sort(points)
+	for _, p := range points {
+		if p > end {
+			break
+		}
+		if s := epochAt(theirs, p); s != 0 && s != epochAt(mine, p) {
+			return p
+		}
+	}
+	return 0
+}
+
+// epochAt returns the epoch of the run holding seq (0 if none does).
+func epochAt(runs []Run, seq uint64) uint64 {
+	var e uint64
+	for _, r := range runs {
+		if r.First > seq {
+			break
+		}
+		e = r.Epoch
+	}
+	return e
 }
 
 func (c *ClientSession) ack(hw uint64) {
@@ -314,7 +409,7 @@ func (c *ClientSession) Applied() {
 // WantPush reports whether the session can push: the driver reads up to
 // max outbox entries with sequence numbers above after and calls Push.
 func (c *ClientSession) WantPush() (after uint64, max int, ok bool) {
-	if c.state != clientOpen || c.welcome == nil {
+	if c.state != clientOpen || c.welcome == nil || c.checking {
 		return 0, 0, false
 	}
 	lim := c.welcome.Limits
@@ -330,12 +425,14 @@ func (c *ClientSession) WantPush() (after uint64, max int, ok bool) {
 
 // Push sends local transactions; they must continue from WantPush's after
 // in sequence order.
-func (c *ClientSession) Push(txs []crdt.Tx) error { return c.PushTraced(txs, "") }
+func (c *ClientSession) Push(txs []crdt.Tx) error { return c.PushTraced(txs, "", 0) }
 
-// PushTraced is Push with the W3C traceparent of the writes pushed. The
-// trace goes on the wire only on a session of version VersionTrace or
-// later (a version 1 server would not decode it).
-func (c *ClientSession) PushTraced(txs []crdt.Tx, trace string) error {
+// PushTraced is Push with the W3C traceparent of the writes pushed and
+// the epoch that wrote them (0: unknown): the transactions of one run
+// (see Run). The trace goes on the wire only on a session of version
+// VersionTrace or later, the epoch of VersionEpochs or later (an older
+// server would not decode them).
+func (c *ClientSession) PushTraced(txs []crdt.Tx, trace string, epoch uint64) error {
 	if len(txs) == 0 || c.state != clientOpen {
 		return nil
 	}
@@ -349,7 +446,10 @@ func (c *ClientSession) PushTraced(txs []crdt.Tx, trace string) error {
 	if c.version < VersionTrace {
 		trace = ""
 	}
-	c.send(&Push{Txs: txs, Trace: trace})
+	if c.version < VersionEpochs {
+		epoch = 0
+	}
+	c.send(&Push{Txs: txs, Trace: trace, Epoch: epoch})
 	return nil
 }
 

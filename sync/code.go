@@ -34,6 +34,7 @@ const (
 	CodeResync             Code = 1300 // the cursor is older than the log: bootstrap from a snapshot
 	CodeSlowConsumer       Code = 1301 // the client fell behind: reconnect and resume from its cursor
 	CodeRateLimited        Code = 1302 // too many requests: back off
+	CodeForked             Code = 1303 // the replica moved writes to a new site (its database went back): reconnect as it
 	CodeUnavailable        Code = 1400 // the server cannot serve now: retry later
 	CodeInternal           Code = 1401 // a server bug
 	CodeShuttingDown       Code = 1402 // the server is shutting down: reconnect (to another node, or to this one once it is back)
@@ -59,6 +60,7 @@ var codeNames = map[Code]string{
 	CodeResync:             "resync required",
 	CodeSlowConsumer:       "slow consumer",
 	CodeRateLimited:        "rate limited",
+	CodeForked:             "forked",
 	CodeUnavailable:        "unavailable",
 	CodeInternal:           "internal error",
 	CodeShuttingDown:       "shutting down",
@@ -75,7 +77,7 @@ func (c Code) String() string {
 // backing off) rather than give up or surface it to the app.
 func (c Code) Retryable() bool {
 	switch c {
-	case CodeSlowConsumer, CodeRateLimited, CodeUnavailable, CodeInternal, CodeResync, CodeShuttingDown:
+	case CodeSlowConsumer, CodeRateLimited, CodeUnavailable, CodeInternal, CodeResync, CodeShuttingDown, CodeForked:
 		return true
 	}
 	return false
@@ -158,6 +160,7 @@ var (
 	ErrResync             = &Error{Code: CodeResync}
 	ErrSlowConsumer       = &Error{Code: CodeSlowConsumer}
 	ErrRateLimited        = &Error{Code: CodeRateLimited}
+	ErrForked             = &Error{Code: CodeForked}
 	ErrUnavailable        = &Error{Code: CodeUnavailable}
 	ErrInternal           = &Error{Code: CodeInternal}
 	ErrShuttingDown       = &Error{Code: CodeShuttingDown}

@@ -33,6 +33,7 @@ var allCodes = []usync.Code{
 	usync.CodeResync,
 	usync.CodeSlowConsumer,
 	usync.CodeRateLimited,
+	usync.CodeForked,
 	usync.CodeUnavailable,
 	usync.CodeInternal,
 	usync.CodeShuttingDown,
@@ -62,6 +63,7 @@ var sentinels = []struct {
 	{usync.CodeResync, usync.ErrResync},
 	{usync.CodeSlowConsumer, usync.ErrSlowConsumer},
 	{usync.CodeRateLimited, usync.ErrRateLimited},
+	{usync.CodeForked, usync.ErrForked},
 	{usync.CodeUnavailable, usync.ErrUnavailable},
 	{usync.CodeInternal, usync.ErrInternal},
 	{usync.CodeShuttingDown, usync.ErrShuttingDown},
@@ -72,6 +74,7 @@ var allTypes = []usync.Type{
 	usync.TypeHello, usync.TypeWelcome, usync.TypePush, usync.TypeAck,
 	usync.TypeChanges, usync.TypeSnapshot, usync.TypeReject, usync.TypeError,
 	usync.TypePing, usync.TypePong, usync.TypeCredit, usync.TypeAuth, usync.TypeAuthOK,
+	usync.TypeCheck, usync.TypeRuns,
 }
 
 func TestCode_String(t *testing.T) {
@@ -124,6 +127,7 @@ func TestCode_Retryable(t *testing.T) {
 		usync.CodeInternal:     true,
 		usync.CodeResync:       true,
 		usync.CodeShuttingDown: true,
+		usync.CodeForked:       true,
 	}
 	for _, c := range allCodes {
 		if got := c.Retryable(); got != want[c] {
@@ -259,13 +263,13 @@ func TestErrorMessage_Err(t *testing.T) {
 }
 
 func TestType_String(t *testing.T) {
-	want := []string{"Hello", "Welcome", "Push", "Ack", "Changes", "Snapshot", "Reject", "Error", "Ping", "Pong", "Credit", "Auth", "AuthOK"}
+	want := []string{"Hello", "Welcome", "Push", "Ack", "Changes", "Snapshot", "Reject", "Error", "Ping", "Pong", "Credit", "Auth", "AuthOK", "Check", "Runs"}
 	for i, typ := range allTypes {
 		if got := typ.String(); got != want[i] {
 			t.Errorf("Type(%d).String() = %q, want %q", uint8(typ), got, want[i])
 		}
 	}
-	for _, typ := range []usync.Type{0, 14, 99, 255} {
+	for _, typ := range []usync.Type{0, 16, 99, 255} {
 		if got, want := typ.String(), fmt.Sprintf("Type(%d)", uint8(typ)); got != want {
 			t.Errorf("Type(%d).String() = %q, want %q", uint8(typ), got, want)
 		}

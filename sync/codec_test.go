@@ -280,7 +280,11 @@ func genWelcome() *rapid.Generator[usync.Message] {
 
 func genPush() *rapid.Generator[usync.Message] {
 	return rapid.Custom(func(t *rapid.T) usync.Message {
-		return &usync.Push{Txs: rapid.SliceOfN(genTx(), 0, 4).Draw(t, "txs")}
+		return &usync.Push{
+			Txs:   rapid.SliceOfN(genTx(), 0, 4).Draw(t, "txs"),
+			Trace: rapid.SampledFrom([]string{"", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}).Draw(t, "trace"),
+			Epoch: rapid.SampledFrom([]uint64{0, 1, 1<<63 | 5}).Draw(t, "epoch"),
+		}
 	})
 }
 
@@ -372,6 +376,19 @@ func genAuth() *rapid.Generator[usync.Message] {
 	return rapid.Custom(func(t *rapid.T) usync.Message { return &usync.Auth{Token: genString(64).Draw(t, "token")} })
 }
 
+func genCheck() *rapid.Generator[usync.Message] {
+	return rapid.Custom(func(t *rapid.T) usync.Message { return &usync.Check{From: rapid.Uint64().Draw(t, "from")} })
+}
+
+func genRuns() *rapid.Generator[usync.Message] {
+	run := rapid.Custom(func(t *rapid.T) usync.Run {
+		return usync.Run{First: rapid.Uint64().Draw(t, "first"), Epoch: rapid.Uint64().Draw(t, "epoch")}
+	})
+	return rapid.Custom(func(t *rapid.T) usync.Message {
+		return &usync.Runs{Runs: rapid.SliceOfN(run, 0, 4).Draw(t, "runs"), Through: rapid.Uint64().Draw(t, "through")}
+	})
+}
+
 func genAuthOK() *rapid.Generator[usync.Message] {
 	return rapid.Custom(func(t *rapid.T) usync.Message { return &usync.AuthOK{Expires: rapid.Int64().Draw(t, "expires")} })
 }
@@ -395,6 +412,8 @@ var messageGens = []struct {
 	{usync.TypeCredit, genCredit},
 	{usync.TypeAuth, genAuth},
 	{usync.TypeAuthOK, genAuthOK},
+	{usync.TypeCheck, genCheck},
+	{usync.TypeRuns, genRuns},
 }
 
 func TestMessageGens(t *testing.T) {
@@ -511,6 +530,8 @@ func sampleMessages() []usync.Message {
 		&usync.Credit{N: 16},
 		&usync.Auth{Token: "fresh token"},
 		&usync.AuthOK{Expires: 1_700_003_600_000},
+		&usync.Check{From: 5},
+		&usync.Runs{Runs: []usync.Run{{First: 3, Epoch: 1 << 63}, {First: 6, Epoch: 42}}, Through: 8},
 	}
 }
 

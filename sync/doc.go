@@ -32,6 +32,21 @@
 // one pushed transaction; Ping and Pong are heartbeats and barriers; Error
 // ends the session with a code.
 //
+// # Epochs
+//
+// From version 3 on, each Push names the epoch that wrote its
+// transactions: a random number each opening of the replica's store
+// draws. The server records each site's runs (from which seq on which
+// epoch wrote). A replica whose database went back to an earlier state
+// (a restored copy, a power cut under relaxed durability) cannot know
+// it, and its next writes may take sequence numbers the server holds for
+// the writes it lost; but they carry a new epoch. So when Welcome's
+// high-water mark covers some of the replica's unacknowledged writes,
+// the client sends Check and compares the server's Runs with its own
+// before taking the mark as an acknowledgement ([Diverged]); from the
+// first seq that differs, the replica moves its writes to a new site
+// (ClientReady.Fork), closes with CodeForked and connects again as it.
+//
 // # Credentials
 //
 // The tenant comes from Hello's token, never from a payload. Welcome says

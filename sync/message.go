@@ -10,11 +10,16 @@ import (
 // the newest version both sides know. Version 2 adds trace context:
 // Push.Trace and Change.Trace, sent only on a session of version 2 or
 // later, so a peer that speaks only version 1 never receives them.
-var Versions = []uint16{2, 1}
+// Version 3 adds epochs: Push.Epoch, and Check and Runs.
+var Versions = []uint16{3, 2, 1}
 
 // VersionTrace is the first protocol version whose Push and Change carry
 // trace context.
 const VersionTrace uint16 = 2
+
+// VersionEpochs is the first protocol version whose Push carries its
+// transactions' epoch, and which has Check and Runs.
+const VersionEpochs uint16 = 3
 
 // Type identifies a message on the wire. Values are part of the protocol.
 type Type uint8
@@ -34,13 +39,15 @@ const (
 	TypeCredit   Type = 11
 	TypeAuth     Type = 12
 	TypeAuthOK   Type = 13
+	TypeCheck    Type = 14
+	TypeRuns     Type = 15
 )
 
 var typeNames = map[Type]string{
 	TypeHello: "Hello", TypeWelcome: "Welcome", TypePush: "Push", TypeAck: "Ack",
 	TypeChanges: "Changes", TypeSnapshot: "Snapshot", TypeReject: "Reject",
 	TypeError: "Error", TypePing: "Ping", TypePong: "Pong", TypeCredit: "Credit",
-	TypeAuth: "Auth", TypeAuthOK: "AuthOK",
+	TypeAuth: "Auth", TypeAuthOK: "AuthOK", TypeCheck: "Check", TypeRuns: "Runs",
 }
 
 func (t Type) String() string {
@@ -129,6 +136,10 @@ type Push struct {
 	// element left out when empty: a Push without it decodes as before.
 	// The server ignores a malformed one.
 	Trace string
+	// Epoch is the epoch that wrote Txs (see Run): a Push carries one
+	// run's transactions. A trailing element sent from VersionEpochs on,
+	// left out when 0.
+	Epoch uint64
 }
 
 // Ack says that the server has committed every transaction of the
@@ -289,6 +300,32 @@ type AuthOK struct {
 	Expires int64
 }
 
+// Check asks, after Welcome, for the server's runs of the session's site
+// from seq From on (client → server), when the server holds some of the
+// transactions the client has not had acknowledged (Welcome.HighWater at
+// or above From, the first of them). The client's runs and the server's
+// tell whether the server holds other transactions under some of those
+// numbers: the replica's database went back to an earlier state (a
+// restored copy, or a power cut under relaxed durability) and wrote
+// again. The client neither pushes nor takes HighWater as an
+// acknowledgement until Runs answers. From VersionEpochs on.
+type Check struct {
+	_    struct{} `cbor:",toarray"`
+	From uint64
+}
+
+// Runs answers Check (server → client): the server's runs of the site
+// covering From up to Through, the seq up to which they say which epoch
+// wrote each transaction it holds (its high-water mark, or less when the
+// runs were too many for one message). A seq the runs leave unknown
+// (before the first, or of epoch 0: written before epochs) is taken to
+// match.
+type Runs struct {
+	_       struct{} `cbor:",toarray"`
+	Runs    []Run
+	Through uint64
+}
+
 func (*Hello) Type() Type        { return TypeHello }
 func (*Welcome) Type() Type      { return TypeWelcome }
 func (*Push) Type() Type         { return TypePush }
@@ -302,6 +339,8 @@ func (*Pong) Type() Type         { return TypePong }
 func (*Credit) Type() Type       { return TypeCredit }
 func (*Auth) Type() Type         { return TypeAuth }
 func (*AuthOK) Type() Type       { return TypeAuthOK }
+func (*Check) Type() Type        { return TypeCheck }
+func (*Runs) Type() Type         { return TypeRuns }
 
 // newMessage returns an empty message of type t, or nil for an unknown type.
 func newMessage(t Type) Message {
@@ -332,6 +371,10 @@ func newMessage(t Type) Message {
 		return &Auth{}
 	case TypeAuthOK:
 		return &AuthOK{}
+	case TypeCheck:
+		return &Check{}
+	case TypeRuns:
+		return &Runs{}
 	}
 	return nil
 }

@@ -82,6 +82,7 @@ type ServerSession struct {
 	credits   uint32
 
 	reauth    bool    // an Auth's token is with the driver
+	checked   bool    // the session's Check came (one per session)
 	appending bool    // an Append is with the driver
 	queue     []*Push // pushes waiting for the append in progress
 	pending   []uint64
@@ -99,8 +100,14 @@ type snapshotState struct {
 //     Refuse. If Reauthenticate is set, verify Auth's token and call
 //     Reauthenticated or Refuse (a token of another tenant than the
 //     session's is refused with CodeForbidden).
+//     If Check is set, read the site's runs covering Check.From up to
+//     CheckThrough (the session's high-water mark) and call Checked.
 //  2. If Append is not empty, append these transactions durably (one
 //     commit), then call Appended with their tenant sequence numbers.
+//     AppendEpoch is the epoch that wrote them (see Run): a log that
+//     keeps runs records that the site's run from Append[0] on is of
+//     this epoch, first, unless that is already the epoch of the run
+//     before.
 //  3. Send the messages in Send, in order.
 //  4. If Close is set, close the connection with its code (after sending
 //     Send, which ends with the matching Error message).
@@ -109,7 +116,10 @@ type snapshotState struct {
 type ServerReady struct {
 	Authenticate   *Hello
 	Reauthenticate *Auth
+	Check          *Check
+	CheckThrough   uint64
 	Append         []crdt.Tx
+	AppendEpoch    uint64
 	// AppendTrace is the W3C traceparent the Push of Append carried
 	// ("" none; unchecked: the driver validates it).
 	AppendTrace string
@@ -146,7 +156,7 @@ func (s *ServerSession) Ready() ServerReady { return s.rd }
 
 // HasReady reports whether Ready holds anything to do.
 func (s *ServerSession) HasReady() bool {
-	return s.rd.Authenticate != nil || s.rd.Reauthenticate != nil || len(s.rd.Append) > 0 || len(s.rd.Send) > 0 || s.rd.Close != nil
+	return s.rd.Authenticate != nil || s.rd.Reauthenticate != nil || s.rd.Check != nil || len(s.rd.Append) > 0 || len(s.rd.Send) > 0 || s.rd.Close != nil
 }
 
 // Advance acknowledges that the driver did everything in rd.
@@ -157,6 +167,9 @@ func (s *ServerSession) Advance(rd ServerReady) {
 	if rd.Reauthenticate != nil && s.rd.Reauthenticate == rd.Reauthenticate {
 		s.rd.Reauthenticate = nil
 	}
+	if rd.Check != nil && s.rd.Check == rd.Check {
+		s.rd.Check = nil
+	}
 	if len(rd.Append) > 0 {
 		if len(s.rd.Append) >= len(rd.Append) {
 			s.rd.Append = s.rd.Append[len(rd.Append):]
@@ -164,7 +177,7 @@ func (s *ServerSession) Advance(rd ServerReady) {
 			s.rd.Append = nil // dropped by a failure meanwhile
 		}
 		if len(s.rd.Append) == 0 {
-			s.rd.AppendTrace = ""
+			s.rd.AppendTrace, s.rd.AppendEpoch = "", 0
 		}
 	}
 	s.rd.Send = s.rd.Send[len(rd.Send):]
@@ -185,6 +198,7 @@ func (s *ServerSession) fail(e *Error) error {
 	s.rd.Close = e
 	s.rd.Append = nil
 	s.rd.Reauthenticate = nil
+	s.rd.Check = nil
 	s.queue = nil
 	s.reauth = false
 	return e
@@ -231,6 +245,19 @@ func (s *ServerSession) Step(m Message) error {
 		return s.push(m)
 	case *Credit:
 		s.credits = uint32(min(uint64(s.credits)+uint64(m.N), uint64(s.cfg.MaxCredits)))
+		return nil
+	case *Check:
+		if s.version < VersionEpochs {
+			return s.fail(Errorf(CodeUnexpected, "Check on a session of version %d", s.version))
+		}
+		if s.checked {
+			return s.fail(Errorf(CodeUnexpected, "second Check"))
+		}
+		if m.From == 0 {
+			return s.fail(Errorf(CodeBadMessage, "Check from seq 0"))
+		}
+		s.checked = true
+		s.rd.Check, s.rd.CheckThrough = m, s.committed
 		return nil
 	case *Auth:
 		if s.reauth {
@@ -296,6 +323,17 @@ func (s *ServerSession) Accept(p AcceptParams) {
 // ObserveHead tells the session the tenant's head, which Pong reports.
 // The driver calls it before stepping a Ping.
 func (s *ServerSession) ObserveHead(head uint64) { s.head = max(s.head, head) }
+
+// Checked answers the Check in Ready.Check with the site's runs covering
+// its From up to through: the CheckThrough it was given, or less when
+// the driver read fewer runs than there are (see Runs).
+func (s *ServerSession) Checked(runs []Run, through uint64) {
+	if !s.checked || s.state != serverOpen {
+		return
+	}
+	s.rd.Check = nil
+	s.send(&Runs{Runs: runs, Through: through})
+}
 
 // Reauthenticated answers the Auth in Ready.Reauthenticate: its token was
 // verified and names the session's tenant. expires is when it expires, in
@@ -369,7 +407,10 @@ txs:
 	s.appending = true
 	s.highWater = next - 1
 	s.rd.Append = append(s.rd.Append, appendTxs...)
-	s.rd.AppendTrace = m.Trace
+	s.rd.AppendTrace, s.rd.AppendEpoch = m.Trace, m.Epoch
+	if s.version < VersionEpochs {
+		s.rd.AppendEpoch = 0
+	}
 }
 
 // Appended reports that the transactions of the last Append are committed,

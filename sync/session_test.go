@@ -201,7 +201,7 @@ func TestServerSession_Transcripts(t *testing.T) {
 			{name: "Accept", do: accept(0, 0, 1), want: srvWant{Send: []usync.Message{&usync.Welcome{Version: 3, ServerTime: sessServerTime, Limits: defaultLimits}}}},
 		}},
 		{name: "version mismatch", steps: []srvStep{
-			{name: "Hello [3]", do: in(&usync.Hello{Versions: []uint16{3}, Site: siteA}), want: failWith(usync.CodeUnsupportedVersion)},
+			{name: "Hello [4]", do: in(&usync.Hello{Versions: []uint16{4}, Site: siteA}), want: failWith(usync.CodeUnsupportedVersion)},
 			{name: "Push after close", do: in(push(sessTx(siteA, 1))), want: srvWant{Err: usync.CodeUnexpected}},
 		}},
 		{name: "Hello without a site", steps: []srvStep{

@@ -24,6 +24,13 @@ type pushV2 struct {
 	Trace string
 }
 
+type pushV3 struct {
+	_     struct{} `cbor:",toarray"`
+	Txs   []crdt.Tx
+	Trace string
+	Epoch uint64
+}
+
 type changeV1 struct {
 	_   struct{} `cbor:",toarray"`
 	Seq uint64
@@ -37,22 +44,34 @@ type changeV2 struct {
 	Trace string
 }
 
-// MarshalCBOR encodes m, leaving Trace out when it is empty.
+// MarshalCBOR encodes m, leaving Epoch out when it is 0, and Trace too
+// when both are empty.
 func (m Push) MarshalCBOR() ([]byte, error) {
-	if m.Trace == "" {
-		return cbor.Marshal(pushV1{Txs: m.Txs})
+	switch {
+	case m.Epoch != 0:
+		return cbor.Marshal(pushV3{Txs: m.Txs, Trace: m.Trace, Epoch: m.Epoch})
+	case m.Trace != "":
+		return cbor.Marshal(pushV2{Txs: m.Txs, Trace: m.Trace})
 	}
-	return cbor.Marshal(pushV2{Txs: m.Txs, Trace: m.Trace})
+	return cbor.Marshal(pushV1{Txs: m.Txs})
 }
 
-// UnmarshalCBOR decodes a Push with or without Trace.
+// UnmarshalCBOR decodes a Push with or without Trace and Epoch.
 func (m *Push) UnmarshalCBOR(b []byte) error {
-	if n, ok := arrayLen(b); ok && n == 1 {
+	switch n, _ := arrayLen(b); n {
+	case 1:
 		var v pushV1
 		if err := cbor.Unmarshal(b, &v); err != nil {
 			return err
 		}
 		*m = Push{Txs: v.Txs}
+		return nil
+	case 3:
+		var v pushV3
+		if err := cbor.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*m = Push{Txs: v.Txs, Trace: v.Trace, Epoch: v.Epoch}
 		return nil
 	}
 	var v pushV2

@@ -158,7 +158,8 @@ func TestTrace_TracedPushOnlyOnVersion2(t *testing.T) {
 	for _, tt := range []struct {
 		version uint16
 		want    string
-	}{{1, ""}, {2, testTraceparent}} {
+		epoch   uint64
+	}{{1, "", 0}, {2, testTraceparent, 0}, {3, testTraceparent, 7}} {
 		s := usync.NewClientSession(usync.ClientConfig{Site: siteA, Token: "tok"}, 0)
 		s.Start()
 		s.Advance(s.Ready())
@@ -166,7 +167,7 @@ func TestTrace_TracedPushOnlyOnVersion2(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.Advance(s.Ready())
-		if err := s.PushTraced([]crdt.Tx{sessTx(siteA, 1)}, testTraceparent); err != nil {
+		if err := s.PushTraced([]crdt.Tx{sessTx(siteA, 1)}, testTraceparent, 7); err != nil {
 			t.Fatal(err)
 		}
 		var got *usync.Push
@@ -175,8 +176,8 @@ func TestTrace_TracedPushOnlyOnVersion2(t *testing.T) {
 				got = p
 			}
 		}
-		if got == nil || got.Trace != tt.want {
-			t.Errorf("version %d: Push %+v, want Trace %q", tt.version, got, tt.want)
+		if got == nil || got.Trace != tt.want || got.Epoch != tt.epoch {
+			t.Errorf("version %d: Push %+v, want Trace %q and Epoch %d", tt.version, got, tt.want, tt.epoch)
 		}
 	}
 }

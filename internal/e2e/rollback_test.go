@@ -11,15 +11,24 @@ import (
 
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/crdt"
+	"github.com/unosync/uno/server"
+	usync "github.com/unosync/uno/sync"
 )
 
 // copyDB copies a closed client's database files (the file and any WAL)
 // from one directory to another, removing the destination's first.
-func copyDB(t *testing.T, name, from, to string) {
+func copyDB(t *testing.T, name, from, to string) { copyDBInto(t, name, from, to, false) }
+
+// copyDBInto is copyDB that, with inPlace, writes over the destination's
+// files (the same inodes, as `cp` does) rather than replacing them.
+func copyDBInto(t *testing.T, name, from, to string, inPlace bool) {
 	t.Helper()
 	for _, suffix := range []string{"", "-wal", "-shm"} {
-		if err := os.Remove(filepath.Join(to, name+suffix)); err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
+		_, statErr := os.Stat(filepath.Join(from, name+suffix))
+		if !inPlace || os.IsNotExist(statErr) {
+			if err := os.Remove(filepath.Join(to, name+suffix)); err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
 		}
 		src, err := os.Open(filepath.Join(from, name+suffix))
 		if os.IsNotExist(err) {
@@ -28,7 +37,7 @@ func copyDB(t *testing.T, name, from, to string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dst, err := os.Create(filepath.Join(to, name+suffix))
+		dst, err := os.OpenFile(filepath.Join(to, name+suffix), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 		if err == nil {
 			_, err = io.Copy(dst, src)
 		}
@@ -159,5 +168,181 @@ func testRollback(t *testing.T, durability client.Durability) {
 	}
 	if n := len(entries); n != 6+8+7+8+2 {
 		t.Errorf("the log holds %d entries, want %d", n, 6+8+7+8+2)
+	}
+}
+
+// A replica whose database went back to an earlier copy (a restored
+// backup, in any mode; a power cut, under DurabilityRelaxed) and then
+// wrote before it reconnected reuses sequence numbers the server holds
+// for the writes it lost. Those new writes must survive too: the server's
+// runs tell the replica which of its writes the server holds for others
+// (their epochs differ), it moves them to a new site (counters keeping
+// each increment, set removes and register contexts naming the moved
+// writes), bootstraps, and everyone converges with every write once.
+func TestRollback_WritesBeforeReconnecting(t *testing.T) {
+	for _, d := range []client.Durability{client.DurabilityFull, client.DurabilityRelaxed} {
+		for _, inPlace := range []bool{false, true} {
+			t.Run(fmt.Sprint("durability=", d, "/in_place=", inPlace), func(t *testing.T) { testRollbackWrites(t, d, inPlace) })
+		}
+	}
+}
+
+func testRollbackWrites(t *testing.T, durability client.Durability, inPlace bool) {
+	ctx := context.Background()
+	e := startServer(t)
+	dir, backup := t.TempDir(), t.TempDir()
+	open := func(name string) *client.Client {
+		c, err := client.Open(ctx, client.Config{Path: filepath.Join(dir, name+".db"), Server: e.url, Token: e.auth.Token,
+			ManualSync: true, Durability: durability, BackoffMin: 20 * time.Millisecond, BackoffMax: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a, b := open("a"), open("b")
+	defer func() { a.Close() }()
+	todos := func(c *client.Client) *client.Collection { return c.Collection("todos") }
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(c *client.Client, id, title string) {
+		t.Helper()
+		must(todos(c).Put(ctx, id, map[string]any{"title": title}))
+	}
+	vote := func(c *client.Client, n int) {
+		t.Helper()
+		for range n {
+			must(todos(c).Increment(ctx, "shared", "votes", 1))
+		}
+	}
+	syncAll := func() {
+		t.Helper()
+		syncCtx(t, a)
+		syncCtx(t, b)
+		syncCtx(t, a)
+	}
+	for i := range 3 {
+		put(a, fmt.Sprint("a", i), "a")
+		put(b, fmt.Sprint("b", i), "b")
+	}
+	vote(a, 1)
+	vote(b, 3)
+	must(todos(b).Add(ctx, "shared", "tags", "old"))
+	notes := func(c *client.Client) *client.Collection { return c.Collection("notes") }
+	text := client.Path{"text"}
+	must(notes(b).Splice(ctx, "n1", "body", text, 0, 0, "hello"))
+	syncAll()
+
+	b.Close()
+	copyDB(t, "b.db", dir, backup)
+	b = open("b")
+	oldSite := b.Site()
+
+	// b's writes after the copy, which the server holds and b will lose.
+	put(b, "b3", "lost")
+	put(b, "b4", "lost")
+	vote(b, 4)
+	must(todos(b).Add(ctx, "shared", "tags", "lost"))
+	put(a, "a3", "a")
+	vote(a, 2)
+	syncAll()
+
+	b.Close()
+	copyDBInto(t, "b.db", backup, dir, inPlace)
+	b = open("b")
+	defer func() { b.Close() }()
+	if _, err := todos(b).Get(ctx, "b3"); err == nil {
+		t.Fatal("the restored replica still has its later writes: the copy is not older")
+	}
+	// Offline, before reconnecting: these reuse the seqs of the lost
+	// writes. b3 again (a register the lost writes also set), a new row,
+	// votes, and a set add then remove of a member only these writes see.
+	put(b, "b3", "again")
+	put(b, "b9", "new")
+	vote(b, 1)
+	must(todos(b).Add(ctx, "shared", "tags", "fresh"))
+	must(todos(b).Add(ctx, "shared", "tags", "gone"))
+	must(todos(b).Remove(ctx, "shared", "tags", "gone"))
+	must(todos(b).Remove(ctx, "shared", "tags", "old"))
+	// A doc edit cannot move: its Automerge change is the old site's.
+	must(notes(b).Splice(ctx, "n1", "body", text, 5, 0, " again"))
+
+	syncCtx(t, b)
+	if b.Site() == oldSite {
+		t.Fatal("b kept its site: its writes after the restore were not moved")
+	}
+	syncAll()
+
+	want, err := e.log.RowsHash(ctx, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*client.Client{"a": a, "b": b} {
+		if h, err := c.Hash(ctx); err != nil || h != want {
+			t.Errorf("%s's hash differs from the server's read model (%v)", name, err)
+		}
+		if st := c.Status(); st.Pending != 0 {
+			t.Errorf("%s: %d writes still pending", name, st.Pending)
+		}
+		shared, err := todos(c).Get(ctx, "shared")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := string(shared.Fields["votes"]); v != "11" {
+			t.Errorf("%s: votes = %s, want 11 (1+3, 4 lost by b, 2, then 1 after the restore: each once)", name, v)
+		}
+		if v := string(shared.Fields["tags"]); v != `["fresh","lost"]` {
+			t.Errorf("%s: tags = %s, want [fresh lost]", name, v)
+		}
+		for id, title := range map[string]string{"b3": `"again"`, "b4": `"lost"`, "b9": `"new"`, "a3": `"a"`} {
+			doc, err := todos(c).Get(ctx, id)
+			if err != nil {
+				t.Errorf("%s: %s: %v", name, id, err)
+				continue
+			}
+			if v := string(doc.Fields["title"]); v != title {
+				t.Errorf("%s: %s.title = %s, want %s", name, id, v, title)
+			}
+		}
+	}
+	for name, c := range map[string]*client.Client{"a": a, "b": b} {
+		if s, err := notes(c).Text(ctx, "n1", "body", text); err != nil || s != "hello" {
+			t.Errorf("%s: n1.body = %q, %v; want hello (the doc edit after the restore is refused)", name, s, err)
+		}
+	}
+	if rej, err := b.Rejections(ctx, 0, 10); err != nil || len(rej) != 1 || rej[0].Code != uint16(usync.CodeForked) || rej[0].Seq != 16 {
+		t.Errorf("b's rejections: %+v, %v; want the doc edit's (seq 16), code %d", rej, err, usync.CodeForked)
+	}
+	// The log holds each write once: b's old site's seqs 1 to 15 (8
+	// before the copy, 7 lost), its new site's 1 to 7 (the writes made
+	// after the restore, but the doc edit), and a's.
+	entries, err := e.log.Read(ctx, "dev", 0, 1000, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs := map[crdt.SiteID][]uint64{}
+	for _, ch := range entries {
+		seqs[ch.Tx.Site] = append(seqs[ch.Tx.Site], ch.Tx.Seq)
+	}
+	if len(seqs) != 3 || len(seqs[oldSite]) != 15 || len(seqs[b.Site()]) != 7 {
+		t.Errorf("the log holds %d sites' writes (b's old site %d, new site %d), want 3 (15 and 7)", len(seqs), len(seqs[oldSite]), len(seqs[b.Site()]))
+	}
+	for site, ss := range seqs {
+		for i, s := range ss {
+			if s != uint64(i)+1 {
+				t.Fatalf("site %s's writes in the log: %v, want 1, 2, ... each once", site, ss)
+			}
+		}
+	}
+	// A run per opening of a store that pushed, not per push: a's one,
+	// b's old site's two (before and after the copy), its new site's one.
+	for site, want := range map[crdt.SiteID]int{a.Site(): 1, oldSite: 2, b.Site(): 1} {
+		runs, err := e.log.(server.SiteRunner).Runs(ctx, "dev", site, 1, 100, 0)
+		if err != nil || len(runs) != want {
+			t.Errorf("site %s's runs: %v, %v; want %d", site, runs, err, want)
+		}
 	}
 }

@@ -16,8 +16,8 @@ func (s *suite) testFork(t *testing.T) {
 	ctx := t.Context()
 	r := s.replica(t, 1, store.Options{})
 	old := r.Site()
-	if runs := r.Runs(); len(runs) != 0 {
-		t.Fatalf("Runs of an empty outbox = %v", runs)
+	if runs, last := r.Runs(); len(runs) != 0 || last != 0 {
+		t.Fatalf("Runs of an empty outbox = %v, %d", runs, last)
 	}
 	r0, r1 := key("todos", "r0"), key("todos", "r1")
 	seed := write(t, r, func(b *crdt.Builder) error {
@@ -44,14 +44,14 @@ func (s *suite) testFork(t *testing.T) {
 	})
 	write(t, r, func(b *crdt.Builder) error { return b.Increment(r1, "n", 2) })
 	again := outbox(t, r)[1:]
-	runs := r.Runs()
-	if len(runs) != 1 || runs[0].First != 1 || runs[0].Epoch == 0 {
-		t.Fatalf("Runs = %v, want one run from 1 with an epoch", runs)
+	runs, last := r.Runs()
+	if len(runs) != 1 || runs[0].First != 1 || runs[0].Epoch == 0 || last != 4 {
+		t.Fatalf("Runs = %v, %d; want one run from 1 with an epoch, and 4", runs, last)
 	}
 	if err := r.Ack(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	if got := r.Runs(); len(got) != 1 || got[0] != (store.Run{First: 2, Epoch: runs[0].Epoch}) {
+	if got, _ := r.Runs(); len(got) != 1 || got[0] != (store.Run{First: 2, Epoch: runs[0].Epoch}) {
 		t.Fatalf("Runs after Ack(1) = %v, want [{2 %d}]", got, runs[0].Epoch)
 	}
 
@@ -74,8 +74,8 @@ func (s *suite) testFork(t *testing.T) {
 			t.Errorf("moved[%d] = %s/%d at %s, want %s/%d at %s", i, tx.Site, tx.Seq, tx.Time, site, i+1, again[i].Time)
 		}
 	}
-	if got := r.Runs(); len(got) != 1 || got[0].First != 1 || got[0].Epoch != runs[0].Epoch {
-		t.Errorf("Runs after Fork = %v, want one run from 1 in this opening's epoch %d", got, runs[0].Epoch)
+	if got, last := r.Runs(); len(got) != 1 || got[0].First != 1 || got[0].Epoch != runs[0].Epoch || last != 3 {
+		t.Errorf("Runs after Fork = %v, %d; want one run from 1 in this opening's epoch %d, and 3", got, last, runs[0].Epoch)
 	}
 	if cur, err := r.Cursor(ctx); err != nil || cur != 0 {
 		t.Errorf("Cursor after Fork = %d, %v; want 0 (bootstrap)", cur, err)
@@ -108,5 +108,17 @@ func (s *suite) testFork(t *testing.T) {
 	// Later writes continue the new site.
 	if c := set(t, r, "todos", "r2", "title", `"after"`); c.Tx.Site != site || c.Tx.Seq != 4 {
 		t.Errorf("write after Fork = %s/%d, want %s/4", c.Tx.Site, c.Tx.Seq, site)
+	}
+	if err := r.Ack(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if got, last := r.Runs(); len(got) != 1 || got[0] != (store.Run{First: 4, Epoch: runs[0].Epoch}) || last != 4 {
+		t.Errorf("Runs after Ack(3) = %v, %d; want [{4 %d}], 4", got, last, runs[0].Epoch)
+	}
+	if err := r.Ack(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	if got, last := r.Runs(); len(got) != 0 || last != 4 {
+		t.Errorf("Runs with an empty outbox = %v, %d; want none, 4", got, last)
 	}
 }
