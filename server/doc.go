@@ -28,7 +28,8 @@
 // has seen everything up to n. Readers wait for new entries with
 // [Log.Wait] instead of polling. What a log can do beyond that it says by
 // implementing capability interfaces: [Snapshotter], [RowStater],
-// [RowHasher], [RowQuerier], [EncodedTail], [Retainer], [Compactor]. Two
+// [RowHasher], [RowQuerier], [EncodedTail], [Retainer], [Compactor],
+// [SiteRunner]. Two
 // implementations pass the conformance suite in package logtest: package
 // sqlitelog, the embedded default, and package pglog on Postgres. Both
 // keep the rows read model (the merged state of every row, and its values
@@ -39,6 +40,14 @@
 // transaction the merged state refuses (a row too large, a doc change
 // that skips one of its site's) is refused with a code, alone
 // ([TxRefusedError]).
+//
+// A log that is a [SiteRunner] also records, per site, which opening of
+// the replica's store (its epoch, from each Push of protocol version 3)
+// wrote its transactions: one row per opening that pushes, saved before
+// its first append. A session's Check reads them (at most 1,024 runs) so
+// that a replica whose database went back and wrote again finds the
+// writes that reuse sequence numbers the log holds for others, and moves
+// them to a new site rather than lose them (package sync, Check).
 //
 // # Compaction
 //
