@@ -696,6 +696,11 @@ func (d *syncDriver) ready(ctx context.Context) error {
 			if site != was {
 				e := usync.Errorf(usync.CodeForked, "writes from seq %d of site %s moved to site %s", rd.Fork, was, site)
 				d.sess.Fail(e)
+				// The server logs why the session ends; then connect
+				// again as the new site.
+				if b, err := d.codec.Encode(&usync.ErrorMessage{Code: e.Code, Message: e.Message}); err == nil {
+					_ = d.ws.Write(d.wctx, websocket.MessageBinary, b)
+				}
 				return e
 			}
 		}
