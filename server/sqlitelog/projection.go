@@ -62,7 +62,7 @@ var (
 	projectionName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 	leadsTenant    = regexp.MustCompile(`(?is)^\s*tenant\s+text\s+not\s+null\b.*primary\s+key\s*\(\s*tenant\b`)
 	// ownTables are the log's own tables: no projection may own them.
-	ownTables = map[string]bool{"events": true, "heads": true, "sites": true, "rows": true, "tenants": true, "checkpoints": true}
+	ownTables = map[string]bool{"events": true, "heads": true, "sites": true, "site_runs": true, "rows": true, "tenants": true, "checkpoints": true}
 )
 
 // ErrProjection reports a projection that cannot be used as declared.

@@ -17,6 +17,7 @@ import (
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server/sqlitelog"
 	usync "github.com/unosync/uno/sync"
+	"github.com/unosync/uno/tenancy"
 )
 
 // counts is the test projection's read model of one tenant: per
@@ -407,6 +408,9 @@ func TestProjection_Validation(t *testing.T) {
 		"log table": func(p *sqlitelog.Projection) {
 			p.Tables = []sqlitelog.Table{{Name: "events", Columns: good.Tables[0].Columns}}
 		},
+		"the log's site_runs": func(p *sqlitelog.Projection) {
+			p.Tables = []sqlitelog.Table{{Name: "site_runs", Columns: good.Tables[0].Columns}}
+		},
 		"uno_ table": func(p *sqlitelog.Projection) {
 			p.Tables = []sqlitelog.Table{{Name: "uno_x", Columns: good.Tables[0].Columns}}
 		},
@@ -429,5 +433,45 @@ func TestProjection_Validation(t *testing.T) {
 	}
 	if err := sqlitelog.SetupProjections(context.Background(), filepath.Join(t.TempDir(), "log.db"), good, good); !errors.Is(err, sqlitelog.ErrProjection) {
 		t.Errorf("two projections of one name: %v", err)
+	}
+}
+
+// Deleting a tenant deletes its rows in every projection and their
+// checkpoints too: a tenant created again with the same ID starts with
+// none of them, and the other tenants keep theirs.
+func TestProjection_DeleteTenant(t *testing.T) {
+	ctx := context.Background()
+	inline, async := countProjection("stats", false, nil), countProjection("lazy", true, nil)
+	path := filepath.Join(t.TempDir(), "log.db")
+	if err := sqlitelog.SetupProjections(ctx, path, inline, async); err != nil {
+		t.Fatal(err)
+	}
+	l := openWith(t, path, inline, async)
+	for _, tenant := range []string{"t1", "t2"} {
+		if err := l.Registry().Create(ctx, tenancy.Tenant{ID: tenant}); err != nil {
+			t.Fatal(err)
+		}
+		w := &writer{l: l, tenant: tenant, site: crdt.SiteID{1}, rng: rand.New(rand.NewPCG(1, 2))}
+		w.run(t, 20)
+		check(t, l, inline, tenant)
+		check(t, l, async, tenant)
+	}
+	if err := l.Registry().Delete(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"stats", "lazy"} {
+		if got := table(t, l, name, "t1"); len(got) != 0 {
+			t.Errorf("%s still holds the deleted tenant's rows: %v", name, got)
+		}
+		if got := table(t, l, name, "t2"); len(got) == 0 {
+			t.Errorf("%s lost the other tenant's rows", name)
+		}
+	}
+	var n int
+	if err := l.DB().QueryRow(`SELECT count(*) FROM checkpoints WHERE tenant = 't1'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the deleted tenant keeps %d checkpoints (%v)", n, err)
+	}
+	if cp, err := l.Checkpoint(ctx, "t2", "lazy"); err != nil || cp == 0 {
+		t.Errorf("the other tenant's checkpoint: %d, %v", cp, err)
 	}
 }

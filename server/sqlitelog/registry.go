@@ -188,9 +188,11 @@ func (r *Registry) update(ctx context.Context, id, what, q string, args ...any) 
 }
 
 // Delete removes a tenant and all its data (its entries, head, sites'
-// marks and runs, and rows) in one transaction; ErrUnknownTenant, deleting
-// nothing, if the registry does not hold it. The tenant's log starts
-// again from sequence number 1.
+// marks and runs, rows, and its rows and checkpoints in every
+// projection) in one transaction; ErrUnknownTenant, deleting nothing, if
+// the registry does not hold it. The tenant's log starts again from
+// sequence number 1, and a tenant created again with its ID finds none
+// of it.
 func (r *Registry) Delete(ctx context.Context, id string) error {
 	if err := r.check(); err != nil {
 		return err
@@ -203,8 +205,14 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("%w: %q", tenancy.ErrUnknownTenant, id)
 		}
-		for _, table := range []string{"events", "heads", "sites", "site_runs", "rows"} {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE tenant = ?`, id); err != nil {
+		// Every tenant table: the log's (entries, heads, sites' marks and
+		// runs, rows, projections' checkpoints) and the projections'.
+		tables, err := queryTenantTables(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, table := range tables {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM "`+table+`" WHERE tenant = ?`, id); err != nil {
 				return fmt.Errorf("%s: %w", table, err)
 			}
 		}
@@ -217,6 +225,31 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("delete tenant %q: %w", id, err)
 	}
 	return nil
+}
+
+// queryTenantTables lists the tables with a tenant column but the
+// registry's own: every projection's table leads its key with it.
+// Projection and log table names are lower-case letters, digits and _.
+func queryTenantTables(ctx context.Context, tx *sql.Tx) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT m.name FROM sqlite_schema m
+		WHERE m.type = 'table' AND m.name <> 'tenants'
+		AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) p WHERE p.name = 'tenant') ORDER BY m.name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		if !projectionName.MatchString(name) {
+			return nil, fmt.Errorf("table %q: not a name uno makes", name)
+		}
+		out = append(out, name)
+	}
+	return out, rows.Err()
 }
 
 func (r *Registry) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
