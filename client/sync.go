@@ -306,7 +306,9 @@ func isProtocol(err error) bool {
 // survive.
 func (c *Client) connect(ctx context.Context, live bool) error {
 	err := c.connectOnce(ctx, live)
-	if errors.Is(err, usync.ErrForked) && ctx.Err() == nil {
+	// The new site may hold other writes already, from an earlier fork of
+	// an earlier state of this database: a few forks in a row can follow.
+	for forks := 0; errors.Is(err, usync.ErrForked) && ctx.Err() == nil && forks < maxForks; forks++ {
 		c.cfg.Logger.Warn("sync: this replica's database went back to an earlier state (a power cut with relaxed durability, or a file restored from an older copy) and wrote again under sequence numbers the server holds for other writes; those writes moved to a new site, and the replica bootstraps again", "err", err)
 		err = c.connectOnce(ctx, live)
 	}
@@ -316,6 +318,10 @@ func (c *Client) connect(ctx context.Context, live bool) error {
 	}
 	return err
 }
+
+// maxForks bounds the forks one connect follows at once; past it the
+// sync loop reconnects after its backoff, as after any retryable error.
+const maxForks = 8
 
 func (c *Client) connectOnce(ctx context.Context, live bool) error {
 	c.setStatus(func(s *Status) { s.State = StateConnecting })

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -116,17 +117,34 @@ const forkReason = "a doc edit made after the replica's database went back to an
 // forked is what Fork computes from the outbox entries it moves, the same
 // for every store.
 type forked struct {
+	site    crdt.SiteID
 	moved   []*crdt.Tx
 	deltas  [][]crdt.Delta // of moved
+	epochs  []uint64       // of moved: the epochs of the entries they came from
 	keys    []crdt.RowKey  // every row the entries touched, each once
 	dropped []uint64       // the old seqs of the entries that lost a doc change
 }
 
-// fork moves txs (the outbox from some seq on, with their deltas) to
-// site, prior being the old site's time before them (0: unknown).
-func fork(txs []*crdt.Tx, deltas [][]crdt.Delta, site crdt.SiteID, prior crdt.Timestamp) forked {
-	moved, docs := crdt.Resite(txs, deltas, site, 1, prior)
-	f := forked{moved: moved}
+// fork moves txs (the outbox from some seq on, with their deltas and
+// epochs) to a new site.
+//
+// It is a function of txs alone, so that a replica restored again from
+// a copy taken before a fork, which forks the same writes again, makes
+// the very transactions the server holds already (it skips them), on the
+// same site, labelled with the same epochs, rather than count them
+// twice on another: the site is a hash of the old one and the first
+// transaction moved; the moved ones keep their entries' epochs; and the
+// register contexts name none of the old site's writes before them
+// (crdt.Resite's prior 0), which the outbox may or may not still hold.
+func fork(txs []*crdt.Tx, deltas [][]crdt.Delta, epochs []uint64) forked {
+	h := sha256.New()
+	h.Write([]byte("uno fork\x00"))
+	h.Write(txs[0].Site[:])
+	h.Write(crdt.EncodeTx(txs[0]))
+	var site crdt.SiteID
+	copy(site[:], h.Sum(nil))
+	moved, docs := crdt.Resite(txs, deltas, site, 1, 0)
+	f := forked{site: site, moved: moved}
 	for _, i := range docs {
 		f.dropped = append(f.dropped, txs[i].Seq)
 	}
@@ -143,9 +161,19 @@ func fork(txs []*crdt.Tx, deltas [][]crdt.Delta, site crdt.SiteID, prior crdt.Ti
 		}
 		if kept {
 			f.deltas = append(f.deltas, deltas[i])
+			f.epochs = append(f.epochs, epochs[i])
 		}
 	}
 	return f
+}
+
+// runsOf returns the runs of the moved transactions.
+func (f *forked) runsOf() *runs {
+	var r runs
+	for i, tx := range f.moved {
+		r.wrote(tx.Seq, tx.Seq, f.epochs[i])
+	}
+	return &r
 }
 
 // rowOf returns a row's state made of the moved transactions' ops alone.
@@ -163,17 +191,17 @@ func (s *SQLite) Fork(ctx context.Context, from uint64, code uint16) (crdt.SiteI
 		return crdt.SiteID{}, fmt.Errorf("fork: %w", err)
 	}
 	defer w.end()
-	rows, err := w.q.QueryContext(w.ctx, `SELECT seq, tx, deltas FROM _uno_outbox WHERE seq >= ? ORDER BY seq`, int64(max(from, 1)-1))
+	rows, err := w.q.QueryContext(w.ctx, `SELECT seq, tx, deltas, epoch FROM _uno_outbox WHERE seq >= ? ORDER BY seq`, int64(from))
 	if err != nil {
 		return crdt.SiteID{}, fmt.Errorf("fork: read outbox: %w", err)
 	}
 	var txs []*crdt.Tx
 	var deltas [][]crdt.Delta
-	var prior crdt.Timestamp
+	var epochs []uint64
 	for rows.Next() {
-		var seq int64
+		var seq, epoch int64
 		var b, d []byte
-		if err := rows.Scan(&seq, &b, &d); err != nil {
+		if err := rows.Scan(&seq, &b, &d, &epoch); err != nil {
 			rows.Close()
 			return crdt.SiteID{}, fmt.Errorf("fork: read outbox: %w", err)
 		}
@@ -186,11 +214,7 @@ func (s *SQLite) Fork(ctx context.Context, from uint64, code uint16) (crdt.SiteI
 			rows.Close()
 			return crdt.SiteID{}, fmt.Errorf("%w: outbox entry %d: %w", ErrCorrupt, seq, errors.Join(err, derr))
 		}
-		if tx.Seq < from {
-			prior = tx.Time
-			continue
-		}
-		txs, deltas = append(txs, tx), append(deltas, ds)
+		txs, deltas, epochs = append(txs, tx), append(deltas, ds), append(epochs, uint64(epoch))
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -199,11 +223,8 @@ func (s *SQLite) Fork(ctx context.Context, from uint64, code uint16) (crdt.SiteI
 	if len(txs) == 0 {
 		return s.site, nil
 	}
-	site, err := crdt.NewSiteID(rand.Reader)
-	if err != nil {
-		return crdt.SiteID{}, err
-	}
-	f := fork(txs, deltas, site, prior)
+	f := fork(txs, deltas, epochs)
+	site := f.site
 	for _, k := range f.keys {
 		r, err := w.load(k)
 		if err != nil {
@@ -219,7 +240,7 @@ func (s *SQLite) Fork(ctx context.Context, from uint64, code uint16) (crdt.SiteI
 	}
 	for i, tx := range f.moved {
 		if _, err := w.exec("", `INSERT INTO _uno_outbox (seq, tx, epoch, deltas) VALUES (?, ?, ?, ?)`,
-			int64(tx.Seq), crdt.EncodeTx(tx), int64(s.epoch), encodeDeltas(f.deltas[i])); err != nil {
+			int64(tx.Seq), crdt.EncodeTx(tx), int64(f.epochs[i]), encodeDeltas(f.deltas[i])); err != nil {
 			return crdt.SiteID{}, fmt.Errorf("fork: %w", err)
 		}
 	}
@@ -241,10 +262,8 @@ func (s *SQLite) Fork(ctx context.Context, from uint64, code uint16) (crdt.SiteI
 	s.setSite(site)
 	s.seq = uint64(len(f.moved))
 	s.pending.Store(int64(len(f.moved)))
-	s.runs.set(nil, 0)
-	if len(f.moved) > 0 {
-		s.runs.wrote(1, s.seq, s.epoch)
-	}
+	moved := f.runsOf()
+	s.runs.set(moved.all, s.seq)
 	s.mergeColumns(w.pending)
 	return site, nil
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"slices"
 	"sync"
@@ -434,20 +433,19 @@ func (m *Memory) Fork(ctx context.Context, from uint64, code uint16) (crdt.SiteI
 		return crdt.SiteID{}, err
 	}
 	defer m.mu.Unlock()
-	var prior crdt.Timestamp
 	i := 0
 	for i < len(m.outbox) && m.outbox[i].Seq < from {
-		prior = m.outbox[i].Time
 		i++
 	}
 	if i == len(m.outbox) {
 		return m.site, nil
 	}
-	site, err := crdt.NewSiteID(rand.Reader)
-	if err != nil {
-		return crdt.SiteID{}, err
+	epochs := make([]uint64, len(m.outbox)-i)
+	for j := range epochs {
+		epochs[j] = m.epoch // one opening: a Memory store is never reopened
 	}
-	f := fork(m.outbox[i:], m.deltas[i:], site, prior)
+	f := fork(m.outbox[i:], m.deltas[i:], epochs)
+	site := f.site
 	for _, k := range f.keys {
 		r := f.rowOf(k)
 		if r.CL == 0 && len(r.Fields) == 0 {
@@ -461,10 +459,8 @@ func (m *Memory) Fork(ctx context.Context, from uint64, code uint16) (crdt.SiteI
 		m.rejects = append(m.rejects, Rejection{ID: uint64(len(m.rejects) + 1), Seq: seq, Code: code, Reason: forkReason})
 	}
 	m.site, m.seq, m.cursor = site, uint64(len(f.moved)), 0
-	m.runs.set(nil, 0)
-	if len(f.moved) > 0 {
-		m.runs.wrote(1, m.seq, m.epoch)
-	}
+	moved := f.runsOf()
+	m.runs.set(moved.all, m.seq)
 	return site, nil
 }
 

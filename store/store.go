@@ -178,6 +178,13 @@ type Store interface {
 	// transaction goes on the rejection feed with code. All in one
 	// atomic, durable transaction. Fork returns the new site; with
 	// nothing from from on it changes nothing and returns the old one.
+	//
+	// Fork is a function of the moved entries alone: the new site is a
+	// hash of the old one and the first moved transaction, and the moved
+	// transactions are the same bytes with the same epochs whatever else
+	// the store holds. A database restored again from a copy taken
+	// before a fork forks the same writes to the same transactions, which
+	// the server already holds: nothing counts twice.
 	Fork(ctx context.Context, from uint64, code uint16) (crdt.SiteID, error)
 
 	// Conflicts returns up to limit conflict records with IDs above after, oldest first.

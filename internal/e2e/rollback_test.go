@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -338,6 +341,162 @@ func testRollbackWrites(t *testing.T, durability client.Durability, inPlace bool
 		runs, err := e.log.(server.SiteRunner).Runs(ctx, "dev", site, 1, 100, 0)
 		if err != nil || len(runs) != want {
 			t.Errorf("site %s's runs: %v, %v; want %d", site, runs, err, want)
+		}
+	}
+}
+
+// Three replicas write, sync, take copies of their databases and are
+// restored from them at random, writing between every step, in both
+// durability modes. Whatever a replica had synced before a restore, or
+// wrote after one, must end on every replica exactly once: the counter
+// adds each such increment once, each such row and set member is there.
+// (What a replica wrote after its copy and never synced, the restore
+// loses: the server never had it.) Every replica ends equal to the
+// server's read model.
+func TestRollback_Random(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	for _, d := range []client.Durability{client.DurabilityFull, client.DurabilityRelaxed} {
+		t.Run(fmt.Sprint("durability=", d), func(t *testing.T) { testRollbackRandom(t, d, rng) })
+	}
+}
+
+// rollbackWrite is one write of TestRollback_Random's model: a vote, a
+// row or a set member, and whether the server surely has it.
+type rollbackWrite struct {
+	kind   byte // 'v' vote, 'r' row, 't' tag
+	id     string
+	synced bool
+}
+
+func testRollbackRandom(t *testing.T, durability client.Durability, rng *rand.Rand) {
+	ctx := context.Background()
+	e := startServer(t)
+	dir, backups := t.TempDir(), t.TempDir()
+	open := opener(t, e, dir, durability)
+	names := []string{"a", "b", "c"}
+	cs := map[string]*client.Client{}
+	writes := map[string][]*rollbackWrite{} // each replica's, in order
+	backedUp := map[string]int{}            // writes[name][:n] are in its copy (-1: no copy)
+	for _, n := range names {
+		cs[n], backedUp[n] = open(n), -1
+	}
+	defer func() {
+		for _, c := range cs {
+			c.Close()
+		}
+	}()
+	forks := 0
+	for step := range 150 {
+		n := names[rng.IntN(len(names))]
+		c := cs[n]
+		switch r := rng.IntN(10); {
+		case r < 5:
+			w := &rollbackWrite{id: fmt.Sprintf("%s-%d", n, step)}
+			var err error
+			switch rng.IntN(3) {
+			case 0:
+				w.kind, err = 'v', c.Collection("todos").Increment(ctx, "shared", "votes", 1)
+			case 1:
+				w.kind, err = 'r', c.Collection("todos").Put(ctx, w.id, map[string]any{"title": w.id})
+			default:
+				w.kind, err = 't', c.Collection("todos").Add(ctx, "shared", "tags", w.id)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			writes[n] = append(writes[n], w)
+		case r < 7:
+			site := c.Site()
+			syncCtx(t, c)
+			if c.Site() != site {
+				forks++
+			}
+			for _, w := range writes[n] {
+				w.synced = true
+			}
+		case r < 8:
+			c.Close()
+			copyDB(t, n+".db", dir, filepath.Join(backups))
+			backedUp[n] = len(writes[n])
+			cs[n] = open(n)
+		default:
+			if backedUp[n] < 0 {
+				continue
+			}
+			c.Close()
+			copyDBInto(t, n+".db", backups, dir, rng.IntN(2) == 0)
+			// Restoring the copy loses what came after it and never
+			// reached the server.
+			kept := writes[n][:backedUp[n]]
+			for _, w := range writes[n][backedUp[n]:] {
+				if w.synced {
+					kept = append(kept, w)
+				}
+			}
+			writes[n] = kept
+			cs[n] = open(n)
+		}
+	}
+	for range 2 {
+		for _, n := range names {
+			syncCtx(t, cs[n])
+		}
+	}
+	t.Logf("%d forks", forks)
+
+	votes, rows, tags := 0, []string{}, []string{}
+	for _, n := range names {
+		for _, w := range writes[n] {
+			switch w.kind {
+			case 'v':
+				votes++
+			case 'r':
+				rows = append(rows, w.id)
+			case 't':
+				tags = append(tags, w.id)
+			}
+		}
+	}
+	slices.Sort(tags)
+	want, err := e.log.RowsHash(ctx, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		c := cs[n]
+		if h, err := c.Hash(ctx); err != nil || h != want {
+			t.Errorf("%s's hash differs from the server's read model (%v)", n, err)
+		}
+		shared, err := c.Collection("todos").Get(ctx, "shared")
+		if err != nil && votes+len(tags) > 0 {
+			t.Fatalf("%s: shared: %v", n, err)
+		}
+		var gotVotes int
+		var gotTags []string
+		if err == nil {
+			if v := shared.Fields["votes"]; v != nil {
+				if err := json.Unmarshal(v, &gotVotes); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if v := shared.Fields["tags"]; v != nil {
+				if err := json.Unmarshal(v, &gotTags); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if gotVotes != votes {
+			t.Errorf("%s: votes = %d, want %d (each kept increment once)", n, gotVotes, votes)
+		}
+		if !slices.Equal(gotTags, tags) && len(gotTags)+len(tags) > 0 {
+			t.Errorf("%s: tags = %v, want %v", n, gotTags, tags)
+		}
+		for _, id := range rows {
+			if _, err := c.Collection("todos").Get(ctx, id); err != nil {
+				t.Errorf("%s: row %s: %v", n, id, err)
+			}
 		}
 	}
 }

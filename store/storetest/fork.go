@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -36,13 +37,18 @@ func (s *suite) testFork(t *testing.T) {
 	lost := lb.Tx()
 
 	// The replica's own seqs 2 to 4, written instead.
-	write(t, r, func(b *crdt.Builder) error {
-		return errors.Join(b.Increment(r0, "n", 4), b.Add(r0, "tags", []byte(`"y"`)), b.Set(r0, "title", crdt.KindRegister, []byte(`"new1"`)))
-	})
-	write(t, r, func(b *crdt.Builder) error {
-		return errors.Join(b.Increment(r0, "n", -1), b.Remove(r0, "tags", []byte(`"y"`)), b.Set(r0, "title", crdt.KindRegister, []byte(`"new2"`)))
-	})
-	write(t, r, func(b *crdt.Builder) error { return b.Increment(r1, "n", 2) })
+	instead := []func(b *crdt.Builder) error{
+		func(b *crdt.Builder) error {
+			return errors.Join(b.Increment(r0, "n", 4), b.Add(r0, "tags", []byte(`"y"`)), b.Set(r0, "title", crdt.KindRegister, []byte(`"new1"`)))
+		},
+		func(b *crdt.Builder) error {
+			return errors.Join(b.Increment(r0, "n", -1), b.Remove(r0, "tags", []byte(`"y"`)), b.Set(r0, "title", crdt.KindRegister, []byte(`"new2"`)))
+		},
+		func(b *crdt.Builder) error { return b.Increment(r1, "n", 2) },
+	}
+	for _, fn := range instead {
+		write(t, r, fn)
+	}
 	again := outbox(t, r)[1:]
 	runs, last := r.Runs()
 	if len(runs) != 1 || runs[0].First != 1 || runs[0].Epoch == 0 || last != 4 {
@@ -83,6 +89,26 @@ func (s *suite) testFork(t *testing.T) {
 	// Until the bootstrap the touched rows hold the moved writes alone.
 	if got := shown(t, r, nil, "todos", "r0"); got["n"] != "3" || got["title"] != `"new2"` || got["tags"] != "[]" {
 		t.Errorf("r0 before the bootstrap = %v, want n 3 (4-1), title new2, no tags", got)
+	}
+
+	// A twin with the same outbox (a replica restored again from a copy
+	// taken before the fork) forks to the same site and the same
+	// transactions, which the server then holds already.
+	twin := s.replica(t, 1, store.Options{})
+	write(t, twin, func(b *crdt.Builder) error {
+		return errors.Join(b.Set(r0, "title", crdt.KindRegister, []byte(`"v0"`)), b.Increment(r0, "n", 3), b.Add(r0, "tags", []byte(`"x"`)))
+	})
+	twin.clock.Now()
+	for _, fn := range instead {
+		write(t, twin, fn)
+	}
+	if site2, err := twin.Fork(ctx, 2, 1207); err != nil || site2 != site {
+		t.Errorf("the twin forked to %s (%v), want %s", site2, err, site)
+	}
+	for i, tx := range outbox(t, twin) {
+		if i >= len(moved) || !bytes.Equal(crdt.EncodeTx(tx), crdt.EncodeTx(moved[i])) {
+			t.Errorf("the twin's moved transaction %d differs", i)
+		}
 	}
 
 	// The bootstrap joins the server's rows: the lost writes come back,
