@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -62,7 +63,17 @@ func NewDatabase(tb testing.TB) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
+	return dsnOf(cfg.User, cfg.Password, cfg.Host, cfg.Port, name)
+}
+
+// dsnOf returns a DSN connecting as user (with password, if any; a
+// server that trusts loopback ignores it) to database on host:port.
+func dsnOf(user, password, host string, port uint16, database string) string {
+	u := url.URL{Scheme: "postgres", User: url.User(user), Host: net.JoinHostPort(host, strconv.Itoa(int(port))), Path: "/" + database, RawQuery: "sslmode=disable"}
+	if password != "" {
+		u.User = url.UserPassword(user, password)
+	}
+	return u.String()
 }
 
 // start finds or starts a server and returns its admin DSN.
@@ -114,8 +125,10 @@ func NewAppRole(tb testing.TB, dsn string) string {
 	var b [6]byte
 	rand.Read(b[:])
 	role := "uno_app_" + hex.EncodeToString(b[:])
+	rand.Read(b[:])
+	password := hex.EncodeToString(b[:]) // for a server that wants one (UNO_PG_DSN's)
 	for _, s := range []string{
-		"CREATE ROLE " + role + " LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE",
+		"CREATE ROLE " + role + " LOGIN PASSWORD '" + password + "' NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE",
 		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO " + role,
 		"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO " + role,
 	} {
@@ -127,7 +140,7 @@ func NewAppRole(tb testing.TB, dsn string) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", role, cfg.Host, cfg.Port, cfg.Database)
+	return dsnOf(role, password, cfg.Host, cfg.Port, cfg.Database)
 }
 
 // Cluster is a throwaway Postgres cluster of one test's own, which the
