@@ -175,9 +175,11 @@ type Watcher interface {
 type SiteRunner interface {
 	// SaveRun records that the site's transactions from run.First on were
 	// written in run.Epoch. It replaces the site's runs from run.First on
-	// (left by an append that did not commit): runs describe only what
-	// the log holds up to the site's high-water mark, so the caller saves
-	// a run for the next seq before appending it.
+	// that lie above the site's high-water mark (left by an append that
+	// did not commit), and records nothing at or below it: the runs of
+	// what the log holds stay as they are, whatever another session of
+	// the replica appended meanwhile. The caller saves a run for the next
+	// seq before appending it.
 	SaveRun(ctx context.Context, tenant string, site crdt.SiteID, run usync.Run) error
 	// Runs returns the site's runs covering seqs from..through: the run
 	// holding from (the last starting at or before it), if any, then

@@ -162,8 +162,10 @@ func testRegistryDelete(t *testing.T, open func(t *testing.T) (tenancy.Admin, se
 	sr, hasRuns := l.(server.SiteRunner)
 	if hasRuns {
 		for _, id := range []string{"acme", "globex"} {
-			for _, s := range []crdt.SiteID{site(1), site(2)} {
-				if err := sr.SaveRun(ctx, id, s, usync.Run{First: 1, Epoch: 42}); err != nil {
+			// The runs of the sites' next appends (a save at or below
+			// a mark records nothing).
+			for s, first := range map[crdt.SiteID]uint64{site(1): 4, site(2): 3} {
+				if err := sr.SaveRun(ctx, id, s, usync.Run{First: first, Epoch: 42}); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -15,7 +15,8 @@ import (
 
 // testSiteRunner: Runs returns the run holding from, then those starting
 // after it up to through, in order, at most limit; SaveRun replaces the
-// site's runs from its First on; epochs keep all 64 bits; one site's
+// site's runs from its First on above the site's mark, and leaves those
+// of the seqs the log holds; epochs keep all 64 bits; one site's
 // runs are not another's, nor one tenant's another's; a closed log
 // refuses both.
 func testSiteRunner(t *testing.T, l server.Log) {
@@ -80,6 +81,22 @@ func testSiteRunner(t *testing.T, l server.Log) {
 	save("t1", s1, 7, big)
 	runs("t1", s1, 0, math.MaxUint64, 10, run(1, e1), run(3, e2), run(7, big))
 	runs("t1", s1, 8, 8, 10, run(7, big))
+
+	// The runs of what the log holds stay: a save at or below the site's
+	// mark (another session appended meanwhile) changes nothing; above
+	// it, it replaces the runs left by appends that did not commit.
+	s3 := site(3)
+	save("t1", s3, 1, e1)
+	mustAppend(t, l, "t1", txs(s3, 1, 3))
+	save("t1", s3, 4, e2)
+	mustAppend(t, l, "t1", txs(s3, 4, 5))
+	save("t1", s3, 2, e3)
+	save("t1", s3, 4, e3)
+	save("t1", s3, 5, e3)
+	runs("t1", s3, 0, math.MaxUint64, 10, run(1, e1), run(4, e2))
+	save("t1", s3, 8, e4) // an append of 6 to 9 that did not commit
+	save("t1", s3, 6, e3)
+	runs("t1", s3, 0, math.MaxUint64, 10, run(1, e1), run(4, e2), run(6, e3))
 
 	// The other site and tenant are untouched.
 	runs("t1", s2, 0, math.MaxUint64, 10, run(1, 100))

@@ -15,7 +15,8 @@ import (
 var _ server.SiteRunner = (*Log)(nil)
 
 // SaveRun implements server.SiteRunner: in one transaction, it deletes
-// the site's runs from run.First on and inserts run (or, when another
+// the site's runs from run.First on and inserts run, leaving alone the
+// runs of seqs the log holds (or, when another
 // saved a run with the same First meanwhile, puts run's epoch in it).
 func (l *Log) SaveRun(ctx context.Context, tenant string, site crdt.SiteID, run usync.Run) error {
 	if err := tenancy.ValidTenant(tenant); err != nil {
@@ -28,12 +29,15 @@ func (l *Log) SaveRun(ctx context.Context, tenant string, site crdt.SiteID, run 
 		return fmt.Errorf("save run: first seq %d out of range", run.First)
 	}
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM uno_site_runs WHERE tenant_id = $1 AND site = $2 AND first_seq >= $3`,
+		// The runs of what the log holds (up to the site's mark) stay:
+		// another session of the replica may have appended meanwhile.
+		const mark = `coalesce((SELECT seq FROM uno_sites WHERE tenant_id = $1 AND site = $2), 0)`
+		if _, err := tx.Exec(ctx, `DELETE FROM uno_site_runs WHERE tenant_id = $1 AND site = $2 AND first_seq >= $3 AND first_seq > `+mark,
 			tenant, site[:], int64(run.First)); err != nil {
 			return err
 		}
 		// The epoch's bits as a bigint, which is signed.
-		_, err := tx.Exec(ctx, `INSERT INTO uno_site_runs (tenant_id, site, first_seq, epoch) VALUES ($1, $2, $3, $4)
+		_, err := tx.Exec(ctx, `INSERT INTO uno_site_runs (tenant_id, site, first_seq, epoch) SELECT $1, $2, $3, $4 WHERE $3 > `+mark+`
 			ON CONFLICT (tenant_id, site, first_seq) DO UPDATE SET epoch = excluded.epoch`,
 			tenant, site[:], int64(run.First), int64(run.Epoch))
 		return err

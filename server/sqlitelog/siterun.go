@@ -15,7 +15,8 @@ import (
 var _ server.SiteRunner = (*Log)(nil)
 
 // SaveRun implements server.SiteRunner: in one write transaction, it
-// deletes the site's runs from run.First on and inserts run. The
+// deletes the site's runs from run.First on and inserts run, leaving
+// alone the runs of seqs the log holds. The
 // transaction begins IMMEDIATE (as the log's every write does), so it
 // waits for SQLite's one writer, an append's group commit, up to the busy
 // timeout, rather than fail when the lock is taken.
@@ -30,12 +31,15 @@ func (l *Log) SaveRun(ctx context.Context, tenant string, site crdt.SiteID, run 
 		return fmt.Errorf("save run: first seq %d out of range", run.First)
 	}
 	err := inTx(ctx, l.db, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM site_runs WHERE tenant = ? AND site = ? AND first_seq >= ?`,
+		// The runs of what the log holds (up to the site's mark) stay:
+		// another session of the replica may have appended meanwhile.
+		const mark = `coalesce((SELECT seq FROM sites WHERE tenant = ?1 AND site = ?2), 0)`
+		if _, err := tx.ExecContext(ctx, `DELETE FROM site_runs WHERE tenant = ?1 AND site = ?2 AND first_seq >= ?3 AND first_seq > `+mark,
 			tenant, site[:], int64(run.First)); err != nil {
 			return err
 		}
 		// The epoch's bits as an int64: SQLite's integers are signed.
-		_, err := tx.ExecContext(ctx, `INSERT INTO site_runs (tenant, site, first_seq, epoch) VALUES (?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO site_runs (tenant, site, first_seq, epoch) SELECT ?1, ?2, ?3, ?4 WHERE ?3 > `+mark,
 			tenant, site[:], int64(run.First), int64(run.Epoch))
 		return err
 	})
