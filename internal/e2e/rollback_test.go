@@ -119,17 +119,8 @@ func testRollback(t *testing.T, durability client.Durability) {
 	write(b, "b", 9, 1, 1)
 	syncAll()
 
-	want, err := e.log.RowsHash(ctx, "dev")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sameAsServer(t, e, map[string]*client.Client{"a": a, "b": b})
 	for name, c := range map[string]*client.Client{"a": a, "b": b} {
-		if h, err := c.Hash(ctx); err != nil || h != want {
-			t.Errorf("%s's hash differs from the server's read model (%v)", name, err)
-		}
-		if st := c.Status(); st.Pending != 0 {
-			t.Errorf("%s: %d writes still pending", name, st.Pending)
-		}
 		doc, err := c.Collection("todos").Get(ctx, "shared")
 		if err != nil {
 			t.Fatal(err)
@@ -150,6 +141,25 @@ func testRollback(t *testing.T, durability client.Durability) {
 	}
 	if n != 6+8+7+8+2 {
 		t.Errorf("the log holds %d entries, want %d", n, 6+8+7+8+2)
+	}
+}
+
+// sameAsServer checks that every client equals the server's read model
+// and has nothing pending.
+func sameAsServer(t *testing.T, e *env, cs map[string]*client.Client) {
+	t.Helper()
+	ctx := context.Background()
+	want, err := e.log.RowsHash(ctx, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range cs {
+		if h, err := c.Hash(ctx); err != nil || h != want {
+			t.Errorf("%s's hash differs from the server's read model (%v)", name, err)
+		}
+		if st := c.Status(); st.Pending != 0 {
+			t.Errorf("%s: %d writes still pending", name, st.Pending)
+		}
 	}
 }
 
@@ -288,17 +298,8 @@ func testRollbackWrites(t *testing.T, durability client.Durability, inPlace bool
 	}
 	syncAll()
 
-	want, err := e.log.RowsHash(ctx, "dev")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sameAsServer(t, e, map[string]*client.Client{"a": a, "b": b})
 	for name, c := range map[string]*client.Client{"a": a, "b": b} {
-		if h, err := c.Hash(ctx); err != nil || h != want {
-			t.Errorf("%s's hash differs from the server's read model (%v)", name, err)
-		}
-		if st := c.Status(); st.Pending != 0 {
-			t.Errorf("%s: %d writes still pending", name, st.Pending)
-		}
 		shared, err := todos(c).Get(ctx, "shared")
 		if err != nil {
 			t.Fatal(err)
@@ -460,15 +461,9 @@ func testRollbackRandom(t *testing.T, durability client.Durability, rng *rand.Ra
 		}
 	}
 	slices.Sort(tags)
-	want, err := e.log.RowsHash(ctx, "dev")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sameAsServer(t, e, cs)
 	for _, n := range names {
 		c := cs[n]
-		if h, err := c.Hash(ctx); err != nil || h != want {
-			t.Errorf("%s's hash differs from the server's read model (%v)", n, err)
-		}
 		shared, err := c.Collection("todos").Get(ctx, "shared")
 		if err != nil && votes+len(tags) > 0 {
 			t.Fatalf("%s: shared: %v", n, err)

@@ -442,7 +442,8 @@ func rebuildTenants(ctx context.Context, tx *sql.Tx) ([]string, error) {
 	return queryTenants(ctx, tx, `SELECT tenant FROM tenants UNION SELECT tenant FROM heads ORDER BY 1`)
 }
 
-// queryTenants runs a query of one text column: tenant IDs.
+// queryTenants runs a query of one text column: tenant IDs (or, for
+// queryTenantTables, table names).
 func queryTenants(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, query string) ([]string, error) {

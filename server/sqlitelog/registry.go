@@ -231,25 +231,18 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 // registry's own: every projection's table leads its key with it.
 // Projection and log table names are lower-case letters, digits and _.
 func queryTenantTables(ctx context.Context, tx *sql.Tx) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT m.name FROM sqlite_schema m
+	tables, err := queryTenants(ctx, tx, `SELECT m.name FROM sqlite_schema m
 		WHERE m.type = 'table' AND m.name <> 'tenants'
 		AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) p WHERE p.name = 'tenant') ORDER BY m.name`)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
+	for _, name := range tables {
 		if !projectionName.MatchString(name) {
 			return nil, fmt.Errorf("table %q: not a name uno makes", name)
 		}
-		out = append(out, name)
 	}
-	return out, rows.Err()
+	return tables, nil
 }
 
 func (r *Registry) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
