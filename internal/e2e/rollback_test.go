@@ -1,14 +1,17 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,12 +167,16 @@ func sameAsServer(t *testing.T, e *env, cs map[string]*client.Client) {
 }
 
 // opener returns a function that opens the client name in dir, on e's
-// server, with durability and manual sync.
-func opener(t *testing.T, e *env, dir string, durability client.Durability) func(name string) *client.Client {
+// server, with durability and manual sync, logging to logs[name] if set.
+func opener(t *testing.T, e *env, dir string, durability client.Durability, logs ...map[string]*bytes.Buffer) func(name string) *client.Client {
 	return func(name string) *client.Client {
 		t.Helper()
+		var logger *slog.Logger
+		if len(logs) > 0 && logs[0][name] != nil {
+			logger = slog.New(slog.NewTextHandler(logs[0][name], nil))
+		}
 		c, err := client.Open(context.Background(), client.Config{Path: filepath.Join(dir, name+".db"), Server: e.url, Token: e.auth.Token,
-			ManualSync: true, Durability: durability, BackoffMin: 20 * time.Millisecond, BackoffMax: time.Second})
+			ManualSync: true, Durability: durability, BackoffMin: 20 * time.Millisecond, BackoffMax: time.Second, Logger: logger})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,7 +227,8 @@ func testRollbackWrites(t *testing.T, durability client.Durability, inPlace bool
 	ctx := context.Background()
 	e := startServer(t)
 	dir, backup := t.TempDir(), t.TempDir()
-	open := opener(t, e, dir, durability)
+	bLog := &bytes.Buffer{} // b's log, written by its sync (ManualSync: in Sync's goroutine)
+	open := opener(t, e, dir, durability, map[string]*bytes.Buffer{"b": bLog})
 	a, b := open("a"), open("b")
 	defer func() { a.Close() }()
 	todos := func(c *client.Client) *client.Collection { return c.Collection("todos") }
@@ -295,6 +303,9 @@ func testRollbackWrites(t *testing.T, durability client.Durability, inPlace bool
 	syncCtx(t, b)
 	if b.Site() == oldSite {
 		t.Fatal("b kept its site: its writes after the restore were not moved")
+	}
+	if !strings.Contains(bLog.String(), "database went back to an earlier state") {
+		t.Errorf("b logged no warning of its fork:\n%s", bLog.String())
 	}
 	syncAll()
 
