@@ -240,6 +240,7 @@ type Client struct {
 	resubscribing []byte                      // the subscriptions record to keep once a resubscription's rows are in (guarded by syncMu)
 	syncStop      context.CancelFunc
 	syncDone      chan struct{}
+	wakesEarly    bool // the store calls committed as local writes commit
 }
 
 // Durability says what a committed local write survives.
@@ -247,7 +248,11 @@ type Durability int
 
 const (
 	// DurabilityFull, the default: a local write is on disk (fsync'd)
-	// before Tx returns, and survives a power cut or an OS crash.
+	// before Tx returns, and survives a power cut or an OS crash. The
+	// background sync pushes it while its fsync runs, so the server and
+	// other replicas see it one fsync sooner; a power cut in that window
+	// is a lost commit the server holds, recovered as under
+	// DurabilityRelaxed.
 	// Changes received from the server, and its acknowledgements of local
 	// writes, are stored without an fsync of their own: the server holds
 	// them, and the sync cursor moves in the same transaction, so a power
@@ -313,6 +318,13 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		upToDate: make(chan struct{}), syncWake: make(chan struct{}, 1), syncNow: make(chan struct{}, 1), barriers: make(chan chan uint64), reauths: make(chan chan error),
 		status: Status{Pending: pending}, tr: newTracing(cfg.TracerProvider)}
 	if cfg.Server != "" && !cfg.ManualSync {
+		// A store that says when local writes commit (store.SQLite) wakes
+		// the loop then: at full durability, while the write's fsync
+		// runs, so the push does not wait for it.
+		if n, ok := st.(interface{ OnCommit(func()) }); ok {
+			n.OnCommit(c.committed)
+			c.wakesEarly = true
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		c.syncStop, c.syncDone = cancel, make(chan struct{})
 		go func() {

@@ -56,7 +56,7 @@ func (c *Client) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	c.notify(commit.Changed)
-	if commit.Tx != nil {
+	if commit.Tx != nil && !c.wakesEarly {
 		// One more pending: the status says so at once, online or not
 		// (a connection then reads the store's count, which it keeps).
 		c.setStatus(func(s *Status) {
@@ -68,6 +68,24 @@ func (c *Client) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 		c.wakeSync()
 	}
 	return nil
+}
+
+// committed runs as local writes commit, before their Tx calls return,
+// in a store that says so (see Open): the status counts them and the
+// sync loop wakes to push them. At full durability it runs as their
+// fsync starts, so the push does not wait for it.
+func (c *Client) committed() {
+	n, err := c.store.Pending(context.Background())
+	if err != nil {
+		return // the store closed: so does the client
+	}
+	c.setStatus(func(s *Status) {
+		s.Pending = n
+		if s.State == StateUpToDate {
+			s.State = StateSyncing
+		}
+	})
+	c.wakeSync()
 }
 
 // key validates a collection and row ID.

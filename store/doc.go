@@ -41,7 +41,12 @@
 // Write returns, the app's change, its merge metadata and its outbox entry
 // are on disk together, in one SQL transaction, or none of them is. Writes
 // from several goroutines waiting at once share one transaction and one
-// fsync (group commit), each keeping its own outcome. What comes from a
+// fsync (group commit), each keeping its own outcome. The fsync follows
+// the commit rather than being part of it: a durable store commits at
+// synchronous=NORMAL and then syncs the log itself before Write returns,
+// so a sync loop (SQLite.OnCommit) can push the write while its fsync
+// runs; syncs that overlap are shared, and one that fails stops local
+// writes (ErrNotDurable). What comes from a
 // server (Apply, Receive, Ack) commits without an fsync of its own: the
 // server holds it and the cursor moves in the same transaction, so a
 // power cut can only make the replica fetch it again; the next synced

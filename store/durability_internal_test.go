@@ -3,18 +3,24 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/unosync/uno/crdt"
 )
 
-// Local writes sync at the store's level; remote changes and
-// acknowledgements commit with synchronous=NORMAL (no fsync in WAL mode),
-// and the connection goes back to the pool at the store's level. (Not in
-// the browser: its journal is not a WAL, and every commit syncs.)
+// Every transaction commits with synchronous=NORMAL (no fsync in WAL
+// mode), and the connection goes back to the pool at the store's level;
+// a local write then syncs the log once, before Write returns, where
+// remote changes and acknowledgements sync nothing. (Not in the browser:
+// its journal is not a WAL, and every commit syncs.)
 //
 // Both ways a store runs write transactions: on held connections (the
 // default), and as *sql.Tx on a pool of one connection (as in the
@@ -38,6 +44,11 @@ func testRemoteCommitsRelaxed(t *testing.T, conns int) {
 	}
 	defer other.Close()
 
+	syncs := 0
+	s.wal.testSync = func() error {
+		syncs++
+		return nil
+	}
 	var levels []int
 	s.testBegin = func(w *writeTx) {
 		var level int
@@ -63,29 +74,33 @@ func testRemoteCommitsRelaxed(t *testing.T, conns int) {
 		}
 		return c.Tx
 	}
+	theirs := write(other, "theirs")
 	steps := []struct {
-		name string
-		do   func()
-		want int
+		name  string
+		do    func()
+		syncs int
 	}{
-		{"a local write", func() { write(s, "mine") }, full},
+		{"a local write", func() { write(s, "mine") }, 1},
 		{"remote changes", func() {
-			if _, err := s.ApplyAt(ctx, []*crdt.Tx{write(other, "theirs")}, 1); err != nil {
+			if _, err := s.ApplyAt(ctx, []*crdt.Tx{theirs}, 1); err != nil {
 				t.Fatal(err)
 			}
-		}, normal},
+		}, 0},
 		{"an acknowledgement", func() {
 			if err := s.Ack(ctx, 1); err != nil {
 				t.Fatal(err)
 			}
-		}, normal},
-		{"another local write", func() { write(s, "mine2") }, full},
+		}, 0},
+		{"another local write", func() { write(s, "mine2") }, 1},
 	}
 	for _, st := range steps {
-		levels = nil
+		levels, syncs = nil, 0
 		st.do()
-		if len(levels) != 1 || levels[0] != st.want {
-			t.Errorf("%s: synchronous in its transaction %v, want %d", st.name, levels, st.want)
+		if len(levels) != 1 || levels[0] != normal {
+			t.Errorf("%s: synchronous in its transaction %v, want %d", st.name, levels, normal)
+		}
+		if syncs != st.syncs {
+			t.Errorf("%s: %d syncs of the log, want %d", st.name, syncs, st.syncs)
 		}
 		if got := pool(); got != full {
 			t.Errorf("after %s: the connection went back at synchronous %d, want %d", st.name, got, full)
@@ -110,5 +125,225 @@ func TestSQLite_PrefillsTheLog(t *testing.T) {
 			t.Errorf("synchronous=%s: log of %d bytes on open, want %d", sync, fi.Size(), WALPrefill)
 		}
 		s.Close()
+	}
+}
+
+// A durable store's local write is visible (OnCommit, the outbox) while
+// its sync runs, and Write returns only after the sync: a push need not
+// wait for the writer's fsync, and what Write promises stays.
+func TestSQLite_SyncAfterCommit(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "a.db")
+	s, err := OpenSQLite(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	committed := make(chan struct{}, 1)
+	s.OnCommit(func() { committed <- struct{}{} })
+	started, release := make(chan struct{}), make(chan struct{})
+	var synced atomic.Bool
+	var seen []uint64 // the outbox as the sync began
+	s.wal.testSync = func() error {
+		close(started)
+		select {
+		case <-committed:
+		case <-time.After(time.Minute):
+			t.Error("the sync began before OnCommit's function ran")
+		}
+		txs, err := s.Outbox(ctx, 0, 0)
+		if err != nil {
+			t.Error(err)
+		}
+		for _, tx := range txs {
+			seen = append(seen, tx.Seq)
+		}
+		<-release
+		synced.Store(true)
+		return nil
+	}
+	done := make(chan error, 1)
+	var early bool
+	go func() {
+		_, err := s.Write(ctx, func(b *crdt.Builder) error {
+			return b.Set(crdt.RowKey{Collection: "c", Row: "r"}, "f", crdt.KindRegister, []byte(`1`))
+		})
+		early = !synced.Load()
+		done <- err
+	}()
+	select {
+	case <-started:
+	case err := <-done:
+		t.Fatalf("Write returned (%v) and no sync began", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if early {
+		t.Error("Write returned before its sync ended")
+	}
+	if !slices.Equal(seen, []uint64{1}) {
+		t.Errorf("the outbox during the sync: %v, want [1]", seen)
+	}
+
+	// The log synced is the database's: the file at path-wal.
+	fi, err := s.wal.f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now, err := os.Stat(path + "-wal"); err != nil || !os.SameFile(fi, now) {
+		t.Errorf("the syncer holds another file than %s-wal (%v)", path, err)
+	}
+	for _, level := range []string{"NORMAL"} {
+		n, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "n.db"), Options{Synchronous: level})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.wal != nil {
+			t.Errorf("synchronous=%s: the store syncs its log", level)
+		}
+		n.Close()
+	}
+	e, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "e.db"), Options{Synchronous: "EXTRA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if e.wal == nil {
+		t.Error("synchronous=EXTRA: the store does not sync its log")
+	}
+}
+
+// Writes that commit while a sync runs share the next one: one sync
+// covers every commit made before it began.
+func TestSQLite_SyncsShared(t *testing.T) {
+	ctx := t.Context()
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "a.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var mu sync.Mutex
+	var syncs int
+	first := make(chan struct{})
+	var release sync.Once // a test that fails before releasing the sync still closes the store
+	defer release.Do(func() { close(first) })
+	s.wal.testSync = func() error {
+		mu.Lock()
+		syncs++
+		n := syncs
+		mu.Unlock()
+		if n == 1 {
+			<-first
+		}
+		return nil
+	}
+	const n = 10
+	var wg sync.WaitGroup
+	for i := range n + 1 {
+		wg.Go(func() {
+			if _, err := s.Write(ctx, func(b *crdt.Builder) error {
+				return b.Set(crdt.RowKey{Collection: "c", Row: fmt.Sprint("r", i)}, "f", crdt.KindRegister, []byte(`1`))
+			}); err != nil {
+				t.Error(err)
+			}
+		})
+		if i == 0 { // the first sync runs before the others write
+			waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return syncs == 1 })
+		}
+	}
+	// Every other write commits while the first sync is held (some in
+	// one batch), then waits.
+	waitFor(t, func() bool { return s.pending.Load() == n+1 })
+	release.Do(func() { close(first) })
+	wg.Wait()
+	if syncs != 2 {
+		t.Errorf("%d syncs for %d writes, %d of them committed during the first sync: want 2", syncs, n+1, n)
+	}
+}
+
+// A failed sync fails its writes with ErrNotDurable, and every local write
+// after it, which commits nothing; reads and what the server sends go on.
+func TestSQLite_SyncFails(t *testing.T) {
+	ctx := t.Context()
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "a.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	write := func(id string) error {
+		_, err := s.Write(ctx, func(b *crdt.Builder) error {
+			return b.Set(crdt.RowKey{Collection: "c", Row: id}, "f", crdt.KindRegister, []byte(`1`))
+		})
+		return err
+	}
+	if err := write("a"); err != nil {
+		t.Fatal(err)
+	}
+	errDisk := errors.New("input/output error")
+	s.wal.testSync = func() error { return errDisk }
+	if err := write("b"); !errors.Is(err, ErrNotDurable) || !errors.Is(err, errDisk) {
+		t.Fatalf("write with a failing sync: %v, want ErrNotDurable and the disk's error", err)
+	}
+	s.wal.testSync = nil
+	if err := write("c"); !errors.Is(err, ErrNotDurable) {
+		t.Fatalf("write after a failed sync: %v, want ErrNotDurable", err)
+	}
+	txs, err := s.Outbox(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(txs) != 2 {
+		t.Errorf("outbox of %d entries, want 2 (a, and b which committed before its sync failed)", len(txs))
+	}
+	if err := s.Ack(ctx, 2); err != nil {
+		t.Errorf("ack after a failed sync: %v", err)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after a minute.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within a minute")
+		}
+	}
+}
+
+// The log the store syncs stays the database's while the store is open,
+// even when the pool closes every connection it holds (as it does with
+// connections it finds broken): SQLite deletes the log as the last
+// connection closes, and the syncer keeps one open.
+func TestSQLite_SyncsTheLogItKeeps(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "a.db")
+	s, err := OpenSQLite(ctx, path, Options{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	write := func(id string) {
+		if _, err := s.Write(ctx, func(b *crdt.Builder) error {
+			return b.Set(crdt.RowKey{Collection: "c", Row: id}, "f", crdt.KindRegister, []byte(`1`))
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a")
+	s.db.SetMaxIdleConns(0) // the pool closes its idle connection
+	s.db.SetMaxIdleConns(1)
+	write("b")
+	fi, err := s.wal.f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(fi, now) {
+		t.Errorf("the store syncs a log SQLite replaced")
 	}
 }

@@ -116,6 +116,9 @@ func openCountingHeld(t *testing.T, count func(query string) bool) (*SQLite, *in
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	// No background checkpoint takes the write lock between a write and
+	// the query after it (one that does sends the query to the pool).
+	s.stopCheckpointer()
 	held := new(int)
 	s.testQueryHeld = func(q string) {
 		if count(q) {

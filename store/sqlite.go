@@ -89,6 +89,12 @@ type SQLite struct {
 
 	ckpt *checkpointer // background checkpoints (checkpoint.go); nil in the browser
 
+	// wal syncs the log after local writes commit, when the store is
+	// durable (synchronous FULL or EXTRA) and its journal a WAL; nil
+	// otherwise (walsync.go). onCommit is OnCommit's function.
+	wal      *walSyncer
+	onCommit atomic.Pointer[func()]
+
 	testBegin      func(*writeTx) // tests: called as each write transaction begins
 	testNoPreload  bool           // tests: transactions read their rows one by one
 	testNoRowCache bool           // tests: transactions read every row from the file
@@ -123,6 +129,16 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	if err := prefillWAL(ctx, db, path); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if s.relaxes() {
+		if s.wal, err = newWALSyncer(ctx, path, func() (*sql.DB, error) {
+			pin := o
+			pin.MaxConns = 1
+			return openDB(path, &pin)
+		}, s.commits.Load); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
 	}
 	s.startCheckpointer()
 	return s, nil
@@ -389,6 +405,9 @@ func (s *SQLite) Close() error {
 	s.stopCheckpointer()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.wal != nil {
+		s.wal.close()
+	}
 	s.stmtMu.Lock()
 	for _, st := range s.stmts {
 		st.Close()
@@ -1051,6 +1070,11 @@ func (s *SQLite) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	if s.wal != nil {
+		if err := s.wal.failed(); err != nil {
+			return nil, err
+		}
+	}
 	// Group commit: a write joins the queue, and whoever holds the write
 	// lock next commits everything queued in one SQL transaction, one
 	// fsync for all. Each write keeps its own transaction (sequence
@@ -1065,15 +1089,49 @@ func (s *SQLite) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 	batch := s.queue[:min(len(s.queue), maxGroupCommit)]
 	s.queue = s.queue[len(batch):]
 	s.queueMu.Unlock()
+	var upTo uint64
 	if len(batch) > 0 {
-		s.writeBatch(batch)
+		upTo = s.writeBatch(batch)
 	}
 	s.mu.Unlock()
+	if len(batch) > 0 {
+		s.finish(batch, upTo)
+	}
 	<-req.done
 	if req.panic != nil {
 		panic(req.panic)
 	}
 	return req.commit, req.err
+}
+
+// OnCommit sets fn to be called each time local writes commit, before
+// their Write calls return: a sync loop it wakes can push them at once.
+// In a durable store it runs as the writes' sync starts (see walSyncer),
+// so the push and the fsync overlap. fn must not block.
+func (s *SQLite) OnCommit(fn func()) { s.onCommit.Store(&fn) }
+
+// finish ends the Write calls of a batch writeBatch committed up to
+// group commit number upTo (0: none committed), out of the write lock so
+// the next batch can commit meanwhile: it tells OnCommit's function,
+// syncs the log if the store is durable, and lets them return.
+func (s *SQLite) finish(batch []*writeReq, upTo uint64) {
+	if upTo > 0 {
+		if fn := s.onCommit.Load(); fn != nil {
+			(*fn)()
+		}
+		if s.wal != nil {
+			if err := s.wal.sync(upTo); err != nil {
+				for _, r := range batch {
+					if r.err == nil && r.commit != nil && r.commit.Tx != nil {
+						r.commit, r.err = nil, err
+					}
+				}
+			}
+		}
+	}
+	for _, r := range batch {
+		close(r.done)
+	}
 }
 
 // maxGroupCommit bounds the writes one SQL transaction commits.
@@ -1089,14 +1147,12 @@ type writeReq struct {
 	done   chan struct{}
 }
 
-// writeBatch commits the writes of batch in one SQL transaction, under mu.
-func (s *SQLite) writeBatch(batch []*writeReq) {
+// writeBatch commits the writes of batch in one SQL transaction, under
+// mu, and returns the group commit's number, or 0 if none of them
+// committed. A durable store commits them relaxed (without an fsync) and
+// syncs them after (finish).
+func (s *SQLite) writeBatch(batch []*writeReq) uint64 {
 	var ok []*writeReq
-	defer func() {
-		for _, r := range batch {
-			close(r.done)
-		}
-	}()
 	fail := func(err error) {
 		for _, r := range ok {
 			r.commit, r.err = nil, err
@@ -1106,16 +1162,16 @@ func (s *SQLite) writeBatch(batch []*writeReq) {
 		for _, r := range batch {
 			r.err = err
 		}
-		return
+		return 0
 	}
 	// The transaction outlives any one caller's context: each is checked
 	// before its function runs.
-	w, err := s.begin(context.Background(), false)
+	w, err := s.begin(context.Background(), s.wal != nil)
 	if err != nil {
 		for _, r := range batch {
 			r.err = err
 		}
-		return
+		return 0
 	}
 	defer w.end()
 	seq, clock := s.seq, *s.clock
@@ -1136,31 +1192,32 @@ func (s *SQLite) writeBatch(batch []*writeReq) {
 		for i, k := range lt.keys {
 			if err := w.putState(k, lt.rows[i], lt.states[i]); err != nil {
 				fail(err)
-				return
+				return 0
 			}
 			w.rows[k] = lt.rows[i] // what the next write of the batch reads
 		}
 		if _, err := w.exec("", `INSERT INTO _uno_outbox (seq, tx, epoch, deltas) VALUES (?, ?, ?, ?)`,
 			int64(lt.tx.Seq), crdt.EncodeTx(lt.tx), int64(s.epoch), encodeDeltas(lt.deltas)); err != nil {
 			fail(fmt.Errorf("append outbox: %w", err))
-			return
+			return 0
 		}
 		seq, clock = lt.tx.Seq, next
 		r.commit = &Commit{Tx: lt.tx, Changed: lt.keys}
 	}
 	if len(ok) == 0 {
-		return
+		return 0
 	}
 	if err := w.commit(); err != nil {
 		fail(err)
-		return
+		return 0
 	}
-	s.commits.Add(1)
+	n := s.commits.Add(1)
 	s.runs.wrote(s.seq+1, seq, s.epoch)
 	s.seq = seq
 	*s.clock = clock
 	s.pending.Add(int64(len(ok)))
 	s.mergeColumns(w.pending)
+	return n
 }
 
 // buildGuarded runs buildLocal for r, recording a panic of r's function
