@@ -46,7 +46,8 @@ writes, which the server then sends back).
   at the writer and at each receiver as well), a **raw WebSocket echo** and a **paced
   durable commit** (see Ceilings).
   Full durability may add at most two fsync floors to the p99 (the
-  writer's commit and the server's).
+  writer's fsync and the server's; the writer's now runs beside the
+  push).
 
 `
 
@@ -107,15 +108,15 @@ const clientsAfterProse = `What bounds these figures on this machine:
   the first, which counts the thread being descheduled after the world
   restarts, as the execution trace shows).
 - **Paced latency at full durability.** The only difference from relaxed
-  is the writer's commit: ` + "`Put`" + ` returns after its fsync, and the push
-  follows it. That commit is a paced one, and the **paced durable
-  commit** ceiling shows what one costs on this disk: more than two fsync
-  floors at its median alone (the floor is measured back to back). So a
-  full-durability p99 within two floors of the relaxed one is below what
-  this disk allows, and the figure to read is the gap in paced durable
-  commits (Ratio column). The relaxed and full rows are separate runs;
-  their p99s move by more than a floor from round to round (see their
-  ranges).
+  is the writer's fsync, and it is off the write's path: the store
+  commits the write without one, the sync loop pushes it at once, and
+  ` + "`Put`" + ` returns after the fsync, which runs while the push crosses to the
+  server (store.SQLite.OnCommit). A power cut between the push and the
+  fsync is a lost commit the server holds, which the client recovers as
+  after any rollback. What full durability adds to the chain is the
+  writer's fsync competing with the server's for the one disk. The
+  relaxed and full rows are separate runs; their p99s move by more than
+  a floor from round to round (see their ranges).
 `
 
 const stagesProse = `The relaxed 1-receiver paced run again, with every part traced (the
@@ -223,8 +224,8 @@ const ceilingsProse = `What the machine itself does, measured in the same invoca
   writer's rate, its latency. An idle disk answers an fsync more slowly
   than one kept busy, so this is what each durable commit on a paced
   write's path costs: the server's append in both modes (an Ack means
-  durable, and a delivery follows its append), the writer's commit as
-  well at full durability.
+  durable, and a delivery follows its append). At full durability the
+  writer's fsync runs beside the push, off the path.
 - **a durable relay** (1 and 49 receivers): the paced writes as raw
   WebSocket frames of an update's size to a server that commits each
   (the fsync floor's transaction) and then writes it to every receiver's
