@@ -45,8 +45,7 @@
 // the commit rather than being part of it: a durable store commits at
 // synchronous=NORMAL and then syncs the log itself before Write returns,
 // so a sync loop (SQLite.OnCommit) can push the write while its fsync
-// runs; syncs that overlap are shared, and one that fails stops local
-// writes (ErrNotDurable). What comes from a
+// runs; a sync that fails stops local writes (ErrNotDurable). What comes from a
 // server (Apply, Receive, Ack) commits without an fsync of its own: the
 // server holds it and the cursor moves in the same transaction, so a
 // power cut can only make the replica fetch it again; the next synced

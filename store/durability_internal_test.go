@@ -215,8 +215,8 @@ func TestSQLite_SyncAfterCommit(t *testing.T) {
 	}
 }
 
-// Writes that commit while a sync runs share the next one: one sync
-// covers every commit made before it began.
+// The sync holds the write lock: writes that come while it runs queue,
+// and commit together after it, with one sync of their own.
 func TestSQLite_SyncsShared(t *testing.T) {
 	ctx := t.Context()
 	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "a.db"), Options{})
@@ -224,17 +224,12 @@ func TestSQLite_SyncsShared(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	var mu sync.Mutex
-	var syncs int
+	var syncs atomic.Int32
 	first := make(chan struct{})
 	var release sync.Once // a test that fails before releasing the sync still closes the store
 	defer release.Do(func() { close(first) })
 	s.wal.testSync = func() error {
-		mu.Lock()
-		syncs++
-		n := syncs
-		mu.Unlock()
-		if n == 1 {
+		if syncs.Add(1) == 1 {
 			<-first
 		}
 		return nil
@@ -250,16 +245,25 @@ func TestSQLite_SyncsShared(t *testing.T) {
 			}
 		})
 		if i == 0 { // the first sync runs before the others write
-			waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return syncs == 1 })
+			waitFor(t, func() bool { return syncs.Load() == 1 })
 		}
 	}
-	// Every other write commits while the first sync is held (some in
-	// one batch), then waits.
-	waitFor(t, func() bool { return s.pending.Load() == n+1 })
+	waitFor(t, func() bool {
+		s.queueMu.Lock()
+		defer s.queueMu.Unlock()
+		return len(s.queue) == n
+	})
+	if got := s.pending.Load(); got != 1 {
+		t.Errorf("%d writes committed during the first sync, want 1 (the synced one)", got)
+	}
+	commits := s.commits.Load()
 	release.Do(func() { close(first) })
 	wg.Wait()
-	if syncs != 2 {
-		t.Errorf("%d syncs for %d writes, %d of them committed during the first sync: want 2", syncs, n+1, n)
+	if got := syncs.Load(); got != 2 {
+		t.Errorf("%d syncs for %d writes, %d of them queued during the first sync: want 2", got, n+1, n)
+	}
+	if got := s.commits.Load() - commits; got != 1 {
+		t.Errorf("%d commits of the %d queued writes, want 1", got, n)
 	}
 }
 

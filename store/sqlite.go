@@ -135,7 +135,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 			pin := o
 			pin.MaxConns = 1
 			return openDB(path, &pin)
-		}, s.commits.Load); err != nil {
+		}); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
@@ -1070,11 +1070,6 @@ func (s *SQLite) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if s.wal != nil {
-		if err := s.wal.failed(); err != nil {
-			return nil, err
-		}
-	}
 	// Group commit: a write joins the queue, and whoever holds the write
 	// lock next commits everything queued in one SQL transaction, one
 	// fsync for all. Each write keeps its own transaction (sequence
@@ -1089,14 +1084,10 @@ func (s *SQLite) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 	batch := s.queue[:min(len(s.queue), maxGroupCommit)]
 	s.queue = s.queue[len(batch):]
 	s.queueMu.Unlock()
-	var upTo uint64
 	if len(batch) > 0 {
-		upTo = s.writeBatch(batch)
+		s.finish(batch, s.writeBatch(batch))
 	}
 	s.mu.Unlock()
-	if len(batch) > 0 {
-		s.finish(batch, upTo)
-	}
 	<-req.done
 	if req.panic != nil {
 		panic(req.panic)
@@ -1106,21 +1097,22 @@ func (s *SQLite) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 
 // OnCommit sets fn to be called each time local writes commit, before
 // their Write calls return: a sync loop it wakes can push them at once.
-// In a durable store it runs as the writes' sync starts (see walSyncer),
-// so the push and the fsync overlap. fn must not block.
+// In a durable store it runs before their sync (see walSyncer), so the
+// push and the fsync overlap. fn runs under the store's write lock: it
+// must not block, nor write to the store.
 func (s *SQLite) OnCommit(fn func()) { s.onCommit.Store(&fn) }
 
-// finish ends the Write calls of a batch writeBatch committed up to
-// group commit number upTo (0: none committed), out of the write lock so
-// the next batch can commit meanwhile: it tells OnCommit's function,
-// syncs the log if the store is durable, and lets them return.
-func (s *SQLite) finish(batch []*writeReq, upTo uint64) {
-	if upTo > 0 {
+// finish ends the Write calls of a batch, under mu, once writeBatch
+// committed it (committed: any of them): it tells OnCommit's function,
+// syncs the log if the store is durable (walSyncer), and lets them
+// return.
+func (s *SQLite) finish(batch []*writeReq, committed bool) {
+	if committed {
 		if fn := s.onCommit.Load(); fn != nil {
 			(*fn)()
 		}
 		if s.wal != nil {
-			if err := s.wal.sync(upTo); err != nil {
+			if err := s.wal.sync(); err != nil {
 				for _, r := range batch {
 					if r.err == nil && r.commit != nil && r.commit.Tx != nil {
 						r.commit, r.err = nil, err
@@ -1148,21 +1140,25 @@ type writeReq struct {
 }
 
 // writeBatch commits the writes of batch in one SQL transaction, under
-// mu, and returns the group commit's number, or 0 if none of them
-// committed. A durable store commits them relaxed (without an fsync) and
-// syncs them after (finish).
-func (s *SQLite) writeBatch(batch []*writeReq) uint64 {
+// mu, and reports whether any of them committed. A durable store commits
+// them relaxed (without an fsync) and syncs them after (finish); after a
+// failed sync it commits none.
+func (s *SQLite) writeBatch(batch []*writeReq) bool {
 	var ok []*writeReq
 	fail := func(err error) {
 		for _, r := range ok {
 			r.commit, r.err = nil, err
 		}
 	}
-	if err := s.check(); err != nil {
+	err := s.check()
+	if err == nil && s.wal != nil {
+		err = s.wal.failed()
+	}
+	if err != nil {
 		for _, r := range batch {
 			r.err = err
 		}
-		return 0
+		return false
 	}
 	// The transaction outlives any one caller's context: each is checked
 	// before its function runs.
@@ -1171,7 +1167,7 @@ func (s *SQLite) writeBatch(batch []*writeReq) uint64 {
 		for _, r := range batch {
 			r.err = err
 		}
-		return 0
+		return false
 	}
 	defer w.end()
 	seq, clock := s.seq, *s.clock
@@ -1192,32 +1188,32 @@ func (s *SQLite) writeBatch(batch []*writeReq) uint64 {
 		for i, k := range lt.keys {
 			if err := w.putState(k, lt.rows[i], lt.states[i]); err != nil {
 				fail(err)
-				return 0
+				return false
 			}
 			w.rows[k] = lt.rows[i] // what the next write of the batch reads
 		}
 		if _, err := w.exec("", `INSERT INTO _uno_outbox (seq, tx, epoch, deltas) VALUES (?, ?, ?, ?)`,
 			int64(lt.tx.Seq), crdt.EncodeTx(lt.tx), int64(s.epoch), encodeDeltas(lt.deltas)); err != nil {
 			fail(fmt.Errorf("append outbox: %w", err))
-			return 0
+			return false
 		}
 		seq, clock = lt.tx.Seq, next
 		r.commit = &Commit{Tx: lt.tx, Changed: lt.keys}
 	}
 	if len(ok) == 0 {
-		return 0
+		return false
 	}
 	if err := w.commit(); err != nil {
 		fail(err)
-		return 0
+		return false
 	}
-	n := s.commits.Add(1)
+	s.commits.Add(1)
 	s.runs.wrote(s.seq+1, seq, s.epoch)
 	s.seq = seq
 	*s.clock = clock
 	s.pending.Add(int64(len(ok)))
 	s.mergeColumns(w.pending)
-	return n
+	return true
 }
 
 // buildGuarded runs buildLocal for r, recording a panic of r's function

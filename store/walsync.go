@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 )
 
 // ErrNotDurable is what a local write returns when the disk failed to
@@ -23,29 +22,26 @@ var ErrNotDurable = errors.New("store: the disk failed to sync a committed write
 // and makes them visible without waiting for the disk, and then syncs the
 // log itself before Write returns. What a write promises is the same as
 // a commit at FULL: when Write returns, the transaction is on disk. The
-// difference is what may happen before: the sync loop reads and pushes
-// the write while its sync runs (see SQLite.OnCommit), so the push no
-// longer waits one fsync. A write pushed and then lost to a power cut is
-// the case a rollback already is (the server holds it; see Fork).
+// difference is what may happen in between: the sync loop reads and
+// pushes the write while its sync runs (see SQLite.OnCommit), so the push
+// no longer waits one fsync. A write pushed and then lost to a power cut
+// is the case a rollback already is (the server holds it; see Fork).
 //
-// Syncs are shared: a write whose commit an ongoing sync does not cover
-// waits for it, then one sync covers every commit made by then (group
-// commit across Write's batches, which need not wait for each other's
-// syncs to start). One failed sync stops the syncer: every later sync
-// returns ErrNotDurable, as after a failed fsync the kernel may have
-// dropped the pages it could not write, and a second fsync would not say
-// so.
+// The sync runs under the store's write lock, as SQLite's own would:
+// writes that come meanwhile queue and commit together next (group
+// commit), and remote changes and acks wait rather than write into the
+// log while it is being synced (letting them in cost the 2-client
+// benchmark at full durability 10–15% of its updates/s on one shared
+// disk). One failed sync stops local writes: every later one returns
+// ErrNotDurable, as after a failed fsync the kernel may have dropped the
+// pages it could not write, and a second fsync would not say so.
+//
+// Its fields are guarded by the store's mu.
 type walSyncer struct {
-	path    string        // the log: the database's path + "-wal"
-	commits func() uint64 // local commits made so far
-	pin     *sql.DB       // one connection, held open so SQLite keeps the log
-
-	mu     sync.Mutex
-	cond   sync.Cond
-	f      *os.File
-	busy   bool   // a sync runs, without mu
-	synced uint64 // commits the last finished sync covers
-	err    error  // the first failure (or the store closing): final
+	path string   // the log: the database's path + "-wal"
+	pin  *sql.DB  // one connection, held open so SQLite keeps the log
+	f    *os.File // the log
+	err  error    // the first failure (or the store closing): final
 
 	testSync func() error // tests: runs in place of each sync
 }
@@ -59,9 +55,8 @@ type walSyncer struct {
 // store's settings): a database in WAL mode keeps its log while any
 // connection has it open, and a pool closes the connections it finds
 // broken (all of them, in a store of one).
-func newWALSyncer(ctx context.Context, path string, open func() (*sql.DB, error), commits func() uint64) (*walSyncer, error) {
-	y := &walSyncer{path: path + "-wal", commits: commits}
-	y.cond.L = &y.mu
+func newWALSyncer(ctx context.Context, path string, open func() (*sql.DB, error)) (*walSyncer, error) {
+	y := &walSyncer{path: path + "-wal"}
 	db, err := open()
 	if err != nil {
 		return nil, fmt.Errorf("pin the log: %w", err)
@@ -86,39 +81,14 @@ func newWALSyncer(ctx context.Context, path string, open func() (*sql.DB, error)
 	return y, nil
 }
 
-// sync returns once a sync that began after commit number upTo made it
-// durable, or with the error that stopped the syncer.
-func (y *walSyncer) sync(upTo uint64) error {
-	y.mu.Lock()
-	defer y.mu.Unlock()
-	for {
-		if y.synced >= upTo {
-			return nil
-		}
-		if y.err != nil {
-			return y.err
-		}
-		if !y.busy {
-			break
-		}
-		y.cond.Wait()
+// sync makes every commit so far durable, or returns the error that
+// stopped the syncer.
+func (y *walSyncer) sync() error {
+	if y.err != nil {
+		return y.err
 	}
-	y.busy = true
-	// Every commit counted by now has written its frames: the sync
-	// covers them all.
-	target := y.commits()
-	y.mu.Unlock()
-	err := y.syncFile()
-	y.mu.Lock()
-	y.busy = false
-	if err != nil {
+	if err := y.syncFile(); err != nil {
 		y.err = fmt.Errorf("%w: %w", ErrNotDurable, err)
-	} else {
-		y.synced = max(y.synced, target)
-	}
-	y.cond.Broadcast()
-	if y.synced >= upTo {
-		return nil
 	}
 	return y.err
 }
@@ -126,8 +96,6 @@ func (y *walSyncer) sync(upTo uint64) error {
 // failed returns the error that stopped the syncer after a failed sync
 // (not its closing, which the store reports itself).
 func (y *walSyncer) failed() error {
-	y.mu.Lock()
-	defer y.mu.Unlock()
 	if errors.Is(y.err, ErrNotDurable) {
 		return y.err
 	}
@@ -137,7 +105,7 @@ func (y *walSyncer) failed() error {
 // syncFile syncs the log's data (fdatasync where there is one: the log
 // is preallocated, so no size changes with a commit). The file stays the
 // log: SQLite deletes the log only as the database's last connection
-// closes, and the syncer's pin stays open until it closes. (A check of
+// closes, and the syncer's pin stays open until the store closes. (A check of
 // the file's identity by stat on each sync would cost more than it
 // seems: any stat between the commit's writes and the fdatasync made the
 // pair 30–60 µs slower on this project's test machines, a fifth of a
@@ -149,26 +117,13 @@ func (y *walSyncer) syncFile() error {
 	return datasync(y.f)
 }
 
-// close waits for a running sync, syncs what no sync covered yet (a
-// write whose Write has not returned), and closes the log's file; later
-// syncs return ErrClosed.
+// close closes the log's file and the pin; later syncs return ErrClosed.
 func (y *walSyncer) close() {
-	y.mu.Lock()
-	defer y.mu.Unlock()
-	for y.busy {
-		y.cond.Wait()
-	}
 	if y.err == nil {
-		if target := y.commits(); y.synced < target {
-			if err := y.syncFile(); err == nil {
-				y.synced = target
-			}
-		}
 		y.err = ErrClosed
 	}
 	y.f.Close()
 	y.pin.Close()
-	y.cond.Broadcast()
 }
 
 // syncDir syncs the directory at path: the names in it survive a power cut.
