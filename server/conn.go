@@ -373,12 +373,16 @@ func (c *conn) ready(ctx context.Context) error {
 				continue
 			}
 			txs, rejects, err := c.validate(ctx, rd.Append)
+			actx, newRun := ctx, false
 			if err == nil {
-				err = c.saveRun(ctx, rd.Append[0].Seq, rd.AppendEpoch)
+				actx, newRun, err = c.withRun(ctx, rd.Append[0].Seq, rd.AppendEpoch)
 			}
 			var seqs []uint64
 			if err == nil {
-				seqs, _, rejects, err = c.append(ctx, txs, rejects)
+				seqs, _, rejects, err = c.append(actx, txs, rejects)
+			}
+			if err == nil && newRun {
+				c.runEpoch = rd.AppendEpoch
 			}
 			if err == nil && len(rejects) > 0 {
 				err = c.reject(ctx, rejects)
@@ -442,20 +446,23 @@ func (c *conn) check(ctx context.Context, m *usync.Check, through uint64) {
 	c.sess.Checked(runs, through)
 }
 
-// saveRun records, before an append of the site's transactions from
-// first on written in epoch, the run they start, unless the run before
-// them is of that epoch already: once per opening of the replica's store
-// that pushes, not once per append (see usync.Check).
-func (c *conn) saveRun(ctx context.Context, first, epoch uint64) error {
+// withRun returns ctx for an append of the site's transactions from
+// first on, written in epoch: carrying the run they start (server.WithRun,
+// which the log saves in the append's transaction) unless the run before
+// them is of that epoch already, so once per opening of the replica's
+// store that pushes, not once per append (see usync.Check). newRun
+// reports whether it carries one: once the append commits, that run is
+// the site's current one.
+func (c *conn) withRun(ctx context.Context, first, epoch uint64) (_ context.Context, newRun bool, _ error) {
 	sr, ok := c.s.cfg.Log.(SiteRunner)
 	if !ok {
-		return nil
+		return ctx, false, nil
 	}
 	site := c.sess.Site()
 	if !c.runKnown {
 		runs, err := sr.Runs(ctx, c.tenant, site, first-1, first-1, 1)
 		if err != nil {
-			return c.s.unavailable("read site runs", err, "tenant", c.tenant)
+			return nil, false, c.s.unavailable("read site runs", err, "tenant", c.tenant)
 		}
 		if len(runs) > 0 {
 			c.runEpoch = runs[0].Epoch
@@ -463,13 +470,9 @@ func (c *conn) saveRun(ctx context.Context, first, epoch uint64) error {
 		c.runKnown = true
 	}
 	if epoch == c.runEpoch {
-		return nil
+		return ctx, false, nil
 	}
-	if err := sr.SaveRun(ctx, c.tenant, site, usync.Run{First: first, Epoch: epoch}); err != nil {
-		return c.s.unavailable("save site run", err, "tenant", c.tenant)
-	}
-	c.runEpoch = epoch
-	return nil
+	return WithRun(ctx, site, usync.Run{First: first, Epoch: epoch}), true, nil
 }
 
 // unixMilli is t in Unix milliseconds, 0 for the zero time (never).

@@ -174,7 +174,10 @@ type Watcher interface {
 // per append.
 type SiteRunner interface {
 	// SaveRun records that the site's transactions from run.First on were
-	// written in run.Epoch. It replaces the site's runs from run.First on
+	// written in run.Epoch. An Append whose context carries a run
+	// (WithRun) saves it this way in the append's own transaction, before
+	// its entries: the run and the append it starts commit together or
+	// not at all. That is how the server saves runs. It replaces the site's runs from run.First on
 	// that lie above the site's high-water mark (left by an append that
 	// did not commit), and records nothing at or below it: the runs of
 	// what the log holds stay as they are, whatever another session of
@@ -185,6 +188,27 @@ type SiteRunner interface {
 	// holding from (the last starting at or before it), if any, then
 	// those starting after from up to through, in order, at most limit.
 	Runs(ctx context.Context, tenant string, site crdt.SiteID, from, through uint64, limit int) ([]usync.Run, error)
+}
+
+// WithRun returns ctx carrying the run the transactions of site from
+// run.First on start: a SiteRunner's Append given it saves the run as
+// SaveRun does, in the append's transaction.
+func WithRun(ctx context.Context, site crdt.SiteID, run usync.Run) context.Context {
+	return context.WithValue(ctx, runKey{}, siteRun{site, run})
+}
+
+// RunOf returns the run ctx carries (WithRun), if any: what a SiteRunner's
+// Append saves with its entries.
+func RunOf(ctx context.Context) (crdt.SiteID, usync.Run, bool) {
+	r, ok := ctx.Value(runKey{}).(siteRun)
+	return r.site, r.run, ok
+}
+
+type runKey struct{}
+
+type siteRun struct {
+	site crdt.SiteID
+	run  usync.Run
 }
 
 // Retainer is the capability of a log that forgets old entries.

@@ -98,6 +98,35 @@ func testSiteRunner(t *testing.T, l server.Log) {
 	save("t1", s3, 6, e3)
 	runs("t1", s3, 0, math.MaxUint64, 10, run(1, e1), run(4, e2), run(6, e3))
 
+	// An append saves the run its context carries (server.WithRun) with
+	// its entries, both or neither, by SaveRun's rule.
+	s4 := site(4)
+	appendRun := func(first, epoch, from, to uint64) error {
+		t.Helper()
+		_, err := l.Append(server.WithRun(ctx, s4, run(first, epoch)), "t1", txs(s4, from, to))
+		return err
+	}
+	if err := appendRun(1, e1, 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	runs("t1", s4, 0, math.MaxUint64, 10, run(1, e1))
+	if err := appendRun(5, e2, 5, 6); err == nil { // 4 is missing
+		t.Fatal("an append past a gap: no error")
+	}
+	runs("t1", s4, 0, math.MaxUint64, 10, run(1, e1))
+	if err := appendRun(2, e3, 2, 3); err != nil { // held already: a re-push
+		t.Fatal(err)
+	}
+	runs("t1", s4, 0, math.MaxUint64, 10, run(1, e1))
+	if err := appendRun(4, e2, 4, 5); err != nil {
+		t.Fatal(err)
+	}
+	runs("t1", s4, 0, math.MaxUint64, 10, run(1, e1), run(4, e2))
+	if err := appendRun(7, e3, 7, 7); err == nil { // 6 is missing
+		t.Fatal("an append past a gap: no error")
+	}
+	runs("t1", s4, 0, math.MaxUint64, 10, run(1, e1), run(4, e2))
+
 	// The other site and tenant are untouched.
 	runs("t1", s2, 0, math.MaxUint64, 10, run(1, 100))
 	runs("t2", s1, 0, math.MaxUint64, 10, run(1, math.MaxUint64), run(4, 200))

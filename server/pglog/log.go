@@ -280,6 +280,7 @@ func (l *Log) appendRead(ctx context.Context, tenant string, txs []crdt.Tx, enco
 	b = &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{})
 	queueHeadLock(b, tenant, &head)
+	queueRun(ctx, b, tenant)
 	p.queueWrites(b, tenant, logtrace.Of(ctx))
 	br := l.pool.SendBatch(ctx, b)
 	tx := br.Tx()
@@ -316,6 +317,7 @@ func (l *Log) appendLocked(ctx context.Context, tenant string, txs []crdt.Tx, en
 		return make([]uint64, len(txs)), 0, nil
 	}
 	b = &pgx.Batch{}
+	queueRun(ctx, b, tenant)
 	p.queueWrites(b, tenant, logtrace.Of(ctx))
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		if errors.Is(err, errStale) {

@@ -29,23 +29,38 @@ func (l *Log) SaveRun(ctx context.Context, tenant string, site crdt.SiteID, run 
 		return fmt.Errorf("save run: first seq %d out of range", run.First)
 	}
 	err := l.inTenant(ctx, tenant, func(tx pgx.Tx) error {
-		// The runs of what the log holds (up to the site's mark) stay:
-		// another session of the replica may have appended meanwhile.
-		const mark = `coalesce((SELECT seq FROM uno_sites WHERE tenant_id = $1 AND site = $2), 0)`
-		if _, err := tx.Exec(ctx, `DELETE FROM uno_site_runs WHERE tenant_id = $1 AND site = $2 AND first_seq >= $3 AND first_seq > `+mark,
-			tenant, site[:], int64(run.First)); err != nil {
-			return err
-		}
-		// The epoch's bits as a bigint, which is signed.
-		_, err := tx.Exec(ctx, `INSERT INTO uno_site_runs (tenant_id, site, first_seq, epoch) SELECT $1, $2, $3, $4 WHERE $3 > `+mark+`
-			ON CONFLICT (tenant_id, site, first_seq) DO UPDATE SET epoch = excluded.epoch`,
-			tenant, site[:], int64(run.First), int64(run.Epoch))
-		return err
+		b := &pgx.Batch{}
+		queueSaveRun(b, tenant, site, run)
+		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
 		return fmt.Errorf("save run: %w", err)
 	}
 	return nil
+}
+
+// queueRun queues, in an append's transaction after the tenant's head
+// lock and before its writes raise the site's mark, the save of the run
+// ctx carries (server.WithRun), if any: the run commits with the append
+// or not at all.
+func queueRun(ctx context.Context, b *pgx.Batch, tenant string) {
+	if site, run, ok := server.RunOf(ctx); ok && run.First <= math.MaxInt64 {
+		queueSaveRun(b, tenant, site, run)
+	}
+}
+
+// queueSaveRun queues SaveRun's statements, in a transaction whose
+// tenant setting is tenant.
+func queueSaveRun(b *pgx.Batch, tenant string, site crdt.SiteID, run usync.Run) {
+	// The runs of what the log holds (up to the site's mark) stay:
+	// another session of the replica may have appended meanwhile.
+	const mark = `coalesce((SELECT seq FROM uno_sites WHERE tenant_id = $1 AND site = $2), 0)`
+	b.Queue(`DELETE FROM uno_site_runs WHERE tenant_id = $1 AND site = $2 AND first_seq >= $3 AND first_seq > `+mark,
+		tenant, site[:], int64(run.First))
+	// The epoch's bits as a bigint, which is signed.
+	b.Queue(`INSERT INTO uno_site_runs (tenant_id, site, first_seq, epoch) SELECT $1, $2, $3, $4 WHERE $3 > `+mark+`
+		ON CONFLICT (tenant_id, site, first_seq) DO UPDATE SET epoch = excluded.epoch`,
+		tenant, site[:], int64(run.First), int64(run.Epoch))
 }
 
 // Runs implements server.SiteRunner. from and through above the largest

@@ -409,7 +409,16 @@ func (l *Log) commitGroup(group []*appendReq) {
 				return
 			}
 		}
-		r.seqs, r.head, r.enc, r.err = l.appendOne(withSpanOf(ctx, r.ctx), at, r.tenant, r.txs)
+		// The run the append starts (server.WithRun), saved before its
+		// entries raise the site's mark, commits with them or not at all.
+		if site, run, ok := server.RunOf(r.ctx); ok {
+			if r.err = saveRun(ctx, tx, r.tenant, site, run); r.err != nil {
+				r.err = fmt.Errorf("save run: %w", r.err)
+			}
+		}
+		if r.err == nil {
+			r.seqs, r.head, r.enc, r.err = l.appendOne(withSpanOf(ctx, r.ctx), at, r.tenant, r.txs)
+		}
 		if r.err == nil && r.head != at.heads[r.tenant].seq {
 			at.heads[r.tenant] = groupHead{seq: r.head, moved: true}
 		}

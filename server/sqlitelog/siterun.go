@@ -27,26 +27,29 @@ func (l *Log) SaveRun(ctx context.Context, tenant string, site crdt.SiteID, run 
 	if err := l.check(); err != nil {
 		return err
 	}
-	if run.First > math.MaxInt64 {
-		return fmt.Errorf("save run: first seq %d out of range", run.First)
-	}
-	err := inTx(ctx, l.db, func(tx *sql.Tx) error {
-		// The runs of what the log holds (up to the site's mark) stay:
-		// another session of the replica may have appended meanwhile.
-		const mark = `coalesce((SELECT seq FROM sites WHERE tenant = ?1 AND site = ?2), 0)`
-		if _, err := tx.ExecContext(ctx, `DELETE FROM site_runs WHERE tenant = ?1 AND site = ?2 AND first_seq >= ?3 AND first_seq > `+mark,
-			tenant, site[:], int64(run.First)); err != nil {
-			return err
-		}
-		// The epoch's bits as an int64: SQLite's integers are signed.
-		_, err := tx.ExecContext(ctx, `INSERT INTO site_runs (tenant, site, first_seq, epoch) SELECT ?1, ?2, ?3, ?4 WHERE ?3 > `+mark,
-			tenant, site[:], int64(run.First), int64(run.Epoch))
-		return err
-	})
-	if err != nil {
+	if err := inTx(ctx, l.db, func(tx *sql.Tx) error { return saveRun(ctx, tx, tenant, site, run) }); err != nil {
 		return fmt.Errorf("save run: %w", err)
 	}
 	return nil
+}
+
+// saveRun is SaveRun's work, in tx: an append's (see commitGroup) or
+// its own.
+func saveRun(ctx context.Context, tx *sql.Tx, tenant string, site crdt.SiteID, run usync.Run) error {
+	if run.First > math.MaxInt64 {
+		return fmt.Errorf("save run: first seq %d out of range", run.First)
+	}
+	// The runs of what the log holds (up to the site's mark) stay:
+	// another session of the replica may have appended meanwhile.
+	const mark = `coalesce((SELECT seq FROM sites WHERE tenant = ?1 AND site = ?2), 0)`
+	if _, err := tx.ExecContext(ctx, `DELETE FROM site_runs WHERE tenant = ?1 AND site = ?2 AND first_seq >= ?3 AND first_seq > `+mark,
+		tenant, site[:], int64(run.First)); err != nil {
+		return err
+	}
+	// The epoch's bits as an int64: SQLite's integers are signed.
+	_, err := tx.ExecContext(ctx, `INSERT INTO site_runs (tenant, site, first_seq, epoch) SELECT ?1, ?2, ?3, ?4 WHERE ?3 > `+mark,
+		tenant, site[:], int64(run.First), int64(run.Epoch))
+	return err
 }
 
 // Runs implements server.SiteRunner. from and through above the largest
