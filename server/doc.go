@@ -43,8 +43,8 @@
 //
 // A log that is a [SiteRunner] also records, per site, which opening of
 // the replica's store (its epoch, from each Push of protocol version 3)
-// wrote its transactions: one row per opening that pushes, saved before
-// its first append. A session's Check reads them (at most 1,024 runs) so
+// wrote its transactions: one row per opening that pushes, saved in the
+// transaction of its first append ([WithRun]). A session's Check reads them (at most 1,024 runs) so
 // that a replica whose database went back and wrote again finds the
 // writes that reuse sequence numbers the log holds for others, and moves
 // them to a new site rather than lose them (package sync, Check).
