@@ -22,8 +22,9 @@ type Options struct {
 	// another process. Default 5s.
 	BusyTimeout time.Duration
 	// MaxConns caps open connections (readers run in parallel under WAL;
-	// writes are serialised). Default max(4, GOMAXPROCS). In the browser
-	// (GOOS=js) it is always 1.
+	// writes are serialised). Default max(4, GOMAXPROCS). A native store
+	// at FULL or EXTRA keeps one more, idle, so SQLite keeps the log it
+	// syncs (see ErrNotDurable). In the browser (GOOS=js) it is always 1.
 	MaxConns int
 	// MaxDrift bounds how far ahead of the local clock a remote
 	// transaction's timestamp may be. Default crdt.DefaultMaxDrift.
