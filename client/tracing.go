@@ -57,14 +57,36 @@ func (t *tracing) startTx(ctx context.Context) (context.Context, trace.Span) {
 	return t.tracer.Start(ctx, spanTx)
 }
 
+// keep keeps the context of a local write's span for the push of its
+// transaction, numbered seq, before it commits: the sync loop may push it
+// before Tx returns (store.SQLite.OnCommit).
+func (t *tracing) keep(span trace.Span, seq uint64) {
+	if span == nil {
+		return
+	}
+	t.mu.Lock()
+	if len(t.pending) < maxTracedTxs {
+		t.pending[seq] = span.SpanContext()
+	}
+	t.mu.Unlock()
+}
+
 // endTx ends the span of a local write that committed tx (nil: nothing
-// to push) or failed with err, and keeps its context for the push.
-func (t *tracing) endTx(span trace.Span, tx *crdt.Tx, err error) {
+// to push) or failed with err; kept is the seq keep kept its context
+// under (0: none), forgotten if nothing committed.
+func (t *tracing) endTx(span trace.Span, tx *crdt.Tx, kept uint64, err error) {
 	if span == nil {
 		return
 	}
 	if err != nil {
 		span.SetStatus(codes.Error, "transaction failed")
+	}
+	if tx == nil && kept != 0 {
+		t.mu.Lock()
+		if sc, ok := t.pending[kept]; ok && sc.SpanID() == span.SpanContext().SpanID() {
+			delete(t.pending, kept)
+		}
+		t.mu.Unlock()
 	}
 	if tx != nil {
 		var cols []string
@@ -75,11 +97,6 @@ func (t *tracing) endTx(span trace.Span, tx *crdt.Tx, err error) {
 		}
 		span.SetAttributes(attribute.String("uno.site", tx.Site.String()), attribute.Int64("uno.site_seq", int64(tx.Seq)),
 			attribute.Int("uno.ops", len(tx.Ops)), attribute.StringSlice("uno.collections", cols))
-		t.mu.Lock()
-		if len(t.pending) < maxTracedTxs {
-			t.pending[tx.Seq] = span.SpanContext()
-		}
-		t.mu.Unlock()
 	}
 	span.End()
 }

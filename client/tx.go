@@ -28,6 +28,7 @@ func (c *Client) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	var tx *Tx
+	var kept uint64 // the seq whose span the push continues (see tracing.keep)
 	ctx, span := c.tr.startTx(ctx)
 	commit, err := c.store.Write(ctx, func(b *crdt.Builder) error {
 		tx = &Tx{c: c, b: b}
@@ -40,6 +41,12 @@ func (c *Client) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 		if b.Len() > c.cfg.MaxTxOps {
 			return fmt.Errorf("%w: transaction of %d ops exceeds MaxTxOps %d", ErrTooLarge, b.Len(), c.cfg.MaxTxOps)
 		}
+		if b.Len() > 0 {
+			// Kept before the commit: the sync loop may push the
+			// transaction before Write returns (OnCommit).
+			kept = b.Tx().Seq
+			c.tr.keep(span, kept)
+		}
 		return nil
 	})
 	if tx != nil {
@@ -50,7 +57,7 @@ func (c *Client) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 		if commit != nil {
 			committed = commit.Tx
 		}
-		c.tr.endTx(span, committed, err)
+		c.tr.endTx(span, committed, kept, err)
 	}
 	if err != nil {
 		return err

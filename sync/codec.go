@@ -181,11 +181,12 @@ func (c *Codec) AppendChangesTraced(buf []byte, from, to uint64, seqs []uint64, 
 	if traces != nil && len(traces) != len(txs) {
 		return nil, fmt.Errorf("encode Changes: %d traces for %d transactions", len(traces), len(txs))
 	}
-	size := 33
+	// The frame's exact size: buf is used whenever it has room for it.
+	size := 1 + 1 + cborHeadLen(uint64(TypeChanges)) + 1 + cborHeadLen(from) + cborHeadLen(to) + cborHeadLen(uint64(len(txs))) + 1
 	for i, t := range txs {
-		size += len(t) + 12
-		if traces != nil {
-			size += len(traces[i]) + 3
+		size += 1 + cborHeadLen(seqs[i]) + len(t)
+		if traces != nil && traces[i] != "" {
+			size += cborHeadLen(uint64(len(traces[i]))) + len(traces[i])
 		}
 	}
 	p := buf[:0]
@@ -217,6 +218,21 @@ func (c *Codec) AppendChangesTraced(buf []byte, from, to uint64, seqs []uint64, 
 }
 
 // cborHead appends a CBOR head: major type and argument.
+// cborHeadLen is the length of cborHead's bytes for v.
+func cborHeadLen(v uint64) int {
+	switch {
+	case v < 24:
+		return 1
+	case v <= 0xff:
+		return 2
+	case v <= 0xffff:
+		return 3
+	case v <= 0xffffffff:
+		return 5
+	}
+	return 9
+}
+
 func cborHead(b []byte, major byte, v uint64) []byte {
 	m := major << 5
 	switch {

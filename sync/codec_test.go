@@ -1105,6 +1105,9 @@ func TestCodec_EncodeChanges(t *testing.T) {
 		if !usync.Compressed(again) && cap(scratch) >= len(again) && &again[0] != &scratch[:1][0] {
 			t.Fatalf("a %d-byte frame was not built in a buffer of %d", len(again), cap(scratch))
 		}
+		if !usync.Compressed(again) && cap(again) != len(again) && cap(scratch) < len(again) {
+			t.Fatalf("a %d-byte frame built in a new buffer of %d: its size is known", len(again), cap(again))
+		}
 		if cap(again) > cap(scratch) {
 			scratch = again[:0]
 		}
