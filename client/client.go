@@ -317,6 +317,13 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg, store: st, watchers: map[*Watch]struct{}{}, statusSubs: map[chan Status]func() bool{},
 		upToDate: make(chan struct{}), syncWake: make(chan struct{}, 1), syncNow: make(chan struct{}, 1), barriers: make(chan chan uint64), reauths: make(chan chan error),
 		status: Status{Pending: pending}, tr: newTracing(cfg.TracerProvider)}
+	// A store that reports each commit's rows, in commit order
+	// (store.SQLite), lets a live query update its result from them.
+	if n, ok := st.(interface {
+		OnChange(func([]crdt.RowKey, []*crdt.Row))
+	}); ok {
+		n.OnChange(c.changed)
+	}
 	if cfg.Server != "" && !cfg.ManualSync {
 		// A store that says when local writes commit (store.SQLite) wakes
 		// the loop then: at full durability, while the write's fsync
@@ -436,7 +443,7 @@ func (c *Client) Merge(ctx context.Context, txs []*crdt.Tx) error {
 	if err != nil {
 		return err
 	}
-	c.notify(commit.Changed)
+	c.notify(commit)
 	return nil
 }
 

@@ -283,3 +283,28 @@ func TestDoc_LargeDocumentCompacts(t *testing.T) {
 		t.Errorf("outbox holds %d transactions, want 300", len(row))
 	}
 }
+
+// A watch of a whole collection with a document field shows the
+// document's value after local and merged edits, as Find does.
+func TestDoc_WatchCollection(t *testing.T) {
+	ctx := context.Background()
+	a := open(t, sqliteBackend, client.Config{Schema: notesSchema})
+	r := open(t, sqliteBackend, client.Config{Schema: notesSchema})
+	w, err := r.Collection("notes").Watch(ctx, client.Query{})
+	must(t, err)
+	defer w.Close()
+	recvUntil(t, w, []string{})
+	must(t, a.Collection("notes").EditDoc(ctx, "n1", "body", func(e *client.DocEdit) error {
+		return e.Splice(client.Path{"text"}, 0, 0, "hi")
+	}))
+	exchange(t, a, r)
+	recvUntil(t, w, render(find(t, r, "notes", client.Query{})))
+	must(t, r.Collection("notes").EditDoc(ctx, "n1", "body", func(e *client.DocEdit) error {
+		return e.Splice(client.Path{"text"}, 2, 0, " there")
+	}))
+	want := render(find(t, r, "notes", client.Query{}))
+	if len(want) != 1 || !strings.Contains(want[0], "hi there") {
+		t.Fatalf("Find shows %v", want)
+	}
+	recvUntil(t, w, want)
+}

@@ -775,7 +775,7 @@ func (d *syncDriver) apply(ctx context.Context, m usync.Message, ack uint64) err
 	if err != nil {
 		return err
 	}
-	d.c.notify(commit.Changed)
+	d.c.notify(commit)
 	return nil
 }
 
@@ -818,7 +818,7 @@ func (d *syncDriver) applySnapshot(ctx context.Context, sn *usync.Snapshot) erro
 	if err != nil {
 		return err
 	}
-	c.notify(commit.Changed)
+	c.notify(commit)
 	c.syncMu.Lock()
 	if len(rows) > 0 {
 		boot.after = rows[len(rows)-1].Key
@@ -879,7 +879,7 @@ func (c *Client) rollback(ctx context.Context, r *usync.Reject) error {
 	if err != nil {
 		return err
 	}
-	c.notify(commit.Changed)
+	c.notify(commit)
 	return nil
 }
 

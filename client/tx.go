@@ -62,7 +62,7 @@ func (c *Client) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return err
 	}
-	c.notify(commit.Changed)
+	c.notify(commit)
 	if commit.Tx != nil && !c.wakesEarly {
 		// One more pending: the status says so at once, online or not
 		// (a connection then reads the store's count, which it keeps).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -51,12 +52,13 @@ func TestFingerprint(t *testing.T) {
 	}
 }
 
-// A Watch's refresh builds afresh only the rows whose stored state
-// changed, and hands out copies: changing a result's Doc changes neither
-// the watch's rows nor the next result.
+// A Watch's query, run again, builds afresh only the rows whose stored
+// state changed, and hands out copies: changing a result's Doc changes
+// neither the watch's rows nor the next result. (A limit makes it query:
+// a whole collection is patched, below.)
 func TestWatch_RefreshDecodesChangedRows(t *testing.T) {
 	ctx := t.Context()
-	items, w := watchedRows(t, 10)
+	items, w := watchedRows(t, 10, Query{Limit: 100})
 	first := <-w.C
 	if len(first) != 10 || w.decoded != 10 {
 		t.Fatalf("first result: %d rows, %d built; want 10, 10", len(first), w.decoded)
@@ -91,7 +93,7 @@ func TestWatch_RefreshDecodesChangedRows(t *testing.T) {
 // spare map keeps no row's state.
 func TestWatch_RefreshReusesItsMap(t *testing.T) {
 	ctx := t.Context()
-	_, w := watchedRows(t, 100)
+	_, w := watchedRows(t, 100, Query{})
 	<-w.C // from here nothing is written: the watch's goroutine waits, and the test queries
 	refresh := func() {
 		docs, _, err := w.query(ctx)
@@ -111,9 +113,71 @@ func TestWatch_RefreshReusesItsMap(t *testing.T) {
 	t.Logf("allocations per refresh of 100 rows: %.0f reusing the map, %.0f making one", reused, made)
 }
 
+// A watch of a whole collection builds its next result from the rows
+// each commit reported, reading nothing: only the written row is built,
+// a deleted one goes, the order is by ID either way, and the results are
+// copies.
+func TestWatch_PatchFromCommit(t *testing.T) {
+	ctx := t.Context()
+	for _, desc := range []bool{false, true} {
+		items, w := watchedRows(t, 10, Query{Desc: desc})
+		first := <-w.C
+		if len(first) != 10 || w.patched != -1 {
+			t.Fatalf("first result: %d rows, patched %d; want 10 from the query", len(first), w.patched)
+		}
+		first[0].Fields["n"] = json.RawMessage(`"changed by the app"`)
+		delete(first[1].Fields, "n")
+		next := func(what string) []Doc {
+			t.Helper()
+			select {
+			case docs := <-w.C:
+				return docs
+			case <-time.After(time.Minute):
+				t.Fatalf("no result after %s", what)
+				return nil
+			}
+		}
+		if err := items.Patch(ctx, "r5", map[string]any{"n": 50}); err != nil {
+			t.Fatal(err)
+		}
+		if docs := next("a write"); w.patched != 1 || string(docs[slices.IndexFunc(docs, func(d Doc) bool { return d.ID == "r5" })].Fields["n"]) != "50" {
+			t.Errorf("after one row's write the watch patched %d rows (want 1; -1: it queried) and shows %v", w.patched, renderDocs(docs))
+		}
+		if err := items.Put(ctx, "r10", map[string]any{"n": 10}); err != nil {
+			t.Fatal(err)
+		}
+		if docs := next("a new row"); len(docs) != 11 {
+			t.Errorf("after a new row the watch shows %d rows, want 11", len(docs))
+		}
+		if err := items.Delete(ctx, "r0"); err != nil {
+			t.Fatal(err)
+		}
+		docs := next("a delete")
+		if w.patched != 0 {
+			t.Errorf("after a delete the watch patched %d rows, want 0 (-1: it queried)", w.patched)
+		}
+		want, err := items.Find(ctx, Query{Desc: desc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, wantJSON := renderDocs(docs), renderDocs(want); got != wantJSON {
+			t.Errorf("desc %v: patched result\n%s\nFind\n%s", desc, got, wantJSON)
+		}
+	}
+}
+
+func renderDocs(docs []Doc) string {
+	var b []byte
+	for _, d := range docs {
+		b = append(b, d.JSON()...)
+		b = append(b, '\n')
+	}
+	return string(b)
+}
+
 // watchedRows opens a client whose collection "items" holds n rows, r0
-// to r<n-1> with n set to the number, and watches it all.
-func watchedRows(t *testing.T, n int) (*Collection, *Watch) {
+// to r<n-1> with n set to the number, and watches them with q.
+func watchedRows(t *testing.T, n int, q Query) (*Collection, *Watch) {
 	ctx := t.Context()
 	c, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "uno.db")})
 	if err != nil {
@@ -126,7 +190,7 @@ func watchedRows(t *testing.T, n int) (*Collection, *Watch) {
 			t.Fatal(err)
 		}
 	}
-	w, err := items.Watch(ctx, Query{})
+	w, err := items.Watch(ctx, q)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,14 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/unosync/uno/client"
@@ -194,4 +200,134 @@ func TestCollection_WatchWriteDuringStart(t *testing.T) {
 		t.Fatal("the hook did not run")
 	}
 	recvUntil(t, w, render(find(t, c, "todos", client.Query{})))
+}
+
+// reportingHookStore is queryHookStore over the SQLite store, whose
+// OnChange it keeps: the watches of a whole collection take their rows
+// from its reports.
+type reportingHookStore struct {
+	*store.SQLite
+	hook atomic.Pointer[func()]
+}
+
+func (s *reportingHookStore) Query(ctx context.Context, q store.Query) ([]store.Doc, error) {
+	docs, err := s.SQLite.Query(ctx, q)
+	if f := s.hook.Swap(nil); f != nil {
+		(*f)()
+	}
+	return docs, err
+}
+
+// A write reported while a whole-collection watch's first query runs may
+// or may not be in what the query read: the watch queries again rather
+// than patch (or drop) it, so it shows the write.
+func TestCollection_WatchReportedDuringStart(t *testing.T) {
+	ctx := context.Background()
+	sq, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "uno.db"), store.Options{})
+	must(t, err)
+	s := &reportingHookStore{SQLite: sq}
+	c, err := client.Open(ctx, client.Config{Store: s})
+	must(t, err)
+	defer c.Close()
+	col := c.Collection("todos")
+	must(t, col.Put(ctx, "t1", map[string]any{"title": "a"}))
+
+	hook := func() {
+		must(t, col.Put(ctx, "t2", map[string]any{"title": "b"}))
+		must(t, col.Patch(ctx, "t1", map[string]any{"title": "c"}))
+	}
+	s.hook.Store(&hook)
+	w, err := col.Watch(ctx, client.Query{})
+	must(t, err)
+	defer w.Close()
+	if s.hook.Load() != nil {
+		t.Fatal("the hook did not run")
+	}
+	recvUntil(t, w, render(find(t, c, "todos", client.Query{})))
+}
+
+// Local writes and merged remote ones from many goroutines at once: a
+// whole-collection watch, patched from each commit's rows, never shows a
+// row older than one it showed before, and once the writes stop it shows
+// what Find shows. Each row's n only grows: one writer per row.
+func TestCollection_WatchPatchedConcurrently(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	c, err := client.Open(ctx, client.Config{Path: filepath.Join(dir, "a.db")})
+	must(t, err)
+	defer c.Close()
+	remote, err := client.Open(ctx, client.Config{Path: filepath.Join(dir, "b.db")})
+	must(t, err)
+	defer remote.Close()
+	for round, q := range []client.Query{{}, {Desc: true}} {
+		base := round * 1000 // n grows across rounds too
+		w, err := c.Collection("items").Watch(ctx, q)
+		must(t, err)
+		// One reader takes every result in turn: no row's n goes down.
+		var mu sync.Mutex
+		var last []string
+		checked := make(chan error, 1)
+		go func() {
+			seen := map[string]int{}
+			var err error
+			for docs := range w.C {
+				for _, d := range docs {
+					var n int
+					if json.Unmarshal(d.Fields["n"], &n) != nil {
+						continue
+					}
+					if n < seen[d.ID] && err == nil {
+						err = fmt.Errorf("row %s showed n %d after %d", d.ID, n, seen[d.ID])
+					}
+					seen[d.ID] = n
+				}
+				mu.Lock()
+				last = render(docs)
+				mu.Unlock()
+			}
+			checked <- err
+		}()
+		var wg sync.WaitGroup
+		const rounds = 40
+		for g := range 3 { // local writers, each its own rows; one deletes and revives
+			wg.Go(func() {
+				items := c.Collection("items")
+				for i := range rounds {
+					id := fmt.Sprint("local", g, "-", i%5)
+					must(t, items.Put(ctx, id, map[string]any{"n": base + i}))
+					if g == 0 && i%7 == 3 {
+						must(t, items.Delete(ctx, id))
+					}
+				}
+			})
+		}
+		wg.Go(func() { // remote writes, merged as they come
+			items := remote.Collection("items")
+			var after uint64
+			for i := range rounds {
+				must(t, items.Put(ctx, fmt.Sprint("remote-", i%5), map[string]any{"n": base + i}))
+				txs, err := remote.Outbox(ctx, after, 0)
+				must(t, err)
+				must(t, c.Merge(ctx, txs))
+				after = txs[len(txs)-1].Seq
+			}
+		})
+		wg.Wait()
+		want := render(find(t, c, "items", q))
+		for deadline := time.Now().Add(wait); ; time.Sleep(time.Millisecond) {
+			mu.Lock()
+			done := slices.Equal(last, want)
+			mu.Unlock()
+			if done {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("desc %v: the watch did not show what Find shows within %s", q.Desc, wait)
+			}
+		}
+		w.Close()
+		if err := <-checked; err != nil {
+			t.Errorf("desc %v: %v", q.Desc, err)
+		}
+	}
 }

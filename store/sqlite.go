@@ -91,9 +91,11 @@ type SQLite struct {
 
 	// wal syncs the log after local writes commit, when the store is
 	// durable (synchronous FULL or EXTRA) and its journal a WAL; nil
-	// otherwise (walsync.go). onCommit is OnCommit's function.
+	// otherwise (walsync.go). onCommit is OnCommit's function, onChange
+	// OnChange's.
 	wal      *walSyncer
 	onCommit atomic.Pointer[func()]
+	onChange atomic.Pointer[func([]crdt.RowKey, []*crdt.Row)]
 
 	testBegin      func(*writeTx) // tests: called as each write transaction begins
 	testNoPreload  bool           // tests: transactions read their rows one by one
@@ -1102,12 +1104,40 @@ func (s *SQLite) Write(ctx context.Context, fn func(b *crdt.Builder) error) (*Co
 // must not block, nor write to the store.
 func (s *SQLite) OnCommit(fn func()) { s.onCommit.Store(&fn) }
 
+// OnChange sets fn to be called with the rows each commit changed and
+// their new merge states, in commit order, for the commits of Write,
+// Apply, ApplyAt, ApplyRowsAt, MergeRows, Receive and Reject: a live
+// query can then update its result from the rows rather than read the
+// collection again. A Commit whose changes fn was given says so
+// (Commit.Reported). fn runs under the store's write lock, after the
+// commit and before the call returns: it must not block, nor call the
+// store. The rows are the store's: fn and whoever it hands them to must
+// not modify them (the store does not touch them again).
+func (s *SQLite) OnChange(fn func(keys []crdt.RowKey, rows []*crdt.Row)) { s.onChange.Store(&fn) }
+
+// report passes a commit's changed rows to OnChange's function, under mu.
+func (s *SQLite) report(c *Commit, rows []*crdt.Row) {
+	fn := s.onChange.Load()
+	if fn == nil {
+		return
+	}
+	if len(c.Changed) > 0 {
+		(*fn)(c.Changed, rows)
+	}
+	c.Reported = true
+}
+
 // finish ends the Write calls of a batch, under mu, once writeBatch
 // committed it (committed: any of them): it tells OnCommit's function,
 // syncs the log if the store is durable (walSyncer), and lets them
 // return.
 func (s *SQLite) finish(batch []*writeReq, committed bool) {
 	if committed {
+		for _, r := range batch {
+			if r.err == nil && r.commit != nil && r.commit.Tx != nil {
+				s.report(r.commit, r.rows)
+			}
+		}
 		if fn := s.onCommit.Load(); fn != nil {
 			(*fn)()
 		}
@@ -1134,6 +1164,7 @@ type writeReq struct {
 	ctx    context.Context
 	fn     func(b *crdt.Builder) error
 	commit *Commit
+	rows   []*crdt.Row // the commit's rows, for OnChange
 	err    error
 	panic  any // fn panicked: Write panics again in its own goroutine
 	done   chan struct{}
@@ -1198,7 +1229,7 @@ func (s *SQLite) writeBatch(batch []*writeReq) bool {
 			return false
 		}
 		seq, clock = lt.tx.Seq, next
-		r.commit = &Commit{Tx: lt.tx, Changed: lt.keys}
+		r.commit, r.rows = &Commit{Tx: lt.tx, Changed: lt.keys}, lt.rows
 	}
 	if len(ok) == 0 {
 		return false
@@ -1324,6 +1355,7 @@ func (s *SQLite) Reject(ctx context.Context, rej Rejection, rows []RowState) (*C
 		return nil, err
 	}
 	var changed []crdt.RowKey
+	var loaded []*crdt.Row
 	for _, rs := range rows {
 		if err := validKey(rs.Key, rs.Row); err != nil {
 			return nil, err
@@ -1336,7 +1368,7 @@ func (s *SQLite) Reject(ctx context.Context, rej Rejection, rows []RowState) (*C
 		if err := w.put(rs.Key, r); err != nil {
 			return nil, err
 		}
-		changed = append(changed, rs.Key)
+		changed, loaded = append(changed, rs.Key), append(loaded, r)
 	}
 	if _, err := w.exec("", `INSERT INTO _uno_rejections (seq, code, reason) VALUES (?, ?, ?)`, int64(rej.Seq), int(rej.Code), rej.Reason); err != nil {
 		return nil, fmt.Errorf("record rejection: %w", err)
@@ -1345,7 +1377,9 @@ func (s *SQLite) Reject(ctx context.Context, rej Rejection, rows []RowState) (*C
 		return nil, err
 	}
 	s.mergeColumns(w.pending)
-	return &Commit{Changed: changed}, nil
+	commit := &Commit{Changed: changed}
+	s.report(commit, loaded)
+	return commit, nil
 }
 
 // outboxAfter returns the pending local transactions after seq.
@@ -1510,7 +1544,15 @@ func (s *SQLite) apply(ctx context.Context, txs []*crdt.Tx, rows []RowState, cur
 		s.sites[site] = seq
 	}
 	s.mergeColumns(w.pending)
-	return &Commit{Changed: m.changed, Conflicts: entries}, nil
+	commit := &Commit{Changed: m.changed, Conflicts: entries}
+	if s.onChange.Load() != nil {
+		rows := make([]*crdt.Row, len(m.changed))
+		for i, k := range m.changed {
+			rows[i] = w.rows[k]
+		}
+		s.report(commit, rows)
+	}
+	return commit, nil
 }
 
 // The sync cursor and the clock remote batches leave are rows of

@@ -220,6 +220,10 @@ type Commit struct {
 	Changed []crdt.RowKey
 	// Conflicts lists the conflicts the commit recorded.
 	Conflicts []ConflictEntry
+	// Reported says the store already passed Changed, with the rows' new
+	// states and in commit order, to the function its OnChange set
+	// (store.SQLite); a caller that set one need not act on Changed again.
+	Reported bool
 }
 
 // RowState is a row's merge state with its key.
