@@ -74,7 +74,8 @@ const clientsAfterProse = `What bounds these figures on this machine:
 - **Paced latency.** The chain per write is the writer's commit, its push,
   the server's append (fsync'd: an Ack means durable, and a delivery
   follows its append), the fan-out, the receiver's apply and its Watch
-  re-query. The **durable relay** ceiling is that chain without the
+  update (a watch of a whole collection takes the applied row from the
+  commit, reading nothing). The **durable relay** ceiling is that chain without the
   clients' stores and the protocol: the writer's frame, one fsync'd
   commit on the server, the frame to each receiver. A paced fsync costs
   several times a back-to-back one (the **paced durable commit**
@@ -98,12 +99,15 @@ const clientsAfterProse = `What bounds these figures on this machine:
   each at the median, where the raw echo's busy round trip takes 0.02 ms. The
   relay's own p99 moves between ~1.5 and ~5 ms from one run to the next
   on this machine: the tail is the disk's and the scheduler's. With 49
-  receivers in one process each delivery costs about 0.2 ms of CPU there
+  receivers in one process each delivery costs about 0.14 ms of CPU there
   (server, writer and receivers together: ` + "`cpu-µs/delivery`" + ` in
-  results.json), about 10 ms per write on two cores, so the last receiver
-  sees a write ~5 ms after the first: that work, not the relay's hops, is
-  most of the gap to the 49-receiver relay. The Go garbage collector runs
-  a cycle every ~0.4 s there (a heap of 3–4 MB live; its stop-the-world
+  results.json; 0.17–0.2 ms while each receiver's ` + "`Watch`" + ` queried its
+  collection again), about 7 ms per write on two cores, so the last
+  receiver sees a write ~5 ms after the first (an execution trace of
+  the run shows both cores busy for about half of a write's fan-out,
+  one for the rest): that work, not the relay's hops, is most of the
+  gap to the 49-receiver relay. The Go garbage collector runs
+  a cycle every ~1 s there (a heap of 3–4 MB live; its stop-the-world
   pauses take 0.1–0.3 ms, though ` + "`GODEBUG=gctrace=1`" + ` shows up to 4 ms for
   the first, which counts the thread being descheduled after the world
   restarts, as the execution trace shows).
@@ -145,7 +149,9 @@ How to read it:
   0.02, decoding and checks 0.03); from the append's commit to the
   receiver's connection, 0.1 ms (the committing goroutine acks its own
   writer before the receiver's runs); to the receiver's apply, 0.1 ms;
-  the apply 0.07–0.12 ms; the ` + "`Watch`" + ` re-query 0.06–0.18 ms.
+  the apply 0.07–0.12 ms; the ` + "`Watch`" + `'s update from the applied row
+  (a re-query of the collection, before the watch took the row from the
+  commit, took 0.06–0.18 ms).
 - **So the 1-receiver p99 is the disk's tail plus ~1 ms of chain.** A
   p99 of 4 ms or less needs the append's p99 under ~3 ms: some runs
   have it, others do not (the relaxed row's range). When the durable

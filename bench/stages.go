@@ -23,7 +23,7 @@ var stages = []struct{ span, short, title string }{
 	{"uno.log.append", "append", "the log's append, fsync'd (inside the handling)"},
 	{"uno.server.fanout", "fanout", "the fan-out to the receiver"},
 	{"uno.client.apply", "apply", "the receiver's apply"},
-	{"", "watch", "the receiver's `Watch` shows it (its re-query)"},
+	{"", "watch", "the receiver's `Watch` shows it (its update from the applied row)"},
 }
 
 // PacedStages is PacedWatch with one receiver at relaxed durability and

@@ -44,7 +44,9 @@
 // [Tx.Prefetch] (the browser's batched writes do). [Collection.Find]
 // queries with filters, order and limit; [Collection.Watch] is the same
 // query kept live, woken by each commit that touches its collection, and
-// refreshed by decoding only the rows whose state changed.
+// refreshed by decoding only the rows whose state changed; a watch of a
+// whole collection (no filter or limit, in ID order) takes the changed
+// rows from the commit itself and reads nothing.
 // Collections are also plain SQLite tables: read them with [Client.DB].
 //
 // # Conflicts
