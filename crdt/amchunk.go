@@ -157,14 +157,28 @@ func (h *amChangeHeader) parse(c []byte) error {
 
 // changeStartOp reads the start op of an uncompressed change chunk
 // without hashing it; ok is false for any other chunk.
+// It reads the header as parse does, skipping what parse keeps: it runs
+// on every chunk of a document's state after each change to it
+// (DocState.maybeCompact).
 func changeStartOp(b []byte) (start uint64, ok bool) {
-	typ, contents, _, err := amChunk(b)
+	typ, c, _, err := amChunk(b)
 	if err != nil || typ != amChange {
 		return 0, false
 	}
-	var h amChangeHeader
-	if h.parse(contents) != nil {
+	deps, m := binary.Uvarint(c)
+	if m <= 0 || deps > uint64(len(c)-m)/32 {
 		return 0, false
 	}
-	return h.StartOp, true
+	c = c[m+int(deps)*32:]
+	l, m := binary.Uvarint(c)
+	if m <= 0 || l > uint64(len(c)-m) {
+		return 0, false
+	}
+	c = c[m+int(l):]
+	seq, m := binary.Uvarint(c)
+	if m <= 0 || seq == 0 {
+		return 0, false
+	}
+	start, m = binary.Uvarint(c[m:])
+	return start, m > 0
 }
