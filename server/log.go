@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"time"
 
 	"github.com/unosync/uno/crdt"
@@ -202,6 +204,17 @@ func WithRun(ctx context.Context, site crdt.SiteID, run usync.Run) context.Conte
 func RunOf(ctx context.Context) (crdt.SiteID, usync.Run, bool) {
 	r, ok := ctx.Value(runKey{}).(siteRun)
 	return r.site, r.run, ok
+}
+
+// CheckRun fails when the run ctx carries (WithRun) starts past the
+// largest int64, which no log stores (no pushed seq gets that far: the
+// session refuses it first). A SiteRunner's Append calls it before
+// anything else, so an append with such a run writes nothing.
+func CheckRun(ctx context.Context) error {
+	if _, run, ok := RunOf(ctx); ok && run.First > math.MaxInt64 {
+		return fmt.Errorf("append: the run's first seq %d is out of range", run.First)
+	}
+	return nil
 }
 
 type runKey struct{}

@@ -122,6 +122,11 @@ func testSiteRunner(t *testing.T, l server.Log) {
 		t.Fatal(err)
 	}
 	runs("t1", s4, 0, math.MaxUint64, 10, run(1, e1), run(4, e2))
+	// A run no log can store fails the append, which writes nothing.
+	if err := appendRun(math.MaxInt64+1, e3, 6, 6); err == nil {
+		t.Fatal("an append whose run starts past the largest int64: no error")
+	}
+	runs("t1", s4, 0, math.MaxUint64, 10, run(1, e1), run(4, e2))
 	if err := appendRun(7, e3, 7, 7); err == nil { // 6 is missing
 		t.Fatal("an append past a gap: no error")
 	}

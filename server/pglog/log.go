@@ -208,6 +208,9 @@ func (l *Log) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint6
 	if err := rowmodel.CheckAppend(tenant, txs); err != nil {
 		return nil, err
 	}
+	if err := server.CheckRun(ctx); err != nil {
+		return nil, err
+	}
 	if l.closed() {
 		return nil, server.ErrLogClosed
 	}

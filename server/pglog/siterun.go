@@ -42,9 +42,9 @@ func (l *Log) SaveRun(ctx context.Context, tenant string, site crdt.SiteID, run 
 // queueRun queues, in an append's transaction after the tenant's head
 // lock and before its writes raise the site's mark, the save of the run
 // ctx carries (server.WithRun), if any: the run commits with the append
-// or not at all.
+// or not at all. Append checked it (server.CheckRun).
 func queueRun(ctx context.Context, b *pgx.Batch, tenant string) {
-	if site, run, ok := server.RunOf(ctx); ok && run.First <= math.MaxInt64 {
+	if site, run, ok := server.RunOf(ctx); ok {
 		queueSaveRun(b, tenant, site, run)
 	}
 }

@@ -315,6 +315,9 @@ func (l *Log) Append(ctx context.Context, tenant string, txs []crdt.Tx) ([]uint6
 	if err := rowmodel.CheckAppend(tenant, txs); err != nil {
 		return nil, err
 	}
+	if err := server.CheckRun(ctx); err != nil {
+		return nil, err
+	}
 	req := &appendReq{ctx: ctx, tenant: tenant, txs: txs, done: make(chan struct{})}
 	l.mu.Lock()
 	if l.closed {
@@ -412,9 +415,7 @@ func (l *Log) commitGroup(group []*appendReq) {
 		// The run the append starts (server.WithRun), saved before its
 		// entries raise the site's mark, commits with them or not at all.
 		if site, run, ok := server.RunOf(r.ctx); ok {
-			if r.err = saveRun(ctx, tx, r.tenant, site, run); r.err != nil {
-				r.err = fmt.Errorf("save run: %w", r.err)
-			}
+			r.err = saveRun(ctx, tx, r.tenant, site, run)
 		}
 		if r.err == nil {
 			r.seqs, r.head, r.enc, r.err = l.appendOne(withSpanOf(ctx, r.ctx), at, r.tenant, r.txs)
