@@ -355,16 +355,20 @@ call instead of one per keystroke; the ceiling calls automerge-go once
 per edit, as an app using it directly would. And the doc's JSON column
 (rendered while the document is under ` + "`store.DocColumnMaxBytes`" + `, 64 KiB)
 reads a text from a copy its splices keep up to date, where Automerge
-would rebuild it from every operation the text has seen. A doc's changes
+would rebuild it from every operation the text has seen; the copy is
+kept as bytes while the text is all ASCII, so reading it is one memory
+copy (as code points, turning them back into a string was three
+quarters of the render, and the render a tenth of the whole). A doc's changes
 are appended to a table of their own (` + "`_uno_chunks`" + `), not rewritten with
 the row, and one open Automerge document serves editing, rendering and
 compaction. What remains between sync=NORMAL and sync=FULL is the
 per-transaction fsync: the durability the default promises. The 2,598
 fsyncs alone cost 2,598 ÷ the fsync floor (under "Real clients through a server") —
-at 4,000 tx/s, 0.65 s, over 0.4× the ceiling's whole time. Into the
-preallocated write-ahead log each fsync has no growth of the file to
-journal, which brought sync=FULL from 1.32–1.75× (three runs before) to
-within 1.5× of the ceiling.
+at 4,000 tx/s, 0.65 s, over 0.4× the ceiling's whole time. So
+sync=FULL stays within 1.5× only while uno's own work adds little to
+Automerge's (the sync=NORMAL row), and the ratio moves with the ceiling,
+which itself varies by a fifth from run to run. Into the preallocated
+write-ahead log each fsync has no growth of the file to journal.
 
 `
 

@@ -65,7 +65,9 @@ type Config struct {
 	// about five seconds, with store.ErrInUse until this one closes it.
 	Path string
 	// Store, if set, is used instead of opening Path (for example a
-	// store.Memory in tests). The client closes it on Close. Synchronous,
+	// store.Memory in tests), by this client alone: it registers with a
+	// store.SQLite to hear of its commits (OnCommit, OnChange), and
+	// closes it on Close. Synchronous,
 	// MaxDrift and Now then come from the store's own options; Schema must
 	// be nil (the store's is used) or the one the store was opened with.
 	Store store.Store
