@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/unosync/uno/client"
+	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/store"
 )
 
@@ -164,6 +165,9 @@ func TestCollection_WatchMerge(t *testing.T) {
 }
 
 // queryHookStore is a store whose Query runs a hook, once, after reading.
+// It passes OnChange on to a store that reports its commits
+// (store.SQLite), so a watch of a whole collection there takes its rows
+// from the reports.
 type queryHookStore struct {
 	store.Store
 	hook atomic.Pointer[func()]
@@ -177,73 +181,55 @@ func (s *queryHookStore) Query(ctx context.Context, q store.Query) ([]store.Doc,
 	return docs, err
 }
 
-// A write that commits after the watch's first query but before Watch
+func (s *queryHookStore) OnChange(fn func([]crdt.RowKey, []*crdt.Row)) {
+	if r, ok := s.Store.(interface {
+		OnChange(func([]crdt.RowKey, []*crdt.Row))
+	}); ok {
+		r.OnChange(fn)
+	}
+}
+
+// Writes that commit after the watch's first query but before Watch
 // returns must still reach the watch: once writes stop, C shows what Find
-// shows.
+// shows. Over SQLite they are reported while the query runs, which may or
+// may not have seen them: the watch queries again rather than patch (or
+// drop) them.
 func TestCollection_WatchWriteDuringStart(t *testing.T) {
 	ctx := context.Background()
-	m, err := store.NewMemory(store.Options{Now: newClock(start).Now})
-	must(t, err)
-	s := &queryHookStore{Store: m}
-	c, err := client.Open(ctx, client.Config{Store: s})
-	must(t, err)
-	defer c.Close()
-	col := c.Collection("todos")
-	must(t, col.Put(ctx, "t1", map[string]any{"title": "a"}))
+	for name, open := range map[string]func(t *testing.T) store.Store{
+		"memory": func(t *testing.T) store.Store {
+			m, err := store.NewMemory(store.Options{Now: newClock(start).Now})
+			must(t, err)
+			return m
+		},
+		"sqlite": func(t *testing.T) store.Store {
+			s, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "uno.db"), store.Options{})
+			must(t, err)
+			return s
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := &queryHookStore{Store: open(t)}
+			c, err := client.Open(ctx, client.Config{Store: s})
+			must(t, err)
+			defer c.Close()
+			col := c.Collection("todos")
+			must(t, col.Put(ctx, "t1", map[string]any{"title": "a"}))
 
-	hook := func() { must(t, col.Put(ctx, "t2", map[string]any{"title": "b"})) }
-	s.hook.Store(&hook)
-	w, err := col.Watch(ctx, client.Query{})
-	must(t, err)
-	defer w.Close()
-	if s.hook.Load() != nil {
-		t.Fatal("the hook did not run")
+			hook := func() {
+				must(t, col.Put(ctx, "t2", map[string]any{"title": "b"}))
+				must(t, col.Patch(ctx, "t1", map[string]any{"title": "c"}))
+			}
+			s.hook.Store(&hook)
+			w, err := col.Watch(ctx, client.Query{})
+			must(t, err)
+			defer w.Close()
+			if s.hook.Load() != nil {
+				t.Fatal("the hook did not run")
+			}
+			recvUntil(t, w, render(find(t, c, "todos", client.Query{})))
+		})
 	}
-	recvUntil(t, w, render(find(t, c, "todos", client.Query{})))
-}
-
-// reportingHookStore is queryHookStore over the SQLite store, whose
-// OnChange it keeps: the watches of a whole collection take their rows
-// from its reports.
-type reportingHookStore struct {
-	*store.SQLite
-	hook atomic.Pointer[func()]
-}
-
-func (s *reportingHookStore) Query(ctx context.Context, q store.Query) ([]store.Doc, error) {
-	docs, err := s.SQLite.Query(ctx, q)
-	if f := s.hook.Swap(nil); f != nil {
-		(*f)()
-	}
-	return docs, err
-}
-
-// A write reported while a whole-collection watch's first query runs may
-// or may not be in what the query read: the watch queries again rather
-// than patch (or drop) it, so it shows the write.
-func TestCollection_WatchReportedDuringStart(t *testing.T) {
-	ctx := context.Background()
-	sq, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "uno.db"), store.Options{})
-	must(t, err)
-	s := &reportingHookStore{SQLite: sq}
-	c, err := client.Open(ctx, client.Config{Store: s})
-	must(t, err)
-	defer c.Close()
-	col := c.Collection("todos")
-	must(t, col.Put(ctx, "t1", map[string]any{"title": "a"}))
-
-	hook := func() {
-		must(t, col.Put(ctx, "t2", map[string]any{"title": "b"}))
-		must(t, col.Patch(ctx, "t1", map[string]any{"title": "c"}))
-	}
-	s.hook.Store(&hook)
-	w, err := col.Watch(ctx, client.Query{})
-	must(t, err)
-	defer w.Close()
-	if s.hook.Load() != nil {
-		t.Fatal("the hook did not run")
-	}
-	recvUntil(t, w, render(find(t, c, "todos", client.Query{})))
 }
 
 // Local writes and merged remote ones from many goroutines at once: a
