@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -181,6 +182,43 @@ func TestReport_Bound(t *testing.T) {
 		}
 		if !strings.Contains(got.Ratio, "the replica relay's") || !strings.Contains(got.Ratio, "the relay's") {
 			t.Errorf("ratio %q", got.Ratio)
+		}
+	}
+}
+
+// TestReport_DocBound: the editing trace at sync=FULL missed while
+// Automerge's time and one fsync floor per transaction of the same run
+// are past 1.5× is marked out of reach; missed with them under it, it is
+// a plain no.
+func TestReport_DocBound(t *testing.T) {
+	const edits, am = 259_778, 1e9 // 2,598 transactions; automerge-go 1 s
+	for _, tc := range []struct {
+		uno, floor float64 // ns
+		pass       bool
+		met        string
+	}{
+		{uno: 1.4e9, floor: 100e3, pass: true, met: "yes"},
+		{uno: 1.6e9, floor: 150e3, met: "no"},
+		{uno: 1.6e9, floor: 200e3, met: "no (out of reach here: automerge-go and one fsync floor per transaction take 1.52× its time in this run)"},
+	} {
+		r := &Report{byID: map[string]*Measured{}}
+		for id, med := range map[string]map[string]float64{
+			"doc-local":     {"ns/op": tc.uno, "edits/s": edits / tc.uno * 1e9},
+			"doc-automerge": {"ns/op": am, "edits/s": edits / am * 1e9},
+			"fsync-floor":   {"ns/op": tc.floor, "tx/s": 1e9 / tc.floor},
+		} {
+			r.byID[id] = &Measured{Workload: Workload{ID: id, Title: id}, Rounds: []map[string]float64{med}, Median: med}
+		}
+		r.build()
+		if len(r.Targets) != 1 {
+			t.Fatalf("targets %+v", r.Targets)
+		}
+		got := r.Targets[0]
+		if got.Pass != tc.pass || got.met() != tc.met {
+			t.Errorf("uno %.1f s, floor %.0f µs: pass %v, met %q; want %v, %q", tc.uno/1e9, tc.floor/1e3, got.Pass, got.met(), tc.pass, tc.met)
+		}
+		if want := fmt.Sprintf("%.2f× automerge-go and the fsync floors", tc.uno/(am+2598*tc.floor)); !strings.Contains(got.Ratio, want) {
+			t.Errorf("ratio %q, want it to say %q", got.Ratio, want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -358,6 +359,19 @@ func (r *Report) build() {
 				ratio := t / am
 				row.Ratio = fmt.Sprintf("%.2f× the time", ratio)
 				row.Target, row.Pass, row.Checked = "≤ 1.5× the time", ratio <= 1.5, true
+				if floor, ok := r.get("fsync-floor", "ns/op"); ok && id == "doc-local" {
+					// A durable store commits each transaction with at
+					// least one durable commit: Automerge's own work plus
+					// one fsync floor per transaction is the least it takes.
+					edits := math.Round(m["edits/s"] * t / 1e9)
+					txs := math.Ceil(edits / TraceEditsPerTx)
+					bound := am + txs*floor
+					row.Ceiling += fmt.Sprintf("; automerge-go and one fsync floor per transaction (%s): %.2f× its time", num(txs), bound/am)
+					row.Ratio += fmt.Sprintf("; %.2f× automerge-go and the fsync floors", t/bound)
+					if bound > 1.5*am {
+						row.Bound = fmt.Sprintf("automerge-go and one fsync floor per transaction take %.2f× its time in this run", bound/am)
+					}
+				}
 			}
 		}
 		add(&docs, row)
