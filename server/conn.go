@@ -426,7 +426,8 @@ func (c *conn) ready(ctx context.Context) error {
 
 // maxCheckRuns bounds the runs one Runs answer carries (about 20 bytes
 // each): a replica with more runs than that between its acknowledged
-// writes and the server's high-water mark has its first ones checked.
+// writes and the server's high-water mark asks again for the rest (see
+// usync.Check).
 const maxCheckRuns = 1024
 
 // check answers the session's Check with the site's runs, when the log

@@ -79,6 +79,7 @@ type ClientSession struct {
 
 	pongNonce, pongHead uint64 // the last Pong
 	checking            bool   // a Check awaits its Runs: no push, no acknowledgement
+	checkFrom           uint64 // the From of the last Check sent
 	rewind              bool   // a gap was reported: resend from the next Ack's mark
 	owed                uint32 // credits earned by applied batches, not granted yet
 
@@ -244,8 +245,7 @@ func (c *ClientSession) Step(m Message) error {
 			// The server holds some of what the replica has not had
 			// acknowledged: the same transactions, unless the
 			// replica's database went back and wrote again.
-			c.checking = true
-			c.send(&Check{From: runs[0].First})
+			c.check(runs[0].First)
 			return nil
 		}
 		c.open(0)
@@ -301,8 +301,18 @@ func (c *ClientSession) Step(m Message) error {
 		if !c.checking {
 			return c.fail(Errorf(CodeUnexpected, "Runs with no Check in flight"))
 		}
+		if m.Through < c.checkFrom {
+			return c.fail(Errorf(CodeBadMessage, "Runs through %d for a Check from %d", m.Through, c.checkFrom))
+		}
 		c.checking = false
-		c.open(Diverged(c.cfg.Runs, c.cfg.Last, m.Runs, min(m.Through, c.welcome.HighWater)))
+		through := min(m.Through, c.welcome.HighWater)
+		fork := Diverged(c.cfg.Runs, c.cfg.Last, m.Runs, through)
+		if fork == 0 && through < min(c.cfg.Last, c.welcome.HighWater) {
+			// The runs were too many for one answer: ask for the rest.
+			c.check(through + 1)
+			return nil
+		}
+		c.open(fork)
 		return nil
 	case *AuthOK:
 		if c.authing == 0 {
@@ -313,6 +323,12 @@ func (c *ClientSession) Step(m Message) error {
 		return nil
 	}
 	return c.fail(Errorf(CodeUnexpected, "%s from a server", m.Type()))
+}
+
+// check asks for the server's runs of the site from seq from on.
+func (c *ClientSession) check(from uint64) {
+	c.checking, c.checkFrom = true, from
+	c.send(&Check{From: from})
 }
 
 // open takes Welcome's high-water mark as an acknowledgement, from which

@@ -43,7 +43,9 @@
 // the writes it lost; but they carry a new epoch. So when Welcome's
 // high-water mark covers some of the replica's unacknowledged writes,
 // the client sends Check and compares the server's Runs with its own
-// before taking the mark as an acknowledgement ([Diverged]); from the
+// before taking the mark as an acknowledgement ([Diverged]), a Check at
+// a time, from past the last answer, until an answer reaches its
+// writes or the mark (one carries a bounded number of runs); from the
 // first seq that differs, the replica moves its writes to a new site
 // (ClientReady.Fork), closes with CodeForked and connects again as it.
 //

@@ -308,7 +308,12 @@ type AuthOK struct {
 // numbers: the replica's database went back to an earlier state (a
 // restored copy, or a power cut under relaxed durability) and wrote
 // again. The client neither pushes nor takes HighWater as an
-// acknowledgement until Runs answers. From VersionEpochs on.
+// acknowledgement until Runs answers. An answer whose Through falls
+// short of both the client's unacknowledged writes and HighWater (the
+// runs were too many for one message) leaves the rest unknown: the
+// client sends another Check from Through+1, and so on. The server takes
+// a Check only when the last one was answered, from past that answer's
+// Through, and no further than its high-water mark. From VersionEpochs on.
 type Check struct {
 	_    struct{} `cbor:",toarray"`
 	From uint64

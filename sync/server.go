@@ -82,7 +82,8 @@ type ServerSession struct {
 	credits   uint32
 
 	reauth    bool    // an Auth's token is with the driver
-	checked   bool    // the session's Check came (one per session)
+	checking  bool    // a Check is with the driver
+	checked   uint64  // the Through of the last Runs sent (0: none)
 	appending bool    // an Append is with the driver
 	queue     []*Push // pushes waiting for the append in progress
 	pending   []uint64
@@ -250,13 +251,23 @@ func (s *ServerSession) Step(m Message) error {
 		if s.version < VersionEpochs {
 			return s.fail(Errorf(CodeUnexpected, "Check on a session of version %d", s.version))
 		}
-		if s.checked {
-			return s.fail(Errorf(CodeUnexpected, "second Check"))
+		// A client asks again only when an answer did not reach its
+		// unacknowledged writes (the runs were too many for one), from
+		// past it: each Check moves on, and stays within what the
+		// server holds.
+		if s.checking {
+			return s.fail(Errorf(CodeUnexpected, "Check while another is being answered"))
 		}
 		if m.From == 0 {
 			return s.fail(Errorf(CodeBadMessage, "Check from seq 0"))
 		}
-		s.checked = true
+		if m.From <= s.checked {
+			return s.fail(Errorf(CodeBadMessage, "Check from seq %d: runs were sent through %d", m.From, s.checked))
+		}
+		if m.From > s.committed {
+			return s.fail(Errorf(CodeBadMessage, "Check from seq %d, past the %d the server holds", m.From, s.committed))
+		}
+		s.checking = true
 		s.rd.Check, s.rd.CheckThrough = m, s.committed
 		return nil
 	case *Auth:
@@ -328,9 +339,10 @@ func (s *ServerSession) ObserveHead(head uint64) { s.head = max(s.head, head) }
 // its From up to through: the CheckThrough it was given, or less when
 // the driver read fewer runs than there are (see Runs).
 func (s *ServerSession) Checked(runs []Run, through uint64) {
-	if !s.checked || s.state != serverOpen {
+	if !s.checking || s.state != serverOpen {
 		return
 	}
+	s.checking, s.checked = false, through
 	s.rd.Check = nil
 	s.send(&Runs{Runs: runs, Through: through})
 }

@@ -102,6 +102,71 @@ func TestClientSession_Check(t *testing.T) {
 	}
 }
 
+// An answer that falls short of the replica's unacknowledged writes and
+// of the server's high-water mark (too many runs for one message) leaves
+// the rest unchecked: the client asks again from past it, and decides
+// only once the answers reach either.
+func TestClientSession_CheckPages(t *testing.T) {
+	mine := []usync.Run{{First: 5, Epoch: 1}, {First: 8, Epoch: 2}, {First: 12, Epoch: 3}}
+	for _, tt := range []struct {
+		name   string
+		second *usync.Runs
+		fork   uint64
+	}{
+		{"held", &usync.Runs{Runs: []usync.Run{{First: 8, Epoch: 2}, {First: 12, Epoch: 3}}, Through: 14}, 0},
+		{"others held from 12", &usync.Runs{Runs: []usync.Run{{First: 8, Epoch: 2}, {First: 12, Epoch: 9}}, Through: 14}, 12},
+		{"others held from 10", &usync.Runs{Runs: []usync.Run{{First: 8, Epoch: 2}, {First: 10, Epoch: 9}}, Through: 14}, 10},
+	} {
+		s := epochClient(t, 3, mine, 14, 14)
+		s.Advance(s.Ready())
+		if err := s.Step(&usync.Runs{Runs: []usync.Run{{First: 1, Epoch: 1}, {First: 8, Epoch: 2}}, Through: 8}); err != nil {
+			t.Fatal(err)
+		}
+		rd := s.Ready()
+		if rd.Acked != 0 || rd.Fork != 0 || len(rd.Send) != 1 {
+			t.Fatalf("%s: after the first answer: Acked %d, Fork %d, Send %v; want one more Check", tt.name, rd.Acked, rd.Fork, rd.Send)
+		}
+		if c, ok := rd.Send[0].(*usync.Check); !ok || c.From != 9 {
+			t.Fatalf("%s: sent %#v, want Check from 9", tt.name, rd.Send[0])
+		}
+		s.Advance(rd)
+		if _, _, ok := s.WantPush(); ok {
+			t.Fatalf("%s: WantPush while checking", tt.name)
+		}
+		if err := s.Step(tt.second); err != nil {
+			t.Fatal(err)
+		}
+		if rd = s.Ready(); rd.Fork != tt.fork || rd.Acked != 14 || len(rd.Send) != 0 {
+			t.Errorf("%s: Fork %d, Acked %d, Send %v; want %d, 14, nothing", tt.name, rd.Fork, rd.Acked, rd.Send, tt.fork)
+		}
+	}
+
+	// A divergence in the first answer decides at once.
+	s := epochClient(t, 3, mine, 14, 14)
+	s.Advance(s.Ready())
+	if err := s.Step(&usync.Runs{Runs: []usync.Run{{First: 1, Epoch: 1}, {First: 6, Epoch: 9}}, Through: 8}); err != nil {
+		t.Fatal(err)
+	}
+	if rd := s.Ready(); rd.Fork != 6 || rd.Acked != 14 || len(rd.Send) != 0 {
+		t.Errorf("diverged in the first answer: Fork %d, Acked %d, Send %v; want 6, 14, nothing", rd.Fork, rd.Acked, rd.Send)
+	}
+	// An answer reaching the replica's last write, short of the mark, decides.
+	s = epochClient(t, 3, mine, 12, 14)
+	s.Advance(s.Ready())
+	if err := s.Step(&usync.Runs{Runs: []usync.Run{{First: 1, Epoch: 1}, {First: 8, Epoch: 2}, {First: 12, Epoch: 3}}, Through: 12}); err != nil {
+		t.Fatal(err)
+	}
+	if rd := s.Ready(); rd.Fork != 13 || rd.Acked != 14 || len(rd.Send) != 0 {
+		t.Errorf("answered through the last write: Fork %d, Acked %d, Send %v; want 13 (above last), 14, nothing", rd.Fork, rd.Acked, rd.Send)
+	}
+	// An answer that stops before the Check's From is the server's error.
+	s = epochClient(t, 3, mine, 14, 14)
+	s.Advance(s.Ready())
+	if err := s.Step(&usync.Runs{Through: 4}); err == nil || !s.Closed() {
+		t.Errorf("Runs through 4 for a Check from 5: %v, closed %v", err, s.Closed())
+	}
+}
+
 // A server holding more of the site than the replica had when the
 // session started: whatever the replica wrote since holds numbers the
 // server holds others under.
@@ -153,12 +218,34 @@ func TestServerSession_Check(t *testing.T) {
 	}
 	s.Advance(rd)
 	if err := s.Step(&usync.Check{From: 5}); err == nil {
-		t.Error("a second Check was taken")
+		t.Error("a second Check from within the first answer was taken")
 	}
 	for name, s := range map[string]*usync.ServerSession{"version 2": open(2), "from 0": open(3)} {
 		if err := s.Step(&usync.Check{}); err == nil || !s.Closed() {
 			t.Errorf("%s: Check taken (%v)", name, err)
 		}
+	}
+	// Pages: a further Check from past the last answer, within the
+	// high-water mark, one at a time.
+	s = open(3)
+	if err := s.Step(&usync.Check{From: 2}); err != nil {
+		t.Fatal(err)
+	}
+	s.Advance(s.Ready())
+	s.Checked([]usync.Run{{First: 1, Epoch: 3}, {First: 4, Epoch: 5}}, 4)
+	s.Advance(s.Ready())
+	if err := s.Step(&usync.Check{From: 5}); err != nil {
+		t.Fatalf("a Check from past the first answer: %v", err)
+	}
+	if rd := s.Ready(); rd.Check == nil || rd.Check.From != 5 || rd.CheckThrough != 9 {
+		t.Fatalf("Ready: Check %+v through %d, want from 5 through 9", rd.Check, rd.CheckThrough)
+	}
+	if err := s.Step(&usync.Check{From: 6}); err == nil || !s.Closed() {
+		t.Errorf("a Check while another is answered was taken (%v)", err)
+	}
+	s = open(3)
+	if err := s.Step(&usync.Check{From: 10}); err == nil || !s.Closed() {
+		t.Errorf("a Check from past the high-water mark was taken (%v)", err)
 	}
 
 	// A Push's epoch goes with its append, on version 3 only.
