@@ -223,6 +223,28 @@ func TestReport_DocBound(t *testing.T) {
 	}
 }
 
+// TestReport_PGIngest: the Postgres ingest row holds both of its
+// targets, the rate and the share of COPY in the same run.
+func TestReport_PGIngest(t *testing.T) {
+	for _, tc := range []struct {
+		ingest, copy float64
+		pass         bool
+	}{{60_000, 250_000, true}, {60_000, 400_000, false}, {40_000, 100_000, false}} {
+		r := &Report{byID: map[string]*Measured{}}
+		for id, v := range map[string]float64{"pg-ingest": tc.ingest, "pg-copy": tc.copy} {
+			med := map[string]float64{"fieldops/s": v}
+			r.byID[id] = &Measured{Workload: Workload{ID: id, Title: id}, Rounds: []map[string]float64{med}, Median: med}
+		}
+		r.build()
+		if len(r.Targets) != 1 {
+			t.Fatalf("targets %+v", r.Targets)
+		}
+		if got := r.Targets[0]; got.Pass != tc.pass || got.Ratio != fmt.Sprintf("%.0f%%", 100*tc.ingest/tc.copy) {
+			t.Errorf("ingest %.0f, COPY %.0f: pass %v, ratio %q; want %v", tc.ingest, tc.copy, got.Pass, got.Ratio, tc.pass)
+		}
+	}
+}
+
 // TestRun_Only refuses a name it does not know.
 func TestRun_Only(t *testing.T) {
 	if _, err := Run(Options{Only: []string{"nosuch"}}); err == nil {

@@ -295,6 +295,12 @@ func (r *Report) build() {
 		}
 		add(&ceilings, row)
 	}
+	if row, ok := r.row("pg-copy"); ok {
+		if r.byID["pg-copy"].ok() {
+			row.Uno = r.fig("pg-copy", "fieldops/s", perSec("field ops/s"))
+		}
+		add(&ceilings, row)
+	}
 
 	syncs := section{title: "The server under load generators", before: syncProse, after: roomProse}
 	if row, ok := r.row("sync-updates"); ok {
@@ -323,12 +329,26 @@ func (r *Report) build() {
 		}
 		add(&syncs, row)
 	}
-	if row, ok := r.row("bootstrap"); ok {
-		if r.byID["bootstrap"].ok() {
-			m := r.byID["bootstrap"].Median
-			row.Uno = fmt.Sprintf("%.2f s, %.1f MB sent, client peak RSS %.0f MiB", m["s/bootstrap"], m["MB-sent"], m["peak-RSS-MiB"])
+	if row, ok := r.row("pg-ingest"); ok {
+		if v, ok := r.get("pg-ingest", "fieldops/s"); ok {
+			row.Uno = r.fig("pg-ingest", "fieldops/s", perSec("field ops/s"))
+			row.Target, row.Checked = "≥ 50,000/s and ≥ 20% of COPY", true
+			if c, ok := r.get("pg-copy", "fieldops/s"); ok {
+				row.Ceiling = "COPY: " + r.fig("pg-copy", "fieldops/s", perSec("field ops/s"))
+				row.Ratio = fmt.Sprintf("%.0f%%", 100*v/c)
+				row.Pass = v >= 50_000 && v >= 0.2*c
+			}
 		}
 		add(&syncs, row)
+	}
+	for _, id := range []string{"bootstrap", "bootstrap-pg"} {
+		if row, ok := r.row(id); ok {
+			if r.byID[id].ok() {
+				m := r.byID[id].Median
+				row.Uno = fmt.Sprintf("%.2f s, %.1f MB sent, client peak RSS %.0f MiB", m["s/bootstrap"], m["MB-sent"], m["peak-RSS-MiB"])
+			}
+			add(&syncs, row)
+		}
 	}
 
 	query := section{title: "Query API", before: queryProse}

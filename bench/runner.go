@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/unosync/uno/client"
 	"github.com/unosync/uno/crdt"
 	"github.com/unosync/uno/server"
+	"github.com/unosync/uno/server/pglog"
 )
 
 // Options configure Run.
@@ -48,7 +50,7 @@ type Step struct {
 // Workload describes one workload Run knows.
 type Workload struct {
 	ID    string // the name for Options.Only and results.json
-	Group string // local, clients, ceilings, sync, query, docs
+	Group string // local, clients, ceilings, sync, postgres, query, docs
 	Title string
 	// Ceilings are the IDs of the workloads it is compared with.
 	Ceilings []string
@@ -142,13 +144,36 @@ func (o Options) defs() []def {
 	)
 	logs := []string{"sqlite"}
 	open := map[string]func(B) server.Log{"sqlite": sqliteLog}
+	pgSkip := "set " + pgDSNEnv + " to an admin DSN of a Postgres server to measure it"
+	ingestDB := func(B) (string, func(string) string) { return "", nil }
+	copyDB := func(B) string { return "" }
+	bootPG := func(B) *serverProcess { return nil }
 	if dsn := os.Getenv(pgDSNEnv); dsn != "" {
 		logs = append(logs, "postgres")
 		open["postgres"] = func(b B) server.Log {
 			admin, app := scratchPG(b, dsn)
 			return pgLog(b, admin, app)
 		}
+		pgSkip = ""
+		ingestDB = func(b B) (string, func(string) string) { return scratchPG(b, dsn) }
+		copyDB = func(b B) string { admin, _ := scratchPG(b, dsn); return admin }
+		bootPG = func(b B) *serverProcess {
+			admin, app := scratchPG(b, dsn)
+			if err := pglog.Migrate(context.Background(), admin, pglog.SchemaVersion); err != nil {
+				b.Fatal(err)
+			}
+			return startServerProcess(b, "--postgres", app(admin))
+		}
 	}
+	ingest := fmt.Sprintf("%d appenders × %d batches of %d transactions", IngestAppenders, IngestBatches, IngestBatch)
+	d = append(d,
+		def{Workload: Workload{"pg-ingest", "postgres", fmt.Sprintf("Postgres log ingest: %s (one new %d-field row each), one tenant, durable, as uno serve's role", ingest, FieldsPerRow), []string{"pg-copy"}},
+			f: PGIngest(ingestDB, func(int) string { return "bench" }), bt: benchTime{n: 3}, skip: pgSkip},
+		def{Workload: Workload{"pg-copy", "postgres", "Postgres COPY: the same transactions' bytes into a plain table, " + ingest, nil},
+			f: PGCopy(copyDB), bt: benchTime{n: 3}, skip: pgSkip},
+		def{Workload: Workload{"bootstrap-pg", "postgres", fmt.Sprintf("bootstrap from uno serve --postgres: a new client, %s rows (3 fields each)", num(float64(s.bootRows))), nil},
+			f: func(b B) { bootstrap(b, bootPG(b), s.bootRows) }, bt: once, once: true, skip: pgSkip},
+	)
 	for _, backend := range logs {
 		for _, cached := range []bool{true, false} {
 			mode, title := "uncached", "uncached (a write before each request)"
@@ -221,7 +246,7 @@ func (o Options) selected() ([]def, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("bench: no workload or group %q (groups: local, clients, ceilings, sync, query, docs)", name)
+			return nil, fmt.Errorf("bench: no workload or group %q (groups: local, clients, ceilings, sync, postgres, query, docs)", name)
 		}
 	}
 	for _, d := range all {
