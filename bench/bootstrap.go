@@ -21,16 +21,20 @@ import (
 // `uno serve` (its own process): the time until the client is up to date,
 // the bytes the server sent, and the client's peak RSS during the
 // bootstrap (the process's VmHWM, reset just before it).
-func Bootstrap(b B) { bootstrap(b, startServerProcess(b), bootstrapRows()) }
+func Bootstrap(b B) { bootstrap(b, startServerProcess(b), bootstrapRows(100_000)) }
 
 const bootstrapBatch = 1000
 
-// bootstrapRows is 100,000 or UNO_BOOTSTRAP_ROWS rounded up to a batch.
-func bootstrapRows() int {
+// BootstrapTargetRows is the size the bootstrap's target (≤ 30 s, a
+// client peak RSS ≤ 300 MB) is set at, and uno bench's bootstrap size.
+const BootstrapTargetRows = 1_000_000
+
+// bootstrapRows is UNO_BOOTSTRAP_ROWS rounded up to a batch, or def.
+func bootstrapRows(def int) int {
 	if v, err := strconv.Atoi(os.Getenv("UNO_BOOTSTRAP_ROWS")); err == nil && v > 0 {
 		return (v + bootstrapBatch - 1) / bootstrapBatch * bootstrapBatch
 	}
-	return 100_000
+	return def
 }
 
 // bootstrap seeds srv with rows rows (a multiple of bootstrapBatch) and
@@ -101,6 +105,7 @@ func bootstrap(b B, srv *serverProcess, rows int) {
 	b.ReportMetric(elapsed.Seconds()/float64(b.N()), "s/bootstrap")
 	b.ReportMetric(sent/float64(b.N())/1e6, "MB-sent")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(float64(rows), "rows")
 }
 
 // scrape reads one counter from the server's /metrics.

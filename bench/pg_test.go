@@ -47,7 +47,7 @@ func BenchmarkBootstrapPG(b *testing.B) {
 	if err := pglog.Migrate(context.Background(), dsn, pglog.SchemaVersion); err != nil {
 		b.Fatal(err)
 	}
-	bootstrap(testB{b}, startServerProcess(testB{b}, "--postgres", pgtest.NewAppRole(b, dsn)), bootstrapRows())
+	bootstrap(testB{b}, startServerProcess(testB{b}, "--postgres", pgtest.NewAppRole(b, dsn)), bootstrapRows(100_000))
 }
 
 // BenchmarkQueryPage runs the query API benchmarks (see queryPage) over

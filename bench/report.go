@@ -170,7 +170,7 @@ func (r *Report) markdown(w io.Writer, charts []chart) {
 		fmt.Fprintf(w, "- %s %s\n", path, r.Machine.Modules[path])
 	}
 	fmt.Fprintf(w, "- databases in %s\n", r.Machine.TempDir)
-	fmt.Fprintf(w, "- rounds: %d (each workload and its ceilings alternate round by round; the bootstrap and query API run once); timed benchmarks run %s per round; figures are medians, with the min–max over rounds in brackets\n\n", r.Rounds, r.BenchTime)
+	fmt.Fprintf(w, "- rounds: %d (each workload and its ceilings alternate round by round; the bootstraps, the query API and the browser run once, the browser's benchmarks 3 times each inside it); timed benchmarks run %s per round; figures are medians, with the min–max over rounds in brackets\n\n", r.Rounds, r.BenchTime)
 
 	fmt.Fprint(w, "## Targets\n\n")
 	fmt.Fprintln(w, "| workload | uno | uno / ceiling | target | met |")

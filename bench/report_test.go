@@ -43,7 +43,7 @@ func TestReport_Quick(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, h := range []string{"# Benchmark results", "## Machine and command", "## Targets", "## Charts",
-		"## Real clients through a server", "## " + stagesTitle, "## Local engine", "## Ceilings", "## Not measured by uno bench", r.Command} {
+		"## Real clients through a server", "## " + stagesTitle, "## Local engine", "## Ceilings", "## Running it", r.Command} {
 		if !bytes.Contains(md, []byte(h)) {
 			t.Errorf("RESULTS.md has no %q", h)
 		}
@@ -241,6 +241,68 @@ func TestReport_PGIngest(t *testing.T) {
 		}
 		if got := r.Targets[0]; got.Pass != tc.pass || got.Ratio != fmt.Sprintf("%.0f%%", 100*tc.ingest/tc.copy) {
 			t.Errorf("ingest %.0f, COPY %.0f: pass %v, ratio %q; want %v", tc.ingest, tc.copy, got.Pass, got.Ratio, tc.pass)
+		}
+	}
+}
+
+// TestReport_Browser: the browser's figures, read from go test's
+// output, become the section's rows; the writes' target counts every
+// row, the cold ones too, and the sync's is 5 s.
+func TestReport_Browser(t *testing.T) {
+	out := []byte(`goos: linux
+BenchmarkBrowserDownload-2     	       3	        12.5 ns/op	   4520000 gzip-bytes
+BenchmarkBrowserFirstPage-2    	       3	 811222 ns/op	       412.0 ms-to-usable
+some log line
+BenchmarkBrowserLocalWrites-2  	       3	 9000000 ns/op	      5000 cold-rows/s	     12000 rows/s	      6500 revisit-rows/s
+BenchmarkNativeLocalWrites-2   	       3	  5000 ns/op	     40000 rows/s
+BenchmarkBrowserSync10k-2      	       3	  100 ns/op	         1.25 s-to-synced
+PASS
+`)
+	figs, err := parseBenchOutput(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(figs) != 5 || figs["BrowserLocalWrites"]["cold-rows/s"] != 5000 || figs["BrowserSync10k"]["s-to-synced"] != 1.25 || figs["BrowserDownload"]["gzip-bytes"] != 4.52e6 {
+		t.Fatalf("parsed %v", figs)
+	}
+	if _, err := parseBenchOutput([]byte("BenchmarkX-2 3 12 ns/op 5\n")); err == nil {
+		t.Error("a line with an odd number of fields parsed")
+	}
+	for _, tc := range []struct {
+		cold, warm, sync float64
+		pass             []bool // writes, sync
+	}{
+		{5000, 12000, 1.25, []bool{true, true}}, // all rows: 30,000 / (2 + 1.67 s) = 8,182/s
+		{4000, 12000, 6, []bool{false, false}},  // 30,000 / (2.5 + 1.67 s) = 7,200/s
+	} {
+		r := &Report{byID: map[string]*Measured{}}
+		med := map[string]float64{}
+		for name, prefix := range browserBenchmarks {
+			for unit, v := range figs[name] {
+				med[prefix+":"+unit] = v
+			}
+		}
+		med["writes:cold-rows/s"], med["writes:rows/s"], med["sync10k:s-to-synced"] = tc.cold, tc.warm, tc.sync
+		r.byID["browser"] = &Measured{Workload: Workload{ID: "browser", Title: "browser"}, Rounds: []map[string]float64{med}, Median: med}
+		r.build()
+		if len(r.Targets) != 2 {
+			t.Fatalf("targets %+v", r.Targets)
+		}
+		for i, id := range []string{"browser-writes", "browser-sync10k"} {
+			if got := r.Targets[i]; got.ID != id || got.Pass != tc.pass[i] {
+				t.Errorf("cold %.0f, warm %.0f, sync %.2f s: %s pass %v (%s), want %v", tc.cold, tc.warm, tc.sync, got.ID, got.Pass, got.Uno, tc.pass[i])
+			}
+		}
+		var md bytes.Buffer
+		for _, sec := range r.sections {
+			if sec.title == "The browser" {
+				Markdown(&md, sec.rows)
+			}
+		}
+		for _, want := range []string{"4.52 MB", "412 ms", "40,000 rows/s", "all 30,000 rows"} {
+			if !bytes.Contains(md.Bytes(), []byte(want)) {
+				t.Errorf("the browser section has no %q:\n%s", want, md.String())
+			}
 		}
 	}
 }

@@ -50,7 +50,7 @@ type Step struct {
 // Workload describes one workload Run knows.
 type Workload struct {
 	ID    string // the name for Options.Only and results.json
-	Group string // local, clients, ceilings, sync, postgres, query, docs
+	Group string // local, clients, ceilings, sync, postgres, query, browser, docs
 	Title string
 	// Ceilings are the IDs of the workloads it is compared with.
 	Ceilings []string
@@ -92,7 +92,7 @@ func (o Options) sizes() sizes {
 	return sizes{
 		two: TwoClients, fifty: FiftyClients, pacedOne: PacedOne, paced: PacedMany,
 		echo: 2000, bcastReceivers: FiftyClients.Clients - 1, bcastMessages: FiftyClients.Clients * FiftyClients.Updates,
-		roomPeers: 50, roomWrites: 40, latReaders: 49, latWrites: 250, bootRows: bootstrapRows(), queryRequests: 1000,
+		roomPeers: 50, roomWrites: 40, latReaders: 49, latWrites: 250, bootRows: bootstrapRows(BootstrapTargetRows), queryRequests: 1000,
 	}
 }
 
@@ -184,6 +184,12 @@ func (o Options) defs() []def {
 				f: queryPage(open[backend], cached), bt: benchTime{n: s.queryRequests}, once: true})
 		}
 	}
+	browserSkip := "skipped with --quick (it builds the WebAssembly client and drives Chromium)"
+	if !o.Quick {
+		browserSkip = browserSkipReason()
+	}
+	d = append(d, def{Workload: Workload{"browser", "browser", fmt.Sprintf("the browser: the client in Chromium (uno.wasm in a Web Worker, SQLite on IndexedDB), %d runs of each benchmark of internal/browser", BrowserRounds), nil},
+		f: Browser, bt: once, once: true, skip: browserSkip})
 	docSkip := ""
 	switch {
 	case o.Quick:
@@ -246,7 +252,7 @@ func (o Options) selected() ([]def, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("bench: no workload or group %q (groups: local, clients, ceilings, sync, postgres, query, docs)", name)
+			return nil, fmt.Errorf("bench: no workload or group %q (groups: local, clients, ceilings, sync, postgres, query, browser, docs)", name)
 		}
 	}
 	for _, d := range all {

@@ -127,7 +127,7 @@ to check that it works.`,
 	cmd.Flags().DurationVar(&opts.BenchTime, "benchtime", 0, "time per round of each timed benchmark (default 2s; 50ms with --quick)")
 	cmd.Flags().IntVar(&opts.Rounds, "rounds", 5, "rounds of each workload, alternating with its ceilings; medians and min–max are shown (1 with --quick unless set)")
 	cmd.Flags().BoolVar(&opts.Quick, "quick", false, "one round at tiny sizes, to check that everything works (figures mean nothing; skips the doc trace)")
-	cmd.Flags().StringSliceVar(&opts.Only, "only", nil, "run only these groups or workloads (comma-separated): local, clients, ceilings, sync, postgres, query, docs, or a workload name")
+	cmd.Flags().StringSliceVar(&opts.Only, "only", nil, "run only these groups or workloads (comma-separated): local, clients, ceilings, sync, postgres, query, browser, docs, or a workload name")
 	cmd.Flags().StringVar(&out, "out", "bench", "directory for RESULTS.md, results.json and charts/")
 	cmd.Flags().BoolVar(&sync, "sync", false, "")
 	cmd.Flags().BoolVar(&docs, "docs", false, "")

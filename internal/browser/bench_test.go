@@ -16,6 +16,17 @@ import (
 //
 //	go test ./internal/browser -run '^$' -bench . -benchtime 3x
 
+// BenchmarkBrowserDownload reports the core download every page loads
+// (uno.wasm, Go's loader, uno.js, the worker's script and SQLite),
+// gzipped as uno serve --web sends it.
+func BenchmarkBrowserDownload(b *testing.B) {
+	total := 0
+	for range b.N {
+		total = coreDownload(b)
+	}
+	b.ReportMetric(float64(total), "gzip-bytes")
+}
+
 // BenchmarkBrowserFirstPage is the time from navigation to a usable
 // database (uno.wasm fetched, compiled and started; the database opened)
 // in a fresh profile.
