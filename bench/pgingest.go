@@ -64,22 +64,14 @@ func PGIngest(db func(B) (admin string, app func(admin string) string), tenant f
 					work[a] = append(work[a], pgTxs(site, k*IngestBatch, IngestBatch))
 				}
 			}
-			start := time.Now()
-			var wg sync.WaitGroup
-			for a := range IngestAppenders {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for _, txs := range work[a] {
-						if _, err := l.Append(ctx, tenant(a), txs); err != nil {
-							b.Error(err)
-							return
-						}
+			elapsed += atOnce(IngestAppenders, func(a int) {
+				for _, txs := range work[a] {
+					if _, err := l.Append(ctx, tenant(a), txs); err != nil {
+						b.Error(err)
+						return
 					}
-				}()
-			}
-			wg.Wait()
-			elapsed += time.Since(start)
+				}
+			})
 		}
 		b.ReportMetric(float64(b.N()*IngestAppenders*IngestBatch*IngestBatches*FieldsPerRow)/elapsed.Seconds(), "fieldops/s")
 	}
@@ -115,30 +107,34 @@ func PGCopy(db func(B) string) func(B) {
 					}
 				}
 			}
-			start := time.Now()
-			var wg sync.WaitGroup
-			for a := range IngestAppenders {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					c, err := pgx.Connect(ctx, dsn)
-					if err != nil {
+			elapsed += atOnce(IngestAppenders, func(a int) {
+				c, err := pgx.Connect(ctx, dsn)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer c.Close(ctx)
+				for k := range IngestBatches {
+					rows := work[a][k*IngestBatch : (k+1)*IngestBatch]
+					if _, err := c.CopyFrom(ctx, pgx.Identifier{"plain"}, []string{"tenant_id", "seq", "site", "site_seq", "tx"}, pgx.CopyFromRows(rows)); err != nil {
 						b.Error(err)
 						return
 					}
-					defer c.Close(ctx)
-					for k := range IngestBatches {
-						rows := work[a][k*IngestBatch : (k+1)*IngestBatch]
-						if _, err := c.CopyFrom(ctx, pgx.Identifier{"plain"}, []string{"tenant_id", "seq", "site", "site_seq", "tx"}, pgx.CopyFromRows(rows)); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			elapsed += time.Since(start)
+				}
+			})
 		}
 		b.ReportMetric(float64(b.N()*IngestAppenders*IngestBatch*IngestBatches*FieldsPerRow)/elapsed.Seconds(), "fieldops/s")
 	}
+}
+
+// atOnce runs f(0), ..., f(n-1) in goroutines of their own, all at once,
+// and returns how long they took together.
+func atOnce(n int, f func(i int)) time.Duration {
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { f(i) })
+	}
+	wg.Wait()
+	return time.Since(start)
 }
