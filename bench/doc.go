@@ -21,8 +21,10 @@
 // engine's workloads run
 // beside plain SQLite doing the same writes; the server's (room, latency,
 // bootstrap) are driven by load-generating peers against `uno serve` as
-// its own process; the query API and the doc field trace complete the
-// set. [Options.Workloads] lists them with their groups.
+// its own process; the Postgres log's ingest beside COPY ([PGIngest],
+// [PGCopy]), the query API, the browser ([Browser]: the benchmarks of
+// internal/browser, run under go test) and the doc field trace complete
+// the set. [Options.Workloads] lists them with their groups.
 //
 // # Running
 //
@@ -34,9 +36,7 @@
 // alternates the workloads round by round (5 rounds by default) so that a
 // workload and its ceiling see the same machine, and [Report.Write]
 // writes the report; --quick runs everything once at tiny sizes, which
-// is what the package's test does. The benchmarks of the Postgres log
-// (ingest, its COPY ceiling, bootstrap from Postgres) need a throwaway
-// Postgres from internal/pgtest, so they live in the _test.go files and
-// run only under go test; uno bench measures the query API over Postgres
-// when UNO_PG_DSN names a server.
+// is what the package's test does. Under go test the Postgres workloads
+// take a throwaway database from internal/pgtest; uno bench runs them
+// when UNO_PG_DSN names a server, on a database of their own.
 package bench
